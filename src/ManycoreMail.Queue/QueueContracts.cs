@@ -1,0 +1,118 @@
+namespace ManycoreMail.Queue;
+
+/// <summary>
+/// What travels with a queued message besides its bytes. Events and ingress messages use only
+/// <see cref="Uuid"/>; outbound messages carry the envelope the sender needs.
+/// </summary>
+public sealed record MessageEnvelope
+{
+    public static readonly MessageEnvelope Empty = new();
+
+    /// <summary>The customer's X-Uuid, when known.</summary>
+    public string? Uuid { get; init; }
+
+    /// <summary>Campaign (X-Stream-Id), when set.</summary>
+    public string? Campaign { get; init; }
+
+    /// <summary>Tenant, when set.</summary>
+    public string? Tenant { get; init; }
+
+    /// <summary>Envelope sender (MAIL FROM); null for ingress messages and events.</summary>
+    public string? ReturnPath { get; init; }
+
+    /// <summary>Envelope recipients still to be delivered.</summary>
+    public IReadOnlyList<string> Recipients { get; init; } = [];
+}
+
+/// <summary>An item to put on a queue: envelope plus raw bytes (a message or an event's JSON).</summary>
+public sealed record QueueItem(MessageEnvelope Envelope, ReadOnlyMemory<byte> Body);
+
+/// <summary>An item taken from a queue under a lease. Only the holder of the lease may settle it.</summary>
+public sealed class LeasedItem
+{
+    public required long Id { get; init; }
+    public required string Queue { get; init; }
+    public required MessageEnvelope Envelope { get; init; }
+    public required ReadOnlyMemory<byte> Body { get; init; }
+    /// <summary>How many times the item was retried (0 on the first lease).</summary>
+    public required int Attempts { get; init; }
+    public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>Identifies this lease; settling with a stale token fails with <see cref="LeaseLostException"/>.</summary>
+    public required long LeaseToken { get; init; }
+    public required DateTimeOffset LeaseExpiresAt { get; init; }
+}
+
+/// <summary>Thrown when a transaction settles an item whose lease expired and was taken by someone else.</summary>
+public sealed class LeaseLostException(string message) : Exception(message);
+
+/// <summary>
+/// A set of queue operations applied atomically: either all of them are durable or none is.
+/// This is how a message moves between queues without ever being lost or doubled.
+/// </summary>
+public sealed class QueueTransaction
+{
+    private readonly List<QueueOperation> _operations = [];
+
+    public IReadOnlyList<QueueOperation> Operations => _operations;
+
+    public bool IsEmpty => _operations.Count == 0;
+
+    /// <summary>Remove a leased item for good (it was handled).</summary>
+    public QueueTransaction Complete(LeasedItem item) => Add(new QueueOperation.Complete(item));
+
+    /// <summary>Add a new item to <paramref name="queue"/>, due at <paramref name="notBefore"/> (now when null).</summary>
+    public QueueTransaction Enqueue(string queue, QueueItem item, DateTimeOffset? notBefore = null) =>
+        Add(new QueueOperation.Enqueue(queue, item, notBefore));
+
+    /// <summary>Give a leased item back for another attempt at <paramref name="notBefore"/>; attempts + 1.
+    /// A new envelope replaces the old one (for example fewer recipients left).</summary>
+    public QueueTransaction Retry(LeasedItem item, DateTimeOffset notBefore, MessageEnvelope? envelope = null) =>
+        Add(new QueueOperation.Retry(item, notBefore, envelope));
+
+    /// <summary>Give a leased item back untouched, due now (used on shutdown).</summary>
+    public QueueTransaction Release(LeasedItem item) => Add(new QueueOperation.Release(item));
+
+    /// <summary>Move a leased item to the dead-letter store with a reason.</summary>
+    public QueueTransaction DeadLetter(LeasedItem item, string reason) => Add(new QueueOperation.DeadLetter(item, reason));
+
+    private QueueTransaction Add(QueueOperation operation)
+    {
+        _operations.Add(operation);
+        return this;
+    }
+}
+
+public abstract record QueueOperation
+{
+    private QueueOperation() { }
+    public sealed record Complete(LeasedItem Item) : QueueOperation;
+    public sealed record Enqueue(string Queue, QueueItem Item, DateTimeOffset? NotBefore) : QueueOperation;
+    public sealed record Retry(LeasedItem Item, DateTimeOffset NotBefore, MessageEnvelope? Envelope) : QueueOperation;
+    public sealed record Release(LeasedItem Item) : QueueOperation;
+    public sealed record DeadLetter(LeasedItem Item, string Reason) : QueueOperation;
+}
+
+/// <summary>
+/// Durable named queues. Implementations: the embedded spool and (later) Redis. Both pass the same
+/// contract test suite. Every method is safe to call concurrently.
+/// </summary>
+public interface IQueueStore : IAsyncDisposable
+{
+    /// <summary>Durably add one item; when the returned task completes the item survives a crash.</summary>
+    ValueTask EnqueueAsync(string queue, QueueItem item, CancellationToken cancellationToken);
+
+    /// <summary>Take up to <paramref name="max"/> due items, oldest due first, leased for <paramref name="leaseFor"/>.
+    /// Returns at once, possibly with nothing.</summary>
+    ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken);
+
+    /// <summary>Completes when <paramref name="queue"/> may have due items (something was enqueued, or a retry fell due),
+    /// or after <paramref name="maxWait"/> at the latest. Never throws on timeout.</summary>
+    ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken);
+
+    /// <summary>Apply all operations atomically and durably.</summary>
+    /// <exception cref="LeaseLostException">A settled item's lease is no longer held; nothing was applied.</exception>
+    ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken);
+
+    /// <summary>Number of items on the queue (due or scheduled, leased or not).</summary>
+    ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken);
+}
