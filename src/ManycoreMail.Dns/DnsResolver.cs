@@ -1,12 +1,122 @@
 using System.Net;
+using ManycoreMail.Dns.Transport;
+using ManycoreMail.Dns.Wire;
 
 namespace ManycoreMail.Dns;
 
 /// <summary>Async stub resolver: UDP with TCP fallback on truncation, TTL cache with negative caching.</summary>
-public sealed class DnsResolver(DnsResolverOptions options, TimeProvider timeProvider) : IDnsResolver, IDisposable
+/// <remarks>Names are normalised with <see cref="DnsName.TryNormalize"/> first; a name that cannot exist in the DNS
+/// (empty label, too long, IDN that does not map) is answered <see cref="DnsStatus.NxDomain"/> without a query.
+/// Thread-safe. The <see cref="TimeProvider"/> drives cache expiry; socket timeouts are wall-clock.</remarks>
+public sealed class DnsResolver : IDnsResolver, IDisposable
 {
-    public ValueTask<DnsResult<MxRecord>> ResolveMxAsync(string domain, CancellationToken cancellationToken) => throw new NotImplementedException();
-    public ValueTask<DnsResult<IPAddress>> ResolveAddressesAsync(string host, CancellationToken cancellationToken) => throw new NotImplementedException();
-    public ValueTask<DnsResult<string>> ResolveTxtAsync(string name, CancellationToken cancellationToken) => throw new NotImplementedException();
-    public void Dispose() => throw new NotImplementedException();
+    private readonly DnsClient _client;
+    private readonly DnsRecordCache<MxRecord> _mx;
+    private readonly DnsRecordCache<IPAddress> _addresses;
+    private readonly DnsRecordCache<string> _txt;
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<MxRecord>>> _lookupMx;
+    private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<IPAddress>>> _lookupAddresses;
+    private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<string>>> _lookupTxt;
+
+    public DnsResolver(DnsResolverOptions options, TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        if (options.Servers is null || options.Servers.Count == 0)
+        {
+            throw new ArgumentException("At least one DNS server is needed.", nameof(options));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(options.Timeout, TimeSpan.Zero, nameof(options.Timeout));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.Attempts, 1, nameof(options.Attempts));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxCacheTtl, TimeSpan.Zero, nameof(options.MaxCacheTtl));
+
+        _client = new DnsClient(options);
+        _mx = new DnsRecordCache<MxRecord>(timeProvider, options.MaxCacheEntries);
+        _addresses = new DnsRecordCache<IPAddress>(timeProvider, options.MaxCacheEntries);
+        _txt = new DnsRecordCache<string>(timeProvider, options.MaxCacheEntries);
+        _lookupMx = (name, type, token) => _client.QueryAsync<MxRecord>(name, type, DnsRecordDecoders.TryDecodeMx, token);
+        _lookupAddresses = (name, type, token) => type == DnsRecordType.A
+            ? _client.QueryAsync<IPAddress>(name, type, DnsRecordDecoders.TryDecodeA, token)
+            : _client.QueryAsync<IPAddress>(name, type, DnsRecordDecoders.TryDecodeAaaa, token);
+        _lookupTxt = (name, type, token) => _client.QueryAsync<string>(name, type, DnsRecordDecoders.TryDecodeTxt, token);
+    }
+
+    /// <summary>A resolver on the system clock.</summary>
+    public DnsResolver(DnsResolverOptions options)
+        : this(options, TimeProvider.System)
+    {
+    }
+
+    public ValueTask<DnsResult<MxRecord>> ResolveMxAsync(string domain, CancellationToken cancellationToken) =>
+        DnsName.TryNormalize(domain, out var name)
+            ? _mx.GetOrLookupAsync(name, DnsRecordType.Mx, _lookupMx, Lifetime, cancellationToken)
+            : ValueTask.FromResult(new DnsResult<MxRecord>(DnsStatus.NxDomain, []));
+
+    public ValueTask<DnsResult<string>> ResolveTxtAsync(string name, CancellationToken cancellationToken) =>
+        DnsName.TryNormalize(name, out var normalized)
+            ? _txt.GetOrLookupAsync(normalized, DnsRecordType.Txt, _lookupTxt, Lifetime, cancellationToken)
+            : ValueTask.FromResult(new DnsResult<string>(DnsStatus.NxDomain, []));
+
+    public ValueTask<DnsResult<IPAddress>> ResolveAddressesAsync(string host, CancellationToken cancellationToken)
+    {
+        if (!DnsName.TryNormalize(host, out var name))
+        {
+            return ValueTask.FromResult(new DnsResult<IPAddress>(DnsStatus.NxDomain, []));
+        }
+
+        var lifetime = Lifetime;
+        var v4 = _addresses.GetOrLookupAsync(name, DnsRecordType.A, _lookupAddresses, lifetime, cancellationToken);
+        var v6 = _addresses.GetOrLookupAsync(name, DnsRecordType.Aaaa, _lookupAddresses, lifetime, cancellationToken);
+        return v4.IsCompletedSuccessfully && v6.IsCompletedSuccessfully
+            ? ValueTask.FromResult(CombineAddresses(v4.Result, v6.Result))
+            : AwaitBothAsync(v4, v6);
+
+        static async ValueTask<DnsResult<IPAddress>> AwaitBothAsync(ValueTask<DnsResult<IPAddress>> v4, ValueTask<DnsResult<IPAddress>> v6)
+        {
+            // Both are already running; await each once, as a ValueTask must be.
+            var a = await v4.ConfigureAwait(false);
+            var aaaa = await v6.ConfigureAwait(false);
+            return CombineAddresses(a, aaaa);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (!_lifetime.IsCancellationRequested)
+        {
+            _lifetime.Cancel();
+        }
+
+        _lifetime.Dispose();
+    }
+
+    private CancellationToken Lifetime
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_lifetime.IsCancellationRequested, this);
+            return _lifetime.Token;
+        }
+    }
+
+    /// <summary>A and AAAA answered separately: any address wins (a host reachable over one family is reachable);
+    /// otherwise NXDOMAIN from either is final, then trouble on either means try later, else there are none.</summary>
+    internal static DnsResult<IPAddress> CombineAddresses(DnsResult<IPAddress> a, DnsResult<IPAddress> aaaa)
+    {
+        if (a.IsOk || aaaa.IsOk)
+        {
+            return new(DnsStatus.Ok, [.. a.Records, .. aaaa.Records]);
+        }
+
+        if (a.Status == DnsStatus.NxDomain || aaaa.Status == DnsStatus.NxDomain)
+        {
+            return new(DnsStatus.NxDomain, []);
+        }
+
+        return a.Status == DnsStatus.TemporaryFailure || aaaa.Status == DnsStatus.TemporaryFailure
+            ? new(DnsStatus.TemporaryFailure, [])
+            : new(DnsStatus.NoData, []);
+    }
 }

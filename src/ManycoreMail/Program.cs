@@ -1,1 +1,3 @@
-return 0;
+using ManycoreMail.Cli;
+
+return await MailerCli.Build().Parse(args).InvokeAsync().ConfigureAwait(false);

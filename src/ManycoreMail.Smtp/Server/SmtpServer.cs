@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Smtp.Server;
@@ -6,11 +7,182 @@ namespace ManycoreMail.Smtp.Server;
 /// <summary>An ESMTP server: accept loop plus one session per connection.</summary>
 public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, ILogger logger) : IAsyncDisposable
 {
-    /// <summary>Bind and start accepting. Returns the bound endpoint (useful with port 0).</summary>
-    public IPEndPoint Start(IPEndPoint endPoint) => throw new NotImplementedException();
+    private const int ListenBacklog = 512;
 
-    /// <summary>Stop accepting, let sessions finish within the token's deadline, then close them.</summary>
-    public Task StopAsync(CancellationToken cancellationToken) => throw new NotImplementedException();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _aborted = new();
+    private readonly Lock _sessionsGate = new();
+    private readonly Lock _stopGate = new();
+    private readonly Dictionary<SmtpSession, Task> _sessions = [];
+    private Socket? _listener;
+    private Task _acceptLoop = Task.CompletedTask;
+    private Task? _stopTask;
+    private int _started;
 
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+    /// <summary>Sessions currently open.</summary>
+    public int SessionCount
+    {
+        get
+        {
+            lock (_sessionsGate)
+            {
+                return _sessions.Count;
+            }
+        }
+    }
+
+    /// <summary>Bind and start accepting. Returns the bound endpoint (useful with port 0).
+    /// Binding the IPv6 any-address accepts IPv4 as well (dual mode).</summary>
+    public IPEndPoint Start(IPEndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(handler);
+        ArgumentNullException.ThrowIfNull(logger);
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+        {
+            throw new InvalidOperationException("The server was already started.");
+        }
+
+        var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                listener.DualMode = true;
+            }
+
+            listener.Bind(endPoint);
+            listener.Listen(ListenBacklog);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+
+        _listener = listener;
+        var bound = (IPEndPoint)listener.LocalEndPoint!;
+        SmtpSessionLog.Listening(logger, bound);
+        _acceptLoop = Task.Run(() => AcceptLoopAsync(listener));
+        return bound;
+    }
+
+    private async Task AcceptLoopAsync(Socket listener)
+    {
+        // Bounded by StopAsync, which cancels the token and closes the listener.
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(_stopping.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                if (_stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                // Out of descriptors and the like: back off briefly rather than spin.
+                SmtpSessionLog.AcceptFailed(logger, e);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            StartSession(socket);
+        }
+    }
+
+    private void StartSession(Socket socket)
+    {
+        SmtpSession session;
+        try
+        {
+            socket.NoDelay = true;
+            session = new SmtpSession(socket, options, handler, logger, _stopping.Token, _aborted.Token);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The peer went away between accept and setup.
+            socket.Dispose();
+            return;
+        }
+
+        lock (_sessionsGate)
+        {
+            // Task.Run so the session's own removal (below) always runs after this add.
+            _sessions.Add(session, Task.Run(() => RunSessionAsync(session)));
+        }
+    }
+
+    private async Task RunSessionAsync(SmtpSession session)
+    {
+        try
+        {
+            await session.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                lock (_sessionsGate)
+                {
+                    _sessions.Remove(session);
+                }
+            }
+        }
+    }
+
+    /// <summary>Stop accepting, let sessions finish within the token's deadline, then close them.
+    /// Idle sessions are told "421 4.3.2" at once; sessions inside a transaction may finish it.</summary>
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        lock (_stopGate)
+        {
+            _stopTask ??= StopCoreAsync(cancellationToken);
+            return _stopTask;
+        }
+    }
+
+    private async Task StopCoreAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener?.Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+
+        Task[] sessions;
+        lock (_sessionsGate)
+        {
+            sessions = [.. _sessions.Values];
+        }
+
+        try
+        {
+            await Task.WhenAll(sessions).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Deadline reached: close whatever is left.
+            await _aborted.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(sessions).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops without a grace period: sessions still in a transaction are cut off.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(new CancellationToken(canceled: true)).ConfigureAwait(false);
+        _stopping.Dispose();
+        _aborted.Dispose();
+    }
 }

@@ -28,4 +28,11 @@ public sealed record SmtpServerOptions
     public int MaxErrors { get; init; } = 10;
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Longest text line in DATA, counted with its CR LF (RFC 5321 §4.5.3.1.6: 1000).
+    /// A longer line gets "500 5.5.2" after the end of data.</summary>
+    public int MaxDataLineLength { get; init; } = 1000;
+
+    /// <summary>Pause before answering a failed AUTH, to slow down password guessing.</summary>
+    public TimeSpan AuthFailureDelay { get; init; } = TimeSpan.FromSeconds(1);
 }

@@ -1,0 +1,338 @@
+using System.Runtime.InteropServices;
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace ManycoreMail.Queue.Embedded;
+
+/// <summary>One row chosen by a lease, before its body is read.</summary>
+internal readonly record struct LeasedRow(long Id, byte[] Envelope, int Attempts, long CreatedAtMs);
+
+/// <summary>
+/// The spool's only writing connection and its prepared statements. Used by the committer loop alone,
+/// so nothing here is synchronised.
+/// </summary>
+internal sealed class SpoolWriter : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly List<SqliteCommand> _commands = [];
+    private bool _durable = true;
+
+    private readonly SqliteCommand _begin;
+    private readonly SqliteCommand _commit;
+    private readonly SqliteCommand _rollback;
+    private readonly SqliteCommand _savepoint;
+    private readonly SqliteCommand _releaseSavepoint;
+    private readonly SqliteCommand _rollbackToSavepoint;
+
+    private readonly SqliteCommand _insertItem;
+    private readonly SqliteParameter _insertQueue, _insertNotBefore, _insertCreatedAt, _insertEnvelope;
+    private readonly SqliteCommand _insertBody;
+    private readonly SqliteParameter _insertBodyId, _insertBodyBytes;
+    private readonly SqliteCommand _insertEmptyBody;
+    private readonly SqliteParameter _insertEmptyBodyId, _insertEmptyBodyLength;
+
+    private readonly SqliteCommand _selectDue;
+    private readonly SqliteParameter _dueQueue, _dueNow, _dueMax;
+    private readonly SqliteCommand _markLeased;
+    private readonly SqliteParameter _markId, _markToken, _markUntil;
+
+    private readonly SqliteCommand _deleteLeased;
+    private readonly SqliteParameter _deleteLeasedId, _deleteLeasedToken;
+    private readonly SqliteCommand _deleteBody;
+    private readonly SqliteParameter _deleteBodyId;
+    private readonly SqliteCommand _retry;
+    private readonly SqliteParameter _retryId, _retryToken, _retryNotBefore, _retryEnvelope;
+    private readonly SqliteCommand _release;
+    private readonly SqliteParameter _releaseId, _releaseToken, _releaseNow;
+    private readonly SqliteCommand _deadLetter;
+    private readonly SqliteParameter _deadId, _deadToken, _deadReason, _deadNow;
+
+    public SpoolWriter(SqliteConnection connection)
+    {
+        _connection = connection;
+
+        _begin = Command("BEGIN IMMEDIATE");
+        _commit = Command("COMMIT");
+        _rollback = Command("ROLLBACK");
+        _savepoint = Command("SAVEPOINT caller");
+        _releaseSavepoint = Command("RELEASE caller");
+        _rollbackToSavepoint = Command("ROLLBACK TO caller; RELEASE caller");
+
+        _insertItem = Command("""
+            INSERT INTO items (queue, not_before, created_at, envelope)
+            VALUES ($queue, $not_before, $created_at, $envelope)
+            RETURNING id
+            """);
+        _insertQueue = SpoolSchema.Parameter(_insertItem, "$queue", SqliteType.Text);
+        _insertNotBefore = SpoolSchema.Parameter(_insertItem, "$not_before", SqliteType.Integer);
+        _insertCreatedAt = SpoolSchema.Parameter(_insertItem, "$created_at", SqliteType.Integer);
+        _insertEnvelope = SpoolSchema.Parameter(_insertItem, "$envelope", SqliteType.Blob);
+
+        _insertBody = Command("INSERT INTO bodies (id, body) VALUES ($id, $body)");
+        _insertBodyId = SpoolSchema.Parameter(_insertBody, "$id", SqliteType.Integer);
+        _insertBodyBytes = SpoolSchema.Parameter(_insertBody, "$body", SqliteType.Blob);
+
+        _insertEmptyBody = Command("INSERT INTO bodies (id, body) VALUES ($id, zeroblob($length))");
+        _insertEmptyBodyId = SpoolSchema.Parameter(_insertEmptyBody, "$id", SqliteType.Integer);
+        _insertEmptyBodyLength = SpoolSchema.Parameter(_insertEmptyBody, "$length", SqliteType.Integer);
+
+        _selectDue = Command("""
+            SELECT id, envelope, attempts, created_at FROM items
+            WHERE queue = $queue AND not_before <= $now
+            ORDER BY not_before, id
+            LIMIT $max
+            """);
+        _dueQueue = SpoolSchema.Parameter(_selectDue, "$queue", SqliteType.Text);
+        _dueNow = SpoolSchema.Parameter(_selectDue, "$now", SqliteType.Integer);
+        _dueMax = SpoolSchema.Parameter(_selectDue, "$max", SqliteType.Integer);
+
+        _markLeased = Command("UPDATE items SET lease_token = $token, not_before = $until WHERE id = $id");
+        _markId = SpoolSchema.Parameter(_markLeased, "$id", SqliteType.Integer);
+        _markToken = SpoolSchema.Parameter(_markLeased, "$token", SqliteType.Integer);
+        _markUntil = SpoolSchema.Parameter(_markLeased, "$until", SqliteType.Integer);
+
+        _deleteLeased = Command("DELETE FROM items WHERE id = $id AND lease_token = $token");
+        _deleteLeasedId = SpoolSchema.Parameter(_deleteLeased, "$id", SqliteType.Integer);
+        _deleteLeasedToken = SpoolSchema.Parameter(_deleteLeased, "$token", SqliteType.Integer);
+
+        _deleteBody = Command("DELETE FROM bodies WHERE id = $id");
+        _deleteBodyId = SpoolSchema.Parameter(_deleteBody, "$id", SqliteType.Integer);
+
+        _retry = Command("""
+            UPDATE items
+            SET attempts = attempts + 1, not_before = $not_before, lease_token = NULL,
+                envelope = coalesce($envelope, envelope)
+            WHERE id = $id AND lease_token = $token
+            """);
+        _retryId = SpoolSchema.Parameter(_retry, "$id", SqliteType.Integer);
+        _retryToken = SpoolSchema.Parameter(_retry, "$token", SqliteType.Integer);
+        _retryNotBefore = SpoolSchema.Parameter(_retry, "$not_before", SqliteType.Integer);
+        _retryEnvelope = SpoolSchema.Parameter(_retry, "$envelope", SqliteType.Blob);
+
+        _release = Command("UPDATE items SET not_before = $now, lease_token = NULL WHERE id = $id AND lease_token = $token");
+        _releaseId = SpoolSchema.Parameter(_release, "$id", SqliteType.Integer);
+        _releaseToken = SpoolSchema.Parameter(_release, "$token", SqliteType.Integer);
+        _releaseNow = SpoolSchema.Parameter(_release, "$now", SqliteType.Integer);
+
+        _deadLetter = Command("""
+            INSERT INTO dead_letters (id, queue, envelope, body, reason, attempts, created_at, failed_at)
+            SELECT i.id, i.queue, i.envelope, b.body, $reason, i.attempts, i.created_at, $now
+            FROM items AS i LEFT JOIN bodies AS b ON b.id = i.id
+            WHERE i.id = $id AND i.lease_token = $token
+            """);
+        _deadId = SpoolSchema.Parameter(_deadLetter, "$id", SqliteType.Integer);
+        _deadToken = SpoolSchema.Parameter(_deadLetter, "$token", SqliteType.Integer);
+        _deadReason = SpoolSchema.Parameter(_deadLetter, "$reason", SqliteType.Text);
+        _deadNow = SpoolSchema.Parameter(_deadLetter, "$now", SqliteType.Integer);
+    }
+
+    /// <summary>True while a transaction is open. SQLite rolls a whole transaction back by itself on some
+    /// errors (I/O, disk full); then there is no savepoint left to return to.</summary>
+    public bool InTransaction => raw.sqlite3_get_autocommit(_connection.Handle) == 0;
+
+    /// <summary>The highest lease token any item carries, so a reopened spool never hands out a live one again.</summary>
+    public long MaxLeaseToken()
+    {
+        using var command = SpoolSchema.Prepare(_connection, "SELECT coalesce(max(lease_token), 0) FROM items");
+        return (long)command.ExecuteScalar()!;
+    }
+
+    /// <summary>Starts a write transaction. Only durable transactions wait for the disk; leases need not
+    /// (a lease lost in a crash only means the item is leased again), and in WAL mode a later durable
+    /// commit syncs the earlier frames too, so ordering is kept.</summary>
+    public void Begin(bool durable)
+    {
+        if (durable != _durable)
+        {
+            using var pragma = SpoolSchema.Prepare(_connection, durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+            pragma.ExecuteNonQuery();
+            _durable = durable;
+        }
+
+        _begin.ExecuteNonQuery();
+    }
+
+    public void Commit() => _commit.ExecuteNonQuery();
+
+    /// <summary>Rolls back whatever is open; used on a failure path, so it never throws.</summary>
+    public void RollbackQuietly()
+    {
+        try
+        {
+            if (InTransaction)
+            {
+                _rollback.ExecuteNonQuery();
+            }
+        }
+        catch (SqliteException)
+        {
+            // The original failure is what the callers need to see; SQLite closes the transaction anyway.
+        }
+    }
+
+    public void Savepoint() => _savepoint.ExecuteNonQuery();
+
+    public void ReleaseSavepoint() => _releaseSavepoint.ExecuteNonQuery();
+
+    public void RollbackToSavepoint() => _rollbackToSavepoint.ExecuteNonQuery();
+
+    public void Apply(QueueOperation operation, byte[]? envelope, long nowMs)
+    {
+        switch (operation)
+        {
+            case QueueOperation.Enqueue enqueue:
+                Insert(enqueue.Queue, envelope!, enqueue.Item.Body, enqueue.NotBefore is { } due ? due.ToUnixTimeMilliseconds() : nowMs, nowMs);
+                break;
+            case QueueOperation.Complete complete:
+                Delete(complete.Item);
+                break;
+            case QueueOperation.Retry retry:
+                Retry(retry.Item, retry.NotBefore.ToUnixTimeMilliseconds(), envelope);
+                break;
+            case QueueOperation.Release release:
+                Release(release.Item, nowMs);
+                break;
+            case QueueOperation.DeadLetter deadLetter:
+                DeadLetter(deadLetter.Item, deadLetter.Reason, nowMs);
+                break;
+            default:
+                throw new NotSupportedException($"Unknown queue operation {operation.GetType().Name}.");
+        }
+    }
+
+    /// <summary>Picks up to <paramref name="max"/> due items, oldest due first, and marks them leased.</summary>
+    public void Lease(string queue, int max, long nowMs, long untilMs, long token, List<LeasedRow> into)
+    {
+        _dueQueue.Value = queue;
+        _dueNow.Value = nowMs;
+        _dueMax.Value = max;
+        using (var reader = _selectDue.ExecuteReader())
+        {
+            // Read everything first: updating not_before moves rows within the index being scanned.
+            while (reader.Read())
+            {
+                into.Add(new LeasedRow(reader.GetInt64(0), reader.GetFieldValue<byte[]>(1), reader.GetInt32(2), reader.GetInt64(3)));
+            }
+        }
+
+        _markToken.Value = token;
+        _markUntil.Value = untilMs;
+        foreach (var row in into)
+        {
+            _markId.Value = row.Id;
+            _markLeased.ExecuteNonQuery();
+        }
+    }
+
+    public void Checkpoint()
+    {
+        using var command = SpoolSchema.Prepare(_connection, "PRAGMA wal_checkpoint(TRUNCATE)");
+        command.ExecuteNonQuery();
+    }
+
+    public void Dispose()
+    {
+        foreach (var command in _commands)
+        {
+            command.Dispose();
+        }
+
+        _connection.Dispose();
+    }
+
+    private void Insert(string queue, byte[] envelope, ReadOnlyMemory<byte> body, long notBeforeMs, long nowMs)
+    {
+        _insertQueue.Value = queue;
+        _insertNotBefore.Value = notBeforeMs;
+        _insertCreatedAt.Value = nowMs;
+        _insertEnvelope.Value = envelope;
+        var id = (long)_insertItem.ExecuteScalar()!;
+
+        // Microsoft.Data.Sqlite binds only whole arrays. A body that is exactly one array is bound as it
+        // is; any other memory is written straight from its span into a preallocated blob (no copy).
+        if (MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length)
+        {
+            _insertBodyId.Value = id;
+            _insertBodyBytes.Value = segment.Array;
+            _insertBody.ExecuteNonQuery();
+            _insertBodyBytes.Value = null;
+            return;
+        }
+
+        _insertEmptyBodyId.Value = id;
+        _insertEmptyBodyLength.Value = body.Length;
+        _insertEmptyBody.ExecuteNonQuery();
+        if (body.IsEmpty)
+        {
+            return;
+        }
+
+        using var blob = new SqliteBlob(_connection, "bodies", "body", id);
+        blob.Write(body.Span);
+    }
+
+    private void Delete(LeasedItem item)
+    {
+        _deleteLeasedId.Value = item.Id;
+        _deleteLeasedToken.Value = item.LeaseToken;
+        if (_deleteLeased.ExecuteNonQuery() != 1)
+        {
+            throw LeaseLost(item);
+        }
+
+        _deleteBodyId.Value = item.Id;
+        _deleteBody.ExecuteNonQuery();
+    }
+
+    private void Retry(LeasedItem item, long notBeforeMs, byte[]? envelope)
+    {
+        _retryId.Value = item.Id;
+        _retryToken.Value = item.LeaseToken;
+        _retryNotBefore.Value = notBeforeMs;
+        _retryEnvelope.Value = envelope is null ? DBNull.Value : envelope;
+        if (_retry.ExecuteNonQuery() != 1)
+        {
+            throw LeaseLost(item);
+        }
+    }
+
+    private void Release(LeasedItem item, long nowMs)
+    {
+        _releaseId.Value = item.Id;
+        _releaseToken.Value = item.LeaseToken;
+        _releaseNow.Value = nowMs;
+        if (_release.ExecuteNonQuery() != 1)
+        {
+            throw LeaseLost(item);
+        }
+    }
+
+    private void DeadLetter(LeasedItem item, string reason, long nowMs)
+    {
+        _deadId.Value = item.Id;
+        _deadToken.Value = item.LeaseToken;
+        _deadReason.Value = reason;
+        _deadNow.Value = nowMs;
+        if (_deadLetter.ExecuteNonQuery() != 1)
+        {
+            throw LeaseLost(item);
+        }
+
+        // The lease was checked above, inside this caller's savepoint.
+        _deleteLeasedId.Value = item.Id;
+        _deleteLeasedToken.Value = item.LeaseToken;
+        _deleteLeased.ExecuteNonQuery();
+        _deleteBodyId.Value = item.Id;
+        _deleteBody.ExecuteNonQuery();
+    }
+
+    private static LeaseLostException LeaseLost(LeasedItem item) =>
+        new($"The lease on item {item.Id} of queue '{item.Queue}' (token {item.LeaseToken}) is no longer held.");
+
+    private SqliteCommand Command(string sql)
+    {
+        var command = SpoolSchema.Prepare(_connection, sql);
+        _commands.Add(command);
+        return command;
+    }
+}

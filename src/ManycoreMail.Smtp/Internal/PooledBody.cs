@@ -1,0 +1,93 @@
+using System.Buffers;
+
+namespace ManycoreMail.Smtp.Internal;
+
+/// <summary>A growable byte buffer made of <see cref="ArrayPool{T}"/> arrays, exposed as a
+/// <see cref="ReadOnlySequence{T}"/> without ever copying into one contiguous block.</summary>
+internal sealed class PooledBody : IDisposable
+{
+    // Small first so tiny messages stay cheap, then doubling up to a size where the per-array
+    // overhead no longer matters.
+    private const int FirstArraySize = 4 * 1024;
+    private const int MaxArraySize = 64 * 1024;
+
+    private readonly List<byte[]> _arrays = [];
+    private int _lastUsed;
+
+    public long Length { get; private set; }
+
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            if (_arrays.Count == 0 || _lastUsed == _arrays[^1].Length)
+            {
+                var size = _arrays.Count == 0 ? FirstArraySize : Math.Min(MaxArraySize, _arrays[^1].Length * 2);
+                _arrays.Add(ArrayPool<byte>.Shared.Rent(size));
+                _lastUsed = 0;
+            }
+
+            var target = _arrays[^1].AsSpan(_lastUsed);
+            var count = Math.Min(target.Length, data.Length);
+            data[..count].CopyTo(target);
+            data = data[count..];
+            _lastUsed += count;
+            Length += count;
+        }
+    }
+
+    /// <summary>A view over the current content; valid until the next <see cref="Clear"/>.</summary>
+    public ReadOnlySequence<byte> ToSequence()
+    {
+        if (_arrays.Count == 0)
+        {
+            return ReadOnlySequence<byte>.Empty;
+        }
+
+        if (_arrays.Count == 1)
+        {
+            return new ReadOnlySequence<byte>(_arrays[0], 0, _lastUsed);
+        }
+
+        var first = new Segment(_arrays[0], 0);
+        var last = first;
+        for (var i = 1; i < _arrays.Count; i++)
+        {
+            var length = i == _arrays.Count - 1 ? _lastUsed : _arrays[i].Length;
+            last = last.Append(_arrays[i].AsMemory(0, length));
+        }
+
+        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
+    }
+
+    /// <summary>Returns every array to the pool.</summary>
+    public void Clear()
+    {
+        foreach (var array in _arrays)
+        {
+            ArrayPool<byte>.Shared.Return(array);
+        }
+
+        _arrays.Clear();
+        _lastUsed = 0;
+        Length = 0;
+    }
+
+    public void Dispose() => Clear();
+
+    private sealed class Segment : ReadOnlySequenceSegment<byte>
+    {
+        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+        {
+            Memory = memory;
+            RunningIndex = runningIndex;
+        }
+
+        public Segment Append(ReadOnlyMemory<byte> memory)
+        {
+            var next = new Segment(memory, RunningIndex + Memory.Length);
+            Next = next;
+            return next;
+        }
+    }
+}

@@ -1,0 +1,171 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using ManycoreMail.Config;
+using ManycoreMail.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Cli;
+
+/// <summary>The <c>mailer</c> command line: <c>run</c> (any set of roles) and one command per role,
+/// each taking the original system's flags.</summary>
+internal static class MailerCli
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Manycore Mail: a mail transfer agent and email service platform.");
+        var run = new Command("run", "Run every configured role (or --roles) in one process on the embedded spool.");
+        var roles = new Option<string?>("--roles") { Description = "Comma-separated roles to run: " + string.Join(", ", RoleNames.All) };
+        AddConfigOptions(run, out var config);
+        run.Options.Add(roles);
+        run.SetAction((parse, ct) => RunAsync(config(parse), parse.GetValue(roles)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), ct));
+        root.Subcommands.Add(run);
+
+        foreach (var role in RoleNames.All)
+        {
+            var command = new Command(role, $"Run only the {role} role.");
+            AddConfigOptions(command, out var roleConfig);
+            command.SetAction((parse, ct) => RunAsync(roleConfig(parse), [role], ct));
+            root.Subcommands.Add(command);
+        }
+
+        var check = new Command("check-config", "Load and validate the configuration, print every problem, and exit.");
+        AddConfigOptions(check, out var checkConfig);
+        check.SetAction(parse => CheckConfig(checkConfig(parse)));
+        root.Subcommands.Add(check);
+        return root;
+    }
+
+    private static void AddConfigOptions(Command command, out Func<ParseResult, ConfigSources?> read)
+    {
+        var global = new Option<string?>("--global-config-file") { Description = "inboxbooster-mailer-global.yaml (default /configs/...)" };
+        var customer = new Option<string?>("--customer-config-file") { Description = "inboxbooster-mailer-customer.yaml (default /configs/...)" };
+        var cert = new Option<string?>("--tls-cert-filename") { Description = "PEM certificate for STARTTLS (default: self-signed, generated once)" };
+        var key = new Option<string?>("--tls-key-filename") { Description = "PEM private key for --tls-cert-filename" };
+        command.Options.Add(global);
+        command.Options.Add(customer);
+        command.Options.Add(cert);
+        command.Options.Add(key);
+        read = parse => ResolveSources(parse.GetValue(global), parse.GetValue(customer), parse.GetValue(cert), parse.GetValue(key));
+    }
+
+    /// <summary>Explicit files, else /configs when it has both, else null (the built-in local configuration).</summary>
+    private static ConfigSources? ResolveSources(string? global, string? customer, string? cert, string? key)
+    {
+        if (global is null && customer is null)
+        {
+            var defaultGlobal = Path.Combine(LocalDefaults.DefaultConfigDirectory, LocalDefaults.GlobalFileName);
+            var defaultCustomer = Path.Combine(LocalDefaults.DefaultConfigDirectory, LocalDefaults.CustomerFileName);
+            if (!File.Exists(defaultGlobal) || !File.Exists(defaultCustomer))
+            {
+                return cert is null && key is null ? null : new ConfigSources("", "", cert, key);
+            }
+            global = defaultGlobal;
+            customer = defaultCustomer;
+        }
+        return new ConfigSources(
+            global ?? Path.Combine(LocalDefaults.DefaultConfigDirectory, LocalDefaults.GlobalFileName),
+            customer ?? Path.Combine(LocalDefaults.DefaultConfigDirectory, LocalDefaults.CustomerFileName),
+            cert, key);
+    }
+
+    private static LoadedConfig Load(ConfigSources? sources, ILogger logger)
+    {
+        if (sources is null || sources.GlobalFile.Length == 0)
+        {
+            logger.LogInformation("No configuration given and none in {Directory}: using the built-in local configuration", LocalDefaults.DefaultConfigDirectory);
+            LocalDefaults.Prepare();
+            return ConfigLoader.Parse(LocalDefaults.GlobalYaml, LocalDefaults.CustomerYaml, "(built-in global)", "(built-in customer)");
+        }
+        return ConfigLoader.Load(sources);
+    }
+
+    private static int CheckConfig(ConfigSources? sources)
+    {
+        using var loggers = Logging.Create();
+        var logger = loggers.CreateLogger("ManycoreMail");
+        try
+        {
+            var loaded = Load(sources, logger);
+            foreach (var warning in loaded.Warnings)
+            {
+                logger.LogWarning("{Warning}", warning);
+            }
+            Console.WriteLine("Configuration is valid.");
+            return 0;
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+    }
+
+    private static async Task<int> RunAsync(ConfigSources? sources, IReadOnlyCollection<string>? roles, CancellationToken cancellationToken)
+    {
+        using var loggers = Logging.Create();
+        var logger = loggers.CreateLogger("ManycoreMail");
+        LoadedConfig loaded;
+        try
+        {
+            loaded = Load(sources, logger);
+        }
+        catch (ConfigException e)
+        {
+            logger.LogCritical("{Problems}", e.Message);
+            return 2;
+        }
+        foreach (var warning in loaded.Warnings)
+        {
+            logger.LogWarning("{Warning}", warning);
+        }
+        var unknown = roles?.Where(r => !RoleNames.All.Contains(r)).ToArray() ?? [];
+        if (unknown.Length > 0)
+        {
+            logger.LogCritical("Unknown role(s): {Roles}; known roles: {Known}", string.Join(", ", unknown), string.Join(", ", RoleNames.All));
+            return 2;
+        }
+
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            stopping.Cancel();
+        });
+        using var sigquit = PosixSignalRegistration.Create(PosixSignal.SIGQUIT, context =>
+        {
+            // The original's preStop scripts send SIGQUIT.
+            context.Cancel = true;
+            stopping.Cancel();
+        });
+
+        var host = new MailerHost(loaded.Options, loggers, TimeProvider.System);
+        await using (host.ConfigureAwait(false))
+        {
+            try
+            {
+                await host.StartAsync(roles ?? MailerHost.ConfiguredRoles(loaded.Options), stopping.Token).ConfigureAwait(false);
+            }
+            catch (ConfigException e)
+            {
+                logger.LogCritical("{Problems}", e.Message);
+                return 2;
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+            {
+                logger.LogCritical(e, "Could not start: {Error}", e.Message);
+                return 1;
+            }
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stopping.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                logger.LogInformation("Shutting down");
+            }
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await host.StopAsync(deadline.Token).ConfigureAwait(false);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,478 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ManycoreMail.Config;
+
+/// <summary>Where the two YAML files and the receiver's TLS files come from (the original's flags).</summary>
+internal sealed record ConfigSources(string GlobalFile, string CustomerFile, string? TlsCertFile = null, string? TlsKeyFile = null);
+
+/// <summary>The outcome of loading: options plus warnings to log.</summary>
+internal sealed record LoadedConfig(MailerOptions Options, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// Reads the original system's two YAML files as they are (every key it used), plus our additions under
+/// new keys, validates everything and reports every problem at once as "file: key: what is wrong".
+/// </summary>
+internal static class ConfigLoader
+{
+    public static LoadedConfig Load(ConfigSources sources)
+    {
+        var problems = new ConfigProblems();
+        var global = ConfigFile.Load(sources.GlobalFile, problems);
+        var customer = ConfigFile.Load(sources.CustomerFile, problems);
+        return Build(global, customer, sources, problems);
+    }
+
+    public static LoadedConfig Parse(string globalYaml, string customerYaml, string globalName = "global.yaml", string customerName = "customer.yaml")
+    {
+        var problems = new ConfigProblems();
+        var global = ConfigFile.Parse(globalName, globalYaml, problems);
+        var customer = ConfigFile.Parse(customerName, customerYaml, problems);
+        return Build(global, customer, new ConfigSources(globalName, customerName), problems);
+    }
+
+    private static LoadedConfig Build(ConfigFile global, ConfigFile customer, ConfigSources sources, ConfigProblems problems)
+    {
+        var queues = ReadQueueNames(global);
+        var xMailerSection = global.Section("transformer");
+        var xMailer = xMailerSection.IsExplicitNull("x-mailer") ? null : xMailerSection.String("x-mailer") ?? "Inboxbooster-Mailer";
+
+        var metricsBinds = new List<MetricsBind>();
+        var storage = new StorageOptions(FullPath(customer.Section("storage").String("path") ?? "./data"));
+
+        var httpReceiver = ReadHttpReceiver(customer.Section("httpreceiver"));
+        if (httpReceiver is not null)
+        {
+            metricsBinds.Add(new MetricsBind("http-receiver", httpReceiver.MetricsBind));
+        }
+        var receiver = ReadReceiver(customer.Section("receiver"), sources, metricsBinds);
+        var transformer = ReadTransformer(customer.Section("transformer"), xMailer, metricsBinds);
+        var postfixlog = customer.Section("postfixlog");
+        var sender = ReadSender(customer.Section("sender"), postfixlog, metricsBinds);
+        var mxServer = ReadMxServer(customer.Section("mxserver"), metricsBinds);
+        var backdata = ReadBackdata(customer.Section("backdata"), metricsBinds);
+        ReadRedisExporter(customer.Section("redis"), metricsBinds);
+        var redis = ReadRedis(customer);
+        customer.Section("common-config").Section("object-storage").ScalarEntries();
+
+        global.WarnAboutUnknownKeys();
+        customer.WarnAboutUnknownKeys();
+        if (problems.Errors.Count > 0)
+        {
+            throw new ConfigException(problems.Errors);
+        }
+
+        var returnPathDomains = (transformer?.Domains ?? [])
+            .Select(d => d.ReturnPathDomain)
+            .Concat(mxServer?.ExtraDomains ?? [])
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .ToArray();
+
+        var options = new MailerOptions
+        {
+            Queues = queues!,
+            Storage = storage,
+            Redis = redis,
+            HttpReceiver = httpReceiver,
+            Receiver = receiver,
+            Transformer = transformer,
+            Sender = sender!,
+            MxServer = mxServer,
+            Backdata = backdata,
+            MetricsBinds = metricsBinds,
+            ReturnPathDomains = returnPathDomains,
+        };
+        return new LoadedConfig(options, problems.Warnings);
+    }
+
+    private static QueueNames? ReadQueueNames(ConfigFile global)
+    {
+        var names = global.Section("reliable-queue").Section("queue-names");
+        var primary = names.String("primary-queue", required: true);
+        var @default = names.String("default-queue", required: true);
+        var events = global.Section("backdata").String("queue-name", required: true);
+        var outbound = global.Section("postfix").String("incoming-queue-name", required: true);
+        if (primary is null || @default is null || events is null || outbound is null)
+        {
+            return null;
+        }
+        var all = new[] { primary, @default, events, outbound };
+        if (all.Distinct(StringComparer.Ordinal).Count() != all.Length)
+        {
+            global.RootSection.Error("(queue names)", "the four queue names must all differ");
+        }
+        return new QueueNames(primary, @default, outbound, events);
+    }
+
+    private static HttpReceiverOptions? ReadHttpReceiver(YamlSection section)
+    {
+        if (!section.Exists)
+        {
+            return null;
+        }
+        var bind = section.Section("bind");
+        var host = bind.String("inet-interface", required: true);
+        var port = bind.Port("inet-port", required: true);
+        var metricsPort = bind.Port("inet-port-metrics", required: true);
+        var logins = ReadLogins(section, required: true);
+        ReadLegacyRedis(section);
+        ReadPrometheus(section, null, "http-receiver");
+        var maxSize = section.Int("max-message-size", min: 1024);
+        var address = ResolveBindAddress(bind, "inet-interface", host);
+        if (address is null || port is null || metricsPort is null)
+        {
+            return null;
+        }
+        if (port == metricsPort && port != 0)
+        {
+            bind.Error("inet-port-metrics", "must differ from inet-port");
+        }
+        return new HttpReceiverOptions
+        {
+            Bind = new IPEndPoint(address, port.Value),
+            MetricsBind = new IPEndPoint(address, metricsPort.Value),
+            Logins = logins,
+            MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+        };
+    }
+
+    private static ReceiverOptions? ReadReceiver(YamlSection section, ConfigSources sources, List<MetricsBind> metrics)
+    {
+        if (!section.Exists)
+        {
+            return null;
+        }
+        var bind = ReadBind(section, "bind", required: true);
+        var logins = ReadLogins(section, required: false);
+        section.String("ignore-smtp-mail-from-rcpt-to");
+        ReadLegacyRedis(section);
+        ReadPrometheus(section, metrics, "receiver");
+        var trusted = new List<IPNetwork>();
+        foreach (var text in section.StringList("trusted-networks"))
+        {
+            if (IPNetwork.TryParse(text.Trim(), out var network))
+            {
+                trusted.Add(network);
+            }
+            else if (IPAddress.TryParse(text.Trim(), out var single))
+            {
+                trusted.Add(new IPNetwork(single, single.AddressFamily == AddressFamily.InterNetwork ? 32 : 128));
+            }
+            else
+            {
+                section.Error("trusted-networks", $"'{text}' is not a network in CIDR form (like 127.0.0.0/8)");
+            }
+        }
+        var maxSize = section.Int("max-message-size", min: 1024);
+        var cert = sources.TlsCertFile ?? section.Section("tls").String("cert-file");
+        var key = sources.TlsKeyFile ?? section.Section("tls").String("key-file");
+        if ((cert is null) != (key is null))
+        {
+            section.Error("tls", "give both the certificate and the key file, or neither (then a self-signed certificate is generated)");
+        }
+        foreach (var file in new[] { cert, key })
+        {
+            if (file is not null && !File.Exists(file))
+            {
+                section.Error("tls", $"file '{file}' does not exist");
+            }
+        }
+        if (bind is null)
+        {
+            return null;
+        }
+        return new ReceiverOptions
+        {
+            Bind = bind,
+            Logins = logins,
+            TrustedNetworks = trusted,
+            TlsCertificateFile = cert is null ? null : FullPath(cert),
+            TlsKeyFile = key is null ? null : FullPath(key),
+            MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+        };
+    }
+
+    private static TransformerOptions? ReadTransformer(YamlSection section, string? xMailer, List<MetricsBind> metrics)
+    {
+        if (!section.Exists)
+        {
+            return null;
+        }
+        var inject = section.Section("email-headers").Section("inject");
+        if (!inject.Exists)
+        {
+            section.Error("email-headers/inject", "is required (at least List-Unsubscribe)");
+        }
+        var injectHeaders = inject.ScalarEntries();
+        ReadLegacyRedis(section);
+        ReadPrometheus(section, metrics, "transformer");
+        var domains = new List<DomainSettings>();
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var item in section.SectionList("domain-settings"))
+        {
+            var domain = item.String("domain", required: true);
+            var keyFile = item.String("dkim-private-key-file", required: true);
+            var returnPath = item.String("return-path-domain", required: true);
+            var selector = item.String("selector") ?? "mailer";
+            var beacon = item.String("beacon-url");
+            if (domain is null || keyFile is null || returnPath is null)
+            {
+                continue;
+            }
+            if (!seen.Add(domain))
+            {
+                item.Error("domain", $"'{domain}' is configured twice");
+            }
+            if (!File.Exists(keyFile))
+            {
+                item.Error("dkim-private-key-file", $"file '{keyFile}' does not exist");
+            }
+            if (!IsDomainName(returnPath))
+            {
+                item.Error("return-path-domain", $"'{returnPath}' is not a domain name");
+            }
+            domains.Add(new DomainSettings
+            {
+                // The original compared the lower-cased From domain with the key as written, so a key with
+                // capitals never matched; we compare case-insensitively.
+                Domain = domain.Trim().TrimEnd('.').ToLowerInvariant(),
+                DkimPrivateKeyFile = FullPath(keyFile),
+                ReturnPathDomain = returnPath.Trim().TrimEnd('.').ToLowerInvariant(),
+                Selector = selector,
+                BeaconUrl = beacon,
+            });
+        }
+        var feedback = section.Section("feedback-id");
+        return new TransformerOptions
+        {
+            XMailer = xMailer,
+            InjectHeaders = injectHeaders,
+            Domains = domains,
+            FeedbackCampaignId = feedback.String("campaign-id"),
+            FeedbackMailType = feedback.String("mail-type"),
+            FeedbackSenderId = feedback.String("sender-id"),
+        };
+    }
+
+    private static SenderOptions? ReadSender(YamlSection section, YamlSection postfixlog, List<MetricsBind> metrics)
+    {
+        // The original's Postfix module: its keys are read (and mostly meaningless now that we deliver ourselves).
+        postfixlog.String("logfile");
+        ReadLegacyRedis(postfixlog);
+        var postfix = postfixlog.Section("postfix");
+        postfix.String("hostname");
+        postfix.Port("port");
+        ReadPrometheus(postfixlog, metrics, "sender");
+        var replacer = postfixlog.Section("string-replacer");
+        var mainCf = replacer.Section("main-cf");
+        var entries = mainCf.ScalarEntries();
+        replacer.Section("master-cf").ScalarEntries();
+        var myHostname = entries.FirstOrDefault(e => e.Key == "myhostname").Value
+            ?? postfixlog.Section("main-cf").String("myhostname");
+
+        IReadOnlyList<string>? dnsServers = section.Has("dns-servers") ? section.StringList("dns-servers") : null;
+        var port = section.Port("smtp-port");
+        var helo = section.String("helo-name") ?? myHostname ?? SafeHostName();
+        var concurrency = section.Int("max-concurrent-deliveries", min: 1, max: 10000);
+        var firstRetry = section.Int("first-retry-seconds", min: 1);
+        var maxRetry = section.Int("max-retry-seconds", min: 1);
+        var lifetime = section.Int("max-queue-lifetime-seconds", min: 1);
+        ReadPrometheus(section, metrics, "sender");
+        if (!IsDomainName(helo))
+        {
+            section.Error("helo-name", $"'{helo}' is not a host name");
+        }
+        return new SenderOptions
+        {
+            DnsServers = dnsServers,
+            SmtpPort = port ?? 25,
+            HeloName = helo,
+            MaxConcurrentDeliveries = concurrency ?? 32,
+            FirstRetryDelay = firstRetry is { } f ? TimeSpan.FromSeconds(f) : TimeSpan.FromMinutes(5),
+            MaxRetryDelay = maxRetry is { } m ? TimeSpan.FromSeconds(m) : TimeSpan.FromHours(4),
+            MaxQueueLifetime = lifetime is { } l ? TimeSpan.FromSeconds(l) : TimeSpan.FromHours(12),
+        };
+    }
+
+    private static MxServerOptions? ReadMxServer(YamlSection section, List<MetricsBind> metrics)
+    {
+        if (!section.Exists)
+        {
+            return null;
+        }
+        var bind = ReadBind(section, "bind", required: true);
+        var directory = section.String("eml-directory", required: true);
+        var yahoo = section.Section("abuse").Section("yahoo").String("to");
+        var extra = section.StringList("domains");
+        var maxSize = section.Int("max-message-size", min: 1024);
+        ReadLegacyRedis(section);
+        ReadPrometheus(section, metrics, "mx-server");
+        if (bind is null || directory is null)
+        {
+            return null;
+        }
+        return new MxServerOptions
+        {
+            Bind = bind,
+            EmlDirectory = FullPath(directory),
+            YahooAbuseAddress = yahoo,
+            ExtraDomains = extra.Select(d => d.Trim().TrimEnd('.').ToLowerInvariant()).ToArray(),
+            MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+        };
+    }
+
+    private static BackdataOptions? ReadBackdata(YamlSection section, List<MetricsBind> metrics)
+    {
+        if (!section.Exists)
+        {
+            return null;
+        }
+        var url = section.String("post-url", required: true);
+        ReadLegacyRedis(section);
+        ReadPrometheus(section, metrics, "backdata");
+        var manager = section.Section("bounce-manager");
+        if (manager.Exists)
+        {
+            manager.String("cid");
+            manager.String("secret");
+            manager.String("url");
+            manager.Warning("(section)", "the bounce manager copy is not supported; events go to post-url only");
+        }
+        if (url is null)
+        {
+            return null;
+        }
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            section.Error("post-url", $"'{url}' is not an http(s) URL");
+            return null;
+        }
+        return new BackdataOptions { PostUrl = uri };
+    }
+
+    private static void ReadRedisExporter(YamlSection section, List<MetricsBind> metrics)
+    {
+        if (section.Exists)
+        {
+            ReadLegacyRedis(section);
+            ReadPrometheus(section, metrics, "redis");
+        }
+    }
+
+    private static RedisOptions ReadRedis(ConfigFile customer)
+    {
+        // Each original module had its own copy of the Redis address; the first one given wins.
+        foreach (var role in new[] { "transformer", "receiver", "httpreceiver", "postfixlog", "mxserver", "backdata", "redis" })
+        {
+            var redis = customer.Section(role).Section("reliable-queue").Section("redis");
+            if (redis.Exists)
+            {
+                return new RedisOptions(redis.String("hostname") ?? "localhost", redis.Port("port") ?? 6379);
+            }
+        }
+        return new RedisOptions("localhost", 6379);
+    }
+
+    private static void ReadLegacyRedis(YamlSection section)
+    {
+        var redis = section.Section("reliable-queue").Section("redis");
+        redis.String("hostname");
+        redis.Port("port");
+    }
+
+    private static void ReadPrometheus(YamlSection section, List<MetricsBind>? metrics, string role)
+    {
+        var bind = ReadBind(section, "prometheus", required: false);
+        if (bind is not null && metrics is not null)
+        {
+            metrics.Add(new MetricsBind(role, bind));
+        }
+    }
+
+    private static IPEndPoint? ReadBind(YamlSection parent, string key, bool required)
+    {
+        var section = parent.Section(key);
+        if (!section.Exists)
+        {
+            if (required)
+            {
+                parent.Error(key, "is required (inet-interface and inet-port)");
+            }
+            return null;
+        }
+        var host = section.String("inet-interface", required: true);
+        var port = section.Port("inet-port", required: true);
+        var address = ResolveBindAddress(section, "inet-interface", host);
+        return address is null || port is null ? null : new IPEndPoint(address, port.Value);
+    }
+
+    private static IPAddress? ResolveBindAddress(YamlSection section, string key, string? host)
+    {
+        if (host is null)
+        {
+            return null;
+        }
+        host = host.Trim();
+        if (IPAddress.TryParse(host, out var address))
+        {
+            return address;
+        }
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return IPAddress.Loopback;
+        }
+        try
+        {
+            var addresses = Dns.GetHostAddresses(host);
+            if (addresses.Length > 0)
+            {
+                return addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses[0];
+            }
+        }
+        catch (SocketException)
+        {
+            // reported below
+        }
+        section.Error(key, $"'{host}' is neither an IP address nor a resolvable host name");
+        return null;
+    }
+
+    private static IReadOnlyList<Credential> ReadLogins(YamlSection section, bool required)
+    {
+        if (required && !section.Has("auth-logins"))
+        {
+            section.Error("auth-logins", "is required (a list of username/password pairs)");
+        }
+        var byName = new Dictionary<string, Credential>(StringComparer.Ordinal);
+        foreach (var login in section.SectionList("auth-logins"))
+        {
+            var user = login.String("username", required: true);
+            var password = login.String("password", required: true);
+            if (user is not null && password is not null)
+            {
+                // As in the original, a repeated username: the last entry wins.
+                byName[user] = new Credential(user, password);
+            }
+        }
+        return byName.Values.ToArray();
+    }
+
+    private static bool IsDomainName(string text) =>
+        text.Length is > 0 and <= 253 && Uri.CheckHostName(text.TrimEnd('.')) == UriHostNameType.Dns;
+
+    private static string FullPath(string path) => Path.GetFullPath(path);
+
+    private static string SafeHostName()
+    {
+        try
+        {
+            var name = Dns.GetHostName();
+            return string.IsNullOrWhiteSpace(name) ? "localhost" : name.ToLower(CultureInfo.InvariantCulture);
+        }
+        catch (SocketException)
+        {
+            return "localhost";
+        }
+    }
+}

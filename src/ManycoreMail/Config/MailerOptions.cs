@@ -1,0 +1,100 @@
+using System.Net;
+
+namespace ManycoreMail.Config;
+
+/// <summary>Everything the process needs, validated, immutable. Roles receive only their own part.</summary>
+internal sealed record MailerOptions
+{
+    public required QueueNames Queues { get; init; }
+    public required StorageOptions Storage { get; init; }
+    public required RedisOptions Redis { get; init; }
+    public HttpReceiverOptions? HttpReceiver { get; init; }
+    public ReceiverOptions? Receiver { get; init; }
+    public TransformerOptions? Transformer { get; init; }
+    public required SenderOptions Sender { get; init; }
+    public MxServerOptions? MxServer { get; init; }
+    public BackdataOptions? Backdata { get; init; }
+    /// <summary>Every configured prometheus bind, by the role that configured it.</summary>
+    public required IReadOnlyList<MetricsBind> MetricsBinds { get; init; }
+    /// <summary>The domains whose MX reaches our MX server (return-path domains of every sending domain).</summary>
+    public required IReadOnlyList<string> ReturnPathDomains { get; init; }
+}
+
+internal sealed record QueueNames(string Primary, string Default, string Outbound, string Events);
+
+internal sealed record StorageOptions(string Path);
+
+internal sealed record RedisOptions(string Hostname, int Port);
+
+internal sealed record MetricsBind(string Role, IPEndPoint EndPoint);
+
+internal sealed record Credential(string Username, string Password);
+
+internal sealed record HttpReceiverOptions
+{
+    public required IPEndPoint Bind { get; init; }
+    public required IPEndPoint MetricsBind { get; init; }
+    public required IReadOnlyList<Credential> Logins { get; init; }
+    public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+}
+
+internal sealed record ReceiverOptions
+{
+    public required IPEndPoint Bind { get; init; }
+    public required IReadOnlyList<Credential> Logins { get; init; }
+    public required IReadOnlyList<IPNetwork> TrustedNetworks { get; init; }
+    public string? TlsCertificateFile { get; init; }
+    public string? TlsKeyFile { get; init; }
+    public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+}
+
+internal sealed record DomainSettings
+{
+    public required string Domain { get; init; }
+    public required string DkimPrivateKeyFile { get; init; }
+    public required string ReturnPathDomain { get; init; }
+    public string Selector { get; init; } = "mailer";
+    public string? BeaconUrl { get; init; }
+}
+
+internal sealed record TransformerOptions
+{
+    /// <summary>Null when the global file sets x-mailer to null: then no X-Mailer is added.</summary>
+    public required string? XMailer { get; init; }
+    /// <summary>Header name → template with {{uuid}} and {{from-domain}} (the return-path domain).</summary>
+    public required IReadOnlyList<KeyValuePair<string, string>> InjectHeaders { get; init; }
+    public required IReadOnlyList<DomainSettings> Domains { get; init; }
+    public string? FeedbackCampaignId { get; init; }
+    public string? FeedbackMailType { get; init; }
+    public string? FeedbackSenderId { get; init; }
+}
+
+internal sealed record SenderOptions
+{
+    /// <summary>Null means /etc/resolv.conf.</summary>
+    public IReadOnlyList<string>? DnsServers { get; init; }
+    public int SmtpPort { get; init; } = 25;
+    public required string HeloName { get; init; }
+    public int MaxConcurrentDeliveries { get; init; } = 32;
+    public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromHours(4);
+    public TimeSpan MaxQueueLifetime { get; init; } = TimeSpan.FromHours(12);
+}
+
+internal sealed record MxServerOptions
+{
+    public required IPEndPoint Bind { get; init; }
+    public required string EmlDirectory { get; init; }
+    public string? YahooAbuseAddress { get; init; }
+    /// <summary>Further domains we accept mail for, besides the return-path domains.</summary>
+    public IReadOnlyList<string> ExtraDomains { get; init; } = [];
+    public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+}
+
+internal sealed record BackdataOptions
+{
+    public required Uri PostUrl { get; init; }
+    public int BatchSize { get; init; } = 50;
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromMinutes(1);
+}

@@ -1,0 +1,83 @@
+using System.Net;
+using ManycoreMail.Hosting;
+using ManycoreMail.Metrics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Roles.HttpReceiver;
+
+/// <summary>
+/// Every HTTP listener of the process in one Kestrel server: the mail API (when the http-receiver role
+/// runs) and /metrics on each configured prometheus bind. /metrics answers only on metrics binds (403 on the
+/// API port) and the API only on its own port (the original served it on both).
+/// </summary>
+internal sealed class HttpFront(
+    IPEndPoint? apiBind,
+    MailSendEndpoint? mailSend,
+    IReadOnlyList<IPEndPoint> metricsBinds,
+    MetricsRegistry metrics,
+    ILoggerFactory loggers) : IMailerRole, IAsyncDisposable
+{
+    private WebApplication? _app;
+
+    public string Name => "http";
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggers);
+        builder.Services.AddProblemDetails();
+        var metricPorts = new HashSet<int>(metricsBinds.Select(b => b.Port));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = null; // enforced by the endpoint, with a precise answer
+            if (apiBind is not null)
+            {
+                kestrel.Listen(apiBind);
+            }
+            foreach (var bind in Distinct(metricsBinds))
+            {
+                kestrel.Listen(bind);
+            }
+        });
+        var app = builder.Build();
+        app.MapGet("/metrics", (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
+            ? Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8")
+            : Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "metrics are served on the metrics port only"));
+        if (mailSend is not null && apiBind is not null)
+        {
+            app.MapPost("/v1/mail/send", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
+                ? mailSend.HandleAsync(context)
+                : Task.FromResult(Results.NotFound()));
+        }
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _app = app;
+        loggers.CreateLogger("ManycoreMail.Http").LogInformation("HTTP listening on {Urls}", string.Join(", ", app.Urls));
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => _app?.StopAsync(cancellationToken) ?? Task.CompletedTask;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Several roles may name the same metrics bind (all 9090 in the original's pods): bind each once,
+    /// and a wildcard bind covers every specific address on its port.</summary>
+    private static IEnumerable<IPEndPoint> Distinct(IReadOnlyList<IPEndPoint> binds)
+    {
+        var wildcardPorts = binds.Where(b => b.Address.Equals(IPAddress.Any) || b.Address.Equals(IPAddress.IPv6Any)).Select(b => b.Port).ToHashSet();
+        return binds
+            .Where(b => !wildcardPorts.Contains(b.Port) || b.Address.Equals(IPAddress.Any) || b.Address.Equals(IPAddress.IPv6Any))
+            .Distinct();
+    }
+}

@@ -1,0 +1,123 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using ManycoreMail.Config;
+using ManycoreMail.Ingress;
+using ManycoreMail.Roles.Receiver;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Roles.HttpReceiver;
+
+/// <summary>
+/// <c>POST /v1/mail/send</c>: HTTP Basic auth, exactly <c>application/octet-stream</c>, the raw RFC 5322
+/// message as the body. 200 once it is durably queued; problem+json otherwise.
+/// </summary>
+internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, ILogger<MailSendEndpoint> logger)
+{
+    public async Task<IResult> HandleAsync(HttpContext context)
+    {
+        var request = context.Request;
+        if (!IsAuthorized(request.Headers.Authorization.ToString()))
+        {
+            context.Response.Headers.WWWAuthenticate = "Basic realm=\"manycore-mail\", charset=\"UTF-8\"";
+            return Problem(StatusCodes.Status401Unauthorized, "Unauthorized", "Valid HTTP Basic credentials are required.");
+        }
+        if (!IsOctetStream(request.ContentType))
+        {
+            return Problem(StatusCodes.Status400BadRequest, "Bad Request",
+                $"incorrect content type '{request.ContentType}', expected 'application/octet-stream'");
+        }
+        if (request.ContentLength > options.MaxMessageSize)
+        {
+            queue.CountDropped();
+            return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {options.MaxMessageSize} bytes");
+        }
+        byte[] body;
+        try
+        {
+            body = await ReadBodyAsync(request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (InvalidDataException)
+        {
+            queue.CountDropped();
+            return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {options.MaxMessageSize} bytes");
+        }
+        if (!IngressRules.TryAccept(body, PriorityRule.Strict, out var accepted, out var refusal))
+        {
+            queue.CountDropped();
+            return Problem(StatusCodes.Status400BadRequest, "Bad Request", refusal.Message);
+        }
+        try
+        {
+            await queue.EnqueueAsync(accepted, body, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            queue.CountDropped();
+            logger.LogError(e, "Could not queue message {Uuid}", accepted.Uuid);
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "the queue cannot take the message now; try again later");
+        }
+        return Results.Ok();
+    }
+
+    private bool IsAuthorized(string header)
+    {
+        if (!AuthenticationHeaderValue.TryParse(header, out var value)
+            || !"Basic".Equals(value.Scheme, StringComparison.OrdinalIgnoreCase)
+            || value.Parameter is null)
+        {
+            return false;
+        }
+        string decoded;
+        try
+        {
+            decoded = Encoding.UTF8.GetString(Convert.FromBase64String(value.Parameter));
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+        var colon = decoded.IndexOf(':');
+        if (colon < 0)
+        {
+            return false;
+        }
+        var user = decoded[..colon];
+        var password = decoded[(colon + 1)..];
+        var ok = false;
+        foreach (var login in options.Logins)
+        {
+            ok |= FixedTimeEquals(login.Username, user) & FixedTimeEquals(login.Password, password);
+        }
+        return ok;
+    }
+
+    /// <summary>Exactly application/octet-stream (case-insensitive, no parameters), as the original required.</summary>
+    private static bool IsOctetStream(string? contentType) =>
+        contentType is not null && contentType.Trim().Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase);
+
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)Math.Min(length, limit) : 16 * 1024);
+        var chunk = new byte[64 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                throw new InvalidDataException("message too large");
+            }
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+
+    private static IResult Problem(int status, string title, string detail) =>
+        Results.Problem(detail: detail, statusCode: status, title: title);
+
+    private static bool FixedTimeEquals(string expected, string actual) =>
+        CryptographicOperations.FixedTimeEquals(
+            SHA256.HashData(Encoding.UTF8.GetBytes(expected)),
+            SHA256.HashData(Encoding.UTF8.GetBytes(actual)));
+}

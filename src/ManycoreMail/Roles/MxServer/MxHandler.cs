@@ -1,0 +1,80 @@
+using System.Buffers;
+using ManycoreMail.Events;
+using ManycoreMail.Metrics;
+using ManycoreMail.Smtp;
+using ManycoreMail.Smtp.Server;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Roles.MxServer;
+
+/// <summary>
+/// The public MX: accepts mail only for our return-path domains (where bounce-&lt;uuid&gt;@ and
+/// unsub-&lt;uuid&gt;@ live) and never relays. Unsubscribe mails become events; everything else is kept in
+/// the eml directory until classification (a later issue) looks at it.
+/// </summary>
+internal sealed class MxHandler(
+    IReadOnlySet<string> acceptedDomains,
+    EmlStore store,
+    EventQueue events,
+    MetricsRegistry metrics,
+    TimeProvider time,
+    ILogger<MxHandler> logger) : ISmtpHandler
+{
+    private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
+    private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
+    // Counted by the classifier (a later issue); registered now so dashboards find every original series.
+    private readonly Counter _spam = metrics.Counter("mxserver_received_spam_total", "Feedback (spam) reports received.");
+    private readonly Counter _autoreplies = metrics.Counter("mxserver_received_autoreply_total", "Auto-replies received.");
+    private readonly Counter _warnings = metrics.Counter("mxserver_warnings_total", "Refused recipients and other warnings.");
+
+    public ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(false);
+
+    public ValueTask<SmtpReply> MailFromAsync(SmtpSessionInfo session, string reversePath, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new SmtpReply(250, "2.1.0", "Sender OK"));
+
+    public ValueTask<SmtpReply> RcptToAsync(SmtpSessionInfo session, string reversePath, string forwardPath, CancellationToken cancellationToken)
+    {
+        if (LocalRecipient.TryParse(forwardPath, acceptedDomains, out _))
+        {
+            return ValueTask.FromResult(new SmtpReply(250, "2.1.5", "Recipient OK"));
+        }
+        _warnings.Increment();
+        logger.LogInformation("Refused recipient {Recipient} from {Remote}: not one of our domains", forwardPath, session.RemoteEndPoint);
+        return ValueTask.FromResult(new SmtpReply(550, "5.7.1", "Relaying denied: we accept mail only for our own domains"));
+    }
+
+    public async ValueTask<SmtpReply> MessageAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var unsubscribes = new List<string>();
+        foreach (var recipient in envelope.Recipients)
+        {
+            if (LocalRecipient.TryParse(recipient, acceptedDomains, out var local) && local.UnsubscribeUuid is { } uuid)
+            {
+                unsubscribes.Add(uuid);
+            }
+        }
+        try
+        {
+            if (unsubscribes.Count > 0)
+            {
+                foreach (var uuid in unsubscribes)
+                {
+                    await events.EmitAsync(MailEvent.Unsubscribe(uuid, now), cancellationToken).ConfigureAwait(false);
+                    _unsubscribes.Increment();
+                }
+                return new SmtpReply(250, "2.0.0", "Unsubscribe request accepted");
+            }
+            var file = await store.SaveAsync(message, now, cancellationToken).ConfigureAwait(false);
+            _unclassified.Increment();
+            logger.LogInformation("Stored unclassified mail from <{Sender}> as {File}", envelope.ReversePath, file);
+            return new SmtpReply(250, "2.0.0", "Message accepted");
+        }
+        catch (IOException e)
+        {
+            logger.LogError(e, "Could not keep a mail from {Remote}", session.RemoteEndPoint);
+            return new SmtpReply(451, "4.3.0", "Temporary local problem, please try again later");
+        }
+    }
+}

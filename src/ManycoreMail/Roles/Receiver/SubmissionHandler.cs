@@ -1,0 +1,74 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+using ManycoreMail.Config;
+using ManycoreMail.Ingress;
+using ManycoreMail.Metrics;
+using ManycoreMail.Smtp;
+using ManycoreMail.Smtp.Server;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Roles.Receiver;
+
+/// <summary>
+/// The submission port's decisions. As in the original, the SMTP envelope is accepted and ignored: the
+/// recipients come from the To, Cc and Bcc headers. The message is checked at the door and acknowledged
+/// only once it is durably queued.
+/// </summary>
+internal sealed class SubmissionHandler(
+    IReadOnlyList<Credential> logins,
+    IngressQueue queue,
+    MetricsRegistry metrics,
+    ILogger logger) : ISmtpHandler
+{
+    private readonly Counter _warnings = metrics.Counter("receiver_warnings_total", "Failed logins and other warnings.");
+
+    public ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken cancellationToken)
+    {
+        var ok = false;
+        foreach (var login in logins)
+        {
+            // Compare every entry in constant time so the reply time tells nothing about names or passwords.
+            ok |= FixedTimeEquals(login.Username, user) & FixedTimeEquals(login.Password, password);
+        }
+        if (!ok)
+        {
+            _warnings.Increment();
+            logger.LogWarning("Failed SMTP login for user {User} from {Remote}", user, session.RemoteEndPoint);
+        }
+        return ValueTask.FromResult(ok);
+    }
+
+    public ValueTask<SmtpReply> MailFromAsync(SmtpSessionInfo session, string reversePath, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new SmtpReply(250, "2.1.0", "Sender OK"));
+
+    public ValueTask<SmtpReply> RcptToAsync(SmtpSessionInfo session, string reversePath, string forwardPath, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new SmtpReply(250, "2.1.5", "Recipient OK (recipients are taken from the message headers)"));
+
+    public async ValueTask<SmtpReply> MessageAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
+    {
+        var bytes = message.ToArray();
+        if (!IngressRules.TryAccept(bytes, PriorityRule.Lenient, out var accepted, out var refusal))
+        {
+            queue.CountDropped();
+            logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, refusal.Message);
+            return new SmtpReply(554, "5.6.0", refusal.Message);
+        }
+        try
+        {
+            await queue.EnqueueAsync(accepted, bytes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            queue.CountDropped();
+            logger.LogError(e, "Could not queue message {Uuid}", accepted.Uuid);
+            return new SmtpReply(451, "4.3.0", "Queue unavailable, please try again later");
+        }
+        return new SmtpReply(250, "2.0.0", $"Queued as {accepted.Uuid}");
+    }
+
+    private static bool FixedTimeEquals(string expected, string actual) =>
+        CryptographicOperations.FixedTimeEquals(
+            SHA256.HashData(Encoding.UTF8.GetBytes(expected)),
+            SHA256.HashData(Encoding.UTF8.GetBytes(actual)));
+}

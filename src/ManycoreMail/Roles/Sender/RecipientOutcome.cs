@@ -1,0 +1,14 @@
+namespace ManycoreMail.Roles.Sender;
+
+/// <summary>What became of one recipient in one delivery attempt.</summary>
+internal abstract record RecipientOutcome(string Recipient)
+{
+    public sealed record Delivered(string Recipient, string Ip) : RecipientOutcome(Recipient);
+
+    /// <summary>Final failure: <paramref name="Type"/> is the original's bounce type (hard, unroutable).</summary>
+    public sealed record Bounced(string Recipient, string Type, string Reason, string? Ip) : RecipientOutcome(Recipient);
+
+    /// <summary>Try again later. <paramref name="SiteAnswered"/> is false when no server could be reached
+    /// (DNS or connection trouble), which makes an eventual expiry "unroutable" rather than "soft".</summary>
+    public sealed record Deferred(string Recipient, string Reason, bool SiteAnswered) : RecipientOutcome(Recipient);
+}

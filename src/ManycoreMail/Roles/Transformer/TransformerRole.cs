@@ -1,0 +1,133 @@
+using ManycoreMail.Config;
+using ManycoreMail.Events;
+using ManycoreMail.Hosting;
+using ManycoreMail.Metrics;
+using ManycoreMail.Queue;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Roles.Transformer;
+
+/// <summary>
+/// Takes submitted messages (primary queue first), transforms them and hands them to the outbound queue in
+/// one atomic step. A message that cannot be transformed goes to dead-letter with an <c>error</c> event,
+/// never back to the queue it would poison.
+/// </summary>
+internal sealed class TransformerRole : IMailerRole
+{
+    private const int BatchSize = 64;
+    private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(5);
+
+    private readonly IQueueStore _store;
+    private readonly QueueNames _queues;
+    private readonly MessageTransformer _transformer;
+    private readonly EventQueue _events;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly BackgroundLoop _loop;
+    private readonly Counter _polledPrimary;
+    private readonly Counter _polledDefault;
+    private readonly Counter _pushed;
+    private readonly Counter _warnings;
+
+    public TransformerRole(IQueueStore store, QueueNames queues, MessageTransformer transformer, EventQueue events,
+        MetricsRegistry metrics, TimeProvider time, ILogger<TransformerRole> logger)
+    {
+        _store = store;
+        _queues = queues;
+        _transformer = transformer;
+        _events = events;
+        _time = time;
+        _logger = logger;
+        _polledPrimary = metrics.Counter("transformer_polled_primary_total", "Messages taken from the primary queue.");
+        _polledDefault = metrics.Counter("transformer_polled_default_total", "Messages taken from the default queue.");
+        _pushed = metrics.Counter("transformer_pushed_total", "Messages handed to the outbound queue.");
+        _warnings = metrics.Counter("transformer_warnings_total", "Messages transformed with a warning.");
+        _loop = new BackgroundLoop("transformer", RunAsync, logger, time);
+    }
+
+    public string Name => RoleNames.Transformer;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop.Start();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => _loop.StopAsync(cancellationToken);
+
+    private async Task RunAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            // Primary first, always: the default queue is served only when the primary one is empty.
+            var batch = await _store.LeaseAsync(_queues.Primary, BatchSize, LeaseTime, stopping).ConfigureAwait(false);
+            var counter = _polledPrimary;
+            if (batch.Count == 0)
+            {
+                batch = await _store.LeaseAsync(_queues.Default, BatchSize, LeaseTime, stopping).ConfigureAwait(false);
+                counter = _polledDefault;
+            }
+            if (batch.Count == 0)
+            {
+                using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+                var primary = _store.WaitForItemsAsync(_queues.Primary, TimeSpan.FromSeconds(1), either.Token).AsTask();
+                var @default = _store.WaitForItemsAsync(_queues.Default, TimeSpan.FromSeconds(1), either.Token).AsTask();
+                await Task.WhenAny(primary, @default).ConfigureAwait(false);
+                await either.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(primary, @default).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
+                stopping.ThrowIfCancellationRequested();
+                continue;
+            }
+            counter.Increment(batch.Count);
+            // Signing is CPU-bound; spread a batch over the cores, commit each message's hand-off on its own
+            // (the spool gathers concurrent commits into one sync).
+            await Parallel.ForEachAsync(batch, new ParallelOptions { CancellationToken = stopping, MaxDegreeOfParallelism = Environment.ProcessorCount },
+                async (item, ct) => await ProcessAsync(item, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask ProcessAsync(LeasedItem item, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        TransformOutcome outcome;
+        try
+        {
+            outcome = _transformer.Transform(item.Body, now);
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Transforming message {Id} ({Uuid}) failed", item.Id, item.Envelope.Uuid);
+            outcome = new TransformOutcome.Failed($"{e.GetType().Name}: {e.Message}", item.Envelope.Uuid);
+        }
+        var transaction = new QueueTransaction();
+        switch (outcome)
+        {
+            case TransformOutcome.Ready ready:
+                transaction.Complete(item).Enqueue(_queues.Outbound, new QueueItem(ready.Envelope, ready.Message));
+                if (ready.Warnings.Count > 0)
+                {
+                    _warnings.Increment();
+                    _logger.LogWarning("Message {Uuid}: {Warnings}", ready.Envelope.Uuid, string.Join("; ", ready.Warnings));
+                }
+                break;
+            case TransformOutcome.Failed failed:
+                _logger.LogWarning("Message {Id} ({Uuid}) not sent: {Reason}", item.Id, failed.Uuid, failed.Reason);
+                transaction.DeadLetter(item, failed.Reason);
+                _events.AddTo(transaction, MailEvent.Error(ServiceNames.Transformer, failed.Uuid, now, failed.Reason));
+                break;
+        }
+        try
+        {
+            await _store.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+            if (outcome is TransformOutcome.Ready)
+            {
+                _pushed.Increment();
+            }
+        }
+        catch (LeaseLostException)
+        {
+            // Another transformer took it after our lease ran out; it will do the work, once.
+            _logger.LogWarning("Lease on message {Id} was lost; leaving it to its new holder", item.Id);
+        }
+    }
+}
