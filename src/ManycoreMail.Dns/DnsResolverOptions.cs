@@ -21,7 +21,7 @@ public sealed record DnsResolverOptions
     public TimeSpan MaxCacheTtl { get; init; } = TimeSpan.FromHours(1);
 
     /// <summary>Upper bound on cached answers per record type, so a flood of distinct names cannot grow memory
-    /// without limit. When full, expired answers are dropped first, then everything.</summary>
+    /// without limit. When full, expired answers are dropped first, then everything. Zero turns caching off.</summary>
     public int MaxCacheEntries { get; init; } = 10_000;
 
     /// <summary>Reads name servers from a resolv.conf file ("nameserver" lines); falls back to 127.0.0.1.</summary>

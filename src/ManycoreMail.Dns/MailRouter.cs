@@ -52,11 +52,16 @@ public sealed class MailRouter(IDnsResolver resolver, Random? random = null)
 
     private async ValueTask<MailRoute> RouteByMxAsync(string name, IReadOnlyList<MxRecord> records, CancellationToken cancellationToken)
     {
-        var exchanges = Order(records);
-        if (exchanges.Count == 0)
+        if (records.All(r => r.IsNullMx))
         {
             // RFC 7505: "." as the only exchange says the domain takes no mail at all.
             return new MailRoute(MailRouteStatus.NullMx, [], $"domain {name} does not accept mail (Null MX, RFC 7505)");
+        }
+
+        var exchanges = Order(records);
+        if (exchanges.Count == 0)
+        {
+            return new MailRoute(MailRouteStatus.NoSuchDomain, [], $"no MX record of {name} names a usable host");
         }
 
         var lookups = new Task<DnsResult<IPAddress>>[exchanges.Count];

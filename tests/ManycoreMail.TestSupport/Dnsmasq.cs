@@ -21,6 +21,9 @@ public sealed class Dnsmasq : IDisposable
     public const string Executable = "/usr/sbin/dnsmasq";
 
     private const int StartAttempts = 5;
+
+    /// <summary>dnsmasq's exit code for a bad configuration (2 is a network problem such as a taken port).</summary>
+    private const int ConfigErrorExitCode = 1;
     private static readonly TimeSpan ReadyDeadline = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromMilliseconds(200);
 
@@ -66,6 +69,7 @@ public sealed class Dnsmasq : IDisposable
 
     /// <summary>Starts dnsmasq with the given lines (dnsmasq.conf syntax, e.g. <c>txt-record=name,"text"</c>) and
     /// returns once it answers queries. Records get a TTL of 300 s unless the lines set <c>local-ttl</c>.</summary>
+    /// <exception cref="ArgumentException">dnsmasq rejected a config line; the message holds its complaint.</exception>
     /// <exception cref="InvalidOperationException">It did not come up; the message holds its output.</exception>
     public static Dnsmasq Start(IEnumerable<string> configLines)
     {
@@ -87,6 +91,19 @@ public sealed class Dnsmasq : IDisposable
                 if (WaitUntilAnswering(process, endPoint))
                 {
                     return new Dnsmasq(process, directory, output, endPoint);
+                }
+
+                if (process.HasExited && process.ExitCode == ConfigErrorExitCode)
+                {
+                    process.WaitForExit(); // let the output readers finish
+                    lock (output)
+                    {
+                        // dnsmasq names only the line number, so show the numbered config with its complaint.
+                        var numbered = File.ReadLines(configPath).Select((line, i) => $"{i + 1,4}: {line}");
+                        throw new ArgumentException(
+                            $"dnsmasq rejected its configuration: {output.ToString().Trim()}{Environment.NewLine}{string.Join(Environment.NewLine, numbered)}",
+                            nameof(configLines));
+                    }
                 }
 
                 lock (output)

@@ -102,7 +102,7 @@ public sealed class EmbeddedSpool : IQueueStore
         }
 
         // The items are leased now; reading their bodies is not abandoned halfway on cancellation.
-        var leasedAt = DateTimeOffset.FromUnixTimeMilliseconds(grant.ExpiresAtMs);
+        var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(grant.ExpiresAtMs);
         var items = new List<LeasedItem>(grant.Rows.Count);
         using var rental = await _readers.RentAsync(CancellationToken.None).ConfigureAwait(false);
         foreach (var row in grant.Rows)
@@ -122,7 +122,7 @@ public sealed class EmbeddedSpool : IQueueStore
                 Attempts = row.Attempts,
                 CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(row.CreatedAtMs),
                 LeaseToken = grant.Token,
-                LeaseExpiresAt = leasedAt,
+                LeaseExpiresAt = expiresAt,
             });
         }
 

@@ -1,12 +1,23 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
 
 namespace ManycoreMail.Smtp.Client;
 
 /// <summary>The outcome of one mail transaction, per recipient.</summary>
+/// <param name="MailFromReply">The reply to MAIL FROM.</param>
+/// <param name="RecipientReplies">One reply per recipient, in order. When MAIL was refused, every
+/// recipient carries the MAIL reply (so a temporary MAIL failure never reads as a permanent RCPT one).</param>
+/// <param name="DataReply">The reply to the end of DATA (or to DATA itself when it was refused), or null
+/// when no recipient was accepted (or MAIL was refused).</param>
 public sealed record SmtpTransactionResult(
     SmtpReply MailFromReply,
     IReadOnlyList<(string Recipient, SmtpReply Reply)> RecipientReplies,
-    /// <summary>The reply to the end of DATA, or null when no recipient was accepted (or MAIL was refused).</summary>
     SmtpReply? DataReply);
 
 /// <summary>A failure of the connection or protocol (not a refusal): connect errors, timeouts, a 421,
@@ -17,32 +28,610 @@ public sealed class SmtpClientException(string message, SmtpReply? reply = null,
 }
 
 /// <summary>One SMTP client connection: greeting, EHLO (HELO fallback), STARTTLS, AUTH, transactions.</summary>
+/// <remarks>Not thread-safe: one operation at a time. After an <see cref="SmtpClientException"/> the
+/// connection is unusable (every later call throws) except for <see cref="QuitAsync"/> and disposal.</remarks>
 public sealed class SmtpClientConnection : IAsyncDisposable
 {
-    private SmtpClientConnection() { }
+    /// <summary>Body bytes buffered before each flush while sending DATA.</summary>
+    private const int BodyChunkSize = 64 * 1024;
+
+    private static readonly IReadOnlyDictionary<string, string> NoCapabilities = new Dictionary<string, string>();
+
+    private readonly Socket _socket;
+    private readonly SmtpClientOptions _options;
+    private readonly SmtpReplyParser _parser = new();
+    private Stream _stream;
+    private PipeReader _reader;
+    private PipeWriter _writer;
+    private IReadOnlyDictionary<string, string> _capabilities = NoCapabilities;
+    private bool _broken;
+    private bool _disposed;
+
+    private SmtpClientConnection(Socket socket, SmtpClientOptions options, IPEndPoint remoteEndPoint)
+    {
+        _socket = socket;
+        _options = options;
+        RemoteEndPoint = remoteEndPoint;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _reader = CreateReader(_stream);
+        _writer = CreateWriter(_stream);
+    }
 
     /// <summary>Connect, read the greeting, EHLO, STARTTLS per options (EHLO again after it).</summary>
-    public static Task<SmtpClientConnection> ConnectAsync(IPEndPoint endPoint, SmtpClientOptions options, CancellationToken cancellationToken) =>
-        throw new NotImplementedException();
+    public static async Task<SmtpClientConnection> ConnectAsync(IPEndPoint endPoint, SmtpClientOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.HeloName);
 
-    public IPEndPoint RemoteEndPoint => throw new NotImplementedException();
-    public bool IsTls => throw new NotImplementedException();
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            if (options.SourceAddress is { } source)
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+            }
+
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(options.ConnectTimeout);
+            await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new SmtpClientException($"Connecting to {endPoint} timed out");
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new SmtpClientException($"Cannot connect to {endPoint}: {e.SocketErrorCode}", null, e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var connection = new SmtpClientConnection(socket, options, endPoint);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public IPEndPoint RemoteEndPoint { get; }
+
+    public bool IsTls { get; private set; }
+
     /// <summary>EHLO keywords upper-cased, with their parameters (e.g. "SIZE" → "35882577").</summary>
-    public IReadOnlyDictionary<string, string> Capabilities => throw new NotImplementedException();
+    public IReadOnlyDictionary<string, string> Capabilities => _capabilities;
+
+    /// <summary>The server's greeting.</summary>
+    public SmtpReply Greeting { get; private set; }
+
+    /// <summary>True when the server answered EHLO (false after a HELO fallback).</summary>
+    public bool IsExtended { get; private set; }
+
+    private async Task OpenAsync(CancellationToken cancellationToken)
+    {
+        if (_options.TlsMode == SmtpTlsMode.Implicit)
+        {
+            await HandshakeAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        Greeting = await ReadReplyAsync(_options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        if (Greeting.Code != 220)
+        {
+            throw Fail($"{RemoteEndPoint} refused the session: {Greeting}", Greeting);
+        }
+
+        await HelloAsync(cancellationToken).ConfigureAwait(false);
+        if (_options.TlsMode is not (SmtpTlsMode.Opportunistic or SmtpTlsMode.Required) || IsTls)
+        {
+            return;
+        }
+
+        if (!_capabilities.ContainsKey("STARTTLS"))
+        {
+            if (_options.TlsMode == SmtpTlsMode.Required)
+            {
+                throw Fail($"{RemoteEndPoint} does not offer STARTTLS, which is required");
+            }
+
+            return;
+        }
+
+        var reply = await CommandAsync("STARTTLS"u8, null, cancellationToken).ConfigureAwait(false);
+        if (reply.Code != 220)
+        {
+            if (_options.TlsMode == SmtpTlsMode.Required)
+            {
+                throw Fail($"{RemoteEndPoint} refused STARTTLS: {reply}", reply);
+            }
+
+            // Opportunistic: a refusal leaves a usable plain-text session (RFC 3207 §4).
+            return;
+        }
+
+        await HandshakeAsync(cancellationToken).ConfigureAwait(false);
+        await HelloAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task HelloAsync(CancellationToken cancellationToken)
+    {
+        var reply = await CommandAsync("EHLO "u8, _options.HeloName, cancellationToken).ConfigureAwait(false);
+        if (reply.Code == 250)
+        {
+            IsExtended = true;
+            _capabilities = ParseCapabilities(reply.Text);
+            return;
+        }
+
+        if (!reply.IsPermanentFailure)
+        {
+            throw Fail($"{RemoteEndPoint} refused EHLO: {reply}", reply);
+        }
+
+        reply = await CommandAsync("HELO "u8, _options.HeloName, cancellationToken).ConfigureAwait(false);
+        if (reply.Code != 250)
+        {
+            throw Fail($"{RemoteEndPoint} refused HELO: {reply}", reply);
+        }
+
+        IsExtended = false;
+        _capabilities = NoCapabilities;
+    }
+
+    private static Dictionary<string, string> ParseCapabilities(string text)
+    {
+        var capabilities = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        var lines = text.Split('\n');
+        // The first line is the server's name and greeting text, not a keyword.
+        for (var i = 1; i < lines.Length; i++)
+        {
+            var line = lines[i].Trim();
+            if (line.Length == 0)
+            {
+                continue;
+            }
+
+            var space = line.IndexOf(' ', StringComparison.Ordinal);
+            var keyword = (space < 0 ? line : line[..space]).ToUpperInvariant();
+            var value = space < 0 ? string.Empty : line[(space + 1)..].Trim();
+            capabilities.TryAdd(keyword, value);
+        }
+
+        return capabilities;
+    }
+
+    private async Task HandshakeAsync(CancellationToken cancellationToken)
+    {
+        // Anything the server sent after its 220 in the clear is dropped with the old reader (RFC 3207 §6).
+        await _reader.CompleteAsync().ConfigureAwait(false);
+        await _writer.CompleteAsync().ConfigureAwait(false);
+
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
+        _stream = tls;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.CommandTimeout);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(
+                new SslClientAuthenticationOptions
+                {
+                    TargetHost = _options.TargetHost ?? RemoteEndPoint.Address.ToString(),
+                    RemoteCertificateValidationCallback = ValidateCertificate,
+                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                },
+                timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException or SocketException
+                                      || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            _broken = true;
+            throw new SmtpClientException($"TLS failed with {RemoteEndPoint}: {e.Message}", null, e);
+        }
+
+        _reader = CreateReader(tls);
+        _writer = CreateWriter(tls);
+        IsTls = true;
+    }
+
+    private bool ValidateCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    {
+        if (_options.CertificateValidation is { } callback)
+        {
+            return callback(sender, certificate, chain, errors);
+        }
+
+        // Opportunistic TLS (RFC 7435) encrypts without authenticating unless asked to.
+        return !_options.ValidateCertificate || errors == SslPolicyErrors.None;
+    }
 
     /// <summary>AUTH PLAIN when offered, else LOGIN.</summary>
-    public Task AuthenticateAsync(string user, string password, CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task AuthenticateAsync(string user, string password, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(password);
+        EnsureUsable();
+        if (!_capabilities.TryGetValue("AUTH", out var offered))
+        {
+            throw new SmtpClientException($"{RemoteEndPoint} does not offer AUTH");
+        }
+
+        var mechanisms = offered.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        SmtpReply reply;
+        if (mechanisms.Contains("PLAIN", StringComparer.OrdinalIgnoreCase))
+        {
+            var initial = Base64Utf8("\0" + user + "\0" + password);
+            reply = await CommandAsync("AUTH PLAIN "u8, initial, cancellationToken).ConfigureAwait(false);
+        }
+        else if (mechanisms.Contains("LOGIN", StringComparer.OrdinalIgnoreCase))
+        {
+            reply = await CommandAsync("AUTH LOGIN"u8, null, cancellationToken).ConfigureAwait(false);
+            if (reply.Code == 334)
+            {
+                reply = await CommandAsync([], Base64Utf8(user), cancellationToken).ConfigureAwait(false);
+            }
+
+            if (reply.Code == 334)
+            {
+                reply = await CommandAsync([], Base64Utf8(password), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            throw new SmtpClientException($"{RemoteEndPoint} offers neither AUTH PLAIN nor LOGIN ({offered})");
+        }
+
+        if (reply.Code != 235)
+        {
+            throw new SmtpClientException($"Authentication with {RemoteEndPoint} failed: {reply}", reply);
+        }
+    }
+
+    private static string Base64Utf8(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text));
 
     /// <summary>MAIL, RCPT for each recipient, DATA (only if some RCPT succeeded) with dot-stuffing.
-    /// <paramref name="message"/> must use CRLF line ends. Uses PIPELINING when offered.</summary>
-    public Task<SmtpTransactionResult> SendAsync(string reversePath, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
-        throw new NotImplementedException();
+    /// <paramref name="message"/> must use CRLF line ends. Uses PIPELINING when offered.
+    /// Leaves the connection ready for the next transaction (sends RSET when DATA did not complete).</summary>
+    public async Task<SmtpTransactionResult> SendAsync(string reversePath, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reversePath);
+        ArgumentNullException.ThrowIfNull(recipients);
+        if (recipients.Count == 0)
+        {
+            throw new ArgumentException("At least one recipient is required.", nameof(recipients));
+        }
+
+        CheckPath(reversePath, nameof(reversePath));
+        foreach (var recipient in recipients)
+        {
+            CheckPath(recipient, nameof(recipients));
+        }
+
+        EnsureUsable();
+        var mailParameters = new StringBuilder();
+        mailParameters.Append('<').Append(reversePath).Append('>');
+        if (_capabilities.ContainsKey("SIZE"))
+        {
+            mailParameters.Append(" SIZE=").Append(message.Length);
+        }
+
+        if (_capabilities.ContainsKey("8BITMIME") && message.Span.ContainsAnyExceptInRange((byte)0, (byte)0x7F))
+        {
+            mailParameters.Append(" BODY=8BITMIME");
+        }
+
+        // RFC 2920: MAIL and every RCPT go in one write; DATA is sent on its own once we know whether
+        // any recipient was accepted, so a server never gets DATA for an empty transaction.
+        var pipelining = _capabilities.ContainsKey("PIPELINING");
+        WriteCommand("MAIL FROM:"u8, mailParameters.ToString());
+        if (pipelining)
+        {
+            foreach (var recipient in recipients)
+            {
+                WriteCommand("RCPT TO:"u8, "<" + recipient + ">");
+            }
+        }
+
+        await FlushAsync(_options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        var mailReply = await ReadReplyAsync(_options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+
+        var replies = new (string Recipient, SmtpReply Reply)[recipients.Count];
+        var accepted = 0;
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            SmtpReply reply;
+            if (pipelining)
+            {
+                reply = await ReadReplyAsync(_options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            else if (mailReply.IsPositive)
+            {
+                reply = await CommandAsync("RCPT TO:"u8, "<" + recipients[i] + ">", cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                reply = mailReply;
+            }
+
+            if (!mailReply.IsPositive)
+            {
+                reply = mailReply;
+            }
+            else if (reply.IsPositive)
+            {
+                accepted++;
+            }
+
+            replies[i] = (recipients[i], reply);
+        }
+
+        if (!mailReply.IsPositive)
+        {
+            return new SmtpTransactionResult(mailReply, replies, null);
+        }
+
+        if (accepted == 0)
+        {
+            await EndTransactionAsync(cancellationToken).ConfigureAwait(false);
+            return new SmtpTransactionResult(mailReply, replies, null);
+        }
+
+        var dataReply = await CommandAsync("DATA"u8, null, cancellationToken).ConfigureAwait(false);
+        if (dataReply.Code != 354)
+        {
+            await EndTransactionAsync(cancellationToken).ConfigureAwait(false);
+            return new SmtpTransactionResult(mailReply, replies, dataReply);
+        }
+
+        await WriteBodyAsync(message, cancellationToken).ConfigureAwait(false);
+        var finalReply = await ReadReplyAsync(_options.DataTimeout, cancellationToken).ConfigureAwait(false);
+        return new SmtpTransactionResult(mailReply, replies, finalReply);
+    }
+
+    private static void CheckPath(string path, string parameterName)
+    {
+        if (path.AsSpan().ContainsAny('\r', '\n') || path.Contains('>', StringComparison.Ordinal) || path.Contains('<', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Invalid address '{path}'.", parameterName);
+        }
+    }
+
+    /// <summary>Closes an open transaction the server still holds; its reply does not matter.</summary>
+    private async Task EndTransactionAsync(CancellationToken cancellationToken) =>
+        await CommandAsync("RSET"u8, null, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Streams the body with dot-stuffing (RFC 5321 §4.5.2), then CRLF "." CRLF.</summary>
+    private async Task WriteBodyAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        var atLineStart = true;
+        var position = 0;
+        // Bounded by the message: each pass writes up to one chunk of it.
+        while (position < message.Length)
+        {
+            position += WriteStuffedChunk(message.Span[position..], ref atLineStart);
+            if (_writer.UnflushedBytes >= BodyChunkSize)
+            {
+                await FlushAsync(_options.DataTimeout, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var span = message.Span;
+        if (span.Length > 0 && !span.EndsWith("\r\n"u8))
+        {
+            _writer.Write(span[^1] == (byte)'\r' ? "\n"u8 : "\r\n"u8);
+        }
+
+        _writer.Write(".\r\n"u8);
+        await FlushAsync(_options.DataTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes up to <see cref="BodyChunkSize"/> bytes of <paramref name="rest"/>, doubling every dot that
+    /// starts a line. Returns how many input bytes were written.</summary>
+    private int WriteStuffedChunk(ReadOnlySpan<byte> rest, ref bool atLineStart)
+    {
+        var chunk = rest[..Math.Min(rest.Length, BodyChunkSize)];
+        var consumed = 0;
+        // Bounded by the chunk: each pass writes at least one byte of it.
+        while (consumed < chunk.Length)
+        {
+            if (atLineStart && chunk[consumed] == (byte)'.')
+            {
+                _writer.Write("."u8);
+            }
+
+            var remaining = chunk[consumed..];
+            var lineFeed = remaining.IndexOf((byte)'\n');
+            if (lineFeed < 0)
+            {
+                _writer.Write(remaining);
+                consumed += remaining.Length;
+                atLineStart = false;
+                break;
+            }
+
+            _writer.Write(remaining[..(lineFeed + 1)]);
+            consumed += lineFeed + 1;
+            atLineStart = true;
+        }
+
+        return consumed;
+    }
 
     /// <summary>RSET, to reuse the connection for another transaction.</summary>
-    public Task ResetAsync(CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task ResetAsync(CancellationToken cancellationToken)
+    {
+        EnsureUsable();
+        var reply = await CommandAsync("RSET"u8, null, cancellationToken).ConfigureAwait(false);
+        if (reply.Code != 250)
+        {
+            throw new SmtpClientException($"{RemoteEndPoint} refused RSET: {reply}", reply);
+        }
+    }
 
     /// <summary>QUIT politely; never throws.</summary>
-    public Task QuitAsync(CancellationToken cancellationToken) => throw new NotImplementedException();
+    public async Task QuitAsync(CancellationToken cancellationToken)
+    {
+        if (_broken || _disposed)
+        {
+            return;
+        }
 
-    public ValueTask DisposeAsync() => throw new NotImplementedException();
+        try
+        {
+            await CommandAsync("QUIT"u8, null, cancellationToken).ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // QUIT is a courtesy: whatever goes wrong, the connection is finished anyway.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+        finally
+        {
+            _broken = true;
+        }
+    }
+
+    private Task<SmtpReply> CommandAsync(ReadOnlySpan<byte> verb, string? argument, CancellationToken cancellationToken)
+    {
+        WriteCommand(verb, argument);
+        return FlushAndReadAsync(cancellationToken);
+    }
+
+    private async Task<SmtpReply> FlushAndReadAsync(CancellationToken cancellationToken)
+    {
+        await FlushAsync(_options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+        return await ReadReplyAsync(_options.CommandTimeout, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void WriteCommand(ReadOnlySpan<byte> verb, string? argument)
+    {
+        _writer.Write(verb);
+        if (argument is not null)
+        {
+            var span = _writer.GetSpan(Encoding.UTF8.GetMaxByteCount(argument.Length));
+            var written = Encoding.UTF8.GetBytes(argument, span);
+            _writer.Advance(written);
+        }
+
+        _writer.Write("\r\n"u8);
+    }
+
+    private async Task FlushAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        EnsureUsable();
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout);
+        try
+        {
+            await _writer.FlushAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw Fail($"Timed out writing to {RemoteEndPoint}");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            throw Fail($"Connection to {RemoteEndPoint} failed: {e.Message}", inner: e);
+        }
+    }
+
+    private async Task<SmtpReply> ReadReplyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        EnsureUsable();
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout);
+        try
+        {
+            // Bounded by the parser's line and size limits.
+            while (true)
+            {
+                var result = await _reader.ReadAsync(timer.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var found = _parser.TryParse(ref buffer, out var reply);
+                // Pipelined replies may already be buffered behind this one: only mark everything
+                // examined (and so wait for new bytes next time) when no complete reply was found.
+                _reader.AdvanceTo(buffer.Start, found ? buffer.Start : result.Buffer.End);
+                if (found)
+                {
+                    if (reply.Code == 421)
+                    {
+                        throw Fail($"{RemoteEndPoint} is closing the session: {reply}", reply);
+                    }
+
+                    return reply;
+                }
+
+                if (result.IsCompleted)
+                {
+                    throw Fail($"{RemoteEndPoint} closed the connection");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw Fail($"Timed out waiting for a reply from {RemoteEndPoint}");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            throw Fail($"Connection to {RemoteEndPoint} failed: {e.Message}", inner: e);
+        }
+        catch (SmtpClientException)
+        {
+            _broken = true;
+            _parser.Reset();
+            throw;
+        }
+    }
+
+    private SmtpClientException Fail(string message, SmtpReply? reply = null, Exception? inner = null)
+    {
+        _broken = true;
+        return new SmtpClientException(message, reply, inner);
+    }
+
+    private void EnsureUsable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_broken)
+        {
+            throw new SmtpClientException($"The connection to {RemoteEndPoint} is no longer usable");
+        }
+    }
+
+    private static PipeReader CreateReader(Stream stream) =>
+        PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
+
+    private static PipeWriter CreateWriter(Stream stream) =>
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        await _reader.CompleteAsync().ConfigureAwait(false);
+        await _writer.CompleteAsync().ConfigureAwait(false);
+        try
+        {
+            await _stream.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // Closing a connection that is already broken.
+        }
+
+        _socket.Dispose();
+    }
 }

@@ -29,8 +29,8 @@ internal sealed class SmtpReplyParser
                 throw new SmtpClientException("Malformed reply: line too long");
             }
 
-            Span<byte> line = stackalloc byte[(int)lineSequence.Length];
-            lineSequence.CopyTo(line);
+            // Replies are few and short; a rare line split across segments may be copied.
+            var line = lineSequence.IsSingleSegment ? lineSequence.FirstSpan : lineSequence.ToArray();
             if (ParseLine(line))
             {
                 reply = new SmtpReply(_code, _enhancedStatus, _text.ToString());

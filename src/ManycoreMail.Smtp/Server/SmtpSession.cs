@@ -965,21 +965,32 @@ internal sealed class SmtpSession : IAsyncDisposable
     private static PipeWriter CreateWriter(Stream stream) =>
         PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
 
+    /// <summary>Releases everything; never throws (the peer may have broken the connection already).</summary>
     public async ValueTask DisposeAsync()
     {
         await _abortRegistration.DisposeAsync().ConfigureAwait(false);
-        await _reader.CompleteAsync().ConfigureAwait(false);
-        await _writer.CompleteAsync().ConfigureAwait(false);
+        // Close the transport first: completing a writer that still holds bytes would try to send them,
+        // and a peer that stopped reading could block that forever. Every reply that matters was flushed.
         try
         {
             await _stream.DisposeAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or AuthenticationException)
         {
             // Closing a connection the peer already broke.
         }
 
         _socket.Dispose();
+        try
+        {
+            await _reader.CompleteAsync().ConfigureAwait(false);
+            await _writer.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Unsent bytes of a dead connection.
+        }
+
         _ioTimeout.Dispose();
         _data.Dispose();
     }

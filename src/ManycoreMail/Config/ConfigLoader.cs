@@ -337,7 +337,7 @@ internal static class ConfigLoader
             manager.String("cid");
             manager.String("secret");
             manager.String("url");
-            manager.Warning("(section)", "the bounce manager copy is not supported; events go to post-url only");
+            section.Warning("bounce-manager", "the bounce manager copy is not supported; events go to post-url only");
         }
         if (url is null)
         {
@@ -424,7 +424,7 @@ internal static class ConfigLoader
         }
         try
         {
-            var addresses = Dns.GetHostAddresses(host);
+            var addresses = System.Net.Dns.GetHostAddresses(host);
             if (addresses.Length > 0)
             {
                 return addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses[0];
@@ -467,7 +467,7 @@ internal static class ConfigLoader
     {
         try
         {
-            var name = Dns.GetHostName();
+            var name = System.Net.Dns.GetHostName();
             return string.IsNullOrWhiteSpace(name) ? "localhost" : name.ToLower(CultureInfo.InvariantCulture);
         }
         catch (SocketException)

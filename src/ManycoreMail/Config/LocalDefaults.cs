@@ -69,7 +69,10 @@ internal static class LocalDefaults
             Directory.CreateDirectory("./data/dkim");
             using var rsa = RSA.Create(2048);
             File.WriteAllText(keyFile, rsa.ExportPkcs8PrivateKeyPem());
-            File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
         }
     }
 }

@@ -195,6 +195,7 @@ internal sealed class YamlSection
         foreach (var (key, value) in _node.Children)
         {
             var name = ((YamlScalarNode)key).Value ?? "";
+            _file.MarkKnown(key);
             _file.MarkKnown(value);
             if (value is YamlScalarNode scalar && !IsNull(scalar))
             {

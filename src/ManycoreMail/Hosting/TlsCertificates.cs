@@ -31,7 +31,10 @@ internal static class TlsCertificates
         var now = DateTimeOffset.UtcNow;
         using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(5));
         File.WriteAllText(generatedKey, key.ExportPkcs8PrivateKeyPem());
-        File.SetUnixFileMode(generatedKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(generatedKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
         File.WriteAllText(generatedCert, certificate.ExportCertificatePem());
         logger.LogWarning("No TLS certificate configured; generated a self-signed one for {Host} in {Directory}", hostName, directory);
         return Load(generatedCert, generatedKey);

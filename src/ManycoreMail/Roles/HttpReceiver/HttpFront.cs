@@ -51,9 +51,10 @@ internal sealed class HttpFront(
             : Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "metrics are served on the metrics port only"));
         if (mailSend is not null && apiBind is not null)
         {
-            app.MapPost("/v1/mail/send", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
+            Func<HttpContext, Task<IResult>> send = context => context.Connection.LocalPort == apiBind.Port
                 ? mailSend.HandleAsync(context)
-                : Task.FromResult(Results.NotFound()));
+                : Task.FromResult(Results.NotFound());
+            app.MapPost("/v1/mail/send", (Delegate)send);
         }
         app.MapGet("/healthz", () => Results.Text("ok"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,206 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using ManycoreMail.TestSupport;
+
+namespace ManycoreMail.IntegrationTests;
+
+/// <summary>One message end to end against real peers: swaks or HTTP in, dnsmasq for MX and DKIM records,
+/// Postfix's smtp-sink as the recipient's MX, dkimpy as the verifier, a webhook listener for events.</summary>
+public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Submission_over_starttls_and_auth_is_signed_delivered_and_reported()
+    {
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+        var message = Messages.Simple(uuid, "Reader <reader@ok.test>", "Bcc: hidden@ok.test\r\nX-Priority: 3 (Normal)\r\n");
+
+        var (code, output) = await Swaks.SendAsync(config.Receiver, message, Swaks.TlsAuth);
+
+        Assert.True(code == 0, output);
+        Assert.Contains("250 2.0.0", output);
+        var delivered = await sink.WaitForMessagesAsync(2, Patience);
+        Assert.Equal(["hidden@ok.test", "reader@ok.test"], delivered.SelectMany(m => m.Recipients).Order());
+        var sent = delivered[0];
+        Assert.Equal($"bounce-{uuid}@{TestWorld.ReturnPathDomain}", sent.MailFrom);
+        var text = sent.Text;
+        Assert.Contains($"Message-ID: <{uuid}@{TestWorld.ReturnPathDomain}>", text);
+        Assert.Contains($"Feedback-ID: stream7:{uuid}:test-mailtype:example-sender", text);
+        Assert.Contains($"List-Unsubscribe: <mailto:unsub-{uuid}@{TestWorld.ReturnPathDomain}>", text);
+        Assert.Contains("X-Mailer: Inboxbooster-Mailer", text);
+        Assert.DoesNotContain("X-Uuid", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("X-Stream-Id", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("X-Priority", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("Bcc:", text, StringComparison.OrdinalIgnoreCase);
+
+        var (valid, verifierOutput) = await world.VerifyDkimAsync(sent.Message);
+        Assert.True(valid, verifierOutput + "\n" + text);
+
+        var events = await Eventually.GetAsync(() => Task.FromResult(
+            webhook.Events.Where(e => (string?)e["uuid"] == uuid && (string?)e["event"] == "delivered").ToArray() is { Length: 2 } both ? both : null),
+            Patience, "two delivered events");
+        Assert.All(events, e => Assert.Equal("127.0.0.2", (string?)e["ip"]));
+        Assert.All(events, e => Assert.True(e["timestamp"]!.GetValue<long>() > 1_700_000_000));
+        Assert.Equal(["hidden@ok.test", "reader@ok.test"], events.Select(e => (string?)e["email"]).Order());
+        Assert.All(webhook.ContentTypes, t => Assert.StartsWith("application/json", t));
+        Assert.Contains("nbr_emails_enqueued_total 1.0", mailer.Metrics());
+        Assert.Contains("nbr_recipients_total 2.0", mailer.Metrics());
+    }
+
+    [Fact]
+    public async Task Http_api_message_is_delivered_and_reported()
+    {
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+
+        using var http = new HttpClient();
+        using var content = new ByteArrayContent(Messages.Bytes(Messages.Simple(uuid, "api@ok.test", "X-Priority: 0\r\n")));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/mail/send") { Content = content };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:secret")));
+        using var response = await http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        SunkMessage sent;
+        try { sent = (await sink.WaitForMessagesAsync(1, Patience))[0]; }
+        catch (TimeoutException e) { throw new Exception(mailer.Metrics() + "\nSINK:" + sink.Output + string.Join("\n", webhook.Events.Select(x => x.ToJsonString())), e); }
+        Assert.Equal(["api@ok.test"], sent.Recipients);
+        var (valid, verifierOutput) = await world.VerifyDkimAsync(sent.Message);
+        Assert.True(valid, verifierOutput);
+        await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid && (string?)e["event"] == "delivered", Patience, "delivered event");
+        Assert.Contains("transformer_polled_primary_total 1.0", mailer.Metrics());
+    }
+
+    [Fact]
+    public async Task Recipient_refused_with_550_becomes_a_hard_bounce()
+    {
+        using var sink = await world.StartSinkAsync("hard.test", "-f", "rcpt", "-B", "550 5.1.1 No such user here");
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+
+        var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(uuid, "nobody@hard.test"), Swaks.TlsAuth);
+
+        Assert.True(code == 0, output);
+        var bounce = await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid, Patience, "bounce event");
+        Assert.Equal("bounce", (string?)bounce["event"]);
+        Assert.Equal("hard", (string?)bounce["type"]);
+        Assert.Contains("550 5.1.1 No such user here", (string?)bounce["reason"]);
+        Assert.Equal("127.0.0.3", (string?)bounce["ip"]);
+        Assert.Equal("nobody@hard.test", (string?)bounce["email"]);
+        Assert.Empty(sink.Messages());
+    }
+
+    [Fact]
+    public async Task Recipient_deferred_with_451_is_delivered_on_retry()
+    {
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url) { FirstRetrySeconds = 1 }.Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+        var first = await world.StartSinkAsync("soft.test", "-r", "rcpt", "-b", "451 4.3.0 Try again later");
+        try
+        {
+            var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(uuid, "later@soft.test"), Swaks.TlsAuth);
+            Assert.True(code == 0, output);
+            await Eventually.TrueAsync(() => first.Output.Length > 0 || mailer.Metrics().Contains("postfix_emails_to_postfix_total 1.0"),
+                Patience, "a first delivery attempt");
+        }
+        finally
+        {
+            first.Dispose();
+        }
+        Assert.DoesNotContain(webhook.Events, e => (string?)e["uuid"] == uuid);
+
+        using var second = await world.StartSinkAsync("soft.test");
+        var delivered = await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid, Patience, "delivered event after retry");
+        Assert.Equal("delivered", (string?)delivered["event"]);
+        Assert.Single(await second.WaitForMessagesAsync(1, Patience));
+    }
+
+    [Fact]
+    public async Task Unroutable_domain_bounces_at_once()
+    {
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+
+        var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(uuid, "x@nullmx.test, y@missing.test"), Swaks.TlsAuth);
+
+        Assert.True(code == 0, output);
+        var bounces = await Eventually.GetAsync(() => Task.FromResult(
+            webhook.Events.Where(e => (string?)e["uuid"] == uuid).ToArray() is { Length: 2 } both ? both : null), Patience, "two bounces");
+        Assert.All(bounces, b => Assert.Equal("unroutable", (string?)b["type"]));
+    }
+
+    [Fact]
+    public async Task Unknown_from_domain_becomes_an_error_event()
+    {
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+        var message = Messages.Simple(uuid, "x@ok.test").Replace($"news@{TestWorld.SenderDomain}", "news@unknown.test");
+
+        var (code, output) = await Swaks.SendAsync(config.Receiver, message, Swaks.TlsAuth);
+
+        Assert.True(code == 0, output);
+        var error = await webhook.WaitForAsync(e => (string?)e["event"] == "error", Patience, "error event");
+        Assert.Equal("transformer", (string?)error["service"]);
+        Assert.Equal(uuid, (string?)error["uuid"]);
+        Assert.Contains("unknown.test", (string?)error["msg"]);
+        Assert.NotNull(error["stack-trace"]);
+    }
+
+    [Fact]
+    public async Task Events_are_kept_while_the_webhook_fails_and_posted_when_it_recovers()
+    {
+        using var webhook = new WebhookListener { FailWith = HttpStatusCode.InternalServerError };
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+
+        var (code, output) = await Swaks.SendAsync(config.Mx, "Subject: bye\r\n\r\nunsubscribe\r\n", "--to", $"unsub-{uuid}@{TestWorld.ReturnPathDomain}");
+        Assert.True(code == 0, output);
+        await Eventually.TrueAsync(() => webhook.Requests >= 2, Patience, "at least two failed POSTs");
+        Assert.Empty(webhook.Events);
+
+        webhook.FailWith = null;
+        var unsubscribe = await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid, Patience, "the kept unsubscribe event");
+        Assert.Equal("unsubscribe", (string?)unsubscribe["event"]);
+        Assert.Contains("failed_pushed_events_total", mailer.Metrics());
+    }
+
+    [Fact]
+    public async Task Mx_server_refuses_relaying_and_keeps_other_mail()
+    {
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+
+        foreach (var target in new[] { "victim@other.test", $"victim%other.test@{TestWorld.ReturnPathDomain}", $"\"a@other.test\"@{TestWorld.ReturnPathDomain}", $"x@{TestWorld.ReturnPathDomain}." })
+        {
+            var (refusedCode, refused) = await Swaks.SendAsync(config.Mx, "Subject: relay?\r\n\r\nx\r\n", "--to", target);
+            Assert.True(refusedCode != 0, refused);
+            Assert.Contains("550 5.7.1", refused);
+        }
+
+        var (code, output) = await Swaks.SendAsync(config.Mx, "Subject: a bounce\r\n\r\nsomething\r\n", "--to", $"bounce-abc123@{TestWorld.ReturnPathDomain}", "--from", "<>");
+        Assert.True(code == 0, output);
+        var stored = Directory.GetFiles(config.EmlDirectory, "*.eml");
+        Assert.Single(stored);
+        Assert.Contains("Subject: a bounce", await File.ReadAllTextAsync(stored[0]));
+        Assert.Contains("mxserver_received_unclassified_total 1.0", mailer.Metrics());
+    }
+}

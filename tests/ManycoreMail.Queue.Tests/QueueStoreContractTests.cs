@@ -1,0 +1,657 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ManycoreMail.Queue.Tests;
+
+/// <summary>
+/// What every <see cref="IQueueStore"/> must do. A backend runs it by deriving a class that says how to
+/// open (and reopen) a store; each test uses fresh queue names, so backends may share a server.
+/// Time is a <see cref="FakeTimeProvider"/>: nothing here waits for the real clock to pass.
+/// </summary>
+public abstract class QueueStoreContractTests : IAsyncLifetime
+{
+    /// <summary>Longest a test waits in real time for something that should happen at once.</summary>
+    protected static readonly TimeSpan RealTimeout = TimeSpan.FromSeconds(20);
+
+    protected static readonly TimeSpan LongLease = TimeSpan.FromMinutes(10);
+
+    protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    protected IQueueStore Store { get; private set; } = null!;
+
+    /// <summary>A new, empty store using <paramref name="time"/> for "now" and for its timers.</summary>
+    protected abstract Task<IQueueStore> CreateStoreAsync(TimeProvider time);
+
+    /// <summary>Disposes <paramref name="store"/> and opens a new store over the same data.</summary>
+    protected abstract Task<IQueueStore> ReopenStoreAsync(IQueueStore store, TimeProvider time);
+
+    public virtual async Task InitializeAsync() => Store = await CreateStoreAsync(Time);
+
+    public virtual async Task DisposeAsync()
+    {
+        if (Store is not null)
+        {
+            await Store.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Enqueued_item_is_leased_with_envelope_and_body_intact()
+    {
+        var queue = NewQueue();
+        var envelope = new MessageEnvelope
+        {
+            Uuid = "8f14e45f-ceea-467f-a9a6-1f5d2f0bd7c1",
+            Campaign = "spring-sale",
+            Tenant = "acme",
+            ReturnPath = "bounces+x@return.example",
+            Recipients = ["a@example.com", "b@example.org", "Ünïcode@exämple.de"],
+        };
+        var body = Enumerable.Range(0, 256).Select(i => (byte)i).Concat("\r\n.\r\n"u8.ToArray()).ToArray();
+
+        await Store.EnqueueAsync(queue, new QueueItem(envelope, body), CancellationToken.None);
+        var leased = await Store.LeaseAsync(queue, 10, TimeSpan.FromMinutes(1), CancellationToken.None);
+
+        var item = Assert.Single(leased);
+        Assert.Equal(queue, item.Queue);
+        Assert.Equal(envelope.Uuid, item.Envelope.Uuid);
+        Assert.Equal(envelope.Campaign, item.Envelope.Campaign);
+        Assert.Equal(envelope.Tenant, item.Envelope.Tenant);
+        Assert.Equal(envelope.ReturnPath, item.Envelope.ReturnPath);
+        Assert.Equal(envelope.Recipients, item.Envelope.Recipients);
+        Assert.Equal(body, item.Body.ToArray());
+        Assert.Equal(0, item.Attempts);
+        Assert.Equal(Time.GetUtcNow(), item.CreatedAt);
+        Assert.Equal(Time.GetUtcNow() + TimeSpan.FromMinutes(1), item.LeaseExpiresAt);
+    }
+
+    [Fact]
+    public async Task Empty_envelope_and_empty_body_round_trip()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, new QueueItem(MessageEnvelope.Empty, ReadOnlyMemory<byte>.Empty), CancellationToken.None);
+
+        var item = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Assert.True(item.Body.IsEmpty);
+        Assert.Null(item.Envelope.Uuid);
+        Assert.Null(item.Envelope.ReturnPath);
+        Assert.Empty(item.Envelope.Recipients);
+    }
+
+    [Fact]
+    public async Task Items_are_leased_oldest_first_and_max_is_respected()
+    {
+        var queue = NewQueue();
+        for (var i = 0; i < 5; i++)
+        {
+            await Store.EnqueueAsync(queue, Item($"m{i}"), CancellationToken.None);
+        }
+
+        var first = await Store.LeaseAsync(queue, 3, LongLease, CancellationToken.None);
+        var second = await Store.LeaseAsync(queue, 3, LongLease, CancellationToken.None);
+        var third = await Store.LeaseAsync(queue, 3, LongLease, CancellationToken.None);
+
+        Assert.Equal(["m0", "m1", "m2"], first.Select(Text));
+        Assert.Equal(["m3", "m4"], second.Select(Text));
+        Assert.Empty(third);
+    }
+
+    [Fact]
+    public async Task Leasing_an_empty_or_unknown_queue_returns_nothing()
+    {
+        Assert.Empty(await Store.LeaseAsync(NewQueue(), 10, LongLease, CancellationToken.None));
+        Assert.Equal(0, await Store.CountAsync(NewQueue(), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Queues_are_separate()
+    {
+        var a = NewQueue("a");
+        var b = NewQueue("b");
+        await Store.EnqueueAsync(a, Item("for a"), CancellationToken.None);
+
+        Assert.Empty(await Store.LeaseAsync(b, 10, LongLease, CancellationToken.None));
+        Assert.Equal("for a", Text(Assert.Single(await Store.LeaseAsync(a, 10, LongLease, CancellationToken.None))));
+    }
+
+    [Fact]
+    public async Task Leased_item_is_invisible_until_its_lease_expires_then_leased_again_with_a_new_token()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        var first = Assert.Single(await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None));
+
+        Assert.Empty(await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Empty(await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None));
+
+        Time.Advance(TimeSpan.FromSeconds(2));
+        var second = Assert.Single(await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None));
+
+        Assert.Equal(first.Id, second.Id);
+        Assert.NotEqual(first.LeaseToken, second.LeaseToken);
+        Assert.Equal(0, second.Attempts);
+        Assert.Equal("x", Text(second));
+
+        // The first holder lost the item; the second one holds it.
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.CommitAsync(new QueueTransaction().Complete(first), CancellationToken.None).AsTask());
+        await Store.CommitAsync(new QueueTransaction().Complete(second), CancellationToken.None);
+        Assert.Equal(0, await Store.CountAsync(queue, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Complete_removes_the_item_for_good()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("y"), CancellationToken.None);
+        var item = (await Store.LeaseAsync(queue, 1, TimeSpan.FromSeconds(30), CancellationToken.None))[0];
+
+        await Store.CommitAsync(new QueueTransaction().Complete(item), CancellationToken.None);
+
+        Assert.Equal(1, await Store.CountAsync(queue, CancellationToken.None));
+        Time.Advance(TimeSpan.FromHours(1));
+        var rest = await Store.LeaseAsync(queue, 10, LongLease, CancellationToken.None);
+        Assert.Equal(["y"], rest.Select(Text));
+    }
+
+    [Fact]
+    public async Task Settling_with_a_stale_token_throws_and_applies_nothing_of_that_transaction()
+    {
+        var source = NewQueue("src");
+        var target = NewQueue("dst");
+        await Store.EnqueueAsync(source, Item("x"), CancellationToken.None);
+        var stale = Assert.Single(await Store.LeaseAsync(source, 1, TimeSpan.FromSeconds(10), CancellationToken.None));
+        Time.Advance(TimeSpan.FromSeconds(11));
+        var current = Assert.Single(await Store.LeaseAsync(source, 1, LongLease, CancellationToken.None));
+
+        // The enqueue comes first so that a store applying operations one by one would have to undo it.
+        var transaction = new QueueTransaction()
+            .Enqueue(target, Item("handed over"))
+            .Complete(stale);
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.CommitAsync(transaction, CancellationToken.None).AsTask());
+
+        Assert.Equal(0, await Store.CountAsync(target, CancellationToken.None));
+        Assert.Equal(1, await Store.CountAsync(source, CancellationToken.None));
+        // The current holder is unaffected.
+        await Store.CommitAsync(new QueueTransaction().Complete(current), CancellationToken.None);
+        Assert.Equal(0, await Store.CountAsync(source, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Settling_each_kind_with_a_stale_token_throws()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        var stale = Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromSeconds(10), CancellationToken.None));
+        Time.Advance(TimeSpan.FromSeconds(11));
+        var current = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+
+        QueueTransaction[] attempts =
+        [
+            new QueueTransaction().Complete(stale),
+            new QueueTransaction().Retry(stale, Time.GetUtcNow()),
+            new QueueTransaction().Release(stale),
+            new QueueTransaction().DeadLetter(stale, "stale"),
+        ];
+        foreach (var attempt in attempts)
+        {
+            await Assert.ThrowsAsync<LeaseLostException>(() => Store.CommitAsync(attempt, CancellationToken.None).AsTask());
+        }
+
+        // Nothing happened to the item: still leased by the current holder, with no extra attempt.
+        Assert.Empty(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        await Store.CommitAsync(new QueueTransaction().Release(current), CancellationToken.None);
+        var again = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Assert.Equal(0, again.Attempts);
+    }
+
+    [Fact]
+    public async Task Settling_the_same_item_twice_in_one_transaction_fails_as_a_whole()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        var item = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+
+        var transaction = new QueueTransaction().Complete(item).Retry(item, Time.GetUtcNow());
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.CommitAsync(transaction, CancellationToken.None).AsTask());
+
+        Assert.Equal(1, await Store.CountAsync(queue, CancellationToken.None));
+        await Store.CommitAsync(new QueueTransaction().Complete(item), CancellationToken.None);
+        Assert.Equal(0, await Store.CountAsync(queue, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Complete_here_and_enqueue_there_is_one_hand_off()
+    {
+        var ingress = NewQueue("ingress");
+        var outbound = NewQueue("outbound");
+        await Store.EnqueueAsync(ingress, Item("raw", new MessageEnvelope { Uuid = "u1" }), CancellationToken.None);
+        var item = Assert.Single(await Store.LeaseAsync(ingress, 1, LongLease, CancellationToken.None));
+
+        var signed = new QueueItem(item.Envelope with { Recipients = ["r@example.com"] }, Encoding.UTF8.GetBytes("signed"));
+        await Store.CommitAsync(new QueueTransaction().Complete(item).Enqueue(outbound, signed), CancellationToken.None);
+
+        Assert.Equal(0, await Store.CountAsync(ingress, CancellationToken.None));
+        Assert.Equal(1, await Store.CountAsync(outbound, CancellationToken.None));
+        var moved = Assert.Single(await Store.LeaseAsync(outbound, 1, LongLease, CancellationToken.None));
+        Assert.Equal("signed", Text(moved));
+        Assert.Equal("u1", moved.Envelope.Uuid);
+        Assert.Equal(["r@example.com"], moved.Envelope.Recipients);
+        Assert.NotEqual(item.Id, moved.Id);
+    }
+
+    [Fact]
+    public async Task Transaction_may_enqueue_into_several_queues_with_a_schedule()
+    {
+        var now = NewQueue("now");
+        var later = NewQueue("later");
+        var transaction = new QueueTransaction()
+            .Enqueue(now, Item("1"))
+            .Enqueue(later, Item("2"), Time.GetUtcNow() + TimeSpan.FromMinutes(5))
+            .Enqueue(now, Item("3"));
+
+        await Store.CommitAsync(transaction, CancellationToken.None);
+
+        Assert.Equal(["1", "3"], (await Store.LeaseAsync(now, 10, LongLease, CancellationToken.None)).Select(Text));
+        Assert.Empty(await Store.LeaseAsync(later, 10, LongLease, CancellationToken.None));
+        Assert.Equal(1, await Store.CountAsync(later, CancellationToken.None));
+        Time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal("2", Text(Assert.Single(await Store.LeaseAsync(later, 10, LongLease, CancellationToken.None))));
+    }
+
+    [Fact]
+    public async Task Empty_transaction_commits_without_effect()
+    {
+        await Store.CommitAsync(new QueueTransaction(), CancellationToken.None);
+        Assert.Equal(0, await Store.CountAsync(NewQueue(), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Retry_counts_the_attempt_and_hides_the_item_until_it_is_due()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x", new MessageEnvelope { Uuid = "u" }), CancellationToken.None);
+        var first = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+
+        await Store.CommitAsync(new QueueTransaction().Retry(first, Time.GetUtcNow() + TimeSpan.FromMinutes(10)), CancellationToken.None);
+
+        Assert.Equal(1, await Store.CountAsync(queue, CancellationToken.None));
+        Time.Advance(TimeSpan.FromMinutes(9));
+        Assert.Empty(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var second = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Assert.Equal(first.Id, second.Id);
+        Assert.Equal(1, second.Attempts);
+        Assert.Equal("u", second.Envelope.Uuid);
+        Assert.Equal("x", Text(second));
+        Assert.Equal(first.CreatedAt, second.CreatedAt);
+
+        await Store.CommitAsync(new QueueTransaction().Retry(second, Time.GetUtcNow()), CancellationToken.None);
+        Assert.Equal(2, Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None)).Attempts);
+    }
+
+    [Fact]
+    public async Task Retry_with_a_new_envelope_replaces_it_and_keeps_the_body()
+    {
+        var queue = NewQueue();
+        var envelope = new MessageEnvelope { Uuid = "u", ReturnPath = "rp@example.com", Recipients = ["a@x.test", "b@x.test", "c@x.test"] };
+        await Store.EnqueueAsync(queue, Item("body", envelope), CancellationToken.None);
+        var item = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+
+        var remaining = item.Envelope with { Recipients = ["c@x.test"] };
+        await Store.CommitAsync(new QueueTransaction().Retry(item, Time.GetUtcNow(), remaining), CancellationToken.None);
+
+        var again = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Assert.Equal(["c@x.test"], again.Envelope.Recipients);
+        Assert.Equal("rp@example.com", again.Envelope.ReturnPath);
+        Assert.Equal("body", Text(again));
+        Assert.Equal(1, again.Attempts);
+    }
+
+    [Fact]
+    public async Task Release_makes_the_item_due_now_without_counting_an_attempt()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        var first = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+
+        await Store.CommitAsync(new QueueTransaction().Release(first), CancellationToken.None);
+
+        var second = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Assert.Equal(first.Id, second.Id);
+        Assert.Equal(0, second.Attempts);
+        Assert.NotEqual(first.LeaseToken, second.LeaseToken);
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.CommitAsync(new QueueTransaction().Complete(first), CancellationToken.None).AsTask());
+    }
+
+    [Fact]
+    public async Task Dead_letter_takes_the_item_off_the_queue()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("poison"), CancellationToken.None);
+        var item = Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromSeconds(30), CancellationToken.None));
+
+        await Store.CommitAsync(new QueueTransaction().DeadLetter(item, "550 5.6.0 malformed"), CancellationToken.None);
+
+        Assert.Equal(0, await Store.CountAsync(queue, CancellationToken.None));
+        Time.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(await Store.LeaseAsync(queue, 10, LongLease, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Count_includes_due_scheduled_and_leased_items()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("due 1"), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("due 2"), CancellationToken.None);
+        await Store.CommitAsync(new QueueTransaction().Enqueue(queue, Item("scheduled"), Time.GetUtcNow() + TimeSpan.FromHours(1)), CancellationToken.None);
+        Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+
+        Assert.Equal(3, await Store.CountAsync(queue, CancellationToken.None));
+        Assert.Equal(0, await Store.CountAsync(NewQueue(), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Wait_returns_at_once_when_items_are_due()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+
+        await Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), CancellationToken.None).AsTask().WaitAsync(RealTimeout);
+    }
+
+    [Fact]
+    public async Task Wait_wakes_on_enqueue()
+    {
+        var queue = NewQueue();
+        var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), CancellationToken.None).AsTask();
+        Assert.False(wait.IsCompleted);
+
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+
+        await wait.WaitAsync(RealTimeout);
+        Assert.Single(await Store.LeaseAsync(queue, 10, LongLease, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Wait_wakes_on_a_transaction_enqueue()
+    {
+        var queue = NewQueue();
+        var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), CancellationToken.None).AsTask();
+        Assert.False(wait.IsCompleted);
+
+        await Store.CommitAsync(new QueueTransaction().Enqueue(NewQueue(), Item("elsewhere")).Enqueue(queue, Item("x")), CancellationToken.None);
+
+        await wait.WaitAsync(RealTimeout);
+    }
+
+    [Fact]
+    public async Task Wait_wakes_when_a_retry_falls_due()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        var item = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        await Store.CommitAsync(new QueueTransaction().Retry(item, Time.GetUtcNow() + TimeSpan.FromMinutes(2)), CancellationToken.None);
+
+        var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), CancellationToken.None).AsTask();
+        Assert.False(wait.IsCompleted);
+        var waited = await AdvanceUntilCompletedAsync(wait, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(30));
+
+        Assert.InRange(waited, TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(5));
+        Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Wait_wakes_when_a_lease_expires()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromMinutes(1), CancellationToken.None));
+
+        var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), CancellationToken.None).AsTask();
+        Assert.False(wait.IsCompleted);
+        var waited = await AdvanceUntilCompletedAsync(wait, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(30));
+
+        Assert.InRange(waited, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5));
+        Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Wait_returns_after_max_wait_when_nothing_comes()
+    {
+        var queue = NewQueue();
+        var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromSeconds(30), CancellationToken.None).AsTask();
+        Assert.False(wait.IsCompleted);
+
+        var waited = await AdvanceUntilCompletedAsync(wait, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(10));
+
+        Assert.InRange(waited, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(2));
+    }
+
+    [Fact]
+    public async Task Wait_is_cancellable()
+    {
+        var queue = NewQueue();
+        using var cancel = new CancellationTokenSource();
+        var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), cancel.Token).AsTask();
+        Assert.False(wait.IsCompleted);
+
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => wait.WaitAsync(RealTimeout));
+    }
+
+    [Fact]
+    public async Task Concurrent_enqueues_are_all_present_exactly_once()
+    {
+        const int writers = 50;
+        const int perWriter = 40;
+        var queue = NewQueue();
+
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < perWriter; i++)
+            {
+                await Store.EnqueueAsync(queue, Item($"{w}:{i}"), CancellationToken.None);
+            }
+        }))).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(writers * perWriter, await Store.CountAsync(queue, CancellationToken.None));
+        var seen = new List<string>();
+        for (var round = 0; round < 100; round++)
+        {
+            var batch = await Store.LeaseAsync(queue, 100, LongLease, CancellationToken.None);
+            if (batch.Count == 0)
+            {
+                break;
+            }
+
+            seen.AddRange(batch.Select(Text));
+        }
+
+        var expected = Enumerable.Range(0, writers).SelectMany(w => Enumerable.Range(0, perWriter).Select(i => $"{w}:{i}"));
+        Assert.Equal(expected.Order(StringComparer.Ordinal), seen.Order(StringComparer.Ordinal));
+
+        // Each writer's own items keep its order.
+        foreach (var writer in seen.GroupBy(s => s.Split(':')[0]))
+        {
+            Assert.Equal(Enumerable.Range(0, perWriter), writer.Select(s => int.Parse(s.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_leasers_never_get_the_same_item_twice()
+    {
+        const int items = 600;
+        const int leasers = 20;
+        var queue = NewQueue();
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(w => Task.Run(async () =>
+        {
+            for (var i = w; i < items; i += 10)
+            {
+                await Store.EnqueueAsync(queue, Item(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), CancellationToken.None);
+            }
+        })));
+
+        var leased = new ConcurrentBag<LeasedItem>();
+        await Task.WhenAll(Enumerable.Range(0, leasers).Select(_ => Task.Run(async () =>
+        {
+            for (var round = 0; round < items; round++)
+            {
+                var batch = await Store.LeaseAsync(queue, 7, LongLease, CancellationToken.None);
+                if (batch.Count == 0)
+                {
+                    return;
+                }
+
+                foreach (var item in batch)
+                {
+                    leased.Add(item);
+                }
+            }
+        }))).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(items, leased.Count);
+        Assert.Equal(items, leased.Select(i => i.Id).Distinct().Count());
+        Assert.Equal(items, leased.Select(Text).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Concurrent_hand_offs_move_every_item_exactly_once()
+    {
+        const int items = 300;
+        var source = NewQueue("src");
+        var target = NewQueue("dst");
+        for (var i = 0; i < items; i++)
+        {
+            await Store.EnqueueAsync(source, Item(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), CancellationToken.None);
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            for (var round = 0; round < items; round++)
+            {
+                var batch = await Store.LeaseAsync(source, 5, LongLease, CancellationToken.None);
+                if (batch.Count == 0)
+                {
+                    return;
+                }
+
+                foreach (var item in batch)
+                {
+                    await Store.CommitAsync(new QueueTransaction().Complete(item).Enqueue(target, new QueueItem(item.Envelope, item.Body)), CancellationToken.None);
+                }
+            }
+        }))).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(0, await Store.CountAsync(source, CancellationToken.None));
+        Assert.Equal(items, await Store.CountAsync(target, CancellationToken.None));
+        var moved = await Store.LeaseAsync(target, items + 1, LongLease, CancellationToken.None);
+        Assert.Equal(items, moved.Select(Text).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Everything_committed_survives_a_reopen()
+    {
+        var queue = NewQueue();
+        var envelope = new MessageEnvelope { Uuid = "u", Recipients = ["a@x.test"] };
+        await Store.EnqueueAsync(queue, Item("plain", envelope), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("retried"), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("dead"), CancellationToken.None);
+        var leased = await Store.LeaseAsync(queue, 3, LongLease, CancellationToken.None);
+        await Store.CommitAsync(new QueueTransaction()
+            .Release(leased[0])
+            .Retry(leased[1], Time.GetUtcNow() + TimeSpan.FromMinutes(1))
+            .DeadLetter(leased[2], "poison"), CancellationToken.None);
+
+        await ReopenAsync();
+
+        Assert.Equal(2, await Store.CountAsync(queue, CancellationToken.None));
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var after = await Store.LeaseAsync(queue, 10, LongLease, CancellationToken.None);
+        Assert.Equal(["plain", "retried"], after.Select(Text));
+        Assert.Equal("u", after[0].Envelope.Uuid);
+        Assert.Equal(["a@x.test"], after[0].Envelope.Recipients);
+        Assert.Equal(0, after[0].Attempts);
+        Assert.Equal(1, after[1].Attempts);
+    }
+
+    [Fact]
+    public async Task Leases_held_when_the_store_closes_expire_normally()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        var before = Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromMinutes(1), CancellationToken.None));
+
+        await ReopenAsync();
+
+        Assert.Empty(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var after = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        Assert.Equal(before.Id, after.Id);
+        Assert.NotEqual(before.LeaseToken, after.LeaseToken);
+    }
+
+    [Fact]
+    public async Task Invalid_arguments_are_rejected()
+    {
+        var queue = NewQueue();
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.EnqueueAsync("", Item("x"), CancellationToken.None).AsTask());
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.LeaseAsync(queue, 0, LongLease, CancellationToken.None).AsTask());
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.LeaseAsync(queue, 1, TimeSpan.Zero, CancellationToken.None).AsTask());
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => Store.CommitAsync(null!, CancellationToken.None).AsTask());
+    }
+
+    [Fact]
+    public async Task A_cancelled_enqueue_or_lease_does_nothing()
+    {
+        var queue = NewQueue();
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Store.EnqueueAsync(queue, Item("x"), cancelled.Token).AsTask());
+        Assert.Equal(0, await Store.CountAsync(queue, CancellationToken.None));
+
+        await Store.EnqueueAsync(queue, Item("y"), CancellationToken.None);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Store.LeaseAsync(queue, 1, LongLease, cancelled.Token).AsTask());
+        Assert.Equal("y", Text(Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None))));
+    }
+
+    [Fact]
+    public async Task A_disposed_store_refuses_work()
+    {
+        await Store.DisposeAsync();
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Store.EnqueueAsync(NewQueue(), Item("x"), CancellationToken.None).AsTask());
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => Store.LeaseAsync(NewQueue(), 1, LongLease, CancellationToken.None).AsTask());
+    }
+
+    protected static string NewQueue(string hint = "q") => $"{hint}-{Guid.NewGuid():N}";
+
+    protected static QueueItem Item(string text, MessageEnvelope? envelope = null) =>
+        new(envelope ?? MessageEnvelope.Empty, Encoding.UTF8.GetBytes(text));
+
+    protected static string Text(LeasedItem item) => Encoding.UTF8.GetString(item.Body.Span);
+
+    protected async Task ReopenAsync() => Store = await ReopenStoreAsync(Store, Time);
+
+    /// <summary>Moves fake time forward in steps until <paramref name="task"/> completes (or a limit is hit),
+    /// giving the store's timers a moment of real time after each step. Returns the fake time that passed.</summary>
+    protected async Task<TimeSpan> AdvanceUntilCompletedAsync(Task task, TimeSpan step, TimeSpan limit)
+    {
+        var start = Time.GetUtcNow();
+        var real = Stopwatch.StartNew();
+        while (!task.IsCompleted && Time.GetUtcNow() - start < limit && real.Elapsed < RealTimeout)
+        {
+            Time.Advance(step);
+            await Task.WhenAny(task, Task.Delay(TimeSpan.FromMilliseconds(5)));
+        }
+
+        Assert.True(task.IsCompleted, $"Still waiting after {Time.GetUtcNow() - start} of fake time.");
+        await task;
+        return Time.GetUtcNow() - start;
+    }
+}
