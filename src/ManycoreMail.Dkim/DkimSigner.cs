@@ -113,6 +113,7 @@ public sealed class DkimSigner
     private readonly byte[] _prefix;
     private readonly int _prefixColumn;
     private readonly int _signatureLength;
+    private readonly int _fromIndex;
 
     public DkimSigner(DkimSigningKey key, IReadOnlyList<string> headersToSign, IReadOnlyList<string> oversign)
     {
@@ -130,7 +131,8 @@ public sealed class DkimSigner
         {
             ValidateHeaderName(name);
         }
-        if (!_headers.Contains("From", StringComparer.OrdinalIgnoreCase))
+        _fromIndex = Array.FindIndex(_headers, h => string.Equals(h, "From", StringComparison.OrdinalIgnoreCase));
+        if (_fromIndex < 0)
         {
             throw new ArgumentException("RFC 6376 §5.4: the From field must be signed.", nameof(headersToSign));
         }
@@ -212,6 +214,10 @@ public sealed class DkimSigner
                 }
             }
             chosen = chosen[..chosenCount];
+            if (!chosen.Contains(_fromIndex))
+            {
+                throw new FormatException("Cannot DKIM-sign the message: it has no From field (RFC 6376 §5.4 requires signing it).");
+            }
             var fieldCapacity = FieldCapacity(chosen);
             canonical = ArrayPool<byte>.Shared.Rent(hashedLength + fieldCapacity + 2);
             var canonicalLength = 0;

@@ -6,8 +6,6 @@ namespace ManycoreMail.Dkim;
 /// <summary>RFC 6376 §3.4.2 and §3.4.4 "relaxed" canonicalisation, on bytes.</summary>
 public static class RelaxedCanonicalization
 {
-    private static readonly SearchValues<byte> WspOrLineEnd = SearchValues.Create(" \t\r\n"u8);
-
     /// <summary>Relaxed header canonicalisation of one raw field ("Name: value" with its folding and line end):
     /// lower-case name, WSP before the colon removed, value unfolded, WSP runs made one SP, value trimmed, CRLF
     /// appended. <paramref name="destination"/> needs <c>field.Length + 2</c> bytes. Returns the bytes written.</summary>
@@ -92,121 +90,125 @@ public static class RelaxedCanonicalization
     }
 
     /// <summary>
-    /// One pass over the body. Output goes through a 4 KB stack buffer so the sink (a native hash call) sees few,
-    /// large writes; long runs without whitespace bypass the buffer. Line ends are not written when seen but counted,
-    /// and written only when more content follows: that is what drops trailing empty lines without look-ahead.
+    /// One pass over the body, a line at a time. Most lines of real mail need no change at all (single spaces, no
+    /// tabs, nothing trailing), which three vectorised searches prove, and are then copied whole; only the others
+    /// go through the byte loop that folds WSP runs. Output is gathered in a 4 KB stack buffer so the sink (a
+    /// native hash call) sees few, large writes. Line ends are not written when seen but counted, and written only
+    /// when more content follows: that drops trailing empty lines without look-ahead.
     /// </summary>
     private static void CanonicalizeBody<TSink>(ReadOnlySpan<byte> body, ref TSink sink) where TSink : struct, ISink
     {
-        Span<byte> buffer = stackalloc byte[4096];
-        var used = 0;
+        var output = new Output<TSink>(stackalloc byte[4096]);
         var pendingLineEnds = 0;
-        var pendingSpace = false;
         var wroteAny = false;
-        var i = 0;
-        // Every round consumes at least one byte.
-        while (i < body.Length)
+        var rest = body;
+        // Every round consumes one line.
+        while (!rest.IsEmpty)
         {
-            var run = body[i..].IndexOfAny(WspOrLineEnd);
-            if (run != 0)
+            ReadOnlySpan<byte> line;
+            var lf = rest.IndexOf((byte)'\n');
+            if (lf < 0)
             {
-                var text = run < 0 ? body[i..] : body.Slice(i, run);
-                FlushPending(ref sink, buffer, ref used, ref pendingLineEnds, ref pendingSpace);
-                if (text.Length > buffer.Length - used)
-                {
-                    sink.Write(buffer[..used]);
-                    used = 0;
-                    if (text.Length > buffer.Length)
-                    {
-                        sink.Write(text);
-                        text = default;
-                    }
-                }
-                text.CopyTo(buffer[used..]);
-                used += text.Length;
-                wroteAny = true;
-                i += text.Length;
-                if (run < 0)
-                {
-                    break;
-                }
-                continue;
-            }
-
-            var b = body[i];
-            if (b is (byte)' ' or (byte)'\t')
-            {
-                pendingSpace = true;
-                i++;
-            }
-            else if (b == (byte)'\n')
-            {
-                pendingSpace = false;
-                pendingLineEnds++;
-                i++;
-            }
-            else if (i + 1 < body.Length && body[i + 1] == (byte)'\n')
-            {
-                pendingSpace = false;
-                pendingLineEnds++;
-                i += 2;
+                line = rest;
+                rest = default;
             }
             else
             {
-                // A bare CR is content like any other byte.
-                FlushPending(ref sink, buffer, ref used, ref pendingLineEnds, ref pendingSpace);
-                if (used == buffer.Length)
+                line = rest[..lf];
+                rest = rest[(lf + 1)..];
+                if (!line.IsEmpty && line[^1] == (byte)'\r')
                 {
-                    sink.Write(buffer);
-                    used = 0;
+                    line = line[..^1];
                 }
-                buffer[used++] = b;
+            }
+
+            line = line.TrimEnd(" \t"u8);
+            if (!line.IsEmpty)
+            {
+                for (; pendingLineEnds > 0; pendingLineEnds--)
+                {
+                    output.Write("\r\n"u8, ref sink);
+                }
+                if (line.IndexOf((byte)'\t') < 0 && line.IndexOf("  "u8) < 0)
+                {
+                    output.Write(line, ref sink);
+                }
+                else
+                {
+                    WriteFoldingWhitespace(line, ref output, ref sink);
+                }
                 wroteAny = true;
-                i++;
+            }
+            if (lf >= 0)
+            {
+                pendingLineEnds++;
             }
         }
 
         if (wroteAny)
         {
-            if (used + 2 > buffer.Length)
-            {
-                sink.Write(buffer[..used]);
-                used = 0;
-            }
-            buffer[used++] = (byte)'\r';
-            buffer[used++] = (byte)'\n';
+            output.Write("\r\n"u8, ref sink);
         }
-        if (used > 0)
+        output.Flush(ref sink);
+    }
+
+    private static void WriteFoldingWhitespace<TSink>(ReadOnlySpan<byte> line, ref Output<TSink> output, ref TSink sink)
+        where TSink : struct, ISink
+    {
+        // Trailing WSP is already gone, so every run found here is followed by content.
+        var inRun = false;
+        foreach (var b in line)
         {
-            sink.Write(buffer[..used]);
+            if (b is (byte)' ' or (byte)'\t')
+            {
+                inRun = true;
+                continue;
+            }
+            if (inRun)
+            {
+                output.WriteByte((byte)' ', ref sink);
+                inRun = false;
+            }
+            output.WriteByte(b, ref sink);
         }
     }
 
-    /// <summary>Content follows: write the line ends held back so far, then the space for a WSP run.</summary>
-    private static void FlushPending<TSink>(ref TSink sink, Span<byte> buffer, ref int used, ref int pendingLineEnds, ref bool pendingSpace)
-        where TSink : struct, ISink
+    private ref struct Output<TSink>(Span<byte> buffer) where TSink : struct, ISink
     {
-        // Bounded by the number of line ends seen.
-        while (pendingLineEnds > 0)
+        private readonly Span<byte> _buffer = buffer;
+        private int _used;
+
+        public void Write(ReadOnlySpan<byte> data, ref TSink sink)
         {
-            if (used + 2 > buffer.Length)
+            if (data.Length > _buffer.Length - _used)
             {
-                sink.Write(buffer[..used]);
-                used = 0;
+                Flush(ref sink);
+                if (data.Length > _buffer.Length)
+                {
+                    sink.Write(data);
+                    return;
+                }
             }
-            buffer[used++] = (byte)'\r';
-            buffer[used++] = (byte)'\n';
-            pendingLineEnds--;
+            data.CopyTo(_buffer[_used..]);
+            _used += data.Length;
         }
-        if (pendingSpace)
+
+        public void WriteByte(byte value, ref TSink sink)
         {
-            if (used == buffer.Length)
+            if (_used == _buffer.Length)
             {
-                sink.Write(buffer);
-                used = 0;
+                Flush(ref sink);
             }
-            buffer[used++] = (byte)' ';
-            pendingSpace = false;
+            _buffer[_used++] = value;
+        }
+
+        public void Flush(ref TSink sink)
+        {
+            if (_used > 0)
+            {
+                sink.Write(_buffer[.._used]);
+                _used = 0;
+            }
         }
     }
 }

@@ -67,9 +67,9 @@ public sealed class MessageHeaders
         "Feedback-ID", "DKIM-Signature", "Message-Id", "In-Reply-To", "References",
     ];
 
-    private readonly HeaderField[] _fields;
+    private readonly List<HeaderField> _fields;
 
-    private MessageHeaders(HeaderField[] fields, int bodyOffset)
+    private MessageHeaders(List<HeaderField> fields, int bodyOffset)
     {
         _fields = fields;
         BodyOffset = bodyOffset;
@@ -100,7 +100,7 @@ public sealed class MessageHeaders
                     });
                     break;
                 case HeaderReadStatus.End:
-                    headers = new MessageHeaders([.. fields], reader.BodyOffset);
+                    headers = new MessageHeaders(fields, reader.BodyOffset);
                     error = null;
                     return true;
                 default:
@@ -127,7 +127,7 @@ public sealed class MessageHeaders
     /// <summary>Last field with this name (case-insensitive), or null.</summary>
     public string? Last(string name)
     {
-        for (var i = _fields.Length - 1; i >= 0; i--)
+        for (var i = _fields.Count - 1; i >= 0; i--)
         {
             if (string.Equals(_fields[i].Name, name, StringComparison.OrdinalIgnoreCase))
             {

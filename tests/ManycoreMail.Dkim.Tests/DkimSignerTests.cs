@@ -44,9 +44,10 @@ public sealed class DkimSignerTests(TestKeys keys) : IClassFixture<TestKeys>
 
     private static string HeaderList(byte[] field)
     {
-        var text = Encoding.ASCII.GetString(field).Replace("\r\n ", "", StringComparison.Ordinal);
-        var start = text.IndexOf(" h=", StringComparison.Ordinal) + 3;
-        return text[start..text.IndexOf(';', start)];
+        var text = Encoding.ASCII.GetString(field).Replace("\r\n", "", StringComparison.Ordinal);
+        var match = System.Text.RegularExpressions.Regex.Match(text, "[; ]h=([^;]*);");
+        Assert.True(match.Success, text);
+        return match.Groups[1].Value.Replace(" ", "", StringComparison.Ordinal);
     }
 
     [Theory]
@@ -69,7 +70,7 @@ public sealed class DkimSignerTests(TestKeys keys) : IClassFixture<TestKeys>
             "    c@example.net\r\n" +
             "Subject:   A   long\t subject\r\n" +
             " that is folded   \r\n" +
-            "Content-Type : text/plain;\r\n  charset=utf-8\r\n" +
+            "Content-Type: text/plain;\r\n  charset=utf-8\r\n" +
             "\r\n" +
             "Line with trailing spaces   \r\n" +
             "  Leading and   inner\t\twhitespace \t\r\n" +
@@ -226,9 +227,9 @@ public sealed class DkimSignerTests(TestKeys keys) : IClassFixture<TestKeys>
         using (rsa)
         {
             var field = Encoding.ASCII.GetString(signer.Sign(Encoding.ASCII.GetBytes(SimpleMessage), Timestamp));
-            Assert.StartsWith("DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=mailer;", field, StringComparison.Ordinal);
             Assert.EndsWith("\r\n", field, StringComparison.Ordinal);
-            var unfolded = field.Replace("\r\n ", "", StringComparison.Ordinal).TrimEnd();
+            var unfolded = field.Replace("\r\n", "", StringComparison.Ordinal).TrimEnd();
+            Assert.StartsWith("DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=mailer; t=", unfolded, StringComparison.Ordinal);
             var tags = unfolded["DKIM-Signature:".Length..].Split(';').Select(t => t.Trim().Split('=')[0]).ToArray();
             Assert.Equal(["v", "a", "c", "d", "s", "t", "h", "bh", "b"], tags);
             Assert.Contains($"t={Timestamp.ToUnixTimeSeconds()};", unfolded, StringComparison.Ordinal);
@@ -260,6 +261,31 @@ public sealed class DkimSignerTests(TestKeys keys) : IClassFixture<TestKeys>
         {
             var error = Assert.Throws<FormatException>(() => signer.Sign("From: a@example.org\r\nnot a header\r\n\r\nbody\r\n"u8, Timestamp));
             Assert.Contains("line 2", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_message_without_From_is_a_format_error()
+    {
+        var (signer, rsa) = CreateSigner();
+        using (rsa)
+        {
+            var error = Assert.Throws<FormatException>(() => signer.Sign("To: a@example.org\r\n\r\nbody\r\n"u8, Timestamp));
+            Assert.Contains("no From", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Lf_message_signature_is_valid_for_its_crlf_form()
+    {
+        var (signer, rsa) = CreateSigner();
+        using (rsa)
+        {
+            var crlf = Encoding.ASCII.GetBytes(SimpleMessage);
+            var lf = Encoding.ASCII.GetBytes(SimpleMessage.Replace("\r\n", "\n", StringComparison.Ordinal));
+            Assert.Equal(signer.Sign(crlf, Timestamp), signer.Sign(lf, Timestamp));
+            var (valid, output) = await Dkimpy.VerifyAsync(Concat(signer.Sign(lf, Timestamp), crlf), rsa, Domain, Selector);
+            Assert.True(valid, output);
         }
     }
 

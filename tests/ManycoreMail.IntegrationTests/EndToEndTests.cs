@@ -25,9 +25,9 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
 
         Assert.True(code == 0, output);
         Assert.Contains("250 2.0.0", output);
-        var delivered = await sink.WaitForMessagesAsync(2, Patience);
-        Assert.Equal(["hidden@ok.test", "reader@ok.test"], delivered.SelectMany(m => m.Recipients).Order());
-        var sent = delivered[0];
+        // Both recipients share a domain, so they go in one transaction.
+        var sent = Assert.Single(await sink.WaitForMessagesAsync(1, Patience));
+        Assert.Equal(["hidden@ok.test", "reader@ok.test"], sent.Recipients.Order());
         Assert.Equal($"bounce-{uuid}@{TestWorld.ReturnPathDomain}", sent.MailFrom);
         var text = sent.Text;
         Assert.Contains($"Message-ID: <{uuid}@{TestWorld.ReturnPathDomain}>", text);
@@ -70,9 +70,7 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         using var response = await http.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        SunkMessage sent;
-        try { sent = (await sink.WaitForMessagesAsync(1, Patience))[0]; }
-        catch (TimeoutException e) { throw new Exception(mailer.Metrics() + "\nSINK:" + sink.Output + string.Join("\n", webhook.Events.Select(x => x.ToJsonString())), e); }
+        var sent = (await sink.WaitForMessagesAsync(1, Patience))[0];
         Assert.Equal(["api@ok.test"], sent.Recipients);
         var (valid, verifierOutput) = await world.VerifyDkimAsync(sent.Message);
         Assert.True(valid, verifierOutput);
@@ -193,11 +191,13 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         {
             var (refusedCode, refused) = await Swaks.SendAsync(config.Mx, "Subject: relay?\r\n\r\nx\r\n", "--to", target);
             Assert.True(refusedCode != 0, refused);
-            Assert.Contains("550 5.7.1", refused);
+            // Refused either as not ours (550 5.7.1) or, for the trailing dot, already as bad syntax (501 5.1.3).
+            Assert.True(refused.Contains("550 5.7.1", StringComparison.Ordinal) || refused.Contains("501 5.1.3", StringComparison.Ordinal), target + ":\n" + refused);
         }
 
         var (code, output) = await Swaks.SendAsync(config.Mx, "Subject: a bounce\r\n\r\nsomething\r\n", "--to", $"bounce-abc123@{TestWorld.ReturnPathDomain}", "--from", "<>");
         Assert.True(code == 0, output);
+        Assert.Empty(webhook.Events);
         var stored = Directory.GetFiles(config.EmlDirectory, "*.eml");
         Assert.Single(stored);
         Assert.Contains("Subject: a bounce", await File.ReadAllTextAsync(stored[0]));

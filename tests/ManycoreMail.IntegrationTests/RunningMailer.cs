@@ -21,7 +21,7 @@ public sealed class RunningMailer : IAsyncDisposable
     public static async Task<RunningMailer> StartAsync(MailerConfig config, IReadOnlyCollection<string>? roles = null)
     {
         var loaded = ConfigLoader.Load(new ConfigSources(config.GlobalFile, config.CustomerFile));
-        var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddSimpleConsole(o => o.SingleLine = true));
+        var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
         var host = new MailerHost(loaded.Options, loggers, TimeProvider.System);
         try
         {

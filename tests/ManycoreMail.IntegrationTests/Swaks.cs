@@ -14,7 +14,7 @@ public static class Swaks
             var arguments = new List<string>
             {
                 "--server", server.ToString(), "--from", "client@submitter.test", "--to", "envelope-ignored@ok.test",
-                "--data", file, "--timeout", "30", "--helo", "client.test",
+                "--data", "@" + file, "--timeout", "30", "--helo", "client.test",
             };
             arguments.AddRange(options);
             return await PeerProcess.RunAsync("/usr/bin/swaks", arguments, TimeSpan.FromSeconds(60));

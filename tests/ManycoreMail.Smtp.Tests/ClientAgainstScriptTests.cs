@@ -52,7 +52,7 @@ public sealed class ClientAgainstScriptTests
             await c.SendAsync("220 mx.test ESMTP\r\n");
             await c.ExpectAsync("EHLO");
             await c.SendAsync("250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250 8BITMIME\r\n");
-            Assert.Equal("MAIL FROM:<a@example.com> SIZE=6 BODY=8BITMIME", await c.ReadLineAsync());
+            Assert.Equal("MAIL FROM:<a@example.com> SIZE=7 BODY=8BITMIME", await c.ReadLineAsync());
             Assert.Equal(2, c.BufferedLineCount);
             await c.ExpectAsync("RCPT TO:<b@example.com>");
             await c.ExpectAsync("RCPT TO:<c@example.com>");
