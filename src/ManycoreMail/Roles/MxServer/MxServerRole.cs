@@ -30,10 +30,8 @@ internal sealed class MxServerRole(
             RequireAuthentication = false,
             MaxMessageSize = options.MaxMessageSize,
         };
-        var logger = loggers.CreateLogger("ManycoreMail.MxServer");
-        _server = new SmtpServer(serverOptions, handler, logger);
+        _server = new SmtpServer(serverOptions, handler, loggers.CreateLogger("ManycoreMail.MxServer"));
         BoundEndPoint = _server.Start(options.Bind);
-        logger.LogInformation("MX server listening on {EndPoint}", BoundEndPoint);
         return Task.CompletedTask;
     }
 

@@ -35,7 +35,6 @@ internal sealed class ReceiverRole(
         };
         _server = new SmtpServer(serverOptions, handler, loggers.CreateLogger("ManycoreMail.Receiver"));
         BoundEndPoint = _server.Start(options.Bind);
-        loggers.CreateLogger("ManycoreMail.Receiver").LogInformation("Receiver listening on {EndPoint}", BoundEndPoint);
         return Task.CompletedTask;
     }
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Rough whole-path throughput: smtp-source → receiver → transformer (DKIM) → sender → smtp-sink,
+# everything on loopback, MX found through dnsmasq. Usage: bench/skeleton-throughput.sh [messages] [sessions] [size]
+# (The full side-by-side benchmark against Postfix is bench/e2e.sh, a later issue.)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+messages="${1:-2000}"; sessions="${2:-20}"; size="${3:-5000}"
+work="$(mktemp -d)"; pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+dns_port=15353; sink_port=12525; rcv_port=12587
+openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
+cat > "$work/dnsmasq.conf" <<CONF
+port=$dns_port
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+local=/test/
+mx-host=bench.test,mx.bench.test,10
+host-record=mx.bench.test,127.0.0.2
+CONF
+/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+/usr/sbin/smtp-sink -u nobody -c 127.0.0.2:$sink_port 1000 > "$work/sink.out" & pids+=($!)
+
+cat > "$work/global.yaml" <<CONF
+reliable-queue: {queue-names: {primary-queue: P0, default-queue: P1}}
+backdata: {queue-name: EVENTS}
+postfix: {incoming-queue-name: OUT}
+CONF
+cat > "$work/customer.yaml" <<CONF
+storage: {path: $work/data}
+receiver:
+  bind: {inet-interface: 127.0.0.1, inet-port: $rcv_port}
+  trusted-networks: [127.0.0.0/8]
+transformer:
+  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
+  domain-settings:
+    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
+sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $sink_port, helo-name: bench.sender.test}
+CONF
+"$root/mailer" run --global-config-file "$work/global.yaml" --customer-config-file "$work/customer.yaml" > "$work/mailer.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$rcv_port) 2>/dev/null && break; sleep 0.2; done
+
+{
+  printf 'From: bench@sender.test\nTo: r@bench.test\nSubject: bench\nX-Uuid: bench1\n\n'
+  head -c "$size" /dev/zero | tr '\0' 'x' | fold -w 76; echo
+} > "$work/message.eml"  # LF: smtp-source -F appends CRLF to every line itself
+
+start=$(date +%s.%N)
+smtp-source -s "$sessions" -m "$messages" -F "$work/message.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$rcv_port
+accepted=$(date +%s.%N)
+# smtp-sink -c keeps printing "sess=N quit=N mesg=N"; wait until it has counted every message.
+for _ in $(seq 1 6000); do
+  sunk=$(grep -o 'mesg=[0-9]*' "$work/sink.out" | tail -n 1 | cut -d= -f2)
+  [ "${sunk:-0}" -ge "$messages" ] && break
+  sleep 0.05
+done
+done_at=$(date +%s.%N)
+python3 - "$start" "$accepted" "$done_at" "$messages" "$sessions" "$size" <<'PY'
+import sys
+start, accepted, done, n, s, size = map(float, sys.argv[1:])
+print(f"{int(n)} messages of ~{int(size)} bytes, {int(s)} sessions")
+print(f"accepted: {n/(accepted-start):.0f} msg/s ({accepted-start:.2f} s)")
+print(f"end to end (first accept to last arrival): {n/(done-start):.0f} msg/s ({done-start:.2f} s)")
+PY
