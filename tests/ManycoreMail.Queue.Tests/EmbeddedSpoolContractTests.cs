@@ -10,6 +10,8 @@ public sealed class EmbeddedSpoolContractTests : QueueStoreContractTests
     protected override async Task<IQueueStore> CreateStoreAsync(TimeProvider time) =>
         await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = _directory.Sub("spool") }, time, CancellationToken.None);
 
+    protected override bool ReopenReleasesLeases => true;
+
     protected override async Task<IQueueStore> ReopenStoreAsync(IQueueStore store, TimeProvider time)
     {
         await store.DisposeAsync();

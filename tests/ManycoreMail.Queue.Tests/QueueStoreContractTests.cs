@@ -579,8 +579,12 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
         Assert.Equal(1, after[1].Attempts);
     }
 
+    /// <summary>True when reopening proves the old leaseholders gone (a single-process store), so their
+    /// items are due at once; false when other consumers may still hold them (then leases just expire).</summary>
+    protected abstract bool ReopenReleasesLeases { get; }
+
     [Fact]
-    public async Task Leases_held_when_the_store_closes_expire_normally()
+    public async Task Leases_held_when_the_store_closes_come_back()
     {
         var queue = NewQueue();
         await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
@@ -588,8 +592,11 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
 
         await ReopenAsync();
 
-        Assert.Empty(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
-        Time.Advance(TimeSpan.FromMinutes(1));
+        if (!ReopenReleasesLeases)
+        {
+            Assert.Empty(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+            Time.Advance(TimeSpan.FromMinutes(1));
+        }
         var after = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
         Assert.Equal(before.Id, after.Id);
         Assert.NotEqual(before.LeaseToken, after.LeaseToken);

@@ -1,42 +1,41 @@
 using System.Net;
+using System.Net.Sockets;
+using System.Text;
 using System.Text.Json.Nodes;
 
 namespace ManycoreMail.TestSupport;
 
-/// <summary>The customer's webhook: records every event array POSTed to it. It can be told to fail
-/// (answer 500) to test that events are kept and retried.</summary>
+/// <summary>
+/// The customer's webhook: a minimal HTTP/1.1 server on a port the OS picks (no race for a free port), which
+/// records every event array POSTed to it. It can be told to fail (answer 500) to test that events are kept
+/// and retried.
+/// </summary>
 public sealed class WebhookListener : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stopping = new();
     private readonly List<JsonObject> _events = [];
     private readonly List<string> _contentTypes = [];
     private readonly Task _loop;
     private int _requests;
+    private volatile int _failWith;
 
     public WebhookListener()
     {
-        for (var attempt = 0; ; attempt++)
-        {
-            Port = FreePort.Tcp();
-            _listener.Prefixes.Clear();
-            _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-            try
-            {
-                _listener.Start();
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 10)
-            {
-            }
-        }
-        _loop = Task.Run(LoopAsync);
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _loop = Task.Run(AcceptAsync);
     }
 
     public int Port { get; }
     public string Url => $"http://127.0.0.1:{Port}/events";
 
     /// <summary>When set, POSTs are answered with this status and their events not recorded.</summary>
-    public HttpStatusCode? FailWith { get; set; }
+    public HttpStatusCode? FailWith
+    {
+        get => _failWith == 0 ? null : (HttpStatusCode)_failWith;
+        set => _failWith = value is null ? 0 : (int)value.Value;
+    }
 
     public int Requests => Volatile.Read(ref _requests);
 
@@ -67,8 +66,8 @@ public sealed class WebhookListener : IDisposable
 
     public void Dispose()
     {
+        _stopping.Cancel();
         _listener.Stop();
-        _listener.Close();
         try
         {
             _loop.Wait(TimeSpan.FromSeconds(5));
@@ -77,46 +76,112 @@ public sealed class WebhookListener : IDisposable
         {
             // stopped
         }
+        _stopping.Dispose();
     }
 
-    private async Task LoopAsync()
+    private async Task AcceptAsync()
     {
-        while (_listener.IsListening)
+        while (!_stopping.IsCancellationRequested)
         {
-            HttpListenerContext context;
+            TcpClient client;
             try
             {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
+                client = await _listener.AcceptTcpClientAsync(_stopping.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
             {
                 return;
             }
-            Interlocked.Increment(ref _requests);
-            using var reader = new StreamReader(context.Request.InputStream);
-            var body = await reader.ReadToEndAsync().ConfigureAwait(false);
-            if (FailWith is { } status)
+            _ = Task.Run(() => ServeAsync(client));
+        }
+    }
+
+    private async Task ServeAsync(TcpClient client)
+    {
+        using (client)
+        {
+            try
             {
-                context.Response.StatusCode = (int)status;
-                context.Response.Close();
-                continue;
-            }
-            if (JsonNode.Parse(body) is JsonArray array)
-            {
-                lock (_events)
+                var stream = client.GetStream();
+                // One connection may carry many requests (HttpClient keeps connections alive); bounded by the peer.
+                while (!_stopping.IsCancellationRequested && await ReadRequestAsync(stream).ConfigureAwait(false) is { } request)
                 {
-                    _contentTypes.Add(context.Request.ContentType ?? "");
-                    foreach (var item in array)
-                    {
-                        if (item is JsonObject json)
-                        {
-                            _events.Add((JsonObject)json.DeepClone());
-                        }
-                    }
+                    var status = Handle(request.ContentType, request.Body);
+                    var reply = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                    await stream.WriteAsync(reply, _stopping.Token).ConfigureAwait(false);
                 }
             }
-            context.Response.StatusCode = 200;
-            context.Response.Close();
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                // the client went away
+            }
         }
+    }
+
+    private int Handle(string contentType, string body)
+    {
+        Interlocked.Increment(ref _requests);
+        if (FailWith is { } failure)
+        {
+            return (int)failure;
+        }
+        if (JsonNode.Parse(body) is not JsonArray array)
+        {
+            return 400;
+        }
+        lock (_events)
+        {
+            _contentTypes.Add(contentType);
+            foreach (var item in array)
+            {
+                if (item is JsonObject json)
+                {
+                    _events.Add((JsonObject)json.DeepClone());
+                }
+            }
+        }
+        return 200;
+    }
+
+    private async Task<(string ContentType, string Body)?> ReadRequestAsync(NetworkStream stream)
+    {
+        var head = new List<byte>(1024);
+        var one = new byte[1];
+        while (head.Count < 64 * 1024)
+        {
+            if (await stream.ReadAsync(one, _stopping.Token).ConfigureAwait(false) == 0)
+            {
+                return null;
+            }
+            head.Add(one[0]);
+            if (head.Count >= 4 && head[^4] == '\r' && head[^3] == '\n' && head[^2] == '\r' && head[^1] == '\n')
+            {
+                break;
+            }
+        }
+        var lines = Encoding.ASCII.GetString(head.ToArray()).Split("\r\n");
+        var length = 0;
+        var contentType = "";
+        foreach (var line in lines.Skip(1))
+        {
+            var colon = line.IndexOf(':');
+            if (colon <= 0)
+            {
+                continue;
+            }
+            var name = line[..colon].Trim();
+            var value = line[(colon + 1)..].Trim();
+            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+            {
+                length = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+            else if (name.Equals("Content-Type", StringComparison.OrdinalIgnoreCase))
+            {
+                contentType = value;
+            }
+        }
+        var body = new byte[length];
+        await stream.ReadExactlyAsync(body, _stopping.Token).ConfigureAwait(false);
+        return (contentType, Encoding.UTF8.GetString(body));
     }
 }

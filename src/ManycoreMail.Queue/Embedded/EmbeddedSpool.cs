@@ -45,7 +45,8 @@ public sealed class EmbeddedSpool : IQueueStore
     internal SpoolCommitter Committer => _committer;
 
     /// <summary>Opens (or creates) the spool in <see cref="EmbeddedSpoolOptions.Path"/>. Everything
-    /// acknowledged before a crash is there; leases held by a crashed process expire as usual.</summary>
+    /// acknowledged before a crash is there, and items a crashed process had leased are due at once
+    /// (the exclusive lock proves nobody holds those leases any more).</summary>
     /// <exception cref="IOException">Another process or instance has the spool open.</exception>
     public static ValueTask<EmbeddedSpool> OpenAsync(EmbeddedSpoolOptions options, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
@@ -67,6 +68,7 @@ public sealed class EmbeddedSpool : IQueueStore
         {
             var databasePath = Path.Combine(options.Path, SpoolSchema.DatabaseFileName);
             writer = new SpoolWriter(SpoolSchema.OpenWriter(databasePath));
+            writer.ReleaseAllLeases(timeProvider.GetUtcNow().ToUnixTimeMilliseconds());
             return ValueTask.FromResult(new EmbeddedSpool(options, timeProvider, lockFile, writer, databasePath));
         }
         catch

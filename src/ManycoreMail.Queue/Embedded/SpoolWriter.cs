@@ -130,6 +130,15 @@ internal sealed class SpoolWriter : IDisposable
     /// errors (I/O, disk full); then there is no savepoint left to return to.</summary>
     public bool InTransaction => raw.sqlite3_get_autocommit(_connection.Handle) == 0;
 
+    /// <summary>Makes every leased item due now. Only for opening: the spool's lock file proves that the
+    /// process which held those leases is gone, so waiting for them to expire would only delay mail.</summary>
+    public int ReleaseAllLeases(long nowMs)
+    {
+        using var command = SpoolSchema.Prepare(_connection, "UPDATE items SET lease_token = NULL, not_before = $now WHERE lease_token IS NOT NULL");
+        SpoolSchema.Parameter(command, "$now", SqliteType.Integer).Value = nowMs;
+        return command.ExecuteNonQuery();
+    }
+
     /// <summary>The highest lease token any item carries, so a reopened spool never hands out a live one again.</summary>
     public long MaxLeaseToken()
     {

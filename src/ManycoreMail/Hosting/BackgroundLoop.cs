@@ -3,15 +3,21 @@ using Microsoft.Extensions.Logging;
 namespace ManycoreMail.Hosting;
 
 /// <summary>
-/// Runs a role's work loop until stopped. An unexpected exception is logged and the loop restarts after a
-/// pause, so one bad moment never takes a role down for good.
+/// A worker role: runs its loop until stopped. An unexpected exception is logged and the loop restarts
+/// after a pause, so one bad moment never takes a role down for good.
 /// </summary>
-internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> body, ILogger logger, TimeProvider time)
+internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> body, ILogger logger, TimeProvider time) : IMailerRole
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task _running = Task.CompletedTask;
 
-    public void Start() => _running = Task.Run(RunAsync);
+    public string Name { get; } = name;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _running = Task.Run(RunAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -35,7 +41,7 @@ internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> 
             }
             catch (Exception e)
             {
-                logger.LogError(e, "{Loop} failed; restarting in {Pause}", name, pause);
+                logger.LogError(e, "{Role} failed; restarting in {Pause}", Name, pause);
                 try
                 {
                     await Task.Delay(pause, time, _stopping.Token).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
+using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Embedded;
@@ -26,6 +27,7 @@ internal sealed class MailerHost : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly List<IMailerRole> _started = [];
     private readonly List<IDisposable> _disposables = [];
+    private readonly List<IAsyncDisposable> _disposableRoles = [];
     private IQueueStore? _store;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -78,7 +80,7 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             var backdata = new BackdataRole(_store, _options.Queues, _options.Backdata!, Metrics, _time, _loggers.CreateLogger<BackdataRole>());
             _disposables.Add(backdata);
-            await StartRoleAsync(backdata, cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(backdata.AsRole(), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.MxServer))
         {
@@ -88,24 +90,24 @@ internal sealed class MailerHost : IAsyncDisposable
                 _logger.LogWarning("The MX server has no domains (no transformer domain-settings, no mxserver/domains): it will refuse every recipient");
             }
             var handler = new MxHandler(domains, new EmlStore(_options.MxServer!.EmlDirectory), events, Metrics, _time, _loggers.CreateLogger<MxHandler>());
-            await StartRoleAsync(new MxServerRole(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Sender))
         {
             var resolver = new DnsResolver(_options.Sender.DnsServers is { } servers ? DnsResolverOptions.FromServers(servers) : DnsResolverOptions.FromResolvConf(), _time);
             _disposables.Add(resolver);
             var delivery = new DirectDelivery(_options.Sender, new MailRouter(resolver), _loggers.CreateLogger<DirectDelivery>());
-            await StartRoleAsync(new SenderRole(_store, _options.Queues, _options.Sender, delivery, events, Metrics, _time, _loggers.CreateLogger<SenderRole>()), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new SenderRole(_store, _options.Queues, _options.Sender, delivery, events, Metrics, _time, _loggers.CreateLogger<SenderRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Transformer))
         {
             var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!);
-            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Receiver))
         {
-            var handler = new SubmissionHandler(_options.Receiver!.Logins, ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>());
-            await StartRoleAsync(new ReceiverRole(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loggers), cancellationToken).ConfigureAwait(false);
+            var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>());
+            await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loggers), cancellationToken).ConfigureAwait(false);
         }
         var api = roles.Contains(RoleNames.HttpReceiver) ? _options.HttpReceiver : null;
         // A process running every configured role serves metrics on every configured bind; one running a
@@ -140,6 +142,10 @@ internal sealed class MailerHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        foreach (var role in _disposableRoles)
+        {
+            await role.DisposeAsync().ConfigureAwait(false);
+        }
         foreach (var disposable in _disposables)
         {
             disposable.Dispose();
@@ -152,6 +158,10 @@ internal sealed class MailerHost : IAsyncDisposable
 
     private async Task StartRoleAsync(IMailerRole role, CancellationToken cancellationToken)
     {
+        if (role is IAsyncDisposable disposable)
+        {
+            _disposableRoles.Add(disposable);
+        }
         await role.StartAsync(cancellationToken).ConfigureAwait(false);
         _started.Add(role);
     }

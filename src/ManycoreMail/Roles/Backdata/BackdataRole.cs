@@ -15,7 +15,7 @@ namespace ManycoreMail.Roles.Backdata;
 /// the webhook accepted its batch; a failed POST keeps the batch and tries again with back-off (the
 /// original dropped it).
 /// </summary>
-internal sealed class BackdataRole : IMailerRole, IDisposable
+internal sealed class BackdataRole : IDisposable
 {
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(2);
     private static readonly MediaTypeHeaderValue JsonUtf8 = MediaTypeHeaderValue.Parse("application/json; charset=utf-8");
@@ -26,7 +26,6 @@ internal sealed class BackdataRole : IMailerRole, IDisposable
     private readonly HttpClient _http;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly BackgroundLoop _loop;
     private readonly Dictionary<string, Counter> _byKind;
     private readonly Counter _malformed;
     private readonly Counter _pushed;
@@ -53,18 +52,10 @@ internal sealed class BackdataRole : IMailerRole, IDisposable
         _pushed = metrics.Counter("successfully_pushed_events_total", "Events the webhook accepted.");
         _failed = metrics.Counter("failed_pushed_events_total", "Events whose POST failed (they are kept and retried).");
         metrics.Gauge("number_of_events_currently_posting", "Events in a POST that has not answered yet.", () => Interlocked.Read(ref _posting));
-        _loop = new BackgroundLoop("backdata", RunAsync, logger, time);
     }
 
-    public string Name => RoleNames.Backdata;
-
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        _loop.Start();
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => _loop.StopAsync(cancellationToken);
+    /// <summary>The role as the host runs it.</summary>
+    public IMailerRole AsRole() => new BackgroundLoop(RoleNames.Backdata, RunAsync, _logger, _time);
 
     public void Dispose() => _http.Dispose();
 
@@ -85,7 +76,22 @@ internal sealed class BackdataRole : IMailerRole, IDisposable
             {
                 transaction.DeadLetter(item, "not a JSON object");
             }
-            if (valid.Count > 0 && await PostAsync(body, valid.Count, stopping).ConfigureAwait(false))
+            bool posted;
+            try
+            {
+                posted = valid.Count > 0 && await PostAsync(body, valid.Count, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                // Stopping mid-POST: hand the batch back so the next start posts it (perhaps twice; never lost).
+                foreach (var (item, _) in valid)
+                {
+                    transaction.Release(item);
+                }
+                await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+            if (posted)
             {
                 foreach (var (item, kind) in valid)
                 {

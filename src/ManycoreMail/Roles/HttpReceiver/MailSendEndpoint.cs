@@ -1,5 +1,4 @@
 using System.Net.Http.Headers;
-using System.Security.Cryptography;
 using System.Text;
 using ManycoreMail.Config;
 using ManycoreMail.Ingress;
@@ -15,6 +14,8 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// </summary>
 internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, ILogger<MailSendEndpoint> logger)
 {
+    private readonly LoginCheck _logins = new(options.Logins);
+
     public async Task<IResult> HandleAsync(HttpContext context)
     {
         var request = context.Request;
@@ -83,14 +84,7 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
         {
             return false;
         }
-        var user = decoded[..colon];
-        var password = decoded[(colon + 1)..];
-        var ok = false;
-        foreach (var login in options.Logins)
-        {
-            ok |= FixedTimeEquals(login.Username, user) & FixedTimeEquals(login.Password, password);
-        }
-        return ok;
+        return _logins.Matches(decoded[..colon], decoded[(colon + 1)..]);
     }
 
     /// <summary>Exactly application/octet-stream (case-insensitive, no parameters), as the original required.</summary>
@@ -115,9 +109,4 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
 
     private static IResult Problem(int status, string title, string detail) =>
         Results.Problem(detail: detail, statusCode: status, title: title);
-
-    private static bool FixedTimeEquals(string expected, string actual) =>
-        CryptographicOperations.FixedTimeEquals(
-            SHA256.HashData(Encoding.UTF8.GetBytes(expected)),
-            SHA256.HashData(Encoding.UTF8.GetBytes(actual)));
 }

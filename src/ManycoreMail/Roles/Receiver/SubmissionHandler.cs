@@ -1,7 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
-using System.Text;
-using ManycoreMail.Config;
 using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Smtp;
@@ -16,7 +13,7 @@ namespace ManycoreMail.Roles.Receiver;
 /// only once it is durably queued.
 /// </summary>
 internal sealed class SubmissionHandler(
-    IReadOnlyList<Credential> logins,
+    LoginCheck logins,
     IngressQueue queue,
     MetricsRegistry metrics,
     ILogger logger) : ISmtpHandler
@@ -25,12 +22,7 @@ internal sealed class SubmissionHandler(
 
     public ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken cancellationToken)
     {
-        var ok = false;
-        foreach (var login in logins)
-        {
-            // Compare every entry in constant time so the reply time tells nothing about names or passwords.
-            ok |= FixedTimeEquals(login.Username, user) & FixedTimeEquals(login.Password, password);
-        }
+        var ok = logins.Matches(user, password);
         if (!ok)
         {
             _warnings.Increment();
@@ -66,9 +58,4 @@ internal sealed class SubmissionHandler(
         }
         return new SmtpReply(250, "2.0.0", $"Queued as {accepted.Uuid}");
     }
-
-    private static bool FixedTimeEquals(string expected, string actual) =>
-        CryptographicOperations.FixedTimeEquals(
-            SHA256.HashData(Encoding.UTF8.GetBytes(expected)),
-            SHA256.HashData(Encoding.UTF8.GetBytes(actual)));
 }

@@ -12,7 +12,7 @@ namespace ManycoreMail.Roles.Sender;
 /// ends in exactly one terminal event: delivered, or bounce (at once for 5xx and unroutable domains, or
 /// when the queue lifetime runs out); 4xx and connection trouble are retried with back-off.
 /// </summary>
-internal sealed class SenderRole : IMailerRole
+internal sealed class SenderRole
 {
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(30);
 
@@ -24,7 +24,6 @@ internal sealed class SenderRole : IMailerRole
     private readonly RetrySchedule _retries;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly BackgroundLoop _loop;
     private readonly Counter _polled;
     private readonly Counter _attempted;
     private readonly SemaphoreSlim _slots;
@@ -43,18 +42,10 @@ internal sealed class SenderRole : IMailerRole
         _slots = new SemaphoreSlim(options.MaxConcurrentDeliveries, options.MaxConcurrentDeliveries);
         _polled = metrics.Counter("postfix_emails_polled_total", "Messages taken from the outbound queue.");
         _attempted = metrics.Counter("postfix_emails_to_postfix_total", "Delivery attempts made (once per message per attempt).");
-        _loop = new BackgroundLoop("sender", RunAsync, logger, time);
     }
 
-    public string Name => RoleNames.Sender;
-
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        _loop.Start();
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => _loop.StopAsync(cancellationToken);
+    /// <summary>The role as the host runs it.</summary>
+    public IMailerRole AsRole() => new BackgroundLoop(RoleNames.Sender, RunAsync, _logger, _time);
 
     private async Task RunAsync(CancellationToken stopping)
     {

@@ -12,10 +12,11 @@ namespace ManycoreMail.Roles.Transformer;
 /// one atomic step. A message that cannot be transformed goes to dead-letter with an <c>error</c> event,
 /// never back to the queue it would poison.
 /// </summary>
-internal sealed class TransformerRole : IMailerRole
+internal sealed class TransformerRole
 {
     private const int BatchSize = 64;
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
 
     private readonly IQueueStore _store;
     private readonly QueueNames _queues;
@@ -23,7 +24,6 @@ internal sealed class TransformerRole : IMailerRole
     private readonly EventQueue _events;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly BackgroundLoop _loop;
     private readonly Counter _polledPrimary;
     private readonly Counter _polledDefault;
     private readonly Counter _pushed;
@@ -42,18 +42,10 @@ internal sealed class TransformerRole : IMailerRole
         _polledDefault = metrics.Counter("transformer_polled_default_total", "Messages taken from the default queue.");
         _pushed = metrics.Counter("transformer_pushed_total", "Messages handed to the outbound queue.");
         _warnings = metrics.Counter("transformer_warnings_total", "Messages transformed with a warning.");
-        _loop = new BackgroundLoop("transformer", RunAsync, logger, time);
     }
 
-    public string Name => RoleNames.Transformer;
-
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        _loop.Start();
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => _loop.StopAsync(cancellationToken);
+    /// <summary>The role as the host runs it.</summary>
+    public IMailerRole AsRole() => new BackgroundLoop(RoleNames.Transformer, RunAsync, _logger, _time);
 
     private async Task RunAsync(CancellationToken stopping)
     {
@@ -69,24 +61,36 @@ internal sealed class TransformerRole : IMailerRole
             }
             if (batch.Count == 0)
             {
-                using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-                var primary = _store.WaitForItemsAsync(_queues.Primary, TimeSpan.FromSeconds(1), either.Token).AsTask();
-                var @default = _store.WaitForItemsAsync(_queues.Default, TimeSpan.FromSeconds(1), either.Token).AsTask();
-                await Task.WhenAny(primary, @default).ConfigureAwait(false);
-                await either.CancelAsync().ConfigureAwait(false);
-                await Task.WhenAll(primary, @default).ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
-                stopping.ThrowIfCancellationRequested();
+                await WaitForEitherQueueAsync(stopping).ConfigureAwait(false);
                 continue;
             }
             counter.Increment(batch.Count);
-            // Signing is CPU-bound; spread a batch over the cores, commit each message's hand-off on its own
-            // (the spool gathers concurrent commits into one sync).
-            await Parallel.ForEachAsync(batch, new ParallelOptions { CancellationToken = stopping, MaxDegreeOfParallelism = Environment.ProcessorCount },
-                async (item, ct) => await ProcessAsync(item, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            // Signing is CPU-bound: spread a batch over the cores, and commit each message's hand-off on its
+            // own (the spool gathers concurrent commits into one sync). A batch is finished even when
+            // stopping: it takes well under a second, and every message then leaves in a settled state.
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                async (item, _) => await ProcessAsync(item).ConfigureAwait(false)).ConfigureAwait(false);
         }
     }
 
-    private async ValueTask ProcessAsync(LeasedItem item, CancellationToken cancellationToken)
+    private async Task WaitForEitherQueueAsync(CancellationToken stopping)
+    {
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var primary = _store.WaitForItemsAsync(_queues.Primary, IdleWait, waiting.Token).AsTask();
+        var @default = _store.WaitForItemsAsync(_queues.Default, IdleWait, waiting.Token).AsTask();
+        await Task.WhenAny(primary, @default).ConfigureAwait(false);
+        await waiting.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(primary, @default).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // the other wait, cancelled above; or shutdown, which the loop notices
+        }
+    }
+
+    private async ValueTask ProcessAsync(LeasedItem item)
     {
         var now = _time.GetUtcNow();
         TransformOutcome outcome;
@@ -118,7 +122,7 @@ internal sealed class TransformerRole : IMailerRole
         }
         try
         {
-            await _store.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+            await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
             if (outcome is TransformOutcome.Ready)
             {
                 _pushed.Increment();

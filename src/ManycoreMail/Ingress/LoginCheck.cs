@@ -1,0 +1,26 @@
+using System.Security.Cryptography;
+using System.Text;
+using ManycoreMail.Config;
+
+namespace ManycoreMail.Ingress;
+
+/// <summary>Checks a user and password against the configured logins (SMTP AUTH and HTTP Basic alike).</summary>
+internal sealed class LoginCheck(IReadOnlyList<Credential> logins)
+{
+    /// <summary>Every entry is compared, each in constant time, so the time taken tells nothing about which
+    /// part of which login was wrong.</summary>
+    public bool Matches(string user, string password)
+    {
+        var ok = false;
+        foreach (var login in logins)
+        {
+            ok |= FixedTimeEquals(login.Username, user) & FixedTimeEquals(login.Password, password);
+        }
+        return ok;
+    }
+
+    private static bool FixedTimeEquals(string expected, string actual) =>
+        CryptographicOperations.FixedTimeEquals(
+            SHA256.HashData(Encoding.UTF8.GetBytes(expected)),
+            SHA256.HashData(Encoding.UTF8.GetBytes(actual)));
+}
