@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: the same workload through Manycore Mail (embedded spool) and through Postfix + OpenDKIM,
+# side by side in one run, on loopback. See bench/README.md.
+#
+#   bench/e2e.sh                    # both systems, both workloads (20,000 × 5 KB and 5,000 × 100 KB, concurrency 20)
+#   bench/e2e.sh --quick            # 2,000 × 5 KB and 500 × 100 KB
+#   bench/e2e.sh --systems manycore # one system only
+#
+# Writes bench/results/e2e-<UTC time>.md and .json. Needs: dnsmasq, postfix (smtp-sink, smtp-source and the
+# daemon), opendkim, openssl (apt-get install dnsmasq postfix opendkim opendkim-tools).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+systems="manycore,postfix"
+workloads=("20000 5000 20" "5000 100000 20")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) workloads=("2000 5000 20" "500 100000 20") ;;
+    --systems) systems="$2"; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+work="$(mktemp -d /tmp/mm-bench-XXXXXX)"; chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/pf/conf/main.cf" ] && postfix -c "$work/pf/conf" stop >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+dns_port=25353; sink_port=25525; sut_port=25587
+sink_ip=127.0.0.2
+
+# --- shared peers -------------------------------------------------------------------------------------------
+openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
+cat > "$work/dnsmasq.conf" <<CONF
+port=$dns_port
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+local=/test/
+mx-host=bench.test,mx.bench.test,10
+host-record=mx.bench.test,$sink_ip
+CONF
+/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+
+start_sink() {
+  : > "$work/sink.out"
+  /usr/sbin/smtp-sink -u nobody -c $sink_ip:$sink_port 1000 > "$work/sink.out" 2>&1 &
+  sink_pid=$!
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/$sink_ip/$sink_port) 2>/dev/null && return; sleep 0.05; done
+  echo "smtp-sink did not start" >&2; exit 1
+}
+sunk() { grep -o 'mesg=[0-9]*' "$work/sink.out" | tail -n 1 | cut -d= -f2; }
+wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+
+make_message() { # size → LF file (smtp-source -F appends CRLF to each line itself)
+  {
+    printf 'From: Bench <bench@sender.test>\nTo: r@bench.test\nSubject: benchmark\nMIME-Version: 1.0\n'
+    printf 'Content-Type: text/plain; charset=us-ascii\nX-Uuid: bench0123456789\n\n'
+    head -c "$1" /dev/urandom | base64 -w 76
+  } > "$work/message-$1.eml"
+}
+
+# --- systems under test ---------------------------------------------------------------------------------------
+start_manycore() {
+  cat > "$work/global.yaml" <<CONF
+reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
+backdata: {queue-name: EVENT_QUEUE}
+postfix: {incoming-queue-name: INCOMING-TO-POSTFIX}
+CONF
+  cat > "$work/customer.yaml" <<CONF
+storage: {path: $work/mm-data}
+receiver:
+  bind: {inet-interface: 127.0.0.1, inet-port: $sut_port}
+  trusted-networks: [127.0.0.0/8]
+transformer:
+  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
+  domain-settings:
+    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
+sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $sink_port, helo-name: bench.sender.test}
+CONF
+  rm -rf "$work/mm-data"
+  MAILER_LOG_LEVEL=WARNING dotnet "$root/.mailer-build/mailer.dll" run --global-config-file "$work/global.yaml" \
+    --customer-config-file "$work/customer.yaml" > "$work/mailer.log" 2>&1 &
+  sut_pids="$!"
+  wait_port $sut_port || { cat "$work/mailer.log" >&2; exit 1; }
+}
+stop_manycore() { kill $sut_pids 2>/dev/null || true; wait $sut_pids 2>/dev/null || true; }
+
+start_postfix() {
+  local pf="$work/pf"
+  rm -rf "$pf"; mkdir -p "$pf/conf" "$pf/queue" "$pf/data" "$pf/milter"
+  chown postfix "$pf/data"; chmod 711 "$pf/milter"
+  cp "$work/dkim.pem" "$pf/milter/key.pem"
+  cat > "$pf/conf/main.cf" <<CONF
+compatibility_level = 3.6
+queue_directory = $pf/queue
+data_directory = $pf/data
+meta_directory = /etc/postfix
+maillog_file = $pf/maillog
+maillog_file_prefixes = $pf
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = bench-postfix.test
+mydestination =
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+# Postfix cannot be pointed at our DNS port, so it relays straight to the sink: no MX lookup for it.
+relayhost = [$sink_ip]:$sink_port
+smtp_tls_security_level = none
+alias_maps =
+alias_database =
+smtpd_milters = unix:$pf/milter/opendkim.sock
+milter_default_action = tempfail
+CONF
+  cat > "$pf/conf/master.cf" <<'CONF'
+SMTPD_BIND inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+CONF
+  sed -i "s/^SMTPD_BIND/127.0.0.1:$sut_port/" "$pf/conf/master.cf"
+  cat > "$pf/milter/opendkim.conf" <<CONF
+Syslog no
+Mode s
+Domain sender.test
+Selector mailer
+KeyFile $pf/milter/key.pem
+Canonicalization relaxed/relaxed
+SignatureAlgorithm rsa-sha256
+Socket local:$pf/milter/opendkim.sock
+UMask 000
+RequireSafeKeys no
+UserID root
+Background no
+CONF
+  opendkim -x "$pf/milter/opendkim.conf" -f > "$pf/milter/opendkim.log" 2>&1 &
+  sut_pids="$!"
+  for _ in $(seq 1 100); do [ -S "$pf/milter/opendkim.sock" ] && break; sleep 0.05; done
+  postfix -c "$pf/conf" start >/dev/null 2>&1 || { cat "$pf/maillog" >&2; exit 1; }
+  wait_port $sut_port || { cat "$pf/maillog" >&2; exit 1; }
+}
+stop_postfix() {
+  postfix -c "$work/pf/conf" stop >/dev/null 2>&1 || true
+  kill $sut_pids 2>/dev/null || true; wait $sut_pids 2>/dev/null || true
+  for _ in $(seq 1 100); do pgrep -f "$work/pf/conf" >/dev/null || break; sleep 0.1; done
+}
+
+# Resident memory of the system under test, in kB (Postfix: every postfix-owned process plus opendkim).
+rss_kb() {
+  local a b
+  case "$1" in
+    manycore) awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0 ;;
+    postfix)
+      a=$(ps -o rss= -u postfix 2>/dev/null | awk '{s+=$1} END{print s+0}')
+      b=$(awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0)
+      echo $((a + b)) ;;
+  esac
+}
+
+# --- run ----------------------------------------------------------------------------------------------------
+if [[ ",$systems," == *",manycore,"* ]]; then "$root/mailer" --help >/dev/null; fi
+hz=$(getconf CLK_TCK)
+results="$work/results.jsonl"; : > "$results"
+for workload in "${workloads[@]}"; do
+  read -r count size concurrency <<<"$workload"
+  make_message "$size"
+  for system in ${systems//,/ }; do
+    echo "== $system: $count messages of $size bytes, concurrency $concurrency" >&2
+    start_sink
+    "start_$system"
+    peak=0
+    ( while sleep 0.2; do rss_kb "$system"; done ) > "$work/rss.log" 2>/dev/null & sampler=$!
+    cpu0=$(busy_jiffies); t0=$(date +%s.%N)
+    smtp-source -s "$concurrency" -m "$count" -F "$work/message-$size.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port
+    t1=$(date +%s.%N)
+    for _ in $(seq 1 36000); do [ "$(sunk)" -ge "$count" ] 2>/dev/null && break; sleep 0.05; done
+    t2=$(date +%s.%N); cpu1=$(busy_jiffies)
+    kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
+    peak=$(sort -n "$work/rss.log" | tail -n 1)
+    got=$(sunk)
+    "stop_$system"
+    kill $sink_pid 2>/dev/null || true; wait $sink_pid 2>/dev/null || true
+    python3 - "$system" "$count" "$size" "$concurrency" "$t0" "$t1" "$t2" "$cpu0" "$cpu1" "$hz" "${peak:-0}" "${got:-0}" >> "$results" <<'PY'
+import json, sys
+system, count, size, conc, t0, t1, t2, c0, c1, hz, peak, got = sys.argv[1:]
+count, size, conc, got = int(count), int(size), int(conc), int(got)
+t0, t1, t2 = float(t0), float(t1), float(t2)
+cpu = (int(c1) - int(c0)) / int(hz)
+print(json.dumps({"system": system, "messages": count, "size": size, "concurrency": conc, "delivered": got,
+  "accepted_per_s": round(count / (t1 - t0), 1), "end_to_end_per_s": round(got / (t2 - t0), 1),
+  "seconds": round(t2 - t0, 2), "peak_rss_mb": round(int(peak) / 1024, 1),
+  "machine_cpu_s_per_1000": round(cpu / max(got, 1) * 1000, 2)}))
+PY
+  done
+done
+
+rsa=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/{print $6}')
+mkdir -p "$root/bench/results"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+python3 - "$results" "$rsa" "$root/bench/results/e2e-$stamp" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+rsa, out = sys.argv[2], sys.argv[3]
+base = {(r["messages"], r["size"]): r for r in rows if r["system"] == "postfix"}
+lines = ["| system | messages × size | accepted msg/s | end-to-end msg/s | × Postfix (e2e) | peak RSS MB | machine CPU s / 1000 msgs |",
+         "|---|---|---|---|---|---|---|"]
+for r in rows:
+    b = base.get((r["messages"], r["size"]))
+    ratio = f'{r["end_to_end_per_s"] / b["end_to_end_per_s"]:.2f}' if b and b["end_to_end_per_s"] else "-"
+    lines.append(f'| {r["system"]} | {r["messages"]} × {r["size"]} B | {r["accepted_per_s"]} | {r["end_to_end_per_s"]} | {ratio} | {r["peak_rss_mb"]} | {r["machine_cpu_s_per_1000"]} |')
+lines.append("")
+lines.append(f"openssl speed rsa2048 (one core): {rsa} signs/s. Machine CPU includes smtp-source and smtp-sink. "
+             "Postfix relays straight to the sink (no MX lookup); Manycore Mail looks the MX up through dnsmasq.")
+text = "\n".join(lines)
+open(out + ".md", "w").write(text + "\n")
+json.dump({"rsa2048_signs_per_s": float(rsa or 0), "results": rows}, open(out + ".json", "w"), indent=2)
+print(text)
+PY
