@@ -32,6 +32,12 @@ internal static class MailerCli
         AddConfigOptions(check, out var checkConfig);
         check.SetAction(parse => CheckConfig(checkConfig(parse)));
         root.Subcommands.Add(check);
+
+        var classify = new Command("classify", "Classify received mails (bounce, feedback, autoreply, unsubscribe, other) exactly as the MX server does; one JSON line per file.");
+        var files = new Argument<string[]>("FILE") { Arity = ArgumentArity.OneOrMore, Description = "Mail files (.eml)" };
+        classify.Arguments.Add(files);
+        classify.SetAction(parse => Roles.MxServer.ClassifyCommand.Run(parse.GetValue(files) ?? [], Console.Out, Console.Error));
+        root.Subcommands.Add(classify);
         return root;
     }
 

@@ -38,6 +38,8 @@ internal sealed record MailEvent
     public string? Message { get; init; }
     public string? StackTrace { get; init; }
     public string? Service { get; init; }
+    /// <summary>Bounce reason class (sisimai's names), set by the MX server's classifier; new, written only when set.</summary>
+    public string? Class { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -74,6 +76,7 @@ internal sealed record MailEvent
                     json.WriteString("type", Type);
                     json.WriteString("reason", Reason ?? "");
                     WriteIfSet(json, "email", Email);
+                    WriteIfSet(json, "class", Class);
                     break;
                 case EventKinds.Error:
                     json.WriteString("msg", Message ?? "");

@@ -1,4 +1,5 @@
 using System.Buffers;
+using ManycoreMail.Classification;
 using ManycoreMail.Events;
 using ManycoreMail.Metrics;
 using ManycoreMail.Smtp;
@@ -10,7 +11,9 @@ namespace ManycoreMail.Roles.MxServer;
 /// <summary>
 /// The public MX: accepts mail only for our return-path domains (where bounce-&lt;uuid&gt;@ and
 /// unsub-&lt;uuid&gt;@ live) and never relays. Unsubscribe mails become events; everything else is kept in
-/// the eml directory until classification (a later issue) looks at it.
+/// the eml directory. Every mail goes through <see cref="MailClassifier"/>, the same code as <c>mailer classify</c>:
+/// bounces become one bounce event per failed recipient, feedback reports spam-report events, auto-replies
+/// bounce events of type autoreply (as the original), unsubscribes unsubscribe events; only the rest is kept.
 /// </summary>
 internal sealed class MxHandler(
     IReadOnlySet<string> acceptedDomains,
@@ -22,7 +25,8 @@ internal sealed class MxHandler(
 {
     private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
     private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
-    // Counted by the classifier (a later issue); registered now so dashboards find every original series.
+    private readonly MailClassifier _classifier = new();
+    private readonly Counter _bounces = metrics.Counter("mxserver_received_bounce_total", "Asynchronous bounces received.");
     private readonly Counter _spam = metrics.Counter("mxserver_received_spam_total", "Feedback (spam) reports received.");
     private readonly Counter _autoreplies = metrics.Counter("mxserver_received_autoreply_total", "Auto-replies received.");
     private readonly Counter _warnings = metrics.Counter("mxserver_warnings_total", "Refused recipients and other warnings.");
@@ -48,11 +52,16 @@ internal sealed class MxHandler(
     {
         var now = time.GetUtcNow();
         var unsubscribes = new List<string>();
+        var recipients = new List<string>();
         foreach (var recipient in envelope.Recipients)
         {
-            if (LocalRecipient.TryParse(recipient, acceptedDomains, out var local) && local.UnsubscribeUuid is { } uuid)
+            if (LocalRecipient.TryParse(recipient, acceptedDomains, out var local))
             {
-                unsubscribes.Add(uuid);
+                recipients.Add(local.LocalPart + "@" + local.Domain);
+                if (local.UnsubscribeUuid is { } uuid)
+                {
+                    unsubscribes.Add(uuid);
+                }
             }
         }
         try
@@ -65,6 +74,28 @@ internal sealed class MxHandler(
                     _unsubscribes.Increment();
                 }
                 return new SmtpReply(250, "2.0.0", "Unsubscribe request accepted");
+            }
+            var bytes = message.IsSingleSegment ? message.First : message.ToArray();
+            var verdict = _classifier.Classify(bytes.Span, recipients);
+            switch (verdict.Kind)
+            {
+                case MailKind.Bounce when verdict.Recipients.Count > 0:
+                    foreach (var failed in verdict.Recipients)
+                    {
+                        var bounce = MailEvent.Bounce(verdict.Uuid, now, "", failed.Type, failed.Diagnostic, failed.Address) with { Class = failed.Class };
+                        await events.EmitAsync(bounce, cancellationToken).ConfigureAwait(false);
+                        _bounces.Increment();
+                    }
+                    return new SmtpReply(250, "2.0.0", "Bounce accepted");
+                case MailKind.Feedback:
+                    await events.EmitAsync(MailEvent.SpamReport(verdict.Uuid, now, verdict.Email), cancellationToken).ConfigureAwait(false);
+                    _spam.Increment();
+                    return new SmtpReply(250, "2.0.0", "Feedback report accepted");
+                case MailKind.AutoReply:
+                    // As the original: an auto-reply is a bounce of type autoreply with an empty ip and reason.
+                    await events.EmitAsync(MailEvent.Bounce(verdict.Uuid ?? "", now, "", BounceTypes.AutoReply, "", null), cancellationToken).ConfigureAwait(false);
+                    _autoreplies.Increment();
+                    return new SmtpReply(250, "2.0.0", "Auto-reply accepted");
             }
             var file = await store.SaveAsync(message, now, cancellationToken).ConfigureAwait(false);
             _unclassified.Increment();
