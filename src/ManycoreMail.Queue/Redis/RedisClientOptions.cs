@@ -1,0 +1,78 @@
+using System.Net.Security;
+
+namespace ManycoreMail.Queue.Redis;
+
+/// <summary>Where and how to reach one Redis server.</summary>
+public sealed record RedisClientOptions
+{
+    public string Host { get; init; } = "127.0.0.1";
+
+    public int Port { get; init; } = 6379;
+
+    /// <summary>ACL user (Redis 6+); null authenticates as "default" when a password is set.</summary>
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    /// <summary>Logical database chosen with SELECT on every connection.</summary>
+    public int Database { get; init; }
+
+    /// <summary>Speak TLS (SslStream) to the server.</summary>
+    public bool UseTls { get; init; }
+
+    /// <summary>Name checked against the server certificate; <see cref="Host"/> when null.</summary>
+    public string? TlsServerName { get; init; }
+
+    /// <summary>Overrides certificate validation (for private CAs or tests); the platform's check when null.</summary>
+    public RemoteCertificateValidationCallback? CertificateValidation { get; init; }
+
+    /// <summary>Ask for RESP3 with HELLO 3; RESP2 otherwise. Both reply forms are understood.</summary>
+    public bool Resp3 { get; init; }
+
+    /// <summary>Client name shown by CLIENT LIST (set with HELLO/CLIENT SETNAME).</summary>
+    public string? ClientName { get; init; } = "manycore-mail";
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Longest wait for one reply; a server that stays silent this long is taken for dead and the
+    /// connection is dropped (every command in flight fails, the next one reconnects).</summary>
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>First wait after a failed connect; doubles up to <see cref="MaxReconnectDelay"/>.
+    /// While waiting, commands fail at once instead of piling up.</summary>
+    public TimeSpan MinReconnectDelay { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Idle connections kept for blocking commands (one is busy per waiting command).</summary>
+    public int MaxIdleBlockingConnections { get; init; } = 8;
+
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrEmpty(Host, nameof(Host));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Port, 1, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfNegative(Database, nameof(Database));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero, nameof(ConnectTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(CommandTimeout, TimeSpan.Zero, nameof(CommandTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MinReconnectDelay, TimeSpan.Zero, nameof(MinReconnectDelay));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxReconnectDelay, MinReconnectDelay, nameof(MaxReconnectDelay));
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxIdleBlockingConnections, nameof(MaxIdleBlockingConnections));
+        if (Username is not null && Password is null)
+        {
+            throw new ArgumentException("A Redis username needs a password.", nameof(Username));
+        }
+    }
+}
+
+/// <summary>The server answered with an error reply (the connection is fine).</summary>
+public sealed class RedisServerException(string message) : Exception(message);
+
+/// <summary>Redis could not be reached, or the connection broke while the command was in flight
+/// (then it may or may not have been executed).</summary>
+public sealed class RedisConnectionException : Exception
+{
+    public RedisConnectionException(string message) : base(message) { }
+
+    public RedisConnectionException(string message, Exception? inner) : base(message, inner) { }
+}

@@ -1,0 +1,29 @@
+using System.Text;
+
+namespace ManycoreMail.Queue.Redis;
+
+/// <summary>The key names of one queue, encoded once (queues are few and long-lived).</summary>
+internal sealed class RedisQueueKeys
+{
+    public RedisQueueKeys(string prefix, string queue)
+    {
+        Name = Encoding.UTF8.GetBytes(queue);
+        var itemBase = $"{prefix}q:{queue}:";
+        ItemBase = Encoding.UTF8.GetBytes(itemBase);
+        Leased = Encoding.UTF8.GetBytes(itemBase + "leased");
+        Scheduled = Encoding.UTF8.GetBytes(itemBase + "sched");
+        Dead = Encoding.UTF8.GetBytes(itemBase + "dead");
+    }
+
+    /// <summary>The ready list: the queue's own name.</summary>
+    public byte[] Name { get; }
+
+    /// <summary>Prefix of the per-item keys ("item:", "meta:", "dead:").</summary>
+    public byte[] ItemBase { get; }
+
+    public byte[] Leased { get; }
+
+    public byte[] Scheduled { get; }
+
+    public byte[] Dead { get; }
+}

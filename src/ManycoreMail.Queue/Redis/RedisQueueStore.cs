@@ -1,0 +1,473 @@
+using System.Collections.Concurrent;
+using System.Text;
+using ManycoreMail.Queue.Embedded;
+
+namespace ManycoreMail.Queue.Redis;
+
+/// <summary>
+/// Durable queues on Redis, shared by any number of processes, wire-compatible with the original modules:
+/// the ready items of queue Q are the raw bytes in the Redis LIST named Q (mail as RFC 5322, events as one
+/// JSON object each), so the original's producers and consumers can share the server.
+/// </summary>
+/// <remarks>
+/// Reliability sits beside those lists in keys of our own (see <see cref="RedisQueueScripts"/>): a lease moves
+/// the item off the list into an item hash and a sorted set of leases by expiry, in one script; settling
+/// checks the lease token and applies every operation in one script, so a hand-off between queues is never
+/// lost or doubled. An item whose holder died (stopped settling) is due again when its lease expires, and
+/// the next lease call by anyone moves it back to its list; the lease is the heartbeat. Retries wait in a
+/// sorted set by due time. Times come from the store's <see cref="TimeProvider"/>, so every process
+/// sharing the server should have a synchronised clock (NTP).
+/// Durability is Redis': with <c>appendonly yes</c> and <c>appendfsync always</c> a completed call survives
+/// a crash of the server; with <c>everysec</c> up to a second of acknowledged work can be lost.
+/// </remarks>
+public sealed class RedisQueueStore : IQueueStore
+{
+    private const int MaxWaitRounds = 100_000;
+
+    private readonly RedisClient _client;
+    private readonly bool _ownsClient;
+    private readonly TimeProvider _time;
+    private readonly RedisQueueStoreOptions _options;
+    private readonly byte[] _prefix;
+    private readonly byte[] _idsKey;
+    private readonly byte[] _tokensKey;
+    private readonly ConcurrentDictionary<string, RedisQueueKeys> _keys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, QueueWatch> _watches = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _disposing = new();
+    private int _disposed;
+
+    /// <param name="client">The connection to use; disposed with the store when <paramref name="ownsClient"/>.</param>
+    public RedisQueueStore(RedisClient client, TimeProvider time, RedisQueueStoreOptions? options = null, bool ownsClient = false)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(time);
+        options ??= new RedisQueueStoreOptions();
+        options.Validate();
+        _client = client;
+        _ownsClient = ownsClient;
+        _time = time;
+        _options = options;
+        _prefix = Encoding.UTF8.GetBytes(options.KeyPrefix);
+        _idsKey = Encoding.UTF8.GetBytes(options.KeyPrefix + "ids");
+        _tokensKey = Encoding.UTF8.GetBytes(options.KeyPrefix + "tokens");
+    }
+
+    /// <summary>A store with a client of its own, connected (and Redis found) before it returns.</summary>
+    public static async Task<RedisQueueStore> ConnectAsync(RedisClientOptions client, TimeProvider time, RedisQueueStoreOptions? options, CancellationToken cancellationToken)
+    {
+        var redis = new RedisClient(client);
+        try
+        {
+            await redis.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            return new RedisQueueStore(redis, time, options, ownsClient: true);
+        }
+        catch
+        {
+            await redis.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public RedisClient Client => _client;
+
+    public async ValueTask EnqueueAsync(string queue, QueueItem item, CancellationToken cancellationToken)
+    {
+        ValidateQueueName(queue);
+        ArgumentNullException.ThrowIfNull(item);
+        ThrowIfDisposed();
+        await CommitAsync(new QueueTransaction().Enqueue(queue, item), cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken)
+    {
+        ValidateQueueName(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseFor, TimeSpan.Zero);
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var keys = KeysOf(queue);
+        var now = _time.GetUtcNow();
+        var expiresAt = now + leaseFor;
+        RespValue reply;
+        using (var request = RespRequest.Script(RedisQueueScripts.Lease, keyCount: 5, keysAndArguments: 10))
+        {
+            request.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_idsKey).Add(_tokensKey)
+                .Add(keys.ItemBase).Add(now.ToUnixTimeMilliseconds()).Add(expiresAt.ToUnixTimeMilliseconds()).Add(max).Add(_options.SweepLimit);
+            // Once sent the items are leased: the reply is awaited whatever the caller's token says, or
+            // they would stay invisible until the lease runs out.
+            reply = await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var granted = reply.Items;
+        if (granted.Length == 0)
+        {
+            return [];
+        }
+        var items = new LeasedItem[granted.Length / 3];
+        for (var i = 0; i < items.Length; i++)
+        {
+            var meta = RedisItemMeta.Parse(granted[3 * i].Span);
+            items[i] = new LeasedItem
+            {
+                Id = meta.Id,
+                Queue = queue,
+                Envelope = meta.Envelope,
+                Body = granted[(3 * i) + 1].Memory,
+                Attempts = meta.Attempts,
+                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(meta.CreatedAtMs),
+                LeaseToken = granted[(3 * i) + 2].Integer,
+                LeaseExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expiresAt.ToUnixTimeMilliseconds()),
+            };
+        }
+        return items;
+    }
+
+    public async ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken)
+    {
+        ValidateQueueName(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxWait, TimeSpan.Zero);
+        ThrowIfDisposed();
+
+        var start = _time.GetUtcNow();
+        var deadline = maxWait >= DateTimeOffset.MaxValue - start ? DateTimeOffset.MaxValue : start + maxWait;
+        var watch = _watches.GetOrAdd(queue, static (name, store) => new QueueWatch(store, name), this);
+        watch.Enter();
+        try
+        {
+            for (var round = 0; round < MaxWaitRounds; round++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (Volatile.Read(ref _disposed) != 0)
+                {
+                    return;
+                }
+
+                // Take the pulse before reading: anything pushed after the read completes it.
+                var pulse = watch.Pulse;
+                long? earliestDueMs = null;
+                try
+                {
+                    var (ready, earliest) = await ReadDueStateAsync(queue, cancellationToken).ConfigureAwait(false);
+                    if (ready)
+                    {
+                        return;
+                    }
+                    earliestDueMs = earliest;
+                }
+                catch (RedisConnectionException)
+                {
+                    // Redis is away: wait like an idle queue would; the caller's next lease reports the outage.
+                }
+
+                var now = _time.GetUtcNow();
+                if (earliestDueMs <= now.ToUnixTimeMilliseconds() || now >= deadline)
+                {
+                    return;
+                }
+                var wakeAt = deadline;
+                if (earliestDueMs is { } dueMs && dueMs < wakeAt.ToUnixTimeMilliseconds())
+                {
+                    wakeAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
+                }
+
+                using var stopSleeping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+                var timer = Task.Delay(wakeAt - now, _time, stopSleeping.Token);
+                await Task.WhenAny(pulse, timer).ConfigureAwait(false);
+                await stopSleeping.CancelAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            watch.Leave();
+        }
+    }
+
+    public async ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
+        if (transaction.IsEmpty)
+        {
+            return;
+        }
+
+        var operations = transaction.Operations;
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var size = 256;
+        foreach (var operation in operations)
+        {
+            if (operation is QueueOperation.Enqueue enqueue)
+            {
+                ValidateQueueName(enqueue.Queue);
+                size += enqueue.Item.Body.Length + 256;
+            }
+            else
+            {
+                size += 128;
+            }
+        }
+
+        using (var request = RespRequest.Script(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments: 3 + (RedisQueueScripts.CommitStride * operations.Count), size))
+        {
+            request.Add(_idsKey).Add(_prefix).Add(nowMs);
+            foreach (var operation in operations)
+            {
+                AddOperation(request, operation, nowMs);
+            }
+            try
+            {
+                // Not cancellable once sent: the outcome must be definite for the caller's bookkeeping.
+                await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (RedisServerException e) when (e.Message.StartsWith("LEASELOST", StringComparison.Ordinal))
+            {
+                throw new LeaseLostException($"The lease on {e.Message["LEASELOST ".Length..]} is no longer held; nothing was applied.");
+            }
+        }
+
+        foreach (var operation in operations)
+        {
+            if (operation is QueueOperation.Enqueue enqueue && (enqueue.NotBefore is not { } due || due.ToUnixTimeMilliseconds() <= nowMs))
+            {
+                PulseLocal(enqueue.Queue);
+            }
+            else if (operation is QueueOperation.Release release)
+            {
+                PulseLocal(release.Item.Queue);
+            }
+        }
+    }
+
+    public async ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken)
+    {
+        ValidateQueueName(queue);
+        ThrowIfDisposed();
+        var keys = KeysOf(queue);
+        using var request = RespRequest.Script(RedisQueueScripts.Count, keyCount: 3, keysAndArguments: 3);
+        request.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled);
+        return (await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false)).Integer;
+    }
+
+    /// <summary>Number of ready items only (LLEN of the list), what the original's queue gauges show.</summary>
+    public async ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken)
+    {
+        ValidateQueueName(queue);
+        ThrowIfDisposed();
+        using var request = RespRequest.Create(2).Add("LLEN"u8).Add(KeysOf(queue).Name);
+        return (await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false)).Integer;
+    }
+
+    /// <summary>Items dead-lettered from <paramref name="queue"/>, oldest first.</summary>
+    public async ValueTask<IReadOnlyList<DeadLetteredItem>> ReadDeadLettersAsync(string queue, int max, CancellationToken cancellationToken)
+    {
+        ValidateQueueName(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ThrowIfDisposed();
+        var keys = KeysOf(queue);
+        using var request = RespRequest.Script(RedisQueueScripts.DeadLetters, keyCount: 1, keysAndArguments: 3);
+        request.Add(keys.Dead).Add(keys.ItemBase).Add(max);
+        var reply = await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false);
+        var fields = reply.Items;
+        var items = new List<DeadLetteredItem>(fields.Length / 4);
+        for (var i = 0; i + 3 < fields.Length; i += 4)
+        {
+            var meta = RedisItemMeta.Parse(fields[i].Span);
+            items.Add(new DeadLetteredItem(
+                meta.Id,
+                queue,
+                meta.Envelope,
+                fields[i + 1].Memory,
+                fields[i + 2].ToString() ?? "",
+                meta.Attempts,
+                DateTimeOffset.FromUnixTimeMilliseconds(meta.CreatedAtMs),
+                DateTimeOffset.FromUnixTimeMilliseconds(fields[i + 3].Integer)));
+        }
+        return items;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        foreach (var watch in _watches.Values)
+        {
+            watch.Wake();
+        }
+        if (_ownsClient)
+        {
+            await _client.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void AddOperation(RespRequest request, QueueOperation operation, long nowMs)
+    {
+        switch (operation)
+        {
+            case QueueOperation.Enqueue enqueue:
+                var dueMs = enqueue.NotBefore?.ToUnixTimeMilliseconds() ?? nowMs;
+                request.Add("E"u8).Add(enqueue.Queue).Add(""u8).Add(""u8).Add(dueMs)
+                    .Add(RedisItemMeta.EncodeWithoutId(0, nowMs, enqueue.Item.Envelope)).Add(enqueue.Item.Body.Span);
+                break;
+            case QueueOperation.Complete complete:
+                AddSettle(request, "C"u8, complete.Item, nowMs, ""u8);
+                break;
+            case QueueOperation.Retry retry:
+                var retried = new RedisItemMeta(retry.Item.Id, retry.Item.Attempts + 1, retry.Item.CreatedAt.ToUnixTimeMilliseconds(), retry.Envelope ?? retry.Item.Envelope);
+                AddSettle(request, "R"u8, retry.Item, retry.NotBefore.ToUnixTimeMilliseconds(), retried.Encode());
+                break;
+            case QueueOperation.Release release:
+                var released = new RedisItemMeta(release.Item.Id, release.Item.Attempts, release.Item.CreatedAt.ToUnixTimeMilliseconds(), release.Item.Envelope);
+                AddSettle(request, "R"u8, release.Item, nowMs, released.Encode());
+                break;
+            case QueueOperation.DeadLetter dead:
+                AddSettle(request, "D"u8, dead.Item, nowMs, Encoding.UTF8.GetBytes(dead.Reason ?? ""));
+                break;
+            default:
+                throw new ArgumentException($"Unknown queue operation {operation.GetType().Name}.", nameof(operation));
+        }
+    }
+
+    private static void AddSettle(RespRequest request, ReadOnlySpan<byte> kind, LeasedItem item, long dueMs, ReadOnlySpan<byte> payload) =>
+        request.Add(kind).Add(item.Queue).Add(item.Id).Add(item.LeaseToken).Add(dueMs).Add(payload).Add(""u8);
+
+    private async Task<(bool Ready, long? EarliestDueMs)> ReadDueStateAsync(string queue, CancellationToken cancellationToken)
+    {
+        var keys = KeysOf(queue);
+        using var request = RespRequest.Script(RedisQueueScripts.DueState, keyCount: 3, keysAndArguments: 3);
+        request.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled);
+        var reply = await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false);
+        if (reply[0].Integer > 0)
+        {
+            return (true, null);
+        }
+        return (false, reply.Count > 1 ? reply[1].Integer : null);
+    }
+
+    private void PulseLocal(string queue)
+    {
+        if (_watches.TryGetValue(queue, out var watch))
+        {
+            watch.Wake();
+        }
+    }
+
+    private RedisQueueKeys KeysOf(string queue) =>
+        _keys.GetOrAdd(queue, static (name, prefix) => new RedisQueueKeys(prefix, name), _options.KeyPrefix);
+
+    private static void ValidateQueueName(string queue)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(queue.Length, 512, nameof(queue));
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    /// <summary>
+    /// Wakes the waiters on one queue. While anybody waits, one loop per queue and store blocks in
+    /// <c>BLMOVE Q Q LEFT LEFT</c>, which takes nothing (it moves the head back onto the head) but returns
+    /// as soon as the list is not empty, whoever pushed: our processes or the original modules.
+    /// </summary>
+    private sealed class QueueWatch(RedisQueueStore store, string queue)
+    {
+        private readonly Lock _lock = new();
+        private readonly byte[] _name = Encoding.UTF8.GetBytes(queue);
+        private TaskCompletionSource _pulse = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waiters;
+        private bool _watching;
+
+        public Task Pulse
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _pulse.Task;
+                }
+            }
+        }
+
+        public void Enter()
+        {
+            lock (_lock)
+            {
+                _waiters++;
+                if (_watching)
+                {
+                    return;
+                }
+                _watching = true;
+            }
+            _ = Task.Run(WatchAsync);
+        }
+
+        public void Leave()
+        {
+            lock (_lock)
+            {
+                _waiters--;
+            }
+        }
+
+        public void Wake()
+        {
+            TaskCompletionSource fired;
+            lock (_lock)
+            {
+                fired = _pulse;
+                _pulse = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            fired.TrySetResult();
+        }
+
+        private async Task WatchAsync()
+        {
+            var seconds = store._options.BlockInterval.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+            var pause = store._client.Options.MinReconnectDelay;
+            // Runs while somebody waits; each round is one bounded blocking call or one bounded pause.
+            while (true)
+            {
+                lock (_lock)
+                {
+                    if (_waiters == 0 || store._disposing.IsCancellationRequested)
+                    {
+                        _watching = false;
+                        return;
+                    }
+                }
+                try
+                {
+                    using var request = RespRequest.Create(6).Add("BLMOVE"u8).Add(_name).Add(_name).Add("LEFT"u8).Add("LEFT"u8).Add(seconds);
+                    var moved = await store._client.ExecuteBlockingAsync(request, store._options.BlockInterval, store._disposing.Token).ConfigureAwait(false);
+                    pause = store._client.Options.MinReconnectDelay;
+                    if (!moved.IsNull)
+                    {
+                        Wake();
+                    }
+                }
+                catch (OperationCanceledException) when (store._disposing.IsCancellationRequested)
+                {
+                    // Store closing: the top of the loop ends it.
+                }
+                catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+                {
+                    // Waiters re-read and pass the outage on; this loop retries after a growing pause.
+                    Wake();
+                    try
+                    {
+                        await Task.Delay(pause, store._disposing.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        // closing
+                    }
+                    pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, store._client.Options.MaxReconnectDelay.Ticks));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace ManycoreMail.Queue.Redis;
+
+/// <summary>Settings of <see cref="RedisQueueStore"/> beyond the connection.</summary>
+public sealed record RedisQueueStoreOptions
+{
+    /// <summary>Prefix of every key of our own (metadata, leases, schedules, dead letters). The ready lists
+    /// themselves are named exactly as the queues, for compatibility with the original modules.</summary>
+    public string KeyPrefix { get; init; } = "mm:";
+
+    /// <summary>Server-side timeout of one blocking wait (BLMOVE); a waiter re-reads due times at least this
+    /// often in real time, so retries and expired leases held by other processes are noticed.</summary>
+    public TimeSpan BlockInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Most due retries and expired leases one lease call moves back onto the ready list.</summary>
+    public int SweepLimit { get; init; } = 1000;
+
+    internal void Validate()
+    {
+        ArgumentException.ThrowIfNullOrEmpty(KeyPrefix, nameof(KeyPrefix));
+        ArgumentOutOfRangeException.ThrowIfLessThan(BlockInterval, TimeSpan.FromMilliseconds(10), nameof(BlockInterval));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SweepLimit, 1, nameof(SweepLimit));
+    }
+}

@@ -1,0 +1,167 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Text;
+
+namespace ManycoreMail.Queue.Redis;
+
+/// <summary>
+/// One command encoded as a RESP array of bulk strings, straight into a buffer rented from the shared
+/// pool. The argument count is fixed up front (it is the frame's first line), and sending a request
+/// with fewer or more arguments than announced fails instead of corrupting the connection.
+/// Dispose returns the buffer; a request may be sent more than once before that.
+/// </summary>
+public sealed class RespRequest : IDisposable
+{
+    private const int MaxNumberLength = 20;
+
+    private byte[] _buffer;
+    private int _length;
+    private int _remaining;
+    private int _scriptArgumentsStart = -1;
+    private RedisScript? _script;
+
+    private RespRequest(int arguments, int sizeHint)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(arguments, 1);
+        _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(sizeHint, 64));
+        _remaining = arguments;
+        WriteHeader('*', arguments);
+    }
+
+    /// <summary>Starts a command of <paramref name="arguments"/> arguments, the command name included.</summary>
+    public static RespRequest Create(int arguments, int sizeHint = 256) => new(arguments, sizeHint);
+
+    /// <summary>Starts <c>EVALSHA sha numkeys ...</c> for <paramref name="script"/>; the caller adds the
+    /// keys and arguments (<paramref name="keysAndArguments"/> of them). When the server has lost the script
+    /// the client resends the same arguments as <c>EVAL</c>.</summary>
+    public static RespRequest Script(RedisScript script, int keyCount, int keysAndArguments, int sizeHint = 256)
+    {
+        ArgumentNullException.ThrowIfNull(script);
+        var request = new RespRequest(3 + keysAndArguments, sizeHint);
+        request.Add("EVALSHA"u8).Add(script.Sha1Hex.Span);
+        request._scriptArgumentsStart = request._length;
+        request._script = script;
+        request.Add(keyCount);
+        return request;
+    }
+
+    /// <summary>The encoded frame; complete only when every announced argument was added.</summary>
+    public ReadOnlySpan<byte> Frame => _buffer.AsSpan(0, _length);
+
+    public bool IsComplete => _remaining == 0;
+
+    internal RedisScript? ScriptToLoad => _script;
+
+    public RespRequest Add(ReadOnlySpan<byte> argument)
+    {
+        Reserve(argument.Length);
+        argument.CopyTo(_buffer.AsSpan(_length));
+        _length += argument.Length;
+        WriteCrlf();
+        return this;
+    }
+
+    public RespRequest Add(string argument)
+    {
+        ArgumentNullException.ThrowIfNull(argument);
+        var length = Encoding.UTF8.GetByteCount(argument);
+        Reserve(length);
+        _length += Encoding.UTF8.GetBytes(argument, _buffer.AsSpan(_length));
+        WriteCrlf();
+        return this;
+    }
+
+    public RespRequest Add(long argument)
+    {
+        Span<byte> digits = stackalloc byte[MaxNumberLength];
+        Utf8Formatter.TryFormat(argument, digits, out var written);
+        return Add(digits[..written]);
+    }
+
+    /// <summary>Adds one argument made of two parts, without joining them first.</summary>
+    public RespRequest Add(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
+    {
+        Reserve(first.Length + second.Length);
+        first.CopyTo(_buffer.AsSpan(_length));
+        _length += first.Length;
+        second.CopyTo(_buffer.AsSpan(_length));
+        _length += second.Length;
+        WriteCrlf();
+        return this;
+    }
+
+    /// <summary>The same command as <c>EVAL script ...</c>, for a server that answered NOSCRIPT.</summary>
+    internal RespRequest ToEval()
+    {
+        if (_script is null || _scriptArgumentsStart < 0 || !IsComplete)
+        {
+            throw new InvalidOperationException("Only a complete script request can be turned into EVAL.");
+        }
+        var tail = Frame[_scriptArgumentsStart..];
+        var arguments = ParseHeaderCount();
+        var eval = new RespRequest(arguments, tail.Length + _script.Text.Length + 64);
+        eval.Add("EVAL"u8).Add(_script.Text);
+        eval.Reserve(tail.Length, bulk: false);
+        tail.CopyTo(eval._buffer.AsSpan(eval._length));
+        eval._length += tail.Length;
+        eval._remaining = 0;
+        return eval;
+    }
+
+    public void Dispose()
+    {
+        var buffer = _buffer;
+        _buffer = [];
+        _length = 0;
+        if (buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private int ParseHeaderCount()
+    {
+        var header = _buffer.AsSpan(1, _length - 1);
+        Utf8Parser.TryParse(header, out int count, out _);
+        return count;
+    }
+
+    /// <summary>Makes room for one more bulk string of <paramref name="payload"/> bytes and writes its header.</summary>
+    private void Reserve(int payload, bool bulk = true)
+    {
+        if (bulk)
+        {
+            if (_remaining == 0)
+            {
+                throw new InvalidOperationException("More arguments than the request announced.");
+            }
+            _remaining--;
+        }
+        var needed = _length + payload + MaxNumberLength + 8;
+        if (needed > _buffer.Length)
+        {
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, _buffer.Length * 2));
+            _buffer.AsSpan(0, _length).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
+        }
+        if (bulk)
+        {
+            WriteHeader('$', payload);
+        }
+    }
+
+    private void WriteHeader(char marker, long count)
+    {
+        _buffer[_length++] = (byte)marker;
+        Utf8Formatter.TryFormat(count, _buffer.AsSpan(_length), out var written);
+        _length += written;
+        WriteCrlf();
+    }
+
+    private void WriteCrlf()
+    {
+        _buffer[_length++] = (byte)'\r';
+        _buffer[_length++] = (byte)'\n';
+    }
+}

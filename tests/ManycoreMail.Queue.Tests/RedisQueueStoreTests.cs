@@ -1,0 +1,222 @@
+using System.Text;
+using ManycoreMail.Queue.Redis;
+using ManycoreMail.TestSupport;
+
+namespace ManycoreMail.Queue.Tests;
+
+/// <summary>What the Redis store adds to the contract: the original's wire format, several processes
+/// on one server, and outages.</summary>
+public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    [Fact]
+    public async Task Ready_items_are_the_raw_bytes_in_a_list_named_as_the_queue()
+    {
+        await using var store = await OpenAsync();
+        var queue = Queue("IB-MAIL-QUEUE-P1");
+        var mail = "X-Uuid: 1\r\nSubject: hi\r\n\r\nbody\r\n"u8.ToArray();
+        var envelope = new MessageEnvelope { Uuid = "1", ReturnPath = "bounce-1@rp.example", Recipients = ["a@x.test"] };
+
+        await store.EnqueueAsync(queue, new QueueItem(envelope, mail), CancellationToken.None);
+
+        var list = await store.Client.ExecuteAsync(CancellationToken.None, "LRANGE", queue, "0", "-1");
+        Assert.Equal(mail, Assert.Single(list.Items.ToArray()).Memory.ToArray());
+        Assert.Equal("list", (await store.Client.ExecuteAsync(CancellationToken.None, "TYPE", queue)).ToString());
+    }
+
+    [Fact]
+    public async Task An_item_pushed_by_an_original_module_is_leased_with_no_envelope_and_settles()
+    {
+        await using var store = await OpenAsync();
+        var queue = Queue("EVENT_QUEUE");
+        const string Event = """{"event":"delivered","uuid":"u1","timestamp":1700000000}""";
+        await store.Client.ExecuteAsync(CancellationToken.None, "RPUSH", queue, Event);
+
+        var item = Assert.Single(await store.LeaseAsync(queue, 10, Lease, CancellationToken.None));
+        Assert.Equal(Event, Encoding.UTF8.GetString(item.Body.Span));
+        Assert.Null(item.Envelope.Uuid);
+        Assert.Empty(item.Envelope.Recipients);
+        Assert.Equal(0, item.Attempts);
+        Assert.True(item.Id > 0);
+
+        await store.CommitAsync(new QueueTransaction().Retry(item, DateTimeOffset.UtcNow.AddDays(-1)), CancellationToken.None);
+        var again = Assert.Single(await store.LeaseAsync(queue, 10, Lease, CancellationToken.None));
+        Assert.Equal(item.Id, again.Id);
+        Assert.Equal(1, again.Attempts);
+        Assert.Equal(item.CreatedAt, again.CreatedAt);
+        await store.CommitAsync(new QueueTransaction().Complete(again), CancellationToken.None);
+        Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_original_consumer_pops_exactly_what_we_pushed()
+    {
+        await using var store = await OpenAsync();
+        var source = Queue("IB-MAIL-QUEUE-P0");
+        var target = Queue("INCOMING-TO-POSTFIX");
+        await store.EnqueueAsync(source, new QueueItem(new MessageEnvelope { Uuid = "u" }, "raw"u8.ToArray()), CancellationToken.None);
+        var item = Assert.Single(await store.LeaseAsync(source, 1, Lease, CancellationToken.None));
+
+        var signed = "X-ReturnPathIb: bounce-u@rp.example\nDKIM-Signature: v=1\n\nbody\n"u8.ToArray();
+        await store.CommitAsync(new QueueTransaction().Complete(item).Enqueue(target, new QueueItem(item.Envelope, signed)), CancellationToken.None);
+
+        // What the original PostfixLog poller does: BLPOP the list.
+        var popped = await store.Client.ExecuteAsync(CancellationToken.None, "BLPOP", target, "1");
+        Assert.Equal(target, popped[0].ToString());
+        Assert.Equal(signed, popped[1].Memory.ToArray());
+    }
+
+    [Fact]
+    public async Task Identical_bodies_keep_their_own_envelopes()
+    {
+        await using var store = await OpenAsync();
+        var queue = Queue();
+        for (var i = 0; i < 3; i++)
+        {
+            await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = $"u{i}" }, "same"u8.ToArray()), CancellationToken.None);
+        }
+
+        var items = await store.LeaseAsync(queue, 10, Lease, CancellationToken.None);
+        Assert.Equal(["u0", "u1", "u2"], items.Select(i => i.Envelope.Uuid));
+        Assert.Equal(3, items.Select(i => i.Id).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Dead_letters_keep_body_envelope_and_reason()
+    {
+        await using var store = await OpenAsync();
+        var queue = Queue();
+        await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = "p" }, "poison"u8.ToArray()), CancellationToken.None);
+        var item = Assert.Single(await store.LeaseAsync(queue, 1, Lease, CancellationToken.None));
+
+        await store.CommitAsync(new QueueTransaction().DeadLetter(item, "550 5.6.0 broken"), CancellationToken.None);
+
+        var dead = Assert.Single(await store.ReadDeadLettersAsync(queue, 10, CancellationToken.None));
+        Assert.Equal(item.Id, dead.Id);
+        Assert.Equal("p", dead.Envelope.Uuid);
+        Assert.Equal("poison", Encoding.UTF8.GetString(dead.Body.Span));
+        Assert.Equal("550 5.6.0 broken", dead.Reason);
+    }
+
+    [Fact]
+    public async Task Several_processes_hand_every_item_over_exactly_once()
+    {
+        const int Items = 1000;
+        var source = Queue("src");
+        var target = Queue("dst");
+        var stores = new List<RedisQueueStore>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                stores.Add(await OpenAsync());
+            }
+            await Task.WhenAll(Enumerable.Range(0, Items).Select(i =>
+                stores[i % stores.Count].EnqueueAsync(source, new QueueItem(MessageEnvelope.Empty, Encoding.UTF8.GetBytes($"m{i}")), CancellationToken.None).AsTask()));
+
+            await Task.WhenAll(stores.Select(store => Task.Run(async () =>
+            {
+                for (var round = 0; round < Items; round++)
+                {
+                    await store.WaitForItemsAsync(source, TimeSpan.FromMilliseconds(50), CancellationToken.None);
+                    var batch = await store.LeaseAsync(source, 16, Lease, CancellationToken.None);
+                    if (batch.Count == 0)
+                    {
+                        return;
+                    }
+                    var handOff = new QueueTransaction();
+                    foreach (var item in batch)
+                    {
+                        handOff.Complete(item).Enqueue(target, new QueueItem(item.Envelope, item.Body));
+                    }
+                    await store.CommitAsync(handOff, CancellationToken.None);
+                }
+            }))).WaitAsync(Deadline);
+
+            var moved = await stores[0].Client.ExecuteAsync(CancellationToken.None, "LRANGE", target, "0", "-1");
+            Assert.Equal(
+                Enumerable.Range(0, Items).Select(i => $"m{i}").Order(StringComparer.Ordinal),
+                moved.Items.ToArray().Select(v => v.ToString()!).Order(StringComparer.Ordinal));
+            Assert.Equal(0, await stores[0].CountAsync(source, CancellationToken.None));
+        }
+        finally
+        {
+            foreach (var store in stores)
+            {
+                await store.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_waiter_wakes_when_another_process_pushes()
+    {
+        await using var waiter = await OpenAsync();
+        var queue = Queue();
+        var wait = waiter.WaitForItemsAsync(queue, TimeSpan.FromMinutes(5), CancellationToken.None).AsTask();
+        Assert.False(wait.IsCompleted);
+
+        // A raw RPUSH, as the original receiver does, from a connection the waiter knows nothing of.
+        await using var other = new RedisClient(redis.ClientOptions);
+        await other.ExecuteAsync(CancellationToken.None, "RPUSH", queue, "from elsewhere");
+
+        await wait.WaitAsync(Deadline);
+        Assert.Single(await waiter.LeaseAsync(queue, 10, Lease, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Everything_acknowledged_survives_a_kill_of_redis_and_work_resumes()
+    {
+        using var server = await RedisServer.StartAsync();
+        var options = new RedisClientOptions { Host = server.Host, Port = server.Port, MinReconnectDelay = TimeSpan.FromMilliseconds(20), MaxReconnectDelay = TimeSpan.FromMilliseconds(200) };
+        await using var store = await RedisQueueStore.ConnectAsync(options, TimeProvider.System, null, CancellationToken.None);
+        var queue = Queue();
+        for (var i = 0; i < 200; i++)
+        {
+            await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = $"u{i}" }, Encoding.UTF8.GetBytes($"m{i}")), CancellationToken.None);
+        }
+        var leased = await store.LeaseAsync(queue, 50, TimeSpan.FromMilliseconds(1), CancellationToken.None);
+        Assert.Equal(50, leased.Count);
+
+        server.Kill();
+        await Assert.ThrowsAsync<RedisConnectionException>(() => store.EnqueueAsync(queue, new QueueItem(MessageEnvelope.Empty, "lost"u8.ToArray()), CancellationToken.None).AsTask());
+        await Assert.ThrowsAsync<RedisConnectionException>(() => store.LeaseAsync(queue, 1, Lease, CancellationToken.None).AsTask());
+        // Waiting does not throw while Redis is away; it just waits.
+        await store.WaitForItemsAsync(queue, TimeSpan.FromMilliseconds(100), CancellationToken.None).AsTask().WaitAsync(Deadline);
+        await server.RestartAsync();
+
+        var count = await Eventually.GetAsync(async () =>
+        {
+            try
+            {
+                return (object)await store.CountAsync(queue, CancellationToken.None);
+            }
+            catch (RedisConnectionException)
+            {
+                return null;
+            }
+        }, Deadline, "the store to reach the restarted server");
+        Assert.Equal(200L, count);
+
+        // The expired leases come back; every item is there once with its envelope.
+        var seen = new Dictionary<string, string?>();
+        for (var round = 0; round < 100 && seen.Count < 200; round++)
+        {
+            foreach (var item in await store.LeaseAsync(queue, 100, Lease, CancellationToken.None))
+            {
+                seen.Add(Encoding.UTF8.GetString(item.Body.Span), item.Envelope.Uuid);
+                await store.CommitAsync(new QueueTransaction().Complete(item), CancellationToken.None);
+            }
+        }
+        Assert.Equal(200, seen.Count);
+        Assert.All(seen, pair => Assert.Equal("u" + pair.Key[1..], pair.Value));
+        Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
+    }
+
+    private async Task<RedisQueueStore> OpenAsync() =>
+        await RedisQueueStore.ConnectAsync(redis.ClientOptions, TimeProvider.System, null, CancellationToken.None);
+
+    private static string Queue(string hint = "q") => $"{hint}-{Guid.NewGuid():N}";
+}
