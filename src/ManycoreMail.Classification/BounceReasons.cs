@@ -23,15 +23,19 @@ public static class BounceReasons
             "cannot resolve your address", "not resolve your address", "reverse dns lookup", "no reverse", "does not have a reverse",
             "ptr recor", "cannot find your reverse", "unresolvable address", "client host name", "name lookup failed", "mismatches client ip", "ptr"]),
         ("notcompliantrfc", ["multiple addresses in from", "rfc 5322", "rfc5322", "not rfc 5322 compliant", "duplicate header"]),
+        // The stated cause beats the retry summary wrapped around it ("mailbox is full: retry timeout exceeded").
+        ("mailboxfull", ["mailbox is full", "mailbox full", "over quota", "quota exceeded"]),
+        ("notaccept", ["null mx", "does not accept mail", "doesn't receive email", "accepts no mail"]),
+        ("networkerror", ["unable to establish", "wasn't able to establish"]),
         ("expired", ["message expired", "will be retried", "retried for", "have been failing", "delivery time expired", "retry timeout exceeded",
-            "queue too long", "could not be delivered for", "warning message only", "connection timed out", "has not been delivered for"]),
+            "could not be delivered for", "warning message only", "connection timed out", "has not been delivered for"]),
         ("policyviolation", ["content presents a potential", "denied by policy", "policy reasons", "for policy", "policy violation"]),
-        ("blocked", ["blacklist", "blocklist", "spamhaus", "dnsbl", "listed in", "blocked using", "your ip", "ip address", "refused to talk to me",
+        ("blocked", ["blacklist", "blocklist", "spamhaus", "dnsbl", "blocked using", "your ip", "ip address", "refused to talk to me", "invalid ip", "service refused", "service refuse",
             "poor reputation", "block list"]),
         ("rejected", ["sender was rejected", "sender address rejected", "google groups", "groups.google.com", "send mail as"]),
         ("networkerror", ["name service error", "dns error", "unable to establish", "wasn't able to establish", "malformed or unexpected name server reply"]),
         ("authfailure", ["spf check", "spf fail", "spf=fail", "spf record", "dkim", "dmarc", "sender policy framework", "is not designated", "not permitted by domain",
-            "5.7.26", "5.7.23", "authentication failure", "unauthenticated email", "fails spf", "failed spf", "spf)", " spf "]),
+            "5.7.26", "5.7.23", "authentication failure", "authentication information", "fails to pass authentication", "authentication checks", "unauthenticated email", "fails spf", "failed spf", "spf)", " spf "]),
         ("norelaying", ["relay access denied", "relaying denied", "relay denied", "not permitted to relay", "we do not relay",
             "relaying not allowed", "unable to relay", "relay not permitted", "no relaying", "not a gateway", "relaying mail to", "relay prohibited"]),
         ("virusdetected", ["virus", "malware", "infected", "trojan"]),
@@ -57,9 +61,9 @@ public static class BounceReasons
             "no such mailbox", "account does not exist", "unknown address", "address unknown", "is not a known user", "user doesn't exist",
             "invalid mailbox", "bad destination mailbox", "unrouteable address", "recipient not found", "not our customer", "doesn't have a",
             "mailbox unavailable", "mailbox is unavailable", "no such recipient", "not exist", "unknown or illegal", "invalid address",
-            "address rejected", "user invalid", "no such account", "addressee unknown", "unknown local", "not listed", "account unavailable",
-            "no valid recipients", "user doesn't", "mailbox name not allowed", "no such person", "user does not exist", "unknown account",
-            "recipient rejected", "not a valid user", "invalid user", "unknown mailbox", "bad recipient", "no account", "not found", "unknown alias",
+            "user invalid", "no such account", "addressee unknown", "unknown local", "not listed", "account unavailable",
+            "no valid recipients", "user doesn't", "recipient name is not recognized", "name is not recognized", "mailbox name not allowed", "no such person", "user does not exist", "unknown account",
+            "not a valid user", "invalid user", "unknown mailbox", "bad recipient", "no account", "not found", "unknown alias",
             "destination addresses were unknown", "no user", "user account is unavailable", "mailbox currently unavailable", "not our user",
             "mailbox unknown", "user is unknown", "address does not", "is unknown", "illegal alias", "no longer"]),
         ("rejected", ["sender rejected", "sender address rejected", "domain of sender address", "bad sender", "sender verify failed",
@@ -87,39 +91,69 @@ public static class BounceReasons
             "temporarily unavailable", "system is not", "service unavailable", "resources"]),
         ("notaccept", ["does not accept mail", "null mx", "not accept", "accepts no mail"]),
         ("syntaxerror", ["syntax error", "command unrecognized", "command not recognized"]),
+        // Postfix's prefix with no explanation after it: the address itself was refused.
+        ("userunknown", ["recipient address rejected", "address rejected"]),
     ];
 
     /// <summary>The reason for one failed recipient.</summary>
     /// <param name="status">Enhanced status code, if any.</param>
     /// <param name="diagnostic">The remote server's words and any explanation around them.</param>
-    public static string Classify(string? status, string diagnostic)
+    public static string Classify(string? status, string diagnostic) => Classify(status, diagnostic, SmtpCommands.RefusedAt(diagnostic));
+
+    /// <summary>The reason for one failed recipient whose refusal came in reply to <paramref name="command"/>
+    /// (RCPT, MAIL, DATA, CONN; null when the bounce does not say).</summary>
+    public static string Classify(string? status, string diagnostic, string? command) => Classify(status, diagnostic, null, command);
+
+    /// <summary>As <see cref="Classify(string?, string, string?)"/>, reading the <paramref name="wider"/> text (the whole
+    /// explanation of the bounce) when the recipient's own lines say nothing we recognise.</summary>
+    public static string Classify(string? status, string diagnostic, string? wider, string? command)
     {
-        var reason = ClassifyOne(status, diagnostic);
-        // An address accepted at RCPT and refused after DATA was not unknown: something filtered it (sisimai's reading).
-        if (reason == UserUnknown && status?.StartsWith("5.1.", StringComparison.Ordinal) != true && RefusedAfterData(diagnostic))
+        var text = diagnostic.ToLowerInvariant();
+        var reason = ClassifyOne(status, text, wider?.ToLowerInvariant());
+        // "User unknown" is only believed for a refusal of the address itself: at RCPT, or with an address status
+        // (x.1.x). Said at or after DATA, the address had been accepted, so something filtered the message
+        // (the reading of sisimai, whose labels we score against).
+        if (reason == UserUnknown && !IsAddressStatus(status) && command is not ("RCPT" or "MAIL")
+            && (command is not null || IsBareUserUnknown(text)))
         {
             return "filtered";
         }
         return reason;
     }
 
-    private static bool RefusedAfterData(string text)
-    {
-        var lower = text.ToLowerInvariant();
-        return lower.Contains("end of data", StringComparison.Ordinal) || lower.Contains("after data", StringComparison.Ordinal)
-            || lower.Contains("final data", StringComparison.Ordinal) || lower.Contains("reply to data", StringComparison.Ordinal);
-    }
+    // Where the bounce does not say which command failed, only the bare Sendmail-style reply "User unknown" with no
+    // x.1.x code is read as a filter's answer; any more specific wording ("invalid recipient", "no such mailbox") is
+    // what an MTA says when it refuses the address itself.
+    private static bool IsBareUserUnknown(string text) =>
+        text.Contains("user unknown", StringComparison.Ordinal) || text.Contains("unknown user", StringComparison.Ordinal);
 
-    private static string ClassifyOne(string? status, string diagnostic)
+    private static bool IsAddressStatus(string? status) => status is not null && status.Length > 3 && status[2] == '1' && status[3] == '.';
+
+    private static string ClassifyOne(string? status, string text, string? wider)
     {
         var byCode = FromUnambiguousStatus(status);
+        if (byCode is UserUnknown or "filtered" && FromWords(text, MoreSpecificThanCode) is { } specific)
+        {
+            // A 5.1.1 or 5.2.x whose words say the mailbox is full, disabled or gone elsewhere: the words are more precise.
+            return specific;
+        }
         if (byCode is not null)
         {
             return byCode;
         }
-        var text = diagnostic.ToLowerInvariant();
+        return FromWords(text, null) ?? (wider is null ? null : FromWords(wider, null)) ?? FromStatus(status) ?? Undefined;
+    }
+
+    private static readonly HashSet<string> MoreSpecificThanCode = ["mailboxfull", "hasmoved", "norelaying", "suspend"];
+
+    private static string? FromWords(string text, HashSet<string>? only)
+    {
         foreach (var (reason, phrases) in Wordings)
         {
+            if (only is not null && !only.Contains(reason))
+            {
+                continue;
+            }
             foreach (var phrase in phrases)
             {
                 if (text.Contains(phrase, StringComparison.Ordinal))
@@ -128,7 +162,7 @@ public static class BounceReasons
                 }
             }
         }
-        return FromStatus(status) ?? Undefined;
+        return null;
     }
 
     /// <summary>Codes whose meaning no wording changes (RFC 3463, RFC 7372, RFC 7505).</summary>
@@ -137,10 +171,14 @@ public static class BounceReasons
         "1.1" => UserUnknown,
         "1.2" => HostUnknown,
         "1.6" => "hasmoved",
+        "1.7" or "1.8" => "rejected",
+        "2.0" or "2.1" => "filtered",
         "2.2" => MailboxFull,
-        "2.3" => "mesgtoobig",
+        "2.3" => "exceedlimit",
+        "3.2" => "notaccept",
         "3.4" => "mesgtoobig",
         "4.7" => Expired,
+        "7.9" => "policyviolation",
         "7.25" => "requireptr",
         "7.26" or "7.23" or "7.24" or "7.20" or "7.21" or "7.22" => "authfailure",
         _ => null,

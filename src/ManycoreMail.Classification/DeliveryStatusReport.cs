@@ -100,13 +100,12 @@ internal static class DeliveryStatusReport
     private static bool IsRecipientStart(string name) =>
         name.Equals("Final-Recipient", StringComparison.OrdinalIgnoreCase) || name.Equals("Original-Recipient", StringComparison.OrdinalIgnoreCase);
 
-    // A second Final-Recipient, or an Original-Recipient after a recipient field, means a missing empty line.
+    // A second Final-Recipient or Original-Recipient, or one after the group's Status, means a missing empty line.
+    // (Action may come first: Amazon SES writes Action, Final-Recipient, Original-Recipient, ..., Status.)
     private static bool StartsNewGroup(List<ReportField> group, string name) =>
-        name.Equals("Final-Recipient", StringComparison.OrdinalIgnoreCase)
-            ? group.Exists(f => f.Name.Equals("Final-Recipient", StringComparison.OrdinalIgnoreCase))
-            : name.Equals("Original-Recipient", StringComparison.OrdinalIgnoreCase)
-              && group.Exists(f => f.Name.Equals("Original-Recipient", StringComparison.OrdinalIgnoreCase)
-                  || f.Name.Equals("Action", StringComparison.OrdinalIgnoreCase) || f.Name.Equals("Status", StringComparison.OrdinalIgnoreCase));
+        IsRecipientStart(name)
+        && (group.Exists(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            || group.Exists(f => f.Name.Equals("Status", StringComparison.OrdinalIgnoreCase)));
 
     private static string? Value(List<ReportField> group, string name)
     {

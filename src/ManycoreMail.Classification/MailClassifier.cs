@@ -179,11 +179,14 @@ public sealed partial class MailClassifier
                 break;
             }
         }
-        if (statusPart is null)
+        // Some MTAs (Amazon WorkMail, a few gateways) write the RFC 3464 fields into the text part instead of a
+        // message/delivery-status part: read them there when they are whole (a recipient and an action or status).
+        var fields = statusPart?.Body ?? EmbeddedStatusFields(HumanReadableText(root));
+        if (fields is null)
         {
             return null;
         }
-        var (reportingMta, parsed) = DeliveryStatusReport.Parse(statusPart.Body);
+        var (reportingMta, parsed) = DeliveryStatusReport.Parse(fields);
         if (parsed.Count == 0)
         {
             return null;
@@ -205,15 +208,23 @@ public sealed partial class MailClassifier
             }
             var diagnostic = r.DiagnosticCode ?? "";
             var status = r.Status;
-            if (status is null or "5.0.0" or "4.0.0")
+            // The remote server's own code is more precise than the reporting MTA's summary of it (Sendmail writes
+            // "Status: 5.1.1" over "550 5.7.1 IP address blacklisted", Postfix "4.4.7" over a "450 4.7.1").
+            if (StatusCodes.Find(diagnostic) is { } stated && !stated.EndsWith(".0.0", StringComparison.Ordinal)
+                && (status is null || status.EndsWith(".0.0", StringComparison.Ordinal) || status[0] == stated[0]))
+            {
+                status = stated;
+            }
+            else if (status is null or "5.0.0" or "4.0.0")
             {
                 status = StatusCodes.Find(diagnostic) ?? status;
             }
             var transient = action == "delayed" || status?[0] == '4' || status is null && StatusCodes.FindReplyClass(diagnostic) == '4';
             status ??= transient ? "4.0.0" : "5.0.0";
             var block = BlockAbout(humanText, r.Address);
-            var context = diagnostic.Length > 0 ? diagnostic + (block is not null && RefusedAt(block) ? "\n(after end of data)" : "") : block ?? humanText;
-            var reason = ClassifyReason(status, context, humanText);
+            var context = diagnostic.Length > 0 ? diagnostic : block ?? humanText;
+            var command = SmtpCommands.RefusedAt(diagnostic) ?? SmtpCommands.RefusedAt(block ?? (parsed.Count == 1 ? humanText : null));
+            var reason = ClassifyReason(status, context, humanText, command);
             recipients.Add(new BounceRecipient(r.Address, TypeOf(transient, reason), reason, status,
                 Shorten(diagnostic.Length > 0 ? diagnostic : context), r.RemoteMta ?? reportingMta, transient && action == "delayed" ? "delayed" : "failed"));
         }
@@ -229,6 +240,18 @@ public sealed partial class MailClassifier
             Recipients = recipients,
             Evidence = "rfc3464",
         };
+    }
+
+    private static string? EmbeddedStatusFields(string text)
+    {
+        var at = text.IndexOf("Final-Recipient:", StringComparison.OrdinalIgnoreCase);
+        if (at < 0 || (text.IndexOf("\nStatus:", at, StringComparison.OrdinalIgnoreCase) < 0 && text.IndexOf("\nAction:", at, StringComparison.OrdinalIgnoreCase) < 0))
+        {
+            return null;
+        }
+        var start = text.LastIndexOf("Reporting-MTA:", at, StringComparison.OrdinalIgnoreCase);
+        start = start < 0 ? text.LastIndexOf('\n', at) + 1 : start;
+        return text[start..];
     }
 
     // ---------------------------------------------------------------- RFC 3834 auto-replies
@@ -352,7 +375,7 @@ public sealed partial class MailClassifier
               || lower.Contains("still trying", StringComparison.Ordinal) || lower.Contains("temporary", StringComparison.Ordinal)
               || lower.Contains("not yet been delivered", StringComparison.Ordinal) || lower.Contains("has been delayed", StringComparison.Ordinal);
         status ??= transient ? "4.0.0" : "5.0.0";
-        var reason = ClassifyReason(status, block, section);
+        var reason = ClassifyReason(status, block, section, SmtpCommands.RefusedAt(block) ?? SmtpCommands.RefusedAt(section));
         return new BounceRecipient(address, TypeOf(transient, reason), reason, status, Shorten(block), null, transient ? "delayed" : "failed");
     }
 
@@ -404,21 +427,8 @@ public sealed partial class MailClassifier
 
     // ---------------------------------------------------------------- shared helpers
 
-    private static bool RefusedAt(string block)
-    {
-        var lower = block.ToLowerInvariant();
-        return lower.Contains("in reply to end of data", StringComparison.Ordinal) || lower.Contains("after end of data", StringComparison.Ordinal);
-    }
-
-    private static string ClassifyReason(string status, string context, string wider)
-    {
-        var reason = BounceReasons.Classify(status, context);
-        if (reason == BounceReasons.Undefined && !ReferenceEquals(context, wider))
-        {
-            reason = BounceReasons.Classify(status, wider);
-        }
-        return reason;
-    }
+    private static string ClassifyReason(string status, string context, string wider, string? command) =>
+        BounceReasons.Classify(status, context, ReferenceEquals(context, wider) ? null : wider, command);
 
     private static string TypeOf(bool transient, string reason) =>
         transient ? BounceTypes.Soft
@@ -506,6 +516,18 @@ public sealed partial class MailClassifier
             return null;
         }
         var lineStart = section.LastIndexOf('\n', at) + 1;
+        // "Your message To: x@y Subject: ... did not reach": the first mention may be a quoted header of the
+        // original; the lines about the failure come at a later mention.
+        for (var tries = 0; tries < 8 && QuotesHeader(section.AsSpan(lineStart, at - lineStart)); tries++)
+        {
+            var next = section.IndexOf(address, at + address.Length, StringComparison.OrdinalIgnoreCase);
+            if (next < 0)
+            {
+                break;
+            }
+            at = next;
+            lineStart = section.LastIndexOf('\n', at) + 1;
+        }
         var end = lineStart;
         var lines = 0;
         var blankSeen = 0;
@@ -531,6 +553,13 @@ public sealed partial class MailClassifier
             lines++;
         }
         return section[lineStart..end];
+    }
+
+    private static bool QuotesHeader(ReadOnlySpan<char> linePrefix)
+    {
+        var trimmed = linePrefix.Trim();
+        return trimmed.StartsWith("To:", StringComparison.OrdinalIgnoreCase) || trimmed.StartsWith("Cc:", StringComparison.OrdinalIgnoreCase)
+            || trimmed.StartsWith("From:", StringComparison.OrdinalIgnoreCase);
     }
 
     private static string Shorten(string text)

@@ -118,6 +118,22 @@ internal static class RedisQueueScripts
         return 1
         """);
 
+    /// <summary>ARGV: prefix, new expiry, then per item: queue, id, token. Moves the expiry of every lease still
+    /// held (token unchanged) and returns the ids of those that are not.</summary>
+    public static readonly RedisScript Renew = new("""
+        local p, expires = ARGV[1], ARGV[2]
+        local lost = {}
+        for i = 3, #ARGV, 3 do
+          local base = p .. 'q:' .. ARGV[i] .. ':'
+          if redis.call('HGET', base .. 'item:' .. ARGV[i + 1], 't') == ARGV[i + 2] then
+            redis.call('ZADD', base .. 'leased', 'XX', expires, ARGV[i + 1])
+          else
+            lost[#lost + 1] = ARGV[i + 1]
+          end
+        end
+        return lost
+        """);
+
     /// <summary>KEYS: Q, leased, sched. Returns { ready count, earliest due ms or nothing }.</summary>
     public static readonly RedisScript DueState = new("""
         local n = redis.call('LLEN', KEYS[1])

@@ -250,6 +250,37 @@ public sealed class RedisQueueStore : IQueueStore
         return (await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false)).Integer;
     }
 
+    /// <summary>
+    /// The heartbeat of a holder: moves the lease expiry of <paramref name="items"/> to now + <paramref name="leaseFor"/>,
+    /// so a short lease can cover long work while its holder lives, and a holder that dies (kill -9) has its items
+    /// back on their queues within one short lease. Returns the ids whose lease is no longer held.
+    /// </summary>
+    public async ValueTask<IReadOnlyList<long>> RenewAsync(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseFor, TimeSpan.Zero);
+        ThrowIfDisposed();
+        if (items.Count == 0)
+        {
+            return [];
+        }
+        var expiresMs = (_time.GetUtcNow() + leaseFor).ToUnixTimeMilliseconds();
+        using var request = RespRequest.Script(RedisQueueScripts.Renew, keyCount: 0, keysAndArguments: 2 + (3 * items.Count), 64 + (96 * items.Count));
+        request.Add(_prefix).Add(expiresMs);
+        foreach (var item in items)
+        {
+            ValidateQueueName(item.Queue);
+            request.Add(item.Queue).Add(item.Id).Add(item.LeaseToken);
+        }
+        var reply = await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false);
+        var lost = new long[reply.Count];
+        for (var i = 0; i < lost.Length; i++)
+        {
+            lost[i] = long.Parse(reply[i].Span, provider: System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return lost;
+    }
+
     /// <summary>Number of ready items only (LLEN of the list), what the original's queue gauges show.</summary>
     public async ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken)
     {

@@ -35,6 +35,7 @@ internal sealed class SmtpDataDecoder : IDisposable
     private int _lineLength;
     private long _maxSize;
     private int _maxLineLength;
+    private bool _chunked;
 
     /// <summary>A CR not followed by LF, or an LF not preceded by CR, was seen.</summary>
     public bool SawBareLineBreak { get; private set; }
@@ -50,8 +51,12 @@ internal sealed class SmtpDataDecoder : IDisposable
 
     private bool Keeping => !TooLarge && !SawBareLineBreak && !LineTooLong;
 
-    public void Begin(long maxSize, int maxLineLength)
+    /// <summary>Starts a message. <paramref name="chunked"/>: the content comes in BDAT chunks (RFC 3030), which
+    /// carry the message as it is: no dot-stuffing and no end marker, but the same bare CR/LF and limit checks,
+    /// so a message we later relay with DATA cannot smuggle an end of data either.</summary>
+    public void Begin(long maxSize, int maxLineLength, bool chunked = false)
     {
+        _chunked = chunked;
         _body.Clear();
         _state = State.LineStart;
         _size = 0;
@@ -67,6 +72,24 @@ internal sealed class SmtpDataDecoder : IDisposable
     public ReadOnlySequence<byte> Message => _body.ToSequence();
 
     public void Release() => _body.Clear();
+
+    /// <summary>Feeds the content of one BDAT chunk (all of it is message).</summary>
+    public void DecodeChunk(in ReadOnlySequence<byte> chunk)
+    {
+        foreach (var memory in chunk)
+        {
+            Decode(memory.Span, out _);
+        }
+    }
+
+    /// <summary>After the LAST chunk: a CR that nothing followed was bare.</summary>
+    public void EndChunks()
+    {
+        if (_state == State.AfterCr)
+        {
+            SawBareLineBreak = true;
+        }
+    }
 
     /// <summary>Feeds wire bytes. Returns true when the end of data was found; <paramref name="end"/>
     /// is then the position just after it, else the end of <paramref name="input"/> (all consumed).</summary>
@@ -141,7 +164,7 @@ internal sealed class SmtpDataDecoder : IDisposable
                     break;
 
                 case State.LineStart:
-                    if (input[i] == (byte)'.')
+                    if (input[i] == (byte)'.' && !_chunked)
                     {
                         _state = State.LineStartDot;
                         i++;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using ManycoreMail.Smtp.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Smtp.Server;
@@ -8,12 +9,15 @@ namespace ManycoreMail.Smtp.Server;
 public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, ILogger logger) : IAsyncDisposable
 {
     private const int ListenBacklog = 512;
+    /// <summary>After the stop deadline, how long sessions get to say "421" and close before their sockets are.</summary>
+    private static readonly TimeSpan GoodbyeGrace = TimeSpan.FromSeconds(3);
 
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _aborted = new();
     private readonly Lock _sessionsGate = new();
     private readonly Lock _stopGate = new();
     private readonly Dictionary<SmtpSession, Task> _sessions = [];
+    private readonly SessionLimiter _limiter = new(options.MaxSessions, options.MaxSessionsPerClient);
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private Task? _stopTask;
@@ -105,7 +109,10 @@ public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, 
         try
         {
             socket.NoDelay = true;
-            session = new SmtpSession(socket, options, handler, logger, _stopping.Token, _aborted.Token);
+            var remote = (IPEndPoint)socket.RemoteEndPoint!;
+            var local = (IPEndPoint)socket.LocalEndPoint!;
+            session = new SmtpSession(new NetworkStream(socket, ownsSocket: true), remote, local, options, handler, logger, _limiter,
+                _stopping.Token, _aborted.Token);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
@@ -160,21 +167,35 @@ public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, 
         _listener?.Dispose();
         await _acceptLoop.ConfigureAwait(false);
 
-        Task[] sessions;
+        KeyValuePair<SmtpSession, Task>[] sessions;
         lock (_sessionsGate)
         {
-            sessions = [.. _sessions.Values];
+            sessions = [.. _sessions];
         }
 
+        var all = Task.WhenAll(sessions.Select(s => s.Value));
         try
         {
-            await Task.WhenAll(sessions).WaitAsync(cancellationToken).ConfigureAwait(false);
+            await all.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
-            // Deadline reached: close whatever is left.
+            // Deadline reached: every session still in a transaction says "421 4.3.2" (its message was not
+            // acknowledged, so the client keeps it) and closes; a peer that does not even take that is cut off.
             await _aborted.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(sessions).ConfigureAwait(false);
+            try
+            {
+                await all.WaitAsync(GoodbyeGrace, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                foreach (var (session, _) in sessions)
+                {
+                    session.Abort();
+                }
+
+                await all.ConfigureAwait(false);
+            }
         }
     }
 

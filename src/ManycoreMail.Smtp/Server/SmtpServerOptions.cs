@@ -25,9 +25,39 @@ public sealed record SmtpServerOptions
 
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
     public int MaxRecipients { get; init; } = 100;
+    /// <summary>Protocol errors a session may make; the next one gets "421 4.7.0" and the connection closes.</summary>
     public int MaxErrors { get; init; } = 10;
+
+    /// <summary>How long we wait for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes).</summary>
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long we wait for the next piece of DATA/BDAT content (RFC 5321 §4.5.3.2.5-6: 3 and 10 minutes;
+    /// we use the longer one for every block since a slow sender is not an attacker).</summary>
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Sessions open at once; one more is told "421 4.7.0" and closed.</summary>
+    public int MaxSessions { get; init; } = 1000;
+
+    /// <summary>Sessions open at once from one client IP address (the real one with the PROXY protocol).</summary>
+    public int MaxSessionsPerClient { get; init; } = 100;
+
+    /// <summary>Failed AUTH attempts a session may make; the last one closes it with "421 4.7.0".
+    /// Each failure waits <see cref="AuthFailureDelay"/> times the number of failures so far.</summary>
+    public int MaxAuthFailures { get; init; } = 3;
+
+    /// <summary>Each connection must begin with a PROXY protocol header (v1 text or v2 binary): the client
+    /// address it carries is the one trusted-networks, limits and logs see. Without a valid header the
+    /// connection is closed without a word.</summary>
+    public bool ProxyProtocol { get; init; }
+
+    /// <summary>Offer SMTPUTF8 (RFC 6531): UTF-8 addresses are accepted in a transaction that declared it.</summary>
+    public bool Smtputf8 { get; init; } = true;
+
+    /// <summary>Offer CHUNKING (RFC 3030, BDAT).</summary>
+    public bool Chunking { get; init; } = true;
+
+    /// <summary>Offer DSN (RFC 3461): NOTIFY, ORCPT, RET and ENVID are parsed and handed to the handler.</summary>
+    public bool Dsn { get; init; } = true;
 
     /// <summary>Longest text line in DATA, counted with its CR LF (RFC 5321 §4.5.3.1.6: 1000).
     /// A longer line gets "500 5.5.2" after the end of data.</summary>

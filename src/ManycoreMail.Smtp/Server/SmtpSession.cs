@@ -6,6 +6,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Text;
+using System.Text.Unicode;
 using ManycoreMail.Smtp.Internal;
 using Microsoft.Extensions.Logging;
 
@@ -16,43 +17,67 @@ namespace ManycoreMail.Smtp.Server;
 /// buffer, answers each in order into a <see cref="PipeWriter"/>, and flushes when the buffer holds
 /// no further complete command (so a pipelined group gets one write back).
 /// </summary>
+/// <remarks>
+/// Works on any duplex <see cref="Stream"/> (a socket in production, an in-memory pipe in the fuzz test).
+/// Commands are parsed as spans over the pipe's buffers; strings are made only for what the handler
+/// receives (paths, user names). Message content goes through <see cref="SmtpDataDecoder"/> into pooled
+/// arrays that the handler sees as one <see cref="ReadOnlySequence{T}"/>; it is never joined into one block.
+/// </remarks>
 internal sealed class SmtpSession : IAsyncDisposable
 {
     /// <summary>RFC 5321 §4.5.3.1.4: a command line is at most 512 octets with its CR LF.</summary>
     private const int MaxCommandLine = 512;
+    /// <summary>RFC 3461 §5 lets DSN parameters lengthen MAIL and RCPT (ENVID 100, ORCPT 500 octets).</summary>
+    private const int MaxDsnCommandLine = 512 + 100 + 500 + 64;
     /// <summary>RFC 4954 §4: AUTH command and response lines may be up to 12288 octets.</summary>
     private const int MaxAuthLine = 12288;
     private const int ReadBufferSize = 8 * 1024;
+    /// <summary>How long a load balancer gets for its PROXY header (it sends it at once on connect).</summary>
+    private static readonly TimeSpan ProxyHeaderTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>How long a parting "421" may take to reach a peer before we close anyway.</summary>
+    private static readonly TimeSpan GoodbyeTimeout = TimeSpan.FromSeconds(2);
 
-    private readonly Socket _socket;
+    private readonly Stream _transport;
     private readonly SmtpServerOptions _options;
     private readonly ISmtpHandler _handler;
     private readonly ILogger _logger;
+    private readonly SessionLimiter? _limiter;
     private readonly CancellationToken _stopping;
     private readonly CancellationToken _aborted;
-    private readonly CancellationTokenRegistration _abortRegistration;
-    private readonly SmtpSessionInfo _info;
     private readonly SmtpDataDecoder _data = new();
-    private readonly List<string> _recipients = [];
+    private readonly List<SmtpRecipient> _recipients = [];
 
+    private SmtpSessionInfo _info;
     private Stream _stream;
     private PipeReader _reader;
     private PipeWriter _writer;
-    private CancellationTokenSource _ioTimeout = new();
+    /// <summary>Linked to the abort token, so reaching the stop deadline cancels whatever I/O is pending.</summary>
+    private CancellationTokenSource _ioTimeout;
 
     private InputMode _mode;
     private bool _discardingLongLine;
     private bool _greeted;
     private bool _extended;
     private string? _reversePath;
+    private SmtpMailParameters _mailParameters = SmtpMailParameters.None;
     private bool _recipientAttempted;
     private string? _authLoginUser;
     private int _errors;
+    private int _authFailures;
+
+    /// <summary>The transaction's content came (or is coming) in BDAT chunks; DATA is then refused.</summary>
+    private bool _chunking;
+    private long _chunkRemaining;
+    private long _chunkSize;
+    private bool _chunkLast;
+    private ChunkRefusal _chunkRefusal;
 
     private enum InputMode : byte
     {
         Command,
         Data,
+        /// <summary>Reading the octets of a BDAT chunk (counted, never parsed as commands).</summary>
+        Chunk,
         AuthPlainResponse,
         AuthLoginUser,
         AuthLoginPassword,
@@ -74,34 +99,52 @@ internal sealed class SmtpSession : IAsyncDisposable
         Message,
     }
 
-    /// <summary>Work for the handler that a synchronous (span-based) parse step hands to the async loop.</summary>
-    private readonly record struct Pending(PendingKind Kind, string First = "", string Second = "");
-
-    public SmtpSession(Socket socket, SmtpServerOptions options, ISmtpHandler handler, ILogger logger, CancellationToken stopping, CancellationToken aborted)
+    /// <summary>Why the BDAT chunk being read will be refused once it has been read (RFC 3030 §2: the
+    /// octets must be consumed whatever the answer, or they would be read as commands).</summary>
+    private enum ChunkRefusal : byte
     {
-        _socket = socket;
+        None,
+        NeedMail,
+        NeedRcpt,
+        NoValidRecipients,
+    }
+
+    private enum CommandClass : byte
+    {
+        Other,
+        Auth,
+        MailOrRcpt,
+    }
+
+    /// <summary>Work for the handler that a synchronous (span-based) parse step hands to the async loop.</summary>
+    private readonly record struct Pending(
+        PendingKind Kind, string First = "", string Second = "", SmtpMailParameters? Mail = null, SmtpRecipient? Recipient = null);
+
+    public SmtpSession(Stream transport, IPEndPoint remote, IPEndPoint local, SmtpServerOptions options, ISmtpHandler handler,
+        ILogger logger, SessionLimiter? limiter, CancellationToken stopping, CancellationToken aborted)
+    {
+        _transport = transport;
         _options = options;
         _handler = handler;
         _logger = logger;
+        _limiter = limiter;
         _stopping = stopping;
         _aborted = aborted;
-        var remote = (IPEndPoint)socket.RemoteEndPoint!;
         _info = new SmtpSessionInfo
         {
             RemoteEndPoint = remote,
-            LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!,
+            LocalEndPoint = local,
             IsTrusted = IsTrusted(remote.Address, options.TrustedNetworks),
         };
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = transport;
         _reader = CreateReader(_stream);
         _writer = CreateWriter(_stream);
-        // Past the stop deadline nothing is polite any more: closing the socket fails every pending read and write.
-        _abortRegistration = aborted.UnsafeRegister(static s => ((Socket)s!).Dispose(), socket);
+        _ioTimeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
     }
 
     internal SmtpSessionInfo Info => _info;
 
-    private bool InTransaction => _reversePath is not null || _mode == InputMode.Data;
+    private bool InTransaction => _reversePath is not null || _mode is InputMode.Data or InputMode.Chunk;
 
     internal static bool IsTrusted(IPAddress address, IReadOnlyList<IPNetwork> networks)
     {
@@ -123,20 +166,93 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     public async Task RunAsync()
     {
-        var remote = _info.RemoteEndPoint;
+        var admitted = false;
         try
         {
+            if (_options.ProxyProtocol && !await ReadProxyHeaderAsync().ConfigureAwait(false))
+            {
+                SmtpSessionLog.SessionEnded(_logger, _info.RemoteEndPoint, "no valid PROXY protocol header");
+                return;
+            }
+
+            if (_limiter is not null)
+            {
+                var admission = _limiter.TryEnter(_info.RemoteEndPoint.Address);
+                if (admission != SessionAdmission.Admitted)
+                {
+                    _writer.Write(admission == SessionAdmission.TooManySessions
+                        ? "421 4.7.0 Too many connections, try again later\r\n"u8
+                        : "421 4.7.0 Too many connections from your address, try again later\r\n"u8);
+                    await TryFlushBrieflyAsync().ConfigureAwait(false);
+                    SmtpSessionLog.SessionEnded(_logger, _info.RemoteEndPoint, admission.ToString());
+                    return;
+                }
+
+                admitted = true;
+            }
+
             var reason = await ConverseAsync().ConfigureAwait(false);
-            SmtpSessionLog.SessionEnded(_logger, remote, reason);
+            SmtpSessionLog.SessionEnded(_logger, _info.RemoteEndPoint, reason);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
-            SmtpSessionLog.SessionIoError(_logger, remote, e);
+            SmtpSessionLog.SessionIoError(_logger, _info.RemoteEndPoint, e);
         }
         catch (Exception e)
         {
             // A bug in the session must cost one connection, never the server.
-            SmtpSessionLog.SessionFailed(_logger, remote, e);
+            SmtpSessionLog.SessionFailed(_logger, _info.RemoteEndPoint, e);
+        }
+        finally
+        {
+            if (admitted)
+            {
+                _limiter!.Leave(_info.RemoteEndPoint.Address);
+            }
+        }
+    }
+
+    /// <summary>Reads the PROXY protocol header and adopts the client address it carries.</summary>
+    private async Task<bool> ReadProxyHeaderAsync()
+    {
+        ArmTimeout(ProxyHeaderTimeout < _options.CommandTimeout ? ProxyHeaderTimeout : _options.CommandTimeout);
+        // Bounded: the parser declares the header invalid once more bytes arrived than any header can have.
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await _reader.ReadAsync(_ioTimeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+
+            var buffer = result.Buffer;
+            var status = ProxyProtocolParser.TryParse(buffer, out var header, out var consumed);
+            if (status == ProxyParseStatus.Done)
+            {
+                _reader.AdvanceTo(buffer.GetPosition(consumed));
+                var proxy = _info.RemoteEndPoint;
+                var remote = header.Source ?? proxy;
+                _info = new SmtpSessionInfo
+                {
+                    RemoteEndPoint = remote,
+                    LocalEndPoint = header.Destination ?? _info.LocalEndPoint,
+                    IsTrusted = IsTrusted(remote.Address, _options.TrustedNetworks),
+                    ProxyEndPoint = proxy,
+                };
+                return true;
+            }
+
+            if (status == ProxyParseStatus.Invalid || result.IsCompleted)
+            {
+                _reader.AdvanceTo(buffer.End);
+                return false;
+            }
+
+            _reader.AdvanceTo(buffer.Start, buffer.End);
         }
     }
 
@@ -155,58 +271,71 @@ internal sealed class SmtpSession : IAsyncDisposable
                 return "server stopping";
             }
 
-            ReadResult result;
-            ArmTimeout(_mode == InputMode.Data ? _options.DataTimeout : _options.CommandTimeout);
-            // An idle session leaves as soon as the server stops; one in a transaction may finish it.
-            var stopRegistration = InTransaction
-                ? default
-                : _stopping.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _ioTimeout);
             try
             {
-                result = await _reader.ReadAsync(_ioTimeout.Token).ConfigureAwait(false);
+                var (ended, reason) = await ExchangeAsync().ConfigureAwait(false);
+                if (ended)
+                {
+                    return reason;
+                }
             }
-            catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
+            catch (OperationCanceledException) when (_aborted.IsCancellationRequested)
             {
-                var stopping = _stopping.IsCancellationRequested && !InTransaction;
-                _writer.Write(stopping ? "421 4.3.2 Service shutting down\r\n"u8 : "421 4.4.2 Timeout waiting for input, closing connection\r\n"u8);
-                await TryFlushAsync().ConfigureAwait(false);
-                return stopping ? "server stopping" : "timeout";
-            }
-            finally
-            {
-                await stopRegistration.DisposeAsync().ConfigureAwait(false);
-            }
-
-            var buffer = result.Buffer;
-            var (consumed, next) = await ProcessAsync(buffer).ConfigureAwait(false);
-            _reader.AdvanceTo(consumed, buffer.End);
-
-            switch (next)
-            {
-                case Next.Close:
-                    await FlushAsync().ConfigureAwait(false);
-                    return "closed";
-                case Next.StartTls:
-                    if (!await UpgradeToTlsAsync().ConfigureAwait(false))
-                    {
-                        return "TLS handshake failed";
-                    }
-
-                    continue;
-            }
-
-            await FlushAsync().ConfigureAwait(false);
-            if (result.IsCompleted)
-            {
-                return "client closed the connection";
+                // The stop deadline passed in the middle of a transaction: it was not acknowledged, so the
+                // client still owns the message and will retry elsewhere or later.
+                _writer.Write("421 4.3.2 Service shutting down\r\n"u8);
+                await TryFlushBrieflyAsync().ConfigureAwait(false);
+                return "server stopped at its deadline";
             }
         }
+    }
+
+    /// <summary>One read, the answers to everything it completed, one flush.</summary>
+    private async ValueTask<(bool Ended, string Reason)> ExchangeAsync()
+    {
+        ReadResult result;
+        ArmTimeout(_mode is InputMode.Data or InputMode.Chunk ? _options.DataTimeout : _options.CommandTimeout);
+        // An idle session leaves as soon as the server stops; one in a transaction may finish it.
+        var stopRegistration = InTransaction
+            ? default
+            : _stopping.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _ioTimeout);
+        try
+        {
+            result = await _reader.ReadAsync(_ioTimeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
+        {
+            var stopping = _stopping.IsCancellationRequested && !InTransaction;
+            _writer.Write(stopping ? "421 4.3.2 Service shutting down\r\n"u8 : "421 4.4.2 Timeout waiting for input, closing connection\r\n"u8);
+            await TryFlushBrieflyAsync().ConfigureAwait(false);
+            return (true, stopping ? "server stopping" : "timeout");
+        }
+        finally
+        {
+            await stopRegistration.DisposeAsync().ConfigureAwait(false);
+        }
+
+        var buffer = result.Buffer;
+        var (consumed, next) = await ProcessAsync(buffer).ConfigureAwait(false);
+        _reader.AdvanceTo(consumed, buffer.End);
+
+        switch (next)
+        {
+            case Next.Close:
+                await FlushAsync().ConfigureAwait(false);
+                return (true, "closed");
+            case Next.StartTls:
+                return await UpgradeToTlsAsync().ConfigureAwait(false) ? (false, "") : (true, "TLS handshake failed");
+        }
+
+        await FlushAsync().ConfigureAwait(false);
+        return result.IsCompleted ? (true, "client closed the connection") : (false, "");
     }
 
     /// <summary>Answers everything complete in <paramref name="buffer"/>. Returns how far it was consumed.</summary>
     private async ValueTask<(SequencePosition Consumed, Next Next)> ProcessAsync(ReadOnlySequence<byte> buffer)
     {
-        // Bounded by the buffer: every pass consumes at least one line or the rest of the data.
+        // Bounded by the buffer: every pass consumes at least one line, chunk or the rest of the data.
         while (true)
         {
             if (_mode == InputMode.Data)
@@ -227,7 +356,37 @@ internal sealed class SmtpSession : IAsyncDisposable
                 continue;
             }
 
-            var limit = _mode == InputMode.Command && !StartsWithAuth(buffer) ? MaxCommandLine : MaxAuthLine;
+            if (_mode == InputMode.Chunk)
+            {
+                var take = Math.Min(_chunkRemaining, buffer.Length);
+                if (_chunkRefusal == ChunkRefusal.None)
+                {
+                    _data.DecodeChunk(buffer.Slice(0, take));
+                }
+
+                buffer = buffer.Slice(take);
+                _chunkRemaining -= take;
+                if (_chunkRemaining > 0)
+                {
+                    return (buffer.End, Next.Continue);
+                }
+
+                _mode = InputMode.Command;
+                var afterChunk = await CompleteChunkAsync().ConfigureAwait(false);
+                if (afterChunk != Next.Continue)
+                {
+                    return (buffer.Start, afterChunk);
+                }
+
+                continue;
+            }
+
+            var limit = _mode != InputMode.Command ? MaxAuthLine : Classify(buffer) switch
+            {
+                CommandClass.Auth => MaxAuthLine,
+                CommandClass.MailOrRcpt when _options.Dsn => MaxDsnCommandLine,
+                _ => MaxCommandLine,
+            };
             if (!SmtpLineReader.TryReadLine(ref buffer, out var line, out var wireLength))
             {
                 // Enforce the limit before the line is complete, so a client that never sends LF cannot
@@ -264,16 +423,23 @@ internal sealed class SmtpSession : IAsyncDisposable
         }
     }
 
-    private static bool StartsWithAuth(in ReadOnlySequence<byte> buffer)
+    private static CommandClass Classify(in ReadOnlySequence<byte> buffer)
     {
         if (buffer.Length < 5)
         {
-            return false;
+            return CommandClass.Other;
         }
 
         Span<byte> head = stackalloc byte[5];
         buffer.Slice(0, 5).CopyTo(head);
-        return Ascii.EqualsIgnoreCase(head, "AUTH "u8);
+        if (Ascii.EqualsIgnoreCase(head, "AUTH "u8))
+        {
+            return CommandClass.Auth;
+        }
+
+        return Ascii.EqualsIgnoreCase(head, "MAIL "u8) || Ascii.EqualsIgnoreCase(head, "RCPT "u8)
+            ? CommandClass.MailOrRcpt
+            : CommandClass.Other;
     }
 
     private Next HandleLine(in ReadOnlySequence<byte> line, out Pending pending)
@@ -345,6 +511,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             if (Ascii.EqualsIgnoreCase(verb, "MAIL"u8)) return Mail(args, out pending);
             if (Ascii.EqualsIgnoreCase(verb, "RCPT"u8)) return Rcpt(args, out pending);
             if (Ascii.EqualsIgnoreCase(verb, "DATA"u8)) return Data(args);
+            if (Ascii.EqualsIgnoreCase(verb, "BDAT"u8) && _options.Chunking) return Bdat(args);
             if (Ascii.EqualsIgnoreCase(verb, "EHLO"u8)) return Hello(args, extended: true);
             if (Ascii.EqualsIgnoreCase(verb, "HELO"u8)) return Hello(args, extended: false);
             if (Ascii.EqualsIgnoreCase(verb, "RSET"u8)) return Reset(args);
@@ -361,7 +528,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             if (Ascii.EqualsIgnoreCase(verb, "EXPN"u8)) return Reply("502 5.5.1 EXPN not available\r\n"u8);
             if (Ascii.EqualsIgnoreCase(verb, "HELP"u8))
             {
-                return Reply("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH\r\n"u8);
+                return Reply("214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH\r\n"u8);
             }
         }
         else if (Ascii.EqualsIgnoreCase(verb, "STARTTLS"u8))
@@ -374,7 +541,10 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     private Next Hello(ReadOnlySpan<byte> args, bool extended)
     {
-        if (args.IsEmpty || args.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
+        // RFC 6531 §3.7.1 lets an SMTPUTF8 client name itself with U-labels: valid UTF-8, never controls or spaces.
+        var utf8Allowed = _options.Smtputf8 && extended;
+        if (args.IsEmpty || args.IndexOfAnyInRange((byte)0, (byte)0x20) >= 0 || args.Contains((byte)0x7F)
+            || (args.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E) && !(utf8Allowed && Utf8.IsValid(args))))
         {
             return Error(extended ? "501 5.5.4 Syntax: EHLO hostname\r\n"u8 : "501 5.5.4 Syntax: HELO hostname\r\n"u8);
         }
@@ -383,7 +553,7 @@ internal sealed class SmtpSession : IAsyncDisposable
         ResetTransaction();
         _greeted = true;
         _extended = extended;
-        _info.HeloName = Encoding.ASCII.GetString(args);
+        _info.HeloName = Encoding.UTF8.GetString(args);
 
         // RFC 2034 §3: no enhanced status codes in the reply to EHLO/HELO.
         if (!extended)
@@ -394,7 +564,7 @@ internal sealed class SmtpSession : IAsyncDisposable
 
         SmtpReplyWriter.WriteLine(_writer, 250, last: false, null, _options.ServerName);
         _writer.Write("250-PIPELINING\r\n"u8);
-        SmtpReplyWriter.WriteLine(_writer, 250, last: false, null, $"SIZE {_options.MaxMessageSize}");
+        WriteSizeExtension();
         if (!_info.IsTls && _options.CertificateProvider() is not null)
         {
             _writer.Write("250-STARTTLS\r\n"u8);
@@ -406,8 +576,33 @@ internal sealed class SmtpSession : IAsyncDisposable
         }
 
         _writer.Write("250-8BITMIME\r\n"u8);
+        if (_options.Smtputf8)
+        {
+            _writer.Write("250-SMTPUTF8\r\n"u8);
+        }
+
+        if (_options.Chunking)
+        {
+            _writer.Write("250-CHUNKING\r\n"u8);
+        }
+
+        if (_options.Dsn)
+        {
+            _writer.Write("250-DSN\r\n"u8);
+        }
+
         _writer.Write("250 ENHANCEDSTATUSCODES\r\n"u8);
         return Next.Continue;
+    }
+
+    private void WriteSizeExtension()
+    {
+        var span = _writer.GetSpan(32);
+        "250-SIZE "u8.CopyTo(span);
+        Utf8Formatter.TryFormat(_options.MaxMessageSize, span[9..], out var written);
+        span[9 + written] = (byte)'\r';
+        span[10 + written] = (byte)'\n';
+        _writer.Advance(11 + written);
     }
 
     private bool AuthAllowedHere => _options.AuthEnabled && (_info.IsTls || _info.IsTrusted || !_options.AuthRequiresTls);
@@ -418,6 +613,13 @@ internal sealed class SmtpSession : IAsyncDisposable
         if (!_greeted)
         {
             return Error("503 5.5.1 Send EHLO or HELO first\r\n"u8);
+        }
+
+        if (_stopping.IsCancellationRequested)
+        {
+            // Shutting down: no new transaction begins (those under way may finish).
+            _writer.Write("421 4.3.2 Service shutting down\r\n"u8);
+            return Next.Close;
         }
 
         if (_reversePath is not null)
@@ -435,7 +637,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("501 5.5.4 Syntax: MAIL FROM:<address>\r\n"u8);
         }
 
-        switch (SmtpPathParser.Parse(args[5..], allowNull: true, out var reversePath, out var parameters))
+        switch (SmtpPathParser.Parse(args[5..], allowNull: true, out var reversePath, out var parameters, out var utf8Address))
         {
             case PathParseResult.Syntax:
                 return Error("501 5.5.4 Syntax: MAIL FROM:<address>\r\n"u8);
@@ -443,45 +645,128 @@ internal sealed class SmtpSession : IAsyncDisposable
                 return Error("501 5.1.7 Bad sender address syntax\r\n"u8);
         }
 
+        var mail = SmtpMailParameters.None;
+        var seen = MailParameter.None;
         // Bounded by the parameter text: each pass consumes one parameter.
         while (!parameters.IsEmpty)
         {
             var space = parameters.IndexOf((byte)' ');
             var parameter = space < 0 ? parameters : parameters[..space];
             parameters = space < 0 ? [] : parameters[(space + 1)..].TrimStart((byte)' ');
+            var equals = parameter.IndexOf((byte)'=');
+            var keyword = equals < 0 ? parameter : parameter[..equals];
+            var value = equals < 0 ? [] : parameter[(equals + 1)..];
 
-            if (parameter.Length > 5 && Ascii.EqualsIgnoreCase(parameter[..5], "SIZE="u8))
-            {
-                if (!Utf8Parser.TryParse(parameter[5..], out long declared, out var used) || used != parameter.Length - 5 || declared < 0)
-                {
-                    return Error("501 5.5.4 Bad SIZE parameter\r\n"u8);
-                }
-
-                if (declared > _options.MaxMessageSize)
-                {
-                    return Reply("552 5.3.4 Message size exceeds fixed maximum message size\r\n"u8);
-                }
-            }
-            else if (parameter.Length > 5 && Ascii.EqualsIgnoreCase(parameter[..5], "BODY="u8))
-            {
-                var body = parameter[5..];
-                if (!Ascii.EqualsIgnoreCase(body, "7BIT"u8) && !Ascii.EqualsIgnoreCase(body, "8BITMIME"u8))
-                {
-                    return Error("501 5.5.4 Unsupported BODY type\r\n"u8);
-                }
-            }
-            else if (parameter.Length >= 5 && Ascii.EqualsIgnoreCase(parameter[..5], "AUTH="u8) && _options.AuthEnabled)
-            {
-                // RFC 4954 §5: the AUTH parameter may be ignored; we never relay on its word.
-            }
-            else
+            var kind = MailParameterOf(keyword);
+            if (kind == MailParameter.None)
             {
                 return Error("555 5.5.4 Unsupported MAIL parameter\r\n"u8);
             }
+
+            if ((seen & kind) != 0)
+            {
+                return Error("501 5.5.4 Duplicate MAIL parameter\r\n"u8);
+            }
+
+            seen |= kind;
+            // SMTPUTF8 takes no value; every other parameter needs one.
+            if ((kind == MailParameter.Smtputf8) != (equals < 0) || (equals >= 0 && value.IsEmpty))
+            {
+                return Error("501 5.5.4 Bad MAIL parameter syntax\r\n"u8);
+            }
+
+            switch (kind)
+            {
+                case MailParameter.Size:
+                    if (!Utf8Parser.TryParse(value, out long declared, out var used) || used != value.Length || declared < 0)
+                    {
+                        return Error("501 5.5.4 Bad SIZE parameter\r\n"u8);
+                    }
+
+                    if (declared > _options.MaxMessageSize)
+                    {
+                        return Reply("552 5.3.4 Message size exceeds fixed maximum message size\r\n"u8);
+                    }
+
+                    mail = mail with { DeclaredSize = declared };
+                    break;
+                case MailParameter.Body:
+                    if (Ascii.EqualsIgnoreCase(value, "7BIT"u8))
+                    {
+                        mail = mail with { Body = SmtpBodyType.SevenBit };
+                    }
+                    else if (Ascii.EqualsIgnoreCase(value, "8BITMIME"u8))
+                    {
+                        mail = mail with { Body = SmtpBodyType.EightBitMime };
+                    }
+                    else
+                    {
+                        return Error("501 5.5.4 Unsupported BODY type\r\n"u8);
+                    }
+
+                    break;
+                case MailParameter.Smtputf8:
+                    mail = mail with { Utf8 = true };
+                    break;
+                case MailParameter.Return:
+                    if (Ascii.EqualsIgnoreCase(value, "FULL"u8))
+                    {
+                        mail = mail with { Return = DsnReturn.Full };
+                    }
+                    else if (Ascii.EqualsIgnoreCase(value, "HDRS"u8))
+                    {
+                        mail = mail with { Return = DsnReturn.Headers };
+                    }
+                    else
+                    {
+                        return Error("501 5.5.4 Bad RET parameter\r\n"u8);
+                    }
+
+                    break;
+                case MailParameter.EnvelopeId:
+                    if (value.Length > DsnParameters.MaxEnvelopeId || !DsnParameters.TryDecodeXtext(value, out var envelopeId))
+                    {
+                        return Error("501 5.5.4 Bad ENVID parameter\r\n"u8);
+                    }
+
+                    mail = mail with { EnvelopeId = envelopeId };
+                    break;
+                case MailParameter.Auth:
+                    // RFC 4954 §5: the AUTH parameter may be ignored; we never relay on its word.
+                    break;
+            }
         }
 
-        pending = new Pending(PendingKind.MailFrom, reversePath);
+        if (utf8Address && !mail.Utf8)
+        {
+            return Error("553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter\r\n"u8);
+        }
+
+        pending = new Pending(PendingKind.MailFrom, reversePath, Mail: mail);
         return Next.Continue;
+    }
+
+    [Flags]
+    private enum MailParameter : byte
+    {
+        None = 0,
+        Size = 1,
+        Body = 2,
+        Smtputf8 = 4,
+        Return = 8,
+        EnvelopeId = 16,
+        Auth = 32,
+    }
+
+    private MailParameter MailParameterOf(ReadOnlySpan<byte> keyword)
+    {
+        if (Ascii.EqualsIgnoreCase(keyword, "SIZE"u8)) return MailParameter.Size;
+        if (Ascii.EqualsIgnoreCase(keyword, "BODY"u8)) return MailParameter.Body;
+        if (Ascii.EqualsIgnoreCase(keyword, "SMTPUTF8"u8) && _options.Smtputf8) return MailParameter.Smtputf8;
+        if (Ascii.EqualsIgnoreCase(keyword, "RET"u8) && _options.Dsn) return MailParameter.Return;
+        if (Ascii.EqualsIgnoreCase(keyword, "ENVID"u8) && _options.Dsn) return MailParameter.EnvelopeId;
+        if (Ascii.EqualsIgnoreCase(keyword, "AUTH"u8) && _options.AuthEnabled) return MailParameter.Auth;
+        return MailParameter.None;
     }
 
     private Next Rcpt(ReadOnlySpan<byte> args, out Pending pending)
@@ -492,13 +777,18 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("503 5.5.1 Need MAIL command\r\n"u8);
         }
 
+        if (_chunking)
+        {
+            return Error("503 5.5.1 RCPT not allowed after BDAT\r\n"u8);
+        }
+
         if (args.Length < 3 || !Ascii.EqualsIgnoreCase(args[..3], "TO:"u8))
         {
             return Error("501 5.5.4 Syntax: RCPT TO:<address>\r\n"u8);
         }
 
         _recipientAttempted = true;
-        switch (SmtpPathParser.Parse(args[3..], allowNull: false, out var forwardPath, out var parameters))
+        switch (SmtpPathParser.Parse(args[3..], allowNull: false, out var forwardPath, out var parameters, out var utf8Address))
         {
             case PathParseResult.Syntax:
                 return Error("501 5.5.4 Syntax: RCPT TO:<address>\r\n"u8);
@@ -511,9 +801,41 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("501 5.1.3 Bad recipient address syntax\r\n"u8);
         }
 
-        if (!parameters.IsEmpty)
+        if (utf8Address && !_mailParameters.Utf8)
         {
-            return Error("555 5.5.4 Unsupported RCPT parameter\r\n"u8);
+            return Error("553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter\r\n"u8);
+        }
+
+        var notify = DsnNotify.Unspecified;
+        string? originalType = null;
+        string? original = null;
+        // Bounded by the parameter text: each pass consumes one parameter.
+        while (!parameters.IsEmpty)
+        {
+            var space = parameters.IndexOf((byte)' ');
+            var parameter = space < 0 ? parameters : parameters[..space];
+            parameters = space < 0 ? [] : parameters[(space + 1)..].TrimStart((byte)' ');
+            if (_options.Dsn && parameter.Length > 7 && Ascii.EqualsIgnoreCase(parameter[..7], "NOTIFY="u8))
+            {
+                if (notify != DsnNotify.Unspecified || !DsnParameters.TryParseNotify(parameter[7..], out notify))
+                {
+                    return Error("501 5.5.4 Bad NOTIFY parameter\r\n"u8);
+                }
+            }
+            else if (_options.Dsn && parameter.Length > 6 && Ascii.EqualsIgnoreCase(parameter[..6], "ORCPT="u8))
+            {
+                if (original is not null || !DsnParameters.TryParseOriginalRecipient(parameter[6..], out var type, out var address))
+                {
+                    return Error("501 5.5.4 Bad ORCPT parameter\r\n"u8);
+                }
+
+                originalType = type;
+                original = address;
+            }
+            else
+            {
+                return Error("555 5.5.4 Unsupported RCPT parameter\r\n"u8);
+            }
         }
 
         if (_recipients.Count >= _options.MaxRecipients)
@@ -521,7 +843,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Reply("452 4.5.3 Too many recipients\r\n"u8);
         }
 
-        pending = new Pending(PendingKind.RcptTo, forwardPath);
+        pending = new Pending(PendingKind.RcptTo, forwardPath, Recipient: new SmtpRecipient(forwardPath, notify, originalType, original));
         return Next.Continue;
     }
 
@@ -530,6 +852,12 @@ internal sealed class SmtpSession : IAsyncDisposable
         if (_reversePath is null)
         {
             return Error("503 5.5.1 Need MAIL command\r\n"u8);
+        }
+
+        if (_chunking)
+        {
+            // RFC 3030 §2: DATA and BDAT may not be mixed in one transaction.
+            return Error("503 5.5.1 DATA not allowed after BDAT\r\n"u8);
         }
 
         if (_recipients.Count == 0)
@@ -546,6 +874,75 @@ internal sealed class SmtpSession : IAsyncDisposable
         _data.Begin(_options.MaxMessageSize, _options.MaxDataLineLength);
         _mode = InputMode.Data;
         return Reply("354 End data with <CR><LF>.<CR><LF>\r\n"u8);
+    }
+
+    /// <summary>RFC 3030: "BDAT" SP chunk-size [SP "LAST"]. The reply comes once the chunk's octets are read.</summary>
+    private Next Bdat(ReadOnlySpan<byte> args)
+    {
+        var space = args.IndexOf((byte)' ');
+        var sizeText = space < 0 ? args : args[..space];
+        var rest = space < 0 ? [] : args[(space + 1)..];
+        var last = Ascii.EqualsIgnoreCase(rest, "LAST"u8);
+        // At most 18 digits keeps the count inside a long; a chunk that size is refused as too large anyway.
+        if (sizeText.IsEmpty || sizeText.Length > 18 || sizeText.ContainsAnyExceptInRange((byte)'0', (byte)'9')
+            || (!rest.IsEmpty && !last)
+            || !Utf8Parser.TryParse(sizeText, out long size, out _))
+        {
+            // Without a size we cannot know where the chunk ends: what follows is read as commands, which
+            // is safe because only this client's own (already refused) bytes are at stake.
+            return Error("501 5.5.4 Syntax: BDAT chunk-size [LAST]\r\n"u8);
+        }
+
+        _chunkRemaining = size;
+        _chunkSize = size;
+        _chunkLast = last;
+        _chunkRefusal = _reversePath is null ? ChunkRefusal.NeedMail
+            : _recipients.Count > 0 ? ChunkRefusal.None
+            : _recipientAttempted ? ChunkRefusal.NoValidRecipients
+            : ChunkRefusal.NeedRcpt;
+        if (_chunkRefusal == ChunkRefusal.None && !_chunking)
+        {
+            _chunking = true;
+            _data.Begin(_options.MaxMessageSize, _options.MaxDataLineLength, chunked: true);
+        }
+
+        _mode = InputMode.Chunk;
+        return Next.Continue;
+    }
+
+    private async ValueTask<Next> CompleteChunkAsync()
+    {
+        switch (_chunkRefusal)
+        {
+            case ChunkRefusal.NeedMail:
+                return Error("503 5.5.1 Need MAIL command\r\n"u8);
+            case ChunkRefusal.NeedRcpt:
+                return Error("503 5.5.1 Need RCPT command\r\n"u8);
+            case ChunkRefusal.NoValidRecipients:
+                return Reply("554 5.5.1 No valid recipients\r\n"u8);
+        }
+
+        if (_data.TooLarge)
+        {
+            // The transaction is over; later chunks of it get 503 and are skipped.
+            _data.Release();
+            ResetTransaction();
+            return Reply("552 5.3.4 Message size exceeds fixed maximum message size\r\n"u8);
+        }
+
+        if (!_chunkLast)
+        {
+            var span = _writer.GetSpan(64);
+            "250 2.0.0 "u8.CopyTo(span);
+            Utf8Formatter.TryFormat(_chunkSize, span[10..], out var written);
+            " octets received\r\n"u8.CopyTo(span[(10 + written)..]);
+            _writer.Advance(10 + written + 18);
+            return Next.Continue;
+        }
+
+        _data.EndChunks();
+        var reply = await CompleteMessageAsync().ConfigureAwait(false);
+        return reply.Code == 421 ? Next.Close : Next.Continue;
     }
 
     private Next Reset(ReadOnlySpan<byte> args)
@@ -734,6 +1131,7 @@ internal sealed class SmtpSession : IAsyncDisposable
                 if (reply.IsPositive)
                 {
                     _reversePath = pending.First;
+                    _mailParameters = pending.Mail ?? SmtpMailParameters.None;
                 }
 
                 return Relay(reply);
@@ -744,7 +1142,7 @@ internal sealed class SmtpSession : IAsyncDisposable
                 var reply = await AskHandlerAsync(pending, envelope: null, message: default).ConfigureAwait(false);
                 if (reply.IsPositive)
                 {
-                    _recipients.Add(pending.First);
+                    _recipients.Add(pending.Recipient!);
                 }
 
                 return Relay(reply);
@@ -776,11 +1174,19 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Reply("235 2.7.0 Authentication successful\r\n"u8);
         }
 
-        SmtpSessionLog.AuthFailed(_logger, _info.RemoteEndPoint);
-        // Slows down guessing; product behaviour, not synchronisation.
+        _authFailures++;
+        SmtpSessionLog.AuthFailed(_logger, _info.RemoteEndPoint, _authFailures);
+        // Slows down guessing, more with every failure; product behaviour, not synchronisation.
         if (_options.AuthFailureDelay > TimeSpan.Zero)
         {
-            await Task.Delay(_options.AuthFailureDelay, _aborted).ConfigureAwait(false);
+            await Task.Delay(_options.AuthFailureDelay * _authFailures, _aborted).ConfigureAwait(false);
+        }
+
+        if (_authFailures >= _options.MaxAuthFailures)
+        {
+            _writer.Write("535 5.7.8 Authentication credentials invalid\r\n"u8);
+            _writer.Write("421 4.7.0 Too many failed authentication attempts, closing connection\r\n"u8);
+            return Next.Close;
         }
 
         return Error("535 5.7.8 Authentication credentials invalid\r\n"u8);
@@ -805,7 +1211,18 @@ internal sealed class SmtpSession : IAsyncDisposable
             }
             else
             {
-                var envelope = new SmtpEnvelope(_reversePath!, [.. _recipients]);
+                var addresses = new string[_recipients.Count];
+                for (var i = 0; i < addresses.Length; i++)
+                {
+                    addresses[i] = _recipients[i].Address;
+                }
+
+                var envelope = new SmtpEnvelope(_reversePath!, addresses)
+                {
+                    Mail = _mailParameters,
+                    RecipientDetails = [.. _recipients],
+                    Chunked = _chunking,
+                };
                 var message = _data.Message;
                 reply = await AskHandlerAsync(new Pending(PendingKind.Message), envelope, message).ConfigureAwait(false);
             }
@@ -877,8 +1294,15 @@ internal sealed class SmtpSession : IAsyncDisposable
     private void ResetTransaction()
     {
         _reversePath = null;
+        _mailParameters = SmtpMailParameters.None;
         _recipients.Clear();
         _recipientAttempted = false;
+        if (_chunking)
+        {
+            // Between chunks (RSET, EHLO): what was received so far is dropped.
+            _chunking = false;
+            _data.Release();
+        }
     }
 
     private async Task<bool> UpgradeToTlsAsync()
@@ -927,10 +1351,11 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     private void ArmTimeout(TimeSpan timeout)
     {
+        // TryReset keeps the link to the abort token (that registration is on the parent, not on this source).
         if (!_ioTimeout.TryReset())
         {
             _ioTimeout.Dispose();
-            _ioTimeout = new CancellationTokenSource();
+            _ioTimeout = CancellationTokenSource.CreateLinkedTokenSource(_aborted);
         }
 
         _ioTimeout.CancelAfter(timeout);
@@ -947,15 +1372,31 @@ internal sealed class SmtpSession : IAsyncDisposable
         await _writer.FlushAsync(_ioTimeout.Token).ConfigureAwait(false);
     }
 
-    private async ValueTask TryFlushAsync()
+    /// <summary>Flushes a parting reply within <see cref="GoodbyeTimeout"/>, even after the abort token fired.</summary>
+    private async ValueTask TryFlushBrieflyAsync()
     {
         try
         {
-            await FlushAsync().ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(GoodbyeTimeout);
+            await _writer.FlushAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
         {
             // Saying goodbye is best effort.
+        }
+    }
+
+    /// <summary>Closes the connection under whatever the session is doing (the server's last resort
+    /// once the stop deadline and the goodbye grace have both passed).</summary>
+    public void Abort()
+    {
+        try
+        {
+            _transport.Dispose();
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            // Already broken.
         }
     }
 
@@ -968,7 +1409,6 @@ internal sealed class SmtpSession : IAsyncDisposable
     /// <summary>Releases everything; never throws (the peer may have broken the connection already).</summary>
     public async ValueTask DisposeAsync()
     {
-        await _abortRegistration.DisposeAsync().ConfigureAwait(false);
         // Close the transport first: completing a writer that still holds bytes would try to send them,
         // and a peer that stopped reading could block that forever. Every reply that matters was flushed.
         try
@@ -980,7 +1420,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             // Closing a connection the peer already broke.
         }
 
-        _socket.Dispose();
+        Abort();
         try
         {
             await _reader.CompleteAsync().ConfigureAwait(false);

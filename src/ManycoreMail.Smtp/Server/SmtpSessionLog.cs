@@ -23,8 +23,8 @@ internal static partial class SmtpSessionLog
     [LoggerMessage(6, LogLevel.Debug, "TLS handshake with {Remote} failed")]
     public static partial void TlsFailed(ILogger logger, IPEndPoint remote, Exception exception);
 
-    [LoggerMessage(7, LogLevel.Information, "Authentication failed for {Remote}")]
-    public static partial void AuthFailed(ILogger logger, IPEndPoint remote);
+    [LoggerMessage(7, LogLevel.Information, "Authentication failed for {Remote} (failure {Failures} of this session)")]
+    public static partial void AuthFailed(ILogger logger, IPEndPoint remote, int failures);
 
     [LoggerMessage(8, LogLevel.Warning, "SMTP accept failed")]
     public static partial void AcceptFailed(ILogger logger, Exception exception);

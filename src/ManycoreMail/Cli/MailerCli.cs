@@ -13,20 +13,27 @@ internal static class MailerCli
     public static RootCommand Build()
     {
         var root = new RootCommand("Manycore Mail: a mail transfer agent and email service platform.");
-        var run = new Command("run", "Run every configured role (or --roles) in one process on the embedded spool.");
+        var run = new Command("run", "Run every configured role (or --roles) in one process (on the embedded spool, or --queue redis).");
         var roles = new Option<string?>("--roles") { Description = "Comma-separated roles to run: " + string.Join(", ", RoleNames.All) };
         AddConfigOptions(run, out var config);
         run.Options.Add(roles);
-        run.SetAction((parse, ct) => RunAsync(config(parse), parse.GetValue(roles)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), ct));
+        var runQueue = AddQueueOption(run);
+        run.SetAction((parse, ct) => RunAsync(config(parse), parse.GetValue(roles)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), QueueOf(parse, runQueue), ct));
         root.Subcommands.Add(run);
 
         foreach (var role in RoleNames.All)
         {
             var command = new Command(role, $"Run only the {role} role.");
             AddConfigOptions(command, out var roleConfig);
-            command.SetAction((parse, ct) => RunAsync(roleConfig(parse), [role], ct));
+            var roleQueue = AddQueueOption(command);
+            command.SetAction((parse, ct) => RunAsync(roleConfig(parse), [role], QueueOf(parse, roleQueue), ct));
             root.Subcommands.Add(command);
         }
+
+        var redisMetrics = new Command("redis-metrics", "Serve the queue gauges (LLEN of each queue on Redis) on redis/prometheus, as the original Redis exporter.");
+        AddConfigOptions(redisMetrics, out var redisMetricsConfig);
+        redisMetrics.SetAction((parse, ct) => RunAsync(redisMetricsConfig(parse), null, QueueBackend.Redis, ct, redisMetricsOnly: true));
+        root.Subcommands.Add(redisMetrics);
 
         var check = new Command("check-config", "Load and validate the configuration, print every problem, and exit.");
         AddConfigOptions(check, out var checkConfig);
@@ -40,6 +47,21 @@ internal static class MailerCli
         root.Subcommands.Add(classify);
         return root;
     }
+
+    private static Option<string> AddQueueOption(Command command)
+    {
+        var queue = new Option<string>("--queue")
+        {
+            Description = "Queue store: embedded (the SQLite spool in storage/path, one process) or redis (reliable-queue/redis, one process per role or more)",
+            DefaultValueFactory = _ => "embedded",
+        };
+        queue.AcceptOnlyFromAmong("embedded", "redis");
+        command.Options.Add(queue);
+        return queue;
+    }
+
+    private static QueueBackend QueueOf(ParseResult parse, Option<string> queue) =>
+        parse.GetValue(queue) == "redis" ? QueueBackend.Redis : QueueBackend.Embedded;
 
     private static void AddConfigOptions(Command command, out Func<ParseResult, ConfigSources?> read)
     {
@@ -106,7 +128,7 @@ internal static class MailerCli
         }
     }
 
-    private static async Task<int> RunAsync(ConfigSources? sources, IReadOnlyCollection<string>? roles, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(ConfigSources? sources, IReadOnlyCollection<string>? roles, QueueBackend queue, CancellationToken cancellationToken, bool redisMetricsOnly = false)
     {
         using var loggers = Logging.Create();
         var logger = loggers.CreateLogger("ManycoreMail");
@@ -144,19 +166,26 @@ internal static class MailerCli
             stopping.Cancel();
         });
 
-        var host = new MailerHost(loaded.Options, loggers, TimeProvider.System);
+        var host = new MailerHost(loaded.Options, loggers, TimeProvider.System) { Queue = queue };
         await using (host.ConfigureAwait(false))
         {
             try
             {
-                await host.StartAsync(roles ?? MailerHost.ConfiguredRoles(loaded.Options), stopping.Token).ConfigureAwait(false);
+                if (redisMetricsOnly)
+                {
+                    await host.StartRedisMetricsAsync(stopping.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await host.StartAsync(roles ?? MailerHost.ConfiguredRoles(loaded.Options), stopping.Token).ConfigureAwait(false);
+                }
             }
             catch (ConfigException e)
             {
                 logger.LogCritical("{Problems}", e.Message);
                 return 2;
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or Queue.Redis.RedisServerException)
             {
                 logger.LogCritical(e, "Could not start: {Error}", e.Message);
                 return 1;

@@ -49,7 +49,7 @@ internal static class ConfigLoader
         var receiver = ReadReceiver(customer.Section("receiver"), sources, metricsBinds);
         var transformer = ReadTransformer(customer.Section("transformer"), xMailer, metricsBinds);
         var postfixlog = customer.Section("postfixlog");
-        var sender = ReadSender(customer.Section("sender"), postfixlog, metricsBinds);
+        var sender = ReadSender(customer.Section("sender"), postfixlog, metricsBinds, customer.Section("backdata"));
         var mxServer = ReadMxServer(customer.Section("mxserver"), metricsBinds);
         var backdata = ReadBackdata(customer.Section("backdata"), metricsBinds);
         ReadRedisExporter(customer.Section("redis"), metricsBinds);
@@ -165,6 +165,7 @@ internal static class ConfigLoader
             }
         }
         var maxSize = section.Int("max-message-size", min: 1024);
+        var listener = ReadSmtpListener(section);
         var cert = sources.TlsCertFile ?? section.Section("tls").String("cert-file");
         var key = sources.TlsKeyFile ?? section.Section("tls").String("key-file");
         if ((cert is null) != (key is null))
@@ -190,6 +191,24 @@ internal static class ConfigLoader
             TlsCertificateFile = cert is null ? null : FullPath(cert),
             TlsKeyFile = key is null ? null : FullPath(key),
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+            Listener = listener,
+        };
+    }
+
+    /// <summary>The SMTP listener limits shared by the receiver and mxserver sections.</summary>
+    private static SmtpListenerSettings ReadSmtpListener(YamlSection section)
+    {
+        var defaults = new SmtpListenerSettings();
+        return new SmtpListenerSettings
+        {
+            MaxSessions = section.Int("max-sessions", min: 1) ?? defaults.MaxSessions,
+            MaxSessionsPerClient = section.Int("max-sessions-per-client", min: 1) ?? defaults.MaxSessionsPerClient,
+            MaxRecipients = section.Int("max-recipients", min: 1) ?? defaults.MaxRecipients,
+            MaxErrors = section.Int("max-errors", min: 1) ?? defaults.MaxErrors,
+            MaxAuthFailures = section.Int("max-auth-failures", min: 1) ?? defaults.MaxAuthFailures,
+            CommandTimeout = section.Int("command-timeout-seconds", min: 1) is { } command ? TimeSpan.FromSeconds(command) : defaults.CommandTimeout,
+            DataTimeout = section.Int("data-timeout-seconds", min: 1) is { } data ? TimeSpan.FromSeconds(data) : defaults.DataTimeout,
+            ProxyProtocol = section.Bool("proxy-protocol") ?? false,
         };
     }
 
@@ -255,7 +274,7 @@ internal static class ConfigLoader
         };
     }
 
-    private static SenderOptions? ReadSender(YamlSection section, YamlSection postfixlog, List<MetricsBind> metrics)
+    private static SenderOptions? ReadSender(YamlSection section, YamlSection postfixlog, List<MetricsBind> metrics, YamlSection backdata)
     {
         // The original's Postfix module: its keys are read (and mostly meaningless now that we deliver ourselves).
         postfixlog.String("logfile");
@@ -292,6 +311,7 @@ internal static class ConfigLoader
             FirstRetryDelay = firstRetry is { } f ? TimeSpan.FromSeconds(f) : TimeSpan.FromMinutes(5),
             MaxRetryDelay = maxRetry is { } m ? TimeSpan.FromSeconds(m) : TimeSpan.FromHours(4),
             MaxQueueLifetime = lifetime is { } l ? TimeSpan.FromSeconds(l) : TimeSpan.FromHours(12),
+            Delivery = Roles.Sender.DeliveryOptionsReader.Read(section, backdata),
         };
     }
 
@@ -306,6 +326,7 @@ internal static class ConfigLoader
         var yahoo = section.Section("abuse").Section("yahoo").String("to");
         var extra = section.StringList("domains");
         var maxSize = section.Int("max-message-size", min: 1024);
+        var listener = ReadSmtpListener(section);
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "mx-server");
         if (bind is null || directory is null)
@@ -319,6 +340,7 @@ internal static class ConfigLoader
             YahooAbuseAddress = yahoo,
             ExtraDomains = extra.Select(d => d.Trim().TrimEnd('.').ToLowerInvariant()).ToArray(),
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+            Listener = listener,
         };
     }
 
@@ -368,7 +390,20 @@ internal static class ConfigLoader
             var redis = customer.Section(role).Section("reliable-queue").Section("redis");
             if (redis.Exists)
             {
-                return new RedisOptions(redis.String("hostname") ?? "localhost", redis.Port("port") ?? 6379);
+                var username = redis.String("username");
+                var password = redis.String("password");
+                if (username is not null && password is null)
+                {
+                    redis.Error("username", "a Redis username needs a password");
+                }
+                return new RedisOptions(redis.String("hostname") ?? "localhost", redis.Port("port") ?? 6379)
+                {
+                    Username = username,
+                    Password = password,
+                    Tls = redis.Bool("tls") ?? false,
+                    Database = redis.Int("db", min: 0) ?? 0,
+                    Lease = TimeSpan.FromSeconds(redis.Int("lease-seconds", min: 3) ?? 30),
+                };
             }
         }
         return new RedisOptions("localhost", 6379);
@@ -379,6 +414,12 @@ internal static class ConfigLoader
         var redis = section.Section("reliable-queue").Section("redis");
         redis.String("hostname");
         redis.Port("port");
+        // Marked as read here; validated once, in ReadRedis, for the section whose values are used.
+        redis.String("username");
+        redis.String("password");
+        redis.String("tls");
+        redis.String("db");
+        redis.String("lease-seconds");
     }
 
     private static void ReadPrometheus(YamlSection section, List<MetricsBind>? metrics, string role)

@@ -24,7 +24,19 @@ internal sealed record QueueNames(string Primary, string Default, string Outboun
 
 internal sealed record StorageOptions(string Path);
 
-internal sealed record RedisOptions(string Hostname, int Port);
+/// <summary>The Redis server of the queue backend (<c>reliable-queue/redis/*</c>); used with <c>--queue redis</c>.</summary>
+internal sealed record RedisOptions(string Hostname, int Port)
+{
+    /// <summary>ACL user; null means "default" when a password is set.</summary>
+    public string? Username { get; init; }
+    public string? Password { get; init; }
+    public bool Tls { get; init; }
+    /// <summary>Logical database (SELECT).</summary>
+    public int Database { get; init; }
+    /// <summary>Lease of an item in Redis, renewed by its holder every third of it: how long the items of a
+    /// process that died stay away from the other instances.</summary>
+    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
+}
 
 internal sealed record MetricsBind(string Role, IPEndPoint EndPoint);
 
@@ -46,6 +58,20 @@ internal sealed record ReceiverOptions
     public string? TlsCertificateFile { get; init; }
     public string? TlsKeyFile { get; init; }
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+    public SmtpListenerSettings Listener { get; init; } = new();
+}
+
+/// <summary>Limits and transport options shared by the SMTP listeners (receiver, mxserver sections).</summary>
+internal sealed record SmtpListenerSettings
+{
+    public int MaxSessions { get; init; } = 1000;
+    public int MaxSessionsPerClient { get; init; } = 100;
+    public int MaxRecipients { get; init; } = 100;
+    public int MaxErrors { get; init; } = 10;
+    public int MaxAuthFailures { get; init; } = 3;
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    public bool ProxyProtocol { get; init; }
 }
 
 internal sealed record DomainSettings
@@ -79,6 +105,8 @@ internal sealed record SenderOptions
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromHours(4);
     public TimeSpan MaxQueueLifetime { get; init; } = TimeSpan.FromHours(12);
+    /// <summary>Everything else the delivery engine reads (pools, shaping, TLS, relay, per-queue lifetimes).</summary>
+    public Roles.Sender.DeliveryOptions Delivery { get; init; } = new();
 }
 
 internal sealed record MxServerOptions
@@ -89,6 +117,7 @@ internal sealed record MxServerOptions
     /// <summary>Further domains we accept mail for, besides the return-path domains.</summary>
     public IReadOnlyList<string> ExtraDomains { get; init; } = [];
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+    public SmtpListenerSettings Listener { get; init; } = new();
 }
 
 internal sealed record BackdataOptions

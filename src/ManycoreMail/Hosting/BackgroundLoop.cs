@@ -30,6 +30,7 @@ internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> 
         var pause = TimeSpan.FromMilliseconds(100);
         while (!_stopping.IsCancellationRequested)
         {
+            var started = time.GetTimestamp();
             try
             {
                 await body(_stopping.Token).ConfigureAwait(false);
@@ -41,7 +42,20 @@ internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> 
             }
             catch (Exception e)
             {
-                logger.LogError(e, "{Role} failed; restarting in {Pause}", Name, pause);
+                // A loop that ran a good while before failing starts its back-off afresh.
+                if (time.GetElapsedTime(started) > TimeSpan.FromMinutes(1))
+                {
+                    pause = TimeSpan.FromMilliseconds(100);
+                }
+                if (e is Queue.Redis.RedisConnectionException)
+                {
+                    // An outage, not a bug: one line per retry (the back-off keeps them few), no stack trace.
+                    logger.LogWarning("{Role} paused: Redis unavailable ({Error}); retrying in {Pause}", Name, e.Message, pause);
+                }
+                else
+                {
+                    logger.LogError(e, "{Role} failed; restarting in {Pause}", Name, pause);
+                }
                 try
                 {
                     await Task.Delay(pause, time, _stopping.Token).ConfigureAwait(false);
@@ -50,7 +64,9 @@ internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> 
                 {
                     return;
                 }
-                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+                // Redis outages retry at most every 5 s, so work resumes soon after it is back.
+                var cap = e is Queue.Redis.RedisConnectionException ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, cap.Ticks));
             }
         }
     }

@@ -5,6 +5,7 @@ using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Embedded;
+using ManycoreMail.Queue.Redis;
 using ManycoreMail.Roles.Backdata;
 using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.MxServer;
@@ -40,6 +41,9 @@ internal sealed class MailerHost : IAsyncDisposable
 
     public MetricsRegistry Metrics { get; } = new();
 
+    /// <summary>The queue store to open: the embedded spool, or Redis shared with other processes.</summary>
+    public QueueBackend Queue { get; init; } = QueueBackend.Embedded;
+
     /// <summary>The roles a plain <c>mailer run</c> starts: every role whose section is configured.</summary>
     public static IReadOnlyList<string> ConfiguredRoles(MailerOptions options)
     {
@@ -66,13 +70,15 @@ internal sealed class MailerHost : IAsyncDisposable
             : null;
 
         Directory.CreateDirectory(_options.Storage.Path);
-        _store = await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false);
+        _store = Queue == QueueBackend.Redis
+            ? await OpenRedisAsync(cancellationToken).ConfigureAwait(false)
+            : await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false);
         var events = new EventQueue(_store, _options.Queues.Events);
         var ingress = new IngressQueue(_store, _options.Queues, Metrics);
         RegisterQueueGauges(_store);
 
         var certificate = roles.Contains(RoleNames.Receiver) || roles.Contains(RoleNames.MxServer)
-            ? TlsCertificates.LoadOrCreate(_options.Receiver?.TlsCertificateFile, _options.Receiver?.TlsKeyFile, _options.Storage.Path, _options.Sender.HeloName, _logger)
+            ? TlsCertificates.Open(_options.Receiver?.TlsCertificateFile, _options.Receiver?.TlsKeyFile, _options.Storage.Path, _options.Sender.HeloName, _logger)
             : null;
 
         // Start order as the original documents it: backdata, mx-server, sender, transformer, receivers.
@@ -90,14 +96,17 @@ internal sealed class MailerHost : IAsyncDisposable
                 _logger.LogWarning("The MX server has no domains (no transformer domain-settings, no mxserver/domains): it will refuse every recipient");
             }
             var handler = new MxHandler(domains, new EmlStore(_options.MxServer!.EmlDirectory), events, Metrics, _time, _loggers.CreateLogger<MxHandler>());
-            await StartRoleAsync(MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers), cancellationToken).ConfigureAwait(false);
+            var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!.Current(), handler, _loggers)
+                .With(_options.MxServer.Listener, certificate.Current);
+            await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Sender))
         {
             var resolver = new DnsResolver(_options.Sender.DnsServers is { } servers ? DnsResolverOptions.FromServers(servers) : DnsResolverOptions.FromResolvConf(), _time);
             _disposables.Add(resolver);
-            var delivery = new DirectDelivery(_options.Sender, new MailRouter(resolver), _loggers.CreateLogger<DirectDelivery>());
-            await StartRoleAsync(new SenderRole(_store, _options.Queues, _options.Sender, delivery, events, Metrics, _time, _loggers.CreateLogger<SenderRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics), _time, _loggers.CreateLogger<DeliveryEngine>());
+            _disposables.Add(engine);
+            await StartRoleAsync(new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Transformer))
         {
@@ -120,6 +129,21 @@ internal sealed class MailerHost : IAsyncDisposable
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loggers.CreateLogger<MailSendEndpoint>());
         await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers), cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
+    }
+
+    /// <summary><c>mailer redis-metrics</c>: the original Redis exporter, the four queue gauges (LLEN) on
+    /// <c>redis/prometheus</c>, and nothing else.</summary>
+    public async Task StartRedisMetricsAsync(CancellationToken cancellationToken)
+    {
+        var binds = _options.MetricsBinds.Where(b => b.Role == "redis").Select(b => b.EndPoint).ToArray();
+        if (binds.Length == 0)
+        {
+            throw new ConfigException(["customer config: redis/prometheus: required by redis-metrics (the exporter's bind)"]);
+        }
+        _store = await OpenRedisAsync(cancellationToken).ConfigureAwait(false);
+        RegisterQueueGauges(_store);
+        await StartRoleAsync(new HttpFront(null, null, binds, Metrics, _loggers), cancellationToken).ConfigureAwait(false);
+        _logger.LogInformation("Redis queue metrics for {Host}:{Port} on {Binds}", _options.Redis.Hostname, _options.Redis.Port, string.Join(", ", binds.Select(b => b.ToString())));
     }
 
     /// <summary>Stops roles in reverse start order (receivers first), each within the deadline.</summary>
@@ -166,9 +190,44 @@ internal sealed class MailerHost : IAsyncDisposable
         _started.Add(role);
     }
 
+    private async Task<IQueueStore> OpenRedisAsync(CancellationToken cancellationToken)
+    {
+        var redis = _options.Redis;
+        var client = new RedisClientOptions
+        {
+            Host = redis.Hostname,
+            Port = redis.Port,
+            Username = redis.Username,
+            Password = redis.Password,
+            Database = redis.Database,
+            UseTls = redis.Tls,
+            ClientName = "manycore-mail-" + Environment.ProcessId,
+        };
+        var store = new RedisQueueStore(new RedisClient(client), _time, new RedisQueueStoreOptions(), ownsClient: true);
+        try
+        {
+            await store.Client.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            _logger.LogInformation("Queues on Redis at {Host}:{Port} (db {Database})", redis.Hostname, redis.Port, redis.Database);
+        }
+        catch (RedisConnectionException e)
+        {
+            // Start anyway, as after an outage: receivers refuse with 4xx and workers wait until Redis answers,
+            // so the start order of pods does not matter.
+            _logger.LogWarning("Redis at {Host}:{Port} is not reachable yet ({Error}); starting anyway, queue work waits for it", redis.Hostname, redis.Port, e.Message);
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return new RedisWorkerStore(store, redis.Lease, _time, _loggers.CreateLogger("ManycoreMail.Queue"));
+    }
+
     private void RegisterQueueGauges(IQueueStore store)
     {
-        // The original Redis exporter's gauges; here read from the embedded spool.
+        // The original Redis exporter's gauges: on Redis the length of each list (LLEN, ready items only) and
+        // 0.0 when Redis does not answer, as the original printed; on the embedded spool every item queued.
+        var redis = (store as RedisWorkerStore)?.Inner;
         (string Name, string Queue)[] gauges =
         [
             ("primary_queue_messages", _options.Queues.Primary),
@@ -178,7 +237,21 @@ internal sealed class MailerHost : IAsyncDisposable
         ];
         foreach (var (name, queue) in gauges)
         {
-            Metrics.Gauge(name, $"Messages on queue {queue}.", () => store.CountAsync(queue, CancellationToken.None).AsTask().GetAwaiter().GetResult());
+            Metrics.Gauge(name, $"Messages on queue {queue}.", redis is null
+                ? () => store.CountAsync(queue, CancellationToken.None).AsTask().GetAwaiter().GetResult()
+                : () => ReadyCount(redis, queue));
+        }
+    }
+
+    private static double ReadyCount(RedisQueueStore redis, string queue)
+    {
+        try
+        {
+            return redis.ReadyCountAsync(queue, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+        {
+            return 0.0;
         }
     }
 

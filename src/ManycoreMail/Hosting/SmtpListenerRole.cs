@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using ManycoreMail.Config;
 using ManycoreMail.Smtp.Server;
 using Microsoft.Extensions.Logging;
 
@@ -15,6 +17,25 @@ internal sealed class SmtpListenerRole(string name, SmtpServerOptions options, I
 
     public IPEndPoint? BoundEndPoint { get; private set; }
 
+    /// <summary>The options the server runs with.</summary>
+    public SmtpServerOptions Options => options;
+
+    /// <summary>The same listener with the section's limits applied and a certificate that follows its files.</summary>
+    public SmtpListenerRole With(SmtpListenerSettings settings, Func<X509Certificate2?> certificate) =>
+        new(Name, Apply(options, settings) with { CertificateProvider = certificate }, bind, handler, logger);
+
+    public static SmtpServerOptions Apply(SmtpServerOptions options, SmtpListenerSettings settings) => options with
+    {
+        MaxSessions = settings.MaxSessions,
+        MaxSessionsPerClient = settings.MaxSessionsPerClient,
+        MaxRecipients = settings.MaxRecipients,
+        MaxErrors = settings.MaxErrors,
+        MaxAuthFailures = settings.MaxAuthFailures,
+        CommandTimeout = settings.CommandTimeout,
+        DataTimeout = settings.DataTimeout,
+        ProxyProtocol = settings.ProxyProtocol,
+    };
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _server = new SmtpServer(options, handler, logger);
@@ -22,6 +43,8 @@ internal sealed class SmtpListenerRole(string name, SmtpServerOptions options, I
         return Task.CompletedTask;
     }
 
+    /// <summary>Stops accepting at once; sessions in a transaction may finish it until the token fires,
+    /// then get "421 4.3.2". Nothing acknowledged is lost: 250 is only said once a message is durable.</summary>
     public Task StopAsync(CancellationToken cancellationToken) =>
         _server?.StopAsync(cancellationToken) ?? Task.CompletedTask;
 

@@ -32,6 +32,7 @@ internal sealed class MetricsRegistry
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Counter> _counters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Gauge> _gauges = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ILabelledFamily> _families = new(StringComparer.Ordinal);
 
     public MetricsRegistry()
     {
@@ -60,14 +61,31 @@ internal sealed class MetricsRegistry
         }
     }
 
+    /// <summary>A labelled family (see LabelledMetrics.cs); the one already registered under its name wins, so
+    /// two roles in one process share it.</summary>
+    public T Family<T>(T family) where T : class, ILabelledFamily
+    {
+        lock (_lock)
+        {
+            if (_families.TryGetValue(family.Name, out var existing) && existing is T same)
+            {
+                return same;
+            }
+            _families[family.Name] = family;
+            return family;
+        }
+    }
+
     public string Render()
     {
         Counter[] counters;
         Gauge[] gauges;
+        ILabelledFamily[] families;
         lock (_lock)
         {
             counters = [.. _counters.Values.OrderBy(c => c.Name, StringComparer.Ordinal)];
             gauges = [.. _gauges.Values.OrderBy(g => g.Name, StringComparer.Ordinal)];
+            families = [.. _families.Values.OrderBy(f => f.Name, StringComparer.Ordinal)];
         }
         var text = new StringBuilder(4096);
         foreach (var counter in counters)
@@ -82,11 +100,15 @@ internal sealed class MetricsRegistry
             {
                 value = gauge.Read();
             }
-            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or Queue.Redis.RedisConnectionException)
             {
                 value = double.NaN;
             }
             Append(text, gauge.Name, gauge.Help, "gauge", value);
+        }
+        foreach (var family in families)
+        {
+            family.Render(text);
         }
         return text.ToString();
     }

@@ -26,7 +26,9 @@ internal sealed class MxHandler(
     private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
     private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
     private readonly MailClassifier _classifier = new();
-    private readonly Counter _bounces = metrics.Counter("mxserver_received_bounce_total", "Asynchronous bounces received.");
+    // One per bounce event emitted, by its type (hard, soft, unroutable, and autoreply as the original reports auto-replies).
+    private readonly LabelledCounter _bounces = metrics.Family(
+        new LabelledCounter("mxserver_received_bounce_total", "Bounce events from mails received, per bounce type.", "type"));
     private readonly Counter _spam = metrics.Counter("mxserver_received_spam_total", "Feedback (spam) reports received.");
     private readonly Counter _autoreplies = metrics.Counter("mxserver_received_autoreply_total", "Auto-replies received.");
     private readonly Counter _warnings = metrics.Counter("mxserver_warnings_total", "Refused recipients and other warnings.");
@@ -84,7 +86,7 @@ internal sealed class MxHandler(
                     {
                         var bounce = MailEvent.Bounce(verdict.Uuid, now, "", failed.Type, failed.Diagnostic, failed.Address) with { Class = failed.Class };
                         await events.EmitAsync(bounce, cancellationToken).ConfigureAwait(false);
-                        _bounces.Increment();
+                        _bounces.Increment(failed.Type);
                     }
                     return new SmtpReply(250, "2.0.0", "Bounce accepted");
                 case MailKind.Feedback:
@@ -95,6 +97,7 @@ internal sealed class MxHandler(
                     // As the original: an auto-reply is a bounce of type autoreply with an empty ip and reason.
                     await events.EmitAsync(MailEvent.Bounce(verdict.Uuid ?? "", now, "", BounceTypes.AutoReply, "", null), cancellationToken).ConfigureAwait(false);
                     _autoreplies.Increment();
+                    _bounces.Increment(BounceTypes.AutoReply);
                     return new SmtpReply(250, "2.0.0", "Auto-reply accepted");
             }
             var file = await store.SaveAsync(message, now, cancellationToken).ConfigureAwait(false);

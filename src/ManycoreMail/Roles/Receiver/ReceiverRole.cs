@@ -1,4 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.Smtp.Server;
@@ -10,18 +9,20 @@ namespace ManycoreMail.Roles.Receiver;
 /// only after AUTH unless the client is in a trusted network.</summary>
 internal static class ReceiverRole
 {
-    public static SmtpListenerRole Create(ReceiverOptions options, string serverName, X509Certificate2 certificate,
+    public static SmtpListenerRole Create(ReceiverOptions options, string serverName, ReloadingCertificate certificate,
         SubmissionHandler handler, ILoggerFactory loggers) =>
         new(RoleNames.Receiver,
-            new SmtpServerOptions
-            {
-                ServerName = serverName,
-                CertificateProvider = () => certificate,
-                AuthEnabled = true,
-                AuthRequiresTls = true,
-                RequireAuthentication = true,
-                TrustedNetworks = options.TrustedNetworks,
-                MaxMessageSize = options.MaxMessageSize,
-            },
+            SmtpListenerRole.Apply(
+                new SmtpServerOptions
+                {
+                    ServerName = serverName,
+                    CertificateProvider = certificate.Current,
+                    AuthEnabled = true,
+                    AuthRequiresTls = true,
+                    RequireAuthentication = true,
+                    TrustedNetworks = options.TrustedNetworks,
+                    MaxMessageSize = options.MaxMessageSize,
+                },
+                options.Listener),
             options.Bind, handler, loggers.CreateLogger("ManycoreMail.Receiver"));
 }

@@ -39,6 +39,10 @@ internal sealed class SubmissionHandler(
 
     public async ValueTask<SmtpReply> MessageAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
     {
+        // The server hands over the body as pooled segments, valid only during this call. The header checks
+        // and the spool want one stable block that outlives it, so this is the single copy a message costs
+        // between the socket and the spool (the DSN parameters in envelope are not used by the original's
+        // submission path: recipients come from the headers).
         var bytes = message.ToArray();
         if (!IngressRules.TryAccept(bytes, PriorityRule.Lenient, out var accepted, out var refusal))
         {

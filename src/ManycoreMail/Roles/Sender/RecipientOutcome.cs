@@ -5,10 +5,14 @@ internal abstract record RecipientOutcome(string Recipient)
 {
     public sealed record Delivered(string Recipient, string Ip) : RecipientOutcome(Recipient);
 
-    /// <summary>Final failure: <paramref name="Type"/> is the original's bounce type (hard, unroutable).</summary>
-    public sealed record Bounced(string Recipient, string Type, string Reason, string? Ip) : RecipientOutcome(Recipient);
+    /// <summary>Final failure: <paramref name="Type"/> is the original's bounce type (hard, unroutable);
+    /// <paramref name="Class"/> is ours (<see cref="BounceClass"/>).</summary>
+    public sealed record Bounced(string Recipient, string Type, string Reason, string? Ip, string Class = BounceClass.Other) : RecipientOutcome(Recipient);
 
     /// <summary>Try again later. <paramref name="SiteAnswered"/> is false when no server could be reached
-    /// (DNS or connection trouble), which makes an eventual expiry "unroutable" rather than "soft".</summary>
-    public sealed record Deferred(string Recipient, string Reason, bool SiteAnswered) : RecipientOutcome(Recipient);
+    /// (DNS or connection trouble), which makes an eventual expiry "unroutable" rather than "soft".
+    /// <paramref name="NotBefore"/> is set when the site itself says when (throttling, back-off); otherwise the
+    /// retry schedule decides.</summary>
+    public sealed record Deferred(string Recipient, string Reason, bool SiteAnswered, string Class = BounceClass.Other, DateTimeOffset? NotBefore = null)
+        : RecipientOutcome(Recipient);
 }

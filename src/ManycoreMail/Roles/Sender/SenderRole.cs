@@ -8,9 +8,11 @@ using Microsoft.Extensions.Logging;
 namespace ManycoreMail.Roles.Sender;
 
 /// <summary>
-/// Delivers queued messages to their recipients' MX hosts (the original's Postfix module). Each recipient
-/// ends in exactly one terminal event: delivered, or bounce (at once for 5xx and unroutable domains, or
-/// when the queue lifetime runs out); 4xx and connection trouble are retried with back-off.
+/// Delivers queued messages to their recipients' MX hosts or smarthost (the original's Postfix module). Messages
+/// are leased from the durable outbound queue; each (message, domain) becomes a job in its scheduled queue
+/// (campaign:tenant@domain) and waits in its site's ready queue for a pooled connection. Each recipient ends in
+/// exactly one terminal event: delivered, or bounce (at once for 5xx and unroutable domains, or when the queue
+/// lifetime runs out); 4xx and connection trouble are retried with back-off through the durable queue.
 /// </summary>
 internal sealed class SenderRole
 {
@@ -19,33 +21,47 @@ internal sealed class SenderRole
     private readonly IQueueStore _store;
     private readonly QueueNames _queues;
     private readonly SenderOptions _options;
-    private readonly DirectDelivery _delivery;
-    private readonly EventQueue _events;
-    private readonly RetrySchedule _retries;
+    private readonly DeliveryEngine _engine;
+    private readonly MessageSettlement _settlement;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly Counter _polled;
-    private readonly Counter _attempted;
     private readonly SemaphoreSlim _slots;
+    private int _active;
 
-    public SenderRole(IQueueStore store, QueueNames queues, SenderOptions options, DirectDelivery delivery, EventQueue events,
+    public SenderRole(IQueueStore store, QueueNames queues, SenderOptions options, DeliveryEngine engine, EventQueue events,
         MetricsRegistry metrics, TimeProvider time, ILogger<SenderRole> logger)
     {
         _store = store;
         _queues = queues;
         _options = options;
-        _delivery = delivery;
-        _events = events;
-        _retries = new RetrySchedule(options);
+        _engine = engine;
+        _settlement = new MessageSettlement(options, new RetrySchedule(options), events);
         _time = time;
         _logger = logger;
         _slots = new SemaphoreSlim(options.MaxConcurrentDeliveries, options.MaxConcurrentDeliveries);
-        _polled = metrics.Counter("postfix_emails_polled_total", "Messages taken from the outbound queue.");
-        _attempted = metrics.Counter("postfix_emails_to_postfix_total", "Delivery attempts made (once per message per attempt).");
+        RegisterGauges(metrics);
     }
+
+    /// <summary>Messages leased and in delivery (in a ready queue or on the wire).</summary>
+    public int ActiveCount => Volatile.Read(ref _active);
+
+    public DeliveryEngine Engine => _engine;
 
     /// <summary>The role as the host runs it.</summary>
     public IMailerRole AsRole() => new BackgroundLoop(RoleNames.Sender, RunAsync, _logger, _time);
+
+    private void RegisterGauges(MetricsRegistry metrics)
+    {
+        metrics.Gauge("postfix_active_queue_messages", "Messages in delivery now (leased from the outbound queue).", () => ActiveCount);
+        metrics.Gauge("postfix_deferred_queue_messages", "Messages on the outbound queue not in delivery (waiting for a retry or their turn).",
+            () => Math.Max(0, _store.CountAsync(_queues.Outbound, CancellationToken.None).AsTask().GetAwaiter().GetResult() - ActiveCount));
+        metrics.Family(new LabelledGauge("connection_count", "Open SMTP connections per site.", ["site"],
+            () => _engine.Sites.Select(s => (new[] { s.Name }, (double)s.ConnectionCount))));
+        metrics.Family(new LabelledGauge("ready_count", "Deliveries waiting for a connection per site.", ["site"],
+            () => _engine.Sites.Select(s => (new[] { s.Name }, (double)s.ReadyCount))));
+        metrics.Family(new LabelledGauge("scheduled_count", "Deliveries in memory per scheduled queue (campaign:tenant@domain).", ["queue"],
+            () => _engine.ScheduledCounts.Select(q => (new[] { q.Key }, (double)q.Value))));
+    }
 
     private async Task RunAsync(CancellationToken stopping)
     {
@@ -53,7 +69,7 @@ internal sealed class SenderRole
         {
             while (!stopping.IsCancellationRequested)
             {
-                // A slot per delivery in flight: lease only as many messages as there are free slots.
+                // A slot per message held: lease only as many messages as there are free slots.
                 await _slots.WaitAsync(stopping).ConfigureAwait(false);
                 var free = 1;
                 while (free < _options.MaxConcurrentDeliveries && _slots.Wait(0))
@@ -74,17 +90,22 @@ internal sealed class SenderRole
                     await _store.WaitForItemsAsync(_queues.Outbound, TimeSpan.FromSeconds(1), stopping).ConfigureAwait(false);
                     continue;
                 }
-                _polled.Increment(batch.Count);
+                _engine.Metrics.Polled.Increment(batch.Count);
                 foreach (var item in batch)
                 {
                     await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                    Interlocked.Increment(ref _active);
                     _ = DeliverAndReleaseAsync(item, stopping);
                 }
             }
         }
         finally
         {
-            // Wait for the deliveries in flight: they stop with the token and hand their messages back.
+            if (stopping.IsCancellationRequested)
+            {
+                // Connections close and waiting jobs are cancelled; their messages are handed back below.
+                _engine.Stop();
+            }
             for (var i = 0; i < _options.MaxConcurrentDeliveries; i++)
             {
                 await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
@@ -111,64 +132,46 @@ internal sealed class SenderRole
         }
         finally
         {
+            Interlocked.Decrement(ref _active);
             _slots.Release();
         }
     }
 
     private async Task DeliverAsync(LeasedItem item, CancellationToken cancellationToken)
     {
-        _attempted.Increment();
+        _engine.Metrics.Attempted.Increment();
         var envelope = item.Envelope;
-        var outcomes = new List<RecipientOutcome>(envelope.Recipients.Count);
-        foreach (var group in envelope.Recipients.GroupBy(DomainOf, StringComparer.OrdinalIgnoreCase))
+        var tenant = envelope.Tenant ?? _options.Delivery.Tenant;
+        var groups = envelope.Recipients.GroupBy(DomainOf, StringComparer.OrdinalIgnoreCase).ToArray();
+        // Every domain of the message goes to its own site at once; the message settles when all have answered.
+        var deliveries = new Task<IReadOnlyList<RecipientOutcome>>[groups.Length];
+        var queues = new string[groups.Length];
+        for (var i = 0; i < groups.Length; i++)
         {
-            outcomes.AddRange(await _delivery.DeliverAsync(group.Key, [.. group], envelope.ReturnPath ?? "", item.Body, cancellationToken).ConfigureAwait(false));
+            queues[i] = ScheduledQueueName.Of(envelope.Campaign, tenant, groups[i].Key);
+            deliveries[i] = _engine.DeliverAsync(queues[i], groups[i].Key, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken);
         }
+        await Task.WhenAll(deliveries).ConfigureAwait(false);
 
-        var now = _time.GetUtcNow();
-        var transaction = new QueueTransaction();
-        var deferred = new List<RecipientOutcome.Deferred>();
-        foreach (var outcome in outcomes)
+        var outcomes = new List<QueuedOutcome>(envelope.Recipients.Count);
+        for (var i = 0; i < groups.Length; i++)
         {
-            switch (outcome)
-            {
-                case RecipientOutcome.Delivered delivered:
-                    _events.AddTo(transaction, MailEvent.Delivered(envelope.Uuid, now, delivered.Ip, delivered.Recipient));
-                    break;
-                case RecipientOutcome.Bounced bounced:
-                    _events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, bounced.Ip, bounced.Type, bounced.Reason, bounced.Recipient));
-                    break;
-                case RecipientOutcome.Deferred d:
-                    deferred.Add(d);
-                    break;
-            }
+            outcomes.AddRange(deliveries[i].Result.Select(o => new QueuedOutcome(queues[i], o)));
         }
-
-        var retryAt = deferred.Count == 0 ? null : _retries.Next(item.Attempts, item.CreatedAt, now);
-        if (deferred.Count == 0)
+        var settlement = _settlement.Settle(item, outcomes, _time.GetUtcNow());
+        foreach (var expired in settlement.Expired)
         {
-            transaction.Complete(item);
+            _engine.Metrics.Bounced(DomainOf(expired.Recipient), expired.Type, expired.Class);
         }
-        else if (retryAt is null)
-        {
-            foreach (var d in deferred)
-            {
-                var type = d.SiteAnswered ? "soft" : "unroutable";
-                var reason = $"expired after {now - item.CreatedAt:d\\.hh\\:mm\\:ss} in queue; last error: {d.Reason}";
-                _events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, null, type, reason, d.Recipient));
-            }
-            transaction.Complete(item);
-        }
-        else
+        if (settlement.RetryAt is { } retryAt)
         {
             _logger.LogInformation("Message {Uuid}: {Count} recipient(s) deferred until {RetryAt:u}: {Reason}",
-                envelope.Uuid, deferred.Count, retryAt, deferred[0].Reason);
-            transaction.Retry(item, retryAt.Value, envelope with { Recipients = deferred.Select(d => d.Recipient).ToArray() });
+                envelope.Uuid, settlement.Retried.Count, retryAt, settlement.Retried[0].Reason);
         }
 
         try
         {
-            await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
+            await _store.CommitAsync(settlement.Transaction, CancellationToken.None).ConfigureAwait(false);
         }
         catch (LeaseLostException)
         {
@@ -190,7 +193,8 @@ internal sealed class SenderRole
 
     private async Task TryRetryAsync(LeasedItem item, string reason)
     {
-        var next = _retries.Next(item.Attempts, item.CreatedAt, _time.GetUtcNow()) ?? _time.GetUtcNow();
+        var now = _time.GetUtcNow();
+        var next = new RetrySchedule(_options).Next(item.Attempts, item.CreatedAt, now, _options.MaxQueueLifetime) ?? now;
         try
         {
             await _store.CommitAsync(new QueueTransaction().Retry(item, next), CancellationToken.None).ConfigureAwait(false);
@@ -201,7 +205,7 @@ internal sealed class SenderRole
         }
     }
 
-    private static string DomainOf(string address)
+    internal static string DomainOf(string address)
     {
         var at = address.LastIndexOf('@');
         return at < 0 ? "" : address[(at + 1)..].TrimEnd('.').ToLowerInvariant();

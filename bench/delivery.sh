@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Delivery engine throughput: N messages already on the outbound queue, delivered by the sender alone to smtp-sink
+# on loopback (MX found through dnsmasq). Reports messages per second and the connections used.
+# Usage: bench/delivery.sh [messages] [size] [max-connections-per-site] [max-deliveries-per-connection]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+messages="${1:-5000}"; size="${2:-5000}"; connections="${3:-10}"; per_connection="${4:-100}"
+work="$(mktemp -d)"; pids=()
+cleanup() { [ -n "${DEBUG:-}" ] && tail -n 20 "$work"/*.log; for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+dns_port=15363; sink_port=12535; rcv_port=12597; metrics_port=19391; fill_metrics_port=19392
+openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
+cat > "$work/dnsmasq.conf" <<CONF
+port=$dns_port
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+local=/test/
+mx-host=bench.test,mx.bench.test,10
+host-record=mx.bench.test,127.0.0.2
+CONF
+/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+
+cat > "$work/global.yaml" <<CONF
+reliable-queue: {queue-names: {primary-queue: P0, default-queue: P1}}
+backdata: {queue-name: EVENTS}
+postfix: {incoming-queue-name: OUT}
+CONF
+cat > "$work/customer.yaml" <<CONF
+storage: {path: $work/data}
+receiver:
+  bind: {inet-interface: 127.0.0.1, inet-port: $rcv_port}
+  trusted-networks: [127.0.0.0/8]
+  prometheus: {inet-interface: 127.0.0.1, inet-port: $fill_metrics_port}
+transformer:
+  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
+  domain-settings:
+    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
+sender:
+  dns-servers: ["127.0.0.1:$dns_port"]
+  smtp-port: $sink_port
+  helo-name: bench.sender.test
+  max-concurrent-deliveries: 1000
+  max-connections-per-site: $connections
+  max-deliveries-per-connection: $per_connection
+  prometheus: {inet-interface: 127.0.0.1, inet-port: $metrics_port}
+CONF
+
+"$root/mailer" --help > /dev/null  # build first, so start-up waits below are about starting only
+# Phase 1: receiver and transformer only, so the messages pile up on the outbound queue.
+"$root/mailer" run --roles receiver,transformer --global-config-file "$work/global.yaml" --customer-config-file "$work/customer.yaml" > "$work/fill.log" 2>&1 & fill=$!; pids+=($fill)
+for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$rcv_port) 2>/dev/null && break; sleep 0.2; done
+{
+  printf 'From: bench@sender.test\nTo: r@bench.test\nSubject: bench\nX-Uuid: bench1\n\n'
+  head -c "$size" /dev/zero | tr '\0' 'x' | fold -w 76; echo
+} > "$work/message.eml"
+smtp-source -s 20 -m "$messages" -F "$work/message.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$rcv_port
+for _ in $(seq 1 6000); do
+  queued=$(curl -s "http://127.0.0.1:$fill_metrics_port/metrics" | awk '$1=="queue_to_postfix_messages" {print int($2)}')
+  [ "${queued:-0}" -ge "$messages" ] && break
+  sleep 0.1
+done
+kill -TERM "$fill"; wait "$fill" 2>/dev/null || true
+
+# Phase 2: the sender alone drains the queue into smtp-sink.
+/usr/sbin/smtp-sink -u nobody -c 127.0.0.2:$sink_port 1000 > "$work/sink.out" & pids+=($!)
+start=$(date +%s.%N)
+"$root/mailer" run --roles sender --global-config-file "$work/global.yaml" --customer-config-file "$work/customer.yaml" > "$work/send.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 12000); do
+  sunk=$(grep -o 'mesg=[0-9]*' "$work/sink.out" | tail -n 1 | cut -d= -f2 || true)
+  [ "${sunk:-0}" -ge "$messages" ] && break
+  sleep 0.05
+done
+done_at=$(date +%s.%N)
+sessions=$(grep -o 'sess=[0-9]*' "$work/sink.out" | tail -n 1 | cut -d= -f2 || true)
+opened=$(curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '/^connections_opened_total/ {s+=$2} END {print int(s)}')
+python3 - "$start" "$done_at" "$messages" "$size" "${sunk:-0}" "${sessions:-?}" "$opened" "$connections" "$per_connection" <<'PY'
+import sys
+start, done = float(sys.argv[1]), float(sys.argv[2])
+n, size, sunk, sessions, opened, conns, per = sys.argv[3:]
+print(f"{n} queued messages of ~{size} bytes; pool: {conns} connections per site, {per} deliveries per connection")
+print(f"delivered {sunk} in {done-start:.2f} s (includes process start): {int(sunk)/(done-start):.0f} msg/s")
+print(f"connections: {opened} opened by the sender, smtp-sink counted {sessions} sessions")
+PY

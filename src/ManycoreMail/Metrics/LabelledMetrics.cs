@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using System.Text;
+
+namespace ManycoreMail.Metrics;
+
+/// <summary>A metric family with labels (KumoMTA-style <c>delivered_total{site="..."}</c>), rendered whole.</summary>
+internal interface ILabelledFamily
+{
+    string Name { get; }
+    void Render(StringBuilder text);
+}
+
+/// <summary>Counters per label values, created on first increment.</summary>
+internal sealed class LabelledCounter(string name, string help, params string[] labelNames) : ILabelledFamily
+{
+    private readonly ConcurrentDictionary<string, Entry> _series = new(StringComparer.Ordinal);
+
+    public string Name { get; } = name;
+
+    public void Increment(params string[] labelValues) => Increment(1, labelValues);
+
+    public void Increment(long by, params string[] labelValues)
+    {
+        if (labelValues.Length != labelNames.Length)
+        {
+            throw new ArgumentException($"{Name} takes {labelNames.Length} label value(s).", nameof(labelValues));
+        }
+        var entry = _series.GetOrAdd(LabelText.Format(labelNames, labelValues), static _ => new Entry());
+        Interlocked.Add(ref entry.Value, by);
+    }
+
+    /// <summary>The current value for these label values (0 when never incremented).</summary>
+    public long Value(params string[] labelValues) =>
+        _series.TryGetValue(LabelText.Format(labelNames, labelValues), out var entry) ? Interlocked.Read(ref entry.Value) : 0;
+
+    public void Render(StringBuilder text)
+    {
+        LabelText.Header(text, Name, help, "counter");
+        foreach (var (labels, entry) in _series.OrderBy(s => s.Key, StringComparer.Ordinal))
+        {
+            text.Append(Name).Append(labels).Append(' ').Append(MetricsRegistry.Format(Interlocked.Read(ref entry.Value))).Append('\n');
+        }
+    }
+
+    private sealed class Entry
+    {
+        public long Value;
+    }
+}
+
+/// <summary>Gauges per label values, read when scraped from whoever owns the numbers.</summary>
+internal sealed class LabelledGauge(string name, string help, string[] labelNames, Func<IEnumerable<(string[] Labels, double Value)>> read)
+    : ILabelledFamily
+{
+    public string Name { get; } = name;
+
+    public void Render(StringBuilder text)
+    {
+        LabelText.Header(text, Name, help, "gauge");
+        foreach (var (labels, value) in read().Select(s => (LabelText.Format(labelNames, s.Labels), s.Value)).OrderBy(s => s.Item1, StringComparer.Ordinal))
+        {
+            text.Append(Name).Append(labels).Append(' ').Append(MetricsRegistry.Format(value)).Append('\n');
+        }
+    }
+}
+
+internal static class LabelText
+{
+    public static void Header(StringBuilder text, string name, string help, string type)
+    {
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        text.Append("# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+    }
+
+    /// <summary><c>{a="x",b="y"}</c> with values escaped as the exposition format requires.</summary>
+    public static string Format(string[] names, string[] values)
+    {
+        var text = new StringBuilder(16 * names.Length + 2).Append('{');
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (i > 0)
+            {
+                text.Append(',');
+            }
+            text.Append(names[i]).Append("=\"");
+            foreach (var c in i < values.Length ? values[i] : "")
+            {
+                _ = c switch
+                {
+                    '\\' => text.Append("\\\\"),
+                    '"' => text.Append("\\\""),
+                    '\n' => text.Append("\\n"),
+                    _ => text.Append(c),
+                };
+            }
+            text.Append('"');
+        }
+        return text.Append('}').ToString();
+    }
+}

@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using ManycoreMail.Config;
+using ManycoreMail.Dns;
+using ManycoreMail.Smtp.Client;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Roles.Sender;
+
+/// <summary>What an operator sees of a site.</summary>
+internal sealed record SiteSnapshot(string Name, int Ready, int Connections, bool Suspended, DateTimeOffset? BackoffUntil, SiteLimits Limits);
+
+/// <summary>
+/// Routes each (message, domain) to its site (the MX host set, or a smarthost) and hands it to that site's ready
+/// queue and connection pool. Sites live in memory: after a restart they are rebuilt as the durable outbound queue
+/// is leased again.
+/// </summary>
+internal sealed class DeliveryEngine : IDisposable
+{
+    private readonly SenderOptions _options;
+    private readonly MailRouter _router;
+    private readonly TrafficShaping _shaping;
+    private readonly SiteConnector _connector;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, DeliverySite> _sites = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, int> _scheduled = new(StringComparer.OrdinalIgnoreCase);
+    private readonly CancellationTokenSource _stopping = new();
+
+    public DeliveryEngine(SenderOptions options, MailRouter router, SenderMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger)
+    {
+        _options = options;
+        _router = router;
+        Metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _shaping = new TrafficShaping(options.Delivery.DefaultLimits, options.Delivery.ShapingRules);
+        _connector = new SiteConnector(options.HeloName, options.Delivery, new TlsMemory(options.Delivery.BrokenTlsMemory, time), logger);
+    }
+
+    public SenderMetrics Metrics { get; }
+
+    public IEnumerable<DeliverySite> Sites => _sites.Values;
+
+    /// <summary>Jobs of each scheduled queue now in memory (in a ready queue or on the wire).</summary>
+    public IEnumerable<KeyValuePair<string, int>> ScheduledCounts => _scheduled.Where(q => q.Value > 0);
+
+    public DeliverySite? FindSite(string name) => _sites.Values.FirstOrDefault(s => string.Equals(s.Name, name, StringComparison.OrdinalIgnoreCase));
+
+    public IReadOnlyList<SiteSnapshot> Snapshot() =>
+        _sites.Values.Select(s => new SiteSnapshot(s.Name, s.ReadyCount, s.ConnectionCount, s.IsSuspended, s.BackoffUntil, s.Limits))
+            .OrderBy(s => s.Name, StringComparer.Ordinal).ToArray();
+
+    /// <summary>Delivers one message to the recipients of one domain and returns what became of each.</summary>
+    public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(string queue, string domain, IReadOnlyList<string> recipients,
+        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
+        var (site, hosts, final) = await RouteAsync(domain, recipients, cancellationToken).ConfigureAwait(false);
+        if (final is not null)
+        {
+            foreach (var outcome in final)
+            {
+                if (outcome is RecipientOutcome.Bounced b)
+                {
+                    Metrics.Bounced(domain, b.Type, b.Class);
+                }
+            }
+            return final;
+        }
+
+        var batch = site!.Limits.MaxRecipientsPerMessage is { } max && max > 0 ? max : recipients.Count;
+        var jobs = recipients.Chunk(batch).Select(chunk => new DeliveryJob(queue, domain, chunk, reversePath, message, hosts!)).ToArray();
+        _scheduled.AddOrUpdate(queue, jobs.Length, (_, n) => n + jobs.Length);
+        try
+        {
+            foreach (var job in jobs)
+            {
+                site.Enqueue(job);
+            }
+            var results = await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+            var outcomes = results.SelectMany(r => r).ToArray();
+            Metrics.Record(site.Name, outcomes);
+            return outcomes;
+        }
+        finally
+        {
+            _scheduled.AddOrUpdate(queue, 0, (_, n) => Math.Max(0, n - jobs.Length));
+        }
+    }
+
+    private async Task<(DeliverySite? Site, IReadOnlyList<SiteHost>? Hosts, IReadOnlyList<RecipientOutcome>? Final)> RouteAsync(
+        string domain, IReadOnlyList<string> recipients, CancellationToken cancellationToken)
+    {
+        var delivery = _options.Delivery;
+        if (RelayFor(domain) is { } relay)
+        {
+            var relayHosts = await ResolveRelayAsync(relay, cancellationToken).ConfigureAwait(false);
+            if (relayHosts.Count == 0)
+            {
+                return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, $"relay host {relay.Host} has no address", false, BounceClass.Connection)));
+            }
+            var relayName = $"relay:{relay.Host}:{relay.Port}";
+            var relaySite = _sites.GetOrAdd(relayName, name => NewSite(name, _shaping.LimitsFor(domain, [relay.Host]),
+                new SitePolicy(relay.Tls, relay.Username, relay.Password)));
+            return (relaySite, relayHosts, null);
+        }
+
+        var route = await _router.ResolveAsync(domain, cancellationToken).ConfigureAwait(false);
+        switch (route.Status)
+        {
+            case MailRouteStatus.NullMx:
+                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"{domain} does not accept mail (null MX)", null, BounceClass.BadDomain)));
+            case MailRouteStatus.NoSuchDomain:
+                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"Host or domain name not found: {domain}", null, BounceClass.BadDomain)));
+            case MailRouteStatus.TemporaryFailure:
+                return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, route.Detail ?? $"DNS lookup for {domain} failed temporarily", false, BounceClass.BadDomain)));
+        }
+
+        var hosts = new List<SiteHost>();
+        foreach (var host in route.Hosts)
+        {
+            foreach (var address in host.Addresses)
+            {
+                hosts.Add(new SiteHost(host.Name, new IPEndPoint(address, _options.SmtpPort)));
+            }
+        }
+        var names = route.Hosts.Select(h => h.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToArray();
+        var tlsRequired = IsTlsRequired(domain);
+        var siteName = string.Join(",", names)
+            + (delivery.SourceAddress is { } source ? "@" + source : "")
+            + (tlsRequired ? "(tls)" : "");
+        var site = _sites.GetOrAdd(siteName, name => NewSite(name, _shaping.LimitsFor(domain, names),
+            new SitePolicy(tlsRequired ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic)));
+        return (site, hosts, null);
+    }
+
+    private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy)
+    {
+        _logger.LogDebug("New site {Site}: {Limits}", name, limits);
+        return new DeliverySite(name, limits, policy, _connector, _options.Delivery, Metrics, _time, _logger, _stopping.Token);
+    }
+
+    private RelayRoute? RelayFor(string domain)
+    {
+        foreach (var (pattern, route) in _options.Delivery.DomainRelays)
+        {
+            if (string.Equals(pattern, domain, StringComparison.OrdinalIgnoreCase)
+                || (pattern.StartsWith('.') && domain.EndsWith(pattern, StringComparison.OrdinalIgnoreCase)))
+            {
+                return route;
+            }
+        }
+        return _options.Delivery.Relay;
+    }
+
+    private bool IsTlsRequired(string domain) =>
+        _options.Delivery.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
+            || (d.StartsWith('.') && domain.EndsWith(d, StringComparison.OrdinalIgnoreCase)));
+
+    private static async Task<IReadOnlyList<SiteHost>> ResolveRelayAsync(RelayRoute relay, CancellationToken cancellationToken)
+    {
+        if (IPAddress.TryParse(relay.Host, out var literal))
+        {
+            return [new SiteHost(relay.Host, new IPEndPoint(literal, relay.Port))];
+        }
+        try
+        {
+            // Smarthosts are often internal names (/etc/hosts, search domains): the system resolver knows them.
+            var addresses = await System.Net.Dns.GetHostAddressesAsync(relay.Host, cancellationToken).ConfigureAwait(false);
+            return addresses.Select(a => new SiteHost(relay.Host, new IPEndPoint(a, relay.Port))).ToArray();
+        }
+        catch (SocketException)
+        {
+            return [];
+        }
+    }
+
+    private static IReadOnlyList<RecipientOutcome> All(IReadOnlyList<string> recipients, Func<string, RecipientOutcome> outcome) =>
+        recipients.Select(outcome).ToArray();
+
+    /// <summary>Stops every connection; jobs still waiting are cancelled (their messages are handed back).</summary>
+    public void Stop() => _stopping.Cancel();
+
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,60 @@
+using System.Net;
+using ManycoreMail.Smtp.Client;
+
+namespace ManycoreMail.Roles.Sender;
+
+/// <summary>The delivery engine's settings beyond the original's keys: connection pools, traffic shaping,
+/// TLS policy, relay (smarthost) routes and per-queue lifetimes. Defaults are what a large sender would use.</summary>
+internal sealed record DeliveryOptions
+{
+    /// <summary>Egress address connections are bound to; null lets the kernel choose.</summary>
+    public IPAddress? SourceAddress { get; init; }
+    /// <summary>Limits for every site before shaping rules narrow them.</summary>
+    public SiteLimits DefaultLimits { get; init; } = SiteLimits.Default;
+    /// <summary>Shaping rules; the shipped provider rules come first, configured ones after (all matching apply).</summary>
+    public IReadOnlyList<ShapingRule> ShapingRules { get; init; } = ShippedShaping.Rules;
+    /// <summary>How long an idle pooled connection is kept open.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Recipient domains to which STARTTLS is mandatory (no plain-text fallback).</summary>
+    public IReadOnlyList<string> TlsRequiredDomains { get; init; } = [];
+    /// <summary>How long a host whose TLS handshake failed is sent plain text without trying TLS again.</summary>
+    public TimeSpan BrokenTlsMemory { get; init; } = TimeSpan.FromHours(1);
+    /// <summary>How long a site stays in back-off after a 421 or a connection failure (doubles while it repeats).</summary>
+    public TimeSpan SiteBackoff { get; init; } = TimeSpan.FromMinutes(1);
+    public TimeSpan MaxSiteBackoff { get; init; } = TimeSpan.FromMinutes(30);
+    /// <summary>A delivery waits this long at most for a rate limit; beyond it the recipient is rescheduled.</summary>
+    public TimeSpan MaxRateWait { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Smarthost for every domain without a per-domain route; null means MX delivery.</summary>
+    public RelayRoute? Relay { get; init; }
+    /// <summary>Smarthosts for particular recipient domains (exact, or ".example.com" for subdomains).</summary>
+    public IReadOnlyList<KeyValuePair<string, RelayRoute>> DomainRelays { get; init; } = [];
+    /// <summary>Queue lifetime overrides, matched in order against the scheduled queue name (campaign:tenant@domain).</summary>
+    public IReadOnlyList<QueueLifetime> QueueLifetimes { get; init; } = [];
+    /// <summary>Default tenant for messages without an X-Tenant (envelope Tenant).</summary>
+    public string? Tenant { get; init; }
+    /// <summary>True when backdata/event-types lists "deferred": each 4xx then yields a deferred event.</summary>
+    public bool DeferredEvents { get; init; }
+    /// <summary>Client timeouts; shorter than RFC 5321's minutes only in tests.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>A smarthost. Port 587 means STARTTLS, 465 implicit TLS, unless <see cref="Tls"/> says otherwise.</summary>
+internal sealed record RelayRoute(string Host, int Port, SmtpTlsMode Tls, string? Username, string? Password)
+{
+    public static SmtpTlsMode DefaultTlsFor(int port) => port switch
+    {
+        465 => SmtpTlsMode.Implicit,
+        587 => SmtpTlsMode.Required,
+        _ => SmtpTlsMode.Opportunistic,
+    };
+}
+
+/// <summary>A queue lifetime for scheduled queues whose name matches <see cref="Pattern"/>
+/// (exact, or a prefix ending in '*').</summary>
+internal sealed record QueueLifetime(string Pattern, TimeSpan Lifetime)
+{
+    public bool Matches(string queue) => Pattern.EndsWith('*')
+        ? queue.StartsWith(Pattern.AsSpan(0, Pattern.Length - 1), StringComparison.OrdinalIgnoreCase)
+        : string.Equals(queue, Pattern, StringComparison.OrdinalIgnoreCase);
+}

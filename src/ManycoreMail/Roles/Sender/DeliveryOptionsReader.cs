@@ -1,0 +1,133 @@
+using System.Net;
+using ManycoreMail.Config;
+using ManycoreMail.Smtp.Client;
+
+namespace ManycoreMail.Roles.Sender;
+
+/// <summary>Reads the delivery engine's keys of the customer file's <c>sender</c> section (docs/configuration.md).</summary>
+internal static class DeliveryOptionsReader
+{
+    public static DeliveryOptions Read(YamlSection section, YamlSection backdata)
+    {
+        var defaults = new DeliveryOptions();
+        IPAddress? source = null;
+        if (section.String("source-address") is { } sourceText && !IPAddress.TryParse(sourceText, out source))
+        {
+            section.Error("source-address", $"'{sourceText}' is not an IP address");
+        }
+        var limits = ReadLimits(section, SiteLimits.Default);
+        var rules = new List<ShapingRule>();
+        if (section.Bool("shipped-shaping") ?? true)
+        {
+            rules.AddRange(ShippedShaping.Rules);
+        }
+        foreach (var rule in section.SectionList("shaping"))
+        {
+            var domains = rule.StringList("domains").Select(Normalize).ToArray();
+            var suffixes = rule.StringList("mx-suffixes").Select(Normalize).ToArray();
+            if (domains.Length == 0 && suffixes.Length == 0)
+            {
+                rule.Error("domains", "a shaping rule needs domains or mx-suffixes");
+            }
+            rules.Add(new ShapingRule(rule.String("name") ?? string.Join(",", domains.Concat(suffixes)), domains, suffixes, ReadLimits(rule, new SiteLimits
+            {
+                MaxConnections = int.MaxValue,
+                MaxDeliveriesPerConnection = int.MaxValue,
+            })));
+        }
+        var relays = new List<KeyValuePair<string, RelayRoute>>();
+        foreach (var relay in section.SectionList("relay-domains"))
+        {
+            var domain = relay.String("domain", required: true);
+            if (ReadRelay(relay) is { } route && domain is not null)
+            {
+                relays.Add(new(Normalize(domain), route));
+            }
+        }
+        var lifetimes = new List<QueueLifetime>();
+        foreach (var entry in section.SectionList("queue-lifetimes"))
+        {
+            var queue = entry.String("queue", required: true);
+            var seconds = entry.Int("max-queue-lifetime-seconds", required: true, min: 1);
+            if (queue is not null && seconds is { } s)
+            {
+                lifetimes.Add(new QueueLifetime(queue, TimeSpan.FromSeconds(s)));
+            }
+        }
+        var relaySection = section.Section("relay");
+        return new DeliveryOptions
+        {
+            SourceAddress = source,
+            DefaultLimits = limits,
+            ShapingRules = rules,
+            IdleTimeout = Seconds(section, "idle-timeout-seconds", defaults.IdleTimeout),
+            TlsRequiredDomains = section.StringList("tls-required-domains").Select(Normalize).ToArray(),
+            BrokenTlsMemory = Seconds(section, "broken-tls-memory-seconds", defaults.BrokenTlsMemory),
+            SiteBackoff = Seconds(section, "site-backoff-seconds", defaults.SiteBackoff),
+            MaxSiteBackoff = Seconds(section, "max-site-backoff-seconds", defaults.MaxSiteBackoff),
+            MaxRateWait = Seconds(section, "max-rate-wait-seconds", defaults.MaxRateWait, min: 0),
+            ConnectTimeout = Seconds(section, "connect-timeout-seconds", defaults.ConnectTimeout),
+            CommandTimeout = Seconds(section, "command-timeout-seconds", defaults.CommandTimeout),
+            Relay = relaySection.Exists ? ReadRelay(relaySection) : null,
+            DomainRelays = relays,
+            QueueLifetimes = lifetimes,
+            Tenant = section.String("tenant"),
+            DeferredEvents = backdata.StringList("event-types").Contains("deferred", StringComparer.OrdinalIgnoreCase),
+        };
+    }
+
+    private static SiteLimits ReadLimits(YamlSection section, SiteLimits start)
+    {
+        var delayMs = section.Int("delay-between-deliveries-ms", min: 0);
+        return start with
+        {
+            MaxConnections = section.Int("max-connections-per-site", min: 1, max: 10_000) ?? start.MaxConnections,
+            MaxDeliveriesPerConnection = section.Int("max-deliveries-per-connection", min: 1) ?? start.MaxDeliveriesPerConnection,
+            MessagesPerSecond = section.Int("messages-per-second", min: 1) ?? start.MessagesPerSecond,
+            MessagesPerMinute = section.Int("messages-per-minute", min: 1) ?? start.MessagesPerMinute,
+            MessagesPerHour = section.Int("messages-per-hour", min: 1, max: 1_000_000) ?? start.MessagesPerHour,
+            DelayBetweenDeliveries = delayMs is { } ms ? TimeSpan.FromMilliseconds(ms) : start.DelayBetweenDeliveries,
+            MaxRecipientsPerMessage = section.Int("max-recipients-per-message", min: 1) ?? start.MaxRecipientsPerMessage,
+        };
+    }
+
+    private static RelayRoute? ReadRelay(YamlSection section)
+    {
+        var host = section.String("host", required: true);
+        var port = section.Port("port") ?? 25;
+        var tlsText = section.String("tls");
+        var tls = RelayRoute.DefaultTlsFor(port);
+        switch (tlsText?.Trim().ToLowerInvariant())
+        {
+            case null:
+                break;
+            case "none" or "off":
+                tls = SmtpTlsMode.None;
+                break;
+            case "opportunistic" or "may":
+                tls = SmtpTlsMode.Opportunistic;
+                break;
+            case "starttls" or "required":
+                tls = SmtpTlsMode.Required;
+                break;
+            case "implicit" or "tls" or "smtps":
+                tls = SmtpTlsMode.Implicit;
+                break;
+            default:
+                section.Error("tls", $"'{tlsText}' is not one of none, opportunistic, starttls, implicit");
+                break;
+        }
+        var user = section.String("username");
+        var password = section.String("password");
+        if ((user is null) != (password is null))
+        {
+            section.Error(user is null ? "username" : "password", "username and password go together");
+        }
+        return host is null ? null : new RelayRoute(host.Trim(), port, tls, user, password);
+    }
+
+    private static TimeSpan Seconds(YamlSection section, string key, TimeSpan fallback, int min = 1) =>
+        section.Int(key, min: min) is { } s ? TimeSpan.FromSeconds(s) : fallback;
+
+    private static string Normalize(string name) => name.Trim().TrimEnd('.').ToLowerInvariant();
+}

@@ -1,0 +1,392 @@
+using System.Net.Sockets;
+using ManycoreMail.Smtp;
+using ManycoreMail.Smtp.Client;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Roles.Sender;
+
+/// <summary>
+/// One destination site (an MX host set, or a smarthost) for one source address: its ready queue, its pool of
+/// connections (reused across messages, at most <see cref="SiteLimits.MaxConnections"/>, each closed after
+/// <see cref="SiteLimits.MaxDeliveriesPerConnection"/> deliveries or when idle), its rate limits, and its back-off
+/// after a 421 or a connection failure. Everything here is in memory: the durable queue holds the messages.
+/// </summary>
+internal sealed class DeliverySite
+{
+    /// <summary>A connection idle longer than this is probed with RSET before it carries a message, so a server that
+    /// dropped it quietly costs a reconnect and not a failed delivery.</summary>
+    private static readonly TimeSpan ProbeAfterIdle = TimeSpan.FromSeconds(5);
+
+    private readonly Lock _lock = new();
+    private readonly Queue<DeliveryJob> _ready = new();
+    private readonly SemaphoreSlim _readySignal = new(0);
+    private readonly SiteRateLimiter _rate;
+    private readonly SiteConnector _connector;
+    private readonly DeliveryOptions _options;
+    private readonly SenderMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _stopping;
+    private readonly int _maxReady;
+    private int _connections;
+    private int _idleWorkers;
+    private int _failures;
+    private DateTimeOffset _backoffUntil;
+    private ConnectFailure? _backoffCause;
+    private bool _suspended;
+
+    public DeliverySite(string name, SiteLimits limits, SitePolicy policy, SiteConnector connector, DeliveryOptions options,
+        SenderMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping)
+    {
+        Name = name;
+        Limits = limits;
+        Policy = policy;
+        _connector = connector;
+        _options = options;
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _stopping = stopping;
+        _rate = new SiteRateLimiter(limits);
+        // Hold no more than about ten minutes of the site's throughput in memory; the rest waits in the durable queue.
+        var perSecond = limits.DelayBetweenDeliveries is { } d ? 1 / Math.Max(d.TotalSeconds, 0.001) : double.PositiveInfinity;
+        if (limits.MessagesPerSecond is { } s) perSecond = Math.Min(perSecond, s);
+        if (limits.MessagesPerMinute is { } m) perSecond = Math.Min(perSecond, m / 60.0);
+        if (limits.MessagesPerHour is { } h) perSecond = Math.Min(perSecond, h / 3600.0);
+        _maxReady = (int)Math.Clamp(perSecond * 600, 10, 5000);
+    }
+
+    /// <summary>The metrics label: the MX host set (or relay:host:port), with the source address when set.</summary>
+    public string Name { get; }
+    public SiteLimits Limits { get; }
+    public SitePolicy Policy { get; }
+
+    public int ReadyCount { get { lock (_lock) return _ready.Count; } }
+    public int ConnectionCount { get { lock (_lock) return _connections; } }
+    public bool IsSuspended { get { lock (_lock) return _suspended; } }
+    public DateTimeOffset? BackoffUntil { get { lock (_lock) return _backoffUntil > _time.GetUtcNow() ? _backoffUntil : null; } }
+
+    /// <summary>True when the site holds nothing: no job waiting, no connection, no back-off or suspension to remember.</summary>
+    public bool IsIdle { get { lock (_lock) return _ready.Count == 0 && _connections == 0 && !_suspended && _backoffUntil <= _time.GetUtcNow(); } }
+
+    public void Suspend(bool suspended)
+    {
+        lock (_lock)
+        {
+            _suspended = suspended;
+        }
+    }
+
+    /// <summary>Lifts a back-off now (admin "retry now").</summary>
+    public void ClearBackoff()
+    {
+        lock (_lock)
+        {
+            _backoffUntil = DateTimeOffset.MinValue;
+            _failures = 0;
+        }
+    }
+
+    public void Enqueue(DeliveryJob job)
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            if (_stopping.IsCancellationRequested)
+            {
+                job.Cancel();
+                return;
+            }
+            if (_suspended)
+            {
+                job.DeferAll($"delivery to {Name} is suspended by an operator", siteAnswered: true, BounceClass.Throttled);
+                return;
+            }
+            if (_backoffUntil > now)
+            {
+                DeferForBackoff(job);
+                return;
+            }
+            if (_ready.Count >= _maxReady)
+            {
+                job.DeferAll($"too many messages waiting for {Name}; rescheduled", siteAnswered: true, BounceClass.Throttled, now + TimeSpan.FromMinutes(1));
+                return;
+            }
+            _ready.Enqueue(job);
+            _readySignal.Release();
+            if (_ready.Count > _idleWorkers && _connections < Limits.MaxConnections)
+            {
+                _connections++;
+                _ = Task.Run(RunConnectionAsync, CancellationToken.None);
+            }
+        }
+    }
+
+    private void DeferForBackoff(DeliveryJob job) =>
+        job.DeferAll($"{Name} is in back-off after: {_backoffCause?.Reason}", _backoffCause?.SiteAnswered ?? false,
+            _backoffCause?.Reply is { } r ? ReplyClassifier.Classify(r).BounceClass : BounceClass.Connection, _backoffUntil);
+
+    /// <summary>One pooled connection's life: take ready jobs until idle, reconnecting after the per-connection limit.</summary>
+    private async Task RunConnectionAsync()
+    {
+        SmtpClientConnection? connection = null;
+        SiteHost? host = null;
+        var delivered = 0;
+        var lastUsed = _time.GetUtcNow();
+        try
+        {
+            while (await NextJobAsync().ConfigureAwait(false) is { } job)
+            {
+                if (!await WaitForRateAsync(job).ConfigureAwait(false))
+                {
+                    continue;
+                }
+                if (connection is not null && _time.GetUtcNow() - lastUsed > ProbeAfterIdle && !await ProbeAsync(connection).ConfigureAwait(false))
+                {
+                    await CloseAsync(connection).ConfigureAwait(false);
+                    connection = null;
+                }
+                if (connection is null)
+                {
+                    ConnectFailure? failure;
+                    (connection, host, failure) = await _connector.ConnectAsync(job.Hosts, Policy, _stopping).ConfigureAwait(false);
+                    if (connection is null)
+                    {
+                        EnterBackoff(failure!);
+                        lock (_lock)
+                        {
+                            DeferForBackoff(job);
+                        }
+                        DrainForBackoff();
+                        return;
+                    }
+                    _metrics.ConnectionOpened(Name);
+                    ResetFailures();
+                    delivered = 0;
+                }
+
+                var (outcomes, broken) = await DeliverAsync(connection, host!, job).ConfigureAwait(false);
+                job.Complete(outcomes);
+                lastUsed = _time.GetUtcNow();
+                delivered++;
+                if (broken is not null || delivered >= Limits.MaxDeliveriesPerConnection)
+                {
+                    await CloseAsync(connection).ConfigureAwait(false);
+                    connection = null;
+                }
+                if (broken is { Reply.Code: 421 })
+                {
+                    EnterBackoff(broken);
+                    DrainForBackoff();
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "Connection worker for {Site} failed", Name);
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                await CloseAsync(connection).ConfigureAwait(false);
+            }
+            var orphaned = new List<DeliveryJob>();
+            lock (_lock)
+            {
+                _connections--;
+                // Jobs nobody will take (we stop, or we were the last worker and failed): hand them back.
+                if (_stopping.IsCancellationRequested || (_connections == 0 && _ready.Count > 0 && _backoffUntil > _time.GetUtcNow()))
+                {
+                    while (_ready.TryDequeue(out var left))
+                    {
+                        _readySignal.Wait(0);
+                        orphaned.Add(left);
+                    }
+                }
+                else if (_connections == 0 && _ready.Count > 0)
+                {
+                    _connections++;
+                    _ = Task.Run(RunConnectionAsync, CancellationToken.None);
+                }
+            }
+            foreach (var left in orphaned)
+            {
+                if (_stopping.IsCancellationRequested)
+                {
+                    left.Cancel();
+                }
+                else
+                {
+                    lock (_lock)
+                    {
+                        DeferForBackoff(left);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>The next ready job, or null once the connection has been idle for the idle timeout.</summary>
+    private async Task<DeliveryJob?> NextJobAsync()
+    {
+        // A signal whose job a back-off drain already took finds the queue empty: wait again (bounded).
+        for (var round = 0; round < 10_000; round++)
+        {
+            if (!_readySignal.Wait(0) && !await WaitForSignalAsync().ConfigureAwait(false))
+            {
+                return null;
+            }
+            lock (_lock)
+            {
+                if (_ready.TryDequeue(out var job))
+                {
+                    return job;
+                }
+            }
+        }
+        return null;
+    }
+
+    private async Task<bool> WaitForSignalAsync()
+    {
+        lock (_lock)
+        {
+            _idleWorkers++;
+        }
+        var counted = true;
+        try
+        {
+            using var idle = new CancellationTokenSource(_options.IdleTimeout, _time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(idle.Token, _stopping);
+            await _readySignal.WaitAsync(linked.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            // Idle: leave, unless a job arrived just as the timer fired (then its Enqueue counted on us).
+            lock (_lock)
+            {
+                _idleWorkers--;
+                counted = false;
+                return _readySignal.Wait(0);
+            }
+        }
+        finally
+        {
+            if (counted)
+            {
+                lock (_lock)
+                {
+                    _idleWorkers--;
+                }
+            }
+        }
+    }
+
+    /// <summary>Waits for the site's rate limits; false when the wait would be long and the job was rescheduled.</summary>
+    private async Task<bool> WaitForRateAsync(DeliveryJob job)
+    {
+        for (var round = 0; round < 1000; round++)
+        {
+            TimeSpan wait;
+            var now = _time.GetUtcNow();
+            lock (_lock)
+            {
+                wait = _rate.TryAcquire(now);
+            }
+            if (wait <= TimeSpan.Zero)
+            {
+                return true;
+            }
+            if (wait > _options.MaxRateWait)
+            {
+                job.DeferAll($"rate limit of {Name} reached; rescheduled", siteAnswered: true, BounceClass.Throttled, now + wait);
+                return false;
+            }
+            await Task.Delay(wait, _time, _stopping).ConfigureAwait(false);
+        }
+        job.DeferAll($"rate limit of {Name} reached; rescheduled", siteAnswered: true, BounceClass.Throttled);
+        return false;
+    }
+
+    private async Task<bool> ProbeAsync(SmtpClientConnection connection)
+    {
+        try
+        {
+            await connection.ResetAsync(_stopping).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is SmtpClientException or SocketException or IOException or TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>One transaction; a connection broken mid-way defers its recipients (or bounces them on 5xx).</summary>
+    private async Task<(IReadOnlyList<RecipientOutcome> Outcomes, ConnectFailure? Broken)> DeliverAsync(
+        SmtpClientConnection connection, SiteHost host, DeliveryJob job)
+    {
+        try
+        {
+            var result = await connection.SendAsync(job.ReversePath, job.Recipients, job.Message, _stopping).ConfigureAwait(false);
+            return (TransactionReplies.Interpret(result, host), null);
+        }
+        catch (Exception e) when (e is SmtpClientException or SocketException or IOException or TimeoutException)
+        {
+            _logger.LogInformation("Delivery to {Host} [{EndPoint}] broke off: {Error}", host.Name, host.EndPoint, e.Message);
+            var reply = (e as SmtpClientException)?.Reply;
+            var reason = TransactionReplies.Describe(host, reply) ?? $"{host.Name}[{host.EndPoint.Address}]:{host.EndPoint.Port}: {e.Message}";
+            IReadOnlyList<RecipientOutcome> outcomes = reply is { IsPermanentFailure: true } permanent
+                ? job.Recipients.Select(r => TransactionReplies.Bounce(r, permanent, host)).ToArray()
+                : job.Recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Deferred(r, reason, reply is not null,
+                    reply is { } x ? ReplyClassifier.Classify(x).BounceClass : BounceClass.Connection)).ToArray();
+            return (outcomes, new ConnectFailure(reason, reply is not null, reply));
+        }
+    }
+
+    private void EnterBackoff(ConnectFailure failure)
+    {
+        lock (_lock)
+        {
+            _failures = Math.Min(_failures + 1, 20);
+            var delay = TimeSpan.FromTicks(Math.Min(_options.SiteBackoff.Ticks * (1L << Math.Min(_failures - 1, 10)), _options.MaxSiteBackoff.Ticks));
+            _backoffUntil = _time.GetUtcNow() + delay;
+            _backoffCause = failure;
+        }
+        _logger.LogWarning("Site {Site} in back-off for {Delay}: {Reason}", Name, _backoffUntil - _time.GetUtcNow(), failure.Reason);
+    }
+
+    private void ResetFailures()
+    {
+        lock (_lock)
+        {
+            _failures = 0;
+        }
+    }
+
+    /// <summary>Everything waiting for a site in back-off is rescheduled at once: holding it would only age its leases.</summary>
+    private void DrainForBackoff()
+    {
+        lock (_lock)
+        {
+            while (_ready.TryDequeue(out var job))
+            {
+                _readySignal.Wait(0);
+                DeferForBackoff(job);
+            }
+        }
+    }
+
+    private async Task CloseAsync(SmtpClientConnection connection)
+    {
+        _metrics.ConnectionClosed(Name);
+        using var quit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await connection.QuitAsync(quit.Token).ConfigureAwait(false);
+        await connection.DisposeAsync().ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,78 @@
+using ManycoreMail.Config;
+using ManycoreMail.Events;
+using ManycoreMail.Queue;
+
+namespace ManycoreMail.Roles.Sender;
+
+/// <summary>One recipient's outcome with the scheduled queue it belongs to.</summary>
+internal readonly record struct QueuedOutcome(string Queue, RecipientOutcome Outcome);
+
+/// <summary>What settling a message decided, for logs and metrics.</summary>
+internal sealed record Settlement(QueueTransaction Transaction, DateTimeOffset? RetryAt, IReadOnlyList<RecipientOutcome.Deferred> Retried,
+    IReadOnlyList<RecipientOutcome.Bounced> Expired);
+
+/// <summary>
+/// Turns one attempt's outcomes into one queue transaction: events for delivered and bounced recipients, and either
+/// completion or a retry with the recipients left. Deferred recipients whose queue lifetime would run out before the
+/// next attempt bounce now, soft when a server answered and unroutable when none ever did.
+/// </summary>
+internal sealed class MessageSettlement(SenderOptions options, RetrySchedule retries, EventQueue events)
+{
+    public const string DeferredEventKind = "deferred";
+
+    public Settlement Settle(LeasedItem item, IReadOnlyList<QueuedOutcome> outcomes, DateTimeOffset now)
+    {
+        var envelope = item.Envelope;
+        var transaction = new QueueTransaction();
+        var retried = new List<RecipientOutcome.Deferred>();
+        var expired = new List<RecipientOutcome.Bounced>();
+        DateTimeOffset? retryAt = null;
+        foreach (var (queue, outcome) in outcomes)
+        {
+            switch (outcome)
+            {
+                case RecipientOutcome.Delivered delivered:
+                    events.AddTo(transaction, MailEvent.Delivered(envelope.Uuid, now, delivered.Ip, delivered.Recipient));
+                    break;
+                case RecipientOutcome.Bounced bounced:
+                    events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, bounced.Ip, bounced.Type, bounced.Reason, bounced.Recipient));
+                    break;
+                case RecipientOutcome.Deferred deferred:
+                    var lifetime = retries.LifetimeOf(queue);
+                    var next = deferred.NotBefore is { } at
+                        ? RetrySchedule.Within(at, item.CreatedAt, lifetime)
+                        : retries.Next(item.Attempts, item.CreatedAt, now, lifetime);
+                    if (next is null)
+                    {
+                        var type = deferred.SiteAnswered ? "soft" : "unroutable";
+                        var reason = $"expired after {now - item.CreatedAt:d\\.hh\\:mm\\:ss} in queue {queue} (lifetime {lifetime:d\\.hh\\:mm\\:ss}); last error: {deferred.Reason}";
+                        var bounce = new RecipientOutcome.Bounced(deferred.Recipient, type, reason, null, BounceClass.Expired);
+                        expired.Add(bounce);
+                        events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, null, type, reason, deferred.Recipient));
+                        break;
+                    }
+                    retried.Add(deferred);
+                    retryAt = retryAt is { } earliest && earliest < next.Value ? earliest : next.Value;
+                    if (options.Delivery.DeferredEvents)
+                    {
+                        events.AddTo(transaction, new MailEvent
+                        {
+                            Kind = DeferredEventKind, Uuid = envelope.Uuid, Timestamp = now.ToUnixTimeSeconds(),
+                            Type = deferred.Class, Reason = deferred.Reason, Email = deferred.Recipient,
+                        });
+                    }
+                    break;
+            }
+        }
+
+        if (retryAt is { } when)
+        {
+            transaction.Retry(item, when, envelope with { Recipients = retried.Select(d => d.Recipient).ToArray() });
+        }
+        else
+        {
+            transaction.Complete(item);
+        }
+        return new Settlement(transaction, retryAt, retried, expired);
+    }
+}

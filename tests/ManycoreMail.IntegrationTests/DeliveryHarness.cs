@@ -1,0 +1,265 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json;
+using ManycoreMail.Config;
+using ManycoreMail.Dns;
+using ManycoreMail.Events;
+using ManycoreMail.Hosting;
+using ManycoreMail.Metrics;
+using ManycoreMail.Queue;
+using ManycoreMail.Queue.Embedded;
+using ManycoreMail.Roles.Sender;
+using ManycoreMail.Smtp;
+using ManycoreMail.Smtp.Server;
+using ManycoreMail.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ManycoreMail.IntegrationTests;
+
+/// <summary>
+/// The sender role in-process over a real embedded spool, resolving through a real dnsmasq whose MX records point at
+/// 127.0.0.x hosts where tests start scripted SMTP servers (our SmtpServer library) or smtp-sink. Events are read back
+/// from the spool's events queue.
+/// </summary>
+internal sealed class DeliveryHarness : IAsyncDisposable
+{
+    public const string Outbound = "OUT";
+    public const string EventsQueue = "EVENTS";
+
+    private readonly string _directory;
+    private readonly List<IAsyncDisposable> _servers = [];
+    private readonly List<JsonElement> _events = [];
+    private DnsResolver? _resolver;
+    private IMailerRole? _role;
+
+    private DeliveryHarness(string directory, Dnsmasq dns, int port, EmbeddedSpool store)
+    {
+        _directory = directory;
+        Dns = dns;
+        Port = port;
+        Store = store;
+    }
+
+    public Dnsmasq Dns { get; }
+    /// <summary>The SMTP port every MX host listens on (each at its own loopback address).</summary>
+    public int Port { get; }
+    public EmbeddedSpool Store { get; }
+    public MetricsRegistry Metrics { get; } = new();
+    public SenderRole? Role { get; private set; }
+
+    /// <param name="dnsLines">dnsmasq lines, e.g. <c>mx-host=a.test,mx.a.test,10</c>.</param>
+    public static async Task<DeliveryHarness> StartAsync(IEnumerable<string> dnsLines)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "mm-delivery-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(directory);
+        var dns = Dnsmasq.Start(dnsLines);
+        var store = await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(directory, "spool") }, TimeProvider.System, CancellationToken.None);
+        return new DeliveryHarness(directory, dns, FreePort.Tcp(IPAddress.Parse("127.0.0.40")), store);
+    }
+
+    public async Task StartSenderAsync(Func<SenderOptions, SenderOptions>? configure = null, TimeProvider? time = null)
+    {
+        var options = new SenderOptions
+        {
+            HeloName = "mailer.sender.test",
+            SmtpPort = Port,
+            FirstRetryDelay = TimeSpan.FromSeconds(1),
+            MaxRetryDelay = TimeSpan.FromSeconds(2),
+            MaxQueueLifetime = TimeSpan.FromHours(1),
+            Delivery = new DeliveryOptions
+            {
+                IdleTimeout = TimeSpan.FromSeconds(10),
+                ConnectTimeout = TimeSpan.FromSeconds(5),
+                CommandTimeout = TimeSpan.FromSeconds(10),
+                SiteBackoff = TimeSpan.FromMinutes(10),
+            },
+        };
+        options = configure?.Invoke(options) ?? options;
+        time ??= TimeProvider.System;
+        _resolver = new DnsResolver(DnsResolverOptions.FromServers([Dns.EndPoint.ToString()]), time);
+        var engine = new DeliveryEngine(options, new MailRouter(_resolver), new SenderMetrics(Metrics), time, NullLogger<DeliveryEngine>.Instance);
+        Role = new SenderRole(Store, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, new EventQueue(Store, EventsQueue),
+            Metrics, time, NullLogger<SenderRole>.Instance);
+        _role = Role.AsRole();
+        await _role.StartAsync(CancellationToken.None);
+    }
+
+    public ValueTask EnqueueAsync(string uuid, params string[] recipients) =>
+        Store.EnqueueAsync(Outbound, new QueueItem(
+            new MessageEnvelope { Uuid = uuid, ReturnPath = $"bounce-{uuid}@returns.sender.test", Recipients = recipients, Campaign = "spring" },
+            Encoding.ASCII.GetBytes($"From: a@sender.test\r\nTo: {string.Join(", ", recipients)}\r\nSubject: {uuid}\r\nMessage-ID: <{uuid}@sender.test>\r\n\r\nHello {uuid}.\r\n")),
+            CancellationToken.None);
+
+    /// <summary>Every event so far, waiting until <paramref name="count"/> have come.</summary>
+    public Task<IReadOnlyList<JsonElement>> WaitForEventsAsync(int count, TimeSpan? timeout = null) =>
+        Eventually.GetAsync(async () =>
+        {
+            var leased = await Store.LeaseAsync(EventsQueue, 1000, TimeSpan.FromHours(1), CancellationToken.None);
+            if (leased.Count > 0)
+            {
+                var transaction = new QueueTransaction();
+                foreach (var item in leased)
+                {
+                    _events.Add(JsonDocument.Parse(item.Body).RootElement.Clone());
+                    transaction.Complete(item);
+                }
+                await Store.CommitAsync(transaction, CancellationToken.None);
+            }
+            return _events.Count >= count ? (IReadOnlyList<JsonElement>)_events.ToList() : null;
+        }, timeout ?? TimeSpan.FromSeconds(30), $"{count} event(s)");
+
+    public ScriptedServer StartServer(string address, ScriptedHandler handler, SmtpServerOptions? options = null)
+    {
+        var server = new ScriptedServer(options ?? new SmtpServerOptions { ServerName = "mx.test" }, handler);
+        server.Server.Start(new IPEndPoint(IPAddress.Parse(address), Port));
+        _servers.Add(server);
+        return server;
+    }
+
+    public string MetricsText => Metrics.Render();
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_role is not null)
+        {
+            await _role.StopAsync(CancellationToken.None);
+        }
+        foreach (var server in _servers)
+        {
+            await server.DisposeAsync();
+        }
+        await Store.DisposeAsync();
+        _resolver?.Dispose();
+        Dns.Dispose();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    public static X509Certificate2 SelfSigned()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=relay.test", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+    }
+}
+
+internal sealed class ScriptedServer(SmtpServerOptions options, ScriptedHandler handler) : IAsyncDisposable
+{
+    public SmtpServer Server { get; } = new(options, handler, NullLogger.Instance);
+    public ScriptedHandler Handler { get; } = handler;
+
+    public ValueTask DisposeAsync() => Server.DisposeAsync();
+}
+
+/// <summary>An MX whose answer to each RCPT is scripted by recipient and attempt number; counts sessions.</summary>
+internal sealed class ScriptedHandler(Func<string, int, SmtpReply>? rcpt = null, TimeSpan? dataDelay = null) : ISmtpHandler
+{
+    private readonly ConcurrentDictionary<string, int> _attempts = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<SmtpSessionInfo, bool> _sessions = new();
+    private readonly Lock _lock = new();
+    private int _active;
+
+    public ConcurrentQueue<(string Recipient, SmtpSessionInfo Session)> Delivered { get; } = new();
+    public string? ExpectedUser { get; init; }
+    public string? ExpectedPassword { get; init; }
+    public int Sessions => _sessions.Count;
+    public int MaxConcurrentTransactions { get; private set; }
+    public int Attempts(string recipient) => _attempts.GetValueOrDefault(recipient);
+
+    public ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(user == ExpectedUser && password == ExpectedPassword);
+
+    public ValueTask<SmtpReply> MailFromAsync(SmtpSessionInfo session, string reversePath, CancellationToken cancellationToken)
+    {
+        _sessions.TryAdd(session, true);
+        return ValueTask.FromResult(SmtpReply.Ok());
+    }
+
+    public ValueTask<SmtpReply> RcptToAsync(SmtpSessionInfo session, string reversePath, string forwardPath, CancellationToken cancellationToken)
+    {
+        var attempt = _attempts.AddOrUpdate(forwardPath, 1, (_, n) => n + 1);
+        return ValueTask.FromResult(rcpt?.Invoke(forwardPath, attempt) ?? SmtpReply.Ok());
+    }
+
+    public async ValueTask<SmtpReply> MessageAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            _active++;
+            MaxConcurrentTransactions = Math.Max(MaxConcurrentTransactions, _active);
+        }
+        try
+        {
+            if (dataDelay is { } delay)
+            {
+                await Task.Delay(delay, cancellationToken);
+            }
+            foreach (var recipient in envelope.Recipients)
+            {
+                Delivered.Enqueue((recipient, session));
+            }
+            return SmtpReply.Ok();
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _active--;
+            }
+        }
+    }
+}
+
+/// <summary>A server that greets with 421 and hangs up: a site telling us to back off.</summary>
+internal sealed class BusyServer : IAsyncDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private int _connections;
+
+    public BusyServer(IPEndPoint endPoint)
+    {
+        _listener = new TcpListener(endPoint);
+        _listener.Start();
+        _loop = AcceptAsync();
+    }
+
+    public int Connections => Volatile.Read(ref _connections);
+
+    private async Task AcceptAsync()
+    {
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                using var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                Interlocked.Increment(ref _connections);
+                await client.GetStream().WriteAsync("421 4.7.0 mx.busy.test Too many connections, try again later\r\n"u8.ToArray(), _stop.Token);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _listener.Stop();
+        await _loop;
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,142 @@
+using System.Text.Json;
+using ManycoreMail.Config;
+using ManycoreMail.Events;
+using ManycoreMail.Queue;
+using ManycoreMail.Roles.Sender;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ManycoreMail.Tests.Sender;
+
+public sealed class MessageSettlementTests
+{
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 3, 1, 8, 0, 0, TimeSpan.Zero));
+
+    private static SenderOptions Options(DeliveryOptions? delivery = null) => new()
+    {
+        HeloName = "mailer.test",
+        FirstRetryDelay = TimeSpan.FromMinutes(5),
+        MaxRetryDelay = TimeSpan.FromHours(4),
+        MaxQueueLifetime = TimeSpan.FromHours(12),
+        Delivery = delivery ?? new DeliveryOptions(),
+    };
+
+    private static MessageSettlement Settlement(SenderOptions options) =>
+        new(options, new RetrySchedule(options, new Random(7)), new EventQueue(new UnusedStore(), "EVENTS"));
+
+    private LeasedItem Leased(DateTimeOffset createdAt, int attempts, params string[] recipients) => new()
+    {
+        Id = 1,
+        Queue = "OUT",
+        Envelope = new MessageEnvelope { Uuid = "u1", ReturnPath = "b@r.test", Recipients = recipients },
+        Body = "x"u8.ToArray(),
+        Attempts = attempts,
+        CreatedAt = createdAt,
+        LeaseToken = 1,
+        LeaseExpiresAt = _clock.GetUtcNow() + TimeSpan.FromMinutes(30),
+    };
+
+    private static List<JsonElement> Events(QueueTransaction transaction) =>
+        transaction.Operations.OfType<QueueOperation.Enqueue>().Select(e => JsonDocument.Parse(e.Item.Body).RootElement).ToList();
+
+    [Fact]
+    public void A_deferral_within_the_lifetime_retries_only_the_deferred_recipients_with_back_off()
+    {
+        var settlement = Settlement(Options());
+        var item = Leased(_clock.GetUtcNow(), attempts: 0, "a@x.test", "b@x.test");
+
+        var result = settlement.Settle(item,
+        [
+            new("x.test", new RecipientOutcome.Delivered("a@x.test", "127.0.0.2")),
+            new("x.test", new RecipientOutcome.Deferred("b@x.test", "451 try later", SiteAnswered: true)),
+        ], _clock.GetUtcNow());
+
+        var retry = Assert.IsType<QueueOperation.Retry>(Assert.Single(result.Transaction.Operations, o => o is QueueOperation.Retry));
+        Assert.Equal(["b@x.test"], retry.Envelope!.Recipients);
+        // First retry after 5 minutes ±10%.
+        Assert.InRange(retry.NotBefore - _clock.GetUtcNow(), TimeSpan.FromMinutes(4.5), TimeSpan.FromMinutes(5.5));
+        Assert.Equal("delivered", Assert.Single(Events(result.Transaction)).GetProperty("event").GetString());
+    }
+
+    [Fact]
+    public void After_the_queue_lifetime_a_deferred_recipient_bounces_soft_with_a_reason_that_says_it_expired()
+    {
+        var settlement = Settlement(Options());
+        var item = Leased(_clock.GetUtcNow(), attempts: 7, "b@x.test");
+        _clock.Advance(TimeSpan.FromHours(11)); // next back-off (capped at 4 h) would end past 12 h
+
+        var result = settlement.Settle(item, [new("x.test", new RecipientOutcome.Deferred("b@x.test", "host mx said: 452 4.2.2 over quota", SiteAnswered: true))], _clock.GetUtcNow());
+
+        Assert.IsType<QueueOperation.Complete>(Assert.Single(result.Transaction.Operations, o => o is QueueOperation.Complete));
+        var bounce = Assert.Single(Events(result.Transaction));
+        Assert.Equal("bounce", bounce.GetProperty("event").GetString());
+        Assert.Equal("soft", bounce.GetProperty("type").GetString());
+        Assert.Contains("expired after", bounce.GetProperty("reason").GetString());
+        Assert.Contains("452 4.2.2 over quota", bounce.GetProperty("reason").GetString());
+    }
+
+    [Fact]
+    public void Expiry_of_a_site_that_never_answered_is_unroutable()
+    {
+        var settlement = Settlement(Options());
+        var item = Leased(_clock.GetUtcNow(), attempts: 9, "b@x.test");
+        _clock.Advance(TimeSpan.FromHours(13));
+
+        var result = settlement.Settle(item, [new("x.test", new RecipientOutcome.Deferred("b@x.test", "connection refused", SiteAnswered: false))], _clock.GetUtcNow());
+
+        Assert.Equal("unroutable", Assert.Single(Events(result.Transaction)).GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public void A_queue_with_a_longer_lifetime_keeps_retrying_where_the_default_would_expire()
+    {
+        var options = Options(new DeliveryOptions { QueueLifetimes = [new QueueLifetime("newsletter:*", TimeSpan.FromDays(3))] });
+        var settlement = Settlement(options);
+        var item = Leased(_clock.GetUtcNow(), attempts: 7, "b@x.test", "c@y.test");
+        _clock.Advance(TimeSpan.FromHours(11));
+
+        var result = settlement.Settle(item,
+        [
+            new("newsletter:acme@x.test", new RecipientOutcome.Deferred("b@x.test", "451", SiteAnswered: true)),
+            new("y.test", new RecipientOutcome.Deferred("c@y.test", "451", SiteAnswered: true)),
+        ], _clock.GetUtcNow());
+
+        var retry = Assert.IsType<QueueOperation.Retry>(Assert.Single(result.Transaction.Operations, o => o is QueueOperation.Retry));
+        Assert.Equal(["b@x.test"], retry.Envelope!.Recipients);
+        Assert.Equal("c@y.test", Assert.Single(result.Expired).Recipient);
+    }
+
+    [Fact]
+    public void Deferred_events_are_emitted_only_when_asked_for()
+    {
+        var deferred = new QueuedOutcome("x.test", new RecipientOutcome.Deferred("b@x.test", "451 4.7.1 greylisted", SiteAnswered: true, BounceClass.Throttled));
+
+        var silent = Settlement(Options()).Settle(Leased(_clock.GetUtcNow(), 0, "b@x.test"), [deferred], _clock.GetUtcNow());
+        var loud = Settlement(Options(new DeliveryOptions { DeferredEvents = true })).Settle(Leased(_clock.GetUtcNow(), 0, "b@x.test"), [deferred], _clock.GetUtcNow());
+
+        Assert.Empty(Events(silent.Transaction));
+        Assert.Equal("deferred", Assert.Single(Events(loud.Transaction)).GetProperty("event").GetString());
+    }
+
+    [Fact]
+    public void A_site_given_retry_time_is_used_instead_of_the_back_off()
+    {
+        var settlement = Settlement(Options());
+        var at = _clock.GetUtcNow() + TimeSpan.FromSeconds(42);
+
+        var result = settlement.Settle(Leased(_clock.GetUtcNow(), 3, "b@x.test"),
+            [new("x.test", new RecipientOutcome.Deferred("b@x.test", "rate limit", true, BounceClass.Throttled, at))], _clock.GetUtcNow());
+
+        Assert.Equal(at, result.RetryAt);
+    }
+
+    /// <summary>Settlement only builds transactions; it never touches the store.</summary>
+    private sealed class UnusedStore : IQueueStore
+    {
+        public ValueTask EnqueueAsync(string queue, QueueItem item, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
