@@ -196,7 +196,12 @@ for workload in "${workloads[@]}"; do
     cpu0=$(busy_jiffies); t0=$(date +%s.%N)
     smtp-source -s "$concurrency" -m "$count" -F "$work/message-$size.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port
     t1=$(date +%s.%N)
-    for _ in $(seq 1 36000); do [ "$(sunk)" -ge "$count" ] 2>/dev/null && break; sleep 0.05; done
+    # Until the sink has everything; give up when the system under test died or after 30 minutes.
+    for _ in $(seq 1 36000); do
+      [ "$(sunk)" -ge "$count" ] 2>/dev/null && break
+      kill -0 $sut_pids 2>/dev/null || { echo "$system died; see $work" >&2; tail -n 20 "$work"/mailer.log "$work"/pf/maillog 2>/dev/null >&2; exit 1; }
+      sleep 0.05
+    done
     t2=$(date +%s.%N); cpu1=$(busy_jiffies)
     kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
     peak=$(sort -n "$work/rss.log" | tail -n 1)

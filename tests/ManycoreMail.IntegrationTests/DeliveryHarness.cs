@@ -36,6 +36,7 @@ internal sealed class DeliveryHarness : IAsyncDisposable
     private readonly List<JsonElement> _events = [];
     private DnsResolver? _resolver;
     private IMailerRole? _role;
+    private AdminEndpoint? _admin;
 
     private DeliveryHarness(string directory, Dnsmasq dns, int port, EmbeddedSpool store)
     {
@@ -56,7 +57,7 @@ internal sealed class DeliveryHarness : IAsyncDisposable
     public static async Task<DeliveryHarness> StartAsync(IEnumerable<string> dnsLines)
     {
         var directory = Path.Combine(Path.GetTempPath(), "mm-delivery-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(directory);
+        System.IO.Directory.CreateDirectory(directory);
         var dns = Dnsmasq.Start(dnsLines);
         var store = await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(directory, "spool") }, TimeProvider.System, CancellationToken.None);
         return new DeliveryHarness(directory, dns, FreePort.Tcp(IPAddress.Parse("127.0.0.40")), store);
@@ -80,6 +81,7 @@ internal sealed class DeliveryHarness : IAsyncDisposable
             },
         };
         options = configure?.Invoke(options) ?? options;
+        Options = options;
         time ??= TimeProvider.System;
         _resolver = new DnsResolver(DnsResolverOptions.FromServers([Dns.EndPoint.ToString()]), time);
         var engine = new DeliveryEngine(options, new MailRouter(_resolver), new SenderMetrics(Metrics), time, NullLogger<DeliveryEngine>.Instance);
@@ -88,6 +90,22 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         _role = Role.AsRole();
         await _role.StartAsync(CancellationToken.None);
     }
+
+    /// <summary>Where the harness keeps files for the test.</summary>
+    public string Directory => _directory;
+
+    /// <summary>Starts the operations endpoint over the running sender, on a free loopback port.</summary>
+    public async Task<Uri> StartAdminAsync(string token)
+    {
+        var bind = new IPEndPoint(IPAddress.Loopback, FreePort.Tcp(IPAddress.Loopback));
+        var admin = new AdminEndpoint(new AdminOptions(bind, token),
+            new DeliveryAdmin(Role!, Store, new QueueNames("P0", "P1", Outbound, EventsQueue), Options!), NullLoggerFactory.Instance);
+        _admin = admin;
+        await admin.StartAsync(CancellationToken.None);
+        return new Uri($"http://{bind}/");
+    }
+
+    public SenderOptions? Options { get; private set; }
 
     public ValueTask EnqueueAsync(string uuid, params string[] recipients) =>
         Store.EnqueueAsync(Outbound, new QueueItem(
@@ -125,6 +143,10 @@ internal sealed class DeliveryHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_admin is not null)
+        {
+            await _admin.DisposeAsync();
+        }
         if (_role is not null)
         {
             await _role.StopAsync(CancellationToken.None);
@@ -138,7 +160,7 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         Dns.Dispose();
         try
         {
-            Directory.Delete(_directory, recursive: true);
+            System.IO.Directory.Delete(_directory, recursive: true);
         }
         catch (IOException)
         {
@@ -150,6 +172,12 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=relay.test", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        // The names a relay is reached by in tests, so that verification can succeed when the certificate is trusted.
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName("relay.test");
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: true, hasPathLengthConstraint: false, 0, critical: true));
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
         return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
     }

@@ -13,9 +13,9 @@ namespace ManycoreMail.IntegrationTests;
 /// </summary>
 public sealed class RedisMultiProcessTests(TestWorld world, ITestOutputHelper output) : IClassFixture<TestWorld>
 {
-    private const int HttpMessages = 200;
+    private const int HttpMessages = 1500;
     private const int SwaksMessages = 16;
-    private const int SmtpSourceMessages = 100;
+    private const int SmtpSourceMessages = 500;
     private const string SmtpSourceUuid = "smtpsource";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
@@ -51,7 +51,11 @@ public sealed class RedisMultiProcessTests(TestWorld world, ITestOutputHelper ou
             SendWithSmtpSourceAsync(config));
 
         // Kill -9 one transformer and one sender while mail flows: what they held must come back and go out.
-        await Eventually.TrueAsync(() => sink.Messages().Count >= 40 || submissions.IsFaulted, Patience, "40 messages delivered");
+        await Eventually.TrueAsync(() => sink.Messages().Count >= 300 || submissions.IsFaulted, Patience, "300 messages delivered")
+            .WaitAsync(Patience + TimeSpan.FromSeconds(1)).ContinueWith(t => t.IsFaulted
+                ? throw new InvalidOperationException(t.Exception!.InnerException!.Message + "\n" + cluster.Outputs())
+                : t, TaskScheduler.Default).Unwrap();
+        var sunkAtKill = sink.Messages().Count;
         transformerA.Kill();
         senderA.Kill();
         await submissions.WaitAsync(Patience);
@@ -77,7 +81,7 @@ public sealed class RedisMultiProcessTests(TestWorld world, ITestOutputHelper ou
 
         var counts = sink.Messages().GroupBy(RedisCluster.UuidOf).ToDictionary(g => g.Key ?? "(none)", g => g.Count());
         var duplicates = counts.Where(c => c.Key != SmtpSourceUuid).Sum(c => c.Value - 1) + (counts[SmtpSourceUuid] - SmtpSourceMessages);
-        output.WriteLine($"{HttpMessages} HTTP + {SwaksMessages} swaks + {SmtpSourceMessages} smtp-source messages, transformer and sender killed mid-run: " +
+        output.WriteLine($"{HttpMessages} HTTP + {SwaksMessages} swaks + {SmtpSourceMessages} smtp-source messages, transformer and sender killed after {sunkAtKill} deliveries: " +
             $"{sink.Messages().Count} deliveries, {duplicates} duplicate(s), {webhook.Events.Count} events");
         Assert.All(counts.Keys, k => Assert.True(k == SmtpSourceUuid || unique.Contains(k), "unexpected message " + k));
 

@@ -41,6 +41,8 @@ public sealed class RedisOutageTests(TestWorld world, ITestOutputHelper output) 
         Assert.Equal(3.0, RedisCluster.Gauge(before, "default_queue_messages"));
         Assert.Equal(0.0, RedisCluster.Gauge(before, "primary_queue_messages"));
 
+        // `mailer run` serves the exporter's bind itself (every configured bind), so the exporter steps aside.
+        exporter.Kill();
         var mailer = cluster.Start("run");
         await RedisCluster.WaitForPortAsync(config.Receiver, mailer);
         await RedisCluster.WaitForPortAsync(new IPEndPoint(IPAddress.Loopback, config.HttpPort), mailer);

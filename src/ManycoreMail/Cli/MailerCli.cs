@@ -45,7 +45,30 @@ internal static class MailerCli
         classify.Arguments.Add(files);
         classify.SetAction(parse => Roles.MxServer.ClassifyCommand.Run(parse.GetValue(files) ?? [], Console.Out, Console.Error));
         root.Subcommands.Add(classify);
+
+        foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
+        {
+            root.Subcommands.Add(admin);
+        }
         return root;
+    }
+
+    /// <summary>The operations commands read sender/admin (bind and token) from the usual config files.</summary>
+    private static Func<ParseResult, Roles.Sender.AdminOptions?> AddAdminConfig(Command command)
+    {
+        AddConfigOptions(command, out var config);
+        return parse =>
+        {
+            using var loggers = Logging.Create();
+            try
+            {
+                return Load(config(parse), loggers.CreateLogger("ManycoreMail")).Options.Sender.Delivery.Admin;
+            }
+            catch (ConfigException)
+            {
+                return null;
+            }
+        };
     }
 
     private static Option<string> AddQueueOption(Command command)

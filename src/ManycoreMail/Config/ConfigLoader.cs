@@ -326,6 +326,10 @@ internal static class ConfigLoader
         var yahoo = section.Section("abuse").Section("yahoo").String("to");
         var extra = section.StringList("domains");
         var maxSize = section.Int("max-message-size", min: 1024);
+        var emlMaxMegabytes = section.Int("eml-max-megabytes", min: 0);
+        var emlRetentionDays = section.Int("eml-retention-days", min: 0);
+        var forwarding = Roles.MxServer.ForwardingOptionsReader.Read(section.Section("forwarding"),
+            ReadBind(section.Section("forwarding"), "http-bind", required: false));
         var listener = ReadSmtpListener(section);
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "mx-server");
@@ -341,6 +345,9 @@ internal static class ConfigLoader
             ExtraDomains = extra.Select(d => d.Trim().TrimEnd('.').ToLowerInvariant()).ToArray(),
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
             Listener = listener,
+            EmlMaxBytes = (emlMaxMegabytes ?? 1024) * 1024L * 1024,
+            EmlRetention = TimeSpan.FromDays(emlRetentionDays ?? 30),
+            Forwarding = forwarding,
         };
     }
 

@@ -118,6 +118,12 @@ internal sealed record MxServerOptions
     public IReadOnlyList<string> ExtraDomains { get; init; } = [];
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
     public SmtpListenerSettings Listener { get; init; } = new();
+    /// <summary>Cap on the unclassified mails kept in <see cref="EmlDirectory"/>; the oldest go first. 0: none.</summary>
+    public long EmlMaxBytes { get; init; } = 1024L * 1024 * 1024;
+    /// <summary>How long an unclassified mail is kept. Zero: for ever.</summary>
+    public TimeSpan EmlRetention { get; init; } = TimeSpan.FromDays(30);
+    /// <summary>Inbound forwarding of alias mail (SRS, POST /v1/email); null when not configured.</summary>
+    public Roles.MxServer.ForwardingOptions? Forwarding { get; init; }
 }
 
 internal sealed record BackdataOptions

@@ -10,6 +10,8 @@ internal static class EventKinds
     public const string Error = "error";
     public const string SpamReport = "spam-report";
     public const string Unsubscribe = "unsubscribe";
+    /// <summary>Ours, not the original's: posted only when backdata/event-types asks for it.</summary>
+    public const string Deferred = "deferred";
 }
 
 /// <summary>The original system's service names for error events.</summary>
@@ -50,6 +52,9 @@ internal sealed record MailEvent
     public static MailEvent Error(string service, string? uuid, DateTimeOffset at, string message, string? stackTrace = null) =>
         new() { Kind = EventKinds.Error, Service = service, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Message = message, StackTrace = stackTrace ?? "" };
 
+    public static MailEvent Deferred(string? uuid, DateTimeOffset at, string reason, string email, string? bounceClass) =>
+        new() { Kind = EventKinds.Deferred, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Reason = reason, Email = email, Class = bounceClass };
+
     public static MailEvent Unsubscribe(string uuid, DateTimeOffset at) =>
         new() { Kind = EventKinds.Unsubscribe, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds() };
 
@@ -83,6 +88,12 @@ internal sealed record MailEvent
                     json.WriteString("stack-trace", StackTrace ?? "");
                     json.WriteString("service", Service);
                     WriteUuidTimestamp(json);
+                    break;
+                case EventKinds.Deferred:
+                    WriteUuidTimestamp(json);
+                    json.WriteString("reason", Reason ?? "");
+                    WriteIfSet(json, "email", Email);
+                    WriteIfSet(json, "class", Class);
                     break;
                 case EventKinds.SpamReport:
                     WriteUuidTimestamp(json);

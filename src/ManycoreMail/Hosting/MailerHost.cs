@@ -74,7 +74,7 @@ internal sealed class MailerHost : IAsyncDisposable
             ? await OpenRedisAsync(cancellationToken).ConfigureAwait(false)
             : await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false);
         var events = new EventQueue(_store, _options.Queues.Events);
-        var ingress = new IngressQueue(_store, _options.Queues, Metrics);
+        var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>());
         RegisterQueueGauges(_store);
 
         var certificate = roles.Contains(RoleNames.Receiver) || roles.Contains(RoleNames.MxServer)
@@ -88,6 +88,7 @@ internal sealed class MailerHost : IAsyncDisposable
             _disposables.Add(backdata);
             await StartRoleAsync(backdata.AsRole(), cancellationToken).ConfigureAwait(false);
         }
+        InboundEmailEndpoint? inboundEmail = null;
         if (roles.Contains(RoleNames.MxServer))
         {
             var domains = new HashSet<string>(_options.ReturnPathDomains, StringComparer.OrdinalIgnoreCase);
@@ -95,7 +96,18 @@ internal sealed class MailerHost : IAsyncDisposable
             {
                 _logger.LogWarning("The MX server has no domains (no transformer domain-settings, no mxserver/domains): it will refuse every recipient");
             }
-            var handler = new MxHandler(domains, new EmlStore(_options.MxServer!.EmlDirectory), events, Metrics, _time, _loggers.CreateLogger<MxHandler>());
+            var forwarder = _options.MxServer!.Forwarding is { } forwarding
+                ? new Forwarder(forwarding, forwarding.Route == ForwardingRouteKind.Relay
+                        ? new RelayForwardingRoute(forwarding.Relay!, _options.Sender.HeloName, _loggers.CreateLogger<RelayForwardingRoute>())
+                        : new QueueForwardingRoute(_store, _options.Queues.Outbound),
+                    _options.Sender.HeloName, Metrics, _time, _loggers.CreateLogger<Forwarder>())
+                : null;
+            if (forwarder is not null && _options.MxServer.Forwarding!.HttpBind is { } emailBind)
+            {
+                inboundEmail = new InboundEmailEndpoint(emailBind, forwarder, _options.MxServer.Forwarding.Psk!, _options.MxServer.MaxMessageSize, _loggers.CreateLogger<InboundEmailEndpoint>());
+            }
+            var handler = new MxHandler(domains,
+                new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder);
             var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!.Current(), handler, _loggers)
                 .With(_options.MxServer.Listener, certificate.Current);
             await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
@@ -106,7 +118,12 @@ internal sealed class MailerHost : IAsyncDisposable
             _disposables.Add(resolver);
             var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics), _time, _loggers.CreateLogger<DeliveryEngine>());
             _disposables.Add(engine);
-            await StartRoleAsync(new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>());
+            await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);
+            if (_options.Sender.Delivery.Admin is { } admin)
+            {
+                await StartRoleAsync(new AdminEndpoint(admin, new DeliveryAdmin(sender, _store, _options.Queues, _options.Sender), _loggers), cancellationToken).ConfigureAwait(false);
+            }
         }
         if (roles.Contains(RoleNames.Transformer))
         {
@@ -126,8 +143,13 @@ internal sealed class MailerHost : IAsyncDisposable
             .Where(b => servingAll || roles.Contains(b.Role))
             .Select(b => b.EndPoint)
             .ToArray();
-        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loggers.CreateLogger<MailSendEndpoint>());
-        await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers), cancellationToken).ConfigureAwait(false);
+        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress);
+        // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
+        // given no endpoint would take localhost:5000, and a second such process would fail to start.
+        if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null)
+        {
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail), cancellationToken).ConfigureAwait(false);
+        }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
 

@@ -35,6 +35,7 @@ internal sealed class RedisWorkerStore : IQueueStore
     private readonly ConcurrentDictionary<(string Queue, long Id), LeasedItem> _held = new();
     private readonly CancellationTokenSource _disposing = new();
     private readonly Task _heartbeat;
+    private int _disposed;
 
     public RedisWorkerStore(RedisQueueStore inner, TimeSpan lease, TimeProvider time, ILogger logger)
     {
@@ -96,6 +97,10 @@ internal sealed class RedisWorkerStore : IQueueStore
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         await _disposing.CancelAsync().ConfigureAwait(false);
         try
         {

@@ -19,7 +19,8 @@ internal sealed class HttpFront(
     MailSendEndpoint? mailSend,
     IReadOnlyList<IPEndPoint> metricsBinds,
     MetricsRegistry metrics,
-    ILoggerFactory loggers) : IMailerRole, IAsyncDisposable
+    ILoggerFactory loggers,
+    MxServer.InboundEmailEndpoint? inboundEmail = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -27,6 +28,11 @@ internal sealed class HttpFront(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (apiBind is null && metricsBinds.Count == 0 && inboundEmail is null)
+        {
+            // Nothing to serve: without a Listen call Kestrel would fall back to localhost:5000.
+            return;
+        }
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
@@ -44,6 +50,11 @@ internal sealed class HttpFront(
             {
                 kestrel.Listen(bind);
             }
+            // The MX server's /v1/email on its own bind, unless it shares one of the above.
+            if (inboundEmail is not null && !inboundEmail.Bind.Equals(apiBind) && !Distinct(metricsBinds).Contains(inboundEmail.Bind))
+            {
+                kestrel.Listen(inboundEmail.Bind);
+            }
         });
         var app = builder.Build();
         app.MapGet("/metrics", (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
@@ -55,6 +66,13 @@ internal sealed class HttpFront(
                 ? mailSend.HandleAsync(context)
                 : Task.FromResult(Results.NotFound());
             app.MapPost("/v1/mail/send", (Delegate)send);
+        }
+        if (inboundEmail is not null)
+        {
+            Func<HttpContext, Task<IResult>> email = context => context.Connection.LocalPort == inboundEmail.Bind.Port
+                ? inboundEmail.HandleAsync(context)
+                : Task.FromResult(Results.NotFound());
+            app.MapPost("/v1/email", (Delegate)email);
         }
         app.MapGet("/healthz", () => Results.Text("ok"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -4,7 +4,6 @@ using ManycoreMail.Config;
 using ManycoreMail.Ingress;
 using ManycoreMail.Roles.Receiver;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.HttpReceiver;
 
@@ -12,7 +11,7 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <c>POST /v1/mail/send</c>: HTTP Basic auth, exactly <c>application/octet-stream</c>, the raw RFC 5322
 /// message as the body. 200 once it is durably queued; problem+json otherwise.
 /// </summary>
-internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, ILogger<MailSendEndpoint> logger)
+internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue)
 {
     private readonly LoginCheck _logins = new(options.Logins);
 
@@ -49,14 +48,8 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             queue.CountDropped();
             return Problem(StatusCodes.Status400BadRequest, "Bad Request", refusal.Message);
         }
-        try
+        if (!await queue.TryEnqueueAsync(accepted, body, context.RequestAborted).ConfigureAwait(false))
         {
-            await queue.EnqueueAsync(accepted, body, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            queue.CountDropped();
-            logger.LogError(e, "Could not queue message {Uuid}", accepted.Uuid);
             return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "the queue cannot take the message now; try again later");
         }
         return Results.Ok();

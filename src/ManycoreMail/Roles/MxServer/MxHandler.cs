@@ -14,6 +14,8 @@ namespace ManycoreMail.Roles.MxServer;
 /// the eml directory. Every mail goes through <see cref="MailClassifier"/>, the same code as <c>mailer classify</c>:
 /// bounces become one bounce event per failed recipient, feedback reports spam-report events, auto-replies
 /// bounce events of type autoreply (as the original), unsubscribes unsubscribe events; only the rest is kept.
+/// With forwarding configured, mail for an alias (and bounces to our SRS addresses) goes to <see cref="Forwarder"/>
+/// first; only forwarding's own destinations are ever sent anywhere.
 /// </summary>
 internal sealed class MxHandler(
     IReadOnlySet<string> acceptedDomains,
@@ -21,7 +23,8 @@ internal sealed class MxHandler(
     EventQueue events,
     MetricsRegistry metrics,
     TimeProvider time,
-    ILogger<MxHandler> logger) : ISmtpHandler
+    ILogger<MxHandler> logger,
+    Forwarder? forwarder = null) : ISmtpHandler
 {
     private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
     private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
@@ -41,6 +44,20 @@ internal sealed class MxHandler(
 
     public ValueTask<SmtpReply> RcptToAsync(SmtpSessionInfo session, string reversePath, string forwardPath, CancellationToken cancellationToken)
     {
+        if (forwarder is not null && LocalRecipient.TryParse(forwardPath, forwarder.Domains, out var forwarded))
+        {
+            switch (forwarder.Classify(forwarded))
+            {
+                case ForwardingTarget.Alias or ForwardingTarget.SrsReturn:
+                    return ValueTask.FromResult(new SmtpReply(250, "2.1.5", "Recipient OK"));
+                case ForwardingTarget.BadSrs:
+                case ForwardingTarget.Unknown when !acceptedDomains.Contains(forwarded.Domain):
+                    forwarder.CountRefusedRecipient();
+                    _warnings.Increment();
+                    logger.LogInformation("Refused recipient {Recipient} from {Remote}: no such alias, or an invalid or expired SRS address", forwardPath, session.RemoteEndPoint);
+                    return ValueTask.FromResult(new SmtpReply(550, "5.1.1", "No such recipient here"));
+            }
+        }
         if (LocalRecipient.TryParse(forwardPath, acceptedDomains, out _))
         {
             return ValueTask.FromResult(new SmtpReply(250, "2.1.5", "Recipient OK"));
@@ -53,11 +70,41 @@ internal sealed class MxHandler(
     public async ValueTask<SmtpReply> MessageAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        var forwardedRecipients = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        if (forwarder is not null)
+        {
+            var toForward = new List<LocalRecipient>();
+            foreach (var recipient in envelope.Recipients)
+            {
+                if (LocalRecipient.TryParse(recipient, forwarder.Domains, out var local)
+                    && forwarder.Classify(local) is ForwardingTarget.Alias or ForwardingTarget.SrsReturn)
+                {
+                    toForward.Add(local);
+                    forwardedRecipients.Add(recipient);
+                }
+            }
+            if (toForward.Count > 0)
+            {
+                var source = new ForwardSource($"{session.HeloName ?? "unknown"} ([{session.RemoteEndPoint.Address}])", session.IsTls ? "ESMTPS" : "ESMTP", LocalHandoff: false);
+                var result = await forwarder.ForwardAsync(envelope.ReversePath, toForward, message.ToArray(), source, cancellationToken).ConfigureAwait(false);
+                switch (result)
+                {
+                    case ForwardResult.Temporary:
+                        return new SmtpReply(451, "4.4.0", "Cannot forward the message now, please try again later");
+                    case ForwardResult.Refused refused:
+                        return refused.Reply;
+                }
+                if (forwardedRecipients.Count == envelope.Recipients.Count)
+                {
+                    return new SmtpReply(250, "2.0.0", "Message forwarded");
+                }
+            }
+        }
         var unsubscribes = new List<string>();
         var recipients = new List<string>();
         foreach (var recipient in envelope.Recipients)
         {
-            if (LocalRecipient.TryParse(recipient, acceptedDomains, out var local))
+            if (!forwardedRecipients.Contains(recipient) && LocalRecipient.TryParse(recipient, acceptedDomains, out var local))
             {
                 recipients.Add(local.LocalPart + "@" + local.Domain);
                 if (local.UnsubscribeUuid is { } uuid)

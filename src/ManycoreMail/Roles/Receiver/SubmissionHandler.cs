@@ -50,14 +50,8 @@ internal sealed class SubmissionHandler(
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, refusal.Message);
             return new SmtpReply(554, "5.6.0", refusal.Message);
         }
-        try
+        if (!await queue.TryEnqueueAsync(accepted, bytes, cancellationToken).ConfigureAwait(false))
         {
-            await queue.EnqueueAsync(accepted, bytes, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            queue.CountDropped();
-            logger.LogError(e, "Could not queue message {Uuid}", accepted.Uuid);
             return new SmtpReply(451, "4.3.0", "Queue unavailable, please try again later");
         }
         return new SmtpReply(250, "2.0.0", $"Queued as {accepted.Uuid}");

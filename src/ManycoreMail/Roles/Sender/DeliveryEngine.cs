@@ -27,6 +27,11 @@ internal sealed class DeliveryEngine : IDisposable
     private readonly ConcurrentDictionary<string, DeliverySite> _sites = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, int> _scheduled = new(StringComparer.OrdinalIgnoreCase);
     private readonly CancellationTokenSource _stopping = new();
+    /// <summary>Scheduled queue patterns an operator suspended.</summary>
+    private readonly ConcurrentDictionary<string, bool> _suspendedQueues = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Scheduled queue patterns an operator bounced, until when messages still waiting for them are bounced.</summary>
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _bouncedQueues = new(StringComparer.OrdinalIgnoreCase);
+    private long _nextEvictionTicks;
 
     public DeliveryEngine(SenderOptions options, MailRouter router, SenderMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger)
     {
@@ -52,10 +57,100 @@ internal sealed class DeliveryEngine : IDisposable
         _sites.Values.Select(s => new SiteSnapshot(s.Name, s.ReadyCount, s.ConnectionCount, s.IsSuspended, s.BackoffUntil, s.Limits))
             .OrderBy(s => s.Name, StringComparer.Ordinal).ToArray();
 
+    public IReadOnlyCollection<string> SuspendedQueues => _suspendedQueues.Keys.Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>Bounce directives still standing (pattern, until).</summary>
+    public IReadOnlyList<KeyValuePair<string, DateTimeOffset>> BouncedQueues
+    {
+        get
+        {
+            var now = _time.GetUtcNow();
+            return _bouncedQueues.Where(b => b.Value > now).OrderBy(b => b.Key, StringComparer.Ordinal).ToArray();
+        }
+    }
+
+    /// <summary>Holds every scheduled queue matching <paramref name="pattern"/> (exact, or a prefix ending in '*'):
+    /// its messages are rescheduled without counting an attempt until <see cref="ResumeQueue"/>.</summary>
+    public void SuspendQueue(string pattern) => _suspendedQueues[pattern] = true;
+
+    public bool ResumeQueue(string pattern) => _suspendedQueues.TryRemove(pattern, out _);
+
+    public bool IsQueueSuspended(string queue) => _suspendedQueues.Keys.Any(p => ScheduledQueueName.Matches(p, queue));
+
+    /// <summary>Bounces every recipient of the matching scheduled queues: those waiting in a ready queue now, and those
+    /// waiting in the durable queue when they next fall due (the directive stands for <paramref name="standFor"/>, the
+    /// longest queue lifetime, after which none of them can be left). Returns how many were bounced now.</summary>
+    public int BounceQueue(string pattern, TimeSpan standFor)
+    {
+        _bouncedQueues[pattern] = _time.GetUtcNow() + standFor;
+        var bounced = 0;
+        foreach (var site in _sites.Values)
+        {
+            foreach (var job in site.Take(j => ScheduledQueueName.Matches(pattern, j.Queue)))
+            {
+                job.Complete(job.Recipients.Select(r => (RecipientOutcome)OperatorBounce(r, job.Queue)).ToArray());
+                bounced += job.Recipients.Count;
+            }
+        }
+        return bounced;
+    }
+
+    /// <summary>Withdraws a bounce directive (messages not yet bounced are delivered again).</summary>
+    public bool CancelBounce(string pattern) => _bouncedQueues.TryRemove(pattern, out _);
+
+    private bool IsQueueBounced(string queue)
+    {
+        var now = _time.GetUtcNow();
+        foreach (var (pattern, until) in _bouncedQueues)
+        {
+            if (until <= now)
+            {
+                _bouncedQueues.TryRemove(pattern, out _);
+            }
+            else if (ScheduledQueueName.Matches(pattern, queue))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static RecipientOutcome.Bounced OperatorBounce(string recipient, string queue) =>
+        new(recipient, "soft", $"bounced by an operator (queue {queue})", null, BounceClass.Operator);
+
+    /// <summary>Lifts the back-off of one site (or of every site): the next message for it is tried at once.
+    /// Returns the sites lifted.</summary>
+    public int RetryNow(string? siteName)
+    {
+        var lifted = 0;
+        foreach (var site in _sites.Values)
+        {
+            if (siteName is null || string.Equals(site.Name, siteName, StringComparison.OrdinalIgnoreCase))
+            {
+                site.ClearBackoff();
+                lifted++;
+            }
+        }
+        return lifted;
+    }
+
     /// <summary>Delivers one message to the recipients of one domain and returns what became of each.</summary>
     public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(string queue, string domain, IReadOnlyList<string> recipients,
         string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
+        if (IsQueueBounced(queue))
+        {
+            var bounced = recipients.Select(r => (RecipientOutcome)OperatorBounce(r, queue)).ToArray();
+            Metrics.Record(domain, bounced);
+            return bounced;
+        }
+        if (IsQueueSuspended(queue))
+        {
+            var until = _time.GetUtcNow() + _options.Delivery.SuspendedRetry;
+            return recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Deferred(r, $"queue {queue} is suspended by an operator",
+                true, BounceClass.Throttled, until)).ToArray();
+        }
+        EvictIdleSites();
         var (site, hosts, final) = await RouteAsync(domain, recipients, cancellationToken).ConfigureAwait(false);
         if (final is not null)
         {
@@ -76,7 +171,7 @@ internal sealed class DeliveryEngine : IDisposable
         {
             foreach (var job in jobs)
             {
-                site.Enqueue(job);
+                site = await PlaceAsync(site, job, recipients, cancellationToken).ConfigureAwait(false);
             }
             var results = await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
             var outcomes = results.SelectMany(r => r).ToArray();
@@ -87,6 +182,27 @@ internal sealed class DeliveryEngine : IDisposable
         {
             _scheduled.AddOrUpdate(queue, 0, (_, n) => Math.Max(0, n - jobs.Length));
         }
+    }
+
+    /// <summary>Queues a job on its site; a site the idle sweep retired between routing and now is routed again
+    /// (a fresh site, same limits).</summary>
+    private async Task<DeliverySite> PlaceAsync(DeliverySite site, DeliveryJob job, IReadOnlyList<string> recipients, CancellationToken cancellationToken)
+    {
+        for (var round = 0; round < 10; round++)
+        {
+            if (site.Enqueue(job))
+            {
+                return site;
+            }
+            var (fresh, _, _) = await RouteAsync(job.Domain, recipients, cancellationToken).ConfigureAwait(false);
+            if (fresh is null)
+            {
+                break;
+            }
+            site = fresh;
+        }
+        job.DeferAll("the route changed while queuing; rescheduled", siteAnswered: false, BounceClass.Connection);
+        return site;
     }
 
     private async Task<(DeliverySite? Site, IReadOnlyList<SiteHost>? Hosts, IReadOnlyList<RecipientOutcome>? Final)> RouteAsync(
@@ -102,7 +218,8 @@ internal sealed class DeliveryEngine : IDisposable
             }
             var relayName = $"relay:{relay.Host}:{relay.Port}";
             var relaySite = _sites.GetOrAdd(relayName, name => NewSite(name, _shaping.LimitsFor(domain, [relay.Host]),
-                new SitePolicy(relay.Tls, relay.Username, relay.Password)));
+                new SitePolicy(relay.Tls, relay.Username, relay.Password, delivery.VerifyRelayCertificates,
+                    relay.CaFile is { } ca ? RelayCertificates.TrustOnly(ca) : null)));
             return (relaySite, relayHosts, null);
         }
 
@@ -133,6 +250,33 @@ internal sealed class DeliveryEngine : IDisposable
         var site = _sites.GetOrAdd(siteName, name => NewSite(name, _shaping.LimitsFor(domain, names),
             new SitePolicy(tlsRequired ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic)));
         return (site, hosts, null);
+    }
+
+    /// <summary>Forgets sites that have held nothing for a while, so that a sender touching millions of domains does
+    /// not keep a pool for each. Runs at most once a minute, on the delivery path.</summary>
+    private void EvictIdleSites()
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        var next = Interlocked.Read(ref _nextEvictionTicks);
+        if (now < next || Interlocked.CompareExchange(ref _nextEvictionTicks, now + TimeSpan.TicksPerMinute, next) != next)
+        {
+            return;
+        }
+        EvictIdleSitesNow();
+    }
+
+    /// <summary>The sweep itself; returns how many sites were forgotten.</summary>
+    public int EvictIdleSitesNow()
+    {
+        var evicted = 0;
+        foreach (var (name, site) in _sites)
+        {
+            if (site.TryRetire(_options.Delivery.SiteIdleEviction) && _sites.TryRemove(new KeyValuePair<string, DeliverySite>(name, site)))
+            {
+                evicted++;
+            }
+        }
+        return evicted;
     }
 
     private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy)

@@ -34,13 +34,28 @@ internal sealed record DeliveryOptions
     public string? Tenant { get; init; }
     /// <summary>True when backdata/event-types lists "deferred": each 4xx then yields a deferred event.</summary>
     public bool DeferredEvents { get; init; }
+    /// <summary>Whether smarthost certificates must be valid for the relay's host name (chain and name). On by default:
+    /// a relay receives credentials and all the mail, so an impostor must not be accepted; MX delivery stays
+    /// opportunistic (RFC 7435) whatever this says.</summary>
+    public bool VerifyRelayCertificates { get; init; } = true;
+    /// <summary>The operations endpoint (sender/admin); null when not configured.</summary>
+    public AdminOptions? Admin { get; init; }
+    /// <summary>How soon a message held by a suspended site or queue is looked at again (it does not count as an attempt).</summary>
+    public TimeSpan SuspendedRetry { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>How long idle sites are kept in memory after their last use before they are forgotten.</summary>
+    public TimeSpan SiteIdleEviction { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Client timeouts; shorter than RFC 5321's minutes only in tests.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
 }
 
-/// <summary>A smarthost. Port 587 means STARTTLS, 465 implicit TLS, unless <see cref="Tls"/> says otherwise.</summary>
-internal sealed record RelayRoute(string Host, int Port, SmtpTlsMode Tls, string? Username, string? Password)
+/// <summary>The HTTP operations endpoint: on its own bind (loopback unless configured otherwise), never on the
+/// public API port, every request authenticated with a bearer token.</summary>
+internal sealed record AdminOptions(IPEndPoint Bind, string Token);
+
+/// <summary>A smarthost. Port 587 means STARTTLS, 465 implicit TLS, unless <see cref="Tls"/> says otherwise.
+/// <see cref="CaFile"/> (PEM) replaces the system's trusted roots for this relay, for a private certificate authority.</summary>
+internal sealed record RelayRoute(string Host, int Port, SmtpTlsMode Tls, string? Username, string? Password, string? CaFile = null)
 {
     public static SmtpTlsMode DefaultTlsFor(int port) => port switch
     {

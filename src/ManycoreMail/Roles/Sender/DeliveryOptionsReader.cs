@@ -55,6 +55,7 @@ internal static class DeliveryOptionsReader
             }
         }
         var relaySection = section.Section("relay");
+        var relayVerify = relaySection.Exists ? relaySection.Bool("verify-certificate") : null;
         return new DeliveryOptions
         {
             SourceAddress = source,
@@ -72,8 +73,33 @@ internal static class DeliveryOptionsReader
             DomainRelays = relays,
             QueueLifetimes = lifetimes,
             Tenant = section.String("tenant"),
+            VerifyRelayCertificates = section.Bool("verify-relay-certificates") ?? relayVerify ?? defaults.VerifyRelayCertificates,
+            Admin = ReadAdmin(section.Section("admin")),
+            SuspendedRetry = Seconds(section, "suspended-retry-seconds", defaults.SuspendedRetry),
+            SiteIdleEviction = Seconds(section, "site-idle-eviction-seconds", defaults.SiteIdleEviction),
             DeferredEvents = backdata.StringList("event-types").Contains("deferred", StringComparer.OrdinalIgnoreCase),
         };
+    }
+
+    private static AdminOptions? ReadAdmin(YamlSection admin)
+    {
+        if (!admin.Exists)
+        {
+            return null;
+        }
+        var interfaceText = admin.String("inet-interface") ?? "127.0.0.1";
+        var port = admin.Port("inet-port", required: true);
+        var token = admin.String("token", required: true);
+        if (!IPAddress.TryParse(interfaceText, out var address))
+        {
+            admin.Error("inet-interface", $"'{interfaceText}' is not an IP address");
+        }
+        if (token is not null && token.Length < 16)
+        {
+            // The endpoint can bounce whole queues: a guessable token is a configuration mistake.
+            admin.Error("token", "must be at least 16 characters");
+        }
+        return address is null || port is null || token is null || token.Length < 16 ? null : new AdminOptions(new IPEndPoint(address, port.Value), token);
     }
 
     private static SiteLimits ReadLimits(YamlSection section, SiteLimits start)
@@ -123,7 +149,12 @@ internal static class DeliveryOptionsReader
         {
             section.Error(user is null ? "username" : "password", "username and password go together");
         }
-        return host is null ? null : new RelayRoute(host.Trim(), port, tls, user, password);
+        var caFile = section.String("ca-file");
+        if (caFile is not null && !File.Exists(caFile))
+        {
+            section.Error("ca-file", $"'{caFile}' does not exist");
+        }
+        return host is null ? null : new RelayRoute(host.Trim(), port, tls, user, password, caFile);
     }
 
     private static TimeSpan Seconds(YamlSection section, string key, TimeSpan fallback, int min = 1) =>

@@ -34,6 +34,8 @@ internal sealed class DeliverySite
     private DateTimeOffset _backoffUntil;
     private ConnectFailure? _backoffCause;
     private bool _suspended;
+    private bool _retired;
+    private DateTimeOffset _lastUsed;
 
     public DeliverySite(string name, SiteLimits limits, SitePolicy policy, SiteConnector connector, DeliveryOptions options,
         SenderMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping)
@@ -54,6 +56,7 @@ internal sealed class DeliverySite
         if (limits.MessagesPerMinute is { } m) perSecond = Math.Min(perSecond, m / 60.0);
         if (limits.MessagesPerHour is { } h) perSecond = Math.Min(perSecond, h / 3600.0);
         _maxReady = (int)Math.Clamp(perSecond * 600, 10, 5000);
+        _lastUsed = time.GetUtcNow();
     }
 
     /// <summary>The metrics label: the MX host set (or relay:host:port), with the source address when set.</summary>
@@ -87,30 +90,80 @@ internal sealed class DeliverySite
         }
     }
 
-    public void Enqueue(DeliveryJob job)
+    /// <summary>Forgets the site when it has held nothing for <paramref name="idleFor"/>: true when it is retired, after
+    /// which <see cref="Enqueue"/> refuses jobs (the engine makes a new site for them).</summary>
+    public bool TryRetire(TimeSpan idleFor)
     {
         var now = _time.GetUtcNow();
         lock (_lock)
         {
+            if (_ready.Count > 0 || _connections > 0 || _suspended || _backoffUntil > now || now - _lastUsed < idleFor)
+            {
+                return false;
+            }
+            _retired = true;
+            return true;
+        }
+    }
+
+    /// <summary>Takes the waiting jobs <paramref name="match"/> selects out of the ready queue (operator bounce).</summary>
+    public IReadOnlyList<DeliveryJob> Take(Func<DeliveryJob, bool> match)
+    {
+        lock (_lock)
+        {
+            if (!_ready.Any(match))
+            {
+                return [];
+            }
+            var taken = new List<DeliveryJob>();
+            var kept = new List<DeliveryJob>(_ready.Count);
+            while (_ready.TryDequeue(out var job))
+            {
+                (match(job) ? taken : kept).Add(job);
+            }
+            foreach (var job in kept)
+            {
+                _ready.Enqueue(job);
+            }
+            foreach (var _ in taken)
+            {
+                // One signal per job taken; a worker that already consumed one finds the queue shorter and waits again.
+                _readySignal.Wait(0);
+            }
+            return taken;
+        }
+    }
+
+    /// <summary>Queues a job; false when the site was retired (route it to a fresh site).</summary>
+    public bool Enqueue(DeliveryJob job)
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            if (_retired)
+            {
+                return false;
+            }
+            _lastUsed = now;
             if (_stopping.IsCancellationRequested)
             {
                 job.Cancel();
-                return;
+                return true;
             }
             if (_suspended)
             {
-                job.DeferAll($"delivery to {Name} is suspended by an operator", siteAnswered: true, BounceClass.Throttled);
-                return;
+                job.DeferAll($"delivery to {Name} is suspended by an operator", siteAnswered: true, BounceClass.Throttled, now + _options.SuspendedRetry);
+                return true;
             }
             if (_backoffUntil > now)
             {
                 DeferForBackoff(job);
-                return;
+                return true;
             }
             if (_ready.Count >= _maxReady)
             {
                 job.DeferAll($"too many messages waiting for {Name}; rescheduled", siteAnswered: true, BounceClass.Throttled, now + TimeSpan.FromMinutes(1));
-                return;
+                return true;
             }
             _ready.Enqueue(job);
             _readySignal.Release();
@@ -119,6 +172,7 @@ internal sealed class DeliverySite
                 _connections++;
                 _ = Task.Run(RunConnectionAsync, CancellationToken.None);
             }
+            return true;
         }
     }
 

@@ -9,7 +9,13 @@ internal readonly record struct QueuedOutcome(string Queue, RecipientOutcome Out
 
 /// <summary>What settling a message decided, for logs and metrics.</summary>
 internal sealed record Settlement(QueueTransaction Transaction, DateTimeOffset? RetryAt, IReadOnlyList<RecipientOutcome.Deferred> Retried,
-    IReadOnlyList<RecipientOutcome.Bounced> Expired);
+    IReadOnlyList<RecipientOutcome.Bounced> Expired)
+{
+    /// <summary>False when every retried recipient was only rescheduled (rate limit, back-off, suspension: the
+    /// deferral names its own time) and no server was asked about it: such a round is not an attempt for the
+    /// back-off schedule. The queue store still counts it; the sender remembers the difference (<see cref="DeliveryLedger"/>).</summary>
+    public bool CountsAsAttempt => Retried.Any(d => d.NotBefore is null);
+}
 
 /// <summary>
 /// Turns one attempt's outcomes into one queue transaction: events for delivered and bounced recipients, and either
@@ -18,10 +24,10 @@ internal sealed record Settlement(QueueTransaction Transaction, DateTimeOffset? 
 /// </summary>
 internal sealed class MessageSettlement(SenderOptions options, RetrySchedule retries, EventQueue events)
 {
-    public const string DeferredEventKind = "deferred";
-
-    public Settlement Settle(LeasedItem item, IReadOnlyList<QueuedOutcome> outcomes, DateTimeOffset now)
+    /// <param name="uncountedAttempts">Of the item's attempts, how many were only reschedules (see <see cref="Settlement.CountsAsAttempt"/>).</param>
+    public Settlement Settle(LeasedItem item, IReadOnlyList<QueuedOutcome> outcomes, DateTimeOffset now, int uncountedAttempts = 0)
     {
+        var attempts = Math.Max(0, item.Attempts - uncountedAttempts);
         var envelope = item.Envelope;
         var transaction = new QueueTransaction();
         var retried = new List<RecipientOutcome.Deferred>();
@@ -41,7 +47,7 @@ internal sealed class MessageSettlement(SenderOptions options, RetrySchedule ret
                     var lifetime = retries.LifetimeOf(queue);
                     var next = deferred.NotBefore is { } at
                         ? RetrySchedule.Within(at, item.CreatedAt, lifetime)
-                        : retries.Next(item.Attempts, item.CreatedAt, now, lifetime);
+                        : retries.Next(attempts, item.CreatedAt, now, lifetime);
                     if (next is null)
                     {
                         var type = deferred.SiteAnswered ? "soft" : "unroutable";
@@ -55,11 +61,7 @@ internal sealed class MessageSettlement(SenderOptions options, RetrySchedule ret
                     retryAt = retryAt is { } earliest && earliest < next.Value ? earliest : next.Value;
                     if (options.Delivery.DeferredEvents)
                     {
-                        events.AddTo(transaction, new MailEvent
-                        {
-                            Kind = DeferredEventKind, Uuid = envelope.Uuid, Timestamp = now.ToUnixTimeSeconds(),
-                            Type = deferred.Class, Reason = deferred.Reason, Email = deferred.Recipient,
-                        });
+                        events.AddTo(transaction, MailEvent.Deferred(envelope.Uuid, now, deferred.Reason, deferred.Recipient, deferred.Class));
                     }
                     break;
             }

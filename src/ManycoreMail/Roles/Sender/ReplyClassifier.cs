@@ -16,6 +16,8 @@ internal static class BounceClass
     public const string Throttled = "throttled";
     public const string Connection = "connection";
     public const string Expired = "expired";
+    /// <summary>An operator bounced the queue.</summary>
+    public const string Operator = "operator";
     public const string Other = "other";
 }
 

@@ -16,4 +16,10 @@ internal static class ScheduledQueueName
             _ => domain,
         };
     }
+
+    /// <summary>Whether <paramref name="queue"/> matches an operator's pattern: the exact name, or a prefix ending in
+    /// '*' ("spring:*" is every queue of campaign spring, "*" every queue).</summary>
+    public static bool Matches(string pattern, string queue) => pattern.EndsWith('*')
+        ? queue.StartsWith(pattern.AsSpan(0, pattern.Length - 1), StringComparison.OrdinalIgnoreCase)
+        : string.Equals(queue, pattern, StringComparison.OrdinalIgnoreCase);
 }

@@ -28,6 +28,9 @@ internal sealed class SenderRole
     private readonly SemaphoreSlim _slots;
     private int _active;
 
+    /// <summary>Messages this process holds or deferred: for operators, and to tell reschedules from attempts.</summary>
+    public DeliveryLedger Ledger { get; } = new();
+
     public SenderRole(IQueueStore store, QueueNames queues, SenderOptions options, DeliveryEngine engine, EventQueue events,
         MetricsRegistry metrics, TimeProvider time, ILogger<SenderRole> logger)
     {
@@ -123,6 +126,7 @@ internal sealed class SenderRole
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
             // Shutting down: hand the message back untouched so the next start delivers it.
+            Ledger.Forget(item.Id);
             await TryReleaseAsync(item).ConfigureAwait(false);
         }
         catch (Exception e)
@@ -149,6 +153,11 @@ internal sealed class SenderRole
         for (var i = 0; i < groups.Length; i++)
         {
             queues[i] = ScheduledQueueName.Of(envelope.Campaign, tenant, groups[i].Key);
+        }
+        Ledger.Delivering(item.Id, envelope.Uuid, groups.SelectMany((g, i) => g.Select(r => new LedgerRecipient(r, queues[i]))).ToArray(),
+            item.Attempts, item.CreatedAt);
+        for (var i = 0; i < groups.Length; i++)
+        {
             deliveries[i] = _engine.DeliverAsync(queues[i], groups[i].Key, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken);
         }
         await Task.WhenAll(deliveries).ConfigureAwait(false);
@@ -158,7 +167,7 @@ internal sealed class SenderRole
         {
             outcomes.AddRange(deliveries[i].Result.Select(o => new QueuedOutcome(queues[i], o)));
         }
-        var settlement = _settlement.Settle(item, outcomes, _time.GetUtcNow());
+        var settlement = _settlement.Settle(item, outcomes, _time.GetUtcNow(), Ledger.UncountedAttempts(item.Id));
         foreach (var expired in settlement.Expired)
         {
             _engine.Metrics.Bounced(DomainOf(expired.Recipient), expired.Type, expired.Class);
@@ -175,7 +184,23 @@ internal sealed class SenderRole
         }
         catch (LeaseLostException)
         {
+            Ledger.Forget(item.Id);
             _logger.LogWarning("Lease on message {Id} was lost while delivering; its new holder may deliver it again", item.Id);
+            return;
+        }
+        if (settlement.RetryAt is { } at)
+        {
+            var queueOf = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (queue, outcome) in outcomes)
+            {
+                queueOf.TryAdd(outcome.Recipient, queue);
+            }
+            Ledger.Deferred(item.Id, settlement.Retried.Select(d => new LedgerRecipient(d.Recipient, queueOf.GetValueOrDefault(d.Recipient, ""))).ToArray(),
+                at, settlement.Retried[0].Reason, settlement.CountsAsAttempt);
+        }
+        else
+        {
+            Ledger.Forget(item.Id);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Net.Security;
 using System.Net.Sockets;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
@@ -5,8 +6,10 @@ using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Sender;
 
-/// <summary>How to talk to a site: TLS policy and, for a smarthost, credentials.</summary>
-internal sealed record SitePolicy(SmtpTlsMode Tls, string? Username = null, string? Password = null)
+/// <summary>How to talk to a site: TLS policy and, for a smarthost, credentials and whether its certificate must be
+/// valid (<paramref name="Validation"/> replaces the system's roots when set).</summary>
+internal sealed record SitePolicy(SmtpTlsMode Tls, string? Username = null, string? Password = null, bool VerifyCertificate = false,
+    RemoteCertificateValidationCallback? Validation = null)
 {
     /// <summary>Required TLS never falls back to plain text; opportunistic does, for hosts with broken TLS.</summary>
     public bool MayFallBackToPlain => Tls == SmtpTlsMode.Opportunistic;
@@ -37,7 +40,7 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
             {
                 try
                 {
-                    var connection = await SmtpClientConnection.ConnectAsync(host.EndPoint, ClientOptions(host, tls), cancellationToken).ConfigureAwait(false);
+                    var connection = await SmtpClientConnection.ConnectAsync(host.EndPoint, ClientOptions(host, tls, policy), cancellationToken).ConfigureAwait(false);
                     if (policy.Username is { } user)
                     {
                         try
@@ -75,11 +78,13 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
         return (null, null, new ConnectFailure(reason, answered, lastReply));
     }
 
-    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls) => new()
+    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls, SitePolicy policy) => new()
     {
         HeloName = heloName,
         TlsMode = tls,
         TargetHost = host.Name,
+        ValidateCertificate = policy.VerifyCertificate,
+        CertificateValidation = policy.VerifyCertificate ? policy.Validation : null,
         SourceAddress = options.SourceAddress,
         ConnectTimeout = options.ConnectTimeout,
         CommandTimeout = options.CommandTimeout,
