@@ -28,12 +28,18 @@ public sealed class RedisOutageTests(TestWorld world, ITestOutputHelper output) 
 
         // Three messages pushed the way the original's receivers push them: raw bytes on the default list.
         var legacyUuids = Enumerable.Range(0, 3).Select(_ => Messages.NewUuid()).ToArray();
+        var outboundUuid = Messages.NewUuid();
         await using (var redis = new RedisClient(new RedisClientOptions { Host = cluster.Redis.Host, Port = cluster.Redis.Port }))
         {
             foreach (var uuid in legacyUuids)
             {
                 await redis.ExecuteAsync(CancellationToken.None, "RPUSH", "IB-MAIL-QUEUE-P1", Messages.Simple(uuid, $"legacy-{uuid}@ok.test"));
             }
+            // And one the original's Transformer would push for its Postfix module: no envelope of ours, the
+            // return path in X-ReturnPathIb, the uuid only in the Message-ID.
+            await redis.ExecuteAsync(CancellationToken.None, "RPUSH", "INCOMING-TO-POSTFIX",
+                $"From: news@{TestWorld.SenderDomain}\r\nTo: outbound-{outboundUuid}@ok.test\r\nSubject: from the original transformer\r\n" +
+                $"Message-ID: <{outboundUuid}@{TestWorld.ReturnPathDomain}>\r\nX-ReturnPathIb: bounce-{outboundUuid}@{TestWorld.ReturnPathDomain}\r\n\r\nhello\r\n");
         }
         var exporter = cluster.Start("redis-metrics");
         await RedisCluster.WaitForPortAsync(new IPEndPoint(IPAddress.Loopback, cluster.ExporterPort), exporter);
@@ -50,6 +56,10 @@ public sealed class RedisOutageTests(TestWorld world, ITestOutputHelper output) 
         {
             await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid && (string?)e["event"] == "delivered", Patience, "legacy message delivered: " + cluster.Outputs());
         }
+        await webhook.WaitForAsync(e => (string?)e["uuid"] == outboundUuid && (string?)e["event"] == "delivered", Patience, "original-transformer message delivered");
+        var fromOriginal = Assert.Single(sink.Messages(), m => m.Recipients.Contains($"outbound-{outboundUuid}@ok.test"));
+        Assert.Equal($"bounce-{outboundUuid}@{TestWorld.ReturnPathDomain}", fromOriginal.MailFrom);
+        Assert.DoesNotContain("X-ReturnPathIb", fromOriginal.Text, StringComparison.OrdinalIgnoreCase);
 
         // A stream of HTTP submissions; Redis dies under it. Only what was answered 200 must arrive.
         var accepted = new ConcurrentBag<string>();
@@ -68,7 +78,7 @@ public sealed class RedisOutageTests(TestWorld world, ITestOutputHelper output) 
                 Interlocked.Increment(ref refused);
             }
         });
-        await Eventually.TrueAsync(() => sink.Messages().Count >= legacyUuids.Length + 20 || stream.IsCompleted, Patience, "20 streamed messages delivered");
+        await Eventually.TrueAsync(() => sink.Messages().Count >= legacyUuids.Length + 21 || stream.IsCompleted, Patience, "20 streamed messages delivered");
         cluster.Redis.Kill();
 
         // While Redis is down: 451 4.3.0 over SMTP, 503 over HTTP, and the gauges read 0.0, not an error.

@@ -23,6 +23,7 @@ internal sealed class SenderRole
     private readonly SenderOptions _options;
     private readonly DeliveryEngine _engine;
     private readonly MessageSettlement _settlement;
+    private readonly EventQueue _events;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
@@ -39,6 +40,7 @@ internal sealed class SenderRole
         _options = options;
         _engine = engine;
         _settlement = new MessageSettlement(options, new RetrySchedule(options), events);
+        _events = events;
         _time = time;
         _logger = logger;
         _slots = new SemaphoreSlim(options.MaxConcurrentDeliveries, options.MaxConcurrentDeliveries);
@@ -143,6 +145,11 @@ internal sealed class SenderRole
 
     private async Task DeliverAsync(LeasedItem item, CancellationToken cancellationToken)
     {
+        if (LegacyEnvelope.NeedsReading(item.Envelope))
+        {
+            await AdoptLegacyAsync(item).ConfigureAwait(false);
+            return;
+        }
         _engine.Metrics.Attempted.Increment();
         var envelope = item.Envelope;
         var tenant = envelope.Tenant ?? _options.Delivery.Tenant;
@@ -201,6 +208,32 @@ internal sealed class SenderRole
         else
         {
             Ledger.Forget(item.Id);
+        }
+    }
+
+    /// <summary>A message without our envelope (pushed by the original's Transformer on a shared Redis) is put
+    /// back on the queue once, atomically, with the envelope read from its headers; one that names no return
+    /// path or recipient goes to dead-letter with an error event instead of vanishing.</summary>
+    private async Task AdoptLegacyAsync(LeasedItem item)
+    {
+        var transaction = new QueueTransaction();
+        if (LegacyEnvelope.TryRead(item.Body, out var problem) is { } legacy)
+        {
+            transaction.Complete(item).Enqueue(_queues.Outbound, new QueueItem(legacy.Envelope, legacy.Message));
+        }
+        else
+        {
+            _logger.LogError("Message {Id} cannot be delivered: {Problem}", item.Id, problem);
+            transaction.DeadLetter(item, problem!);
+            _events.AddTo(transaction, MailEvent.Error(ServiceNames.Sender, item.Envelope.Uuid, _time.GetUtcNow(), problem!));
+        }
+        try
+        {
+            await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (LeaseLostException)
+        {
+            _logger.LogWarning("Lease on message {Id} was lost; leaving it to its new holder", item.Id);
         }
     }
 
