@@ -13,9 +13,9 @@ namespace ManycoreMail.IntegrationTests;
 /// </summary>
 public sealed class RedisMultiProcessTests(TestWorld world, ITestOutputHelper output) : IClassFixture<TestWorld>
 {
-    private const int HttpMessages = 1500;
+    private const int HttpMessages = 3500;
     private const int SwaksMessages = 16;
-    private const int SmtpSourceMessages = 500;
+    private const int SmtpSourceMessages = 1484;
     private const string SmtpSourceUuid = "smtpsource";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
