@@ -78,7 +78,8 @@ public sealed class MessageRewriter(ReadOnlyMemory<byte> original, MessageHeader
             length += appended.Length;
         }
 
-        var output = new byte[length];
+        // Every byte is written below (asserted); zeroing a large body first would be pure cost.
+        var output = GC.AllocateUninitializedArray<byte>(length);
         var written = 0;
         foreach (var field in headers.Fields)
         {

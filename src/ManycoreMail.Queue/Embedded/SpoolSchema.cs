@@ -9,6 +9,7 @@ internal static class SpoolSchema
     public const string LockFileName = "spool.lock";
 
     private const int Version = 1;
+    private const int PageSize = 16384;
 
     // items.not_before is the item's due time: first attempt, retry time, or, while leased, the lease
     // expiry. One index (queue, not_before [, rowid]) therefore answers "oldest due first", "earliest
@@ -59,6 +60,10 @@ internal static class SpoolSchema
         try
         {
             connection.Open();
+            // Only takes effect on a new file (before WAL mode and the first table). 16 KiB pages keep a
+            // typical message's body on one or two pages instead of a chain of 4 KiB overflow pages: a 100 KB
+            // body is then 7 page writes to the log (and 7 to the file at checkpoint) instead of 25.
+            Execute(connection, $"PRAGMA page_size = {PageSize}");
             var journalMode = Scalar(connection, "PRAGMA journal_mode = WAL") as string;
             if (!string.Equals(journalMode, "wal", StringComparison.OrdinalIgnoreCase))
             {

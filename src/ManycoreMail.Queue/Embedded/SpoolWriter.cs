@@ -17,6 +17,8 @@ internal sealed class SpoolWriter : IDisposable
     private readonly List<SqliteCommand> _commands = [];
     private bool _durable = true;
 
+    private readonly SqliteCommand _synchronousFull;
+    private readonly SqliteCommand _synchronousNormal;
     private readonly SqliteCommand _begin;
     private readonly SqliteCommand _commit;
     private readonly SqliteCommand _rollback;
@@ -51,6 +53,9 @@ internal sealed class SpoolWriter : IDisposable
     {
         _connection = connection;
 
+        // Prepared once: the committer switches between the two every round that has both leases and writes.
+        _synchronousFull = Command("PRAGMA synchronous = FULL");
+        _synchronousNormal = Command("PRAGMA synchronous = NORMAL");
         _begin = Command("BEGIN IMMEDIATE");
         _commit = Command("COMMIT");
         _rollback = Command("ROLLBACK");
@@ -153,8 +158,7 @@ internal sealed class SpoolWriter : IDisposable
     {
         if (durable != _durable)
         {
-            using var pragma = SpoolSchema.Prepare(_connection, durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-            pragma.ExecuteNonQuery();
+            (durable ? _synchronousFull : _synchronousNormal).ExecuteNonQuery();
             _durable = durable;
         }
 

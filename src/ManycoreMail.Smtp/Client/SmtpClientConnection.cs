@@ -436,33 +436,41 @@ public sealed class SmtpClientConnection : IAsyncDisposable
 
     /// <summary>Writes up to <see cref="BodyChunkSize"/> bytes of <paramref name="rest"/>, doubling every dot that
     /// starts a line. Returns how many input bytes were written.</summary>
+    /// <remarks>Searches for the rare LF "." pair rather than for every line end, so a body without leading dots is
+    /// copied in one piece instead of a write per line (a 100 KB message has some 1,300 lines).</remarks>
     private int WriteStuffedChunk(ReadOnlySpan<byte> rest, ref bool atLineStart)
     {
         var chunk = rest[..Math.Min(rest.Length, BodyChunkSize)];
+        if (chunk.IsEmpty)
+        {
+            return 0;
+        }
+
+        // A line that began in the previous chunk's last byte.
+        if (atLineStart && chunk[0] == (byte)'.')
+        {
+            _writer.Write("."u8);
+        }
+
         var consumed = 0;
         // Bounded by the chunk: each pass writes at least one byte of it.
         while (consumed < chunk.Length)
         {
-            if (atLineStart && chunk[consumed] == (byte)'.')
-            {
-                _writer.Write("."u8);
-            }
-
             var remaining = chunk[consumed..];
-            var lineFeed = remaining.IndexOf((byte)'\n');
-            if (lineFeed < 0)
+            var lineFeedDot = remaining.IndexOf("\n."u8);
+            if (lineFeedDot < 0)
             {
                 _writer.Write(remaining);
-                consumed += remaining.Length;
-                atLineStart = false;
+                consumed = chunk.Length;
                 break;
             }
 
-            _writer.Write(remaining[..(lineFeed + 1)]);
-            consumed += lineFeed + 1;
-            atLineStart = true;
+            _writer.Write(remaining[..(lineFeedDot + 1)]);
+            _writer.Write("."u8);
+            consumed += lineFeedDot + 1;
         }
 
+        atLineStart = chunk[^1] == (byte)'\n';
         return consumed;
     }
 
@@ -610,8 +618,10 @@ public sealed class SmtpClientConnection : IAsyncDisposable
     private static PipeReader CreateReader(Stream stream) =>
         PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true));
 
+    // Segments as large as a body chunk: the writer hands the stream one write per segment, so with the
+    // default 4 KiB segments a 100 KB message cost 25 send calls; now it costs two.
     private static PipeWriter CreateWriter(Stream stream) =>
-        PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: BodyChunkSize, leaveOpen: true));
 
     public async ValueTask DisposeAsync()
     {

@@ -94,7 +94,7 @@ internal sealed class MessageTransformer(TransformerOptions options, IReadOnlyDi
 
         var unsigned = rewriter.ToArray();
         var signature = domain.Signer.Sign(unsigned, now);
-        var signed = new byte[signature.Length + unsigned.Length];
+        var signed = GC.AllocateUninitializedArray<byte>(signature.Length + unsigned.Length);
         signature.CopyTo(signed, 0);
         unsigned.CopyTo(signed, signature.Length);
 

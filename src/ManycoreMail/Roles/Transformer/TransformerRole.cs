@@ -65,11 +65,19 @@ internal sealed class TransformerRole
                 continue;
             }
             counter.Increment(batch.Count);
-            // Signing is CPU-bound: spread a batch over the cores, and commit each message's hand-off on its
-            // own (the spool gathers concurrent commits into one sync). A batch is finished even when
-            // stopping: it takes well under a second, and every message then leaves in a settled state.
-            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-                async (item, _) => await ProcessAsync(item).ConfigureAwait(false)).ConfigureAwait(false);
+            // Signing is CPU-bound: spread a batch over the cores. Each message's hand-off is its own commit,
+            // handed to the spool as soon as the message is signed but not waited for before signing the next:
+            // the whole batch then shares one or two syncs instead of waiting for the disk once per core-full
+            // of messages. A batch is finished even when stopping: it takes well under a second, and every
+            // message then leaves in a settled state.
+            var handOffs = new Task[batch.Count];
+            await Parallel.ForAsync(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                (i, _) =>
+                {
+                    handOffs[i] = ProcessAsync(batch[i]);
+                    return ValueTask.CompletedTask;
+                }).ConfigureAwait(false);
+            await Task.WhenAll(handOffs).ConfigureAwait(false);
         }
     }
 
@@ -90,7 +98,7 @@ internal sealed class TransformerRole
         }
     }
 
-    private async ValueTask ProcessAsync(LeasedItem item)
+    private async Task ProcessAsync(LeasedItem item)
     {
         var now = _time.GetUtcNow();
         TransformOutcome outcome;
