@@ -130,6 +130,36 @@ public sealed class ClientAgainstServerTests
         Assert.Equal(bigMessage, received[1].Body);
     }
 
+    [Theory]
+    [InlineData(65_536 - 3)]
+    [InlineData(65_536 - 2)]
+    [InlineData(65_536 - 1)]
+    [InlineData(65_536)]
+    [InlineData(65_536 + 1)]
+    [InlineData(131_072)]
+    public async Task Dot_stuffing_is_exact_where_the_client_splits_its_writes(int dotLineStart)
+    {
+        // The client writes the body in 64 KiB segments; a line starting with a dot right at a segment edge must
+        // still be stuffed once and come back unstuffed byte for byte. Lines of 998 octets stay within limits.
+        await using var server = TestServer.Start();
+        await using var client = await SmtpClientConnection.ConnectAsync(server.EndPoint, Plain, CancellationToken.None);
+        var text = new StringBuilder();
+        // 100-octet lines while more than a full line is left, then one line that ends exactly where the dot goes.
+        while (dotLineStart - text.Length > 1000)
+        {
+            text.Append('x', 98).Append("\r\n");
+        }
+        text.Append('y', dotLineStart - text.Length - 2).Append("\r\n");
+        text.Append(".dot at the edge\r\n..two dots\r\nend\r\n");
+        var message = Encoding.ASCII.GetBytes(text.ToString());
+        Assert.Equal((byte)'.', message[dotLineStart]);
+
+        var result = await client.SendAsync("a@example.com", ["b@example.com"], message, CancellationToken.None);
+
+        Assert.Equal(250, result.DataReply?.Code);
+        Assert.Equal(message, server.Handler.Messages.Single().Body);
+    }
+
     [Fact]
     public async Task Per_recipient_replies_come_back_in_order()
     {
