@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using ManycoreMail.Config;
+using ManycoreMail.Hosting;
 using ManycoreMail.Ingress;
 using ManycoreMail.Roles.Receiver;
 using Microsoft.AspNetCore.Http;
@@ -28,17 +29,7 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             return Problem(StatusCodes.Status400BadRequest, "Bad Request",
                 $"incorrect content type '{request.ContentType}', expected 'application/octet-stream'");
         }
-        if (request.ContentLength > options.MaxMessageSize)
-        {
-            queue.CountDropped();
-            return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {options.MaxMessageSize} bytes");
-        }
-        byte[] body;
-        try
-        {
-            body = await ReadBodyAsync(request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (InvalidDataException)
+        if (await HttpBodies.ReadLimitedAsync(request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false) is not { } body)
         {
             queue.CountDropped();
             return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {options.MaxMessageSize} bytes");
@@ -83,22 +74,6 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
     /// <summary>Exactly application/octet-stream (case-insensitive, no parameters), as the original required.</summary>
     private static bool IsOctetStream(string? contentType) =>
         contentType is not null && contentType.Trim().Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase);
-
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)Math.Min(length, limit) : 16 * 1024);
-        var chunk = new byte[64 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                throw new InvalidDataException("message too large");
-            }
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
-    }
 
     private static IResult Problem(int status, string title, string detail) =>
         Results.Problem(detail: detail, statusCode: status, title: title);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
+using ManycoreMail.Hosting;
 using ManycoreMail.Mime;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -32,16 +33,7 @@ internal sealed class InboundEmailEndpoint(IPEndPoint bind, Forwarder forwarder,
             context.Response.Headers.WWWAuthenticate = "Bearer realm=\"manycore-mail\"";
             return Problem(StatusCodes.Status401Unauthorized, "Unauthorized", "A valid bearer token is required.");
         }
-        if (request.ContentLength > maxMessageSize)
-        {
-            return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {maxMessageSize} bytes");
-        }
-        byte[] body;
-        try
-        {
-            body = await ReadBodyAsync(request, maxMessageSize, context.RequestAborted).ConfigureAwait(false);
-        }
-        catch (InvalidDataException)
+        if (await HttpBodies.ReadLimitedAsync(request, maxMessageSize, context.RequestAborted).ConfigureAwait(false) is not { } body)
         {
             return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {maxMessageSize} bytes");
         }
@@ -110,23 +102,6 @@ internal sealed class InboundEmailEndpoint(IPEndPoint bind, Forwarder forwarder,
             return false;
         }
         return CryptographicOperations.FixedTimeEquals(_pskHash, SHA256.HashData(Encoding.UTF8.GetBytes(value.Parameter)));
-    }
-
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, long limit, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)Math.Min(length, limit) : 16 * 1024);
-        var chunk = new byte[64 * 1024];
-        int read;
-        // Bounded by the limit: every turn adds bytes or ends.
-        while ((read = await request.Body.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            if (buffer.Length + read > limit)
-            {
-                throw new InvalidDataException("message too large");
-            }
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
     }
 
     private static IResult Problem(int status, string title, string detail) =>
