@@ -5,7 +5,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
 need=()
-for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:swaks saslpasswd2:sasl2-bin saslpasswd2:libsasl2-modules; do
+for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:swaks saslpasswd2:sasl2-bin saslpasswd2:libsasl2-modules curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 /usr/bin/python3 -c 'import dkim, dns.resolver' >/dev/null 2>&1 || need+=(python3-dkim python3-dnspython)
