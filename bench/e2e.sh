@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: the same workload through Manycore Mail (embedded spool) and through Postfix + OpenDKIM,
-# side by side in one run, on loopback. See bench/README.md.
+# End-to-end benchmark: the same workload through Manycore Mail (embedded spool), Manycore Mail on Redis and
+# Postfix + OpenDKIM, side by side in one run, on loopback. See bench/README.md.
 #
-#   bench/e2e.sh                    # both systems, both workloads (20,000 × 5 KB and 5,000 × 100 KB, concurrency 20)
+#   bench/e2e.sh                    # every system, both workloads (20,000 × 5 KB and 5,000 × 100 KB, concurrency 20)
 #   bench/e2e.sh --quick            # 2,000 × 5 KB and 500 × 100 KB
-#   bench/e2e.sh --systems manycore # one system only
+#   bench/e2e.sh --systems manycore-redis,postfix   # a subset (manycore, manycore-redis, postfix)
 #   bench/e2e.sh --warmup 0         # no warm-up (default: 500 messages through each system before measuring)
 #
 # Writes bench/results/e2e-<UTC time>.md and .json. Needs: dnsmasq, postfix (smtp-sink, smtp-source and the
-# daemon), opendkim, openssl (apt-get install dnsmasq postfix opendkim opendkim-tools).
+# daemon), opendkim, openssl, redis-server (apt-get install dnsmasq postfix opendkim opendkim-tools redis-server).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-systems="manycore,postfix"
+systems="manycore,manycore-redis,postfix"
 # Both systems get the same unmeasured warm-up: a long-running MTA is measured, not its first second (JIT for
 # Manycore Mail; process start-up, milter connections and caches for Postfix).
 warmup=500
@@ -28,15 +28,16 @@ done
 
 work="$(mktemp -d /tmp/mm-bench-XXXXXX)"; chmod 755 "$work"
 pids=()
+redis_pid=""
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in $redis_pid "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$work/pf/conf/main.cf" ] && postfix -c "$work/pf/conf" stop >/dev/null 2>&1 || true
   wait 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-dns_port=25353; sink_port=25525; sut_port=25587
+dns_port=25353; sink_port=25525; sut_port=25587; redis_port=26381
 sink_ip=127.0.0.2
 
 # --- shared peers -------------------------------------------------------------------------------------------
@@ -76,7 +77,13 @@ make_message() { # size → LF file (smtp-source -F appends CRLF to each line it
 }
 
 # --- systems under test ---------------------------------------------------------------------------------------
-start_manycore() {
+start_manycore() { # [embedded|redis]
+  local queue="${1:-embedded}" redis_config=""
+  if [ "$queue" = redis ]; then
+    # The first section with reliable-queue/redis names the server every role of the process uses; both the
+    # receiver and the transformer carry it, as a split deployment would.
+    redis_config="  reliable-queue: {redis: {hostname: 127.0.0.1, port: $redis_port}}"
+  fi
   cat > "$work/global.yaml" <<CONF
 reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
 backdata: {queue-name: EVENT_QUEUE}
@@ -87,7 +94,9 @@ storage: {path: $work/mm-data}
 receiver:
   bind: {inet-interface: 127.0.0.1, inet-port: $sut_port}
   trusted-networks: [127.0.0.0/8]
+$redis_config
 transformer:
+$redis_config
   email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
   domain-settings:
     - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
@@ -95,11 +104,27 @@ sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $sink_port, helo-name:
 CONF
   rm -rf "$work/mm-data"
   MAILER_LOG_LEVEL=WARNING dotnet "$root/.mailer-build/mailer.dll" run --global-config-file "$work/global.yaml" \
-    --customer-config-file "$work/customer.yaml" > "$work/mailer.log" 2>&1 &
+    --customer-config-file "$work/customer.yaml" --queue "$queue" > "$work/mailer.log" 2>&1 &
   sut_pids="$!"
   wait_port $sut_port || { cat "$work/mailer.log" >&2; exit 1; }
 }
 stop_manycore() { kill $sut_pids 2>/dev/null || true; wait $sut_pids 2>/dev/null || true; }
+
+# Redis as documented for production: AOF with appendfsync always, so an answered 250 survives a crash of Redis,
+# as the embedded spool's group commit and Postfix's queue files do.
+start_manycore-redis() {
+  rm -rf "$work/redis"; mkdir -p "$work/redis"
+  redis-server --bind 127.0.0.1 --port $redis_port --dir "$work/redis" --save "" --appendonly yes \
+    --appendfsync always --protected-mode no --daemonize no --logfile "$work/redis/log" &
+  redis_pid=$!
+  wait_port $redis_port || { cat "$work/redis/log" >&2; exit 1; }
+  start_manycore redis
+}
+stop_manycore-redis() { # the documented stop order: the mailer (it drains), then Redis
+  stop_manycore
+  kill $redis_pid 2>/dev/null || true; wait $redis_pid 2>/dev/null || true
+  redis_pid=""
+}
 
 start_postfix() {
   local pf="$work/pf"
@@ -176,11 +201,16 @@ stop_postfix() {
   for _ in $(seq 1 100); do pgrep -f "$work/pf/conf" >/dev/null || break; sleep 0.1; done
 }
 
-# Resident memory of the system under test, in kB (Postfix: every postfix-owned process plus opendkim).
+# Resident memory of the system under test, in kB (Postfix: every postfix-owned process plus opendkim; Manycore
+# Mail on Redis: the mailer plus redis-server, which holds the queued messages).
 rss_kb() {
   local a b
   case "$1" in
     manycore) awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0 ;;
+    manycore-redis)
+      a=$(awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0)
+      b=$(awk '/VmRSS/{print $2}' /proc/$redis_pid/status 2>/dev/null || echo 0)
+      echo $((a + b)) ;;
     postfix)
       a=$(ps -o rss= -u postfix 2>/dev/null | awk '{s+=$1} END{print s+0}')
       b=$(awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0)
@@ -189,7 +219,10 @@ rss_kb() {
 }
 
 # --- run ----------------------------------------------------------------------------------------------------
-if [[ ",$systems," == *",manycore,"* ]]; then "$root/mailer" --help >/dev/null; fi
+for system in ${systems//,/ }; do
+  case "$system" in manycore|manycore-redis|postfix) ;; *) echo "unknown system $system" >&2; exit 2 ;; esac
+done
+if [[ ",$systems," == *",manycore"* ]]; then "$root/mailer" --help >/dev/null; fi
 hz=$(getconf CLK_TCK)
 results="$work/results.jsonl"; : > "$results"
 for workload in "${workloads[@]}"; do
@@ -211,7 +244,9 @@ for workload in "${workloads[@]}"; do
     # Until the sink has everything; give up when the system under test died or after 30 minutes.
     for _ in $(seq 1 36000); do
       [ "$(sunk)" -ge $((count + warmup)) ] 2>/dev/null && break
-      kill -0 $sut_pids 2>/dev/null || { echo "$system died; see $work" >&2; tail -n 20 "$work"/mailer.log "$work"/pf/maillog 2>/dev/null >&2; exit 1; }
+      for p in $sut_pids $redis_pid; do
+        kill -0 "$p" 2>/dev/null || { echo "$system died; see $work" >&2; tail -n 20 "$work"/mailer.log "$work"/redis/log "$work"/pf/maillog 2>/dev/null >&2; exit 1; }
+      done
       sleep 0.05
     done
     t2=$(date +%s.%N); cpu1=$(busy_jiffies)
@@ -250,6 +285,7 @@ for r in rows:
     lines.append(f'| {r["system"]} | {r["messages"]} × {r["size"]} B | {r["accepted_per_s"]} | {r["end_to_end_per_s"]} | {ratio} | {r["peak_rss_mb"]} | {r["machine_cpu_s_per_1000"]} |')
 lines.append("")
 lines.append(f"openssl speed rsa2048 (one core): {rsa} signs/s. Machine CPU includes smtp-source and smtp-sink. "
+             "Peak RSS of manycore-redis is the mailer plus redis-server (AOF, appendfsync always). "
              "Postfix relays straight to the sink (no MX lookup); Manycore Mail looks the MX up through dnsmasq. "
              + (f"Each system first took {warmup} unmeasured messages of the same workload (warm-up)." if warmup else "No warm-up (cold start)."))
 text = "\n".join(lines)
