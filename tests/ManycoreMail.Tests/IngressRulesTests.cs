@@ -5,9 +5,7 @@ namespace ManycoreMail.Tests;
 
 public sealed class IngressRulesTests
 {
-    private static readonly string Fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
-
-    private static byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(Fixtures, name));
+    private static byte[] Fixture(string name) => ManycoreMail.TestSupport.SharedFixtures.Bytes(name);
 
     [Theory]
     [InlineData("basic.eml", true, "6c0d2660732b4e3ab22974b37263a577", false, 1)]

@@ -11,7 +11,6 @@ namespace ManycoreMail.Tests;
 public sealed class MessageTransformerTests
 {
     private static readonly DateTimeOffset Now = new(2026, 11, 22, 10, 37, 42, TimeSpan.Zero);
-    private static readonly string Fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
 
     private static MessageTransformer Create(string? beaconUrl = "https://t.example.org/px/{{streamid}}.gif", string? xMailer = "Inboxbooster-Mailer")
     {
@@ -35,7 +34,7 @@ public sealed class MessageTransformerTests
         return new MessageTransformer(options, new Dictionary<string, SendingDomain> { ["example.org"] = new(settings, signer) });
     }
 
-    private static byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(Fixtures, name));
+    private static byte[] Fixture(string name) => ManycoreMail.TestSupport.SharedFixtures.Bytes(name);
 
     private static (MessageHeaders Headers, string Text, TransformOutcome.Ready Ready) Transform(string fixture, MessageTransformer? transformer = null)
     {
