@@ -108,8 +108,7 @@ internal sealed class MailerHost : IAsyncDisposable
             }
             var handler = new MxHandler(domains,
                 new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder);
-            var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!.Current(), handler, _loggers)
-                .With(_options.MxServer.Listener, certificate.Current);
+            var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers);
             await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Sender))

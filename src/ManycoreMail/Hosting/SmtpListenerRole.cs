@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using ManycoreMail.Config;
 using ManycoreMail.Smtp.Server;
 using Microsoft.Extensions.Logging;
@@ -15,15 +14,7 @@ internal sealed class SmtpListenerRole(string name, SmtpServerOptions options, I
 
     public string Name { get; } = name;
 
-    public IPEndPoint? BoundEndPoint { get; private set; }
-
-    /// <summary>The options the server runs with.</summary>
-    public SmtpServerOptions Options => options;
-
-    /// <summary>The same listener with the section's limits applied and a certificate that follows its files.</summary>
-    public SmtpListenerRole With(SmtpListenerSettings settings, Func<X509Certificate2?> certificate) =>
-        new(Name, Apply(options, settings) with { CertificateProvider = certificate }, bind, handler, logger);
-
+    /// <summary>The section's limits (receiver/ or mxserver/) on top of a role's own options.</summary>
     public static SmtpServerOptions Apply(SmtpServerOptions options, SmtpListenerSettings settings) => options with
     {
         MaxSessions = settings.MaxSessions,
@@ -39,7 +30,7 @@ internal sealed class SmtpListenerRole(string name, SmtpServerOptions options, I
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _server = new SmtpServer(options, handler, logger);
-        BoundEndPoint = _server.Start(bind);
+        _server.Start(bind);
         return Task.CompletedTask;
     }
 

@@ -8,14 +8,8 @@ namespace ManycoreMail.Hosting;
 /// one generated once and kept in the storage directory (the original regenerated it on every start).</summary>
 internal static class TlsCertificates
 {
-    public static X509Certificate2 LoadOrCreate(string? certFile, string? keyFile, string storagePath, string hostName, ILogger logger)
-    {
-        var (cert, key) = ResolveFiles(certFile, keyFile, storagePath, hostName, logger);
-        return Load(cert, key);
-    }
-
-    /// <summary>Like <see cref="LoadOrCreate"/>, but the result follows the files: a renewed certificate
-    /// (say, by cert-manager or certbot) is picked up without a restart.</summary>
+    /// <summary>The certificate, following its files: a renewed one (say, by cert-manager or certbot) is picked
+    /// up without a restart.</summary>
     public static ReloadingCertificate Open(string? certFile, string? keyFile, string storagePath, string hostName, ILogger logger,
         TimeSpan? checkInterval = null)
     {

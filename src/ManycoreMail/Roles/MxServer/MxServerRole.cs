@@ -1,4 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.Smtp.Server;
@@ -9,16 +8,18 @@ namespace ManycoreMail.Roles.MxServer;
 /// <summary>The public MX: STARTTLS offered (the original had none), no AUTH, no relay.</summary>
 internal static class MxServerRole
 {
-    public static SmtpListenerRole Create(MxServerOptions options, string serverName, X509Certificate2 certificate,
+    public static SmtpListenerRole Create(MxServerOptions options, string serverName, ReloadingCertificate certificate,
         MxHandler handler, ILoggerFactory loggers) =>
         new(RoleNames.MxServer,
-            new SmtpServerOptions
-            {
-                ServerName = serverName,
-                CertificateProvider = () => certificate,
-                AuthEnabled = false,
-                RequireAuthentication = false,
-                MaxMessageSize = options.MaxMessageSize,
-            },
+            SmtpListenerRole.Apply(
+                new SmtpServerOptions
+                {
+                    ServerName = serverName,
+                    CertificateProvider = certificate.Current,
+                    AuthEnabled = false,
+                    RequireAuthentication = false,
+                    MaxMessageSize = options.MaxMessageSize,
+                },
+                options.Listener),
             options.Bind, handler, loggers.CreateLogger("ManycoreMail.MxServer"));
 }
