@@ -106,6 +106,10 @@ public sealed class MailerConfig
               helo-name: mailer.sender.test
               first-retry-seconds: {FirstRetrySeconds}
               max-retry-seconds: {FirstRetrySeconds}
+              # A test that swaps one peer for another must not wait out a minute of site back-off
+              # when a retry lands in the gap between them.
+              site-backoff-seconds: 1
+              max-site-backoff-seconds: 1
               max-queue-lifetime-seconds: {MaxQueueLifetimeSeconds}
             mxserver:
               bind:
