@@ -98,6 +98,29 @@ public sealed class EmbeddedSpoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_database_error_fails_only_its_own_transaction_within_a_group_commit()
+    {
+        var spool = await OpenAsync("spool");
+        var before = spool.GroupCommits;
+
+        Task[] enqueues;
+        Task tooBig;
+        using (spool.Committer.HoldCommits())
+        {
+            spool.Committer.LimitValueLength(64 * 1024);
+            enqueues = Enumerable.Range(0, 3).Select(i => spool.EnqueueAsync("q", Item($"m{i}"), CancellationToken.None).AsTask()).ToArray();
+            tooBig = spool.EnqueueAsync("q", Item(new string('x', 100_000)), CancellationToken.None).AsTask();
+        }
+
+        await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => tooBig.WaitAsync(RealTimeout));
+        await Task.WhenAll(enqueues).WaitAsync(RealTimeout);
+        // The checked batch was rolled back and replayed with a savepoint per caller: one commit in all.
+        Assert.Equal(before + 1, spool.GroupCommits);
+        var leased = await spool.LeaseAsync("q", 10, LongLease, CancellationToken.None);
+        Assert.Equal(["m0", "m1", "m2"], leased.Select(Text));
+    }
+
+    [Fact]
     public async Task A_caller_cancelled_before_its_commit_runs_gets_nothing_applied()
     {
         var spool = await OpenAsync("spool");

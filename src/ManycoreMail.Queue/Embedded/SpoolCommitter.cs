@@ -6,7 +6,9 @@ namespace ManycoreMail.Queue.Embedded;
 
 /// <summary>
 /// The single writer. Every change to the spool is handed to one loop that takes whatever has piled up,
-/// applies it in one SQLite transaction with a savepoint per caller and syncs once (group commit).
+/// applies it in one SQLite transaction and syncs once (group commit). Each caller's part is all or nothing:
+/// its leases are checked before any of it is applied, and an unforeseen failure replays the batch with a
+/// savepoint per caller.
 /// While one batch waits for the disk the next one gathers, so under load thousands of callers share
 /// a sync, and a lone caller waits about one sync.
 /// </summary>
@@ -20,6 +22,7 @@ internal sealed class SpoolCommitter
     private readonly List<WriteWork> _writes = [];
     private readonly List<LeaseWork> _leases = [];
     private readonly HashSet<string> _touchedQueues = new(StringComparer.Ordinal);
+    private readonly HashSet<long> _settledInWork = [];
     private readonly Task _loop;
     private long _lastLeaseToken;
     private int _previousBatchSize;
@@ -82,6 +85,9 @@ internal sealed class SpoolCommitter
         Volatile.Write(ref _hold, hold);
         return new HoldRelease(this, hold);
     }
+
+    /// <summary>Test hook, see <see cref="SpoolWriter.LimitValueLength"/>; call only while commits are held.</summary>
+    internal void LimitValueLength(int bytes) => _writer.LimitValueLength(bytes);
 
     private async Task RunAsync()
     {
@@ -240,26 +246,18 @@ internal sealed class SpoolCommitter
             return;
         }
 
-        Exception? batchError = null;
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        try
+        Exception? batchError;
+        if (!TryCommitChecked(nowMs))
         {
-            _writer.Begin(durable: true);
-            foreach (var work in _writes)
-            {
-                ApplyInSavepoint(work, nowMs);
-            }
-
-            _writer.Commit();
-            Interlocked.Increment(ref _batchesCommitted);
+            // Something the checks did not foresee (a full disk, a body too big for SQLite): the batch is
+            // rolled back and done again with each caller in its own savepoint, so that only the callers whose
+            // own operations fail hear about it.
+            batchError = CommitIsolated(nowMs);
         }
-        catch (Exception error)
+        else
         {
-            // Nothing of this batch is on disk: every caller in it hears the failure, even those whose
-            // own savepoint went well.
-            batchError = error;
-            _writer.RollbackQuietly();
-            _touchedQueues.Clear();
+            batchError = null;
         }
 
         foreach (var work in _writes)
@@ -278,8 +276,95 @@ internal sealed class SpoolCommitter
         _touchedQueues.Clear();
     }
 
+    /// <summary>The common case: every caller's leases are checked before any of its operations is applied, so
+    /// no caller's part can fail halfway and nothing needs a savepoint. (A savepoint per caller made SQLite keep
+    /// a copy of every page it touched, 16 KiB each, several per message: more bytes than the messages.)</summary>
+    private bool TryCommitChecked(long nowMs)
+    {
+        try
+        {
+            _writer.Begin(durable: true);
+            foreach (var work in _writes)
+            {
+                work.Error = null;
+                if (work.CancellationToken.IsCancellationRequested)
+                {
+                    work.Error = new OperationCanceledException(work.CancellationToken);
+                }
+                else if (FirstLostLease(work) is { } lost)
+                {
+                    work.Error = SpoolWriter.LeaseLost(lost);
+                }
+                else
+                {
+                    ApplyAll(work, nowMs);
+                }
+            }
+
+            _writer.Commit();
+            Interlocked.Increment(ref _batchesCommitted);
+            return true;
+        }
+        catch (Exception)
+        {
+            _writer.RollbackQuietly();
+            _touchedQueues.Clear();
+            return false;
+        }
+    }
+
+    /// <summary>The item of the first settlement in <paramref name="work"/> whose lease is no longer held,
+    /// counting items this same caller settles more than once.</summary>
+    private LeasedItem? FirstLostLease(WriteWork work)
+    {
+        _settledInWork.Clear();
+        foreach (var operation in work.Operations)
+        {
+            var item = operation.Operation switch
+            {
+                QueueOperation.Complete complete => complete.Item,
+                QueueOperation.Retry retry => retry.Item,
+                QueueOperation.Release release => release.Item,
+                QueueOperation.DeadLetter deadLetter => deadLetter.Item,
+                _ => null,
+            };
+            if (item is not null && (!_settledInWork.Add(item.Id) || !_writer.HoldsLease(item)))
+            {
+                return item;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The fallback: each caller in its own savepoint. Returns the error that failed the whole batch, if any.</summary>
+    private Exception? CommitIsolated(long nowMs)
+    {
+        try
+        {
+            _writer.Begin(durable: true);
+            foreach (var work in _writes)
+            {
+                ApplyInSavepoint(work, nowMs);
+            }
+
+            _writer.Commit();
+            Interlocked.Increment(ref _batchesCommitted);
+            return null;
+        }
+        catch (Exception error)
+        {
+            // Nothing of this batch is on disk: every caller in it hears the failure, even those whose
+            // own savepoint went well.
+            _writer.RollbackQuietly();
+            _touchedQueues.Clear();
+            return error;
+        }
+    }
+
     private void ApplyInSavepoint(WriteWork work, long nowMs)
     {
+        work.Error = null;
         if (work.CancellationToken.IsCancellationRequested)
         {
             work.Error = new OperationCanceledException(work.CancellationToken);
@@ -304,6 +389,21 @@ internal sealed class SpoolCommitter
             return;
         }
 
+        NoteTouchedQueues(work);
+    }
+
+    private void ApplyAll(WriteWork work, long nowMs)
+    {
+        foreach (var operation in work.Operations)
+        {
+            _writer.Apply(operation.Operation, operation.Envelope, nowMs);
+        }
+
+        NoteTouchedQueues(work);
+    }
+
+    private void NoteTouchedQueues(WriteWork work)
+    {
         foreach (var operation in work.Operations)
         {
             switch (operation.Operation)

@@ -70,11 +70,14 @@ internal static class SpoolSchema
                 throw new InvalidOperationException($"The spool {databasePath} cannot use write-ahead logging (journal mode is '{journalMode}').");
             }
 
+            // temp_store: a statement or savepoint journal that outgrows 64 KiB otherwise spills to a temporary
+            // file (four 16 KiB pages are enough); kept in memory it costs no system call.
             Execute(connection, """
                 PRAGMA synchronous = FULL;
                 PRAGMA busy_timeout = 5000;
                 PRAGMA journal_size_limit = 67108864;
                 PRAGMA cache_size = -16384;
+                PRAGMA temp_store = MEMORY;
                 """);
 
             var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), System.Globalization.CultureInfo.InvariantCulture);

@@ -28,7 +28,7 @@ internal abstract class SpoolWork(CancellationToken cancellationToken)
 /// <summary>A queue operation with its envelope already encoded (on the caller's thread, not the committer's).</summary>
 internal readonly record struct PreparedOperation(QueueOperation Operation, byte[]? Envelope);
 
-/// <summary>One caller transaction (or one enqueue): applied in its own savepoint of a group commit.</summary>
+/// <summary>One caller transaction (or one enqueue): applied all or nothing within a group commit.</summary>
 internal sealed class WriteWork : SpoolWork
 {
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -38,6 +38,8 @@ internal sealed class SpoolWriter : IDisposable
     private readonly SqliteCommand _markLeased;
     private readonly SqliteParameter _markId, _markToken, _markUntil;
 
+    private readonly SqliteCommand _leaseHeld;
+    private readonly SqliteParameter _leaseHeldId, _leaseHeldToken;
     private readonly SqliteCommand _deleteLeased;
     private readonly SqliteParameter _deleteLeasedId, _deleteLeasedToken;
     private readonly SqliteCommand _deleteBody;
@@ -95,6 +97,10 @@ internal sealed class SpoolWriter : IDisposable
         _markId = SpoolSchema.Parameter(_markLeased, "$id", SqliteType.Integer);
         _markToken = SpoolSchema.Parameter(_markLeased, "$token", SqliteType.Integer);
         _markUntil = SpoolSchema.Parameter(_markLeased, "$until", SqliteType.Integer);
+
+        _leaseHeld = Command("SELECT 1 FROM items WHERE id = $id AND lease_token = $token");
+        _leaseHeldId = SpoolSchema.Parameter(_leaseHeld, "$id", SqliteType.Integer);
+        _leaseHeldToken = SpoolSchema.Parameter(_leaseHeld, "$token", SqliteType.Integer);
 
         _deleteLeased = Command("DELETE FROM items WHERE id = $id AND lease_token = $token");
         _deleteLeasedId = SpoolSchema.Parameter(_deleteLeased, "$id", SqliteType.Integer);
@@ -183,6 +189,14 @@ internal sealed class SpoolWriter : IDisposable
         }
     }
 
+    /// <summary>Whether <paramref name="item"/>'s lease is still held, as of this transaction's own changes.</summary>
+    public bool HoldsLease(LeasedItem item)
+    {
+        _leaseHeldId.Value = item.Id;
+        _leaseHeldToken.Value = item.LeaseToken;
+        return _leaseHeld.ExecuteScalar() is not null;
+    }
+
     public void Savepoint() => _savepoint.ExecuteNonQuery();
 
     public void ReleaseSavepoint() => _releaseSavepoint.ExecuteNonQuery();
@@ -236,6 +250,10 @@ internal sealed class SpoolWriter : IDisposable
             _markLeased.ExecuteNonQuery();
         }
     }
+
+    /// <summary>Test hook: values longer than <paramref name="bytes"/> fail with SQLITE_TOOBIG, an error no
+    /// lease check can foresee.</summary>
+    internal void LimitValueLength(int bytes) => raw.sqlite3_limit(_connection.Handle, raw.SQLITE_LIMIT_LENGTH, bytes);
 
     public void Checkpoint()
     {
@@ -331,7 +349,7 @@ internal sealed class SpoolWriter : IDisposable
             throw LeaseLost(item);
         }
 
-        // The lease was checked above, inside this caller's savepoint.
+        // The lease was checked above, in this same transaction.
         _deleteLeasedId.Value = item.Id;
         _deleteLeasedToken.Value = item.LeaseToken;
         _deleteLeased.ExecuteNonQuery();
@@ -339,7 +357,7 @@ internal sealed class SpoolWriter : IDisposable
         _deleteBody.ExecuteNonQuery();
     }
 
-    private static LeaseLostException LeaseLost(LeasedItem item) =>
+    internal static LeaseLostException LeaseLost(LeasedItem item) =>
         new($"The lease on item {item.Id} of queue '{item.Queue}' (token {item.LeaseToken}) is no longer held.");
 
     private SqliteCommand Command(string sql)
