@@ -156,7 +156,14 @@ public sealed class DkimSigner
     /// <summary>The complete "DKIM-Signature: ..." field, folded, ending in CRLF, to be put at the top of
     /// <paramref name="message"/> (CRLF line ends).</summary>
     /// <exception cref="FormatException">The message's header block is malformed.</exception>
-    public byte[] Sign(ReadOnlySpan<byte> message, DateTimeOffset timestamp)
+    public byte[] Sign(ReadOnlySpan<byte> message, DateTimeOffset timestamp) => Sign(message, default, bodyIsSeparate: false, timestamp);
+
+    /// <summary>The same for a message held as two pieces: <paramref name="header"/> is its header block (up to and
+    /// including the empty line) and <paramref name="body"/> what follows it, wherever it lives.</summary>
+    /// <exception cref="FormatException">The header block is malformed.</exception>
+    public byte[] Sign(ReadOnlySpan<byte> header, ReadOnlySpan<byte> body, DateTimeOffset timestamp) => Sign(header, body, bodyIsSeparate: true, timestamp);
+
+    private byte[] Sign(ReadOnlySpan<byte> message, ReadOnlySpan<byte> separateBody, bool bodyIsSeparate, DateTimeOffset timestamp)
     {
         FieldPosition[]? rentedFields = null;
         byte[]? canonical = null;
@@ -191,7 +198,7 @@ public sealed class DkimSigner
 
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             Span<byte> bodyHash = stackalloc byte[32];
-            RelaxedCanonicalization.HashBody(message[reader.BodyOffset..], hash);
+            RelaxedCanonicalization.HashBody(bodyIsSeparate ? separateBody : message[reader.BodyOffset..], hash);
             hash.GetHashAndReset(bodyHash);
 
             // Select bottom-up (RFC 6376 §5.4.2): for each name, its last instance first. Each field is chosen at

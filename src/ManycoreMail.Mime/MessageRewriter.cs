@@ -62,10 +62,44 @@ public sealed class MessageRewriter(ReadOnlyMemory<byte> original, MessageHeader
 
     public byte[] ToArray()
     {
-        var message = original.Span;
-        var body = _body.HasValue ? _body.Value.Span : message[Math.Min(headers.BodyOffset, message.Length)..];
+        var body = Body();
+        var headerLength = HeaderBlockLength();
+        // Every byte is written below (asserted); zeroing a large body first would be pure cost.
+        var output = GC.AllocateUninitializedArray<byte>(headerLength + LineEndings.NormalizedLength(body));
+        var written = WriteHeaderBlock(output);
+        written += LineEndings.CopyNormalized(body, output.AsSpan(written));
+        System.Diagnostics.Debug.Assert(written == output.Length);
+        return output;
+    }
 
-        var length = 2 + LineEndings.NormalizedLength(body);
+    /// <summary>
+    /// The rewritten header block alone (ending with the empty line), when the rest of the message is the
+    /// original's bytes from <paramref name="bodyOffset"/> on: the body was not replaced and needs no line-end
+    /// repair. Lets a caller keep the body where it is instead of copying it.
+    /// </summary>
+    public bool TryGetHeaderBlock([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? headerBlock, out int bodyOffset)
+    {
+        bodyOffset = Math.Min(headers.BodyOffset, original.Length);
+        if (_body.HasValue || LineEndings.NormalizedLength(original.Span[bodyOffset..]) != original.Length - bodyOffset)
+        {
+            headerBlock = null;
+            return false;
+        }
+        headerBlock = GC.AllocateUninitializedArray<byte>(HeaderBlockLength());
+        var written = WriteHeaderBlock(headerBlock);
+        System.Diagnostics.Debug.Assert(written == headerBlock.Length);
+        return true;
+    }
+
+    private ReadOnlySpan<byte> Body()
+    {
+        var message = original.Span;
+        return _body.HasValue ? _body.Value.Span : message[Math.Min(headers.BodyOffset, message.Length)..];
+    }
+
+    private int HeaderBlockLength()
+    {
+        var length = 2;
         foreach (var field in headers.Fields)
         {
             if (!IsRemoved(field.Name))
@@ -77,27 +111,27 @@ public sealed class MessageRewriter(ReadOnlyMemory<byte> original, MessageHeader
         {
             length += appended.Length;
         }
+        return length;
+    }
 
-        // Every byte is written below (asserted); zeroing a large body first would be pure cost.
-        var output = GC.AllocateUninitializedArray<byte>(length);
+    private int WriteHeaderBlock(Span<byte> output)
+    {
         var written = 0;
         foreach (var field in headers.Fields)
         {
             if (!IsRemoved(field.Name))
             {
-                written += WriteField(field.Raw.Span, output.AsSpan(written));
+                written += WriteField(field.Raw.Span, output[written..]);
             }
         }
         foreach (var appended in _appended)
         {
-            appended.CopyTo(output, written);
+            appended.CopyTo(output[written..]);
             written += appended.Length;
         }
         output[written++] = (byte)'\r';
         output[written++] = (byte)'\n';
-        written += LineEndings.CopyNormalized(body, output.AsSpan(written));
-        System.Diagnostics.Debug.Assert(written == output.Length);
-        return output;
+        return written;
     }
 
     private bool IsRemoved(string name)

@@ -64,6 +64,13 @@ public sealed class QueueTransaction
     public QueueTransaction Enqueue(string queue, QueueItem item, DateTimeOffset? notBefore = null) =>
         Add(new QueueOperation.Enqueue(queue, item, notBefore));
 
+    /// <summary>Remove <paramref name="source"/> and add to <paramref name="queue"/> a new item whose body is
+    /// <paramref name="prefix"/> followed by the source's body from <paramref name="sourceOffset"/> on: a message
+    /// whose header block was rewritten. The same as <see cref="Complete"/> plus <see cref="Enqueue"/> of those
+    /// bytes, except that a store may keep the source's bytes instead of writing them again.</summary>
+    public QueueTransaction Forward(LeasedItem source, string queue, MessageEnvelope envelope, ReadOnlyMemory<byte> prefix, int sourceOffset) =>
+        Add(new QueueOperation.Forward(source, queue, envelope, prefix, sourceOffset));
+
     /// <summary>Give a leased item back for another attempt at <paramref name="notBefore"/>; attempts + 1.
     /// A new envelope replaces the old one (for example fewer recipients left).</summary>
     public QueueTransaction Retry(LeasedItem item, DateTimeOffset notBefore, MessageEnvelope? envelope = null) =>
@@ -90,6 +97,36 @@ public abstract record QueueOperation
     public sealed record Retry(LeasedItem Item, DateTimeOffset NotBefore, MessageEnvelope? Envelope) : QueueOperation;
     public sealed record Release(LeasedItem Item) : QueueOperation;
     public sealed record DeadLetter(LeasedItem Item, string Reason) : QueueOperation;
+
+    /// <summary>See <see cref="QueueTransaction.Forward"/>.</summary>
+    public sealed record Forward(LeasedItem Source, string Queue, MessageEnvelope Envelope, ReadOnlyMemory<byte> Prefix, int SourceOffset) : QueueOperation
+    {
+        /// <summary>The new item's bytes, in one block.</summary>
+        public byte[] Body()
+        {
+            var tail = Source.Body.Span[SourceOffset..];
+            var body = GC.AllocateUninitializedArray<byte>(Prefix.Length + tail.Length);
+            Prefix.Span.CopyTo(body);
+            tail.CopyTo(body.AsSpan(Prefix.Length));
+            return body;
+        }
+
+        /// <summary>The same change as a <see cref="Complete"/> and an <see cref="Enqueue"/>, for a store that
+        /// cannot share bytes between items.</summary>
+        public (Complete Complete, Enqueue Enqueue) AsCompleteAndEnqueue() =>
+            (new Complete(Source), new Enqueue(Queue, new QueueItem(Envelope, Body()), null));
+    }
+
+    /// <summary>The item this operation settles, if it settles one.</summary>
+    public LeasedItem? SettledItem => this switch
+    {
+        Complete complete => complete.Item,
+        Retry retry => retry.Item,
+        Release release => release.Item,
+        DeadLetter deadLetter => deadLetter.Item,
+        Forward forward => forward.Source,
+        _ => null,
+    };
 }
 
 /// <summary>

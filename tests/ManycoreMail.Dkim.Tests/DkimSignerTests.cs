@@ -104,6 +104,19 @@ public sealed class DkimSignerTests(TestKeys keys) : IClassFixture<TestKeys>
     }
 
     [Fact]
+    public void A_message_signed_in_two_pieces_gets_the_signature_of_the_whole()
+    {
+        var (signer, _) = CreateSigner();
+        var header = Encoding.UTF8.GetBytes("From: sender@example.org\r\nTo: rcpt@example.net\r\nSubject: two\r\n\r\n");
+        var body = Encoding.UTF8.GetBytes("line one  \r\n\tline two\r\n\r\n");
+
+        var whole = signer.Sign([.. header, .. body], Timestamp);
+        var apart = signer.Sign(header, body, Timestamp);
+
+        Assert.Equal(Encoding.ASCII.GetString(whole), Encoding.ASCII.GetString(apart));
+    }
+
+    [Fact]
     public async Task Eight_bit_utf8_body_and_header_verify()
     {
         const string message =

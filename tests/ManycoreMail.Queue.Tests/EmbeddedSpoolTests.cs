@@ -121,6 +121,65 @@ public sealed class EmbeddedSpoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_forwarded_item_shares_its_source_bytes_and_leaves_no_body_behind()
+    {
+        var spool = await OpenAsync("spool");
+        var tail = new string('t', 50_000);
+        for (var i = 0; i < 2; i++)
+        {
+            await spool.EnqueueAsync("in", Item($"H: {i}\r\n\r\n{tail}"), CancellationToken.None);
+        }
+        foreach (var item in await spool.LeaseAsync("in", 2, LongLease, CancellationToken.None))
+        {
+            await spool.CommitAsync(new QueueTransaction().Forward(item, "out", new MessageEnvelope { Uuid = $"u{item.Id}" }, "New: 1\r\n\r\n"u8.ToArray(), 8),
+                CancellationToken.None);
+        }
+        // Only the new bytes were written: the source bodies are still the only large rows.
+        Assert.Equal(4, Scalar(spool, "SELECT count(*) FROM bodies"));
+        Assert.Equal(2, Scalar(spool, "SELECT count(*) FROM bodies WHERE base IS NOT NULL AND length(body) = 10"));
+
+        var forwarded = await spool.LeaseAsync("out", 2, LongLease, CancellationToken.None);
+        Assert.All(forwarded, f => Assert.Equal($"New: 1\r\n\r\n{tail}", Text(f)));
+        await spool.CommitAsync(new QueueTransaction().Complete(forwarded[0]).DeadLetter(forwarded[1], "poison"), CancellationToken.None);
+
+        Assert.Equal(0, Scalar(spool, "SELECT count(*) FROM bodies"));
+        var dead = Assert.Single(await spool.ReadDeadLettersAsync("out", 10, CancellationToken.None));
+        Assert.Equal($"New: 1\r\n\r\n{tail}", Encoding.UTF8.GetString(dead.Body.Span));
+    }
+
+    [Fact]
+    public async Task A_spool_of_the_first_format_is_upgraded_in_place()
+    {
+        var path = _directory.Sub("v1");
+        Directory.CreateDirectory(path);
+        using (var v1 = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(path, "spool.db")};Pooling=False"))
+        {
+            v1.Open();
+            using var create = v1.CreateCommand();
+            create.CommandText = """
+                PRAGMA journal_mode = WAL;
+                CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, not_before INTEGER NOT NULL,
+                    lease_token INTEGER, attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, envelope BLOB NOT NULL);
+                CREATE INDEX items_due ON items (queue, not_before);
+                CREATE TABLE bodies (id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+                CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, queue TEXT NOT NULL, envelope BLOB NOT NULL, body BLOB,
+                    reason TEXT NOT NULL, attempts INTEGER NOT NULL, created_at INTEGER NOT NULL, failed_at INTEGER NOT NULL);
+                CREATE INDEX dead_letters_queue ON dead_letters (queue, id);
+                INSERT INTO items (queue, not_before, created_at, envelope) VALUES ('q', 0, 0, X'7B7D');
+                INSERT INTO bodies (id, body) VALUES (1, CAST('H: 1' || char(13, 10, 13, 10) || 'old' AS BLOB));
+                PRAGMA user_version = 1;
+                """;
+            create.ExecuteNonQuery();
+        }
+
+        var spool = await OpenAsync("v1");
+        var old = Assert.Single(await spool.LeaseAsync("q", 10, LongLease, CancellationToken.None));
+        await spool.CommitAsync(new QueueTransaction().Forward(old, "out", MessageEnvelope.Empty, "N: 2\r\n\r\n"u8.ToArray(), 8), CancellationToken.None);
+        Assert.Equal("N: 2\r\n\r\nold", Text(Assert.Single(await spool.LeaseAsync("out", 10, LongLease, CancellationToken.None))));
+        Assert.Equal(2, Scalar(spool, "PRAGMA user_version"));
+    }
+
+    [Fact]
     public async Task A_caller_cancelled_before_its_commit_runs_gets_nothing_applied()
     {
         var spool = await OpenAsync("spool");
@@ -288,6 +347,15 @@ public sealed class EmbeddedSpoolTests : IAsyncLifetime
 
     private static QueueItem Item(string text, MessageEnvelope? envelope = null) =>
         new(envelope ?? MessageEnvelope.Empty, Encoding.UTF8.GetBytes(text));
+
+    private static long Scalar(EmbeddedSpool spool, string sql)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={spool.DatabasePath};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
+    }
 
     private static string Text(LeasedItem item) => Encoding.UTF8.GetString(item.Body.Span);
 }

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 
@@ -328,6 +327,58 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Forward_hands_on_the_new_bytes_followed_by_the_source_from_the_offset()
+    {
+        var ingress = NewQueue("ingress");
+        var outbound = NewQueue("outbound");
+        var tail = Enumerable.Range(0, 70_000).Select(i => (byte)(i * 7)).ToArray();  // every byte value, NULs too
+        byte[] submitted = [.. "X-Uuid: u1\r\nTo: r@x.test\r\n\r\n"u8, .. tail];
+        await Store.EnqueueAsync(ingress, new QueueItem(new MessageEnvelope { Uuid = "u1" }, submitted), CancellationToken.None);
+        var source = Assert.Single(await Store.LeaseAsync(ingress, 1, LongLease, CancellationToken.None));
+
+        var headers = "DKIM-Signature: x\r\nTo: r@x.test\r\n\r\n"u8.ToArray();
+        var envelope = new MessageEnvelope { Uuid = "u1", ReturnPath = "b@rp.test", Recipients = ["r@x.test"] };
+        await Store.CommitAsync(new QueueTransaction().Forward(source, outbound, envelope, headers, submitted.Length - tail.Length), CancellationToken.None);
+
+        Assert.Equal(0, await Store.CountAsync(ingress, CancellationToken.None));
+        var forwarded = Assert.Single(await Store.LeaseAsync(outbound, 1, LongLease, CancellationToken.None));
+        byte[] expected = [.. headers, .. tail];
+        Assert.Equal(expected, forwarded.Body.ToArray());
+        Assert.Equal(envelope.Recipients, forwarded.Envelope.Recipients);
+        Assert.Equal("b@rp.test", forwarded.Envelope.ReturnPath);
+
+        // A retry keeps the bytes; forwarding the forwarded item again cuts from its own bytes.
+        await Store.CommitAsync(new QueueTransaction().Retry(forwarded, Time.GetUtcNow()), CancellationToken.None);
+        var retried = Assert.Single(await Store.LeaseAsync(outbound, 1, LongLease, CancellationToken.None));
+        Assert.Equal(expected, retried.Body.ToArray());
+        var final = NewQueue("final");
+        await Store.CommitAsync(new QueueTransaction().Forward(retried, final, envelope, "A: b\r\n"u8.ToArray(), headers.Length), CancellationToken.None);
+        var last = Assert.Single(await Store.LeaseAsync(final, 1, LongLease, CancellationToken.None));
+        Assert.Equal([.. "A: b\r\n"u8, .. tail], last.Body.ToArray());
+
+        await Store.CommitAsync(new QueueTransaction().Complete(last), CancellationToken.None);
+        Assert.Equal(0, await Store.CountAsync(outbound, CancellationToken.None) + await Store.CountAsync(final, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_forward_from_a_lost_lease_applies_nothing()
+    {
+        var ingress = NewQueue("ingress");
+        var outbound = NewQueue("outbound");
+        await Store.EnqueueAsync(ingress, Item("H: 1\r\n\r\nbody"), CancellationToken.None);
+        var stale = Assert.Single(await Store.LeaseAsync(ingress, 1, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var current = Assert.Single(await Store.LeaseAsync(ingress, 1, LongLease, CancellationToken.None));
+
+        var forward = new QueueTransaction().Forward(stale, outbound, MessageEnvelope.Empty, "N: 2\r\n\r\n"u8.ToArray(), 8);
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.CommitAsync(forward, CancellationToken.None).AsTask());
+
+        Assert.Equal(0, await Store.CountAsync(outbound, CancellationToken.None));
+        await Store.CommitAsync(new QueueTransaction().Forward(current, outbound, MessageEnvelope.Empty, "N: 2\r\n\r\n"u8.ToArray(), 8), CancellationToken.None);
+        Assert.Equal("N: 2\r\n\r\nbody", Text(Assert.Single(await Store.LeaseAsync(outbound, 1, LongLease, CancellationToken.None))));
+    }
+
+    [Fact]
     public async Task Dead_letter_takes_the_item_off_the_queue()
     {
         var queue = NewQueue();
@@ -397,10 +448,7 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
         await Store.CommitAsync(new QueueTransaction().Retry(item, Time.GetUtcNow() + TimeSpan.FromMinutes(2)), CancellationToken.None);
 
         var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), CancellationToken.None).AsTask();
-        Assert.False(wait.IsCompleted);
-        var waited = await AdvanceUntilCompletedAsync(wait, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(30));
-
-        Assert.InRange(waited, TimeSpan.FromMinutes(2), TimeSpan.FromMinutes(5));
+        await AssertWakesAtAsync(wait, TimeSpan.FromMinutes(2));
         Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
     }
 
@@ -412,10 +460,7 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
         Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromMinutes(1), CancellationToken.None));
 
         var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromHours(1), CancellationToken.None).AsTask();
-        Assert.False(wait.IsCompleted);
-        var waited = await AdvanceUntilCompletedAsync(wait, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(30));
-
-        Assert.InRange(waited, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5));
+        await AssertWakesAtAsync(wait, TimeSpan.FromMinutes(1));
         Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
     }
 
@@ -424,11 +469,7 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     {
         var queue = NewQueue();
         var wait = Store.WaitForItemsAsync(queue, TimeSpan.FromSeconds(30), CancellationToken.None).AsTask();
-        Assert.False(wait.IsCompleted);
-
-        var waited = await AdvanceUntilCompletedAsync(wait, TimeSpan.FromSeconds(5), TimeSpan.FromMinutes(10));
-
-        Assert.InRange(waited, TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(2));
+        await AssertWakesAtAsync(wait, TimeSpan.FromSeconds(30));
     }
 
     [Fact]
@@ -645,20 +686,26 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
 
     protected async Task ReopenAsync() => Store = await ReopenStoreAsync(Store, Time);
 
-    /// <summary>Moves fake time forward in steps until <paramref name="task"/> completes (or a limit is hit),
-    /// giving the store's timers a moment of real time after each step. Returns the fake time that passed.</summary>
-    protected async Task<TimeSpan> AdvanceUntilCompletedAsync(Task task, TimeSpan step, TimeSpan limit)
+    /// <summary>The wait is still on a second before <paramref name="due"/> (from now) and completes once the
+    /// clock passes it. The store reacts in real time, so the clock moves on by a second only after a quarter of
+    /// a second of real time without a wake-up (a timer may have been set just after the clock last moved), and
+    /// never by more than a minute past the due time: a slow machine cannot make the store look late.</summary>
+    protected async Task AssertWakesAtAsync(Task wait, TimeSpan due)
     {
-        var start = Time.GetUtcNow();
-        var real = Stopwatch.StartNew();
-        while (!task.IsCompleted && Time.GetUtcNow() - start < limit && real.Elapsed < RealTimeout)
+        Assert.False(wait.IsCompleted);
+        Time.Advance(due - TimeSpan.FromSeconds(1));
+        Assert.False(wait.IsCompleted, "Woke before the item was due.");
+        Time.Advance(TimeSpan.FromSeconds(2));
+        for (var late = 0; late < 60 && !wait.IsCompleted; late++)
         {
-            Time.Advance(step);
-            await Task.WhenAny(task, Task.Delay(TimeSpan.FromMilliseconds(5)));
+            await Task.WhenAny(wait, Task.Delay(TimeSpan.FromMilliseconds(250)));
+            if (!wait.IsCompleted)
+            {
+                Time.Advance(TimeSpan.FromSeconds(1));
+            }
         }
 
-        Assert.True(task.IsCompleted, $"Still waiting after {Time.GetUtcNow() - start} of fake time.");
-        await task;
-        return Time.GetUtcNow() - start;
+        Assert.True(wait.IsCompleted, "Still waiting a minute after the due time.");
+        await wait;
     }
 }

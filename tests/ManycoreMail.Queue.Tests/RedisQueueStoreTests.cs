@@ -84,6 +84,32 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
     }
 
     [Fact]
+    public async Task Large_messages_keep_their_envelopes_among_foreign_pushes_and_retries()
+    {
+        // Large bodies are paired with their metadata by header block and length, not by a hash of every byte.
+        await using var store = await OpenAsync();
+        var queue = Queue();
+        static byte[] Message(string uuid, char fill, int size = 20_000) =>
+            Encoding.ASCII.GetBytes($"X-Uuid: {uuid}\r\nSubject: s\r\n\r\n{new string(fill, size)}\r\n");
+        await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = "a" }, Message("a", 'x')), CancellationToken.None);
+        // An original module pushes a body with other headers but the same length, then one without a header block.
+        await store.Client.ExecuteAsync(CancellationToken.None, "RPUSH", queue, Encoding.ASCII.GetString(Message("z", 'x')));
+        await store.Client.ExecuteAsync(CancellationToken.None, "RPUSH", queue, new string('q', 9000));
+        await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = "b" }, Message("b", 'y')), CancellationToken.None);
+
+        var first = await store.LeaseAsync(queue, 10, Lease, CancellationToken.None);
+        Assert.Equal(["a", null, null, "b"], first.Select(i => i.Envelope.Uuid));
+        Assert.Equal(Message("b", 'y'), first[3].Body.ToArray());
+        // Due again at once: body and metadata go back to the ready list and pair up again.
+        await store.CommitAsync(new QueueTransaction().Retry(first[3], DateTimeOffset.UtcNow.AddDays(-1)).Retry(first[0], DateTimeOffset.UtcNow.AddDays(-1)),
+            CancellationToken.None);
+        var again = await store.LeaseAsync(queue, 10, Lease, CancellationToken.None);
+        Assert.Equal(["b", "a"], again.Select(i => i.Envelope.Uuid));
+        Assert.Equal([first[3].Id, first[0].Id], again.Select(i => i.Id));
+        Assert.Equal(Message("a", 'x'), again[1].Body.ToArray());
+    }
+
+    [Fact]
     public async Task Dead_letters_keep_body_envelope_and_reason()
     {
         await using var store = await OpenAsync();

@@ -38,10 +38,12 @@ public sealed class MessageTransformerTests
 
     private static (MessageHeaders Headers, string Text, TransformOutcome.Ready Ready) Transform(string fixture, MessageTransformer? transformer = null)
     {
-        var outcome = (transformer ?? Create()).Transform(Fixture(fixture), Now);
+        var submitted = Fixture(fixture);
+        var outcome = (transformer ?? Create()).Transform(submitted, Now);
         var ready = Assert.IsType<TransformOutcome.Ready>(outcome);
-        Assert.True(MessageHeaders.TryParse(ready.Message, out var headers, out var error), error);
-        return (headers, Encoding.UTF8.GetString(ready.Message), ready);
+        var message = ready.Message(submitted);
+        Assert.True(MessageHeaders.TryParse(message, out var headers, out var error), error);
+        return (headers, Encoding.UTF8.GetString(message), ready);
     }
 
     private static string[] Names(MessageHeaders headers) => headers.Fields.Select(f => f.Name).ToArray();
@@ -133,11 +135,33 @@ public sealed class MessageTransformerTests
     }
 
     [Fact]
+    public void An_unchanged_body_is_handed_on_in_place_and_a_body_needing_repair_is_not()
+    {
+        // What SMTP delivers (CRLF throughout): only the new header block is made; the body stays where it is.
+        var submitted = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Fixture("basic.eml")).ReplaceLineEndings("\r\n"));
+        var ready = Assert.IsType<TransformOutcome.Ready>(Create().Transform(submitted, Now));
+        var offset = Assert.IsType<int>(ready.SubmittedOffset);
+        Assert.True(MessageHeaders.TryParse(submitted, out var original, out _));
+        Assert.Equal(original.BodyOffset, offset);
+        Assert.True(MessageHeaders.TryParse(ready.Prefix, out var rewritten, out _));
+        Assert.Equal("DKIM-Signature", rewritten.Fields[0].Name);
+        Assert.Equal(ready.Prefix.Length, rewritten.BodyOffset);
+
+        // Bare LF line ends (a file, not SMTP) are repaired, so the whole message is made anew.
+        var lf = Fixture("basic.eml");
+        var repaired = Assert.IsType<TransformOutcome.Ready>(Create().Transform(lf, Now));
+        Assert.Null(repaired.SubmittedOffset);
+        Assert.Equal(Encoding.UTF8.GetString(ready.Message(submitted)).Split("\r\n\r\n", 2)[1],
+            Encoding.UTF8.GetString(repaired.Message(lf)).Split("\r\n\r\n", 2)[1]);
+    }
+
+    [Fact]
     public void An_existing_list_unsubscribe_is_replaced_not_doubled()
     {
         var input = Encoding.UTF8.GetString(Fixture("basic.eml")).Replace("Subject:", "List-Unsubscribe: <mailto:old@x>\nSubject:");
-        var outcome = Assert.IsType<TransformOutcome.Ready>(Create().Transform(Encoding.UTF8.GetBytes(input), Now));
-        Assert.True(MessageHeaders.TryParse(outcome.Message, out var headers, out _));
+        var submitted = Encoding.UTF8.GetBytes(input);
+        var outcome = Assert.IsType<TransformOutcome.Ready>(Create().Transform(submitted, Now));
+        Assert.True(MessageHeaders.TryParse(outcome.Message(submitted), out var headers, out _));
 
         Assert.Equal(["<mailto:unsub-6c0d2660732b4e3ab22974b37263a577@returns.example.org>"], headers.All("List-Unsubscribe").Select(f => f.Value));
         Assert.NotEmpty(outcome.Warnings);

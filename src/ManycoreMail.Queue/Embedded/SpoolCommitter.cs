@@ -320,15 +320,7 @@ internal sealed class SpoolCommitter
         _settledInWork.Clear();
         foreach (var operation in work.Operations)
         {
-            var item = operation.Operation switch
-            {
-                QueueOperation.Complete complete => complete.Item,
-                QueueOperation.Retry retry => retry.Item,
-                QueueOperation.Release release => release.Item,
-                QueueOperation.DeadLetter deadLetter => deadLetter.Item,
-                _ => null,
-            };
-            if (item is not null && (!_settledInWork.Add(item.Id) || !_writer.HoldsLease(item)))
+            if (operation.Operation.SettledItem is { } item && (!_settledInWork.Add(item.Id) || !_writer.HoldsLease(item)))
             {
                 return item;
             }
@@ -416,6 +408,9 @@ internal sealed class SpoolCommitter
                     break;
                 case QueueOperation.Release release:
                     _touchedQueues.Add(release.Item.Queue);
+                    break;
+                case QueueOperation.Forward forward:
+                    _touchedQueues.Add(forward.Queue);
                     break;
             }
         }

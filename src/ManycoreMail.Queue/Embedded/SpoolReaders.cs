@@ -101,7 +101,10 @@ internal sealed class SpoolReader : IDisposable
         _countQueue = SpoolSchema.Parameter(_count, "$queue", SqliteType.Text);
         _earliestDue = SpoolSchema.Prepare(connection, "SELECT min(not_before) FROM items WHERE queue = $queue");
         _earliestQueue = SpoolSchema.Parameter(_earliestDue, "$queue", SqliteType.Text);
-        _body = SpoolSchema.Prepare(connection, "SELECT body FROM bodies WHERE id = $id");
+        _body = SpoolSchema.Prepare(connection, """
+            SELECT b.body, b.base_offset, base.body FROM bodies AS b LEFT JOIN bodies AS base ON base.id = b.base
+            WHERE b.id = $id
+            """);
         _bodyId = SpoolSchema.Parameter(_body, "$id", SqliteType.Integer);
         _deadLetters = SpoolSchema.Prepare(connection, """
             SELECT id, envelope, body, reason, attempts, created_at, failed_at FROM dead_letters
@@ -129,7 +132,23 @@ internal sealed class SpoolReader : IDisposable
     {
         _bodyId.Value = id;
         using var reader = _body.ExecuteReader();
-        return reader.Read() ? reader.GetFieldValue<byte[]>(0) : null;
+        if (!reader.Read())
+        {
+            return null;
+        }
+        if (reader.IsDBNull(2))
+        {
+            return reader.GetFieldValue<byte[]>(0);
+        }
+
+        // A forwarded item: its own bytes, then its base's from the offset on, read straight into one array.
+        var prefixLength = (int)reader.GetBytes(0, 0, null, 0, 0);
+        var offset = reader.GetInt64(1);
+        var tailLength = (int)(reader.GetBytes(2, 0, null, 0, 0) - offset);
+        var body = GC.AllocateUninitializedArray<byte>(prefixLength + tailLength);
+        reader.GetBytes(0, 0, body, 0, prefixLength);
+        reader.GetBytes(2, offset, body, prefixLength, tailLength);
+        return body;
     }
 
     public List<DeadLetteredItem> DeadLetters(string queue, int max)

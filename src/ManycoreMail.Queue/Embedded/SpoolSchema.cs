@@ -8,7 +8,7 @@ internal static class SpoolSchema
     public const string DatabaseFileName = "spool.db";
     public const string LockFileName = "spool.lock";
 
-    private const int Version = 1;
+    private const int Version = 2;
     private const int PageSize = 16384;
 
     // items.not_before is the item's due time: first attempt, retry time, or, while leased, the lease
@@ -16,6 +16,8 @@ internal static class SpoolSchema
     // wake-up" and "expired leases" alike, and an expired lease is due again without any sweeper.
     // Bodies live in their own table so that leasing and retrying rewrite only the small item row,
     // never a message's overflow pages. AUTOINCREMENT keeps ids unique forever (dead_letters reuses them).
+    // A forwarded item's body row holds only its new bytes; base names the row whose bytes follow from
+    // base_offset on (the message it was made from, whose item is gone), and belongs to it from then on.
     private const string CreateTables = """
         CREATE TABLE IF NOT EXISTS items (
             id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -28,8 +30,10 @@ internal static class SpoolSchema
         );
         CREATE INDEX IF NOT EXISTS items_due ON items (queue, not_before);
         CREATE TABLE IF NOT EXISTS bodies (
-            id   INTEGER PRIMARY KEY,
-            body BLOB NOT NULL
+            id          INTEGER PRIMARY KEY,
+            body        BLOB NOT NULL,
+            base        INTEGER,
+            base_offset INTEGER
         );
         CREATE TABLE IF NOT EXISTS dead_letters (
             id         INTEGER PRIMARY KEY,
@@ -42,6 +46,11 @@ internal static class SpoolSchema
             failed_at  INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS dead_letters_queue ON dead_letters (queue, id);
+        """;
+
+    private const string UpgradeFrom1 = """
+        ALTER TABLE bodies ADD COLUMN base INTEGER;
+        ALTER TABLE bodies ADD COLUMN base_offset INTEGER;
         """;
 
     public static string ConnectionString(string databasePath) => new SqliteConnectionStringBuilder
@@ -86,7 +95,11 @@ internal static class SpoolSchema
                 throw new InvalidOperationException($"The spool {databasePath} has format version {version}; this build reads up to {Version}.");
             }
 
-            if (version < Version)
+            if (version == 1)
+            {
+                Execute(connection, $"BEGIN IMMEDIATE; {UpgradeFrom1} PRAGMA user_version = {Version}; COMMIT;");
+            }
+            else if (version < Version)
             {
                 Execute(connection, $"BEGIN IMMEDIATE; {CreateTables} PRAGMA user_version = {Version}; COMMIT;");
             }

@@ -89,6 +89,15 @@ internal sealed class WriteWork : SpoolWork
                     ArgumentNullException.ThrowIfNull(deadLetter.Item, nameof(transaction));
                     ArgumentNullException.ThrowIfNull(deadLetter.Reason, nameof(transaction));
                     break;
+                case QueueOperation.Forward forward:
+                    ValidateQueueName(forward.Queue);
+                    ArgumentNullException.ThrowIfNull(forward.Source, nameof(transaction));
+                    ArgumentNullException.ThrowIfNull(forward.Envelope, nameof(transaction));
+                    ArgumentOutOfRangeException.ThrowIfNegative(forward.SourceOffset, nameof(transaction));
+                    ArgumentOutOfRangeException.ThrowIfGreaterThan(forward.SourceOffset, forward.Source.Body.Length, nameof(transaction));
+                    envelope = EnvelopeCodec.Encode(forward.Envelope);
+                    bodyBytes += forward.Prefix.Length;
+                    break;
                 default:
                     throw new ArgumentException($"Unknown queue operation {operation?.GetType().Name ?? "null"}.", nameof(transaction));
             }

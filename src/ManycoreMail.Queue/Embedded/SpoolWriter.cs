@@ -44,6 +44,12 @@ internal sealed class SpoolWriter : IDisposable
     private readonly SqliteParameter _deleteLeasedId, _deleteLeasedToken;
     private readonly SqliteCommand _deleteBody;
     private readonly SqliteParameter _deleteBodyId;
+    private readonly SqliteCommand _deleteBase;
+    private readonly SqliteParameter _deleteBaseId;
+    private readonly SqliteCommand _selectBase;
+    private readonly SqliteParameter _selectBaseId;
+    private readonly SqliteCommand _insertForwardBody;
+    private readonly SqliteParameter _forwardId, _forwardPrefix, _forwardBase, _forwardOffset;
     private readonly SqliteCommand _retry;
     private readonly SqliteParameter _retryId, _retryToken, _retryNotBefore, _retryEnvelope;
     private readonly SqliteCommand _release;
@@ -109,6 +115,19 @@ internal sealed class SpoolWriter : IDisposable
         _deleteBody = Command("DELETE FROM bodies WHERE id = $id");
         _deleteBodyId = SpoolSchema.Parameter(_deleteBody, "$id", SqliteType.Integer);
 
+        // Run before _deleteBody on the same id: a forwarded item's base goes with it.
+        _deleteBase = Command("DELETE FROM bodies WHERE id = (SELECT base FROM bodies WHERE id = $id)");
+        _deleteBaseId = SpoolSchema.Parameter(_deleteBase, "$id", SqliteType.Integer);
+
+        _selectBase = Command("SELECT base IS NULL FROM bodies WHERE id = $id");
+        _selectBaseId = SpoolSchema.Parameter(_selectBase, "$id", SqliteType.Integer);
+
+        _insertForwardBody = Command("INSERT INTO bodies (id, body, base, base_offset) VALUES ($id, $prefix, $base, $offset)");
+        _forwardId = SpoolSchema.Parameter(_insertForwardBody, "$id", SqliteType.Integer);
+        _forwardPrefix = SpoolSchema.Parameter(_insertForwardBody, "$prefix", SqliteType.Blob);
+        _forwardBase = SpoolSchema.Parameter(_insertForwardBody, "$base", SqliteType.Integer);
+        _forwardOffset = SpoolSchema.Parameter(_insertForwardBody, "$offset", SqliteType.Integer);
+
         _retry = Command("""
             UPDATE items
             SET attempts = attempts + 1, not_before = $not_before, lease_token = NULL,
@@ -127,8 +146,10 @@ internal sealed class SpoolWriter : IDisposable
 
         _deadLetter = Command("""
             INSERT INTO dead_letters (id, queue, envelope, body, reason, attempts, created_at, failed_at)
-            SELECT i.id, i.queue, i.envelope, b.body, $reason, i.attempts, i.created_at, $now
-            FROM items AS i LEFT JOIN bodies AS b ON b.id = i.id
+            SELECT i.id, i.queue, i.envelope,
+                   CASE WHEN b.base IS NULL THEN b.body ELSE CAST(b.body || substr(base.body, b.base_offset + 1) AS BLOB) END,
+                   $reason, i.attempts, i.created_at, $now
+            FROM items AS i LEFT JOIN bodies AS b ON b.id = i.id LEFT JOIN bodies AS base ON base.id = b.base
             WHERE i.id = $id AND i.lease_token = $token
             """);
         _deadId = SpoolSchema.Parameter(_deadLetter, "$id", SqliteType.Integer);
@@ -222,6 +243,9 @@ internal sealed class SpoolWriter : IDisposable
             case QueueOperation.DeadLetter deadLetter:
                 DeadLetter(deadLetter.Item, deadLetter.Reason, nowMs);
                 break;
+            case QueueOperation.Forward forward:
+                Forward(forward, envelope!, nowMs);
+                break;
             default:
                 throw new NotSupportedException($"Unknown queue operation {operation.GetType().Name}.");
         }
@@ -273,11 +297,7 @@ internal sealed class SpoolWriter : IDisposable
 
     private void Insert(string queue, byte[] envelope, ReadOnlyMemory<byte> body, long notBeforeMs, long nowMs)
     {
-        _insertQueue.Value = queue;
-        _insertNotBefore.Value = notBeforeMs;
-        _insertCreatedAt.Value = nowMs;
-        _insertEnvelope.Value = envelope;
-        var id = (long)_insertItem.ExecuteScalar()!;
+        var id = InsertItem(queue, envelope, notBeforeMs, nowMs);
 
         // Microsoft.Data.Sqlite binds only whole arrays. A body that is exactly one array is bound as it
         // is; any other memory is written straight from its span into a preallocated blob (no copy).
@@ -302,7 +322,22 @@ internal sealed class SpoolWriter : IDisposable
         blob.Write(body.Span);
     }
 
+    private long InsertItem(string queue, byte[] envelope, long notBeforeMs, long nowMs)
+    {
+        _insertQueue.Value = queue;
+        _insertNotBefore.Value = notBeforeMs;
+        _insertCreatedAt.Value = nowMs;
+        _insertEnvelope.Value = envelope;
+        return (long)_insertItem.ExecuteScalar()!;
+    }
+
     private void Delete(LeasedItem item)
+    {
+        DeleteItemRow(item);
+        DeleteBody(item.Id);
+    }
+
+    private void DeleteItemRow(LeasedItem item)
     {
         _deleteLeasedId.Value = item.Id;
         _deleteLeasedToken.Value = item.LeaseToken;
@@ -310,9 +345,36 @@ internal sealed class SpoolWriter : IDisposable
         {
             throw LeaseLost(item);
         }
+    }
 
-        _deleteBodyId.Value = item.Id;
+    private void DeleteBody(long id)
+    {
+        _deleteBaseId.Value = id;
+        _deleteBase.ExecuteNonQuery();
+        _deleteBodyId.Value = id;
         _deleteBody.ExecuteNonQuery();
+    }
+
+    /// <summary>The source's item row goes, its body row stays as the new item's base: only the new bytes are
+    /// written. A source that is itself forwarded is written out whole instead, so bases never chain.</summary>
+    private void Forward(QueueOperation.Forward forward, byte[] envelope, long nowMs)
+    {
+        var source = forward.Source;
+        DeleteItemRow(source);
+        _selectBaseId.Value = source.Id;
+        if (_selectBase.ExecuteScalar() is not long isPlain || isPlain == 0)
+        {
+            DeleteBody(source.Id);
+            Insert(forward.Queue, envelope, forward.Body(), nowMs, nowMs);
+            return;
+        }
+
+        var id = InsertItem(forward.Queue, envelope, nowMs, nowMs);
+        _forwardId.Value = id;
+        _forwardPrefix.Value = forward.Prefix.ToArray();
+        _forwardBase.Value = source.Id;
+        _forwardOffset.Value = forward.SourceOffset;
+        _insertForwardBody.ExecuteNonQuery();
     }
 
     private void Retry(LeasedItem item, long notBeforeMs, byte[]? envelope)
@@ -350,11 +412,8 @@ internal sealed class SpoolWriter : IDisposable
         }
 
         // The lease was checked above, in this same transaction.
-        _deleteLeasedId.Value = item.Id;
-        _deleteLeasedToken.Value = item.LeaseToken;
-        _deleteLeased.ExecuteNonQuery();
-        _deleteBodyId.Value = item.Id;
-        _deleteBody.ExecuteNonQuery();
+        DeleteItemRow(item);
+        DeleteBody(item.Id);
     }
 
     internal static LeaseLostException LeaseLost(LeasedItem item) =>

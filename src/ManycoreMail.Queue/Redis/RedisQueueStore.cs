@@ -193,7 +193,7 @@ public sealed class RedisQueueStore : IQueueStore
             return;
         }
 
-        var operations = transaction.Operations;
+        var operations = WithoutForwards(transaction.Operations);
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var size = 256;
         foreach (var operation in operations)
@@ -333,6 +333,30 @@ public sealed class RedisQueueStore : IQueueStore
         {
             await _client.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Redis lists hold whole bodies, so a forward is written as what it means: complete and enqueue.</summary>
+    private static IReadOnlyList<QueueOperation> WithoutForwards(IReadOnlyList<QueueOperation> operations)
+    {
+        if (!operations.Any(o => o is QueueOperation.Forward))
+        {
+            return operations;
+        }
+        var expanded = new List<QueueOperation>(operations.Count + 1);
+        foreach (var operation in operations)
+        {
+            if (operation is QueueOperation.Forward forward)
+            {
+                var (complete, enqueue) = forward.AsCompleteAndEnqueue();
+                expanded.Add(enqueue);
+                expanded.Add(complete);
+            }
+            else
+            {
+                expanded.Add(operation);
+            }
+        }
+        return expanded;
     }
 
     private void AddOperation(RespRequest request, QueueOperation operation, long nowMs)

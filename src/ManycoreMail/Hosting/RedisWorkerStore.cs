@@ -206,15 +206,7 @@ internal sealed class RedisWorkerStore : IQueueStore
         var items = new List<LeasedItem>();
         foreach (var operation in transaction.Operations)
         {
-            LeasedItem? item = operation switch
-            {
-                QueueOperation.Complete c => c.Item,
-                QueueOperation.Retry r => r.Item,
-                QueueOperation.Release r => r.Item,
-                QueueOperation.DeadLetter d => d.Item,
-                _ => null,
-            };
-            if (item is not null)
+            if (operation.SettledItem is { } item)
             {
                 items.Add(item);
             }

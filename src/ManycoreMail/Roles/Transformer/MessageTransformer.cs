@@ -12,7 +12,15 @@ internal abstract record TransformOutcome
 {
     private TransformOutcome() { }
 
-    public sealed record Ready(byte[] Message, MessageEnvelope Envelope, IReadOnlyList<string> Warnings) : TransformOutcome;
+    /// <summary>The message to send is <paramref name="Prefix"/> followed by the submitted message from
+    /// <paramref name="SubmittedOffset"/> on (its body, untouched), or <paramref name="Prefix"/> alone when that is
+    /// null (the body was rewritten). Kept apart so that the spool need not write an unchanged body again.</summary>
+    public sealed record Ready(byte[] Prefix, int? SubmittedOffset, MessageEnvelope Envelope, IReadOnlyList<string> Warnings) : TransformOutcome
+    {
+        /// <summary>The whole message to send, given the submitted one.</summary>
+        public byte[] Message(ReadOnlySpan<byte> submitted) =>
+            SubmittedOffset is { } offset ? [.. Prefix, .. submitted[offset..]] : Prefix;
+    }
 
     /// <summary><paramref name="Uuid"/> is known when the message got that far (as in the original's events).</summary>
     public sealed record Failed(string Reason, string? Uuid) : TransformOutcome;
@@ -92,11 +100,21 @@ internal sealed class MessageTransformer(TransformerOptions options, IReadOnlyDi
             }
         }
 
-        var unsigned = rewriter.ToArray();
-        var signature = domain.Signer.Sign(unsigned, now);
-        var signed = GC.AllocateUninitializedArray<byte>(signature.Length + unsigned.Length);
-        signature.CopyTo(signed, 0);
-        unsigned.CopyTo(signed, signature.Length);
+        byte[] prefix;
+        int? submittedOffset;
+        if (rewriter.TryGetHeaderBlock(out var headerBlock, out var bodyOffset))
+        {
+            // The body is the submitted one byte for byte: sign it where it lies, and hand on only the new header.
+            var signature = domain.Signer.Sign(headerBlock, message.Span[bodyOffset..], now);
+            prefix = Concatenate(signature, headerBlock);
+            submittedOffset = bodyOffset;
+        }
+        else
+        {
+            var unsigned = rewriter.ToArray();
+            prefix = Concatenate(domain.Signer.Sign(unsigned, now), unsigned);
+            submittedOffset = null;
+        }
 
         var envelope = new MessageEnvelope
         {
@@ -105,7 +123,15 @@ internal sealed class MessageTransformer(TransformerOptions options, IReadOnlyDi
             ReturnPath = $"bounce-{uuid}@{returnPathDomain}",
             Recipients = recipients.Select(r => r.Address).ToArray(),
         };
-        return new TransformOutcome.Ready(signed, envelope, warnings);
+        return new TransformOutcome.Ready(prefix, submittedOffset, envelope, warnings);
+    }
+
+    private static byte[] Concatenate(byte[] first, byte[] second)
+    {
+        var joined = GC.AllocateUninitializedArray<byte>(first.Length + second.Length);
+        first.CopyTo(joined, 0);
+        second.CopyTo(joined, first.Length);
+        return joined;
     }
 
     /// <summary>{{uuid}} and {{from-domain}}; the latter is the return-path domain, exactly as the original

@@ -115,7 +115,14 @@ internal sealed class TransformerRole
         switch (outcome)
         {
             case TransformOutcome.Ready ready:
-                transaction.Complete(item).Enqueue(_queues.Outbound, new QueueItem(ready.Envelope, ready.Message));
+                if (ready.SubmittedOffset is { } offset)
+                {
+                    transaction.Forward(item, _queues.Outbound, ready.Envelope, ready.Prefix, offset);
+                }
+                else
+                {
+                    transaction.Complete(item).Enqueue(_queues.Outbound, new QueueItem(ready.Envelope, ready.Prefix));
+                }
                 if (ready.Warnings.Count > 0)
                 {
                     _warnings.Increment();
