@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dns_port=25353; sink_port=25525; sut_port=25587; redis_port=26381
+dns_port=25353; sink_port=25525; sut_port=25587; redis_port=26381; metrics_port=25590
 sink_ip=127.0.0.2
 
 # --- shared peers -------------------------------------------------------------------------------------------
@@ -94,6 +94,7 @@ storage: {path: $work/mm-data}
 receiver:
   bind: {inet-interface: 127.0.0.1, inet-port: $sut_port}
   trusted-networks: [127.0.0.0/8]
+  prometheus: {inet-interface: 127.0.0.1, inet-port: $metrics_port}
 $redis_config
 transformer:
 $redis_config
@@ -219,6 +220,24 @@ rss_kb() {
   esac
 }
 
+# Accept-to-delivery latency: a snapshot before and after the measured run, so that the warm-up does not count.
+# Manycore Mail: its accept_to_delivery_seconds histogram. Postfix: the delay= of every status=sent line of its
+# maillog from the line the snapshot names on (time from arrival to the sink's 250, as Postfix measures it).
+latency_snapshot() { # system file
+  case "$1" in
+    manycore|manycore-redis)
+      curl -s "http://127.0.0.1:$metrics_port/metrics" | grep '^accept_to_delivery_seconds_bucket' > "$2" || true ;;
+    postfix) wc -l < "$work/pf/maillog" > "$2" ;;
+  esac
+}
+latency_values() { # system before after-file: what the measured run added, in the form latency.py reads
+  case "$1" in
+    manycore|manycore-redis) latency_snapshot "$1" "$3" ;;
+    postfix) tail -n +$(( $(cat "$2") + 1 )) "$work/pf/maillog" | grep -o 'status=sent\|delay=[0-9.]*' \
+               | awk '/^delay=/{d=substr($0,7)} /^status=sent/{print d}' > "$3" ;;
+  esac
+}
+
 # --- run ----------------------------------------------------------------------------------------------------
 for system in ${systems//,/ }; do
   case "$system" in manycore|manycore-redis|postfix) ;; *) echo "unknown system $system" >&2; exit 2 ;; esac
@@ -237,6 +256,7 @@ for workload in "${workloads[@]}"; do
       smtp-source -s "$concurrency" -m "$warmup" -F "$work/message-$size.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port
       for _ in $(seq 1 6000); do [ "$(sunk)" -ge "$warmup" ] 2>/dev/null && break; sleep 0.05; done
     fi
+    latency_snapshot "$system" "$work/latency.before"
     peak=0
     ( while sleep 0.2; do rss_kb "$system"; done ) > "$work/rss.log" 2>/dev/null & sampler=$!
     cpu0=$(busy_jiffies); t0=$(date +%s.%N)
@@ -254,18 +274,22 @@ for workload in "${workloads[@]}"; do
     kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
     peak=$(sort -n "$work/rss.log" | tail -n 1)
     got=$(( $(sunk) - warmup ))
+    latency_values "$system" "$work/latency.before" "$work/latency.after"
     "stop_$system"
     kill $sink_pid 2>/dev/null || true; wait $sink_pid 2>/dev/null || true
-    python3 - "$system" "$count" "$size" "$concurrency" "$t0" "$t1" "$t2" "$cpu0" "$cpu1" "$hz" "${peak:-0}" "${got:-0}" >> "$results" <<'PY'
-import json, sys
-system, count, size, conc, t0, t1, t2, c0, c1, hz, peak, got = sys.argv[1:]
+    python3 - "$system" "$count" "$size" "$concurrency" "$t0" "$t1" "$t2" "$cpu0" "$cpu1" "$hz" "${peak:-0}" "${got:-0}" \
+      "$work/latency.before" "$work/latency.after" "$root/bench/latency.py" >> "$results" <<'PY'
+import json, runpy, sys
+system, count, size, conc, t0, t1, t2, c0, c1, hz, peak, got, lat0, lat1, latency = sys.argv[1:]
+percentiles = runpy.run_path(latency)["percentiles"](system, lat0, lat1)
 count, size, conc, got = int(count), int(size), int(conc), int(got)
 t0, t1, t2 = float(t0), float(t1), float(t2)
 cpu = (int(c1) - int(c0)) / int(hz)
 print(json.dumps({"system": system, "messages": count, "size": size, "concurrency": conc, "delivered": got,
   "accepted_per_s": round(count / (t1 - t0), 1), "end_to_end_per_s": round(got / (t2 - t0), 1),
   "seconds": round(t2 - t0, 2), "peak_rss_mb": round(int(peak) / 1024, 1),
-  "machine_cpu_s_per_1000": round(cpu / max(got, 1) * 1000, 2)}))
+  "machine_cpu_s_per_1000": round(cpu / max(got, 1) * 1000, 2),
+  "p50_ms": percentiles.get("p50_ms"), "p99_ms": percentiles.get("p99_ms")}))
 PY
   done
 done
@@ -278,16 +302,19 @@ import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 rsa, out, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4])
 base = {(r["messages"], r["size"]): r for r in rows if r["system"] == "postfix"}
-lines = ["| system | messages × size | accepted msg/s | end-to-end msg/s | × Postfix (e2e) | peak RSS MB | machine CPU s / 1000 msgs |",
-         "|---|---|---|---|---|---|---|"]
+lines = ["| system | messages × size | accepted msg/s | end-to-end msg/s | × Postfix (e2e) | p50 / p99 accept→delivery ms | peak RSS MB | machine CPU s / 1000 msgs |",
+         "|---|---|---|---|---|---|---|---|"]
 for r in rows:
     b = base.get((r["messages"], r["size"]))
     ratio = f'{r["end_to_end_per_s"] / b["end_to_end_per_s"]:.2f}' if b and b["end_to_end_per_s"] else "-"
-    lines.append(f'| {r["system"]} | {r["messages"]} × {r["size"]} B | {r["accepted_per_s"]} | {r["end_to_end_per_s"]} | {ratio} | {r["peak_rss_mb"]} | {r["machine_cpu_s_per_1000"]} |')
+    latency = f'{r["p50_ms"]} / {r["p99_ms"]}' if r.get("p50_ms") is not None else "-"
+    lines.append(f'| {r["system"]} | {r["messages"]} × {r["size"]} B | {r["accepted_per_s"]} | {r["end_to_end_per_s"]} | {ratio} | {latency} | {r["peak_rss_mb"]} | {r["machine_cpu_s_per_1000"]} |')
 lines.append("")
 lines.append(f"openssl speed rsa2048 (one core): {rsa} signs/s. Machine CPU includes smtp-source and smtp-sink. "
              "Peak RSS of manycore-redis is the mailer plus redis-server (AOF, appendfsync always). "
              "Postfix relays straight to the sink (no MX lookup); Manycore Mail looks the MX up through dnsmasq. "
+             "Latency percentiles are estimated within the buckets of Manycore Mail's accept_to_delivery_seconds histogram; "
+             "Postfix's delay= values from its maillog are put in the same buckets, so both are estimated alike. "
              + (f"Each system first took {warmup} unmeasured messages of the same workload (warm-up)." if warmup else "No warm-up (cold start)."))
 text = "\n".join(lines)
 open(out + ".md", "w").write(text + "\n")

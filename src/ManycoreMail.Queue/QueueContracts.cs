@@ -22,6 +22,11 @@ public sealed record MessageEnvelope
 
     /// <summary>Envelope recipients still to be delivered.</summary>
     public IReadOnlyList<string> Recipients { get; init; } = [];
+
+    /// <summary>When the customer's message was accepted (its 250 or 200), carried from the ingress queue to
+    /// delivery so that the time between the two can be measured; null on ingress items (their own creation
+    /// time is that moment).</summary>
+    public DateTimeOffset? AcceptedAt { get; init; }
 }
 
 /// <summary>An item to put on a queue: envelope plus raw bytes (a message or an event's JSON).</summary>

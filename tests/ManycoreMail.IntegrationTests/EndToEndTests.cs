@@ -51,6 +51,9 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         Assert.All(webhook.ContentTypes, t => Assert.StartsWith("application/json", t));
         Assert.Contains("nbr_emails_enqueued_total 1.0", mailer.Metrics());
         Assert.Contains("nbr_recipients_total 2.0", mailer.Metrics());
+        // Both deliveries were timed from the 250 the customer got; well within a minute here.
+        await Eventually.TrueAsync(() => mailer.Metrics().Contains("accept_to_delivery_seconds_count 2.0"), Patience, "two delivery latencies");
+        Assert.Contains("accept_to_delivery_seconds_bucket{le=\"60\"} 2.0", mailer.Metrics());
     }
 
     [Fact]

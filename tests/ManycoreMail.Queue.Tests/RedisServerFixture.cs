@@ -8,7 +8,9 @@ public sealed class RedisServerFixture : IAsyncLifetime
 {
     public RedisServer Server { get; private set; } = null!;
 
-    public RedisClientOptions ClientOptions => new() { Host = Server.Host, Port = Server.Port };
+    // The server syncs its log on every write (appendfsync always); while the rest of the suite writes to the
+    // same disk, one sync has been seen to take seconds, so a connection gets longer than the product's 5 s.
+    public RedisClientOptions ClientOptions => new() { Host = Server.Host, Port = Server.Port, ConnectTimeout = TimeSpan.FromSeconds(30) };
 
     public async Task InitializeAsync() => Server = await RedisServer.StartAsync();
 

@@ -20,7 +20,14 @@ internal sealed class SenderMetrics
         _bounceClass = registry.Family(new LabelledCounter("bounce_class_total", "Failed recipients per site and classification (invalid-recipient, mailbox-full, spam-block, ...).", "site", "class"));
         _deferred = registry.Family(new LabelledCounter("deferred_total", "Recipients deferred for a later attempt, per site.", "site"));
         _connectionsOpened = registry.Family(new LabelledCounter("connections_opened_total", "SMTP connections opened, per site.", "site"));
+        AcceptToDelivery = registry.Family(new Histogram("accept_to_delivery_seconds",
+            "Seconds from the customer's message being accepted to a recipient's MX taking it, per delivered recipient.",
+            // Fine below a second (a healthy path), coarse above (retries); bench/latency.py knows these bounds.
+            [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75,
+             1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600]));
     }
+
+    public Histogram AcceptToDelivery { get; }
 
     public Counter Polled { get; }
     public Counter Attempted { get; }

@@ -195,6 +195,14 @@ internal sealed class SenderRole
             _logger.LogWarning("Lease on message {Id} was lost while delivering; its new holder may deliver it again", item.Id);
             return;
         }
+        var sinceAccepted = (_time.GetUtcNow() - (envelope.AcceptedAt ?? item.CreatedAt)).TotalSeconds;
+        foreach (var (_, outcome) in outcomes)
+        {
+            if (outcome is RecipientOutcome.Delivered)
+            {
+                _engine.Metrics.AcceptToDelivery.Observe(sinceAccepted);
+            }
+        }
         if (settlement.RetryAt is { } at)
         {
             var queueOf = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);

@@ -115,13 +115,15 @@ internal sealed class TransformerRole
         switch (outcome)
         {
             case TransformOutcome.Ready ready:
+                // The ingress item was created when the message was accepted.
+                var envelope = ready.Envelope with { AcceptedAt = item.Envelope.AcceptedAt ?? item.CreatedAt };
                 if (ready.SubmittedOffset is { } offset)
                 {
-                    transaction.Forward(item, _queues.Outbound, ready.Envelope, ready.Prefix, offset);
+                    transaction.Forward(item, _queues.Outbound, envelope, ready.Prefix, offset);
                 }
                 else
                 {
-                    transaction.Complete(item).Enqueue(_queues.Outbound, new QueueItem(ready.Envelope, ready.Prefix));
+                    transaction.Complete(item).Enqueue(_queues.Outbound, new QueueItem(envelope, ready.Prefix));
                 }
                 if (ready.Warnings.Count > 0)
                 {
