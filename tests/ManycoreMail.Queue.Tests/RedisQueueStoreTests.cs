@@ -110,6 +110,21 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_lease_stops_taking_items_once_their_bodies_reach_the_byte_limit()
+    {
+        await using var store = await OpenAsync(new RedisQueueStoreOptions { MaxLeaseBytes = 10_000 });
+        var queue = Queue();
+        for (var i = 0; i < 5; i++)
+        {
+            await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = $"u{i}" }, new byte[4_000]), CancellationToken.None);
+        }
+
+        // 4,000 + 4,000 + 4,000 reaches 10,000 with the third; a body larger than the limit would still come alone.
+        Assert.Equal(["u0", "u1", "u2"], (await store.LeaseAsync(queue, 10, Lease, CancellationToken.None)).Select(i => i.Envelope.Uuid));
+        Assert.Equal(["u3", "u4"], (await store.LeaseAsync(queue, 10, Lease, CancellationToken.None)).Select(i => i.Envelope.Uuid));
+    }
+
+    [Fact]
     public async Task Dead_letters_keep_body_envelope_and_reason()
     {
         await using var store = await OpenAsync();
@@ -241,8 +256,8 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
     }
 
-    private async Task<RedisQueueStore> OpenAsync() =>
-        await RedisQueueStore.ConnectAsync(redis.ClientOptions, TimeProvider.System, null, CancellationToken.None);
+    private async Task<RedisQueueStore> OpenAsync(RedisQueueStoreOptions? options = null) =>
+        await RedisQueueStore.ConnectAsync(redis.ClientOptions, TimeProvider.System, options, CancellationToken.None);
 
     private static string Queue(string hint = "q") => $"{hint}-{Guid.NewGuid():N}";
 }

@@ -40,11 +40,12 @@ internal static class RedisQueueScripts
 
         """;
 
-    /// <summary>KEYS: Q, leased, sched, ids, tokens. ARGV: item key base, now, lease expiry, max, sweep limit.
-    /// Returns meta, body, token for each item leased.</summary>
+    /// <summary>KEYS: Q, leased, sched, ids, tokens. ARGV: item key base, now, lease expiry, max, sweep limit,
+    /// max bytes (the lease ends once its bodies reach it). Returns meta, body, token for each item leased.</summary>
     public static readonly RedisScript Lease = new(Digest + """
         local q, leased, sched = KEYS[1], KEYS[2], KEYS[3]
         local base, now, expires, max, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+        local budget = tonumber(ARGV[6])
         local function ready(zset, id)
           local item = base .. 'item:' .. id
           local f = redis.call('HMGET', item, 'b', 'm')
@@ -73,6 +74,8 @@ internal static class RedisQueueScripts
           out[#out + 1] = meta
           out[#out + 1] = body
           out[#out + 1] = token + n
+          budget = budget - #body
+          if budget <= 0 then break end
         end
         return out
         """);

@@ -90,10 +90,11 @@ public sealed class RedisQueueStore : IQueueStore
         var now = _time.GetUtcNow();
         var expiresAt = now + leaseFor;
         RespValue reply;
-        using (var request = RespRequest.Script(RedisQueueScripts.Lease, keyCount: 5, keysAndArguments: 10))
+        using (var request = RespRequest.Script(RedisQueueScripts.Lease, keyCount: 5, keysAndArguments: 11))
         {
             request.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_idsKey).Add(_tokensKey)
-                .Add(keys.ItemBase).Add(now.ToUnixTimeMilliseconds()).Add(expiresAt.ToUnixTimeMilliseconds()).Add(max).Add(_options.SweepLimit);
+                .Add(keys.ItemBase).Add(now.ToUnixTimeMilliseconds()).Add(expiresAt.ToUnixTimeMilliseconds()).Add(max).Add(_options.SweepLimit)
+                .Add(_options.MaxLeaseBytes);
             // Once sent the items are leased: the reply is awaited whatever the caller's token says, or
             // they would stay invisible until the lease runs out.
             reply = await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false);
