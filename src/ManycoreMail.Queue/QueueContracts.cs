@@ -147,6 +147,10 @@ public interface IQueueStore : IAsyncDisposable
     /// Returns at once, possibly with nothing.</summary>
     ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken);
 
+    /// <summary>The same, but the lease stops taking items once their bodies reach <paramref name="maxBytes"/>
+    /// (it takes the item that reaches it, and always at least one): the caller holds what it leases in memory.</summary>
+    ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken);
+
     /// <summary>Completes when <paramref name="queue"/> may have due items (something was enqueued, or a retry fell due),
     /// or after <paramref name="maxWait"/> at the latest. Never throws on timeout.</summary>
     ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken);

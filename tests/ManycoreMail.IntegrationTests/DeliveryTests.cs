@@ -48,6 +48,25 @@ public sealed class DeliveryTests
     }
 
     [Fact]
+    public async Task The_sender_holds_no_more_message_bytes_than_its_memory_budget_and_still_delivers_everything()
+    {
+        await using var harness = await DeliveryHarness.StartAsync(Dns);
+        var server = harness.StartServer("127.0.0.41", new ScriptedHandler(dataDelay: TimeSpan.FromMilliseconds(50)));
+        // A budget smaller than one message: one message at a time, however many connections the site allows.
+        await harness.StartSenderAsync(o => o with { MaxDeliveryMemoryBytes = 1 });
+
+        for (var i = 0; i < 6; i++)
+        {
+            await harness.EnqueueAsync($"m{i}", $"user{i}@pool.test");
+        }
+        var events = await harness.WaitForEventsAsync(6, Deadline);
+
+        Assert.All(events, e => Assert.Equal("delivered", e.GetProperty("event").GetString()));
+        Assert.Equal(6, server.Handler.Delivered.Count);
+        Assert.Equal(1, server.Handler.MaxConcurrentTransactions);
+    }
+
+    [Fact]
     public async Task A_temporary_refusal_is_retried_until_it_succeeds()
     {
         await using var harness = await DeliveryHarness.StartAsync(Dns);

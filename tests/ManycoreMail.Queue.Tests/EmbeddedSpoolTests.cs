@@ -138,7 +138,11 @@ public sealed class EmbeddedSpoolTests : IAsyncLifetime
         Assert.Equal(4, Scalar(spool, "SELECT count(*) FROM bodies"));
         Assert.Equal(2, Scalar(spool, "SELECT count(*) FROM bodies WHERE base IS NOT NULL AND length(body) = 10"));
 
-        var forwarded = await spool.LeaseAsync("out", 2, LongLease, CancellationToken.None);
+        // A forwarded body counts whole (its bytes and its base's) against a lease's byte limit.
+        var forwarded = (await spool.LeaseAsync("out", 2, 50_002, LongLease, CancellationToken.None)).ToList();
+        Assert.Single(forwarded);
+        forwarded.AddRange(await spool.LeaseAsync("out", 2, LongLease, CancellationToken.None));
+        Assert.Equal(2, forwarded.Count);
         Assert.All(forwarded, f => Assert.Equal($"New: 1\r\n\r\n{tail}", Text(f)));
         await spool.CommitAsync(new QueueTransaction().Complete(forwarded[0]).DeadLetter(forwarded[1], "poison"), CancellationToken.None);
 

@@ -379,6 +379,23 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_lease_stops_once_its_bodies_reach_the_byte_limit_and_takes_at_least_one()
+    {
+        var queue = NewQueue();
+        for (var i = 0; i < 5; i++)
+        {
+            await Store.EnqueueAsync(queue, Item(new string((char)('a' + i), 4_000)), CancellationToken.None);
+        }
+
+        // 4,000 + 4,000 + 4,000 reaches 10,000 with the third item.
+        var first = await Store.LeaseAsync(queue, 10, 10_000, LongLease, CancellationToken.None);
+        Assert.Equal(["a", "b", "c"], first.Select(i => Text(i)[..1]));
+        var overLimit = await Store.LeaseAsync(queue, 10, 1, LongLease, CancellationToken.None);
+        Assert.Equal(["d"], overLimit.Select(i => Text(i)[..1]));
+        Assert.Equal(["e"], (await Store.LeaseAsync(queue, 10, long.MaxValue, LongLease, CancellationToken.None)).Select(i => Text(i)[..1]));
+    }
+
+    [Fact]
     public async Task Dead_letter_takes_the_item_off_the_queue()
     {
         var queue = NewQueue();

@@ -88,14 +88,18 @@ public sealed class EmbeddedSpool : IQueueStore
         await work.Completion.ConfigureAwait(false);
     }
 
-    public async ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken) =>
+        LeaseAsync(queue, max, long.MaxValue, leaseFor, cancellationToken);
+
+    public async ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken)
     {
         WriteWork.ValidateQueueName(queue);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseFor, TimeSpan.Zero);
         ThrowIfDisposed();
 
-        var work = new LeaseWork(queue, max, leaseFor, cancellationToken);
+        var work = new LeaseWork(queue, max, maxBytes, leaseFor, cancellationToken);
         await _committer.SubmitAsync(work, cancellationToken).ConfigureAwait(false);
         var grant = await work.Completion.ConfigureAwait(false);
         if (grant.Rows.Count == 0)

@@ -219,7 +219,7 @@ internal sealed class SpoolCommitter
                 var token = ++_lastLeaseToken;
                 var untilMs = LeaseExpiry(nowMs, lease.LeaseFor);
                 var rows = new List<LeasedRow>(Math.Min(lease.Max, 64));
-                _writer.Lease(lease.Queue, lease.Max, nowMs, untilMs, token, rows);
+                _writer.Lease(lease.Queue, lease.Max, lease.MaxBytes, nowMs, untilMs, token, rows);
                 lease.Grant = new LeaseGrant(rows, token, untilMs);
             }
 

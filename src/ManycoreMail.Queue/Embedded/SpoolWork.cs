@@ -132,13 +132,14 @@ internal sealed class WriteWork : SpoolWork
 internal sealed record LeaseGrant(List<LeasedRow> Rows, long Token, long ExpiresAtMs);
 
 /// <summary>A request to lease due items; goes through the committer so leasers never race each other.</summary>
-internal sealed class LeaseWork(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken)
+internal sealed class LeaseWork(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken)
     : SpoolWork(cancellationToken)
 {
     private readonly TaskCompletionSource<LeaseGrant> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public string Queue { get; } = queue;
     public int Max { get; } = max;
+    public long MaxBytes { get; } = maxBytes;
     public TimeSpan LeaseFor { get; } = leaseFor;
     public LeaseGrant? Grant { get; set; }
 

@@ -89,10 +89,15 @@ internal sealed class SpoolWriter : IDisposable
         _insertEmptyBodyId = SpoolSchema.Parameter(_insertEmptyBody, "$id", SqliteType.Integer);
         _insertEmptyBodyLength = SpoolSchema.Parameter(_insertEmptyBody, "$length", SqliteType.Integer);
 
+        // The body's size comes from the record headers (length() reads no overflow page); a forwarded body
+        // is its own bytes plus its base's from the offset on.
         _selectDue = Command("""
-            SELECT id, envelope, attempts, created_at FROM items
-            WHERE queue = $queue AND not_before <= $now
-            ORDER BY not_before, id
+            SELECT i.id, i.envelope, i.attempts, i.created_at,
+                   (SELECT length(b.body) + coalesce(length(base.body) - b.base_offset, 0)
+                    FROM bodies AS b LEFT JOIN bodies AS base ON base.id = b.base WHERE b.id = i.id)
+            FROM items AS i
+            WHERE i.queue = $queue AND i.not_before <= $now
+            ORDER BY i.not_before, i.id
             LIMIT $max
             """);
         _dueQueue = SpoolSchema.Parameter(_selectDue, "$queue", SqliteType.Text);
@@ -252,7 +257,7 @@ internal sealed class SpoolWriter : IDisposable
     }
 
     /// <summary>Picks up to <paramref name="max"/> due items, oldest due first, and marks them leased.</summary>
-    public void Lease(string queue, int max, long nowMs, long untilMs, long token, List<LeasedRow> into)
+    public void Lease(string queue, int max, long maxBytes, long nowMs, long untilMs, long token, List<LeasedRow> into)
     {
         _dueQueue.Value = queue;
         _dueNow.Value = nowMs;
@@ -260,9 +265,11 @@ internal sealed class SpoolWriter : IDisposable
         using (var reader = _selectDue.ExecuteReader())
         {
             // Read everything first: updating not_before moves rows within the index being scanned.
-            while (reader.Read())
+            long bytes = 0;
+            while (bytes < maxBytes && reader.Read())
             {
                 into.Add(new LeasedRow(reader.GetInt64(0), reader.GetFieldValue<byte[]>(1), reader.GetInt32(2), reader.GetInt64(3)));
+                bytes += reader.IsDBNull(4) ? 0 : reader.GetInt64(4);
             }
         }
 

@@ -78,10 +78,14 @@ public sealed class RedisQueueStore : IQueueStore
         await CommitAsync(new QueueTransaction().Enqueue(queue, item), cancellationToken).ConfigureAwait(false);
     }
 
-    public async ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken) =>
+        LeaseAsync(queue, max, long.MaxValue, leaseFor, cancellationToken);
+
+    public async ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken)
     {
         ValidateQueueName(queue);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBytes, 1);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseFor, TimeSpan.Zero);
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
@@ -94,7 +98,7 @@ public sealed class RedisQueueStore : IQueueStore
         {
             request.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_idsKey).Add(_tokensKey)
                 .Add(keys.ItemBase).Add(now.ToUnixTimeMilliseconds()).Add(expiresAt.ToUnixTimeMilliseconds()).Add(max).Add(_options.SweepLimit)
-                .Add(_options.MaxLeaseBytes);
+                .Add(Math.Min(_options.MaxLeaseBytes, maxBytes));
             // Once sent the items are leased: the reply is awaited whatever the caller's token says, or
             // they would stay invisible until the lease runs out.
             reply = await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false);

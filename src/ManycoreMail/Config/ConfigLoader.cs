@@ -294,6 +294,7 @@ internal static class ConfigLoader
         var port = section.Port("smtp-port");
         var helo = section.String("helo-name") ?? myHostname ?? SafeHostName();
         var concurrency = section.Int("max-concurrent-deliveries", min: 1, max: 10000);
+        var memory = section.Int("max-delivery-memory-megabytes", min: 1, max: 1024 * 1024);
         var firstRetry = section.Int("first-retry-seconds", min: 1);
         var maxRetry = section.Int("max-retry-seconds", min: 1);
         var lifetime = section.Int("max-queue-lifetime-seconds", min: 1);
@@ -307,7 +308,8 @@ internal static class ConfigLoader
             DnsServers = dnsServers,
             SmtpPort = port ?? 25,
             HeloName = helo,
-            MaxConcurrentDeliveries = concurrency ?? 32,
+            MaxConcurrentDeliveries = concurrency ?? 100,
+            MaxDeliveryMemoryBytes = (memory ?? 256) * 1024L * 1024,
             FirstRetryDelay = firstRetry is { } f ? TimeSpan.FromSeconds(f) : TimeSpan.FromMinutes(5),
             MaxRetryDelay = maxRetry is { } m ? TimeSpan.FromSeconds(m) : TimeSpan.FromHours(4),
             MaxQueueLifetime = lifetime is { } l ? TimeSpan.FromSeconds(l) : TimeSpan.FromHours(12),

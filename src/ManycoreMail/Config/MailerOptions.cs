@@ -101,7 +101,9 @@ internal sealed record SenderOptions
     public IReadOnlyList<string>? DnsServers { get; init; }
     public int SmtpPort { get; init; } = 25;
     public required string HeloName { get; init; }
-    public int MaxConcurrentDeliveries { get; init; } = 32;
+    public int MaxConcurrentDeliveries { get; init; } = 100;
+    /// <summary>Bytes of message bodies the sender holds in memory at once (it holds each message it delivers).</summary>
+    public long MaxDeliveryMemoryBytes { get; init; } = 256L * 1024 * 1024;
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromHours(4);
     public TimeSpan MaxQueueLifetime { get; init; } = TimeSpan.FromHours(12);

@@ -54,11 +54,14 @@ internal sealed class RedisWorkerStore : IQueueStore
     public ValueTask EnqueueAsync(string queue, QueueItem item, CancellationToken cancellationToken) =>
         _inner.EnqueueAsync(queue, item, cancellationToken);
 
-    public async ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken) =>
+        LeaseAsync(queue, max, long.MaxValue, leaseFor, cancellationToken);
+
+    public async ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken)
     {
         // The role's own lease time is how long it may work on an item; the heartbeat covers that, so the
         // lease in Redis is only as long as a dead holder may keep items from the others.
-        var items = await _inner.LeaseAsync(queue, max, leaseFor < _lease ? leaseFor : _lease, cancellationToken).ConfigureAwait(false);
+        var items = await _inner.LeaseAsync(queue, max, maxBytes, leaseFor < _lease ? leaseFor : _lease, cancellationToken).ConfigureAwait(false);
         foreach (var item in items)
         {
             _held[(item.Queue, item.Id)] = item;

@@ -28,6 +28,8 @@ internal sealed class SenderRole
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _slots;
     private int _active;
+    private long _bytesHeld;
+    private TaskCompletionSource _bytesFreed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Messages this process holds or deferred: for operators, and to tell reschedules from attempts.</summary>
     public DeliveryLedger Ledger { get; } = new();
@@ -81,10 +83,20 @@ internal sealed class SenderRole
                 {
                     free++;
                 }
+                // Bodies stay in memory while they are delivered: lease no more than the memory left (the lease takes at
+                // least one message, so the budget is exceeded by less than one message at most).
+                var freed = Volatile.Read(ref _bytesFreed).Task;
+                var room = _options.MaxDeliveryMemoryBytes - Interlocked.Read(ref _bytesHeld);
+                if (room <= 0)
+                {
+                    _slots.Release(free);
+                    await freed.WaitAsync(stopping).ConfigureAwait(false);
+                    continue;
+                }
                 IReadOnlyList<LeasedItem> batch;
                 try
                 {
-                    batch = await _store.LeaseAsync(_queues.Outbound, free, LeaseTime, stopping).ConfigureAwait(false);
+                    batch = await _store.LeaseAsync(_queues.Outbound, free, room, LeaseTime, stopping).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -100,6 +112,7 @@ internal sealed class SenderRole
                 {
                     await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                     Interlocked.Increment(ref _active);
+                    Interlocked.Add(ref _bytesHeld, item.Body.Length);
                     _ = DeliverAndReleaseAsync(item, stopping);
                 }
             }
@@ -139,6 +152,8 @@ internal sealed class SenderRole
         finally
         {
             Interlocked.Decrement(ref _active);
+            Interlocked.Add(ref _bytesHeld, -item.Body.Length);
+            Interlocked.Exchange(ref _bytesFreed, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
             _slots.Release();
         }
     }

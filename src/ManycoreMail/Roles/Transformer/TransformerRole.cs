@@ -15,6 +15,8 @@ namespace ManycoreMail.Roles.Transformer;
 internal sealed class TransformerRole
 {
     private const int BatchSize = 64;
+    // A batch is held in memory while it is signed: 64 messages, but no more than this many bytes of them.
+    private const long BatchBytes = 64L * 1024 * 1024;
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
 
@@ -52,11 +54,11 @@ internal sealed class TransformerRole
         while (!stopping.IsCancellationRequested)
         {
             // Primary first, always: the default queue is served only when the primary one is empty.
-            var batch = await _store.LeaseAsync(_queues.Primary, BatchSize, LeaseTime, stopping).ConfigureAwait(false);
+            var batch = await _store.LeaseAsync(_queues.Primary, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
             var counter = _polledPrimary;
             if (batch.Count == 0)
             {
-                batch = await _store.LeaseAsync(_queues.Default, BatchSize, LeaseTime, stopping).ConfigureAwait(false);
+                batch = await _store.LeaseAsync(_queues.Default, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
                 counter = _polledDefault;
             }
             if (batch.Count == 0)
