@@ -247,18 +247,10 @@ internal sealed class SpoolCommitter
         }
 
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        Exception? batchError;
-        if (!TryCommitChecked(nowMs))
-        {
-            // Something the checks did not foresee (a full disk, a body too big for SQLite): the batch is
-            // rolled back and done again with each caller in its own savepoint, so that only the callers whose
-            // own operations fail hear about it.
-            batchError = CommitIsolated(nowMs);
-        }
-        else
-        {
-            batchError = null;
-        }
+        // When something the checks did not foresee breaks the batch (a full disk, a body too big for SQLite), it
+        // is rolled back and done again with each caller in its own savepoint, so that only the callers whose own
+        // operations fail hear about it.
+        var batchError = TryCommitChecked(nowMs) ? null : CommitIsolated(nowMs);
 
         foreach (var work in _writes)
         {

@@ -81,6 +81,13 @@ internal sealed class MailerHost : IAsyncDisposable
             ? TlsCertificates.Open(_options.Receiver?.TlsCertificateFile, _options.Receiver?.TlsKeyFile, _options.Storage.Path, _options.Sender.HeloName, _logger)
             : null;
 
+        if (Queue == QueueBackend.Embedded && !roles.Contains(RoleNames.Backdata))
+        {
+            // Nobody else can read this spool: without a backdata role here, events only pile up.
+            _logger.LogWarning("No backdata section: events (delivered, bounce, complaint, ...) stay in the spool's queue {Queue} until a backdata/post-url is configured",
+                _options.Queues.Events);
+        }
+
         // Start order as the original documents it: backdata, mx-server, sender, transformer, receivers.
         if (roles.Contains(RoleNames.Backdata))
         {
