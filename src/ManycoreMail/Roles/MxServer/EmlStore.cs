@@ -42,6 +42,9 @@ internal sealed class EmlStore
 
     public async ValueTask<string> SaveAsync(ReadOnlySequence<byte> message, DateTimeOffset now, CancellationToken cancellationToken)
     {
+        // What follows waits for the disk without awaiting (fsync, rename, the sweep's directory scan). The SMTP
+        // session calls in on the socket's own event thread (socket completions run inline), so leave it first.
+        await Task.Yield();
         Directory.CreateDirectory(_directory);
         var name = $"{now:yyyyMMddTHHmmssfff}-{Guid.NewGuid():N}.eml";
         var path = Path.Combine(_directory, name);
