@@ -139,7 +139,7 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         return server;
     }
 
-    public string MetricsText => Metrics.Render();
+    public Task<string> MetricsTextAsync() => Metrics.RenderAsync(CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {

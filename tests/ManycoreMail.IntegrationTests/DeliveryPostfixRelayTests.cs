@@ -92,7 +92,7 @@ public sealed class DeliveryPostfixRelayTests(TestWorld world) : IClassFixture<T
         Assert.DoesNotContain("status=sent", relay.Postfix.Log, StringComparison.Ordinal);
         Assert.Empty(relay.Sink.Messages());
         Assert.DoesNotContain(webhook.Events, e => (string?)e["uuid"] == uuid && (string?)e["event"] != "deferred");
-        Assert.Matches($"deferred_total\\{{site=\"relay:127\\.0\\.0\\.1:{relay.Postfix.Smtp.Port}\"\\}} 1", mailer.Metrics());
+        Assert.Matches($"deferred_total\\{{site=\"relay:127\\.0\\.0\\.1:{relay.Postfix.Smtp.Port}\"\\}} 1", await mailer.MetricsAsync());
     }
 
     /// <summary>The test world's mailer with <c>sender/relay</c> pointing at the Postfix (STARTTLS on a non-587

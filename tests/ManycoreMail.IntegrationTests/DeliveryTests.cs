@@ -44,7 +44,7 @@ public sealed class DeliveryTests
         Assert.Equal(12, server.Handler.Delivered.Count);
         Assert.InRange(server.Handler.Sessions, 1, 2);
         Assert.InRange(server.Handler.MaxConcurrentTransactions, 1, 2);
-        Assert.Contains("delivered_total{site=\"mx.pool.test\"} 12.0", harness.MetricsText);
+        Assert.Contains("delivered_total{site=\"mx.pool.test\"} 12.0", await harness.MetricsTextAsync());
     }
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class DeliveryTests
 
         Assert.Equal("delivered", delivered.GetProperty("event").GetString());
         Assert.Equal(2, server.Handler.Attempts("grey@retry.test"));
-        Assert.Contains("deferred_total{site=\"mx.retry.test\"} 1.0", harness.MetricsText);
+        Assert.Contains("deferred_total{site=\"mx.retry.test\"} 1.0", await harness.MetricsTextAsync());
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public sealed class DeliveryTests
         Assert.Equal("hard", bounce.GetProperty("type").GetString());
         Assert.Contains("550 5.1.1 No such user", bounce.GetProperty("reason").GetString());
         Assert.Single(events, e => e.GetProperty("event").GetString() == "delivered");
-        Assert.Contains("bounce_class_total{site=\"mx.hard.test\",class=\"invalid-recipient\"} 1.0", harness.MetricsText);
+        Assert.Contains("bounce_class_total{site=\"mx.hard.test\",class=\"invalid-recipient\"} 1.0", await harness.MetricsTextAsync());
         await Eventually.TrueAsync(() => harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None).AsTask().Result == 0, Deadline, "message completed");
     }
 
@@ -173,7 +173,7 @@ public sealed class DeliveryTests
         await harness.EnqueueAsync("b1", "a@busy.test");
         var site = await Eventually.GetAsync(() => Task.FromResult(harness.Role!.Engine.Snapshot().FirstOrDefault(s => s.BackoffUntil is not null)), Deadline, "site in back-off");
         await harness.EnqueueAsync("b2", "b@busy.test");
-        await Eventually.TrueAsync(() => harness.Role!.ActiveCount == 0 && harness.Metrics.Render().Contains("postfix_emails_to_postfix_total 2.0"),
+        await Eventually.TrueAsync(async () => harness.Role!.ActiveCount == 0 && (await harness.MetricsTextAsync()).Contains("postfix_emails_to_postfix_total 2.0"),
             Deadline, "both messages tried and rescheduled");
 
         Assert.Equal("mx.busy.test", site.Name);

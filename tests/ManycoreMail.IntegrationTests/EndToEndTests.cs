@@ -49,11 +49,11 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         Assert.All(events, e => Assert.True(e["timestamp"]!.GetValue<long>() > 1_700_000_000));
         Assert.Equal(["hidden@ok.test", "reader@ok.test"], events.Select(e => (string?)e["email"]).Order());
         Assert.All(webhook.ContentTypes, t => Assert.StartsWith("application/json", t));
-        Assert.Contains("nbr_emails_enqueued_total 1.0", mailer.Metrics());
-        Assert.Contains("nbr_recipients_total 2.0", mailer.Metrics());
+        Assert.Contains("nbr_emails_enqueued_total 1.0", await mailer.MetricsAsync());
+        Assert.Contains("nbr_recipients_total 2.0", await mailer.MetricsAsync());
         // Both deliveries were timed from the 250 the customer got; well within a minute here.
-        await Eventually.TrueAsync(() => mailer.Metrics().Contains("accept_to_delivery_seconds_count 2.0"), Patience, "two delivery latencies");
-        Assert.Contains("accept_to_delivery_seconds_bucket{le=\"60\"} 2.0", mailer.Metrics());
+        await Eventually.TrueAsync(async () => (await mailer.MetricsAsync()).Contains("accept_to_delivery_seconds_count 2.0"), Patience, "two delivery latencies");
+        Assert.Contains("accept_to_delivery_seconds_bucket{le=\"60\"} 2.0", await mailer.MetricsAsync());
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         var (valid, verifierOutput) = await world.VerifyDkimAsync(sent.Message);
         Assert.True(valid, verifierOutput);
         await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid && (string?)e["event"] == "delivered", Patience, "delivered event");
-        Assert.Contains("transformer_polled_primary_total 1.0", mailer.Metrics());
+        Assert.Contains("transformer_polled_primary_total 1.0", await mailer.MetricsAsync());
     }
 
     [Fact]
@@ -114,7 +114,7 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         {
             var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(uuid, "later@soft.test"), Swaks.TlsAuth);
             Assert.True(code == 0, output);
-            await Eventually.TrueAsync(() => first.Output.Length > 0 || mailer.Metrics().Contains("postfix_emails_to_postfix_total 1.0"),
+            await Eventually.TrueAsync(async () => first.Output.Length > 0 || (await mailer.MetricsAsync()).Contains("postfix_emails_to_postfix_total 1.0"),
                 Patience, "a first delivery attempt");
         }
         finally
@@ -180,7 +180,7 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         webhook.FailWith = null;
         var unsubscribe = await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid, Patience, "the kept unsubscribe event");
         Assert.Equal("unsubscribe", (string?)unsubscribe["event"]);
-        Assert.Contains("failed_pushed_events_total", mailer.Metrics());
+        Assert.Contains("failed_pushed_events_total", await mailer.MetricsAsync());
     }
 
     [Fact]
@@ -204,6 +204,6 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         var stored = Directory.GetFiles(config.EmlDirectory, "*.eml");
         Assert.Single(stored);
         Assert.Contains("Subject: a bounce", await File.ReadAllTextAsync(stored[0]));
-        Assert.Contains("mxserver_received_unclassified_total 1.0", mailer.Metrics());
+        Assert.Contains("mxserver_received_unclassified_total 1.0", await mailer.MetricsAsync());
     }
 }

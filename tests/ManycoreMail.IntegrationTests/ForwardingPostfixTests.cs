@@ -29,7 +29,7 @@ public sealed class ForwardingPostfixTests(TestWorld world) : IClassFixture<Test
         // Our API answers 503 (the relay is down): the pipe exits 75 and Postfix keeps the mail.
         await Eventually.TrueAsync(() => postfix.Log.Contains("status=deferred", StringComparison.Ordinal), Patience, "Postfix deferring the mail\n" + postfix.Log);
         Assert.Contains("relay=curl_email", postfix.Log, StringComparison.Ordinal);
-        Assert.Contains("mxserver_forward_deferred_total", mailer.Metrics(), StringComparison.Ordinal);
+        Assert.Contains("mxserver_forward_deferred_total", await mailer.MetricsAsync(), StringComparison.Ordinal);
         Assert.DoesNotContain("status=sent", postfix.Log, StringComparison.Ordinal);
 
         using var sink = await SmtpSink.StartAsync(relay.Address, relay.Port);

@@ -44,7 +44,7 @@ public sealed class ForwardingTests(TestWorld world) : IClassFixture<TestWorld>
         }
         Assert.StartsWith("Delivered-To: info@alias.test\r\n", team.Text, StringComparison.Ordinal);
         Assert.StartsWith("Delivered-To: sales@alias.test\r\n", sales.Text, StringComparison.Ordinal);
-        Assert.Contains("mxserver_forwarded_total 2", mailer.Metrics(), StringComparison.Ordinal);
+        Assert.Contains("mxserver_forwarded_total 2", await mailer.MetricsAsync(), StringComparison.Ordinal);
         Assert.Empty(Directory.GetFiles(config.EmlDirectory, "*.eml"));
 
         // A mail that was delivered to the alias before is a loop: refused for good, not sent again.
@@ -96,7 +96,7 @@ public sealed class ForwardingTests(TestWorld world) : IClassFixture<TestWorld>
         Assert.Equal("", returned.MailFrom);
         Assert.Equal(["carol@ok.test"], returned.Recipients);
         Assert.Contains("Subject: Undelivered Mail", returned.Text, StringComparison.Ordinal);
-        Assert.Contains("mxserver_srs_returned_total 1", mailer.Metrics(), StringComparison.Ordinal);
+        Assert.Contains("mxserver_srs_returned_total 1", await mailer.MetricsAsync(), StringComparison.Ordinal);
 
         Assert.Empty(otherSink.Messages());
         Assert.Single(okSink.Messages());

@@ -42,7 +42,7 @@ public sealed class MxServerTests(TestWorld world) : IClassFixture<TestWorld>
         // Only the ordinary mail is kept, and each kind is counted.
         var stored = Assert.Single(Directory.GetFiles(config.EmlDirectory, "*.eml"));
         Assert.Contains("Subject: hello", await File.ReadAllTextAsync(stored), StringComparison.Ordinal);
-        var metrics = mailer.Metrics();
+        var metrics = await mailer.MetricsAsync();
         Assert.Contains("mxserver_received_bounce_total{type=\"hard\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("mxserver_received_bounce_total{type=\"soft\"} 1", metrics, StringComparison.Ordinal);
         Assert.Contains("mxserver_received_bounce_total{type=\"autoreply\"} 1", metrics, StringComparison.Ordinal);
@@ -90,7 +90,7 @@ public sealed class MxServerTests(TestWorld world) : IClassFixture<TestWorld>
         Assert.True(ownCode == 0, own);
         Assert.Single(Directory.GetFiles(config.EmlDirectory, "*.eml"));
         Assert.Empty(sink.Messages());
-        Assert.Contains("mxserver_warnings_total", mailer.Metrics(), StringComparison.Ordinal);
+        Assert.Contains("mxserver_warnings_total", await mailer.MetricsAsync(), StringComparison.Ordinal);
     }
 
     private static async Task SendAsync(MailerConfig config, string to, string message)

@@ -39,8 +39,8 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
 
         Assert.NotEqual(0, code);
         Assert.Contains(expectedReply, output);
-        Assert.Contains("nbr_dropped_emails_total", _mailer.Metrics());
-        Assert.DoesNotContain("nbr_emails_enqueued_total 1.0", _mailer.Metrics());
+        Assert.Contains("nbr_dropped_emails_total", await _mailer.MetricsAsync());
+        Assert.DoesNotContain("nbr_emails_enqueued_total 1.0", await _mailer.MetricsAsync());
     }
 
     [Fact]
@@ -60,7 +60,7 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
             "--tls", "--auth", "LOGIN", "--auth-user", "apa", "--auth-password", "wrong");
         Assert.NotEqual(0, badCode);
         Assert.Contains("535 5.7.8", bad);
-        Assert.Contains("receiver_warnings_total 1.0", _mailer.Metrics());
+        Assert.Contains("receiver_warnings_total 1.0", await _mailer.MetricsAsync());
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
         Assert.True(code == 0, output);
         var (code3, output3) = await Swaks.SendAsync(_config.Receiver, Messages.Simple("prio3", "b@ok.test", "X-Priority: 3 (Normal)\r\n"), Swaks.TlsAuth);
         Assert.True(code3 == 0, output3);
-        var metrics = _mailer.Metrics();
+        var metrics = await _mailer.MetricsAsync();
         Assert.Contains("primary_queue_messages 1.0", metrics);
         Assert.Contains("default_queue_messages 1.0", metrics);
     }
@@ -133,8 +133,8 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
         var bytes = SharedFixtures.Bytes("basic.eml");
         using var response = await PostAsync(bytes, "application/octet-stream", "admin:secret");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Contains("default_queue_messages", _mailer.Metrics());
-        Assert.Contains("nbr_recipients_total", _mailer.Metrics());
+        Assert.Contains("default_queue_messages", await _mailer.MetricsAsync());
+        Assert.Contains("nbr_recipients_total", await _mailer.MetricsAsync());
     }
 
     [Fact]

@@ -36,7 +36,7 @@ public sealed class RunningMailer : IAsyncDisposable
         return new RunningMailer(host, loggers);
     }
 
-    public string Metrics() => _host.Metrics.Render();
+    public Task<string> MetricsAsync() => _host.Metrics.RenderAsync(CancellationToken.None);
 
     public async ValueTask DisposeAsync()
     {

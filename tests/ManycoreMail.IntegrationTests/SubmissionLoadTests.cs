@@ -40,7 +40,7 @@ public sealed partial class SubmissionLoadTests(ITestOutputHelper output) : IDis
         Assert.True(exitCode == 0, "smtp-source failed:\n" + text);
 
         // Every 250 was said after the message was durable, so the count is final when smtp-source is done.
-        var metrics = mailer.Metrics();
+        var metrics = await mailer.MetricsAsync();
         var queued = Gauge(metrics, "default_queue_messages") + Gauge(metrics, "primary_queue_messages");
         Assert.Equal(Messages, queued);
         Assert.Equal(Messages, Gauge(metrics, "nbr_emails_enqueued_total"));

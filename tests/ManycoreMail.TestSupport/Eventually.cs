@@ -25,4 +25,7 @@ public static class Eventually
 
     public static Task TrueAsync(Func<bool> condition, TimeSpan timeout, string what) =>
         GetAsync(() => Task.FromResult(condition() ? new object() : null), timeout, what);
+
+    public static Task TrueAsync(Func<Task<bool>> condition, TimeSpan timeout, string what) =>
+        GetAsync(async () => await condition().ConfigureAwait(false) ? new object() : null, timeout, what);
 }

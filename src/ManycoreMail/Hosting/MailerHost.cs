@@ -266,16 +266,16 @@ internal sealed class MailerHost : IAsyncDisposable
         foreach (var (name, queue) in gauges)
         {
             Metrics.Gauge(name, $"Messages on queue {queue}.", redis is null
-                ? () => store.CountAsync(queue, CancellationToken.None).AsTask().GetAwaiter().GetResult()
-                : () => ReadyCount(redis, queue));
+                ? async cancellationToken => await store.CountAsync(queue, cancellationToken).ConfigureAwait(false)
+                : cancellationToken => ReadyCountAsync(redis, queue, cancellationToken));
         }
     }
 
-    private static double ReadyCount(RedisQueueStore redis, string queue)
+    private static async ValueTask<double> ReadyCountAsync(RedisQueueStore redis, string queue, CancellationToken cancellationToken)
     {
         try
         {
-            return redis.ReadyCountAsync(queue, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            return await redis.ReadyCountAsync(queue, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
         {

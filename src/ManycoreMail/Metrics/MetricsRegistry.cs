@@ -15,12 +15,24 @@ internal sealed class Counter(string name, string help)
     public void Increment(long by = 1) => Interlocked.Add(ref _value, by);
 }
 
-/// <summary>A value read when scraped.</summary>
-internal sealed class Gauge(string name, string help, Func<double> read)
+/// <summary>A value read when scraped; reading may need I/O (a queue's length), so it is awaited.</summary>
+internal sealed class Gauge(string name, string help, Func<CancellationToken, ValueTask<double>> read)
 {
     public string Name { get; } = name;
     public string Help { get; } = help;
-    public double Read() => read();
+
+    /// <summary>The value, or NaN when it cannot be read now (the exposition format's "unknown").</summary>
+    public async Task<double> ReadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await read(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or Queue.Redis.RedisConnectionException)
+        {
+            return double.NaN;
+        }
+    }
 }
 
 /// <summary>
@@ -53,7 +65,13 @@ internal sealed class MetricsRegistry
         }
     }
 
-    public void Gauge(string name, string help, Func<double> read)
+    /// <summary>A gauge read from memory.</summary>
+    public void Gauge(string name, string help, Func<double> read) =>
+        Gauge(name, help, _ => ValueTask.FromResult(read()));
+
+    /// <summary>A gauge whose value needs I/O (the spool, Redis): read asynchronously at each scrape, all such
+    /// gauges at once.</summary>
+    public void Gauge(string name, string help, Func<CancellationToken, ValueTask<double>> read)
     {
         lock (_lock)
         {
@@ -76,7 +94,7 @@ internal sealed class MetricsRegistry
         }
     }
 
-    public string Render()
+    public async Task<string> RenderAsync(CancellationToken cancellationToken)
     {
         Counter[] counters;
         Gauge[] gauges;
@@ -93,18 +111,11 @@ internal sealed class MetricsRegistry
             // Counter names already end in _total (the original's names); TYPE counter applies to the family.
             Append(text, counter.Name, counter.Help, "counter", counter.Value);
         }
-        foreach (var gauge in gauges)
+        // Started together: on Redis the reads share the connection's pipeline instead of queueing one by one.
+        var values = await Task.WhenAll(gauges.Select(g => g.ReadAsync(cancellationToken))).ConfigureAwait(false);
+        for (var i = 0; i < gauges.Length; i++)
         {
-            double value;
-            try
-            {
-                value = gauge.Read();
-            }
-            catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or Queue.Redis.RedisConnectionException)
-            {
-                value = double.NaN;
-            }
-            Append(text, gauge.Name, gauge.Help, "gauge", value);
+            Append(text, gauges[i].Name, gauges[i].Help, "gauge", values[i]);
         }
         foreach (var family in families)
         {

@@ -57,8 +57,8 @@ internal sealed class HttpFront(
             }
         });
         var app = builder.Build();
-        app.MapGet("/metrics", (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
-            ? Results.Text(metrics.Render(), "text/plain; version=0.0.4; charset=utf-8")
+        app.MapGet("/metrics", async (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
+            ? Results.Text(await metrics.RenderAsync(context.RequestAborted).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
             : Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "metrics are served on the metrics port only"));
         if (mailSend is not null && apiBind is not null)
         {

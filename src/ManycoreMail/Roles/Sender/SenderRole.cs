@@ -61,7 +61,7 @@ internal sealed class SenderRole
     {
         metrics.Gauge("postfix_active_queue_messages", "Messages in delivery now (leased from the outbound queue).", () => ActiveCount);
         metrics.Gauge("postfix_deferred_queue_messages", "Messages on the outbound queue not in delivery (waiting for a retry or their turn).",
-            () => Math.Max(0, _store.CountAsync(_queues.Outbound, CancellationToken.None).AsTask().GetAwaiter().GetResult() - ActiveCount));
+            async cancellationToken => Math.Max(0, await _store.CountAsync(_queues.Outbound, cancellationToken).ConfigureAwait(false) - ActiveCount));
         metrics.Family(new LabelledGauge("connection_count", "Open SMTP connections per site.", ["site"],
             () => _engine.Sites.Select(s => (new[] { s.Name }, (double)s.ConnectionCount))));
         metrics.Family(new LabelledGauge("ready_count", "Deliveries waiting for a connection per site.", ["site"],
