@@ -20,7 +20,7 @@ public sealed class DeliveryPostfixRelayTests(TestWorld world) : IClassFixture<T
     [Fact]
     public async Task Relay_mode_delivers_through_postfix_over_starttls_with_auth_plain_signed_and_verp()
     {
-        using var relay = await SaslRelay.StartAsync(world.Directory);
+        await using var relay = await SaslRelay.StartAsync(world.Directory);
         using var webhook = new WebhookListener();
         var config = RelayConfig(webhook.Url, relay, SaslRelay.Password);
         await using var mailer = await RunningMailer.StartAsync(config);
@@ -48,7 +48,7 @@ public sealed class DeliveryPostfixRelayTests(TestWorld world) : IClassFixture<T
     public async Task Relay_mode_authenticates_with_login_when_the_relay_offers_no_plain()
     {
         // The same sasldb and Cyrus configuration; smtpd just stops offering PLAIN.
-        using var relay = await SaslRelay.StartAsync(world.Directory, "smtpd_sasl_mechanism_filter = login");
+        await using var relay = await SaslRelay.StartAsync(world.Directory, "smtpd_sasl_mechanism_filter = login");
         using var webhook = new WebhookListener();
         var config = RelayConfig(webhook.Url, relay, SaslRelay.Password);
         await using var mailer = await RunningMailer.StartAsync(config);
@@ -75,7 +75,7 @@ public sealed class DeliveryPostfixRelayTests(TestWorld world) : IClassFixture<T
     [Fact]
     public async Task A_wrong_relay_password_is_refused_and_the_message_is_deferred_not_bounced()
     {
-        using var relay = await SaslRelay.StartAsync(world.Directory);
+        await using var relay = await SaslRelay.StartAsync(world.Directory);
         using var webhook = new WebhookListener();
         var config = RelayConfig(webhook.Url, relay, "not-the-password");
         await using var mailer = await RunningMailer.StartAsync(config);
@@ -135,7 +135,7 @@ public sealed class DeliveryPostfixRelayTests(TestWorld world) : IClassFixture<T
     /// (its PEM is <see cref="CaFile"/>), AUTH PLAIN and LOGIN only after STARTTLS, checked by Cyrus SASL against a
     /// sasldb of its own; it relays for authenticated clients only, all of it to an smtp-sink.</summary>
     [UnsupportedOSPlatform("windows")]
-    private sealed class SaslRelay : IDisposable
+    private sealed class SaslRelay : IAsyncDisposable
     {
         public const string User = "relayuser";
         public const string Password = "s3cret-Relay";
@@ -192,7 +192,10 @@ public sealed class DeliveryPostfixRelayTests(TestWorld world) : IClassFixture<T
             }
             catch
             {
-                postfix?.Dispose();
+                if (postfix is not null)
+                {
+                    await postfix.DisposeAsync();
+                }
                 sink.Dispose();
                 throw;
             }
@@ -210,9 +213,9 @@ public sealed class DeliveryPostfixRelayTests(TestWorld world) : IClassFixture<T
             return method.Groups[1].Value;
         }
 
-        public void Dispose()
+        public async ValueTask DisposeAsync()
         {
-            Postfix.Dispose();
+            await Postfix.DisposeAsync();
             Sink.Dispose();
         }
 

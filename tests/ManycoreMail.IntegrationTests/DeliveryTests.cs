@@ -98,7 +98,7 @@ public sealed class DeliveryTests
         Assert.Contains("550 5.1.1 No such user", bounce.GetProperty("reason").GetString());
         Assert.Single(events, e => e.GetProperty("event").GetString() == "delivered");
         Assert.Contains("bounce_class_total{site=\"mx.hard.test\",class=\"invalid-recipient\"} 1.0", await harness.MetricsTextAsync());
-        await Eventually.TrueAsync(() => harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None).AsTask().Result == 0, Deadline, "message completed");
+        await Eventually.TrueAsync(async () => await harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None) == 0, Deadline, "message completed");
     }
 
     [Fact]
@@ -156,8 +156,8 @@ public sealed class DeliveryTests
         }
         await harness.WaitForEventsAsync(3, Deadline);
         // The other two were rescheduled (about an hour out): the role holds nothing and the spool keeps them.
-        await Eventually.TrueAsync(() => harness.Role!.ActiveCount == 0
-            && harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None).AsTask().Result == 2, Deadline, "two messages rescheduled");
+        await Eventually.TrueAsync(async () => harness.Role!.ActiveCount == 0
+            && await harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None) == 2, Deadline, "two messages rescheduled");
 
         Assert.Equal(3, server.Handler.Delivered.Count);
         Assert.Equal(3, (await harness.WaitForEventsAsync(0)).Count);

@@ -20,7 +20,7 @@ public sealed class ForwardingPostfixTests(TestWorld world) : IClassFixture<Test
         var httpPort = FreePort.Tcp();
         var config = ForwardingTests.WriteConfig(world, webhook.Url, ForwardingTests.Route("relay", relay) + ForwardingTests.HttpBind(httpPort));
         await using var mailer = await RunningMailer.StartAsync(config);
-        using var postfix = await PrivatePostfix.StartAsync(world.Directory, $"http://127.0.0.1:{httpPort}/v1/email", ForwardingTests.Psk, "alias.test");
+        await using var postfix = await PrivatePostfix.StartAsync(world.Directory, $"http://127.0.0.1:{httpPort}/v1/email", ForwardingTests.Psk, "alias.test");
 
         var (code, output) = await Swaks.SendAsync(postfix.Smtp, "From: carol@orig.test\r\nSubject: through postfix\r\n\r\nHello\r\n",
             "--from", "carol@orig.test", "--to", "info@alias.test");
@@ -91,7 +91,7 @@ public sealed class ForwardingPostfixTests(TestWorld world) : IClassFixture<Test
             }
             catch
             {
-                postfix.Dispose();
+                await postfix.DisposeAsync();
                 throw;
             }
         }

@@ -86,9 +86,9 @@ public sealed class RedisMultiProcessTests(TestWorld world, ITestOutputHelper ou
         Assert.All(counts.Keys, k => Assert.True(k == SmtpSourceUuid || unique.Contains(k), "unexpected message " + k));
 
         // The exporter shows the queues empty once everything went through, and every role kept running.
-        await Eventually.TrueAsync(() =>
+        await Eventually.TrueAsync(async () =>
         {
-            var metrics = cluster.MetricsAsync(cluster.ExporterPort).GetAwaiter().GetResult();
+            var metrics = await cluster.MetricsAsync(cluster.ExporterPort);
             return new[] { "primary_queue_messages", "default_queue_messages", "queue_to_postfix_messages", "event_queue_messages" }
                 .All(g => RedisCluster.Gauge(metrics, g) == 0.0);
         }, TimeSpan.FromSeconds(30), "queue gauges at 0");

@@ -95,9 +95,9 @@ public sealed class RedisOutageTests(TestWorld world, ITestOutputHelper output) 
 
         // Back: the receivers accept again by themselves (after the client's reconnect back-off).
         var afterUuid = Messages.NewUuid();
-        await Eventually.TrueAsync(() =>
+        await Eventually.TrueAsync(async () =>
         {
-            var (again, text) = Swaks.SendAsync(config.Receiver, Messages.Simple(afterUuid, "after@ok.test")).GetAwaiter().GetResult();
+            var (again, text) = await Swaks.SendAsync(config.Receiver, Messages.Simple(afterUuid, "after@ok.test"));
             return again == 0 && text.Contains("250 2.0.0", StringComparison.Ordinal);
         }, TimeSpan.FromSeconds(30), "SMTP accepted again after the restart");
         Assert.Equal(HttpStatusCode.OK, await cluster.PostAsync(Messages.Simple(Messages.NewUuid(), "after-http@ok.test")));

@@ -39,7 +39,7 @@ public sealed class RedisWorkerStoreTests : IAsyncLifetime
         // The role asked for 30 minutes; Redis holds a short lease, moved forward by the heartbeat.
         Assert.True(item.LeaseExpiresAt <= DateTimeOffset.UtcNow + Lease + TimeSpan.FromSeconds(1), $"lease until {item.LeaseExpiresAt:O}");
         var first = await LeaseScoreAsync(item.Id);
-        await Eventually.TrueAsync(() => LeaseScoreAsync(item.Id).GetAwaiter().GetResult() > first, Patience, "lease renewed");
+        await Eventually.TrueAsync(async () => await LeaseScoreAsync(item.Id) > first, Patience, "lease renewed");
         Assert.Empty(await other.LeaseAsync(Queue, 10, TimeSpan.FromMinutes(1), CancellationToken.None));
 
         // The holder goes silent (as after kill -9): the other instance gets the item once the lease runs out.

@@ -11,7 +11,7 @@ namespace ManycoreMail.TestSupport;
 /// <see cref="StartAsync"/>. Stopped (bounded, then aborted) and removed on dispose, even when the test failed.
 /// </summary>
 [UnsupportedOSPlatform("windows")]
-public sealed class PostfixInstance : IDisposable
+public sealed class PostfixInstance : IAsyncDisposable
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(30);
 
@@ -45,7 +45,7 @@ public sealed class PostfixInstance : IDisposable
         var (code, output) = await PeerProcess.RunAsync("/bin/chown", ["postfix", Path.Combine(directory, "data")], CommandTimeout).ConfigureAwait(false);
         if (code != 0)
         {
-            instance.Dispose();
+            await instance.DisposeAsync().ConfigureAwait(false);
             throw new InvalidOperationException("chown of Postfix's data directory failed: " + output);
         }
         return instance;
@@ -112,20 +112,22 @@ public sealed class PostfixInstance : IDisposable
         }
     }
 
-    public void Dispose()
+    // Asynchronous all the way: the postfix command's output arrives through the socket engine, and a disposal
+    // that blocked for it on one of that engine's threads (socket completions may run inline) would wait for ever.
+    public async ValueTask DisposeAsync()
     {
         if (File.Exists(Path.Combine(ConfigDirectory, "main.cf")))
         {
-            Postfix("stop");
+            await PostfixAsync("stop").ConfigureAwait(false);
             // The master lets its children finish; wait for it (bounded), then make sure.
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (Postfix("status") == 0 && DateTime.UtcNow < deadline)
+            while (await PostfixAsync("status").ConfigureAwait(false) == 0 && DateTime.UtcNow < deadline)
             {
-                Thread.Sleep(50);
+                await Task.Delay(50).ConfigureAwait(false);
             }
-            if (Postfix("status") == 0)
+            if (await PostfixAsync("status").ConfigureAwait(false) == 0)
             {
-                Postfix("abort");
+                await PostfixAsync("abort").ConfigureAwait(false);
             }
         }
         try
@@ -138,8 +140,8 @@ public sealed class PostfixInstance : IDisposable
         }
     }
 
-    private int Postfix(string command) =>
-        PeerProcess.RunAsync("/usr/sbin/postfix", ["-c", ConfigDirectory, command], CommandTimeout).GetAwaiter().GetResult().ExitCode;
+    private async Task<int> PostfixAsync(string command) =>
+        (await PeerProcess.RunAsync("/usr/sbin/postfix", ["-c", ConfigDirectory, command], CommandTimeout).ConfigureAwait(false)).ExitCode;
 
     private static bool CanConnect(IPEndPoint endPoint)
     {
