@@ -79,7 +79,7 @@ public sealed class MessageRewriter(ReadOnlyMemory<byte> original, MessageHeader
     /// </summary>
     public bool TryGetHeaderBlock([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? headerBlock, out int bodyOffset)
     {
-        bodyOffset = Math.Min(headers.BodyOffset, original.Length);
+        bodyOffset = OriginalBodyOffset;
         if (_body.HasValue || LineEndings.NormalizedLength(original.Span[bodyOffset..]) != original.Length - bodyOffset)
         {
             headerBlock = null;
@@ -91,11 +91,10 @@ public sealed class MessageRewriter(ReadOnlyMemory<byte> original, MessageHeader
         return true;
     }
 
-    private ReadOnlySpan<byte> Body()
-    {
-        var message = original.Span;
-        return _body.HasValue ? _body.Value.Span : message[Math.Min(headers.BodyOffset, message.Length)..];
-    }
+    // A message without an empty line has no body; its offset is then its length.
+    private int OriginalBodyOffset => Math.Min(headers.BodyOffset, original.Length);
+
+    private ReadOnlySpan<byte> Body() => _body.HasValue ? _body.Value.Span : original.Span[OriginalBodyOffset..];
 
     private int HeaderBlockLength()
     {

@@ -1,7 +1,11 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Collections.Concurrent;
 using System.Text;
+using ManycoreMail.Config;
+using ManycoreMail.Hosting;
 using ManycoreMail.TestSupport;
+using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.IntegrationTests;
 
@@ -54,6 +58,42 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
         // Both deliveries were timed from the 250 the customer got; well within a minute here.
         await Eventually.TrueAsync(async () => (await mailer.MetricsAsync()).Contains("accept_to_delivery_seconds_count 2.0"), Patience, "two delivery latencies");
         Assert.Contains("accept_to_delivery_seconds_bucket{le=\"60\"} 2.0", await mailer.MetricsAsync());
+    }
+
+    [Fact]
+    public async Task Without_a_backdata_section_the_embedded_mailer_warns_that_events_wait_in_the_spool()
+    {
+        var config = new MailerConfig(world, "http://127.0.0.1:9/unused").Write();
+        var customer = File.ReadAllText(config.CustomerFile);
+        File.WriteAllText(config.CustomerFile, customer[..customer.IndexOf("backdata:", StringComparison.Ordinal)]);
+        var options = ConfigLoader.Load(new ConfigSources(config.GlobalFile, config.CustomerFile)).Options;
+        Assert.Null(options.Backdata);
+        var logs = new CapturedWarnings();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+
+        await using var host = new MailerHost(options, loggers, TimeProvider.System);
+        await host.StartAsync([RoleNames.Sender], CancellationToken.None);
+        await host.StopAsync(CancellationToken.None);
+
+        Assert.Contains(logs.Messages, m => m.StartsWith("No backdata section", StringComparison.Ordinal) && m.Contains(options.Queues.Events, StringComparison.Ordinal));
+    }
+
+    private sealed class CapturedWarnings : ILoggerProvider, ILogger
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+        public ILogger CreateLogger(string categoryName) => this;
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Warning;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                Messages.Enqueue(formatter(state, exception));
+            }
+        }
+        public void Dispose()
+        {
+        }
     }
 
     [Fact]

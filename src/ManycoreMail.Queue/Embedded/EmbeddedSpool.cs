@@ -160,15 +160,9 @@ public sealed class EmbeddedSpool : IQueueStore
             }
 
             var now = _time.GetUtcNow();
-            if (earliestDueMs <= now.ToUnixTimeMilliseconds() || now >= deadline)
+            if (DueTime.NextWake(earliestDueMs, now, deadline) is not { } wakeAt)
             {
                 return;
-            }
-
-            var wakeAt = deadline;
-            if (earliestDueMs is { } dueMs && dueMs < wakeAt.ToUnixTimeMilliseconds())
-            {
-                wakeAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
             }
 
             var sleep = Min(wakeAt - now, Min(_options.LeaseSweepInterval, LongestSleep));

@@ -166,14 +166,9 @@ public sealed class RedisQueueStore : IQueueStore
                 }
 
                 var now = _time.GetUtcNow();
-                if (earliestDueMs <= now.ToUnixTimeMilliseconds() || now >= deadline)
+                if (DueTime.NextWake(earliestDueMs, now, deadline) is not { } wakeAt)
                 {
                     return;
-                }
-                var wakeAt = deadline;
-                if (earliestDueMs is { } dueMs && dueMs < wakeAt.ToUnixTimeMilliseconds())
-                {
-                    wakeAt = DateTimeOffset.FromUnixTimeMilliseconds(dueMs);
                 }
 
                 using var stopSleeping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);

@@ -6,18 +6,7 @@ namespace ManycoreMail.Tests.MxServer;
 
 public sealed class ForwardingConfigTests
 {
-    private const string Global = """
-        reliable-queue:
-          queue-names:
-            primary-queue: P0
-            default-queue: P1
-        backdata:
-          queue-name: EVENTS
-        transformer:
-          x-mailer: X
-        postfix:
-          incoming-queue-name: OUT
-        """;
+    private const string Global = MinimalGlobalConfig.Yaml;
 
     private static string Customer(string forwarding) => $"""
         sender:

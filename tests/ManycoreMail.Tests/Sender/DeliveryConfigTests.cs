@@ -5,18 +5,7 @@ namespace ManycoreMail.Tests.Sender;
 
 public sealed class DeliveryConfigTests
 {
-    private const string Global = """
-        reliable-queue:
-          queue-names:
-            primary-queue: P0
-            default-queue: P1
-        backdata:
-          queue-name: EVENTS
-        transformer:
-          x-mailer: X
-        postfix:
-          incoming-queue-name: OUT
-        """;
+    private const string Global = MinimalGlobalConfig.Yaml;
 
     [Fact]
     public void Reads_pools_shaping_tls_relay_and_lifetimes()

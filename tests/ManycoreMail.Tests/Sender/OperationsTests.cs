@@ -10,18 +10,7 @@ namespace ManycoreMail.Tests.Sender;
 /// <summary>The operations endpoint's configuration, the ledger, and reschedules that are not attempts.</summary>
 public sealed class OperationsTests
 {
-    private const string Global = """
-        reliable-queue:
-          queue-names:
-            primary-queue: P0
-            default-queue: P1
-        backdata:
-          queue-name: EVENTS
-        transformer:
-          x-mailer: X
-        postfix:
-          incoming-queue-name: OUT
-        """;
+    private const string Global = MinimalGlobalConfig.Yaml;
 
     [Fact]
     public void Admin_is_off_unless_configured_and_binds_loopback_by_default()
