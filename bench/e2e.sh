@@ -6,6 +6,7 @@
 #   bench/e2e.sh --quick            # 2,000 × 5 KB and 500 × 100 KB
 #   bench/e2e.sh --systems manycore-redis,postfix   # a subset (manycore, manycore-redis, postfix)
 #   bench/e2e.sh --warmup 0         # no warm-up (default: 500 messages through each system before measuring)
+#   bench/e2e.sh --workload 5000:100000:20   # count:size:concurrency instead of the defaults (repeatable)
 #
 # Writes bench/results/e2e-<UTC time>.md and .json. Needs: dnsmasq, postfix (smtp-sink, smtp-source and the
 # daemon), opendkim, openssl, redis-server (apt-get install dnsmasq postfix opendkim opendkim-tools redis-server).
@@ -21,6 +22,9 @@ while [ $# -gt 0 ]; do
     --quick) workloads=("2000 5000 20" "500 100000 20") ;;
     --systems) systems="$2"; shift ;;
     --warmup) warmup="$2"; shift ;;
+    --workload)
+      [ -n "${custom:-}" ] || { workloads=(); custom=1; }
+      workloads+=("${2//:/ }"); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -52,6 +56,11 @@ local=/test/
 # dnsmasq answers its own records with TTL 0 unless told otherwise; real MX records live for minutes to hours,
 # and with TTL 0 every message would pay two DNS round trips that no production sender pays.
 local-ttl=300
+# Authoritative for the bench zone, so that "no AAAA record" comes with the zone's SOA as real servers answer it
+# and can be cached (RFC 2308); without it every message would ask for the sink's AAAA again.
+auth-server=ns.bench.test,127.0.0.1
+auth-zone=bench.test
+auth-ttl=300
 mx-host=bench.test,mx.bench.test,10
 host-record=mx.bench.test,$sink_ip
 CONF

@@ -53,7 +53,7 @@ public sealed class RedisClientTests(RedisServerFixture redis) : IClassFixture<R
     [Fact]
     public async Task A_cancelled_caller_does_not_shift_the_replies_of_the_others()
     {
-        await using var client = new RedisClient(redis.ClientOptions);
+        await using var client = new RedisClient(redis.ClientOptions with { SharedConnections = 1 });
 
         // A blocking pop sent on the shared connection holds every later reply back, so the cancelled
         // command's reply is still owed when its caller gives up.
@@ -67,6 +67,24 @@ public sealed class RedisClientTests(RedisServerFixture redis) : IClassFixture<R
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => holding);
         Assert.Equal("after", (await after.WaitAsync(Deadline)).ToString());
         Assert.Equal("next", (await client.ExecuteAsync(CancellationToken.None, "ECHO", "next")).ToString());
+    }
+
+    [Fact]
+    public async Task Ordinary_commands_are_spread_over_the_shared_connections()
+    {
+        var name = "spread-" + Guid.NewGuid().ToString("N")[..8];
+        await using var client = new RedisClient(redis.ClientOptions with { SharedConnections = 3, ClientName = name });
+        await client.ConnectAsync(CancellationToken.None);
+        var clients = (await client.ExecuteAsync(CancellationToken.None, "CLIENT", "LIST")).ToString() ?? "";
+        Assert.Equal(3, clients.Split('\n').Count(line => line.Contains($" name={name} ", StringComparison.Ordinal)));
+
+        // A command that holds back the replies of its connection does not hold up the others.
+        var key = Key();
+        var holding = client.ExecuteAsync(CancellationToken.None, "BLPOP", key, "10");
+        Assert.Equal("PONG", (await client.ExecuteAsync(CancellationToken.None, "PING").WaitAsync(Deadline)).ToString());
+        Assert.False(holding.IsCompleted);
+        await client.ExecuteAsync(CancellationToken.None, "RPUSH", key, "x");
+        Assert.Equal("x", (await holding.WaitAsync(Deadline))[1].ToString());
     }
 
     [Fact]

@@ -256,6 +256,69 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
     }
 
+    [Fact]
+    public async Task A_body_reaches_the_append_only_file_once_however_often_it_is_leased_or_retried()
+    {
+        await using var store = await OpenAsync(new RedisQueueStoreOptions { MaxLeaseBytes = 4 << 20 });
+        var queue = Queue();
+        var body = new byte[1 << 20];
+        "X-Uuid: big\r\n\r\n"u8.CopyTo(body);
+        body.AsSpan(14).Fill((byte)'x');
+        var before = await AofSizeAsync(store);
+
+        await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = "big" }, body), CancellationToken.None);
+        var first = Assert.Single(await store.LeaseAsync(queue, 1, Lease, CancellationToken.None));
+        await store.CommitAsync(new QueueTransaction().Release(first), CancellationToken.None);
+        var second = Assert.Single(await store.LeaseAsync(queue, 1, Lease, CancellationToken.None));
+        await store.CommitAsync(new QueueTransaction().Retry(second, DateTimeOffset.UtcNow.AddMinutes(-1)), CancellationToken.None);
+        var third = Assert.Single(await store.LeaseAsync(queue, 1, Lease, CancellationToken.None));
+        Assert.Equal(body, third.Body.ToArray());
+        await store.CommitAsync(new QueueTransaction().DeadLetter(third, "enough"), CancellationToken.None);
+
+        var dead = Assert.Single(await store.ReadDeadLettersAsync(queue, 10, CancellationToken.None));
+        Assert.Equal(body, dead.Body.ToArray());
+        // One push of 1 MiB and five moves: a lease or retry that copied the body would add a MiB each.
+        var written = await AofSizeAsync(store) - before;
+        Assert.InRange(written, body.Length, body.Length + (64 << 10));
+    }
+
+    [Fact]
+    public async Task A_lease_of_large_items_split_over_the_connections_grants_each_item_once()
+    {
+        await using var store = await OpenAsync(new RedisQueueStoreOptions { MaxLeaseBytes = 16 << 20 });
+        var queue = Queue();
+        for (var i = 0; i < 12; i++)
+        {
+            var body = new byte[200_000];
+            Encoding.ASCII.GetBytes($"X-Uuid: {i}\r\n\r\n").CopyTo(body, 0);
+            await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = i.ToString(System.Globalization.CultureInfo.InvariantCulture) }, body), CancellationToken.None);
+        }
+
+        // The first lease teaches the store how large this queue's items are; the second is then split in parts.
+        var first = await store.LeaseAsync(queue, 1, Lease, CancellationToken.None);
+        var rest = await store.LeaseAsync(queue, 20, Lease, CancellationToken.None);
+
+        var leased = first.Concat(rest).ToArray();
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).Order(),
+            leased.Select(item => item.Envelope.Uuid!).Order());
+        Assert.Equal(12, leased.Select(item => item.LeaseToken).Distinct().Count());
+        Assert.Empty(await store.LeaseAsync(queue, 20, Lease, CancellationToken.None));
+        var complete = new QueueTransaction();
+        foreach (var item in leased)
+        {
+            complete.Complete(item);
+        }
+        await store.CommitAsync(complete, CancellationToken.None);
+        Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
+    }
+
+    private static async Task<long> AofSizeAsync(RedisQueueStore store)
+    {
+        var info = (await store.Client.ExecuteAsync(CancellationToken.None, "INFO", "persistence")).ToString() ?? "";
+        var line = info.Split("\r\n").Single(l => l.StartsWith("aof_current_size:", StringComparison.Ordinal));
+        return long.Parse(line["aof_current_size:".Length..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     private async Task<RedisQueueStore> OpenAsync(RedisQueueStoreOptions? options = null) =>
         await RedisQueueStore.ConnectAsync(redis.ClientOptions, TimeProvider.System, options, CancellationToken.None);
 

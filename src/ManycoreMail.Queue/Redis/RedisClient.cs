@@ -4,18 +4,26 @@ using System.Diagnostics;
 namespace ManycoreMail.Queue.Redis;
 
 /// <summary>
-/// A Redis client for many concurrent callers: every ordinary command shares one pipelined connection,
-/// each blocking command (BLMOVE and the like) borrows a connection of its own. A broken connection is
-/// replaced on the next command; after a failed connect, commands fail at once until the back-off delay
-/// has passed, so callers can refuse work quickly instead of queueing behind a dead server.
+/// A Redis client for many concurrent callers: ordinary commands are pipelined on a few shared connections
+/// (each command goes to the one with the fewest replies outstanding), each blocking command (BLMOVE and the
+/// like) borrows a connection of its own. A broken connection is replaced on the next command that would use
+/// it; after a failed connect, commands fail at once until the back-off delay has passed, so callers can
+/// refuse work quickly instead of queueing behind a dead server.
 /// </summary>
+/// <remarks>
+/// Why more than one shared connection: Redis sends at most 64 KB of replies to one client per turn of its
+/// event loop and reads one large argument per client per turn, and with <c>appendfsync always</c> every turn
+/// that wrote ends with a disk sync. On one connection a lease of a megabyte of messages took sixteen syncs to
+/// leave the server, and every reply behind it waited. Each connection keeps its own order; a caller's next
+/// command is sent after its previous reply, so nothing depends on order across connections.
+/// </remarks>
 public sealed class RedisClient : IAsyncDisposable
 {
     private readonly RedisClientOptions _options;
     private readonly SemaphoreSlim _connectGate = new(1, 1);
     private readonly ConcurrentQueue<RedisConnection> _idleBlocking = new();
     private readonly CancellationTokenSource _disposing = new();
-    private RedisConnection? _shared;
+    private readonly RedisConnection?[] _shared;
     private Exception? _lastConnectError;
     private long _retryAfterTimestamp;
     private TimeSpan _backoff;
@@ -27,16 +35,35 @@ public sealed class RedisClient : IAsyncDisposable
         options.Validate();
         _options = options;
         _backoff = options.MinReconnectDelay;
+        _shared = new RedisConnection?[options.SharedConnections];
     }
 
     public RedisClientOptions Options => _options;
 
-    /// <summary>True while the shared connection is up (it is opened by the first command).</summary>
-    public bool IsConnected => _shared is { IsHealthy: true };
+    /// <summary>True while the shared connections are up (they are opened by the first commands).</summary>
+    public bool IsConnected
+    {
+        get
+        {
+            for (var i = 0; i < _shared.Length; i++)
+            {
+                if (Volatile.Read(ref _shared[i]) is not { IsHealthy: true })
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
 
-    /// <summary>Opens the shared connection now rather than on the first command.</summary>
-    public async Task ConnectAsync(CancellationToken cancellationToken) =>
-        await GetSharedAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>Opens the shared connections now rather than on the first commands.</summary>
+    public async Task ConnectAsync(CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < _shared.Length; i++)
+        {
+            await ReconnectSharedAsync(i, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Sends <paramref name="request"/> on the shared connection and returns its reply.
     /// Cancellation stops the wait, never the command: once written, its reply is still read and dropped.</summary>
@@ -114,9 +141,12 @@ public sealed class RedisClient : IAsyncDisposable
         await _connectGate.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (_shared is { } shared)
+            foreach (var shared in _shared)
             {
-                await shared.DisposeAsync().ConfigureAwait(false);
+                if (shared is not null)
+                {
+                    await shared.DisposeAsync().ConfigureAwait(false);
+                }
             }
             while (_idleBlocking.TryDequeue(out var idle))
             {
@@ -153,31 +183,45 @@ public sealed class RedisClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The healthy shared connection with the fewest replies outstanding; a missing or broken one is
+    /// (re)opened first, so an outage shows on the next command.</summary>
     private ValueTask<RedisConnection> GetSharedAsync(CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
-        var shared = Volatile.Read(ref _shared);
-        return shared is { IsHealthy: true } ? ValueTask.FromResult(shared) : new ValueTask<RedisConnection>(ReconnectSharedAsync(cancellationToken));
+        RedisConnection? best = null;
+        for (var i = 0; i < _shared.Length; i++)
+        {
+            var shared = Volatile.Read(ref _shared[i]);
+            if (shared is not { IsHealthy: true })
+            {
+                return new ValueTask<RedisConnection>(ReconnectSharedAsync(i, cancellationToken));
+            }
+            if (best is null || shared.Pending < best.Pending)
+            {
+                best = shared;
+            }
+        }
+        return ValueTask.FromResult(best!);
     }
 
-    private async Task<RedisConnection> ReconnectSharedAsync(CancellationToken cancellationToken)
+    private async Task<RedisConnection> ReconnectSharedAsync(int slot, CancellationToken cancellationToken)
     {
         await _connectGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             ThrowIfDisposed();
-            if (_shared is { IsHealthy: true } current)
+            if (_shared[slot] is { IsHealthy: true } current)
             {
                 return current;
             }
-            var broken = _shared;
-            _shared = null;
+            var broken = _shared[slot];
+            _shared[slot] = null;
             if (broken is not null)
             {
                 await broken.DisposeAsync().ConfigureAwait(false);
             }
             var connection = await OpenGatedAsync(cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _shared, connection);
+            Volatile.Write(ref _shared[slot], connection);
             return connection;
         }
         finally

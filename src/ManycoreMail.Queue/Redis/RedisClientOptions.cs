@@ -44,6 +44,10 @@ public sealed record RedisClientOptions
 
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Connections that ordinary commands are spread over (see <see cref="RedisClient"/> for why more
+    /// than one).</summary>
+    public int SharedConnections { get; init; } = 8;
+
     /// <summary>Idle connections kept for blocking commands (one is busy per waiting command).</summary>
     public int MaxIdleBlockingConnections { get; init; } = 8;
 
@@ -58,6 +62,8 @@ public sealed record RedisClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MinReconnectDelay, TimeSpan.Zero, nameof(MinReconnectDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxReconnectDelay, MinReconnectDelay, nameof(MaxReconnectDelay));
         ArgumentOutOfRangeException.ThrowIfNegative(MaxIdleBlockingConnections, nameof(MaxIdleBlockingConnections));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SharedConnections, 1, nameof(SharedConnections));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(SharedConnections, 64, nameof(SharedConnections));
         if (Username is not null && Password is null)
         {
             throw new ArgumentException("A Redis username needs a password.", nameof(Username));

@@ -2,7 +2,8 @@ using System.Text;
 
 namespace ManycoreMail.Queue.Redis;
 
-/// <summary>The key names of one queue, encoded once (queues are few and long-lived).</summary>
+/// <summary>The key names of one queue, encoded once (queues are few and long-lived), and what the store has
+/// learnt about its items.</summary>
 internal sealed class RedisQueueKeys
 {
     public RedisQueueKeys(string prefix, string queue)
@@ -18,7 +19,7 @@ internal sealed class RedisQueueKeys
     /// <summary>The ready list: the queue's own name.</summary>
     public byte[] Name { get; }
 
-    /// <summary>Prefix of the per-item keys ("item:", "meta:", "dead:").</summary>
+    /// <summary>Prefix of the per-item keys ("item:", "body:", "meta:", "dead:", "deadbody:").</summary>
     public byte[] ItemBase { get; }
 
     public byte[] Leased { get; }
@@ -26,4 +27,8 @@ internal sealed class RedisQueueKeys
     public byte[] Scheduled { get; }
 
     public byte[] Dead { get; }
+
+    /// <summary>Size of an item leased lately, to foresee how large a lease will be. A hint only: read and
+    /// written without a lock by concurrent leases, any recent value will do.</summary>
+    public int TypicalItemBytes { get; set; }
 }

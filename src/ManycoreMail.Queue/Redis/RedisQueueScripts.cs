@@ -10,9 +10,14 @@ namespace ManycoreMail.Queue.Redis;
 /// <item>Q: LIST of ready items, raw bytes, exactly what the original modules push and pop.</item>
 /// <item>PqQ:meta:&lt;digest of body&gt;: LIST of our metadata for the ready items with that digest, in list order
 ///   (first-in-first-out per digest matches them up; see <see cref="Digest"/>).</item>
-/// <item>PqQ:item:&lt;id&gt;: HASH b=body, m=metadata, t=lease token, for items leased or scheduled.</item>
+/// <item>PqQ:item:&lt;id&gt;: HASH m=metadata, t=lease token, for items leased or scheduled.</item>
+/// <item>PqQ:body:&lt;id&gt;: LIST holding the body of that item alone. A body is moved between Q and its own
+///   list with LMOVE, which Redis logs as the command, not the bytes: a lease or a retry writes tens of bytes
+///   to the append-only file whatever the size of the message, and the body is written there once, when it is
+///   pushed.</item>
 /// <item>PqQ:leased: ZSET id by lease expiry (ms); PqQ:sched: ZSET id by due time (ms).</item>
-/// <item>PqQ:dead: ZSET id by time of death; PqQ:dead:&lt;id&gt;: HASH b, m, r=reason, at.</item>
+/// <item>PqQ:dead: ZSET id by time of death; PqQ:dead:&lt;id&gt;: HASH m, r=reason, at;
+///   PqQ:deadbody:&lt;id&gt;: LIST with the body (renamed from its body list).</item>
 /// <item>Pids, Ptokens: counters for item ids and lease tokens.</item>
 /// </list>
 /// Metadata is "id:attempts:createdMs:envelopeJson". An item pushed by somebody else (the original's
@@ -40,28 +45,40 @@ internal static class RedisQueueScripts
 
         """;
 
+    /// <summary>Puts a leased or scheduled item back at the tail of its ready list with the metadata given: its
+    /// body moves, its item hash goes. Used by <see cref="Lease"/> (expired leases, due retries) and
+    /// <see cref="Commit"/> (releases, retries due now).</summary>
+    private const string Requeue = """
+        local function requeue(queue, base, id, meta)
+          local body = base .. 'body:' .. id
+          local b = redis.call('LINDEX', body, 0)
+          if b then
+            redis.call('LMOVE', body, queue, 'LEFT', 'RIGHT')
+            redis.call('RPUSH', base .. 'meta:' .. digest(b), meta or (id .. ':0:0:'))
+          end
+          redis.call('DEL', base .. 'item:' .. id)
+        end
+
+        """;
+
     /// <summary>KEYS: Q, leased, sched, ids, tokens. ARGV: item key base, now, lease expiry, max, sweep limit,
     /// max bytes (the lease ends once its bodies reach it). Returns meta, body, token for each item leased.</summary>
-    public static readonly RedisScript Lease = new(Digest + """
+    public static readonly RedisScript Lease = new(Digest + Requeue + """
         local q, leased, sched = KEYS[1], KEYS[2], KEYS[3]
         local base, now, expires, max, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
         local budget = tonumber(ARGV[6])
-        local function ready(zset, id)
-          local item = base .. 'item:' .. id
-          local f = redis.call('HMGET', item, 'b', 'm')
-          if f[1] then
-            redis.call('RPUSH', q, f[1])
-            redis.call('RPUSH', base .. 'meta:' .. digest(f[1]), f[2])
+        local function due(zset)
+          for _, id in ipairs(redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, limit)) do
+            requeue(q, base, id, redis.call('HGET', base .. 'item:' .. id, 'm'))
+            redis.call('ZREM', zset, id)
           end
-          redis.call('DEL', item)
-          redis.call('ZREM', zset, id)
         end
-        for _, id in ipairs(redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'LIMIT', 0, limit)) do ready(sched, id) end
-        for _, id in ipairs(redis.call('ZRANGEBYSCORE', leased, '-inf', now, 'LIMIT', 0, limit)) do ready(leased, id) end
+        due(sched)
+        due(leased)
         local out = {}
         local token = redis.call('INCRBY', KEYS[5], max) - max
         for n = 1, max do
-          local body = redis.call('LPOP', q)
+          local body = redis.call('LINDEX', q, 0)
           if not body then break end
           local meta = redis.call('LPOP', base .. 'meta:' .. digest(body))
           local id = meta and string.match(meta, '^(%d+):')
@@ -69,7 +86,8 @@ internal static class RedisQueueScripts
             id = tostring(redis.call('INCR', KEYS[4]))
             meta = id .. ':0:' .. now .. ':'
           end
-          redis.call('HSET', base .. 'item:' .. id, 'b', body, 'm', meta, 't', token + n)
+          redis.call('LMOVE', q, base .. 'body:' .. id, 'LEFT', 'RIGHT')
+          redis.call('HSET', base .. 'item:' .. id, 'm', meta, 't', token + n)
           redis.call('ZADD', leased, expires, id)
           out[#out + 1] = meta
           out[#out + 1] = body
@@ -86,7 +104,7 @@ internal static class RedisQueueScripts
     /// <summary>KEYS: ids. ARGV: prefix, now, then per operation: kind, queue, id, token, due, meta or reason, body.
     /// Kinds: E enqueue (meta without its id), C complete, R retry or release (full meta), D dead-letter.
     /// Every lease is checked before anything is written, so a lost lease applies nothing.</summary>
-    public static readonly RedisScript Commit = new(Digest + """
+    public static readonly RedisScript Commit = new(Digest + Requeue + """
         local p, now = ARGV[1], tonumber(ARGV[2])
         local seen = {}
         for i = 3, #ARGV, 7 do
@@ -98,39 +116,39 @@ internal static class RedisQueueScripts
             seen[item] = true
           end
         end
-        local function ready(queue, base, body, meta)
-          redis.call('RPUSH', queue, body)
-          redis.call('RPUSH', base .. 'meta:' .. digest(body), meta)
-        end
         for i = 3, #ARGV, 7 do
           local kind, queue, id, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 4])
           local base = p .. 'q:' .. queue .. ':'
           if kind == 'E' then
             local nid = tostring(redis.call('INCR', KEYS[1]))
             local meta = nid .. ':' .. ARGV[i + 5]
+            local body = ARGV[i + 6]
             if due <= now then
-              ready(queue, base, ARGV[i + 6], meta)
+              redis.call('RPUSH', queue, body)
+              redis.call('RPUSH', base .. 'meta:' .. digest(body), meta)
             else
-              redis.call('HSET', base .. 'item:' .. nid, 'b', ARGV[i + 6], 'm', meta)
+              redis.call('RPUSH', base .. 'body:' .. nid, body)
+              redis.call('HSET', base .. 'item:' .. nid, 'm', meta)
               redis.call('ZADD', base .. 'sched', due, nid)
             end
           else
             local item = base .. 'item:' .. id
             redis.call('ZREM', base .. 'leased', id)
             if kind == 'C' then
-              redis.call('DEL', item)
+              redis.call('DEL', item, base .. 'body:' .. id)
             elseif kind == 'R' then
               if due <= now then
-                ready(queue, base, redis.call('HGET', item, 'b'), ARGV[i + 5])
-                redis.call('DEL', item)
+                requeue(queue, base, id, ARGV[i + 5])
               else
                 redis.call('HSET', item, 'm', ARGV[i + 5])
                 redis.call('HDEL', item, 't')
                 redis.call('ZADD', base .. 'sched', due, id)
               end
             elseif kind == 'D' then
-              local f = redis.call('HMGET', item, 'b', 'm')
-              redis.call('HSET', base .. 'dead:' .. id, 'b', f[1], 'm', f[2], 'r', ARGV[i + 5], 'at', ARGV[2])
+              redis.call('HSET', base .. 'dead:' .. id, 'm', redis.call('HGET', item, 'm'), 'r', ARGV[i + 5], 'at', ARGV[2])
+              if redis.call('EXISTS', base .. 'body:' .. id) == 1 then
+                redis.call('RENAME', base .. 'body:' .. id, base .. 'deadbody:' .. id)
+              end
               redis.call('ZADD', base .. 'dead', now, id)
               redis.call('DEL', item)
             end
@@ -180,9 +198,10 @@ internal static class RedisQueueScripts
     public static readonly RedisScript DeadLetters = new("""
         local out = {}
         for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do
-          local f = redis.call('HMGET', ARGV[1] .. 'dead:' .. id, 'm', 'b', 'r', 'at')
+          local f = redis.call('HMGET', ARGV[1] .. 'dead:' .. id, 'm', 'r', 'at')
           if f[1] then
-            out[#out + 1] = f[1]; out[#out + 1] = f[2]; out[#out + 1] = f[3]; out[#out + 1] = f[4]
+            local body = redis.call('LINDEX', ARGV[1] .. 'deadbody:' .. id, 0) or ''
+            out[#out + 1] = f[1]; out[#out + 1] = body; out[#out + 1] = f[2]; out[#out + 1] = f[3]
           end
         end
         return out

@@ -11,7 +11,8 @@ namespace ManycoreMail.Queue.Redis;
 /// </summary>
 /// <remarks>
 /// Reliability sits beside those lists in keys of our own (see <see cref="RedisQueueScripts"/>): a lease moves
-/// the item off the list into an item hash and a sorted set of leases by expiry, in one script; settling
+/// the item off the list into a list of its own (LMOVE: the bytes are not written again), with its metadata in
+/// an item hash and a sorted set of leases by expiry, in one script; settling
 /// checks the lease token and applies every operation in one script, so a hand-off between queues is never
 /// lost or doubled. An item whose holder died (stopped settling) is due again when its lease expires, and
 /// the next lease call by anyone moves it back to its list; the lease is the heartbeat. Retries wait in a
@@ -23,6 +24,8 @@ namespace ManycoreMail.Queue.Redis;
 public sealed class RedisQueueStore : IQueueStore
 {
     private const int MaxWaitRounds = 100_000;
+    // Two turns of Redis' event loop for one connection's part of a lease (see LeaseAsync).
+    private const long LeasePartBytes = 128 * 1024;
 
     private readonly RedisClient _client;
     private readonly bool _ownsClient;
@@ -90,7 +93,30 @@ public sealed class RedisQueueStore : IQueueStore
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
 
+        // Redis sends one client at most 64 KB of replies per turn of its event loop, and with appendfsync always
+        // a turn that wrote ends with a disk sync: a lease of a megabyte on one connection took a dozen syncs to
+        // arrive. A lease expected to be large is split over the shared connections, so the parts arrive side by
+        // side; the expectation comes from the sizes this queue's items had so far.
         var keys = KeysOf(queue);
+        var budget = Math.Min(_options.MaxLeaseBytes, maxBytes);
+        var expectedBytes = Math.Min(budget, max * Math.Max(1, keys.TypicalItemBytes));
+        var parts = (int)Math.Clamp(expectedBytes / LeasePartBytes, 1, Math.Min(_client.Options.SharedConnections, max));
+        if (parts == 1)
+        {
+            return await LeasePartAsync(keys, queue, max, budget, leaseFor).ConfigureAwait(false);
+        }
+        var leases = new Task<LeasedItem[]>[parts];
+        for (var i = 0; i < parts; i++)
+        {
+            var share = (max / parts) + (i < max % parts ? 1 : 0);
+            leases[i] = LeasePartAsync(keys, queue, share, Math.Max(1, budget / parts), leaseFor);
+        }
+        var granted = await Task.WhenAll(leases).ConfigureAwait(false);
+        return [.. granted.SelectMany(part => part)];
+    }
+
+    private async Task<LeasedItem[]> LeasePartAsync(RedisQueueKeys keys, string queue, int max, long maxBytes, TimeSpan leaseFor)
+    {
         var now = _time.GetUtcNow();
         var expiresAt = now + leaseFor;
         RespValue reply;
@@ -98,7 +124,7 @@ public sealed class RedisQueueStore : IQueueStore
         {
             request.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_idsKey).Add(_tokensKey)
                 .Add(keys.ItemBase).Add(now.ToUnixTimeMilliseconds()).Add(expiresAt.ToUnixTimeMilliseconds()).Add(max).Add(_options.SweepLimit)
-                .Add(Math.Min(_options.MaxLeaseBytes, maxBytes));
+                .Add(maxBytes);
             // Once sent the items are leased: the reply is awaited whatever the caller's token says, or
             // they would stay invisible until the lease runs out.
             reply = await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false);
@@ -125,6 +151,7 @@ public sealed class RedisQueueStore : IQueueStore
                 LeaseExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expiresAt.ToUnixTimeMilliseconds()),
             };
         }
+        keys.TypicalItemBytes = items[^1].Body.Length;
         return items;
     }
 

@@ -51,36 +51,65 @@ internal sealed class TransformerRole
 
     private async Task RunAsync(CancellationToken stopping)
     {
-        while (!stopping.IsCancellationRequested)
+        // Three batches overlap: the next one is leased and the previous one's hand-offs are written while this
+        // one is signed, so the cores neither wait for a lease nor for the disk (or Redis) between batches.
+        var writing = Task.CompletedTask;
+        var leasing = LeaseBatchAsync(stopping);
+        try
         {
-            // Primary first, always: the default queue is served only when the primary one is empty.
-            var batch = await _store.LeaseAsync(_queues.Primary, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
-            var counter = _polledPrimary;
-            if (batch.Count == 0)
+            while (true)
             {
-                batch = await _store.LeaseAsync(_queues.Default, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
-                counter = _polledDefault;
-            }
-            if (batch.Count == 0)
-            {
-                await WaitForEitherQueueAsync(stopping).ConfigureAwait(false);
-                continue;
-            }
-            counter.Increment(batch.Count);
-            // Signing is CPU-bound: spread a batch over the cores. Each message's hand-off is its own commit,
-            // handed to the spool as soon as the message is signed but not waited for before signing the next:
-            // the whole batch then shares one or two syncs instead of waiting for the disk once per core-full
-            // of messages. A batch is finished even when stopping: it takes well under a second, and every
-            // message then leaves in a settled state.
-            var handOffs = new Task[batch.Count];
-            await Parallel.ForAsync(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-                (i, _) =>
+                var (batch, polledFrom) = await leasing.ConfigureAwait(false);
+                if (batch.Count == 0)
                 {
-                    handOffs[i] = ProcessAsync(batch[i]);
-                    return ValueTask.CompletedTask;
-                }).ConfigureAwait(false);
-            await Task.WhenAll(handOffs).ConfigureAwait(false);
+                    leasing = Task.FromResult(NoBatch);
+                    await writing.ConfigureAwait(false);
+                    if (stopping.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                    await WaitForEitherQueueAsync(stopping).ConfigureAwait(false);
+                    leasing = LeaseBatchAsync(stopping);
+                    continue;
+                }
+                // Once stopping, nothing more is leased; what was leased is still finished below.
+                leasing = stopping.IsCancellationRequested ? Task.FromResult(NoBatch) : LeaseBatchAsync(stopping);
+                polledFrom!.Increment(batch.Count);
+                // Signing is CPU-bound: spread a batch over the cores. Each message's hand-off is its own commit,
+                // handed to the store as soon as the message is signed but not waited for before signing the next:
+                // the whole batch then shares one or two syncs instead of waiting for the disk once per core-full
+                // of messages. A batch is finished even when stopping: it takes well under a second, and every
+                // message then leaves in a settled state.
+                var handOffs = new Task[batch.Count];
+                await Parallel.ForAsync(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+                    (i, _) =>
+                    {
+                        handOffs[i] = ProcessAsync(batch[i]);
+                        return ValueTask.CompletedTask;
+                    }).ConfigureAwait(false);
+                await writing.ConfigureAwait(false);
+                writing = Task.WhenAll(handOffs);
+            }
         }
+        finally
+        {
+            await writing.ConfigureAwait(false);
+        }
+    }
+
+    private static readonly (IReadOnlyList<LeasedItem>, Counter?) NoBatch = ([], null);
+
+    /// <summary>The next batch, primary queue first, always: the default queue is served only when the primary
+    /// one is empty. Empty when both are.</summary>
+    private async Task<(IReadOnlyList<LeasedItem> Batch, Counter? PolledFrom)> LeaseBatchAsync(CancellationToken stopping)
+    {
+        var batch = await _store.LeaseAsync(_queues.Primary, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
+        if (batch.Count > 0)
+        {
+            return (batch, _polledPrimary);
+        }
+        batch = await _store.LeaseAsync(_queues.Default, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
+        return (batch, _polledDefault);
     }
 
     private async Task WaitForEitherQueueAsync(CancellationToken stopping)
