@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Security.Cryptography;
 
 namespace ManycoreMail.Dkim;
@@ -90,67 +93,137 @@ public static class RelaxedCanonicalization
     }
 
     /// <summary>
-    /// One pass over the body, a line at a time. Most lines of real mail need no change at all (single spaces, no
-    /// tabs, nothing trailing), which three vectorised searches prove, and are then copied whole; only the others
-    /// go through the byte loop that folds WSP runs. Output is gathered in a 4 KB stack buffer so the sink (a
-    /// native hash call) sees few, large writes. Line ends are not written when seen but counted, and written only
-    /// when more content follows: that drops trailing empty lines without look-ahead.
+    /// Most of real mail is already canonical: CRLF line ends, single spaces, no tabs, nothing trailing. One
+    /// vectorised scan (<see cref="IndexOfChange"/>) finds the next byte that the relaxed form would change, and
+    /// everything before the line holding it goes to the sink as it is, straight from the body; only such lines
+    /// go through the loop that trims and folds. Trailing WSP and empty lines at the end are cut off before the
+    /// scan (<see cref="ContentLength"/>), so every line end inside the content is written when seen. Small
+    /// writes are gathered in a 4 KB stack buffer so the sink (a native hash call) sees few, large writes.
     /// </summary>
     private static void CanonicalizeBody<TSink>(ReadOnlySpan<byte> body, ref TSink sink) where TSink : struct, ISink
     {
+        var content = body[..ContentLength(body)];
+        if (content.IsEmpty)
+        {
+            return;
+        }
         var output = new Output<TSink>(stackalloc byte[4096]);
-        var pendingLineEnds = 0;
-        var wroteAny = false;
-        var rest = body;
-        // Every round consumes one line.
-        while (!rest.IsEmpty)
+        var position = 0;
+        while (position < content.Length)
         {
-            ReadOnlySpan<byte> line;
-            var lf = rest.IndexOf((byte)'\n');
-            if (lf < 0)
+            var change = IndexOfChange(content, position);
+            if (change < 0)
             {
-                line = rest;
-                rest = default;
+                output.Write(content[position..], ref sink);
+                break;
             }
-            else
+            // Every line before the one with the change is canonical already.
+            var lineStart = content[position..change].LastIndexOf((byte)'\n') + 1 + position;
+            output.Write(content[position..lineStart], ref sink);
+            var lineEnd = content[change..].IndexOf((byte)'\n');
+            if (lineEnd < 0)
             {
-                line = rest[..lf];
-                rest = rest[(lf + 1)..];
-                if (!line.IsEmpty && line[^1] == (byte)'\r')
-                {
-                    line = line[..^1];
-                }
+                WriteLine(content[lineStart..], ref output, ref sink);
+                break;
             }
-
-            line = line.TrimEnd(" \t"u8);
-            if (!line.IsEmpty)
-            {
-                for (; pendingLineEnds > 0; pendingLineEnds--)
-                {
-                    output.Write("\r\n"u8, ref sink);
-                }
-                if (line.IndexOf((byte)'\t') < 0 && line.IndexOf("  "u8) < 0)
-                {
-                    output.Write(line, ref sink);
-                }
-                else
-                {
-                    WriteFoldingWhitespace(line, ref output, ref sink);
-                }
-                wroteAny = true;
-            }
-            if (lf >= 0)
-            {
-                pendingLineEnds++;
-            }
-        }
-
-        if (wroteAny)
-        {
+            lineEnd += change;
+            var line = content[lineStart..lineEnd];
+            WriteLine(!line.IsEmpty && line[^1] == (byte)'\r' ? line[..^1] : line, ref output, ref sink);
             output.Write("\r\n"u8, ref sink);
+            position = lineEnd + 1;
         }
+        output.Write("\r\n"u8, ref sink);
         output.Flush(ref sink);
     }
+
+    /// <summary>Length of the body without what the relaxed form drops at its end: WSP, and line ends (LF, or CR
+    /// before LF; a CR elsewhere is content, as in the line-by-line definition).</summary>
+    private static int ContentLength(ReadOnlySpan<byte> body)
+    {
+        var end = body.Length;
+        while (end > 0)
+        {
+            var b = body[end - 1];
+            if (b is (byte)' ' or (byte)'\t' or (byte)'\n' || (b == (byte)'\r' && end < body.Length && body[end] == (byte)'\n'))
+            {
+                end--;
+                continue;
+            }
+            break;
+        }
+        return end;
+    }
+
+    /// <summary>One line (without its line end) in relaxed form: trailing WSP dropped, WSP runs made one SP.</summary>
+    private static void WriteLine<TSink>(ReadOnlySpan<byte> line, ref Output<TSink> output, ref TSink sink) where TSink : struct, ISink
+    {
+        line = line.TrimEnd(" \t"u8);
+        if (line.IndexOf((byte)'\t') < 0 && line.IndexOf("  "u8) < 0)
+        {
+            output.Write(line, ref sink);
+        }
+        else
+        {
+            WriteFoldingWhitespace(line, ref output, ref sink);
+        }
+    }
+
+    /// <summary>
+    /// Index (from <paramref name="start"/> on) of the first byte the relaxed form changes: a tab, a space
+    /// followed by WSP or a line end, or a bare LF. <paramref name="content"/> ends in neither WSP nor a line
+    /// end, so a space always has a successor. -1 when there is none.
+    /// </summary>
+    internal static int IndexOfChange(ReadOnlySpan<byte> content, int start)
+    {
+        var i = start;
+        if (i == 0 && content.Length > 0)
+        {
+            if (ChangesAt(content, 0))
+            {
+                return 0;
+            }
+            i = 1;
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref var origin = ref MemoryMarshal.GetReference(content);
+            var space = Vector256.Create((byte)' ');
+            var tab = Vector256.Create((byte)'\t');
+            var cr = Vector256.Create((byte)'\r');
+            var lf = Vector256.Create((byte)'\n');
+            // Each round looks at 32 bytes with their predecessors and successors, all inside the content.
+            for (; i + Vector256<byte>.Count < content.Length; i += Vector256<byte>.Count)
+            {
+                var current = Vector256.LoadUnsafe(ref origin, (nuint)i);
+                var next = Vector256.LoadUnsafe(ref origin, (nuint)(i + 1));
+                var previous = Vector256.LoadUnsafe(ref origin, (nuint)(i - 1));
+                var nextIsWspOrEnd = Vector256.Equals(next, space) | Vector256.Equals(next, tab) | Vector256.Equals(next, cr) | Vector256.Equals(next, lf);
+                var changes = Vector256.Equals(current, tab)
+                    | (Vector256.Equals(current, space) & nextIsWspOrEnd)
+                    | Vector256.AndNot(Vector256.Equals(current, lf), Vector256.Equals(previous, cr));
+                if (changes != Vector256<byte>.Zero)
+                {
+                    return i + BitOperations.TrailingZeroCount(changes.ExtractMostSignificantBits());
+                }
+            }
+        }
+        for (; i < content.Length; i++)
+        {
+            if (ChangesAt(content, i))
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static bool ChangesAt(ReadOnlySpan<byte> content, int i) => content[i] switch
+    {
+        (byte)'\t' => true,
+        (byte)' ' => i + 1 < content.Length && content[i + 1] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n',
+        (byte)'\n' => i == 0 || content[i - 1] != (byte)'\r',
+        _ => false,
+    };
 
     private static void WriteFoldingWhitespace<TSink>(ReadOnlySpan<byte> line, ref Output<TSink> output, ref TSink sink)
         where TSink : struct, ISink
@@ -175,15 +248,18 @@ public static class RelaxedCanonicalization
 
     private ref struct Output<TSink>(Span<byte> buffer) where TSink : struct, ISink
     {
+        private const int DirectWrite = 512;
+
         private readonly Span<byte> _buffer = buffer;
         private int _used;
 
         public void Write(ReadOnlySpan<byte> data, ref TSink sink)
         {
-            if (data.Length > _buffer.Length - _used)
+            // Large pieces (runs of canonical lines) go to the sink as they are, without a copy.
+            if (data.Length >= DirectWrite || data.Length > _buffer.Length - _used)
             {
                 Flush(ref sink);
-                if (data.Length > _buffer.Length)
+                if (data.Length >= DirectWrite)
                 {
                     sink.Write(data);
                     return;
