@@ -259,6 +259,7 @@ for workload in "${workloads[@]}"; do
   make_message "$size"
   for system in ${systems//,/ }; do
     echo "== $system: $count messages of $size bytes, concurrency $concurrency" >&2
+    sync # every system starts on a quiet disk
     start_sink
     "start_$system"
     if [ "$warmup" -gt 0 ]; then
@@ -286,6 +287,9 @@ for workload in "${workloads[@]}"; do
     latency_values "$system" "$work/latency.before" "$work/latency.after"
     "stop_$system"
     kill $sink_pid 2>/dev/null || true; wait $sink_pid 2>/dev/null || true
+    # This system's queue files and logs (up to a gigabyte of Redis AOF) go, rather than being left for the
+    # kernel to write back while the next system is measured.
+    rm -rf "$work/mm-data" "$work/redis" "$work/pf/queue"
     python3 - "$system" "$count" "$size" "$concurrency" "$t0" "$t1" "$t2" "$cpu0" "$cpu1" "$hz" "${peak:-0}" "${got:-0}" \
       "$work/latency.before" "$work/latency.after" "$root/bench/latency.py" >> "$results" <<'PY'
 import json, runpy, sys

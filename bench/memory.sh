@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Memory of `mailer run` on the embedded spool: RSS when idle, and while N messages wait in the spool because
+# their destination refuses connections (issue 7's targets: under 150 MB idle, under 400 MB with 100,000 waiting).
+#
+#   bench/memory.sh [messages=100000] [size=5000]
+#
+# Every role runs, with DKIM signing; the MX of the test domain points at a loopback port where nothing listens,
+# so every message is transformed and then deferred in the outbound queue, as in an outage of the receiving side.
+# Prints idle RSS, peak RSS while the messages came in, and RSS once all of them wait; writes
+# bench/results/memory-<UTC time>.md.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+messages="${1:-100000}"; size="${2:-5000}"
+work="$(mktemp -d /tmp/mm-memory-XXXXXX)"; chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+dns_port=25453; sut_port=25687; metrics_port=25690; closed_port=25699
+openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
+cat > "$work/dnsmasq.conf" <<CONF
+port=$dns_port
+listen-address=127.0.0.1
+bind-interfaces
+no-resolv
+no-hosts
+local=/test/
+local-ttl=300
+auth-server=ns.bench.test,127.0.0.1
+auth-zone=bench.test
+auth-ttl=300
+mx-host=bench.test,mx.bench.test,10
+host-record=mx.bench.test,127.0.0.2
+CONF
+/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+
+cat > "$work/global.yaml" <<CONF
+reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
+backdata: {queue-name: EVENT_QUEUE}
+postfix: {incoming-queue-name: INCOMING-TO-POSTFIX}
+CONF
+cat > "$work/customer.yaml" <<CONF
+storage: {path: $work/mm-data}
+receiver:
+  bind: {inet-interface: 127.0.0.1, inet-port: $sut_port}
+  trusted-networks: [127.0.0.0/8]
+  prometheus: {inet-interface: 127.0.0.1, inet-port: $metrics_port}
+transformer:
+  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
+  domain-settings:
+    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
+sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $closed_port, helo-name: bench.sender.test}
+CONF
+{
+  printf 'From: Bench <bench@sender.test>\nTo: r@bench.test\nSubject: memory\nMIME-Version: 1.0\n'
+  printf 'Content-Type: text/plain; charset=us-ascii\nX-Uuid: memory0123456789\n\n'
+  head -c "$size" /dev/urandom | base64 -w 76
+} > "$work/message.eml"
+
+"$root/mailer" --help > /dev/null # builds when needed
+MAILER_LOG_LEVEL=WARNING dotnet "$root/.mailer-build/mailer.dll" run --global-config-file "$work/global.yaml" \
+  --customer-config-file "$work/customer.yaml" > "$work/mailer.log" 2>&1 & mailer=$!; pids+=($mailer)
+for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$sut_port) 2>/dev/null && break; sleep 0.1; done
+rss() { awk '/^VmRSS/{print $2}' "/proc/$mailer/status" 2>/dev/null || { tail -n 20 "$work/mailer.log" >&2; exit 1; }; }
+gauge() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk -v n="$1" '$1 == n {printf "%d", $2}'; }
+
+sleep 10 # start-up done, timers running: idle
+idle=$(rss)
+( while sleep 0.2; do rss; done ) > "$work/rss.log" 2>/dev/null & sampler=$!; pids+=($sampler)
+smtp-source -s 20 -m "$messages" -F "$work/message.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port
+# Until every message has been transformed and waits in the outbound queue (30 minutes at most).
+for _ in $(seq 1 18000); do
+  [ "$(gauge queue_to_postfix_messages)" -ge "$messages" ] 2>/dev/null && break
+  kill -0 "$mailer" 2>/dev/null || { tail -n 20 "$work/mailer.log" >&2; exit 1; }
+  sleep 0.1
+done
+kill $sampler 2>/dev/null || true
+peak=$(sort -n "$work/rss.log" | tail -n 1)
+sleep 10
+waiting=$(rss)
+queued=$(gauge queue_to_postfix_messages)
+spool_mb=$(du -sm "$work/mm-data" | cut -f1)
+
+mkdir -p "$root/bench/results"
+out="$root/bench/results/memory-$(date -u +%Y%m%dT%H%M%SZ).md"
+{
+  echo "| state | RSS MB |"
+  echo "|---|---|"
+  echo "| idle (10 s after start) | $((idle / 1024)) |"
+  echo "| peak while $messages × $size B messages came in | $((peak / 1024)) |"
+  echo "| $queued messages waiting in the outbound queue (spool $spool_mb MB on disk) | $((waiting / 1024)) |"
+  echo
+  echo "mailer run, embedded spool, every role, DKIM 2048-bit; the destination refuses connections, so the messages are deferred."
+} | tee "$out"
