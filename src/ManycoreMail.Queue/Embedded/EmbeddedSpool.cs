@@ -110,14 +110,19 @@ public sealed class EmbeddedSpool : IQueueStore
         // The items are leased now; reading their bodies is not abandoned halfway on cancellation.
         var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(grant.ExpiresAtMs);
         var items = new List<LeasedItem>(grant.Rows.Count);
-        using var rental = await _readers.RentAsync(CancellationToken.None).ConfigureAwait(false);
-        foreach (var row in grant.Rows)
+        byte[]?[] bodies;
+        using (var rental = await _readers.RentAsync(CancellationToken.None).ConfigureAwait(false))
+        {
+            bodies = rental.Reader.Bodies(grant.Rows.ConvertAll(row => row.Id));
+        }
+        for (var i = 0; i < bodies.Length; i++)
         {
             // A missing body means someone settled the item since: this lease is lost already.
-            if (rental.Reader.Body(row.Id) is not { } body)
+            if (bodies[i] is not { } body)
             {
                 continue;
             }
+            var row = grant.Rows[i];
 
             items.Add(new LeasedItem
             {

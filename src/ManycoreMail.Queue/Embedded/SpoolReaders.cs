@@ -127,6 +127,33 @@ internal sealed class SpoolReader : IDisposable
         return _earliestDue.ExecuteScalar() is long due ? due : null;
     }
 
+    /// <summary>The bodies of <paramref name="ids"/> (null where the item is gone), read in one transaction: one
+    /// snapshot of the log and one set of locks for a whole lease instead of one per item.</summary>
+    public byte[]?[] Bodies(IReadOnlyList<long> ids)
+    {
+        var bodies = new byte[]?[ids.Count];
+        if (ids.Count == 1)
+        {
+            bodies[0] = Body(ids[0]);
+            return bodies;
+        }
+        using var transaction = _connection.BeginTransaction(deferred: true);
+        _body.Transaction = transaction;
+        try
+        {
+            for (var i = 0; i < bodies.Length; i++)
+            {
+                bodies[i] = Body(ids[i]);
+            }
+        }
+        finally
+        {
+            _body.Transaction = null;
+        }
+        transaction.Commit();
+        return bodies;
+    }
+
     /// <summary>The body of an item, or null when the item is gone.</summary>
     public byte[]? Body(long id)
     {
