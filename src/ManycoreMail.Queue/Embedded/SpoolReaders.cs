@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace ManycoreMail.Queue.Embedded;
 
@@ -89,8 +90,10 @@ internal sealed class SpoolReader : IDisposable
     private readonly SqliteParameter _countQueue;
     private readonly SqliteCommand _earliestDue;
     private readonly SqliteParameter _earliestQueue;
-    private readonly SqliteCommand _body;
-    private readonly SqliteParameter _bodyId;
+    // Read through SQLite's own API: Microsoft.Data.Sqlite copies a blob into an array of its own before
+    // handing out any of it, and reads a blob in parts through an incremental blob handle (looking up the
+    // table, column and rowid names first); here the bytes are copied once, from SQLite's row into the body.
+    private readonly sqlite3_stmt _body;
     private readonly SqliteCommand _deadLetters;
     private readonly SqliteParameter _deadQueue, _deadMax;
 
@@ -101,11 +104,10 @@ internal sealed class SpoolReader : IDisposable
         _countQueue = SpoolSchema.Parameter(_count, "$queue", SqliteType.Text);
         _earliestDue = SpoolSchema.Prepare(connection, "SELECT min(not_before) FROM items WHERE queue = $queue");
         _earliestQueue = SpoolSchema.Parameter(_earliestDue, "$queue", SqliteType.Text);
-        _body = SpoolSchema.Prepare(connection, """
+        Check(raw.sqlite3_prepare_v3(connection.Handle, """
             SELECT b.body, b.base_offset, base.body FROM bodies AS b LEFT JOIN bodies AS base ON base.id = b.base
-            WHERE b.id = $id
-            """);
-        _bodyId = SpoolSchema.Parameter(_body, "$id", SqliteType.Integer);
+            WHERE b.id = ?1
+            """, raw.SQLITE_PREPARE_PERSISTENT, out _body));
         _deadLetters = SpoolSchema.Prepare(connection, """
             SELECT id, envelope, body, reason, attempts, created_at, failed_at FROM dead_letters
             WHERE queue = $queue ORDER BY id LIMIT $max
@@ -138,17 +140,9 @@ internal sealed class SpoolReader : IDisposable
             return bodies;
         }
         using var transaction = _connection.BeginTransaction(deferred: true);
-        _body.Transaction = transaction;
-        try
+        for (var i = 0; i < bodies.Length; i++)
         {
-            for (var i = 0; i < bodies.Length; i++)
-            {
-                bodies[i] = Body(ids[i]);
-            }
-        }
-        finally
-        {
-            _body.Transaction = null;
+            bodies[i] = Body(ids[i]);
         }
         transaction.Commit();
         return bodies;
@@ -157,25 +151,43 @@ internal sealed class SpoolReader : IDisposable
     /// <summary>The body of an item, or null when the item is gone.</summary>
     public byte[]? Body(long id)
     {
-        _bodyId.Value = id;
-        using var reader = _body.ExecuteReader();
-        if (!reader.Read())
+        try
         {
-            return null;
-        }
-        if (reader.IsDBNull(2))
-        {
-            return reader.GetFieldValue<byte[]>(0);
-        }
+            Check(raw.sqlite3_bind_int64(_body, 1, id));
+            var step = raw.sqlite3_step(_body);
+            if (step == raw.SQLITE_DONE)
+            {
+                return null;
+            }
+            if (step != raw.SQLITE_ROW)
+            {
+                Check(step);
+            }
+            var own = raw.sqlite3_column_blob(_body, 0);
+            if (raw.sqlite3_column_type(_body, 2) == raw.SQLITE_NULL)
+            {
+                return own.ToArray();
+            }
 
-        // A forwarded item: its own bytes, then its base's from the offset on, read straight into one array.
-        var prefixLength = (int)reader.GetBytes(0, 0, null, 0, 0);
-        var offset = reader.GetInt64(1);
-        var tailLength = (int)(reader.GetBytes(2, 0, null, 0, 0) - offset);
-        var body = GC.AllocateUninitializedArray<byte>(prefixLength + tailLength);
-        reader.GetBytes(0, 0, body, 0, prefixLength);
-        reader.GetBytes(2, offset, body, prefixLength, tailLength);
-        return body;
+            // A forwarded item: its own bytes, then its base's from the offset on, copied into one array.
+            var tail = raw.sqlite3_column_blob(_body, 2)[(int)raw.sqlite3_column_int64(_body, 1)..];
+            var body = GC.AllocateUninitializedArray<byte>(own.Length + tail.Length);
+            own.CopyTo(body);
+            tail.CopyTo(body.AsSpan(own.Length));
+            return body;
+        }
+        finally
+        {
+            raw.sqlite3_reset(_body);
+        }
+    }
+
+    private void Check(int result)
+    {
+        if (result != raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(result, _connection.Handle);
+        }
     }
 
     public List<DeadLetteredItem> DeadLetters(string queue, int max)
@@ -204,7 +216,7 @@ internal sealed class SpoolReader : IDisposable
     {
         _count.Dispose();
         _earliestDue.Dispose();
-        _body.Dispose();
+        _body.Dispose(); // sqlite3_finalize, before the connection closes
         _deadLetters.Dispose();
         _connection.Dispose();
     }
