@@ -10,21 +10,9 @@ cleanup() { [ -n "${DEBUG:-}" ] && tail -n 20 "$work"/*.log; for p in "${pids[@]
 trap cleanup EXIT
 
 dns_port=15363; sink_port=12535; rcv_port=12597; metrics_port=19391; fill_metrics_port=19392
-openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
-cat > "$work/dnsmasq.conf" <<CONF
-port=$dns_port
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-local=/test/
-# dnsmasq answers its own records with TTL 0 unless told otherwise; real MX records live for minutes to hours,
-# and with TTL 0 every message would pay two DNS round trips that no production sender pays.
-local-ttl=300
-mx-host=bench.test,mx.bench.test,10
-host-record=mx.bench.test,127.0.0.2
-CONF
-/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+source "$root/bench/lib.sh"
+bench_dkim_key "$work/dkim.pem"
+bench_dnsmasq $dns_port 127.0.0.2
 
 cat > "$work/global.yaml" <<CONF
 reliable-queue: {queue-names: {primary-queue: P0, default-queue: P1}}
@@ -54,11 +42,8 @@ CONF
 "$root/mailer" --help > /dev/null  # build first, so start-up waits below are about starting only
 # Phase 1: receiver and transformer only, so the messages pile up on the outbound queue.
 "$root/mailer" run --roles receiver,transformer --global-config-file "$work/global.yaml" --customer-config-file "$work/customer.yaml" > "$work/fill.log" 2>&1 & fill=$!; pids+=($fill)
-for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$rcv_port) 2>/dev/null && break; sleep 0.2; done
-{
-  printf 'From: bench@sender.test\nTo: r@bench.test\nSubject: bench\nX-Uuid: bench1\n\n'
-  head -c "$size" /dev/zero | tr '\0' 'x' | fold -w 76; echo
-} > "$work/message.eml"
+wait_port $rcv_port || { cat "$work/fill.log" >&2; exit 1; }
+bench_message "$work/message.eml" "$size"
 smtp-source -s 20 -m "$messages" -F "$work/message.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$rcv_port
 for _ in $(seq 1 6000); do
   queued=$(curl -s "http://127.0.0.1:$fill_metrics_port/metrics" | awk '$1=="queue_to_postfix_messages" {print int($2)}')

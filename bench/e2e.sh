@@ -45,26 +45,9 @@ dns_port=25353; sink_port=25525; sut_port=25587; redis_port=26381; metrics_port=
 sink_ip=127.0.0.2
 
 # --- shared peers -------------------------------------------------------------------------------------------
-openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
-cat > "$work/dnsmasq.conf" <<CONF
-port=$dns_port
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-local=/test/
-# dnsmasq answers its own records with TTL 0 unless told otherwise; real MX records live for minutes to hours,
-# and with TTL 0 every message would pay two DNS round trips that no production sender pays.
-local-ttl=300
-# Authoritative for the bench zone, so that "no AAAA record" comes with the zone's SOA as real servers answer it
-# and can be cached (RFC 2308); without it every message would ask for the sink's AAAA again.
-auth-server=ns.bench.test,127.0.0.1
-auth-zone=bench.test
-auth-ttl=300
-mx-host=bench.test,mx.bench.test,10
-host-record=mx.bench.test,$sink_ip
-CONF
-/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+source "$root/bench/lib.sh"
+bench_dkim_key "$work/dkim.pem"
+bench_dnsmasq $dns_port $sink_ip
 
 start_sink() {
   : > "$work/sink.out"
@@ -74,16 +57,9 @@ start_sink() {
   echo "smtp-sink did not start" >&2; exit 1
 }
 sunk() { grep -o 'mesg=[0-9]*' "$work/sink.out" | tail -n 1 | cut -d= -f2; }
-wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
-make_message() { # size → LF file (smtp-source -F appends CRLF to each line itself)
-  {
-    printf 'From: Bench <bench@sender.test>\nTo: r@bench.test\nSubject: benchmark\nMIME-Version: 1.0\n'
-    printf 'Content-Type: text/plain; charset=us-ascii\nX-Uuid: bench0123456789\n\n'
-    head -c "$1" /dev/urandom | base64 -w 76
-  } > "$work/message-$1.eml"
-}
+make_message() { bench_message "$work/message-$1.eml" "$1"; }
 
 # --- systems under test ---------------------------------------------------------------------------------------
 start_manycore() { # [embedded|redis]

@@ -17,22 +17,9 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 dns_port=25453; sut_port=25687; metrics_port=25690; closed_port=25699
-openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
-cat > "$work/dnsmasq.conf" <<CONF
-port=$dns_port
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-local=/test/
-local-ttl=300
-auth-server=ns.bench.test,127.0.0.1
-auth-zone=bench.test
-auth-ttl=300
-mx-host=bench.test,mx.bench.test,10
-host-record=mx.bench.test,127.0.0.2
-CONF
-/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+source "$root/bench/lib.sh"
+bench_dkim_key "$work/dkim.pem"
+bench_dnsmasq $dns_port 127.0.0.2
 
 cat > "$work/global.yaml" <<CONF
 reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
@@ -51,16 +38,12 @@ transformer:
     - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
 sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $closed_port, helo-name: bench.sender.test}
 CONF
-{
-  printf 'From: Bench <bench@sender.test>\nTo: r@bench.test\nSubject: memory\nMIME-Version: 1.0\n'
-  printf 'Content-Type: text/plain; charset=us-ascii\nX-Uuid: memory0123456789\n\n'
-  head -c "$size" /dev/urandom | base64 -w 76
-} > "$work/message.eml"
+bench_message "$work/message.eml" "$size" memory
 
 "$root/mailer" --help > /dev/null # builds when needed
 MAILER_LOG_LEVEL=WARNING dotnet "$root/.mailer-build/mailer.dll" run --global-config-file "$work/global.yaml" \
   --customer-config-file "$work/customer.yaml" > "$work/mailer.log" 2>&1 & mailer=$!; pids+=($mailer)
-for _ in $(seq 1 600); do (exec 3<>/dev/tcp/127.0.0.1/$sut_port) 2>/dev/null && break; sleep 0.1; done
+wait_port $sut_port || { tail -n 20 "$work/mailer.log" >&2; exit 1; }
 rss() { awk '/^VmRSS/{print $2}' "/proc/$mailer/status" 2>/dev/null || { tail -n 20 "$work/mailer.log" >&2; exit 1; }; }
 gauge() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk -v n="$1" '$1 == n {printf "%d", $2}'; }
 

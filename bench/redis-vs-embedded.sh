@@ -39,23 +39,10 @@ trap cleanup EXIT
 dns_port=25354; sink_port=25526; sut_port=25588; redis_port=26380
 sink_ip=127.0.0.2
 
-openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
-cat > "$work/dnsmasq.conf" <<CONF
-port=$dns_port
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-local=/test/
-# dnsmasq answers its own records with TTL 0 unless told otherwise; real MX records live for minutes to hours,
-# and with TTL 0 every message would pay two DNS round trips that no production sender pays.
-local-ttl=300
-mx-host=bench.test,mx.bench.test,10
-host-record=mx.bench.test,$sink_ip
-CONF
-/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+source "$root/bench/lib.sh"
+bench_dkim_key "$work/dkim.pem"
+bench_dnsmasq $dns_port $sink_ip
 
-wait_port() { for _ in $(seq 1 600); do (exec 3<>/dev/tcp/$1/$2) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 sunk() { grep -o 'mesg=[0-9]*' "$work/sink.out" | tail -n 1 | cut -d= -f2; }
 busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
@@ -74,11 +61,7 @@ start_redis() {
   wait_port 127.0.0.1 $redis_port || { cat "$work/redis/log" >&2; exit 1; }
 }
 
-{
-  printf 'From: Bench <bench@sender.test>\nTo: r@bench.test\nSubject: benchmark\nMIME-Version: 1.0\n'
-  printf 'Content-Type: text/plain; charset=us-ascii\nX-Uuid: bench0123456789\n\n'
-  head -c "$size" /dev/urandom | base64 -w 76
-} > "$work/message.eml"
+bench_message "$work/message.eml" "$size"
 
 cat > "$work/global.yaml" <<CONF
 reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}

@@ -10,21 +10,9 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 dns_port=15353; sink_port=12525; rcv_port=12587
-openssl genrsa -out "$work/dkim.pem" 2048 2>/dev/null
-cat > "$work/dnsmasq.conf" <<CONF
-port=$dns_port
-listen-address=127.0.0.1
-bind-interfaces
-no-resolv
-no-hosts
-local=/test/
-# dnsmasq answers its own records with TTL 0 unless told otherwise; real MX records live for minutes to hours,
-# and with TTL 0 every message would pay two DNS round trips that no production sender pays.
-local-ttl=300
-mx-host=bench.test,mx.bench.test,10
-host-record=mx.bench.test,127.0.0.2
-CONF
-/usr/sbin/dnsmasq --keep-in-foreground --user=root --conf-file="$work/dnsmasq.conf" & pids+=($!)
+source "$root/bench/lib.sh"
+bench_dkim_key "$work/dkim.pem"
+bench_dnsmasq $dns_port 127.0.0.2
 /usr/sbin/smtp-sink -u nobody -c 127.0.0.2:$sink_port 1000 > "$work/sink.out" & pids+=($!)
 
 cat > "$work/global.yaml" <<CONF
@@ -44,12 +32,8 @@ transformer:
 sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $sink_port, helo-name: bench.sender.test}
 CONF
 "$root/mailer" run --global-config-file "$work/global.yaml" --customer-config-file "$work/customer.yaml" > "$work/mailer.log" 2>&1 & pids+=($!)
-for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/$rcv_port) 2>/dev/null && break; sleep 0.2; done
-
-{
-  printf 'From: bench@sender.test\nTo: r@bench.test\nSubject: bench\nX-Uuid: bench1\n\n'
-  head -c "$size" /dev/zero | tr '\0' 'x' | fold -w 76; echo
-} > "$work/message.eml"  # LF: smtp-source -F appends CRLF to every line itself
+wait_port $rcv_port || { cat "$work/mailer.log" >&2; exit 1; }
+bench_message "$work/message.eml" "$size"
 
 cpu_of_mailer() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/${pids[2]}/stat" 2>/dev/null || echo 0; }
 idle_cpu=$(cpu_of_mailer)
