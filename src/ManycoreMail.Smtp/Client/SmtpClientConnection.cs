@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -552,7 +553,10 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         }
     }
 
-    private async Task<SmtpReply> ReadReplyAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    // Runs once per reply and waits for the server: a pooled state machine instead of one per reply. Every caller
+    // awaits it at once, as a pooled ValueTask requires.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         EnsureUsable();
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Text;
 using System.Text.Unicode;
@@ -291,6 +292,8 @@ internal sealed class SmtpSession : IAsyncDisposable
     }
 
     /// <summary>One read, the answers to everything it completed, one flush.</summary>
+    // Runs once per command, and mostly waits for the client: a pooled state machine instead of one per command.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<(bool Ended, string Reason)> ExchangeAsync()
     {
         ReadResult result;
