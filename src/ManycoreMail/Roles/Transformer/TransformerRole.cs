@@ -59,10 +59,10 @@ internal sealed class TransformerRole
         {
             while (true)
             {
-                var (batch, polledFrom) = await leasing.ConfigureAwait(false);
+                var batch = await leasing.ConfigureAwait(false);
                 if (batch.Count == 0)
                 {
-                    leasing = Task.FromResult(NoBatch);
+                    leasing = NoBatch;
                     await writing.ConfigureAwait(false);
                     if (stopping.IsCancellationRequested)
                     {
@@ -73,8 +73,7 @@ internal sealed class TransformerRole
                     continue;
                 }
                 // Once stopping, nothing more is leased; what was leased is still finished below.
-                leasing = stopping.IsCancellationRequested ? Task.FromResult(NoBatch) : LeaseBatchAsync(stopping);
-                polledFrom!.Increment(batch.Count);
+                leasing = stopping.IsCancellationRequested ? NoBatch : LeaseBatchAsync(stopping);
                 // Signing is CPU-bound: spread a batch over the cores. Each message's hand-off is its own commit,
                 // handed to the store as soon as the message is signed but not waited for before signing the next:
                 // the whole batch then shares one or two syncs instead of waiting for the disk once per core-full
@@ -97,19 +96,21 @@ internal sealed class TransformerRole
         }
     }
 
-    private static readonly (IReadOnlyList<LeasedItem>, Counter?) NoBatch = ([], null);
+    private static readonly Task<IReadOnlyList<LeasedItem>> NoBatch = Task.FromResult<IReadOnlyList<LeasedItem>>([]);
 
     /// <summary>The next batch, primary queue first, always: the default queue is served only when the primary
     /// one is empty. Empty when both are.</summary>
-    private async Task<(IReadOnlyList<LeasedItem> Batch, Counter? PolledFrom)> LeaseBatchAsync(CancellationToken stopping)
+    private async Task<IReadOnlyList<LeasedItem>> LeaseBatchAsync(CancellationToken stopping)
     {
         var batch = await _store.LeaseAsync(_queues.Primary, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
         if (batch.Count > 0)
         {
-            return (batch, _polledPrimary);
+            _polledPrimary.Increment(batch.Count);
+            return batch;
         }
         batch = await _store.LeaseAsync(_queues.Default, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
-        return (batch, _polledDefault);
+        _polledDefault.Increment(batch.Count);
+        return batch;
     }
 
     private async Task WaitForEitherQueueAsync(CancellationToken stopping)
