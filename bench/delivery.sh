@@ -14,30 +14,11 @@ source "$root/bench/lib.sh"
 bench_dkim_key "$work/dkim.pem"
 bench_dnsmasq $dns_port 127.0.0.2
 
-cat > "$work/global.yaml" <<CONF
-reliable-queue: {queue-names: {primary-queue: P0, default-queue: P1}}
-backdata: {queue-name: EVENTS}
-postfix: {incoming-queue-name: OUT}
-CONF
-cat > "$work/customer.yaml" <<CONF
-storage: {path: $work/data}
-receiver:
-  bind: {inet-interface: 127.0.0.1, inet-port: $rcv_port}
-  trusted-networks: [127.0.0.0/8]
-  prometheus: {inet-interface: 127.0.0.1, inet-port: $fill_metrics_port}
-transformer:
-  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
-  domain-settings:
-    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
-sender:
-  dns-servers: ["127.0.0.1:$dns_port"]
-  smtp-port: $sink_port
-  helo-name: bench.sender.test
+bench_config $rcv_port $dns_port $sink_port $fill_metrics_port 0 "\
   max-concurrent-deliveries: 1000
   max-connections-per-site: $connections
   max-deliveries-per-connection: $per_connection
-  prometheus: {inet-interface: 127.0.0.1, inet-port: $metrics_port}
-CONF
+  prometheus: {inet-interface: 127.0.0.1, inet-port: $metrics_port}"
 
 "$root/mailer" --help > /dev/null  # build first, so start-up waits below are about starting only
 # Phase 1: receiver and transformer only, so the messages pile up on the outbound queue.

@@ -63,34 +63,12 @@ make_message() { bench_message "$work/message-$1.eml" "$1"; }
 
 # --- systems under test ---------------------------------------------------------------------------------------
 start_manycore() { # [embedded|redis]
-  local queue="${1:-embedded}" redis_config=""
-  if [ "$queue" = redis ]; then
-    # The first section with reliable-queue/redis names the server every role of the process uses; both the
-    # receiver and the transformer carry it, as a split deployment would.
-    redis_config="  reliable-queue: {redis: {hostname: 127.0.0.1, port: $redis_port}}"
-  fi
-  cat > "$work/global.yaml" <<CONF
-reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
-backdata: {queue-name: EVENT_QUEUE}
-postfix: {incoming-queue-name: INCOMING-TO-POSTFIX}
-CONF
-  cat > "$work/customer.yaml" <<CONF
-storage: {path: $work/mm-data}
-receiver:
-  bind: {inet-interface: 127.0.0.1, inet-port: $sut_port}
-  trusted-networks: [127.0.0.0/8]
-  prometheus: {inet-interface: 127.0.0.1, inet-port: $metrics_port}
-$redis_config
-transformer:
-$redis_config
-  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
-  domain-settings:
-    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
-sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $sink_port, helo-name: bench.sender.test}
-CONF
+  local redis=0
+  [ "${1:-embedded}" = redis ] && redis=$redis_port
+  bench_config $sut_port $dns_port $sink_port $metrics_port $redis
   rm -rf "$work/mm-data"
   MAILER_LOG_LEVEL=WARNING dotnet "$root/.mailer-build/mailer.dll" run --global-config-file "$work/global.yaml" \
-    --customer-config-file "$work/customer.yaml" --queue "$queue" > "$work/mailer.log" 2>&1 &
+    --customer-config-file "$work/customer.yaml" --queue "${1:-embedded}" > "$work/mailer.log" 2>&1 &
   sut_pids="$!"
   wait_port $sut_port || { cat "$work/mailer.log" >&2; exit 1; }
 }

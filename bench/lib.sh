@@ -44,3 +44,38 @@ bench_message() {
     head -c "$2" /dev/urandom | base64 -w 76
   } > "$1"
 }
+
+# bench_config RECEIVER_PORT DNS_PORT SMTP_PORT [METRICS_PORT [REDIS_PORT [SENDER_EXTRA]]]: global.yaml and
+# customer.yaml for `mailer run` in $work: receiver from 127.0.0.0/8 without AUTH, DKIM for sender.test with
+# $work/dkim.pem, the MX through dnsmasq, the spool in $work/mm-data; Prometheus on METRICS_PORT and queues on the
+# Redis at REDIS_PORT when given (0 or empty: none); SENDER_EXTRA is more of the sender section (indented YAML lines).
+bench_config() {
+  local metrics="" redis="" sender_extra="${6:-}"
+  [ -n "${4:-}" ] && [ "$4" != 0 ] && metrics="  prometheus: {inet-interface: 127.0.0.1, inet-port: $4}"
+  # The first section with reliable-queue/redis names the server every role of the process uses; the receiver
+  # and the transformer both carry it, as a split deployment would.
+  [ -n "${5:-}" ] && [ "$5" != 0 ] && redis="  reliable-queue: {redis: {hostname: 127.0.0.1, port: $5}}"
+  cat > "$work/global.yaml" <<CONF
+reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
+backdata: {queue-name: EVENT_QUEUE}
+postfix: {incoming-queue-name: INCOMING-TO-POSTFIX}
+CONF
+  cat > "$work/customer.yaml" <<CONF
+storage: {path: $work/mm-data}
+receiver:
+  bind: {inet-interface: 127.0.0.1, inet-port: $1}
+  trusted-networks: [127.0.0.0/8]
+$metrics
+$redis
+transformer:
+$redis
+  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
+  domain-settings:
+    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
+sender:
+  dns-servers: ["127.0.0.1:$2"]
+  smtp-port: $3
+  helo-name: bench.sender.test
+$sender_extra
+CONF
+}

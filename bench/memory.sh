@@ -21,23 +21,7 @@ source "$root/bench/lib.sh"
 bench_dkim_key "$work/dkim.pem"
 bench_dnsmasq $dns_port 127.0.0.2
 
-cat > "$work/global.yaml" <<CONF
-reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
-backdata: {queue-name: EVENT_QUEUE}
-postfix: {incoming-queue-name: INCOMING-TO-POSTFIX}
-CONF
-cat > "$work/customer.yaml" <<CONF
-storage: {path: $work/mm-data}
-receiver:
-  bind: {inet-interface: 127.0.0.1, inet-port: $sut_port}
-  trusted-networks: [127.0.0.0/8]
-  prometheus: {inet-interface: 127.0.0.1, inet-port: $metrics_port}
-transformer:
-  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
-  domain-settings:
-    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
-sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $closed_port, helo-name: bench.sender.test}
-CONF
+bench_config $sut_port $dns_port $closed_port $metrics_port
 bench_message "$work/message.eml" "$size" memory
 
 "$root/mailer" --help > /dev/null # builds when needed

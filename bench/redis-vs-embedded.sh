@@ -63,23 +63,7 @@ start_redis() {
 
 bench_message "$work/message.eml" "$size"
 
-cat > "$work/global.yaml" <<CONF
-reliable-queue: {queue-names: {primary-queue: IB-MAIL-QUEUE-P0, default-queue: IB-MAIL-QUEUE-P1}}
-backdata: {queue-name: EVENT_QUEUE}
-postfix: {incoming-queue-name: INCOMING-TO-POSTFIX}
-CONF
-cat > "$work/customer.yaml" <<CONF
-storage: {path: $work/mm-data}
-receiver:
-  bind: {inet-interface: 127.0.0.1, inet-port: $sut_port}
-  trusted-networks: [127.0.0.0/8]
-  reliable-queue: {redis: {hostname: 127.0.0.1, port: $redis_port}}
-transformer:
-  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
-  domain-settings:
-    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
-sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $sink_port, helo-name: bench.sender.test}
-CONF
+bench_config $sut_port $dns_port $sink_port 0 $redis_port
 
 mailer() { MAILER_LOG_LEVEL=WARNING exec dotnet "$root/.mailer-build/mailer.dll" "$@" --global-config-file "$work/global.yaml" --customer-config-file "$work/customer.yaml"; }
 

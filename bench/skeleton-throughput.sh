@@ -15,22 +15,7 @@ bench_dkim_key "$work/dkim.pem"
 bench_dnsmasq $dns_port 127.0.0.2
 /usr/sbin/smtp-sink -u nobody -c 127.0.0.2:$sink_port 1000 > "$work/sink.out" & pids+=($!)
 
-cat > "$work/global.yaml" <<CONF
-reliable-queue: {queue-names: {primary-queue: P0, default-queue: P1}}
-backdata: {queue-name: EVENTS}
-postfix: {incoming-queue-name: OUT}
-CONF
-cat > "$work/customer.yaml" <<CONF
-storage: {path: $work/data}
-receiver:
-  bind: {inet-interface: 127.0.0.1, inet-port: $rcv_port}
-  trusted-networks: [127.0.0.0/8]
-transformer:
-  email-headers: {inject: {List-Unsubscribe: "<mailto:unsub-{{uuid}}@{{from-domain}}>"}}
-  domain-settings:
-    - {domain: sender.test, dkim-private-key-file: $work/dkim.pem, return-path-domain: returns.sender.test}
-sender: {dns-servers: ["127.0.0.1:$dns_port"], smtp-port: $sink_port, helo-name: bench.sender.test}
-CONF
+bench_config $rcv_port $dns_port $sink_port
 "$root/mailer" run --global-config-file "$work/global.yaml" --customer-config-file "$work/customer.yaml" > "$work/mailer.log" 2>&1 & pids+=($!)
 wait_port $rcv_port || { cat "$work/mailer.log" >&2; exit 1; }
 bench_message "$work/message.eml" "$size"
