@@ -9,6 +9,8 @@ for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:sw
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 /usr/bin/python3 -c 'import dkim, dns.resolver' >/dev/null 2>&1 || need+=(python3-dkim python3-dnspython)
+# swaks speaks STARTTLS only through Net::SSLeay, which it merely recommends (and --no-install-recommends skips).
+/usr/bin/perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
