@@ -112,7 +112,7 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
     [InlineData("missing-uuid.eml", "application/octet-stream", "admin:secret", HttpStatusCode.BadRequest, "Missing header X-Uuid")]
     public async Task Http_api_answers_like_the_original(string fixture, string contentType, string? credentials, HttpStatusCode expected, string? detail)
     {
-        using var response = await PostAsync(SharedFixtures.Bytes(fixture), contentType, credentials);
+        using var response = await PostAsync(TestData.Fixture(fixture), contentType, credentials);
         var body = await response.Content.ReadAsStringAsync();
 
         Assert.True(expected == response.StatusCode, body);
@@ -130,7 +130,7 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
     [Fact]
     public async Task Http_api_queues_the_exact_bytes_on_the_default_queue()
     {
-        var bytes = SharedFixtures.Bytes("basic.eml");
+        var bytes = TestData.Fixture("basic.eml");
         using var response = await PostAsync(bytes, "application/octet-stream", "admin:secret");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("default_queue_messages", await _mailer.MetricsAsync());

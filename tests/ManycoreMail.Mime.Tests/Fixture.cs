@@ -2,7 +2,7 @@ namespace ManycoreMail.Mime.Tests;
 
 internal static class Fixture
 {
-    public static byte[] Bytes(string name) => ManycoreMail.TestSupport.SharedFixtures.Bytes(name);
+    public static byte[] Bytes(string name) => ManycoreMail.TestSupport.TestData.Fixture(name);
 
     public static MessageHeaders Parse(byte[] message)
     {

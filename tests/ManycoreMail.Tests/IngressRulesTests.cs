@@ -5,7 +5,7 @@ namespace ManycoreMail.Tests;
 
 public sealed class IngressRulesTests
 {
-    private static byte[] Fixture(string name) => ManycoreMail.TestSupport.SharedFixtures.Bytes(name);
+    private static byte[] Fixture(string name) => ManycoreMail.TestSupport.TestData.Fixture(name);
 
     [Theory]
     [InlineData("basic.eml", true, "6c0d2660732b4e3ab22974b37263a577", false, 1)]

@@ -34,7 +34,7 @@ public sealed class MessageTransformerTests
         return new MessageTransformer(options, new Dictionary<string, SendingDomain> { ["example.org"] = new(settings, signer) });
     }
 
-    private static byte[] Fixture(string name) => ManycoreMail.TestSupport.SharedFixtures.Bytes(name);
+    private static byte[] Fixture(string name) => ManycoreMail.TestSupport.TestData.Fixture(name);
 
     private static (MessageHeaders Headers, string Text, TransformOutcome.Ready Ready) Transform(string fixture, MessageTransformer? transformer = null)
     {
