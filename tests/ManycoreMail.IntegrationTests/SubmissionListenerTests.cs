@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -31,7 +32,7 @@ public sealed class SubmissionListenerTests : IDisposable
     [Fact]
     public async Task Proxy_protocol_and_limits_come_from_the_receiver_section()
     {
-        var config = WriteConfig("  proxy-protocol: true\n  max-sessions-per-client: 1\n  command-timeout-seconds: 30\n", trusted: "[10.0.0.0/8]");
+        var config = WriteConfig("  proxy-protocol: true\n  proxy-protocol-from: [127.0.0.0/8]\n  max-sessions-per-client: 1\n  command-timeout-seconds: 30\n", trusted: "[10.0.0.0/8]");
         await using var mailer = await RunningMailer.StartAsync(config, [RoleNames.Receiver]);
 
         // A client in 10/8 behind the load balancer is trusted: MAIL without AUTH.
@@ -47,11 +48,185 @@ public sealed class SubmissionListenerTests : IDisposable
         using var second = await ConnectAsync(config.Receiver);
         await second.WriteAsync("PROXY TCP4 10.9.9.9 10.0.0.1 40001 587\r\n");
         Assert.Equal("421 4.7.0 Too many connections from your address, try again later", await second.ReadReplyAsync());
+        // Closed, so the load balancer's own count (one header pending at a time) is free again.
+        Assert.Null(await second.ReadLineAsync());
 
         // Without a header: closed without a word.
         using var direct = await ConnectAsync(config.Receiver);
         await direct.WriteAsync("EHLO direct.test\r\n");
         Assert.Null(await direct.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task A_peer_outside_proxy_protocol_from_cannot_claim_a_trusted_address()
+    {
+        var config = WriteConfig("  proxy-protocol: true\n  proxy-protocol-from: [192.0.2.0/24]\n", trusted: "[10.0.0.0/8]");
+        await using var mailer = await RunningMailer.StartAsync(config, [RoleNames.Receiver]);
+
+        // 127.0.0.1 is no load balancer of ours: its header must not make it the trusted 10.9.9.9.
+        using var client = await ConnectAsync(config.Receiver);
+        try
+        {
+            await client.WriteAsync("PROXY TCP4 10.9.9.9 10.0.0.1 40000 587\r\nEHLO lb.test\r\nMAIL FROM:<a@sender.test>\r\n");
+        }
+        catch (IOException)
+        {
+            // Closed before the bytes went out: just as refused.
+        }
+        Assert.Null(await client.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task The_sixth_wrong_smtp_password_from_one_address_across_connections_gets_454()
+    {
+        // Trusted, so AUTH is offered without TLS and the test speaks plain text.
+        var config = WriteConfig(trusted: "[127.0.0.0/8]");
+        await using var mailer = await RunningMailer.StartAsync(config, [RoleNames.Receiver]);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("535 5.7.8 Authentication credentials invalid", await AuthenticateAsync(config.Receiver, IPAddress.Loopback, "apa", "wrong-" + i));
+        }
+
+        var sixth = await AuthenticateAsync(config.Receiver, IPAddress.Loopback, "apa", "banan");
+        Assert.StartsWith("454 4.7.0 Too many failed logins from your address, try again in ", sixth);
+        // Another address is another client.
+        Assert.Equal("235 2.7.0 Authentication successful", await AuthenticateAsync(config.Receiver, IPAddress.Parse("127.0.0.2"), "apa", "banan"));
+    }
+
+    [Fact]
+    public async Task Http_basic_failures_from_one_address_get_429_with_retry_after_and_others_are_unaffected()
+    {
+        var config = WriteConfig();
+        await using var mailer = await RunningMailer.StartAsync(config, [RoleNames.HttpReceiver, RoleNames.Receiver]);
+        using var client = HttpFrom(IPAddress.Loopback);
+        for (var i = 0; i < 5; i++)
+        {
+            using var failed = await SendAsync(client, config, "admin:wrong-" + i);
+            Assert.Equal(HttpStatusCode.Unauthorized, failed.StatusCode);
+        }
+
+        using var sixth = await SendAsync(client, config, "admin:secret");
+        Assert.Equal(HttpStatusCode.TooManyRequests, sixth.StatusCode);
+        Assert.True(sixth.Headers.RetryAfter?.Delta > TimeSpan.Zero, "429 without Retry-After");
+        Assert.Equal("application/problem+json", sixth.Content.Headers.ContentType?.MediaType);
+        // One throttle for both receivers: the same address is refused on SMTP too.
+        Assert.StartsWith("454 4.7.0", await AuthenticateAsync(config.Receiver, IPAddress.Loopback, "apa", "banan", trustedOnly: false));
+
+        using var other = HttpFrom(IPAddress.Parse("127.0.0.2"));
+        using var accepted = await SendAsync(other, config, "admin:secret");
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+    }
+
+    [Fact]
+    public async Task Past_the_receiving_memory_the_http_api_answers_503_with_retry_after()
+    {
+        var config = WriteConfig();
+        var text = File.ReadAllText(config.CustomerFile);
+        File.WriteAllText(config.CustomerFile, Regex.Replace(text, "^httpreceiver:\n", "httpreceiver:\n  max-message-size: 1048576\n  max-receiving-megabytes: 1\n", RegexOptions.Multiline));
+        await using var mailer = await RunningMailer.StartAsync(config, [RoleNames.HttpReceiver]);
+
+        // A request that announces a whole megabyte and sends a few bytes holds the budget while it lasts.
+        using (var holder = await ConnectAsync(new IPEndPoint(IPAddress.Loopback, config.HttpPort)))
+        {
+            await holder.WriteAsync($"POST /v1/mail/send HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:secret"))}\r\n"
+                + "Content-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\nFrom: a");
+            using var client = new HttpClient();
+            using var refused = await Eventually.GetAsync(async () =>
+            {
+                var response = await SendAsync(client, config, "admin:secret");
+                if (response.StatusCode == HttpStatusCode.ServiceUnavailable)
+                {
+                    return response;
+                }
+                response.Dispose();
+                return null;
+            }, Deadline, "a 503 while the first body is received");
+            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero, "503 without Retry-After");
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        }
+
+        // The holder is gone, its memory with it.
+        using var again = new HttpClient();
+        using var accepted = await Eventually.GetAsync(async () =>
+        {
+            var response = await SendAsync(again, config, "admin:secret");
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                return response;
+            }
+            response.Dispose();
+            return null;
+        }, Deadline, "the API to take a message again");
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+    }
+
+    /// <summary>One connection from <paramref name="from"/>: EHLO, AUTH PLAIN; the reply to AUTH.</summary>
+    private static async Task<string?> AuthenticateAsync(IPEndPoint receiver, IPAddress from, string user, string password, bool trustedOnly = true)
+    {
+        using var client = await ConnectAsync(receiver, from);
+        Assert.StartsWith("220 ", await client.ReadReplyAsync());
+        await client.WriteAsync("EHLO client.test\r\n");
+        await client.ReadReplyAsync();
+        if (!trustedOnly)
+        {
+            // Not in trusted-networks: AUTH needs TLS first.
+            return await AuthenticateOverTlsAsync(client, user, password);
+        }
+        await client.WriteAsync($"AUTH PLAIN {Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{user}\0{password}"))}\r\n");
+        return await client.ReadReplyAsync();
+    }
+
+    private static async Task<string?> AuthenticateOverTlsAsync(LineClient client, string user, string password)
+    {
+        await client.WriteAsync("STARTTLS\r\n");
+        Assert.StartsWith("220 ", await client.ReadReplyAsync());
+        await using var tls = new SslStream(client.Stream, leaveInnerStreamOpen: true, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "mx.test" });
+        using var reader = new StreamReader(tls, Encoding.Latin1, false, 1, leaveOpen: true);
+        async Task<string?> ReplyAsync()
+        {
+            // Bounded by the server: a reply ends at a line without a dash, or the connection closes.
+            while (true)
+            {
+                var line = await reader.ReadLineAsync();
+                if (line is null || line.Length < 4 || line[3] != '-')
+                {
+                    return line;
+                }
+            }
+        }
+        await tls.WriteAsync(Encoding.Latin1.GetBytes("EHLO client.test\r\n"));
+        await ReplyAsync();
+        await tls.WriteAsync(Encoding.Latin1.GetBytes($"AUTH PLAIN {Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{user}\0{password}"))}\r\n"));
+        return await ReplyAsync();
+    }
+
+    private static HttpClient HttpFrom(IPAddress source) => new(new SocketsHttpHandler
+    {
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    });
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient client, MailerConfig config, string credentials)
+    {
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(Messages.Simple(Messages.NewUuid(), "api@ok.test")));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/mail/send") { Content = content };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials)));
+        return await client.SendAsync(request);
     }
 
     [Fact]
@@ -188,9 +363,9 @@ public sealed class SubmissionListenerTests : IDisposable
         return tls.RemoteCertificate is { } remote ? X509CertificateLoader.LoadCertificate(remote.GetRawCertData()).Thumbprint : null;
     }
 
-    private static async Task<LineClient> ConnectAsync(IPEndPoint endPoint)
+    private static async Task<LineClient> ConnectAsync(IPEndPoint endPoint, IPAddress? from = null)
     {
-        var tcp = new TcpClient();
+        var tcp = from is null ? new TcpClient() : new TcpClient(new IPEndPoint(from, 0));
         await tcp.ConnectAsync(endPoint);
         return new LineClient(tcp);
     }

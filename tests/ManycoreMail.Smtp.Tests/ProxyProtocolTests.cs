@@ -10,6 +10,8 @@ namespace ManycoreMail.Smtp.Tests;
 /// the client address it carries for trusted-networks and limits.</summary>
 public sealed class ProxyProtocolTests
 {
+    private static readonly IPNetwork Loopback = IPNetwork.Parse("127.0.0.0/8");
+
     private static byte[] V2(byte command, byte family, byte[] addresses, int extraLength = 0)
     {
         byte[] signature = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A];
@@ -133,6 +135,7 @@ public sealed class ProxyProtocolTests
         var options = TestServer.DefaultOptions with
         {
             ProxyProtocol = true,
+            ProxyProtocolFrom = [Loopback],
             AuthEnabled = true,
             RequireAuthentication = true,
             TrustedNetworks = [IPNetwork.Parse("10.0.0.0/8")],
@@ -163,7 +166,7 @@ public sealed class ProxyProtocolTests
     [InlineData("GET / HTTP/1.1\r\n")]
     public async Task Without_a_valid_header_the_connection_is_closed_without_a_word(string first)
     {
-        await using var server = TestServer.Start(TestServer.DefaultOptions with { ProxyProtocol = true });
+        await using var server = TestServer.Start(TestServer.DefaultOptions with { ProxyProtocol = true, ProxyProtocolFrom = [Loopback] });
         await using var client = await server.ConnectRawAsync();
         await client.SendAsync(first);
         Assert.Null(await client.ReadLineAsync());
@@ -173,7 +176,7 @@ public sealed class ProxyProtocolTests
     [Fact]
     public async Task A_client_that_sends_nothing_is_closed_after_the_command_timeout()
     {
-        await using var server = TestServer.Start(TestServer.DefaultOptions with { ProxyProtocol = true, CommandTimeout = TimeSpan.FromMilliseconds(300) });
+        await using var server = TestServer.Start(TestServer.DefaultOptions with { ProxyProtocol = true, ProxyProtocolFrom = [Loopback], CommandTimeout = TimeSpan.FromMilliseconds(300) });
         await using var client = await server.ConnectRawAsync();
         Assert.Null(await client.ReadLineAsync());
     }

@@ -87,6 +87,7 @@ public sealed partial class SessionFuzzTests
             MaxAuthFailures = 1 + random.Next(4),
             AuthFailureDelay = TimeSpan.Zero,
             ProxyProtocol = variant == 4,
+            ProxyProtocolFrom = [IPNetwork.Parse("127.0.0.0/8")],
             Smtputf8 = variant != 3,
             Chunking = variant != 3,
             Dsn = variant != 3,

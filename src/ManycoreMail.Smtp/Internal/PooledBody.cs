@@ -1,10 +1,12 @@
 using System.Buffers;
+using ManycoreMail.Smtp.Server;
 
 namespace ManycoreMail.Smtp.Internal;
 
 /// <summary>A growable byte buffer made of <see cref="ArrayPool{T}"/> arrays, exposed as a
-/// <see cref="ReadOnlySequence{T}"/> without ever copying into one contiguous block.</summary>
-internal sealed class PooledBody : IDisposable
+/// <see cref="ReadOnlySequence{T}"/> without ever copying into one contiguous block. With a
+/// <see cref="MemoryBudget"/>, every array it holds is taken from that budget first.</summary>
+internal sealed class PooledBody(MemoryBudget? budget = null) : IDisposable
 {
     // Small first so tiny messages stay cheap, then doubling up to a size where the per-array
     // overhead no longer matters.
@@ -13,16 +15,29 @@ internal sealed class PooledBody : IDisposable
 
     private readonly List<byte[]> _arrays = [];
     private int _lastUsed;
+    private long _taken;
 
     public long Length { get; private set; }
 
-    public void Append(ReadOnlySpan<byte> data)
+    /// <summary>Appends <paramref name="data"/>; false when the budget could not cover the next array (part of
+    /// the data may then have been appended).</summary>
+    public bool Append(ReadOnlySpan<byte> data)
     {
         while (!data.IsEmpty)
         {
             if (_arrays.Count == 0 || _lastUsed == _arrays[^1].Length)
             {
                 var size = _arrays.Count == 0 ? FirstArraySize : Math.Min(MaxArraySize, _arrays[^1].Length * 2);
+                if (budget is not null)
+                {
+                    if (!budget.TryTake(size))
+                    {
+                        return false;
+                    }
+
+                    _taken += size;
+                }
+
                 _arrays.Add(ArrayPool<byte>.Shared.Rent(size));
                 _lastUsed = 0;
             }
@@ -34,6 +49,8 @@ internal sealed class PooledBody : IDisposable
             _lastUsed += count;
             Length += count;
         }
+
+        return true;
     }
 
     /// <summary>A view over the current content; valid until the next <see cref="Clear"/>.</summary>
@@ -71,6 +88,8 @@ internal sealed class PooledBody : IDisposable
         _arrays.Clear();
         _lastUsed = 0;
         Length = 0;
+        budget?.Return(_taken);
+        _taken = 0;
     }
 
     public void Dispose() => Clear();

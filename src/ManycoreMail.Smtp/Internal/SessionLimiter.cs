@@ -1,4 +1,5 @@
 using System.Net;
+using ManycoreMail.Smtp.Server;
 
 namespace ManycoreMail.Smtp.Internal;
 
@@ -9,7 +10,8 @@ internal enum SessionAdmission : byte
     TooManyFromClient,
 }
 
-/// <summary>Counts open sessions overall and per client address; one lock, held for a dictionary update.</summary>
+/// <summary>Counts open sessions overall and per client (<see cref="ClientKey"/>: an IPv4 address or an IPv6
+/// /64); one lock, held for a dictionary update.</summary>
 internal sealed class SessionLimiter(int maxSessions, int maxPerClient)
 {
     private readonly Lock _gate = new();
@@ -18,7 +20,7 @@ internal sealed class SessionLimiter(int maxSessions, int maxPerClient)
 
     public SessionAdmission TryEnter(IPAddress client)
     {
-        client = Normalize(client);
+        var key = ClientKey.Of(client);
         lock (_gate)
         {
             if (_total >= maxSessions)
@@ -26,37 +28,73 @@ internal sealed class SessionLimiter(int maxSessions, int maxPerClient)
                 return SessionAdmission.TooManySessions;
             }
 
-            _perClient.TryGetValue(client, out var count);
-            if (count >= maxPerClient)
+            if (!TryAddClient(key))
             {
                 return SessionAdmission.TooManyFromClient;
             }
 
-            _perClient[client] = count + 1;
             _total++;
             return SessionAdmission.Admitted;
         }
     }
 
-    /// <summary>Undoes one admitted <see cref="TryEnter"/>.</summary>
-    public void Leave(IPAddress client)
+    /// <summary>Moves an admitted session from the client it was counted under to another (the load balancer
+    /// it came through, then the client its PROXY header named). The total is unchanged. When
+    /// <paramref name="to"/> is at its limit the session stays counted under <paramref name="from"/>.</summary>
+    public SessionAdmission TryMove(IPAddress from, IPAddress to)
     {
-        client = Normalize(client);
+        var fromKey = ClientKey.Of(from);
+        var toKey = ClientKey.Of(to);
+        if (fromKey.Equals(toKey))
+        {
+            return SessionAdmission.Admitted;
+        }
+
         lock (_gate)
         {
-            _total--;
-            if (_perClient.TryGetValue(client, out var count) && count > 1)
+            if (!TryAddClient(toKey))
             {
-                _perClient[client] = count - 1;
+                return SessionAdmission.TooManyFromClient;
             }
-            else
-            {
-                // Removing at zero keeps the dictionary as small as the set of connected clients.
-                _perClient.Remove(client);
-            }
+
+            RemoveClient(fromKey);
+            return SessionAdmission.Admitted;
         }
     }
 
-    /// <summary>One client is one client whether it came over IPv4 or as an IPv4-mapped IPv6 address.</summary>
-    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    /// <summary>Undoes one admitted <see cref="TryEnter"/> (for the client it is now counted under).</summary>
+    public void Leave(IPAddress client)
+    {
+        var key = ClientKey.Of(client);
+        lock (_gate)
+        {
+            _total--;
+            RemoveClient(key);
+        }
+    }
+
+    private bool TryAddClient(IPAddress key)
+    {
+        _perClient.TryGetValue(key, out var count);
+        if (count >= maxPerClient)
+        {
+            return false;
+        }
+
+        _perClient[key] = count + 1;
+        return true;
+    }
+
+    private void RemoveClient(IPAddress key)
+    {
+        if (_perClient.TryGetValue(key, out var count) && count > 1)
+        {
+            _perClient[key] = count - 1;
+        }
+        else
+        {
+            // Removing at zero keeps the dictionary as small as the set of connected clients.
+            _perClient.Remove(key);
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using ManycoreMail.Smtp.Server;
 
 namespace ManycoreMail.Smtp.Internal;
 
@@ -15,7 +16,8 @@ namespace ManycoreMail.Smtp.Internal;
 /// and dot-stuffing are found across any segment or read boundary. Ordinary text is copied in
 /// runs between CR/LF bytes, not byte by byte.
 /// </remarks>
-internal sealed class SmtpDataDecoder : IDisposable
+/// <param name="budget">Shared by the listener's sessions: the memory of the bodies they receive at once.</param>
+internal sealed class SmtpDataDecoder(MemoryBudget? budget = null) : IDisposable
 {
     private enum State : byte
     {
@@ -29,7 +31,7 @@ internal sealed class SmtpDataDecoder : IDisposable
         LineStartDotCr,
     }
 
-    private readonly PooledBody _body = new();
+    private readonly PooledBody _body = new(budget);
     private State _state;
     private long _size;
     private int _lineLength;
@@ -46,10 +48,14 @@ internal sealed class SmtpDataDecoder : IDisposable
     /// <summary>A line exceeded the line limit (counted with its CR LF).</summary>
     public bool LineTooLong { get; private set; }
 
+    /// <summary>The listener's memory budget for bodies ran out while this one was arriving; its bytes were
+    /// dropped (the client is told to retry later).</summary>
+    public bool OverBudget { get; private set; }
+
     /// <summary>Unstuffed size seen so far (counted even after the content was dropped).</summary>
     public long Size => _size;
 
-    private bool Keeping => !TooLarge && !SawBareLineBreak && !LineTooLong;
+    private bool Keeping => !TooLarge && !SawBareLineBreak && !LineTooLong && !OverBudget;
 
     /// <summary>Starts a message. <paramref name="chunked"/>: the content comes in BDAT chunks (RFC 3030), which
     /// carry the message as it is: no dot-stuffing and no end marker, but the same bare CR/LF and limit checks,
@@ -66,6 +72,7 @@ internal sealed class SmtpDataDecoder : IDisposable
         SawBareLineBreak = false;
         TooLarge = false;
         LineTooLong = false;
+        OverBudget = false;
     }
 
     /// <summary>The unstuffed message (CR LF line ends); valid until <see cref="Begin"/> or <see cref="Release"/>.</summary>
@@ -238,9 +245,10 @@ internal sealed class SmtpDataDecoder : IDisposable
 
         if (Keeping)
         {
-            _body.Append(bytes);
+            OverBudget = !_body.Append(bytes);
         }
-        else if (_body.Length > 0)
+
+        if (!Keeping && _body.Length > 0)
         {
             // The message will be refused: give the memory back now instead of at the end.
             _body.Clear();

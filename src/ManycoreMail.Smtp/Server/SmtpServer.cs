@@ -18,6 +18,7 @@ public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, 
     private readonly Lock _stopGate = new();
     private readonly Dictionary<SmtpSession, Task> _sessions = [];
     private readonly SessionLimiter _limiter = new(options.MaxSessions, options.MaxSessionsPerClient);
+    private readonly MemoryBudget _receiving = new(options.MaxReceivingBytes);
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private Task? _stopTask;
@@ -34,6 +35,9 @@ public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, 
             }
         }
     }
+
+    /// <summary>Bytes the bodies being received hold now (at most <see cref="SmtpServerOptions.MaxReceivingBytes"/>).</summary>
+    public long ReceivingBytes => _receiving.Used;
 
     /// <summary>Bind and start accepting. Returns the bound endpoint (useful with port 0).
     /// Binding the IPv6 any-address accepts IPv4 as well (dual mode).</summary>
@@ -112,7 +116,7 @@ public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, 
             var remote = (IPEndPoint)socket.RemoteEndPoint!;
             var local = (IPEndPoint)socket.LocalEndPoint!;
             session = new SmtpSession(new NetworkStream(socket, ownsSocket: true), remote, local, options, handler, logger, _limiter,
-                _stopping.Token, _aborted.Token);
+                _stopping.Token, _aborted.Token, _receiving);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {

@@ -50,6 +50,33 @@ public sealed record SmtpServerOptions
     /// connection is closed without a word.</summary>
     public bool ProxyProtocol { get; init; }
 
+    /// <summary>With <see cref="ProxyProtocol"/>, the peers (load balancers) whose PROXY header is believed. A
+    /// connection from any other peer is closed before a byte of it is read: whoever could send a header could
+    /// claim any address, a trusted one included. Empty: no peer is believed.</summary>
+    public IReadOnlyList<IPNetwork> ProxyProtocolFrom { get; init; } = [];
+
+    /// <summary>How long a load balancer gets for its PROXY header (it sends it at once on connect).</summary>
+    public TimeSpan ProxyHeaderTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A session open this long is told "421 4.4.2" and closed, however busy it is.</summary>
+    public TimeSpan MaxSessionLifetime { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>While message content arrives, each <see cref="DataRateWindow"/> must bring at least this many
+    /// bytes per second on average, or the session is told "421 4.4.2" and closed. 0: no minimum.</summary>
+    public int MinDataRate { get; init; } = 1024;
+
+    /// <summary>The span over which <see cref="MinDataRate"/> is measured; the first one is the grace period
+    /// a slow start gets.</summary>
+    public TimeSpan DataRateWindow { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Memory the bodies being received may take at once, over all sessions of the server. Past it a
+    /// new DATA or BDAT is refused with "452 4.3.1" before its content is read, and a body that would cross it
+    /// is dropped and refused the same way.</summary>
+    public long MaxReceivingBytes { get; init; } = 256L * 1024 * 1024;
+
+    /// <summary>Counts failed AUTH per client across sessions and refuses (454 4.7.0) clients with too many.</summary>
+    public IAuthenticationThrottle? AuthThrottle { get; init; }
+
     /// <summary>Offer SMTPUTF8 (RFC 6531): UTF-8 addresses are accepted in a transaction that declared it.</summary>
     public bool Smtputf8 { get; init; } = true;
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
@@ -33,8 +34,8 @@ internal sealed class SmtpSession : IAsyncDisposable
     /// <summary>RFC 4954 §4: AUTH command and response lines may be up to 12288 octets.</summary>
     private const int MaxAuthLine = 12288;
     private const int ReadBufferSize = 8 * 1024;
-    /// <summary>How long a load balancer gets for its PROXY header (it sends it at once on connect).</summary>
-    private static readonly TimeSpan ProxyHeaderTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>What a new body needs free in the listener's budget before its content is read: its first array.</summary>
+    private const int MinimumReceivingBytes = 4 * 1024;
     /// <summary>How long a parting "421" may take to reach a peer before we close anyway.</summary>
     private static readonly TimeSpan GoodbyeTimeout = TimeSpan.FromSeconds(2);
 
@@ -45,8 +46,10 @@ internal sealed class SmtpSession : IAsyncDisposable
     private readonly SessionLimiter? _limiter;
     private readonly CancellationToken _stopping;
     private readonly CancellationToken _aborted;
-    private readonly SmtpDataDecoder _data = new();
+    private readonly MemoryBudget? _receiving;
+    private readonly SmtpDataDecoder _data;
     private readonly List<SmtpRecipient> _recipients = [];
+    private readonly long _startedAt = Stopwatch.GetTimestamp();
 
     private SmtpSessionInfo _info;
     private Stream _stream;
@@ -65,6 +68,13 @@ internal sealed class SmtpSession : IAsyncDisposable
     private string? _authLoginUser;
     private int _errors;
     private int _authFailures;
+
+    /// <summary>What the armed read timeout stands for, so its firing can be answered for what it is.</summary>
+    private ReadLimit _armedLimit;
+    /// <summary>Bytes left in the reader after the last exchange: what a read returns beyond them is new.</summary>
+    private long _carried;
+    private long _rateWindowStart;
+    private long _rateWindowBytes;
 
     /// <summary>The transaction's content came (or is coming) in BDAT chunks; DATA is then refused.</summary>
     private bool _chunking;
@@ -108,6 +118,19 @@ internal sealed class SmtpSession : IAsyncDisposable
         NeedMail,
         NeedRcpt,
         NoValidRecipients,
+        /// <summary>The listener's memory for bodies being received is used up.</summary>
+        NoMemory,
+    }
+
+    /// <summary>Which limit a read may run into first.</summary>
+    private enum ReadLimit : byte
+    {
+        /// <summary>The command or data timeout: the client went quiet.</summary>
+        Idle,
+        /// <summary><see cref="SmtpServerOptions.MaxSessionLifetime"/>.</summary>
+        SessionLifetime,
+        /// <summary><see cref="SmtpServerOptions.MinDataRate"/> in the current window.</summary>
+        DataRate,
     }
 
     private enum CommandClass : byte
@@ -122,9 +145,11 @@ internal sealed class SmtpSession : IAsyncDisposable
         PendingKind Kind, string First = "", string Second = "", SmtpMailParameters? Mail = null, SmtpRecipient? Recipient = null);
 
     public SmtpSession(Stream transport, IPEndPoint remote, IPEndPoint local, SmtpServerOptions options, ISmtpHandler handler,
-        ILogger logger, SessionLimiter? limiter, CancellationToken stopping, CancellationToken aborted)
+        ILogger logger, SessionLimiter? limiter, CancellationToken stopping, CancellationToken aborted, MemoryBudget? receiving = null)
     {
         _transport = transport;
+        _receiving = receiving;
+        _data = new SmtpDataDecoder(receiving);
         _options = options;
         _handler = handler;
         _logger = logger;
@@ -167,29 +192,52 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     public async Task RunAsync()
     {
-        var admitted = false;
+        // The client the session is counted under: the TCP peer until a PROXY header names the real one.
+        IPAddress? counted = null;
         try
         {
-            if (_options.ProxyProtocol && !await ReadProxyHeaderAsync().ConfigureAwait(false))
+            var peer = _info.RemoteEndPoint;
+            if (_options.ProxyProtocol && !IsTrusted(peer.Address, _options.ProxyProtocolFrom))
             {
-                SmtpSessionLog.SessionEnded(_logger, _info.RemoteEndPoint, "no valid PROXY protocol header");
+                // Not one of our load balancers: its header would be a claim nobody vouches for.
+                SmtpSessionLog.ProxyPeerRefused(_logger, peer);
                 return;
             }
 
+            // Limits apply to the TCP peer before any header is read, so a peer that connects and says nothing
+            // holds at most its share of sessions, and only until the header timeout.
             if (_limiter is not null)
             {
-                var admission = _limiter.TryEnter(_info.RemoteEndPoint.Address);
+                var admission = _limiter.TryEnter(peer.Address);
                 if (admission != SessionAdmission.Admitted)
                 {
-                    _writer.Write(admission == SessionAdmission.TooManySessions
-                        ? "421 4.7.0 Too many connections, try again later\r\n"u8
-                        : "421 4.7.0 Too many connections from your address, try again later\r\n"u8);
-                    await TryFlushBrieflyAsync().ConfigureAwait(false);
-                    SmtpSessionLog.SessionEnded(_logger, _info.RemoteEndPoint, admission.ToString());
+                    await RefuseAsync(admission).ConfigureAwait(false);
                     return;
                 }
 
-                admitted = true;
+                counted = peer.Address;
+            }
+
+            if (_options.ProxyProtocol)
+            {
+                if (!await ReadProxyHeaderAsync().ConfigureAwait(false))
+                {
+                    SmtpSessionLog.SessionEnded(_logger, _info.RemoteEndPoint, "no valid PROXY protocol header");
+                    return;
+                }
+
+                if (counted is not null)
+                {
+                    // From now on the session counts for the client behind the load balancer.
+                    var admission = _limiter!.TryMove(counted, _info.RemoteEndPoint.Address);
+                    if (admission != SessionAdmission.Admitted)
+                    {
+                        await RefuseAsync(admission).ConfigureAwait(false);
+                        return;
+                    }
+
+                    counted = _info.RemoteEndPoint.Address;
+                }
             }
 
             var reason = await ConverseAsync().ConfigureAwait(false);
@@ -206,17 +254,26 @@ internal sealed class SmtpSession : IAsyncDisposable
         }
         finally
         {
-            if (admitted)
+            if (counted is not null)
             {
-                _limiter!.Leave(_info.RemoteEndPoint.Address);
+                _limiter!.Leave(counted);
             }
         }
+    }
+
+    private async Task RefuseAsync(SessionAdmission admission)
+    {
+        _writer.Write(admission == SessionAdmission.TooManySessions
+            ? "421 4.7.0 Too many connections, try again later\r\n"u8
+            : "421 4.7.0 Too many connections from your address, try again later\r\n"u8);
+        await TryFlushBrieflyAsync().ConfigureAwait(false);
+        SmtpSessionLog.SessionEnded(_logger, _info.RemoteEndPoint, admission.ToString());
     }
 
     /// <summary>Reads the PROXY protocol header and adopts the client address it carries.</summary>
     private async Task<bool> ReadProxyHeaderAsync()
     {
-        ArmTimeout(ProxyHeaderTimeout < _options.CommandTimeout ? ProxyHeaderTimeout : _options.CommandTimeout);
+        ArmTimeout(_options.ProxyHeaderTimeout < _options.CommandTimeout ? _options.ProxyHeaderTimeout : _options.CommandTimeout);
         // Bounded: the parser declares the header invalid once more bytes arrived than any header can have.
         while (true)
         {
@@ -297,7 +354,15 @@ internal sealed class SmtpSession : IAsyncDisposable
     private async ValueTask<(bool Ended, string Reason)> ExchangeAsync()
     {
         ReadResult result;
-        ArmTimeout(_mode is InputMode.Data or InputMode.Chunk ? _options.DataTimeout : _options.CommandTimeout);
+        var receivingContent = _mode is InputMode.Data or InputMode.Chunk;
+        var (timeout, limit) = NextReadDeadline(receivingContent);
+        if (timeout <= TimeSpan.Zero)
+        {
+            return await CloseAtLimitAsync(limit).ConfigureAwait(false);
+        }
+
+        ArmTimeout(timeout);
+        _armedLimit = limit;
         // An idle session leaves as soon as the server stops; one in a transaction may finish it.
         var stopRegistration = InTransaction
             ? default
@@ -309,6 +374,11 @@ internal sealed class SmtpSession : IAsyncDisposable
         catch (OperationCanceledException) when (!_aborted.IsCancellationRequested)
         {
             var stopping = _stopping.IsCancellationRequested && !InTransaction;
+            if (!stopping && _armedLimit != ReadLimit.Idle)
+            {
+                return await CloseAtLimitAsync(_armedLimit).ConfigureAwait(false);
+            }
+
             _writer.Write(stopping ? "421 4.3.2 Service shutting down\r\n"u8 : "421 4.4.2 Timeout waiting for input, closing connection\r\n"u8);
             await TryFlushBrieflyAsync().ConfigureAwait(false);
             return (true, stopping ? "server stopping" : "timeout");
@@ -319,7 +389,13 @@ internal sealed class SmtpSession : IAsyncDisposable
         }
 
         var buffer = result.Buffer;
+        if (receivingContent)
+        {
+            CountContent(buffer.Length - _carried);
+        }
+
         var (consumed, next) = await ProcessAsync(buffer).ConfigureAwait(false);
+        _carried = buffer.Slice(consumed).Length;
         _reader.AdvanceTo(consumed, buffer.End);
 
         switch (next)
@@ -333,6 +409,61 @@ internal sealed class SmtpSession : IAsyncDisposable
 
         await FlushAsync().ConfigureAwait(false);
         return result.IsCompleted ? (true, "client closed the connection") : (false, "");
+    }
+
+    /// <summary>How long the next read may wait, and the limit that deadline stands for: the idle timeout, unless
+    /// the session's lifetime or the data-rate window ends sooner.</summary>
+    private (TimeSpan Timeout, ReadLimit Limit) NextReadDeadline(bool receivingContent)
+    {
+        var now = Stopwatch.GetTimestamp();
+        var timeout = receivingContent ? _options.DataTimeout : _options.CommandTimeout;
+        var limit = ReadLimit.Idle;
+        var lifetimeLeft = _options.MaxSessionLifetime - Stopwatch.GetElapsedTime(_startedAt, now);
+        if (lifetimeLeft < timeout)
+        {
+            timeout = lifetimeLeft;
+            limit = ReadLimit.SessionLifetime;
+        }
+
+        if (receivingContent && _options.MinDataRate > 0)
+        {
+            var windowLeft = _options.DataRateWindow - Stopwatch.GetElapsedTime(_rateWindowStart, now);
+            if (windowLeft < timeout)
+            {
+                timeout = windowLeft;
+                limit = ReadLimit.DataRate;
+            }
+        }
+
+        return (timeout, limit);
+    }
+
+    /// <summary>Starts measuring the data rate (at DATA, and at each BDAT chunk).</summary>
+    private void StartRateWindow()
+    {
+        _rateWindowStart = Stopwatch.GetTimestamp();
+        _rateWindowBytes = 0;
+    }
+
+    /// <summary>Counts content bytes; a window that brought its quota is done, and the next begins now.</summary>
+    private void CountContent(long bytes)
+    {
+        _rateWindowBytes += bytes;
+        if (_options.MinDataRate > 0 && _rateWindowBytes >= _options.MinDataRate * _options.DataRateWindow.TotalSeconds)
+        {
+            StartRateWindow();
+        }
+    }
+
+    private async ValueTask<(bool Ended, string Reason)> CloseAtLimitAsync(ReadLimit limit)
+    {
+        var reason = limit == ReadLimit.DataRate ? "data rate below the minimum" : "session lifetime exceeded";
+        _writer.Write(limit == ReadLimit.DataRate
+            ? "421 4.4.2 Data rate too low, closing connection\r\n"u8
+            : "421 4.4.2 Session time limit exceeded, closing connection\r\n"u8);
+        await TryFlushBrieflyAsync().ConfigureAwait(false);
+        SmtpSessionLog.LimitReached(_logger, _info.RemoteEndPoint, reason);
+        return (true, reason);
     }
 
     /// <summary>Answers everything complete in <paramref name="buffer"/>. Returns how far it was consumed.</summary>
@@ -874,7 +1005,13 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("501 5.5.4 Syntax: DATA\r\n"u8);
         }
 
+        if (!HasRoomToReceive())
+        {
+            return Reply("452 4.3.1 Insufficient system storage, try again later\r\n"u8);
+        }
+
         _data.Begin(_options.MaxMessageSize, _options.MaxDataLineLength);
+        StartRateWindow();
         _mode = InputMode.Data;
         return Reply("354 End data with <CR><LF>.<CR><LF>\r\n"u8);
     }
@@ -905,12 +1042,35 @@ internal sealed class SmtpSession : IAsyncDisposable
             : ChunkRefusal.NeedRcpt;
         if (_chunkRefusal == ChunkRefusal.None && !_chunking)
         {
-            _chunking = true;
-            _data.Begin(_options.MaxMessageSize, _options.MaxDataLineLength, chunked: true);
+            if (!HasRoomToReceive())
+            {
+                // The chunk's octets are skipped, and the transaction is over (RFC 3030 §2: a failed BDAT
+                // leaves it to RSET; later chunks find no MAIL).
+                _chunkRefusal = ChunkRefusal.NoMemory;
+            }
+            else
+            {
+                _chunking = true;
+                _data.Begin(_options.MaxMessageSize, _options.MaxDataLineLength, chunked: true);
+            }
         }
 
+        StartRateWindow();
         _mode = InputMode.Chunk;
         return Next.Continue;
+    }
+
+    /// <summary>Whether a new body may start: the listener's bodies in progress leave room for at least its
+    /// first buffer (and for the SIZE it declared, when it did).</summary>
+    private bool HasRoomToReceive()
+    {
+        if (_receiving is null)
+        {
+            return true;
+        }
+
+        var needed = Math.Max(MinimumReceivingBytes, _mailParameters.DeclaredSize ?? 0);
+        return _receiving.Capacity - _receiving.Used >= needed;
     }
 
     private async ValueTask<Next> CompleteChunkAsync()
@@ -923,6 +1083,16 @@ internal sealed class SmtpSession : IAsyncDisposable
                 return Error("503 5.5.1 Need RCPT command\r\n"u8);
             case ChunkRefusal.NoValidRecipients:
                 return Reply("554 5.5.1 No valid recipients\r\n"u8);
+            case ChunkRefusal.NoMemory:
+                ResetTransaction();
+                return Reply("452 4.3.1 Insufficient system storage, try again later\r\n"u8);
+        }
+
+        if (_data.OverBudget)
+        {
+            _data.Release();
+            ResetTransaction();
+            return Reply("452 4.3.1 Insufficient system storage, try again later\r\n"u8);
         }
 
         if (_data.TooLarge)
@@ -1160,6 +1330,15 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     private async ValueTask<Next> AuthenticateAsync(string user, string password)
     {
+        var client = _info.RemoteEndPoint.Address;
+        if (_options.AuthThrottle?.CheckAttempt(client) is { } wait)
+        {
+            // Refused unchecked: answering "right" or "wrong" now would let the guessing go on.
+            var seconds = (long)Math.Ceiling(wait.TotalSeconds);
+            return await AuthFailedAsync(new SmtpReply(454, "4.7.0",
+                $"Too many failed logins from your address, try again in {seconds} seconds")).ConfigureAwait(false);
+        }
+
         bool ok;
         try
         {
@@ -1177,6 +1356,13 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Reply("235 2.7.0 Authentication successful\r\n"u8);
         }
 
+        _options.AuthThrottle?.RecordFailure(client);
+        return await AuthFailedAsync(InvalidCredentials).ConfigureAwait(false);
+    }
+
+    /// <summary>A failed or refused AUTH: counts toward the session's limit, waits, then answers.</summary>
+    private async ValueTask<Next> AuthFailedAsync(SmtpReply reply)
+    {
         _authFailures++;
         SmtpSessionLog.AuthFailed(_logger, _info.RemoteEndPoint, _authFailures);
         // Slows down guessing, more with every failure; product behaviour, not synchronisation.
@@ -1185,15 +1371,17 @@ internal sealed class SmtpSession : IAsyncDisposable
             await Task.Delay(_options.AuthFailureDelay * _authFailures, _aborted).ConfigureAwait(false);
         }
 
+        SmtpReplyWriter.Write(_writer, reply);
         if (_authFailures >= _options.MaxAuthFailures)
         {
-            _writer.Write("535 5.7.8 Authentication credentials invalid\r\n"u8);
             _writer.Write("421 4.7.0 Too many failed authentication attempts, closing connection\r\n"u8);
             return Next.Close;
         }
 
-        return Error("535 5.7.8 Authentication credentials invalid\r\n"u8);
+        return CountError();
     }
+
+    private static SmtpReply InvalidCredentials => new(535, "5.7.8", "Authentication credentials invalid");
 
     private async ValueTask<SmtpReply> CompleteMessageAsync()
     {
@@ -1203,6 +1391,10 @@ internal sealed class SmtpSession : IAsyncDisposable
             if (_data.TooLarge)
             {
                 reply = new SmtpReply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+            }
+            else if (_data.OverBudget)
+            {
+                reply = new SmtpReply(452, "4.3.1", "Insufficient system storage, try again later");
             }
             else if (_data.SawBareLineBreak)
             {
@@ -1285,6 +1477,12 @@ internal sealed class SmtpSession : IAsyncDisposable
     private Next Error(ReadOnlySpan<byte> reply)
     {
         _writer.Write(reply);
+        return CountError();
+    }
+
+    /// <summary>Counts the error whose reply was just written.</summary>
+    private Next CountError()
+    {
         if (++_errors < _options.MaxErrors)
         {
             return Next.Continue;
@@ -1340,6 +1538,7 @@ internal sealed class SmtpSession : IAsyncDisposable
 
         _reader = CreateReader(tls);
         _writer = CreateWriter(tls);
+        _carried = 0;
         _info.IsTls = true;
         // RFC 3207 §4.2: forget everything learned before TLS.
         _greeted = false;

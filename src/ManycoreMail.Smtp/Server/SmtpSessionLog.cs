@@ -31,4 +31,10 @@ internal static partial class SmtpSessionLog
 
     [LoggerMessage(9, LogLevel.Information, "SMTP server listening on {EndPoint}")]
     public static partial void Listening(ILogger logger, IPEndPoint endPoint);
+
+    [LoggerMessage(10, LogLevel.Warning, "SMTP connection from {Peer} closed: it is not in proxy-protocol-from, so its PROXY header would not be believed")]
+    public static partial void ProxyPeerRefused(ILogger logger, IPEndPoint peer);
+
+    [LoggerMessage(11, LogLevel.Information, "SMTP session from {Remote} closed with 421 4.4.2: {Reason}")]
+    public static partial void LimitReached(ILogger logger, IPEndPoint remote, string reason);
 }

@@ -119,6 +119,7 @@ internal static class ConfigLoader
         ReadLegacyRedis(section);
         ReadPrometheus(section, null, "http-receiver");
         var maxSize = section.Int("max-message-size", min: 1024);
+        var receiving = ReadReceivingBytes(section, maxSize);
         var address = ResolveBindAddress(bind, "inet-interface", host);
         if (address is null || port is null || metricsPort is null)
         {
@@ -134,6 +135,7 @@ internal static class ConfigLoader
             MetricsBind = new IPEndPoint(address, metricsPort.Value),
             Logins = logins,
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+            MaxReceivingBytes = receiving ?? 256L * 1024 * 1024,
         };
     }
 
@@ -148,24 +150,9 @@ internal static class ConfigLoader
         section.String("ignore-smtp-mail-from-rcpt-to");
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "receiver");
-        var trusted = new List<IPNetwork>();
-        foreach (var text in section.StringList("trusted-networks"))
-        {
-            if (IPNetwork.TryParse(text.Trim(), out var network))
-            {
-                trusted.Add(network);
-            }
-            else if (IPAddress.TryParse(text.Trim(), out var single))
-            {
-                trusted.Add(new IPNetwork(single, single.AddressFamily == AddressFamily.InterNetwork ? 32 : 128));
-            }
-            else
-            {
-                section.Error("trusted-networks", $"'{text}' is not a network in CIDR form (like 127.0.0.0/8)");
-            }
-        }
+        var trusted = ReadNetworks(section, "trusted-networks");
         var maxSize = section.Int("max-message-size", min: 1024);
-        var listener = ReadSmtpListener(section);
+        var listener = ReadSmtpListener(section, maxSize);
         var cert = sources.TlsCertFile ?? section.Section("tls").String("cert-file");
         var key = sources.TlsKeyFile ?? section.Section("tls").String("key-file");
         if ((cert is null) != (key is null))
@@ -195,10 +182,64 @@ internal static class ConfigLoader
         };
     }
 
+    /// <summary>A list of networks in CIDR form (a bare address is its own /32 or /128).</summary>
+    private static IReadOnlyList<IPNetwork> ReadNetworks(YamlSection section, string key)
+    {
+        var networks = new List<IPNetwork>();
+        foreach (var text in section.StringList(key))
+        {
+            if (IPNetwork.TryParse(text.Trim(), out var network))
+            {
+                networks.Add(network);
+            }
+            else if (IPAddress.TryParse(text.Trim(), out var single))
+            {
+                networks.Add(new IPNetwork(single, single.AddressFamily == AddressFamily.InterNetwork ? 32 : 128));
+            }
+            else
+            {
+                section.Error(key, $"'{text}' is not a network in CIDR form (like 127.0.0.0/8)");
+            }
+        }
+        return networks;
+    }
+
+    /// <summary>Bytes of bodies a listener receives at once (<c>max-receiving-megabytes</c>); it must hold at
+    /// least one message of the section's <c>max-message-size</c>, or such a message could never be taken.</summary>
+    private static long? ReadReceivingBytes(YamlSection section, int? maxMessageSize)
+    {
+        if (section.Int("max-receiving-megabytes", min: 1, max: 1024 * 1024) is not { } megabytes)
+        {
+            return null;
+        }
+        var bytes = megabytes * 1024L * 1024;
+        if (bytes < (maxMessageSize ?? 32 * 1024 * 1024))
+        {
+            section.Error("max-receiving-megabytes", $"{megabytes} MB cannot hold one message of max-message-size");
+        }
+        return bytes;
+    }
+
     /// <summary>The SMTP listener limits shared by the receiver and mxserver sections.</summary>
-    private static SmtpListenerSettings ReadSmtpListener(YamlSection section)
+    private static SmtpListenerSettings ReadSmtpListener(YamlSection section, int? maxMessageSize)
     {
         var defaults = new SmtpListenerSettings();
+        var proxyProtocol = section.Bool("proxy-protocol") ?? false;
+        var proxyFrom = ReadNetworks(section, "proxy-protocol-from");
+        if (proxyProtocol && proxyFrom.Count == 0 && !section.Has("proxy-protocol-from"))
+        {
+            // Without it any peer could claim any client address, a trusted one included.
+            section.Error("proxy-protocol-from", "is required when proxy-protocol is true: the networks of the load balancers (CIDR)");
+        }
+        else if (proxyProtocol && proxyFrom.Count == 0)
+        {
+            section.Error("proxy-protocol-from", "must name at least one network when proxy-protocol is true");
+        }
+        else if (!proxyProtocol && proxyFrom.Count > 0)
+        {
+            section.Warning("proxy-protocol-from", "has no effect without proxy-protocol: true");
+        }
+        var rateWindow = section.Int("min-data-rate-window-seconds", min: 1, max: 3600);
         return new SmtpListenerSettings
         {
             MaxSessions = section.Int("max-sessions", min: 1) ?? defaults.MaxSessions,
@@ -208,7 +249,12 @@ internal static class ConfigLoader
             MaxAuthFailures = section.Int("max-auth-failures", min: 1) ?? defaults.MaxAuthFailures,
             CommandTimeout = section.Int("command-timeout-seconds", min: 1) is { } command ? TimeSpan.FromSeconds(command) : defaults.CommandTimeout,
             DataTimeout = section.Int("data-timeout-seconds", min: 1) is { } data ? TimeSpan.FromSeconds(data) : defaults.DataTimeout,
-            ProxyProtocol = section.Bool("proxy-protocol") ?? false,
+            ProxyProtocol = proxyProtocol,
+            ProxyProtocolFrom = proxyFrom,
+            MaxSessionLifetime = section.Int("max-session-seconds", min: 1, max: 7 * 24 * 3600) is { } lifetime ? TimeSpan.FromSeconds(lifetime) : defaults.MaxSessionLifetime,
+            MinDataRate = section.Int("min-data-rate", min: 0) ?? defaults.MinDataRate,
+            DataRateWindow = rateWindow is { } window ? TimeSpan.FromSeconds(window) : defaults.DataRateWindow,
+            MaxReceivingBytes = ReadReceivingBytes(section, maxMessageSize) ?? defaults.MaxReceivingBytes,
         };
     }
 
@@ -332,7 +378,7 @@ internal static class ConfigLoader
         var emlRetentionDays = section.Int("eml-retention-days", min: 0);
         var forwarding = Roles.MxServer.ForwardingOptionsReader.Read(section.Section("forwarding"),
             ReadBind(section.Section("forwarding"), "http-bind", required: false));
-        var listener = ReadSmtpListener(section);
+        var listener = ReadSmtpListener(section, maxSize);
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "mx-server");
         if (bind is null || directory is null)

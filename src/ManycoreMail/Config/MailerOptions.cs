@@ -48,6 +48,8 @@ internal sealed record HttpReceiverOptions
     public required IPEndPoint MetricsBind { get; init; }
     public required IReadOnlyList<Credential> Logins { get; init; }
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+    /// <summary>Bytes of request bodies /v1/mail/send holds at once; past it, 503 with Retry-After.</summary>
+    public long MaxReceivingBytes { get; init; } = 256L * 1024 * 1024;
 }
 
 internal sealed record ReceiverOptions
@@ -72,6 +74,13 @@ internal sealed record SmtpListenerSettings
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(10);
     public bool ProxyProtocol { get; init; }
+    /// <summary>The load balancers whose PROXY headers are believed (required with <see cref="ProxyProtocol"/>).</summary>
+    public IReadOnlyList<IPNetwork> ProxyProtocolFrom { get; init; } = [];
+    public TimeSpan MaxSessionLifetime { get; init; } = TimeSpan.FromMinutes(30);
+    /// <summary>Bytes per second, averaged over <see cref="DataRateWindow"/>, while content arrives; 0: none.</summary>
+    public int MinDataRate { get; init; } = 1024;
+    public TimeSpan DataRateWindow { get; init; } = TimeSpan.FromSeconds(30);
+    public long MaxReceivingBytes { get; init; } = 256L * 1024 * 1024;
 }
 
 internal sealed record DomainSettings

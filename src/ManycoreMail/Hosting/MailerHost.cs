@@ -29,6 +29,8 @@ internal sealed class MailerHost : IAsyncDisposable
     private readonly List<IMailerRole> _started = [];
     private readonly List<IDisposable> _disposables = [];
     private readonly List<IAsyncDisposable> _disposableRoles = [];
+    /// <summary>One per process: a client's failed logins count alike on the SMTP and the HTTP receiver.</summary>
+    private readonly LoginThrottle _loginThrottle;
     private IQueueStore? _store;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
@@ -37,6 +39,7 @@ internal sealed class MailerHost : IAsyncDisposable
         _loggers = loggers;
         _time = time;
         _logger = loggers.CreateLogger("ManycoreMail.Host");
+        _loginThrottle = new LoginThrottle(new LoginThrottleOptions(), time, loggers.CreateLogger<LoginThrottle>());
     }
 
     public MetricsRegistry Metrics { get; } = new();
@@ -139,7 +142,7 @@ internal sealed class MailerHost : IAsyncDisposable
         if (roles.Contains(RoleNames.Receiver))
         {
             var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>());
-            await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loggers), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle, _loggers), cancellationToken).ConfigureAwait(false);
         }
         var api = roles.Contains(RoleNames.HttpReceiver) ? _options.HttpReceiver : null;
         // A process running every configured role serves metrics on every configured bind; one running a
@@ -149,7 +152,7 @@ internal sealed class MailerHost : IAsyncDisposable
             .Where(b => servingAll || roles.Contains(b.Role))
             .Select(b => b.EndPoint)
             .ToArray();
-        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress);
+        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null)

@@ -25,6 +25,11 @@ internal sealed class SmtpListenerRole(string name, SmtpServerOptions options, I
         CommandTimeout = settings.CommandTimeout,
         DataTimeout = settings.DataTimeout,
         ProxyProtocol = settings.ProxyProtocol,
+        ProxyProtocolFrom = settings.ProxyProtocolFrom,
+        MaxSessionLifetime = settings.MaxSessionLifetime,
+        MinDataRate = settings.MinDataRate,
+        DataRateWindow = settings.DataRateWindow,
+        MaxReceivingBytes = settings.MaxReceivingBytes,
     };
 
     public Task StartAsync(CancellationToken cancellationToken)

@@ -4,6 +4,7 @@ using ManycoreMail.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -42,6 +43,12 @@ internal sealed class HttpFront(
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = null; // enforced by the endpoint, with a precise answer
+            // A client must not hold a connection by trickling: the same floor as the SMTP listeners' default
+            // (1 KB/s after a 30 s grace) for request bodies, and bounded waits for headers and between requests.
+            kestrel.Limits.MinRequestBodyDataRate = new MinDataRate(bytesPerSecond: 1024, gracePeriod: TimeSpan.FromSeconds(30));
+            kestrel.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 240, gracePeriod: TimeSpan.FromSeconds(10));
+            kestrel.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(30);
+            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(2);
             if (apiBind is not null)
             {
                 kestrel.Listen(apiBind);

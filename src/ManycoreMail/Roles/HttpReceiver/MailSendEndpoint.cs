@@ -1,9 +1,12 @@
+using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.Ingress;
 using ManycoreMail.Roles.Receiver;
+using ManycoreMail.Smtp.Server;
 using Microsoft.AspNetCore.Http;
 
 namespace ManycoreMail.Roles.HttpReceiver;
@@ -12,15 +15,40 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <c>POST /v1/mail/send</c>: HTTP Basic auth, exactly <c>application/octet-stream</c>, the raw RFC 5322
 /// message as the body. 200 once it is durably queued; problem+json otherwise.
 /// </summary>
-internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue)
+internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, IAuthenticationThrottle throttle)
 {
+    /// <summary>What a client told to come back for want of memory should wait: bodies in progress finish in seconds.</summary>
+    private const int BusyRetrySeconds = 5;
+
     private readonly LoginCheck _logins = new(options.Logins);
+    private readonly MemoryBudget _receiving = new(options.MaxReceivingBytes);
+
+    private enum Credentials : byte
+    {
+        Missing,
+        Wrong,
+        Valid,
+    }
 
     public async Task<IResult> HandleAsync(HttpContext context)
     {
         var request = context.Request;
-        if (!IsAuthorized(request.Headers.Authorization.ToString()))
+        var client = context.Connection.RemoteIpAddress ?? IPAddress.None;
+        if (throttle.CheckAttempt(client) is { } wait)
         {
+            // Refused unchecked, as the SMTP receiver does: checking would let the guessing go on.
+            var seconds = (long)Math.Ceiling(wait.TotalSeconds);
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+            return Problem(StatusCodes.Status429TooManyRequests, "Too Many Requests",
+                $"too many failed logins from your address; try again in {seconds} seconds");
+        }
+        var credentials = Check(request.Headers.Authorization.ToString());
+        if (credentials != Credentials.Valid)
+        {
+            if (credentials == Credentials.Wrong)
+            {
+                throttle.RecordFailure(client);
+            }
             context.Response.Headers.WWWAuthenticate = "Basic realm=\"manycore-mail\", charset=\"UTF-8\"";
             return Problem(StatusCodes.Status401Unauthorized, "Unauthorized", "Valid HTTP Basic credentials are required.");
         }
@@ -29,7 +57,28 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             return Problem(StatusCodes.Status400BadRequest, "Bad Request",
                 $"incorrect content type '{request.ContentType}', expected 'application/octet-stream'");
         }
-        if (await HttpBodies.ReadLimitedAsync(request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false) is not { } body)
+        // The body's memory is taken before a byte of it is read and held until it is queued or dropped. Without
+        // a Content-Length the body may be as large as any message.
+        var reserved = Math.Min(request.ContentLength ?? options.MaxMessageSize, options.MaxMessageSize);
+        if (!_receiving.TryTake(reserved))
+        {
+            context.Response.Headers.RetryAfter = BusyRetrySeconds.ToString(CultureInfo.InvariantCulture);
+            return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable",
+                "too many messages are being received at once; try again later");
+        }
+        try
+        {
+            return await ReceiveAsync(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            _receiving.Return(reserved);
+        }
+    }
+
+    private async Task<IResult> ReceiveAsync(HttpContext context)
+    {
+        if (await HttpBodies.ReadLimitedAsync(context.Request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false) is not { } body)
         {
             queue.CountDropped();
             return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {options.MaxMessageSize} bytes");
@@ -46,13 +95,17 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
         return Results.Ok();
     }
 
-    private bool IsAuthorized(string header)
+    private Credentials Check(string header)
     {
+        if (header.Length == 0)
+        {
+            return Credentials.Missing;
+        }
         if (!AuthenticationHeaderValue.TryParse(header, out var value)
             || !"Basic".Equals(value.Scheme, StringComparison.OrdinalIgnoreCase)
             || value.Parameter is null)
         {
-            return false;
+            return Credentials.Wrong;
         }
         string decoded;
         try
@@ -61,14 +114,14 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
         }
         catch (FormatException)
         {
-            return false;
+            return Credentials.Wrong;
         }
         var colon = decoded.IndexOf(':');
         if (colon < 0)
         {
-            return false;
+            return Credentials.Wrong;
         }
-        return _logins.Matches(decoded[..colon], decoded[(colon + 1)..]);
+        return _logins.Matches(decoded[..colon], decoded[(colon + 1)..]) ? Credentials.Valid : Credentials.Wrong;
     }
 
     /// <summary>Exactly application/octet-stream (case-insensitive, no parameters), as the original required.</summary>

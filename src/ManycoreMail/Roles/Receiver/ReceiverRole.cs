@@ -1,16 +1,18 @@
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
+using ManycoreMail.Ingress;
 using ManycoreMail.Smtp.Server;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Receiver;
 
 /// <summary>SMTP submission (the original Receiver): STARTTLS, AUTH PLAIN/LOGIN only after TLS, and MAIL
-/// only after AUTH unless the client is in a trusted network.</summary>
+/// only after AUTH unless the client is in a trusted network. Failed logins are throttled per client across
+/// sessions, together with those of the HTTP receiver.</summary>
 internal static class ReceiverRole
 {
     public static SmtpListenerRole Create(ReceiverOptions options, string serverName, ReloadingCertificate certificate,
-        SubmissionHandler handler, ILoggerFactory loggers) =>
+        SubmissionHandler handler, LoginThrottle throttle, ILoggerFactory loggers) =>
         new(RoleNames.Receiver,
             SmtpListenerRole.Apply(
                 new SmtpServerOptions
@@ -22,6 +24,7 @@ internal static class ReceiverRole
                     RequireAuthentication = true,
                     TrustedNetworks = options.TrustedNetworks,
                     MaxMessageSize = options.MaxMessageSize,
+                    AuthThrottle = throttle,
                 },
                 options.Listener),
             options.Bind, handler, loggers.CreateLogger("ManycoreMail.Receiver"));
