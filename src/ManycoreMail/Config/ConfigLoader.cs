@@ -119,6 +119,7 @@ internal static class ConfigLoader
         ReadLegacyRedis(section);
         ReadPrometheus(section, null, "http-receiver");
         var maxSize = section.Int("max-message-size", min: 1024);
+        var maxHeaderRecipients = section.Int("max-header-recipients", min: 1);
         var address = ResolveBindAddress(bind, "inet-interface", host);
         if (address is null || port is null || metricsPort is null)
         {
@@ -134,6 +135,7 @@ internal static class ConfigLoader
             MetricsBind = new IPEndPoint(address, metricsPort.Value),
             Logins = logins,
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+            MaxHeaderRecipients = maxHeaderRecipients ?? Ingress.HeaderRecipientLimit.Default,
         };
     }
 
@@ -165,6 +167,7 @@ internal static class ConfigLoader
             }
         }
         var maxSize = section.Int("max-message-size", min: 1024);
+        var maxHeaderRecipients = section.Int("max-header-recipients", min: 1);
         var listener = ReadSmtpListener(section);
         var cert = sources.TlsCertFile ?? section.Section("tls").String("cert-file");
         var key = sources.TlsKeyFile ?? section.Section("tls").String("key-file");
@@ -191,6 +194,7 @@ internal static class ConfigLoader
             TlsCertificateFile = cert is null ? null : FullPath(cert),
             TlsKeyFile = key is null ? null : FullPath(key),
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+            MaxHeaderRecipients = maxHeaderRecipients ?? Ingress.HeaderRecipientLimit.Default,
             Listener = listener,
         };
     }

@@ -48,6 +48,8 @@ internal sealed record HttpReceiverOptions
     public required IPEndPoint MetricsBind { get; init; }
     public required IReadOnlyList<Credential> Logins { get; init; }
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+    /// <summary>Recipients one message may name in To, Cc and Bcc; more are refused with 400.</summary>
+    public int MaxHeaderRecipients { get; init; } = Ingress.HeaderRecipientLimit.Default;
 }
 
 internal sealed record ReceiverOptions
@@ -58,6 +60,8 @@ internal sealed record ReceiverOptions
     public string? TlsCertificateFile { get; init; }
     public string? TlsKeyFile { get; init; }
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+    /// <summary>Recipients one message may name in To, Cc and Bcc; more are refused with 550 5.5.3.</summary>
+    public int MaxHeaderRecipients { get; init; } = Ingress.HeaderRecipientLimit.Default;
     public SmtpListenerSettings Listener { get; init; } = new();
 }
 
