@@ -198,6 +198,7 @@ internal sealed class ScriptedHandler(Func<string, int, SmtpReply>? rcpt = null,
     private readonly ConcurrentDictionary<SmtpSessionInfo, bool> _sessions = new();
     private readonly Lock _lock = new();
     private int _active;
+    private int _authAttempts;
 
     public ConcurrentQueue<(string Recipient, SmtpSessionInfo Session)> Delivered { get; } = new();
     public string? ExpectedUser { get; init; }
@@ -206,8 +207,14 @@ internal sealed class ScriptedHandler(Func<string, int, SmtpReply>? rcpt = null,
     public int MaxConcurrentTransactions { get; private set; }
     public int Attempts(string recipient) => _attempts.GetValueOrDefault(recipient);
 
-    public ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(user == ExpectedUser && password == ExpectedPassword);
+    /// <summary>AUTH attempts that reached the server (whatever their outcome): credentials it was given.</summary>
+    public int AuthAttempts => Volatile.Read(ref _authAttempts);
+
+    public ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _authAttempts);
+        return ValueTask.FromResult(user == ExpectedUser && password == ExpectedPassword);
+    }
 
     public ValueTask<SmtpReply> MailFromAsync(SmtpSessionInfo session, string reversePath, CancellationToken cancellationToken)
     {

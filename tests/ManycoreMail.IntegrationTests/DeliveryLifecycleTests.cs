@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using ManycoreMail.Relay;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
@@ -72,7 +73,7 @@ public sealed class DeliveryLifecycleTests
         {
             Delivery = o.Delivery with { Relay = new RelayRoute("127.0.0.1", relayPort, SmtpTlsMode.Required, null, null) },
         });
-        Assert.True(harness.Options!.Delivery.VerifyRelayCertificates);
+        Assert.True(harness.Options!.Delivery.Relay!.VerifyCertificate);
 
         await harness.EnqueueAsync("u1", "a@anywhere.example");
         var site = await Eventually.GetAsync(() => Task.FromResult(harness.Role!.Engine.Snapshot().FirstOrDefault(s => s.BackoffUntil is not null)),

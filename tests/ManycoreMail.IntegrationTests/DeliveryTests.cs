@@ -1,4 +1,5 @@
 using System.Net;
+using ManycoreMail.Relay;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
@@ -215,7 +216,7 @@ public sealed class DeliveryTests
         await harness.StartSenderAsync(o => o with
         {
             // A self-signed certificate: this test is about STARTTLS and AUTH (verification has its own tests).
-            Delivery = o.Delivery with { Relay = new RelayRoute("127.0.0.1", relayPort, SmtpTlsMode.Required, "relayuser", "s3cret"), VerifyRelayCertificates = false },
+            Delivery = o.Delivery with { Relay = new RelayRoute("127.0.0.1", relayPort, SmtpTlsMode.Required, "relayuser", "s3cret") { VerifyCertificate = false } },
         });
 
         // Neither domain has a reachable MX: only the relay can deliver them.

@@ -98,7 +98,7 @@ public sealed class LoginThrottleTests
     public async Task Over_smtp_the_sixth_attempt_gets_454_the_right_password_works_after_the_block_and_no_log_holds_a_password()
     {
         var throttle = Throttle();
-        var handler = new SubmissionHandler(new LoginCheck([new Credential("apa", "banan-right")]), null!, new MetricsRegistry(), _log);
+        var handler = new SubmissionHandler(new LoginCheck([new Credential("apa", "banan-right")]), null!, new MetricsRegistry(), _log, HeaderRecipientLimit.Default);
         var options = new SmtpServerOptions
         {
             ServerName = "mx.test",

@@ -120,6 +120,7 @@ internal static class ConfigLoader
         ReadPrometheus(section, null, "http-receiver");
         var maxSize = section.Int("max-message-size", min: 1024);
         var receiving = ReadReceivingBytes(section, maxSize);
+        var maxHeaderRecipients = section.Int("max-header-recipients", min: 1);
         var address = ResolveBindAddress(bind, "inet-interface", host);
         if (address is null || port is null || metricsPort is null)
         {
@@ -136,6 +137,7 @@ internal static class ConfigLoader
             Logins = logins,
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
             MaxReceivingBytes = receiving ?? 256L * 1024 * 1024,
+            MaxHeaderRecipients = maxHeaderRecipients ?? Ingress.HeaderRecipientLimit.Default,
         };
     }
 
@@ -152,6 +154,7 @@ internal static class ConfigLoader
         ReadPrometheus(section, metrics, "receiver");
         var trusted = ReadNetworks(section, "trusted-networks");
         var maxSize = section.Int("max-message-size", min: 1024);
+        var maxHeaderRecipients = section.Int("max-header-recipients", min: 1);
         var listener = ReadSmtpListener(section, maxSize);
         var cert = sources.TlsCertFile ?? section.Section("tls").String("cert-file");
         var key = sources.TlsKeyFile ?? section.Section("tls").String("key-file");
@@ -178,6 +181,7 @@ internal static class ConfigLoader
             TlsCertificateFile = cert is null ? null : FullPath(cert),
             TlsKeyFile = key is null ? null : FullPath(key),
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
+            MaxHeaderRecipients = maxHeaderRecipients ?? Ingress.HeaderRecipientLimit.Default,
             Listener = listener,
         };
     }

@@ -50,6 +50,8 @@ internal sealed record HttpReceiverOptions
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
     /// <summary>Bytes of request bodies /v1/mail/send holds at once; past it, 503 with Retry-After.</summary>
     public long MaxReceivingBytes { get; init; } = 256L * 1024 * 1024;
+    /// <summary>Recipients one message may name in To, Cc and Bcc; more are refused with 400.</summary>
+    public int MaxHeaderRecipients { get; init; } = Ingress.HeaderRecipientLimit.Default;
 }
 
 internal sealed record ReceiverOptions
@@ -60,6 +62,8 @@ internal sealed record ReceiverOptions
     public string? TlsCertificateFile { get; init; }
     public string? TlsKeyFile { get; init; }
     public long MaxMessageSize { get; init; } = 32 * 1024 * 1024;
+    /// <summary>Recipients one message may name in To, Cc and Bcc; more are refused with 550 5.5.3.</summary>
+    public int MaxHeaderRecipients { get; init; } = Ingress.HeaderRecipientLimit.Default;
     public SmtpListenerSettings Listener { get; init; } = new();
 }
 

@@ -141,7 +141,8 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         if (roles.Contains(RoleNames.Receiver))
         {
-            var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>());
+            var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>(),
+                _options.Receiver.MaxHeaderRecipients);
             await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle, _loggers), cancellationToken).ConfigureAwait(false);
         }
         var api = roles.Contains(RoleNames.HttpReceiver) ? _options.HttpReceiver : null;

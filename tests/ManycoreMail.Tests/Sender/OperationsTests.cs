@@ -19,7 +19,6 @@ public sealed class OperationsTests
         var on = ConfigLoader.Parse(Global, "sender:\n  helo-name: mailer.example.com\n  admin:\n    inet-port: 8025\n    token: 0123456789abcdef0123\n").Options.Sender.Delivery;
 
         Assert.Null(off.Admin);
-        Assert.True(off.VerifyRelayCertificates);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 8025), on.Admin!.Bind);
         Assert.Equal("0123456789abcdef0123", on.Admin.Token);
     }

@@ -88,6 +88,11 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             queue.CountDropped();
             return Problem(StatusCodes.Status400BadRequest, "Bad Request", refusal.Message);
         }
+        if (!HeaderRecipientLimit.Allows(accepted, options.MaxHeaderRecipients, out var tooMany))
+        {
+            queue.CountDropped();
+            return Problem(StatusCodes.Status400BadRequest, "Bad Request", tooMany);
+        }
         if (!await queue.TryEnqueueAsync(accepted, body, context.RequestAborted).ConfigureAwait(false))
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "the queue cannot take the message now; try again later");

@@ -130,9 +130,7 @@ internal sealed class Forwarder
             return new ForwardResult.Refused(new SmtpReply(554, "5.4.6", $"Too many hops ({evidence.Received} Received fields): mail loop?"));
         }
 
-        var outbound = new List<OutboundMessage>(aliases.Count + 1);
-        var sender = Srs.Forward(reversePath, now);
-        foreach (var (alias, targets) in aliases)
+        foreach (var (alias, _) in aliases)
         {
             if (evidence.DeliveredTo.Contains(alias))
             {
@@ -140,6 +138,13 @@ internal sealed class Forwarder
                 _logger.LogWarning("Refused mail for {Alias} from <{Sender}>: it was delivered to that alias before (loop)", alias, reversePath);
                 return new ForwardResult.Refused(new SmtpReply(554, "5.4.6", $"Mail forwarding loop for {alias}"));
             }
+        }
+
+        var copies = OneCopyPerTarget(aliases);
+        var outbound = new List<OutboundMessage>(copies.Count + 1);
+        var sender = Srs.Forward(reversePath, now);
+        foreach (var (alias, targets) in copies)
+        {
             // The local MTA's pipe may have written this alias's Delivered-To already.
             var deliveredTo = source.LocalHandoff && evidence.HandoffDeliveredTo.Contains(alias) ? null : alias;
             outbound.Add(new OutboundMessage(sender, targets, Prepend(body, deliveredTo, source, now)));
@@ -156,8 +161,8 @@ internal sealed class Forwarder
             case ForwardResult.Forwarded:
                 _forwarded.Increment(aliases.Count);
                 _returned.Increment(returns.Count);
-                _logger.LogInformation("Forwarded mail from <{Sender}> as <{Srs}> for {Aliases}{Returns}", reversePath, sender,
-                    string.Join(", ", aliases.Select(a => $"{a.Alias} -> {string.Join(" ", a.Targets)}")),
+                _logger.LogInformation("Forwarded mail from <{Sender}> as <{Srs}> for {Count} alias(es): {Copies}{Returns}", reversePath, sender,
+                    aliases.Count, string.Join(", ", copies.Select(a => $"{a.Alias} -> {string.Join(" ", a.Targets)}")),
                     returns.Count > 0 ? "; returned to " + string.Join(", ", returns) : "");
                 break;
             case ForwardResult.Temporary temporary:
@@ -170,6 +175,23 @@ internal sealed class Forwarder
                 break;
         }
         return result;
+    }
+
+    /// <summary>Each distinct target once per transaction, under the first alias that named it. Without this, one
+    /// transaction naming thirty addresses of a catch-all would send its target thirty copies (amplification).</summary>
+    private static List<(string Alias, IReadOnlyList<string> Targets)> OneCopyPerTarget(List<(string Alias, IReadOnlyList<string> Targets)> aliases)
+    {
+        var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var copies = new List<(string Alias, IReadOnlyList<string> Targets)>(aliases.Count);
+        foreach (var (alias, targets) in aliases)
+        {
+            var fresh = targets.Where(taken.Add).ToArray();
+            if (fresh.Length > 0)
+            {
+                copies.Add((alias, fresh));
+            }
+        }
+        return copies;
     }
 
     /// <summary>Counts a recipient refused at RCPT (unknown alias, bad SRS) in the refused metric.</summary>

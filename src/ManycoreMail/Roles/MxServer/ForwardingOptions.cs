@@ -1,7 +1,6 @@
 using System.Net;
 using ManycoreMail.Config;
-using ManycoreMail.Roles.Sender;
-using ManycoreMail.Smtp.Client;
+using ManycoreMail.Relay;
 
 namespace ManycoreMail.Roles.MxServer;
 
@@ -99,10 +98,10 @@ internal static class ForwardingOptionsReader
             _ => Invalid(section, "route", $"'{routeText}' is not sender or relay"),
         };
         var relaySection = section.Section("relay");
-        var relay = relaySection.Exists ? ReadRelay(relaySection) : null;
+        var relay = relaySection.Exists ? RelayRouteReader.Read(relaySection) : null;
         if (route == ForwardingRouteKind.Relay && !relaySection.Exists)
         {
-            section.Error("relay", "is required when route is relay ({host, port, tls, username, password})");
+            section.Error("relay", "is required when route is relay ({host, port, tls, username, password, ca-file, verify-certificate})");
         }
 
         var psk = section.String("psk");
@@ -148,34 +147,4 @@ internal static class ForwardingOptionsReader
     private static bool IsDomainText(string domain) =>
         domain.Length > 0 && !domain.StartsWith('.') && !domain.EndsWith('.') && domain.Contains('.')
         && domain.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.');
-
-    // As sender/relay reads its smarthost (same keys, same defaults).
-    private static RelayRoute? ReadRelay(YamlSection section)
-    {
-        var host = section.String("host", required: true);
-        var port = section.Port("port") ?? 25;
-        var tlsText = section.String("tls")?.Trim().ToLowerInvariant();
-        var tls = tlsText switch
-        {
-            null => RelayRoute.DefaultTlsFor(port),
-            "none" or "off" => SmtpTlsMode.None,
-            "opportunistic" or "may" => SmtpTlsMode.Opportunistic,
-            "starttls" or "required" => SmtpTlsMode.Required,
-            "implicit" or "tls" or "smtps" => SmtpTlsMode.Implicit,
-            _ => InvalidTls(section, tlsText),
-        };
-        var user = section.String("username");
-        var password = section.String("password");
-        if ((user is null) != (password is null))
-        {
-            section.Error(user is null ? "username" : "password", "username and password go together");
-        }
-        return host is null ? null : new RelayRoute(host.Trim(), port, tls, user, password);
-    }
-
-    private static SmtpTlsMode InvalidTls(YamlSection section, string text)
-    {
-        section.Error("tls", $"'{text}' is not one of none, opportunistic, starttls, implicit");
-        return SmtpTlsMode.Opportunistic;
-    }
 }

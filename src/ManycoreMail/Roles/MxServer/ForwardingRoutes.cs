@@ -1,7 +1,6 @@
-using System.Net;
 using System.Net.Sockets;
 using ManycoreMail.Queue;
-using ManycoreMail.Roles.Sender;
+using ManycoreMail.Relay;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
 using Microsoft.Extensions.Logging;
@@ -61,43 +60,35 @@ internal sealed class QueueForwardingRoute(IQueueStore store, string outboundQue
 /// <summary>
 /// Straight to a smarthost while the sending server waits (the pipeline seed's model: the API forwards through an
 /// SMTP relay and answers non-2xx on trouble). The relay's verdict becomes ours: a recipient it refuses for good
-/// is refused for good (the original sender's server bounces it), anything temporary is a 4xx / 503.
+/// is refused for good (the original sender's server bounces it), anything temporary is a 4xx / 503. The relay is
+/// reached through the same <see cref="RelayConnector"/> as the sender's smarthosts: verified, and credentials only
+/// inside TLS; a relay that fails those checks is a temporary failure, never a plain-text fallback.
 /// </summary>
 internal sealed class RelayForwardingRoute(RelayRoute relay, string heloName, ILogger logger) : IForwardingRoute
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(2);
 
+    private readonly RelayConnector _connector = relay.CreateConnector();
+
     public async ValueTask<ForwardResult> SendAsync(IReadOnlyList<OutboundMessage> messages, CancellationToken cancellationToken)
     {
-        IPEndPoint endPoint;
-        try
-        {
-            endPoint = IPAddress.TryParse(relay.Host, out var literal)
-                ? new IPEndPoint(literal, relay.Port)
-                : new IPEndPoint((await System.Net.Dns.GetHostAddressesAsync(relay.Host, cancellationToken).ConfigureAwait(false))[0], relay.Port);
-        }
-        catch (Exception e) when (e is SocketException or IndexOutOfRangeException)
+        var endPoints = await RelayConnector.ResolveAsync(relay.Host, relay.Port, cancellationToken).ConfigureAwait(false);
+        if (endPoints.Count == 0)
         {
             return new ForwardResult.Temporary($"relay {relay.Host} has no address");
         }
-        var options = new SmtpClientOptions
+        var transport = new SmtpClientOptions
         {
             HeloName = heloName,
-            TlsMode = relay.Tls,
-            TargetHost = relay.Host,
             ConnectTimeout = ConnectTimeout,
             CommandTimeout = CommandTimeout,
         };
         try
         {
-            var connection = await SmtpClientConnection.ConnectAsync(endPoint, options, cancellationToken).ConfigureAwait(false);
+            var connection = await _connector.ConnectAsync(endPoints[0], transport, cancellationToken).ConfigureAwait(false);
             await using (connection.ConfigureAwait(false))
             {
-                if (relay.Username is { } user)
-                {
-                    await connection.AuthenticateAsync(user, relay.Password ?? "", cancellationToken).ConfigureAwait(false);
-                }
                 var accepted = 0;
                 SmtpReply? refusal = null;
                 foreach (var message in messages)

@@ -16,7 +16,8 @@ internal sealed class SubmissionHandler(
     LoginCheck logins,
     IngressQueue queue,
     MetricsRegistry metrics,
-    ILogger logger) : ISmtpHandler
+    ILogger logger,
+    int maxHeaderRecipients) : ISmtpHandler
 {
     private readonly Counter _warnings = metrics.Counter("receiver_warnings_total", "Failed logins and other warnings.");
 
@@ -51,6 +52,12 @@ internal sealed class SubmissionHandler(
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, refusal.Message);
             return new SmtpReply(554, "5.6.0", refusal.Message);
+        }
+        if (!HeaderRecipientLimit.Allows(accepted, maxHeaderRecipients, out var tooMany))
+        {
+            queue.CountDropped();
+            logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tooMany);
+            return new SmtpReply(550, "5.5.3", tooMany);
         }
         if (!await queue.TryEnqueueAsync(accepted, bytes, cancellationToken).ConfigureAwait(false))
         {

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
+using ManycoreMail.Relay;
 using ManycoreMail.Smtp.Client;
 using Microsoft.Extensions.Logging;
 
@@ -218,8 +219,7 @@ internal sealed class DeliveryEngine : IDisposable
             }
             var relayName = $"relay:{relay.Host}:{relay.Port}";
             var relaySite = _sites.GetOrAdd(relayName, name => NewSite(name, _shaping.LimitsFor(domain, [relay.Host]),
-                new SitePolicy(relay.Tls, relay.Username, relay.Password, delivery.VerifyRelayCertificates,
-                    relay.CaFile is { } ca ? RelayCertificates.TrustOnly(ca) : null)));
+                new SitePolicy(relay.Tls, relay.CreateConnector())));
             return (relaySite, relayHosts, null);
         }
 
@@ -302,23 +302,9 @@ internal sealed class DeliveryEngine : IDisposable
         _options.Delivery.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
             || (d.StartsWith('.') && domain.EndsWith(d, StringComparison.OrdinalIgnoreCase)));
 
-    private static async Task<IReadOnlyList<SiteHost>> ResolveRelayAsync(RelayRoute relay, CancellationToken cancellationToken)
-    {
-        if (IPAddress.TryParse(relay.Host, out var literal))
-        {
-            return [new SiteHost(relay.Host, new IPEndPoint(literal, relay.Port))];
-        }
-        try
-        {
-            // Smarthosts are often internal names (/etc/hosts, search domains): the system resolver knows them.
-            var addresses = await System.Net.Dns.GetHostAddressesAsync(relay.Host, cancellationToken).ConfigureAwait(false);
-            return addresses.Select(a => new SiteHost(relay.Host, new IPEndPoint(a, relay.Port))).ToArray();
-        }
-        catch (SocketException)
-        {
-            return [];
-        }
-    }
+    private static async Task<IReadOnlyList<SiteHost>> ResolveRelayAsync(RelayRoute relay, CancellationToken cancellationToken) =>
+        (await RelayConnector.ResolveAsync(relay.Host, relay.Port, cancellationToken).ConfigureAwait(false))
+            .Select(endPoint => new SiteHost(relay.Host, endPoint)).ToArray();
 
     private static IReadOnlyList<RecipientOutcome> All(IReadOnlyList<string> recipients, Func<string, RecipientOutcome> outcome) =>
         recipients.Select(outcome).ToArray();

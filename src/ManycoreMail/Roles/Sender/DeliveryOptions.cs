@@ -1,5 +1,5 @@
 using System.Net;
-using ManycoreMail.Smtp.Client;
+using ManycoreMail.Relay;
 
 namespace ManycoreMail.Roles.Sender;
 
@@ -34,10 +34,6 @@ internal sealed record DeliveryOptions
     public string? Tenant { get; init; }
     /// <summary>True when backdata/event-types lists "deferred": each 4xx then yields a deferred event.</summary>
     public bool DeferredEvents { get; init; }
-    /// <summary>Whether smarthost certificates must be valid for the relay's host name (chain and name). On by default:
-    /// a relay receives credentials and all the mail, so an impostor must not be accepted; MX delivery stays
-    /// opportunistic (RFC 7435) whatever this says.</summary>
-    public bool VerifyRelayCertificates { get; init; } = true;
     /// <summary>The operations endpoint (sender/admin); null when not configured.</summary>
     public AdminOptions? Admin { get; init; }
     /// <summary>How soon a message held by a suspended site or queue is looked at again (it does not count as an attempt).</summary>
@@ -52,18 +48,6 @@ internal sealed record DeliveryOptions
 /// <summary>The HTTP operations endpoint: on its own bind (loopback unless configured otherwise), never on the
 /// public API port, every request authenticated with a bearer token.</summary>
 internal sealed record AdminOptions(IPEndPoint Bind, string Token);
-
-/// <summary>A smarthost. Port 587 means STARTTLS, 465 implicit TLS, unless <see cref="Tls"/> says otherwise.
-/// <see cref="CaFile"/> (PEM) replaces the system's trusted roots for this relay, for a private certificate authority.</summary>
-internal sealed record RelayRoute(string Host, int Port, SmtpTlsMode Tls, string? Username, string? Password, string? CaFile = null)
-{
-    public static SmtpTlsMode DefaultTlsFor(int port) => port switch
-    {
-        465 => SmtpTlsMode.Implicit,
-        587 => SmtpTlsMode.Required,
-        _ => SmtpTlsMode.Opportunistic,
-    };
-}
 
 /// <summary>A queue lifetime for scheduled queues whose name matches <see cref="Pattern"/>
 /// (exact, or a prefix ending in '*').</summary>

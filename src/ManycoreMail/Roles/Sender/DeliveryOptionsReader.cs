@@ -1,6 +1,6 @@
 using System.Net;
 using ManycoreMail.Config;
-using ManycoreMail.Smtp.Client;
+using ManycoreMail.Relay;
 
 namespace ManycoreMail.Roles.Sender;
 
@@ -35,11 +35,15 @@ internal static class DeliveryOptionsReader
                 MaxDeliveriesPerConnection = int.MaxValue,
             })));
         }
+        // sender/verify-relay-certificates (or its older spelling relay/verify-certificate) is every smarthost's
+        // default; an entry's own verify-certificate wins.
+        var relaySection = section.Section("relay");
+        var verifyRelays = section.Bool("verify-relay-certificates") ?? (relaySection.Exists ? relaySection.Bool("verify-certificate") : null);
         var relays = new List<KeyValuePair<string, RelayRoute>>();
         foreach (var relay in section.SectionList("relay-domains"))
         {
             var domain = relay.String("domain", required: true);
-            if (ReadRelay(relay) is { } route && domain is not null)
+            if (RelayRouteReader.Read(relay, verifyRelays) is { } route && domain is not null)
             {
                 relays.Add(new(Normalize(domain), route));
             }
@@ -54,8 +58,6 @@ internal static class DeliveryOptionsReader
                 lifetimes.Add(new QueueLifetime(queue, TimeSpan.FromSeconds(s)));
             }
         }
-        var relaySection = section.Section("relay");
-        var relayVerify = relaySection.Exists ? relaySection.Bool("verify-certificate") : null;
         return new DeliveryOptions
         {
             SourceAddress = source,
@@ -69,11 +71,10 @@ internal static class DeliveryOptionsReader
             MaxRateWait = Seconds(section, "max-rate-wait-seconds", defaults.MaxRateWait, min: 0),
             ConnectTimeout = Seconds(section, "connect-timeout-seconds", defaults.ConnectTimeout),
             CommandTimeout = Seconds(section, "command-timeout-seconds", defaults.CommandTimeout),
-            Relay = relaySection.Exists ? ReadRelay(relaySection) : null,
+            Relay = relaySection.Exists ? RelayRouteReader.Read(relaySection, verifyRelays) : null,
             DomainRelays = relays,
             QueueLifetimes = lifetimes,
             Tenant = section.String("tenant"),
-            VerifyRelayCertificates = section.Bool("verify-relay-certificates") ?? relayVerify ?? defaults.VerifyRelayCertificates,
             Admin = ReadAdmin(section.Section("admin")),
             SuspendedRetry = Seconds(section, "suspended-retry-seconds", defaults.SuspendedRetry),
             SiteIdleEviction = Seconds(section, "site-idle-eviction-seconds", defaults.SiteIdleEviction),
@@ -115,46 +116,6 @@ internal static class DeliveryOptionsReader
             DelayBetweenDeliveries = delayMs is { } ms ? TimeSpan.FromMilliseconds(ms) : start.DelayBetweenDeliveries,
             MaxRecipientsPerMessage = section.Int("max-recipients-per-message", min: 1) ?? start.MaxRecipientsPerMessage,
         };
-    }
-
-    private static RelayRoute? ReadRelay(YamlSection section)
-    {
-        var host = section.String("host", required: true);
-        var port = section.Port("port") ?? 25;
-        var tlsText = section.String("tls");
-        var tls = RelayRoute.DefaultTlsFor(port);
-        switch (tlsText?.Trim().ToLowerInvariant())
-        {
-            case null:
-                break;
-            case "none" or "off":
-                tls = SmtpTlsMode.None;
-                break;
-            case "opportunistic" or "may":
-                tls = SmtpTlsMode.Opportunistic;
-                break;
-            case "starttls" or "required":
-                tls = SmtpTlsMode.Required;
-                break;
-            case "implicit" or "tls" or "smtps":
-                tls = SmtpTlsMode.Implicit;
-                break;
-            default:
-                section.Error("tls", $"'{tlsText}' is not one of none, opportunistic, starttls, implicit");
-                break;
-        }
-        var user = section.String("username");
-        var password = section.String("password");
-        if ((user is null) != (password is null))
-        {
-            section.Error(user is null ? "username" : "password", "username and password go together");
-        }
-        var caFile = section.String("ca-file");
-        if (caFile is not null && !File.Exists(caFile))
-        {
-            section.Error("ca-file", $"'{caFile}' does not exist");
-        }
-        return host is null ? null : new RelayRoute(host.Trim(), port, tls, user, password, caFile);
     }
 
     private static TimeSpan Seconds(YamlSection section, string key, TimeSpan fallback, int min = 1) =>

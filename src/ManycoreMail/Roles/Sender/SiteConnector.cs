@@ -1,4 +1,3 @@
-using System.Net.Security;
 using System.Net.Sockets;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
@@ -6,20 +5,21 @@ using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Sender;
 
-/// <summary>How to talk to a site: TLS policy and, for a smarthost, credentials and whether its certificate must be
-/// valid (<paramref name="Validation"/> replaces the system's roots when set).</summary>
-internal sealed record SitePolicy(SmtpTlsMode Tls, string? Username = null, string? Password = null, bool VerifyCertificate = false,
-    RemoteCertificateValidationCallback? Validation = null)
+/// <summary>How to talk to a site: the TLS policy of an MX host set, or a smarthost's <see cref="RelayConnector"/>
+/// (its own TLS policy, certificate checks and credentials).</summary>
+internal sealed record SitePolicy(SmtpTlsMode Tls, RelayConnector? Relay = null)
 {
-    /// <summary>Required TLS never falls back to plain text; opportunistic does, for hosts with broken TLS.</summary>
-    public bool MayFallBackToPlain => Tls == SmtpTlsMode.Opportunistic;
+    /// <summary>Opportunistic MX delivery falls back to plain text for hosts with broken TLS; required TLS and
+    /// smarthosts never do.</summary>
+    public bool MayFallBackToPlain => Relay is null && Tls == SmtpTlsMode.Opportunistic;
 }
 
 /// <summary>A connection that failed for every host: why, and whether any server said something.</summary>
 internal sealed record ConnectFailure(string Reason, bool SiteAnswered, SmtpReply? Reply);
 
 /// <summary>Opens one connection to a site: each host and address by preference until one greets us, STARTTLS per
-/// policy (plain text again for a host with broken TLS when the policy allows), AUTH for smarthosts.</summary>
+/// policy (plain text again for a host with broken TLS when the policy allows); a smarthost through its
+/// <see cref="RelayConnector"/>, which verifies it and authenticates.</summary>
 internal sealed class SiteConnector(string heloName, DeliveryOptions options, TlsMemory tlsMemory, ILogger logger)
 {
     public async Task<(SmtpClientConnection? Connection, SiteHost? Host, ConnectFailure? Failure)> ConnectAsync(
@@ -40,19 +40,10 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
             {
                 try
                 {
-                    var connection = await SmtpClientConnection.ConnectAsync(host.EndPoint, ClientOptions(host, tls, policy), cancellationToken).ConfigureAwait(false);
-                    if (policy.Username is { } user)
-                    {
-                        try
-                        {
-                            await connection.AuthenticateAsync(user, policy.Password ?? "", cancellationToken).ConfigureAwait(false);
-                        }
-                        catch
-                        {
-                            await connection.DisposeAsync().ConfigureAwait(false);
-                            throw;
-                        }
-                    }
+                    var transport = ClientOptions(host, tls);
+                    var connection = policy.Relay is { } relay
+                        ? await relay.ConnectAsync(host.EndPoint, transport, cancellationToken).ConfigureAwait(false)
+                        : await SmtpClientConnection.ConnectAsync(host.EndPoint, transport, cancellationToken).ConfigureAwait(false);
                     return (connection, host, null);
                 }
                 catch (Exception e) when (e is SmtpClientException or SocketException or IOException or TimeoutException)
@@ -61,7 +52,9 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
                     answered |= reply is not null;
                     lastReply = reply ?? lastReply;
                     failures.Add($"{host.Name}[{host.EndPoint.Address}]:{host.EndPoint.Port}: {e.Message}");
-                    logger.LogInformation("Could not use {Host} [{EndPoint}]: {Error}", host.Name, host.EndPoint, e.Message);
+                    // A smarthost refused (untrusted, no TLS for the credentials) is a configuration or an attack: say so.
+                    logger.Log(policy.Relay is null ? LogLevel.Information : LogLevel.Warning,
+                        "Could not use {Host} [{EndPoint}]: {Error}", host.Name, host.EndPoint, e.Message);
                     if (tls == SmtpTlsMode.Opportunistic && policy.MayFallBackToPlain && IsTlsFailure(e))
                     {
                         // RFC 7435: opportunistic TLS must never make mail undeliverable.
@@ -78,13 +71,12 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
         return (null, null, new ConnectFailure(reason, answered, lastReply));
     }
 
-    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls, SitePolicy policy) => new()
+    /// <summary>MX hosts are not authenticated (RFC 7435); a relay connector replaces the TLS settings with its own.</summary>
+    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls) => new()
     {
         HeloName = heloName,
         TlsMode = tls,
         TargetHost = host.Name,
-        ValidateCertificate = policy.VerifyCertificate,
-        CertificateValidation = policy.VerifyCertificate ? policy.Validation : null,
         SourceAddress = options.SourceAddress,
         ConnectTimeout = options.ConnectTimeout,
         CommandTimeout = options.CommandTimeout,
