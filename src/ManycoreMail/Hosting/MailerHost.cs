@@ -283,7 +283,8 @@ internal sealed class MailerHost : IAsyncDisposable
         }
     }
 
-    private static string SectionOf(string role) => role switch
+    /// <summary>The customer file's section of a role.</summary>
+    internal static string SectionOf(string role) => role switch
     {
         RoleNames.HttpReceiver => "httpreceiver",
         RoleNames.MxServer => "mxserver",
