@@ -51,7 +51,11 @@ internal sealed record DeliveryOptions
 
 /// <summary>The HTTP operations endpoint: on its own bind (loopback unless configured otherwise), never on the
 /// public API port, every request authenticated with a bearer token.</summary>
-internal sealed record AdminOptions(IPEndPoint Bind, string Token);
+internal sealed record AdminOptions(IPEndPoint Bind, string Token)
+{
+    /// <summary>A shorter token is refused, in the configuration and in <c>--admin-token-file</c>.</summary>
+    public const int MinTokenLength = 16;
+}
 
 /// <summary>A smarthost. Port 587 means STARTTLS, 465 implicit TLS, unless <see cref="Tls"/> says otherwise.
 /// <see cref="CaFile"/> (PEM) replaces the system's trusted roots for this relay, for a private certificate authority.</summary>
