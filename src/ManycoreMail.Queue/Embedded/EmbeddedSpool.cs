@@ -209,6 +209,23 @@ public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
         return rental.Reader.DeadLetters(queue, max);
     }
 
+    /// <summary>Items dead-lettered from <paramref name="queue"/> of the spool in <paramref name="directory"/>, read
+    /// without opening the spool: a read-only SQLite reader, which WAL mode lets run beside the process that holds
+    /// the spool (its lock keeps out only a second writer).</summary>
+    /// <exception cref="FileNotFoundException">There is no spool in <paramref name="directory"/>.</exception>
+    public static IReadOnlyList<DeadLetteredItem> ReadDeadLettersBeside(string directory, string queue, int max)
+    {
+        WriteWork.ValidateQueueName(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        var databasePath = Path.Combine(directory, SpoolSchema.DatabaseFileName);
+        if (!File.Exists(databasePath))
+        {
+            throw new FileNotFoundException($"There is no spool in {directory}.", databasePath);
+        }
+        using var reader = new SpoolReader(SpoolSchema.OpenReader(SpoolSchema.ConnectionString(databasePath, readOnly: true)));
+        return reader.DeadLetters(queue, max);
+    }
+
     public async ValueTask<int> ReplayDeadLettersAsync(string queue, int max, CancellationToken cancellationToken)
     {
         WriteWork.ValidateQueueName(queue);

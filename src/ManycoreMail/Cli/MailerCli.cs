@@ -48,11 +48,24 @@ internal static class MailerCli
         classify.SetAction(parse => Roles.MxServer.ClassifyCommand.Run(parse.GetValue(files) ?? [], Console.Out, Console.Error));
         root.Subcommands.Add(classify);
 
+        root.Subcommands.Add(Events.DeadLetterCommand.Build(AddLoadedConfig));
+
         foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
         {
             root.Subcommands.Add(admin);
         }
         return root;
+    }
+
+    /// <summary>Commands that work on the queues read the usual config files; a bad one throws <see cref="ConfigException"/>.</summary>
+    private static Func<ParseResult, MailerOptions> AddLoadedConfig(Command command)
+    {
+        AddConfigOptions(command, out var config);
+        return parse =>
+        {
+            using var loggers = Logging.Create();
+            return Load(config(parse), loggers.CreateLogger("ManycoreMail")).Options;
+        };
     }
 
     /// <summary>The operations commands read sender/admin (bind and token) from the usual config files.</summary>
