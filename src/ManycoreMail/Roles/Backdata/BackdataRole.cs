@@ -271,6 +271,11 @@ internal sealed class BackdataRole : IDisposable
         /// may still add: the customer never sees them. Null when the bytes are not a JSON object in valid UTF-8.</summary>
         public static PendingEvent? From(LeasedItem item)
         {
+            // The parser checks the structure, not the bytes inside strings (it copies those as they are).
+            if (!System.Text.Unicode.Utf8.IsValid(item.Body.Span))
+            {
+                return null;
+            }
             try
             {
                 if (JsonNode.Parse(item.Body.Span) is not JsonObject json)
@@ -279,7 +284,6 @@ internal sealed class BackdataRole : IDisposable
                 }
                 json.Remove("rcpt");
                 json.Remove("fd");
-                // Serialising reads every string, so invalid UTF-8 inside one is found here, not in the POST.
                 var bytes = JsonSerializer.SerializeToUtf8Bytes(json);
                 return new PendingEvent(item, bytes, (json["event"] as JsonValue)?.TryGetValue<string>(out var kind) == true ? kind : null);
             }
