@@ -141,10 +141,75 @@ public sealed class AdminTests
         Assert.Contains("EVENT_QUEUE", list);
     }
 
+    [Fact]
+    public async Task A_token_on_the_command_line_gets_a_warning_that_ps_shows_it()
+    {
+        var (_, output, errors) = await CliWithErrorsAsync("queues", "--admin-url", "http://127.0.0.1:9/", "--admin-token", Token);
+
+        Assert.Contains("warning: --admin-token is visible", errors);
+        Assert.Contains("--admin-token-file", errors);
+        Assert.DoesNotContain(Token, errors + output);
+    }
+
+    [Fact]
+    public async Task The_token_is_read_from_admin_token_file_without_its_trailing_newline()
+    {
+        await using var harness = await DeliveryHarness.StartAsync(Dns);
+        await harness.StartSenderAsync();
+        var url = await harness.StartAdminAsync(Token);
+        var file = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(file, Token + "\n");
+
+            var (code, output, errors) = await CliWithErrorsAsync("queues", "--admin-url", url.ToString(), "--admin-token-file", file);
+
+            Assert.True(code == 0, output + errors);
+            Assert.Contains("DURABLE QUEUE", output);
+            Assert.Empty(errors);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task An_unreadable_or_short_admin_token_file_is_an_error_naming_the_file()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "mm-no-such-token-" + Guid.NewGuid().ToString("N"));
+        var shortFile = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(shortFile, "too-short\n");
+
+            var (missingCode, _, missingOutput) = await CliWithErrorsAsync("queues", "--admin-url", "http://127.0.0.1:9/", "--admin-token-file", missing);
+            var (shortCode, _, shortOutput) = await CliWithErrorsAsync("queues", "--admin-url", "http://127.0.0.1:9/", "--admin-token-file", shortFile);
+
+            Assert.Equal(2, missingCode);
+            Assert.Contains($"--admin-token-file {missing}: cannot read it", missingOutput);
+            Assert.Equal(2, shortCode);
+            Assert.Contains($"--admin-token-file {shortFile}: the token must be at least 16 characters", shortOutput);
+            Assert.DoesNotContain("too-short", shortOutput.Replace(shortFile, "", StringComparison.Ordinal));
+        }
+        finally
+        {
+            File.Delete(shortFile);
+        }
+    }
+
+    /// <summary>The exit code and what the command printed on stdout (its answer; warnings go to stderr).</summary>
     private static async Task<(int Code, string Output)> CliAsync(params string[] args)
     {
+        var (code, output, _) = await CliWithErrorsAsync(args);
+        return (code, output);
+    }
+
+    private static async Task<(int Code, string Output, string Errors)> CliWithErrorsAsync(params string[] args)
+    {
         using var output = new StringWriter();
-        var code = await MailerCli.Build().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = output });
-        return (code, output.ToString());
+        using var errors = new StringWriter();
+        var code = await MailerCli.Build().Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = errors });
+        return (code, output.ToString(), errors.ToString());
     }
 }

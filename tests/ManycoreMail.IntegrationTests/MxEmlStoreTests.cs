@@ -57,6 +57,30 @@ public sealed class MxEmlStoreTests : IDisposable
         Assert.True(File.Exists(second));
     }
 
+    [Fact]
+    public async Task Stale_temporary_files_are_deleted_at_open_and_while_mail_arrives_and_fresh_ones_kept()
+    {
+        var start = DateTimeOffset.UtcNow;
+        var clock = new ManualClock(start);
+        Directory.CreateDirectory(_directory);
+        var crashed = Path.Combine(_directory, "20000101T000000000-crashed.eml.tmp");
+        var inProgress = Path.Combine(_directory, "20000101T000000000-writing.eml.tmp");
+        await File.WriteAllTextAsync(crashed, "half a mail");
+        File.SetLastWriteTimeUtc(crashed, (start - EmlStore.StaleTemporaryAge - TimeSpan.FromMinutes(1)).UtcDateTime);
+        await File.WriteAllTextAsync(inProgress, "being written");
+        File.SetLastWriteTimeUtc(inProgress, start.UtcDateTime);
+
+        var store = new EmlStore(_directory, maxBytes: 0, retention: TimeSpan.Zero, clock);
+        Assert.False(File.Exists(crashed));
+        Assert.True(File.Exists(inProgress));
+
+        clock.Advance(EmlStore.StaleTemporaryAge + TimeSpan.FromMinutes(1));
+        var kept = await store.SaveAsync(Mail(10, (byte)'a'), clock.GetUtcNow(), CancellationToken.None);
+
+        Assert.False(File.Exists(inProgress));
+        Assert.True(File.Exists(kept));
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_directory))

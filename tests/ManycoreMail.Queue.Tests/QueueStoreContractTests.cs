@@ -410,6 +410,35 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Replayed_dead_letters_are_back_on_their_queue_with_envelope_and_body_and_attempts_reset()
+    {
+        var queue = NewQueue();
+        var envelope = new MessageEnvelope { Uuid = "u1", Recipients = ["a@example.com"] };
+        await Store.EnqueueAsync(queue, Item("first", envelope), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("second"), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("third"), CancellationToken.None);
+        var leased = await Store.LeaseAsync(queue, 3, LongLease, CancellationToken.None);
+        await Store.CommitAsync(new QueueTransaction().Retry(leased[0], Time.GetUtcNow()), CancellationToken.None);
+        var retried = Assert.Single(await Store.LeaseAsync(queue, 1, LongLease, CancellationToken.None));
+        await Store.CommitAsync(new QueueTransaction().DeadLetter(retried, "bad").DeadLetter(leased[1], "bad").Complete(leased[2]), CancellationToken.None);
+        var dead = (IDeadLetterStore)Store;
+
+        var replayed = await dead.ReplayDeadLettersAsync(queue, 1, CancellationToken.None);
+
+        Assert.Equal(1, replayed);
+        Assert.Equal(["second"], (await dead.ReadDeadLettersAsync(queue, 10, CancellationToken.None)).Select(d => Encoding.UTF8.GetString(d.Body.Span)));
+        var back = Assert.Single(await Store.LeaseAsync(queue, 10, LongLease, CancellationToken.None));
+        Assert.Equal("first", Text(back));
+        Assert.Equal("u1", back.Envelope.Uuid);
+        Assert.Equal(["a@example.com"], back.Envelope.Recipients);
+        Assert.Equal(0, back.Attempts);
+        Assert.Equal(1, await dead.ReplayDeadLettersAsync(queue, 10, CancellationToken.None));
+        Assert.Empty(await dead.ReadDeadLettersAsync(queue, 10, CancellationToken.None));
+        Assert.Equal(0, await dead.ReplayDeadLettersAsync(queue, 10, CancellationToken.None));
+        Assert.Equal(2, await Store.CountAsync(queue, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Count_includes_due_scheduled_and_leased_items()
     {
         var queue = NewQueue();

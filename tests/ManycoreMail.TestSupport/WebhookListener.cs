@@ -37,6 +37,10 @@ public sealed class WebhookListener : IDisposable
         set => _failWith = value is null ? 0 : (int)value.Value;
     }
 
+    /// <summary>When set, a POST holding an event that matches is answered 422 (the payload is bad) and none of its
+    /// events recorded, as a webhook that validates what it gets.</summary>
+    public Func<JsonObject, bool>? Refuse { get; set; }
+
     public int Requests => Volatile.Read(ref _requests);
 
     public IReadOnlyList<JsonObject> Events
@@ -128,6 +132,10 @@ public sealed class WebhookListener : IDisposable
         if (JsonNode.Parse(body) is not JsonArray array)
         {
             return 400;
+        }
+        if (Refuse is { } refuse && array.Any(e => e is JsonObject json && refuse(json)))
+        {
+            return 422;
         }
         lock (_events)
         {

@@ -10,7 +10,7 @@ namespace ManycoreMail.Queue.Embedded;
 /// expiry, so an expired lease is due again with no sweeper. Bodies stay on disk until leased.
 /// A lock file keeps a second process (or a second instance) off the same spool.
 /// </remarks>
-public sealed class EmbeddedSpool : IQueueStore
+public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
 {
     // Even without signals a waiter re-reads due times at least this often and at most this many
     // times per call; both only bound work, they never change what a caller sees.
@@ -200,7 +200,6 @@ public sealed class EmbeddedSpool : IQueueStore
         return rental.Reader.Count(queue);
     }
 
-    /// <summary>Items dead-lettered from <paramref name="queue"/>, oldest first.</summary>
     public async ValueTask<IReadOnlyList<DeadLetteredItem>> ReadDeadLettersAsync(string queue, int max, CancellationToken cancellationToken)
     {
         WriteWork.ValidateQueueName(queue);
@@ -208,6 +207,33 @@ public sealed class EmbeddedSpool : IQueueStore
         ThrowIfDisposed();
         using var rental = await _readers.RentAsync(cancellationToken).ConfigureAwait(false);
         return rental.Reader.DeadLetters(queue, max);
+    }
+
+    /// <summary>Items dead-lettered from <paramref name="queue"/> of the spool in <paramref name="directory"/>, read
+    /// without opening the spool: a read-only SQLite reader, which WAL mode lets run beside the process that holds
+    /// the spool (its lock keeps out only a second writer).</summary>
+    /// <exception cref="FileNotFoundException">There is no spool in <paramref name="directory"/>.</exception>
+    public static IReadOnlyList<DeadLetteredItem> ReadDeadLettersBeside(string directory, string queue, int max)
+    {
+        WriteWork.ValidateQueueName(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        var databasePath = Path.Combine(directory, SpoolSchema.DatabaseFileName);
+        if (!File.Exists(databasePath))
+        {
+            throw new FileNotFoundException($"There is no spool in {directory}.", databasePath);
+        }
+        using var reader = new SpoolReader(SpoolSchema.OpenReader(SpoolSchema.ConnectionString(databasePath, readOnly: true)));
+        return reader.DeadLetters(queue, max);
+    }
+
+    public async ValueTask<int> ReplayDeadLettersAsync(string queue, int max, CancellationToken cancellationToken)
+    {
+        WriteWork.ValidateQueueName(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ThrowIfDisposed();
+        var work = new ReviveWork(queue, max, cancellationToken);
+        await _committer.SubmitAsync(work, cancellationToken).ConfigureAwait(false);
+        return await work.Completion.ConfigureAwait(false);
     }
 
     /// <summary>Finishes every write already handed over, wakes waiters, checkpoints the log and closes the file.</summary>

@@ -21,6 +21,7 @@ internal sealed class SpoolCommitter
     private readonly Channel<SpoolWork> _pending;
     private readonly List<WriteWork> _writes = [];
     private readonly List<LeaseWork> _leases = [];
+    private readonly List<ReviveWork> _revivals = [];
     private readonly HashSet<string> _touchedQueues = new(StringComparer.Ordinal);
     private readonly HashSet<long> _settledInWork = [];
     private readonly Task _loop;
@@ -112,6 +113,7 @@ internal sealed class SpoolCommitter
                 }
 
                 RunWrites();
+                RunRevivals();
             }
         }
         catch (Exception fault)
@@ -139,6 +141,9 @@ internal sealed class SpoolCommitter
                     break;
                 case LeaseWork lease:
                     _leases.Add(lease);
+                    break;
+                case ReviveWork revive:
+                    _revivals.Add(revive);
                     break;
             }
         }
@@ -237,6 +242,33 @@ internal sealed class SpoolCommitter
         }
 
         _leases.Clear();
+    }
+
+    /// <summary>Operators' replays of dead letters: rare, so each is a durable transaction of its own.</summary>
+    private void RunRevivals()
+    {
+        foreach (var revive in _revivals)
+        {
+            if (revive.CancellationToken.IsCancellationRequested)
+            {
+                revive.Fail(new OperationCanceledException(revive.CancellationToken));
+                continue;
+            }
+            try
+            {
+                _writer.Begin(durable: true);
+                var revived = _writer.Revive(revive.Queue, revive.Max, _time.GetUtcNow().ToUnixTimeMilliseconds());
+                _writer.Commit();
+                revive.Finish(revived);
+                _signals.Pulse(revive.Queue);
+            }
+            catch (SqliteException error)
+            {
+                _writer.RollbackQuietly();
+                revive.Fail(error);
+            }
+        }
+        _revivals.Clear();
     }
 
     private void RunWrites()

@@ -53,10 +53,10 @@ internal static class SpoolSchema
         ALTER TABLE bodies ADD COLUMN base_offset INTEGER;
         """;
 
-    public static string ConnectionString(string databasePath) => new SqliteConnectionStringBuilder
+    public static string ConnectionString(string databasePath, bool readOnly = false) => new SqliteConnectionStringBuilder
     {
         DataSource = databasePath,
-        Mode = SqliteOpenMode.ReadWriteCreate,
+        Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
         Cache = SqliteCacheMode.Private,
         // The spool owns its few connections for its whole life; closing must really close the file.
         Pooling = false,

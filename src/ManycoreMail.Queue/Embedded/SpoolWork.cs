@@ -170,3 +170,29 @@ internal sealed class LeaseWork(string queue, int max, long maxBytes, TimeSpan l
         }
     }
 }
+
+/// <summary>A request to put dead letters back on their queue (<see cref="EmbeddedSpool.ReplayDeadLettersAsync"/>).</summary>
+internal sealed class ReviveWork(string queue, int max, CancellationToken cancellationToken) : SpoolWork(cancellationToken)
+{
+    private readonly TaskCompletionSource<int> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public string Queue { get; } = queue;
+
+    public int Max { get; } = max;
+
+    public Task<int> Completion => _completion.Task;
+
+    public void Finish(int revived) => _completion.TrySetResult(revived);
+
+    public override void Fail(Exception error)
+    {
+        if (error is OperationCanceledException canceled)
+        {
+            _completion.TrySetCanceled(canceled.CancellationToken);
+        }
+        else
+        {
+            _completion.TrySetException(error);
+        }
+    }
+}

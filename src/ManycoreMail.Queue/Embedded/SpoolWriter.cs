@@ -55,6 +55,8 @@ internal sealed class SpoolWriter : IDisposable
     private readonly SqliteCommand _release;
     private readonly SqliteParameter _releaseId, _releaseToken, _releaseNow;
     private readonly SqliteCommand _deadLetter;
+    private readonly SqliteCommand _revive, _reviveBodies, _reviveDelete;
+    private readonly SqliteParameter _reviveQueue, _reviveMax, _reviveNow, _reviveBodiesQueue, _reviveDeleteQueue;
     private readonly SqliteParameter _deadId, _deadToken, _deadReason, _deadNow;
 
     public SpoolWriter(SqliteConnection connection)
@@ -161,6 +163,40 @@ internal sealed class SpoolWriter : IDisposable
         _deadToken = SpoolSchema.Parameter(_deadLetter, "$token", SqliteType.Integer);
         _deadReason = SpoolSchema.Parameter(_deadLetter, "$reason", SqliteType.Text);
         _deadNow = SpoolSchema.Parameter(_deadLetter, "$now", SqliteType.Integer);
+
+        // A dead letter keeps its id (AUTOINCREMENT never hands it out again), so the three steps find the revived
+        // rows as the dead letters of the queue that are items again.
+        _revive = Command("""
+            INSERT INTO items (id, queue, not_before, attempts, created_at, envelope)
+            SELECT id, queue, $now, 0, created_at, envelope FROM dead_letters WHERE queue = $queue ORDER BY id LIMIT $max
+            """);
+        _reviveQueue = SpoolSchema.Parameter(_revive, "$queue", SqliteType.Text);
+        _reviveMax = SpoolSchema.Parameter(_revive, "$max", SqliteType.Integer);
+        _reviveNow = SpoolSchema.Parameter(_revive, "$now", SqliteType.Integer);
+        _reviveBodies = Command("""
+            INSERT INTO bodies (id, body)
+            SELECT d.id, coalesce(d.body, x'') FROM dead_letters AS d JOIN items AS i ON i.id = d.id WHERE d.queue = $queue
+            """);
+        _reviveBodiesQueue = SpoolSchema.Parameter(_reviveBodies, "$queue", SqliteType.Text);
+        _reviveDelete = Command("""
+            DELETE FROM dead_letters WHERE queue = $queue AND id IN (SELECT id FROM items WHERE queue = $queue)
+            """);
+        _reviveDeleteQueue = SpoolSchema.Parameter(_reviveDelete, "$queue", SqliteType.Text);
+    }
+
+    /// <summary>Puts up to <paramref name="max"/> of the oldest dead letters of <paramref name="queue"/> back on it,
+    /// due now, attempts 0; returns how many. Inside the caller's transaction.</summary>
+    public int Revive(string queue, int max, long nowMs)
+    {
+        _reviveQueue.Value = queue;
+        _reviveMax.Value = max;
+        _reviveNow.Value = nowMs;
+        var revived = _revive.ExecuteNonQuery();
+        _reviveBodiesQueue.Value = queue;
+        _reviveBodies.ExecuteNonQuery();
+        _reviveDeleteQueue.Value = queue;
+        _reviveDelete.ExecuteNonQuery();
+        return revived;
     }
 
     /// <summary>True while a transaction is open. SQLite rolls a whole transaction back by itself on some

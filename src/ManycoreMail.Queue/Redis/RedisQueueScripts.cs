@@ -206,4 +206,23 @@ internal static class RedisQueueScripts
         end
         return out
         """);
+
+    /// <summary>KEYS: dead zset. ARGV: item key base, queue, max. Puts the oldest dead letters back at the tail of the
+    /// ready list with their attempts reset, and returns how many. One without a body (none is made so) stays.</summary>
+    public static readonly RedisScript Revive = new(Digest + Requeue + """
+        local base, queue = ARGV[1], ARGV[2]
+        local n = 0
+        for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)) do
+          local meta = redis.call('HGET', base .. 'dead:' .. id, 'm')
+          if meta and redis.call('EXISTS', base .. 'deadbody:' .. id) == 1 then
+            redis.call('RENAME', base .. 'deadbody:' .. id, base .. 'body:' .. id)
+            local created, envelope = string.match(meta, '^%d+:%d+:(%d+):(.*)$')
+            requeue(queue, base, id, id .. ':0:' .. (created or '0') .. ':' .. (envelope or ''))
+            redis.call('DEL', base .. 'dead:' .. id)
+            redis.call('ZREM', KEYS[1], id)
+            n = n + 1
+          end
+        end
+        return n
+        """);
 }

@@ -21,7 +21,7 @@ namespace ManycoreMail.Queue.Redis;
 /// Durability is Redis': with <c>appendonly yes</c> and <c>appendfsync always</c> a completed call survives
 /// a crash of the server; with <c>everysec</c> up to a second of acknowledged work can be lost.
 /// </remarks>
-public sealed class RedisQueueStore : IQueueStore
+public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
 {
     private const int MaxWaitRounds = 100_000;
     // Two turns of Redis' event loop for one connection's part of a lease (see LeaseAsync).
@@ -317,7 +317,6 @@ public sealed class RedisQueueStore : IQueueStore
         return (await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false)).Integer;
     }
 
-    /// <summary>Items dead-lettered from <paramref name="queue"/>, oldest first.</summary>
     public async ValueTask<IReadOnlyList<DeadLetteredItem>> ReadDeadLettersAsync(string queue, int max, CancellationToken cancellationToken)
     {
         ValidateQueueName(queue);
@@ -343,6 +342,19 @@ public sealed class RedisQueueStore : IQueueStore
                 DateTimeOffset.FromUnixTimeMilliseconds(fields[i + 3].Integer)));
         }
         return items;
+    }
+
+    public async ValueTask<int> ReplayDeadLettersAsync(string queue, int max, CancellationToken cancellationToken)
+    {
+        ValidateQueueName(queue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        ThrowIfDisposed();
+        var keys = KeysOf(queue);
+        using var request = RespRequest.Script(RedisQueueScripts.Revive, keyCount: 1, keysAndArguments: 4);
+        request.Add(keys.Dead).Add(keys.ItemBase).Add(queue).Add(max);
+        var revived = (int)(await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false)).Integer;
+        PulseLocal(queue);
+        return revived;
     }
 
     public async ValueTask DisposeAsync()

@@ -17,22 +17,24 @@ internal static class MailerCli
         var roles = new Option<string?>("--roles") { Description = "Comma-separated roles to run: " + string.Join(", ", RoleNames.All) };
         AddConfigOptions(run, out var config);
         run.Options.Add(roles);
-        var runQueue = AddQueueOption(run);
-        run.SetAction((parse, ct) => RunAsync(config(parse), parse.GetValue(roles)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), QueueOf(parse, runQueue), ct));
+        var runQueue = AddQueueOption(run, "embedded");
+        run.SetAction((parse, ct) => RunAsync(parse, config(parse), parse.GetValue(roles)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+            _ => new RoleQueueChoice(parse.GetValue(runQueue) == "redis" ? QueueBackend.Redis : QueueBackend.Embedded, null), ct));
         root.Subcommands.Add(run);
 
         foreach (var role in RoleNames.All)
         {
             var command = new Command(role, $"Run only the {role} role.");
             AddConfigOptions(command, out var roleConfig);
-            var roleQueue = AddQueueOption(command);
-            command.SetAction((parse, ct) => RunAsync(roleConfig(parse), [role], QueueOf(parse, roleQueue), ct));
+            var roleQueue = AddQueueOption(command, null);
+            command.SetAction((parse, ct) => RunAsync(parse, roleConfig(parse), [role],
+                options => RoleQueueChoice.For(role, parse.GetValue(roleQueue), options.Redis), ct));
             root.Subcommands.Add(command);
         }
 
         var redisMetrics = new Command("redis-metrics", "Serve the queue gauges (LLEN of each queue on Redis) on redis/prometheus, as the original Redis exporter.");
         AddConfigOptions(redisMetrics, out var redisMetricsConfig);
-        redisMetrics.SetAction((parse, ct) => RunAsync(redisMetricsConfig(parse), null, QueueBackend.Redis, ct, redisMetricsOnly: true));
+        redisMetrics.SetAction((parse, ct) => RunAsync(parse, redisMetricsConfig(parse), null, _ => new RoleQueueChoice(QueueBackend.Redis, null), ct, redisMetricsOnly: true));
         root.Subcommands.Add(redisMetrics);
 
         var check = new Command("check-config", "Load and validate the configuration, print every problem, and exit.");
@@ -46,11 +48,24 @@ internal static class MailerCli
         classify.SetAction(parse => Roles.MxServer.ClassifyCommand.Run(parse.GetValue(files) ?? [], Console.Out, Console.Error));
         root.Subcommands.Add(classify);
 
+        root.Subcommands.Add(Events.DeadLetterCommand.Build(AddLoadedConfig));
+
         foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
         {
             root.Subcommands.Add(admin);
         }
         return root;
+    }
+
+    /// <summary>Commands that work on the queues read the usual config files; a bad one throws <see cref="ConfigException"/>.</summary>
+    private static Func<ParseResult, MailerOptions> AddLoadedConfig(Command command)
+    {
+        AddConfigOptions(command, out var config);
+        return parse =>
+        {
+            using var loggers = Logging.Create();
+            return Load(config(parse), loggers.CreateLogger("ManycoreMail")).Options;
+        };
     }
 
     /// <summary>The operations commands read sender/admin (bind and token) from the usual config files.</summary>
@@ -71,20 +86,24 @@ internal static class MailerCli
         };
     }
 
-    private static Option<string> AddQueueOption(Command command)
+    /// <param name="defaultValue">embedded for <c>run</c>; none for a single-role command, which takes Redis when
+    /// the configuration names it and otherwise refuses (see <see cref="RoleQueueChoice"/>).</param>
+    private static Option<string?> AddQueueOption(Command command, string? defaultValue)
     {
-        var queue = new Option<string>("--queue")
+        var queue = new Option<string?>("--queue")
         {
-            Description = "Queue store: embedded (the SQLite spool in storage/path, one process) or redis (reliable-queue/redis, one process per role or more)",
-            DefaultValueFactory = _ => "embedded",
+            Description = defaultValue is null
+                ? "Queue store: redis (reliable-queue/redis; the default when configured, and required: a role alone in its process must share its queues)"
+                : "Queue store: embedded (the SQLite spool in storage/path, one process) or redis (reliable-queue/redis, one process per role or more)",
         };
+        if (defaultValue is not null)
+        {
+            queue.DefaultValueFactory = _ => defaultValue;
+        }
         queue.AcceptOnlyFromAmong("embedded", "redis");
         command.Options.Add(queue);
         return queue;
     }
-
-    private static QueueBackend QueueOf(ParseResult parse, Option<string> queue) =>
-        parse.GetValue(queue) == "redis" ? QueueBackend.Redis : QueueBackend.Embedded;
 
     private static void AddConfigOptions(Command command, out Func<ParseResult, ConfigSources?> read)
     {
@@ -151,7 +170,8 @@ internal static class MailerCli
         }
     }
 
-    private static async Task<int> RunAsync(ConfigSources? sources, IReadOnlyCollection<string>? roles, QueueBackend queue, CancellationToken cancellationToken, bool redisMetricsOnly = false)
+    private static async Task<int> RunAsync(ParseResult parse, ConfigSources? sources, IReadOnlyCollection<string>? roles, Func<MailerOptions, RoleQueueChoice> chooseQueue,
+        CancellationToken cancellationToken, bool redisMetricsOnly = false)
     {
         using var loggers = Logging.Create();
         var logger = loggers.CreateLogger("ManycoreMail");
@@ -175,6 +195,13 @@ internal static class MailerCli
             logger.LogCritical("Unknown role(s): {Roles}; known roles: {Known}", string.Join(", ", unknown), string.Join(", ", RoleNames.All));
             return 2;
         }
+        var queue = chooseQueue(loaded.Options);
+        if (queue.Backend is not { } backend)
+        {
+            // On stderr, not in the log: it answers the command the operator just typed, before anything runs.
+            await parse.InvocationConfiguration.Error.WriteLineAsync(queue.Refusal).ConfigureAwait(false);
+            return 2;
+        }
 
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -189,7 +216,7 @@ internal static class MailerCli
             stopping.Cancel();
         });
 
-        var host = new MailerHost(loaded.Options, loggers, TimeProvider.System) { Queue = queue };
+        var host = new MailerHost(loaded.Options, loggers, TimeProvider.System) { Queue = backend };
         await using (host.ConfigureAwait(false))
         {
             try

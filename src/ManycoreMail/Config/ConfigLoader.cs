@@ -462,6 +462,7 @@ internal static class ConfigLoader
                     Tls = redis.Bool("tls") ?? false,
                     Database = redis.Int("db", min: 0) ?? 0,
                     Lease = TimeSpan.FromSeconds(redis.Int("lease-seconds", min: 3) ?? 30),
+                    Configured = true,
                 };
             }
         }

@@ -68,11 +68,7 @@ internal static class LocalDefaults
         {
             Directory.CreateDirectory("./data/dkim");
             using var rsa = RSA.Create(2048);
-            File.WriteAllText(keyFile, rsa.ExportPkcs8PrivateKeyPem());
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
+            Hosting.PrivateFiles.Write(keyFile, rsa.ExportPkcs8PrivateKeyPem());
         }
     }
 }

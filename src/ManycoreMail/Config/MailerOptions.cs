@@ -36,6 +36,9 @@ internal sealed record RedisOptions(string Hostname, int Port)
     /// <summary>Lease of an item in Redis, renewed by its holder every third of it: how long the items of a
     /// process that died stay away from the other instances.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Whether some section names this server (<c>reliable-queue/redis</c>); false when these are the
+    /// built-in localhost:6379 defaults. A single-role command uses Redis only when it is configured.</summary>
+    public bool Configured { get; init; }
 }
 
 internal sealed record MetricsBind(string Role, IPEndPoint EndPoint);

@@ -225,17 +225,7 @@ internal sealed class MailerHost : IAsyncDisposable
     private async Task<IQueueStore> OpenRedisAsync(CancellationToken cancellationToken)
     {
         var redis = _options.Redis;
-        var client = new RedisClientOptions
-        {
-            Host = redis.Hostname,
-            Port = redis.Port,
-            Username = redis.Username,
-            Password = redis.Password,
-            Database = redis.Database,
-            UseTls = redis.Tls,
-            ClientName = "manycore-mail-" + Environment.ProcessId,
-        };
-        var store = new RedisQueueStore(new RedisClient(client), _time, new RedisQueueStoreOptions(), ownsClient: true);
+        var store = new RedisQueueStore(new RedisClient(RedisClientOf(redis, "manycore-mail-" + Environment.ProcessId)), _time, new RedisQueueStoreOptions(), ownsClient: true);
         try
         {
             await store.Client.ConnectAsync(cancellationToken).ConfigureAwait(false);
@@ -254,6 +244,18 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         return new RedisWorkerStore(store, redis.Lease, _time, _loggers.CreateLogger("ManycoreMail.Queue"));
     }
+
+    /// <summary>How to reach the configured Redis server, as <paramref name="clientName"/> (CLIENT LIST shows it).</summary>
+    internal static RedisClientOptions RedisClientOf(RedisOptions redis, string clientName) => new()
+    {
+        Host = redis.Hostname,
+        Port = redis.Port,
+        Username = redis.Username,
+        Password = redis.Password,
+        Database = redis.Database,
+        UseTls = redis.Tls,
+        ClientName = clientName,
+    };
 
     private void RegisterQueueGauges(IQueueStore store)
     {
@@ -287,7 +289,8 @@ internal sealed class MailerHost : IAsyncDisposable
         }
     }
 
-    private static string SectionOf(string role) => role switch
+    /// <summary>The customer file's section of a role.</summary>
+    internal static string SectionOf(string role) => role switch
     {
         RoleNames.HttpReceiver => "httpreceiver",
         RoleNames.MxServer => "mxserver",

@@ -39,11 +39,7 @@ internal static class TlsCertificates
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, critical: false));
         var now = DateTimeOffset.UtcNow;
         using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(5));
-        File.WriteAllText(generatedKey, key.ExportPkcs8PrivateKeyPem());
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(generatedKey, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
+        PrivateFiles.Write(generatedKey, key.ExportPkcs8PrivateKeyPem());
         File.WriteAllText(generatedCert, certificate.ExportCertificatePem());
         logger.LogWarning("No TLS certificate configured; generated a self-signed one for {Host} in {Directory}", hostName, directory);
         return (generatedCert, generatedKey);

@@ -12,9 +12,17 @@ namespace ManycoreMail.Roles.Backdata;
 
 /// <summary>
 /// Posts events to the customer's webhook as JSON arrays of up to 50. An event leaves the queue only after
-/// the webhook accepted its batch; a failed POST keeps the batch and tries again with back-off (the
-/// original dropped it).
+/// the webhook accepted its batch (a 2xx answer); a failed POST keeps the batch and tries again with back-off
+/// (the original dropped it). A redirect is a failure too: the POST body does not follow it.
 /// </summary>
+/// <remarks>
+/// An event that cannot be posted as it is must not hold up the others behind it: one that is not a JSON object
+/// (or not valid UTF-8) goes to dead-letter before any POST; and when the webhook says the payload itself is bad
+/// (400, 413 or 422) the batch is split in halves and each posted again, so that the good events go and the one
+/// that the webhook refuses on its own is dead-lettered. Any other answer (3xx, 401, 403, 404, 408, 429, 5xx) or
+/// no answer is about the webhook, not the events: everything is retried. <c>mailer events dead-letters</c> lists
+/// and replays the dead letters.
+/// </remarks>
 internal sealed class BackdataRole : IDisposable
 {
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(2);
@@ -30,6 +38,7 @@ internal sealed class BackdataRole : IDisposable
     private readonly Counter _malformed;
     private readonly Counter _pushed;
     private readonly Counter _failed;
+    private readonly Counter _deadLettered;
     private long _posting;
 
     public BackdataRole(IQueueStore store, QueueNames queues, BackdataOptions options, MetricsRegistry metrics, TimeProvider time, ILogger<BackdataRole> logger)
@@ -39,7 +48,7 @@ internal sealed class BackdataRole : IDisposable
         _options = options;
         _time = time;
         _logger = logger;
-        _http = new HttpClient { Timeout = options.RequestTimeout };
+        _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = options.RequestTimeout };
         _byKind = new Dictionary<string, Counter>(StringComparer.Ordinal)
         {
             [EventKinds.Delivered] = metrics.Counter("delivered_events_total", "Delivered events posted."),
@@ -51,6 +60,7 @@ internal sealed class BackdataRole : IDisposable
         _malformed = metrics.Counter("malformed_events_total", "Events of unknown kind or not JSON.");
         _pushed = metrics.Counter("successfully_pushed_events_total", "Events the webhook accepted.");
         _failed = metrics.Counter("failed_pushed_events_total", "Events whose POST failed (they are kept and retried).");
+        _deadLettered = metrics.Counter("dead_lettered_events_total", "Events moved to dead-letter (not JSON, or refused by the webhook on their own).");
         metrics.Gauge("number_of_events_currently_posting", "Events in a POST that has not answered yet.", () => Interlocked.Read(ref _posting));
     }
 
@@ -70,53 +80,49 @@ internal sealed class BackdataRole : IDisposable
                 await _store.WaitForItemsAsync(_queue, TimeSpan.FromSeconds(1), stopping).ConfigureAwait(false);
                 continue;
             }
-            var (body, valid, malformed) = BuildBody(batch);
             var transaction = new QueueTransaction();
-            foreach (var item in malformed)
+            var events = new List<PendingEvent>(batch.Count);
+            foreach (var item in batch)
             {
-                transaction.DeadLetter(item, "not a JSON object");
+                if (PendingEvent.From(item) is { } pending)
+                {
+                    events.Add(pending);
+                }
+                else
+                {
+                    _malformed.Increment();
+                    DeadLetter(transaction, item, "not a JSON object in UTF-8");
+                }
             }
-            bool posted;
+            var retry = new List<PendingEvent>();
             try
             {
-                posted = valid.Count > 0 && await PostAsync(body, valid.Count, stopping).ConfigureAwait(false);
+                await PostSplittingAsync(events, transaction, retry, stopping).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
-                // Stopping mid-POST: hand the batch back so the next start posts it (perhaps twice; never lost).
-                foreach (var (item, _) in valid)
+                // Stopping mid-POST: hand back what is not settled so the next start posts it (perhaps twice; never lost).
+                foreach (var pending in events.Where(e => !e.Settled))
                 {
-                    transaction.Release(item);
+                    transaction.Release(pending.Item);
                 }
-                await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
+                await CommitAsync(transaction).ConfigureAwait(false);
                 throw;
             }
-            if (posted)
-            {
-                foreach (var (item, kind) in valid)
-                {
-                    transaction.Complete(item);
-                    Count(kind);
-                }
-                delay = TimeSpan.Zero;
-            }
-            else if (valid.Count > 0)
+            if (retry.Count > 0)
             {
                 delay = delay == TimeSpan.Zero ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.MaxRetryDelay.Ticks));
                 var retryAt = _time.GetUtcNow() + delay;
-                foreach (var (item, _) in valid)
+                foreach (var pending in retry)
                 {
-                    transaction.Retry(item, retryAt);
+                    transaction.Retry(pending.Item, retryAt);
                 }
             }
-            try
+            else
             {
-                await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
+                delay = TimeSpan.Zero;
             }
-            catch (LeaseLostException)
-            {
-                _logger.LogWarning("Lost the lease on an event batch; its events may be posted twice");
-            }
+            await CommitAsync(transaction).ConfigureAwait(false);
             if (delay > TimeSpan.Zero)
             {
                 await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
@@ -124,65 +130,100 @@ internal sealed class BackdataRole : IDisposable
         }
     }
 
-    /// <summary>The JSON array to post. Internal fields (<c>rcpt</c>, <c>fd</c>) that producers on a shared
-    /// Redis may still add are removed: the customer never sees them.</summary>
-    private (byte[] Body, List<(LeasedItem Item, string? Kind)> Valid, List<LeasedItem> Malformed) BuildBody(IReadOnlyList<LeasedItem> batch)
+    /// <summary>Posts <paramref name="events"/> as one array; when the webhook refuses the payload, posts each half
+    /// on its own, down to single events, which are then dead-lettered. At most 2n - 1 POSTs for n events.</summary>
+    private async Task PostSplittingAsync(List<PendingEvent> events, QueueTransaction transaction, List<PendingEvent> retry, CancellationToken cancellationToken)
     {
-        var array = new JsonArray();
-        var valid = new List<(LeasedItem, string?)>(batch.Count);
-        var malformed = new List<LeasedItem>();
-        foreach (var item in batch)
+        if (events.Count == 0)
         {
-            JsonObject? json;
-            try
-            {
-                json = JsonNode.Parse(item.Body.Span) as JsonObject;
-            }
-            catch (JsonException)
-            {
-                json = null;
-            }
-            if (json is null)
-            {
-                _malformed.Increment();
-                _logger.LogError("Event {Id} is not a JSON object; moved to dead-letter", item.Id);
-                malformed.Add(item);
-                continue;
-            }
-            json.Remove("rcpt");
-            json.Remove("fd");
-            array.Add(json);
-            valid.Add((item, (json["event"] as JsonValue)?.GetValue<string>()));
+            return;
         }
-        return (JsonSerializer.SerializeToUtf8Bytes(array), valid, malformed);
+        var answer = await PostAsync(events, cancellationToken).ConfigureAwait(false);
+        switch (answer)
+        {
+            case PostAnswer.Accepted:
+                foreach (var pending in events)
+                {
+                    transaction.Complete(pending.Item);
+                    pending.Settled = true;
+                    Count(pending.Kind);
+                }
+                break;
+            case PostAnswer.PayloadRefused when events.Count == 1:
+                DeadLetter(transaction, events[0].Item, $"the webhook refused this event on its own ({events[0].Status})");
+                events[0].Settled = true;
+                break;
+            case PostAnswer.PayloadRefused:
+                var half = events.Count / 2;
+                await PostSplittingAsync(events[..half], transaction, retry, cancellationToken).ConfigureAwait(false);
+                await PostSplittingAsync(events[half..], transaction, retry, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                retry.AddRange(events);
+                break;
+        }
     }
 
-    private async Task<bool> PostAsync(byte[] body, int count, CancellationToken cancellationToken)
+    private async Task<PostAnswer> PostAsync(List<PendingEvent> events, CancellationToken cancellationToken)
     {
+        var count = events.Count;
         Interlocked.Add(ref _posting, count);
         try
         {
-            using var content = new ByteArrayContent(body);
+            using var content = new ByteArrayContent(PendingEvent.ToArray(events));
             content.Headers.ContentType = JsonUtf8;
             using var response = await _http.PostAsync(_options.PostUrl, content, cancellationToken).ConfigureAwait(false);
-            if ((int)response.StatusCode < 400)
+            var status = (int)response.StatusCode;
+            if (status is >= 200 and < 300)
             {
                 _pushed.Increment(count);
-                return true;
+                return PostAnswer.Accepted;
             }
             _failed.Increment(count);
-            _logger.LogWarning("Webhook answered {Status} to a batch of {Count} events; keeping them for a retry", (int)response.StatusCode, count);
-            return false;
+            events.ForEach(e => e.Status = status);
+            if (status is >= 300 and < 400)
+            {
+                _logger.LogWarning("Webhook answered {Status} (a redirect to {Location}) to a batch of {Count} events; a redirect loses the POST body, so they are kept for a retry: configure the new address as backdata/post-url",
+                    status, response.Headers.Location?.ToString() ?? "nowhere", count);
+                return PostAnswer.Failed;
+            }
+            if (status is 400 or 413 or 422)
+            {
+                _logger.LogWarning("Webhook refused a batch of {Count} events with {Status}; posting it in parts to find the event it refuses", count, status);
+                return PostAnswer.PayloadRefused;
+            }
+            _logger.LogWarning("Webhook answered {Status} to a batch of {Count} events; keeping them for a retry", status, count);
+            return PostAnswer.Failed;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             _failed.Increment(count);
             _logger.LogWarning("Posting {Count} events failed ({Error}); keeping them for a retry", count, e.Message);
-            return false;
+            return PostAnswer.Failed;
         }
         finally
         {
             Interlocked.Add(ref _posting, -count);
+        }
+    }
+
+    private void DeadLetter(QueueTransaction transaction, LeasedItem item, string reason)
+    {
+        _deadLettered.Increment();
+        _logger.LogError("Event {Id} (uuid {Uuid}) moved to dead-letter: {Reason}; `mailer events dead-letters` lists it and `--replay` puts it back",
+            item.Id, item.Envelope.Uuid, reason);
+        transaction.DeadLetter(item, reason);
+    }
+
+    private async Task CommitAsync(QueueTransaction transaction)
+    {
+        try
+        {
+            await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (LeaseLostException)
+        {
+            _logger.LogWarning("Lost the lease on an event batch; its events may be posted twice");
         }
     }
 
@@ -196,6 +237,79 @@ internal sealed class BackdataRole : IDisposable
         {
             // Posted all the same, as the original did: the customer may know kinds we do not.
             _malformed.Increment();
+        }
+    }
+
+    private enum PostAnswer
+    {
+        Accepted,
+        /// <summary>400, 413 or 422: the webhook says the payload is bad.</summary>
+        PayloadRefused,
+        Failed,
+    }
+
+    /// <summary>A leased event as it will be posted: validated and serialised on its own, so one bad event is
+    /// found before any POST and an array of any subset is the events' bytes joined by commas.</summary>
+    private sealed class PendingEvent
+    {
+        private PendingEvent(LeasedItem item, byte[] json, string? kind)
+        {
+            Item = item;
+            Json = json;
+            Kind = kind;
+        }
+
+        public LeasedItem Item { get; }
+        public byte[] Json { get; }
+        public string? Kind { get; }
+        /// <summary>Completed or dead-lettered in this round (a stop releases the others).</summary>
+        public bool Settled { get; set; }
+        /// <summary>The webhook's last answer to a batch holding this event.</summary>
+        public int Status { get; set; }
+
+        /// <summary>The event without the internal fields (<c>rcpt</c>, <c>fd</c>) that producers on a shared Redis
+        /// may still add: the customer never sees them. Null when the bytes are not a JSON object in valid UTF-8.</summary>
+        public static PendingEvent? From(LeasedItem item)
+        {
+            // The parser checks the structure, not the bytes inside strings (it copies those as they are).
+            if (!System.Text.Unicode.Utf8.IsValid(item.Body.Span))
+            {
+                return null;
+            }
+            try
+            {
+                if (JsonNode.Parse(item.Body.Span) is not JsonObject json)
+                {
+                    return null;
+                }
+                json.Remove("rcpt");
+                json.Remove("fd");
+                var bytes = JsonSerializer.SerializeToUtf8Bytes(json);
+                return new PendingEvent(item, bytes, (json["event"] as JsonValue)?.TryGetValue<string>(out var kind) == true ? kind : null);
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+            {
+                return null;
+            }
+        }
+
+        public static byte[] ToArray(List<PendingEvent> events)
+        {
+            var length = 2 + events.Sum(e => e.Json.Length) + Math.Max(0, events.Count - 1);
+            var array = new byte[length];
+            array[0] = (byte)'[';
+            var at = 1;
+            for (var i = 0; i < events.Count; i++)
+            {
+                if (i > 0)
+                {
+                    array[at++] = (byte)',';
+                }
+                events[i].Json.CopyTo(array, at);
+                at += events[i].Json.Length;
+            }
+            array[at] = (byte)']';
+            return array;
         }
     }
 }

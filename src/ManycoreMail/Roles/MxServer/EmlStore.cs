@@ -1,4 +1,5 @@
 using System.Buffers;
+using ManycoreMail.Hosting;
 
 namespace ManycoreMail.Roles.MxServer;
 
@@ -7,13 +8,20 @@ namespace ManycoreMail.Roles.MxServer;
 /// overwrote older ones). A file is synced before the sender hears 250. The directory is bounded: files older
 /// than the retention are deleted, and while the files together exceed the size cap the oldest go first. Both are
 /// enforced when the store opens and whenever a mail is kept (at most once a minute, or at once when a new mail
-/// takes the total over the cap), so an idle MX costs nothing.
+/// takes the total over the cap), so an idle MX costs nothing. A mail is written to a temporary file first; the
+/// directory is synced after the rename (the new name survives a crash, not just the bytes), and the same sweeps
+/// delete temporary files older than <see cref="StaleTemporaryAge"/> (left by a crash between write and rename).
 /// </summary>
 internal sealed class EmlStore
 {
     // A sweep reads the whole directory; a bound keeps a pathological directory from stalling a session.
     private const int MaxFilesPerSweep = 200_000;
     private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
+    private const string TemporarySuffix = ".tmp";
+
+    /// <summary>A temporary file this old belongs to no write in progress: a write takes at most one SMTP DATA,
+    /// which the session's limits end long before.</summary>
+    public static readonly TimeSpan StaleTemporaryAge = TimeSpan.FromHours(1);
 
     private readonly string _directory;
     private readonly long _maxBytes;
@@ -48,7 +56,7 @@ internal sealed class EmlStore
         Directory.CreateDirectory(_directory);
         var name = $"{now:yyyyMMddTHHmmssfff}-{Guid.NewGuid():N}.eml";
         var path = Path.Combine(_directory, name);
-        var temporary = path + ".tmp";
+        var temporary = path + TemporarySuffix;
         var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous);
         await using (stream.ConfigureAwait(false))
         {
@@ -60,6 +68,7 @@ internal sealed class EmlStore
         }
         // Renamed only once complete, so a reader never sees half a mail.
         File.Move(temporary, path);
+        DirectorySync.Flush(_directory);
 
         var total = Interlocked.Add(ref _bytes, message.Length);
         var overCap = _maxBytes > 0 && total > _maxBytes;
@@ -83,6 +92,7 @@ internal sealed class EmlStore
     {
         var now = _time.GetUtcNow();
         Interlocked.Exchange(ref _nextSweepTicks, (now + SweepInterval).UtcTicks);
+        DeleteStaleTemporaries(now);
         var files = new List<FileInfo>();
         foreach (var file in new DirectoryInfo(_directory).EnumerateFiles("*.eml"))
         {
@@ -119,5 +129,25 @@ internal sealed class EmlStore
             }
         }
         Interlocked.Exchange(ref _bytes, total);
+    }
+
+    private void DeleteStaleTemporaries(DateTimeOffset now)
+    {
+        var staleBefore = (now - StaleTemporaryAge).UtcDateTime;
+        foreach (var file in new DirectoryInfo(_directory).EnumerateFiles("*" + TemporarySuffix).Take(MaxFilesPerSweep))
+        {
+            if (file.LastWriteTimeUtc >= staleBefore)
+            {
+                continue;
+            }
+            try
+            {
+                file.Delete();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone already, or not ours to delete: looked at again at the next sweep.
+            }
+        }
     }
 }

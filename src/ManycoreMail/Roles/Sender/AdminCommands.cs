@@ -56,16 +56,28 @@ internal static class AdminCommands
         Func<AdminClient, ParseResult, TextWriter, CancellationToken, Task<int>> run)
     {
         var url = new Option<string?>("--admin-url") { Description = "Operations endpoint, e.g. http://127.0.0.1:8025/ (default: sender/admin of the config)" };
-        var token = new Option<string?>("--admin-token") { Description = $"Bearer token (default: ${TokenVariable}, else sender/admin/token of the config)" };
+        var token = new Option<string?>("--admin-token") { Description = $"Bearer token; visible to every user in the process list, prefer --admin-token-file or ${TokenVariable}" };
+        var tokenFile = new Option<string?>("--admin-token-file") { Description = $"File holding the bearer token (default: ${TokenVariable}, else sender/admin/token of the config)" };
         command.Options.Add(url);
         command.Options.Add(token);
+        command.Options.Add(tokenFile);
         var config = addConfig(command);
         command.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             var explicitUrl = parse.GetValue(url);
-            var explicitToken = parse.GetValue(token) ?? Environment.GetEnvironmentVariable(TokenVariable);
+            if (parse.GetValue(token) is not null)
+            {
+                await error.WriteLineAsync($"warning: --admin-token is visible to every user of this machine in the process list (ps); use --admin-token-file PATH or ${TokenVariable}.").ConfigureAwait(false);
+            }
+            var (fileToken, problem) = parse.GetValue(tokenFile) is { } file ? ReadTokenFile(file) : (null, null);
+            if (problem is not null)
+            {
+                await error.WriteLineAsync(problem).ConfigureAwait(false);
+                return 2;
+            }
+            var explicitToken = parse.GetValue(token) ?? fileToken ?? Environment.GetEnvironmentVariable(TokenVariable);
             var configured = explicitUrl is null || explicitToken is null ? config(parse) : null;
             var baseUrl = explicitUrl ?? (configured is { } c ? $"http://{Host(c.Bind)}/" : null);
             var bearer = explicitToken ?? configured?.Token;
@@ -85,6 +97,24 @@ internal static class AdminCommands
                 return 2;
             }
         });
+    }
+
+    /// <summary>The token in <paramref name="path"/>, without the line end an editor or <c>echo</c> adds.</summary>
+    private static (string? Token, string? Error) ReadTokenFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"--admin-token-file {path}: cannot read it: {e.Message}");
+        }
+        var value = text.TrimEnd('\r', '\n');
+        return value.Length < AdminOptions.MinTokenLength
+            ? (null, $"--admin-token-file {path}: the token must be at least {AdminOptions.MinTokenLength} characters")
+            : (value, null);
     }
 
     private static string Host(IPEndPoint bind)

@@ -47,7 +47,11 @@ internal sealed record DeliveryOptions
 
 /// <summary>The HTTP operations endpoint: on its own bind (loopback unless configured otherwise), never on the
 /// public API port, every request authenticated with a bearer token.</summary>
-internal sealed record AdminOptions(IPEndPoint Bind, string Token);
+internal sealed record AdminOptions(IPEndPoint Bind, string Token)
+{
+    /// <summary>A shorter token is refused, in the configuration and in <c>--admin-token-file</c>.</summary>
+    public const int MinTokenLength = 16;
+}
 
 /// <summary>A queue lifetime for scheduled queues whose name matches <see cref="Pattern"/>
 /// (exact, or a prefix ending in '*').</summary>

@@ -95,12 +95,12 @@ internal static class DeliveryOptionsReader
         {
             admin.Error("inet-interface", $"'{interfaceText}' is not an IP address");
         }
-        if (token is not null && token.Length < 16)
+        if (token is not null && token.Length < AdminOptions.MinTokenLength)
         {
             // The endpoint can bounce whole queues: a guessable token is a configuration mistake.
             admin.Error("token", "must be at least 16 characters");
         }
-        return address is null || port is null || token is null || token.Length < 16 ? null : new AdminOptions(new IPEndPoint(address, port.Value), token);
+        return address is null || port is null || token is null || token.Length < AdminOptions.MinTokenLength ? null : new AdminOptions(new IPEndPoint(address, port.Value), token);
     }
 
     private static SiteLimits ReadLimits(YamlSection section, SiteLimits start)
