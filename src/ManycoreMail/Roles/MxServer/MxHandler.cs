@@ -125,7 +125,7 @@ internal sealed class MxHandler(
                 return new SmtpReply(250, "2.0.0", "Unsubscribe request accepted");
             }
             var bytes = message.IsSingleSegment ? message.First : message.ToArray();
-            var verdict = _classifier.Classify(bytes.Span, recipients);
+            var verdict = _classifier.Classify(bytes, recipients);
             switch (verdict.Kind)
             {
                 case MailKind.Bounce when verdict.Recipients.Count > 0:
