@@ -263,15 +263,17 @@ internal sealed class ReportEntity
             }
             var at = position + found;
             var end = NextLine(span, at);
-            if (at == 0 || span[at - 1] == (byte)'\n')
+            var line = span[at..end].TrimEnd(LineSpace);
+            if ((at == 0 || span[at - 1] == (byte)'\n') && line.Length >= delimiter.Length)
             {
-                var rest = span[at..end].TrimEnd(LineSpace)[delimiter.Length..];
+                var rest = line[delimiter.Length..];
                 var closing = rest.StartsWith("--"u8);
                 if (rest.IsEmpty || closing)
                 {
                     if (partStart >= 0)
                     {
-                        parts.Add(body[partStart..TrimLastLineEnd(span, at)]);
+                        // Two delimiter lines in a row enclose an empty part (the line end belongs to the first).
+                        parts.Add(body[partStart..Math.Max(partStart, TrimLastLineEnd(span, at))]);
                     }
                     partStart = closing ? -1 : end;
                     if (closing)
