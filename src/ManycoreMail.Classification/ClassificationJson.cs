@@ -31,6 +31,20 @@ public static class ClassificationJson
         _ => "-",
     };
 
+    /// <summary>{"file","error"}: the line for a file that could not be read or classified.</summary>
+    public static string FormatError(string file, string error)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("file", file);
+            json.WriteString("error", error);
+            json.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
     /// <summary>{"file","kind","type","class","status","recipient","uuid","recipients":[...]}.</summary>
     public static string Format(string file, MailClassification verdict)
     {

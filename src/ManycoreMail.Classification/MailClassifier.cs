@@ -78,7 +78,8 @@ public sealed partial class MailClassifier
     /// <summary>Classifies one mail.</summary>
     /// <param name="message">The whole message as received (any line ends).</param>
     /// <param name="envelopeRecipients">The SMTP RCPT TO addresses, when known (the MX server knows them; files do not).</param>
-    public MailClassification Classify(ReadOnlySpan<byte> message, IReadOnlyList<string>? envelopeRecipients = null)
+    /// <remarks>The verdict is made from slices of <paramref name="message"/>, never a copy per MIME level.</remarks>
+    public MailClassification Classify(ReadOnlyMemory<byte> message, IReadOnlyList<string>? envelopeRecipients = null)
     {
         string? envelopeUuid = null;
         foreach (var recipient in envelopeRecipients ?? [])
@@ -118,11 +119,7 @@ public sealed partial class MailClassifier
             return NonArfFeedback(root, envelopeUuid);
         }
 
-        List<ReportField> fields = [];
-        if (report is not null)
-        {
-            ReportEntity.ReadFields(report.Body.TrimStart('\r', '\n'), out fields);
-        }
+        var fields = report?.ContentFields() ?? [];
         string? Field(string name) => fields.Find(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
 
         var original = EnclosedMessage(root);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using ManycoreMail.Mime;
 
@@ -9,45 +10,66 @@ internal readonly record struct ReportField(string Name, string Value);
 /// <summary>
 /// A MIME entity parsed leniently for classification. Bounces are written by every kind of broken software
 /// (mbox "From " lines, bare LF, headers without the blank line, wrong charsets), so nothing here ever
-/// fails: a line that is not a header ends the header block, an unknown charset falls back to Latin-1, and a
-/// multipart whose boundary never appears is treated as one text body. Depth and part counts are bounded so
-/// a hostile message cannot make the parse expensive.
+/// fails: a line that is not a header ends the header block, an unknown charset falls back as
+/// <see cref="MimeCharsets.Decode"/> says, and a multipart whose boundary never appears is treated as one text body.
+/// Depth and part counts are bounded so a hostile message cannot make the parse expensive.
+/// Memory is bounded too: every entity's body is a slice of the message it was parsed from (or of the decoded
+/// content of an enclosing base64/quoted-printable message/rfc822), and it becomes text only when
+/// <see cref="Body"/> is read, so a returned original with a large attachment costs its bytes once, not once per level.
+/// An entity belongs to one classification: it is not shared between threads.
 /// </summary>
 internal sealed class ReportEntity
 {
     public const int MaxDepth = 12;
     public const int MaxParts = 256;
 
-    private ReportEntity(IReadOnlyList<ReportField> fields, ContentType contentType, string body, IReadOnlyList<ReportEntity> children)
+    private static ReadOnlySpan<byte> LineSpace => " \t\r\n\v\f"u8;
+
+    private readonly ReadOnlyMemory<byte> _content;
+    private readonly BodyForm _form;
+    private string? _body;
+
+    private ReportEntity(List<ReportField> fields, ContentType contentType, ReadOnlyMemory<byte> content, BodyForm form, IReadOnlyList<ReportEntity> children)
     {
         Fields = fields;
         ContentType = contentType;
-        Body = body;
+        _content = content;
+        _form = form;
         Children = children;
+    }
+
+    /// <summary>What <see cref="Body"/> makes of the bytes an entity holds.</summary>
+    private enum BodyForm
+    {
+        /// <summary>Raw bytes as Latin-1: a container, or a part past the depth or part bound.</summary>
+        Raw,
+        /// <summary>Bytes still to be transfer-decoded by the entity's Content-Transfer-Encoding, then charset-decoded.</summary>
+        Encoded,
+        /// <summary>Bytes already transfer-decoded (an enclosed message, decoded once to parse its child).</summary>
+        Decoded,
     }
 
     public IReadOnlyList<ReportField> Fields { get; }
     public ContentType ContentType { get; }
 
-    /// <summary>The decoded body text of a leaf (transfer encoding and charset undone); the raw text of a container.</summary>
-    public string Body { get; }
+    /// <summary>The decoded body text of a leaf (transfer encoding and charset undone); the raw text of a container.
+    /// Made on first read.</summary>
+    public string Body => _body ??= MakeBody();
 
     /// <summary>The parts of a multipart, or the one enclosed message of a message/rfc822 (or headers-only) entity.</summary>
     public IReadOnlyList<ReportEntity> Children { get; }
 
-    public string? Header(string name)
-    {
-        foreach (var field in Fields)
-        {
-            if (string.Equals(field.Name, name, StringComparison.OrdinalIgnoreCase))
-            {
-                return field.Value;
-            }
-        }
-        return null;
-    }
+    public string? Header(string name) => Find(Fields, name);
 
     public bool Is(string type, string subtype) => ContentType.Is(type, subtype);
+
+    /// <summary>The body read as a header block (message/feedback-report, message/delivery-status).</summary>
+    public List<ReportField> ContentFields()
+    {
+        var content = _form == BodyForm.Encoded ? TransferDecode(_content, Header("Content-Transfer-Encoding")) : _content;
+        ReadFields(content.Span.TrimStart("\r\n"u8), out var fields);
+        return fields;
+    }
 
     /// <summary>This entity and every descendant, depth first, in document order.</summary>
     public IEnumerable<ReportEntity> Descendants()
@@ -65,39 +87,35 @@ internal sealed class ReportEntity
         }
     }
 
-    /// <summary>Parses a whole message. The bytes are read as Latin-1 so that every byte survives until a
-    /// part's own charset is known.</summary>
-    public static ReportEntity Parse(ReadOnlySpan<byte> message)
-    {
-        var text = Encoding.Latin1.GetString(message);
-        var budget = new PartBudget();
-        return ParseEntity(text, 0, budget, headersOnly: false, defaultType: "text/plain");
-    }
+    /// <summary>Parses a whole message. The entities keep slices of <paramref name="message"/>, which must not
+    /// change while they are in use.</summary>
+    public static ReportEntity Parse(ReadOnlyMemory<byte> message) =>
+        ParseEntity(message, 0, new PartBudget(), headersOnly: false, defaultType: "text/plain");
 
     private sealed class PartBudget
     {
         public int Remaining = MaxParts;
     }
 
-    private static ReportEntity ParseEntity(string text, int depth, PartBudget budget, bool headersOnly, string defaultType)
+    private static ReportEntity ParseEntity(ReadOnlyMemory<byte> data, int depth, PartBudget budget, bool headersOnly, string defaultType)
     {
         budget.Remaining--;
-        var bodyStart = ReadFields(text, out var fields);
+        var bodyStart = ReadFields(data.Span, out var fields);
         var contentType = ContentType.Parse(Find(fields, "Content-Type")) ?? ContentType.Parse(defaultType)!;
         if (headersOnly)
         {
-            return new ReportEntity(fields, contentType, "", []);
+            return new ReportEntity(fields, contentType, ReadOnlyMemory<byte>.Empty, BodyForm.Raw, []);
         }
-        var rawBody = text[bodyStart..];
+        var rawBody = data[bodyStart..];
         if (depth >= MaxDepth || budget.Remaining <= 0)
         {
-            return new ReportEntity(fields, contentType, rawBody, []);
+            return new ReportEntity(fields, contentType, rawBody, BodyForm.Raw, []);
         }
 
         if (contentType.IsMultipart && contentType.GetParameter("boundary") is { Length: > 0 } boundary)
         {
             var childDefault = contentType.MediaSubtype == "digest" ? "message/rfc822" : "text/plain";
-            var parts = SplitMultipart(rawBody, boundary);
+            var parts = SplitMultipart(rawBody, Encoding.UTF8.GetBytes("--" + boundary));
             if (parts.Count > 0)
             {
                 var children = new List<ReportEntity>(parts.Count);
@@ -109,22 +127,22 @@ internal sealed class ReportEntity
                     }
                     children.Add(ParseEntity(part, depth + 1, budget, headersOnly: false, childDefault));
                 }
-                return new ReportEntity(fields, contentType, rawBody, children);
+                return new ReportEntity(fields, contentType, rawBody, BodyForm.Raw, children);
             }
         }
 
-        var decoded = DecodeBody(rawBody, Find(fields, "Content-Transfer-Encoding"), contentType);
         if (contentType.MediaType == "message" && contentType.MediaSubtype is "rfc822" or "global" or "rfc822-headers" or "global-headers"
             || contentType.Is("text", "rfc822-headers"))
         {
+            var decoded = TransferDecode(rawBody, Find(fields, "Content-Transfer-Encoding"));
             var headers = contentType.MediaSubtype.EndsWith("headers", StringComparison.Ordinal);
-            var child = ParseEntity(decoded.TrimStart('\r', '\n'), depth + 1, budget, headers, "text/plain");
-            return new ReportEntity(fields, contentType, decoded, [child]);
+            var child = ParseEntity(TrimLeadingLineEnds(decoded), depth + 1, budget, headers, "text/plain");
+            return new ReportEntity(fields, contentType, decoded, BodyForm.Decoded, [child]);
         }
-        return new ReportEntity(fields, contentType, decoded, []);
+        return new ReportEntity(fields, contentType, rawBody, BodyForm.Encoded, []);
     }
 
-    private static string? Find(List<ReportField> fields, string name)
+    private static string? Find(IReadOnlyList<ReportField> fields, string name)
     {
         foreach (var field in fields)
         {
@@ -137,46 +155,47 @@ internal sealed class ReportEntity
     }
 
     /// <summary>Reads a header block; returns where the body starts. An mbox "From " line is skipped.</summary>
-    internal static int ReadFields(string text, out List<ReportField> fields)
+    private static int ReadFields(ReadOnlySpan<byte> text, out List<ReportField> fields)
     {
         var found = new List<ReportField>(24);
         fields = found;
         var position = 0;
-        if (text.StartsWith("From ", StringComparison.Ordinal))
+        if (text.StartsWith("From "u8))
         {
             position = NextLine(text, 0);
         }
         string? name = null;
-        var value = new StringBuilder();
+        var value = new ArrayBufferWriter<byte>(256);
         while (position < text.Length)
         {
             var end = NextLine(text, position);
-            var line = text.AsSpan(position, end - position).TrimEnd("\r\n");
+            var line = text[position..end].TrimEnd("\r\n"u8);
             if (line.IsEmpty)
             {
                 position = end;
                 break;
             }
-            if (line[0] is ' ' or '\t')
+            if (line[0] is (byte)' ' or (byte)'\t')
             {
                 if (name is null)
                 {
                     // A continuation with nothing to continue: not a header block at all.
                     break;
                 }
-                value.Append(' ').Append(line.Trim());
+                value.Write(" "u8);
+                value.Write(Trim(line));
                 position = end;
                 continue;
             }
-            var colon = line.IndexOf(':');
-            if (colon <= 0 || !IsFieldName(line[..colon].TrimEnd()))
+            var colon = line.IndexOf((byte)':');
+            if (colon <= 0 || !IsFieldName(line[..colon].TrimEnd(LineSpace)))
             {
                 // Not a field: the body starts here (some MTAs omit the blank line).
                 break;
             }
             Flush();
-            name = line[..colon].TrimEnd().ToString();
-            value.Append(line[(colon + 1)..].Trim());
+            name = Encoding.ASCII.GetString(line[..colon].TrimEnd(LineSpace));
+            value.Write(Trim(line[(colon + 1)..]));
             position = end;
         }
         Flush();
@@ -186,27 +205,26 @@ internal sealed class ReportEntity
         {
             if (name is not null)
             {
-                var raw = value.ToString();
-                found.Add(new ReportField(name, DecodeHeader(raw)));
+                found.Add(new ReportField(name, DecodeHeader(value.WrittenSpan)));
             }
             name = null;
-            value.Clear();
+            value.ResetWrittenCount();
         }
     }
 
-    private static string DecodeHeader(string latin1)
-    {
+    private static string DecodeHeader(ReadOnlySpan<byte> raw) =>
         // Raw 8-bit header bytes are most often UTF-8 today.
-        var text = latin1;
-        if (!Ascii.IsValid(latin1))
-        {
-            var bytes = Encoding.Latin1.GetBytes(latin1);
-            text = Encoding.UTF8.GetString(bytes);
-        }
-        return EncodedWords.Decode(text);
+        EncodedWords.Decode(Ascii.IsValid(raw) ? Encoding.ASCII.GetString(raw) : Encoding.UTF8.GetString(raw));
+
+    private static ReadOnlySpan<byte> Trim(ReadOnlySpan<byte> text) => text.Trim(LineSpace);
+
+    private static ReadOnlyMemory<byte> TrimLeadingLineEnds(ReadOnlyMemory<byte> data)
+    {
+        var skipped = data.Length - data.Span.TrimStart("\r\n"u8).Length;
+        return data[skipped..];
     }
 
-    private static bool IsFieldName(ReadOnlySpan<char> name)
+    private static bool IsFieldName(ReadOnlySpan<byte> name)
     {
         if (name.IsEmpty || name.Length > 76)
         {
@@ -214,7 +232,7 @@ internal sealed class ReportEntity
         }
         foreach (var c in name)
         {
-            if (c is <= ' ' or > '~')
+            if (c is <= (byte)' ' or > (byte)'~')
             {
                 return false;
             }
@@ -222,31 +240,40 @@ internal sealed class ReportEntity
         return true;
     }
 
-    private static int NextLine(string text, int position)
+    private static int NextLine(ReadOnlySpan<byte> text, int position)
     {
-        var lf = text.IndexOf('\n', position);
-        return lf < 0 ? text.Length : lf + 1;
+        var lf = text[position..].IndexOf((byte)'\n');
+        return lf < 0 ? text.Length : position + lf + 1;
     }
 
-    private static List<string> SplitMultipart(string body, string boundary)
+    /// <summary>The parts between delimiter lines, as slices of <paramref name="body"/>.</summary>
+    private static List<ReadOnlyMemory<byte>> SplitMultipart(ReadOnlyMemory<byte> body, ReadOnlySpan<byte> delimiter)
     {
-        var parts = new List<string>();
-        var delimiter = "--" + boundary;
+        var parts = new List<ReadOnlyMemory<byte>>();
+        var span = body.Span;
         var position = 0;
         var partStart = -1;
-        while (position < body.Length && parts.Count < MaxParts)
+        while (position < span.Length && parts.Count < MaxParts)
         {
-            var end = NextLine(body, position);
-            var line = body.AsSpan(position, end - position).TrimEnd();
-            if (line.StartsWith(delimiter, StringComparison.Ordinal))
+            // Jump from one occurrence of the delimiter to the next; only one that starts a line counts.
+            var found = span[position..].IndexOf(delimiter);
+            if (found < 0)
+            {
+                break;
+            }
+            var at = position + found;
+            var end = NextLine(span, at);
+            var line = span[at..end].TrimEnd(LineSpace);
+            if ((at == 0 || span[at - 1] == (byte)'\n') && line.Length >= delimiter.Length)
             {
                 var rest = line[delimiter.Length..];
-                var closing = rest.StartsWith("--", StringComparison.Ordinal);
-                if (rest.IsEmpty || closing || rest.IsWhiteSpace())
+                var closing = rest.StartsWith("--"u8);
+                if (rest.IsEmpty || closing)
                 {
                     if (partStart >= 0)
                     {
-                        parts.Add(body[partStart..TrimLastLineEnd(body, position)]);
+                        // Two delimiter lines in a row enclose an empty part (the line end belongs to the first).
+                        parts.Add(body[partStart..Math.Max(partStart, TrimLastLineEnd(span, at))]);
                     }
                     partStart = closing ? -1 : end;
                     if (closing)
@@ -257,7 +284,7 @@ internal sealed class ReportEntity
             }
             position = end;
         }
-        if (partStart >= 0 && partStart < body.Length)
+        if (partStart >= 0 && partStart < span.Length)
         {
             // No closing delimiter (a truncated bounce): keep what there is.
             parts.Add(body[partStart..]);
@@ -265,13 +292,13 @@ internal sealed class ReportEntity
         return parts;
     }
 
-    private static int TrimLastLineEnd(string body, int position)
+    private static int TrimLastLineEnd(ReadOnlySpan<byte> body, int position)
     {
         // The line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-        if (position > 0 && body[position - 1] == '\n')
+        if (position > 0 && body[position - 1] == (byte)'\n')
         {
             position--;
-            if (position > 0 && body[position - 1] == '\r')
+            if (position > 0 && body[position - 1] == (byte)'\r')
             {
                 position--;
             }
@@ -279,50 +306,31 @@ internal sealed class ReportEntity
         return position;
     }
 
-    private static string DecodeBody(string latin1, string? transferEncoding, ContentType contentType)
+    private static ReadOnlyMemory<byte> TransferDecode(ReadOnlyMemory<byte> raw, string? transferEncoding)
     {
-        var encoding = transferEncoding?.Trim().ToLowerInvariant();
-        byte[] bytes;
-        if (encoding == "base64")
+        var encoding = transferEncoding?.Trim();
+        if (string.Equals(encoding, "base64", StringComparison.OrdinalIgnoreCase))
         {
-            bytes = TransferEncodings.DecodeBase64(Encoding.Latin1.GetBytes(latin1));
+            return TransferEncodings.DecodeBase64(raw.Span);
         }
-        else if (encoding == "quoted-printable")
+        if (string.Equals(encoding, "quoted-printable", StringComparison.OrdinalIgnoreCase))
         {
-            bytes = TransferEncodings.DecodeQuotedPrintable(Encoding.Latin1.GetBytes(latin1));
+            return TransferEncodings.DecodeQuotedPrintable(raw.Span);
         }
-        else if (Ascii.IsValid(latin1))
-        {
-            return latin1;
-        }
-        else
-        {
-            bytes = Encoding.Latin1.GetBytes(latin1);
-        }
-        var charset = contentType.GetParameter("charset");
-        if (contentType.MediaType is "message" || !MimeCharsets.TryGetEncoding(charset, out var decoder))
-        {
-            // Enclosed messages keep bytes as Latin-1 so their own parts decode themselves; unknown charsets
-            // are tried as UTF-8 first because that is what unlabelled 8-bit text mostly is.
-            if (contentType.MediaType is "message")
-            {
-                return Encoding.Latin1.GetString(bytes);
-            }
-            decoder = LooksLikeUtf8(bytes) ? Encoding.UTF8 : Encoding.Latin1;
-        }
-        return decoder.GetString(bytes);
+        return raw;
     }
 
-    private static bool LooksLikeUtf8(byte[] bytes)
+    private string MakeBody()
     {
-        try
+        var content = _form == BodyForm.Encoded ? TransferDecode(_content, Header("Content-Transfer-Encoding")) : _content;
+        if (_form != BodyForm.Encoded || ContentType.MediaType is "message")
         {
-            _ = new UTF8Encoding(false, throwOnInvalidBytes: true).GetCharCount(bytes);
-            return true;
+            // Containers and enclosed messages keep bytes as Latin-1 so that their own parts decode themselves.
+            return Encoding.Latin1.GetString(content.Span);
         }
-        catch (DecoderFallbackException)
-        {
-            return false;
-        }
+        var charset = ContentType.GetParameter("charset");
+        return Ascii.IsValid(content.Span) && MimeCharsets.IsAsciiCompatible(charset, out _)
+            ? Encoding.ASCII.GetString(content.Span)
+            : MimeCharsets.Decode(content.Span, charset);
     }
 }

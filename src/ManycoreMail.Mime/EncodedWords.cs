@@ -9,7 +9,8 @@ public static class EncodedWords
 {
     /// <summary>Decode every well-formed encoded word; whitespace between two adjacent encoded words is dropped
     /// (RFC 2047 §6.2) and adjacent words in the same charset are decoded together, so a multi-byte character
-    /// split across words survives. Malformed words and unknown charsets stay as written.</summary>
+    /// split across words survives. Malformed words stay as written; a charset nobody knows is decoded by
+    /// <see cref="MimeCharsets.Decode"/>'s fallback, since its ASCII (a subject, an address) is still worth reading.</summary>
     public static string Decode(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
@@ -20,7 +21,6 @@ public static class EncodedWords
 
         var output = new StringBuilder(text.Length);
         var pending = new ArrayBufferWriter<byte>();
-        Encoding? pendingEncoding = null;
         string? pendingCharset = null;
         var index = 0;
         var lastWordEnd = -1;
@@ -31,8 +31,7 @@ public static class EncodedWords
             {
                 break;
             }
-            if (!TryParseWord(text, start, out var charset, out var encoding, out var payload, out var end)
-                || !MimeCharsets.TryGetEncoding(charset, out var decoder))
+            if (!TryParseWord(text, start, out var charset, out var encoding, out var payload, out var end))
             {
                 Flush();
                 output.Append(text, index, start + 2 - index);
@@ -52,7 +51,6 @@ public static class EncodedWords
                 }
             }
             pendingCharset = charset;
-            pendingEncoding = decoder;
             if (encoding is 'B' or 'b')
             {
                 DecodeBase64(payload, pending);
@@ -70,12 +68,11 @@ public static class EncodedWords
 
         void Flush()
         {
-            if (pendingEncoding is not null && pending.WrittenCount > 0)
+            if (pendingCharset is not null && pending.WrittenCount > 0)
             {
-                output.Append(pendingEncoding.GetString(pending.WrittenSpan));
+                output.Append(MimeCharsets.Decode(pending.WrittenSpan, pendingCharset));
             }
             pending.Clear();
-            pendingEncoding = null;
             pendingCharset = null;
         }
     }

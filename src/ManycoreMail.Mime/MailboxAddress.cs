@@ -100,7 +100,9 @@ public static class AddressParser
         while (i < text.Length)
         {
             var c = text[i];
-            if (c is ' ' or '\t' or '\r' or '\n')
+            // Other control characters have no place in an address (and no token would consume them): they
+            // separate like whitespace, so every round of this loop moves on.
+            if (c is <= ' ' or (char)127)
             {
                 space = true;
                 i++;

@@ -162,4 +162,27 @@ public sealed class MailClassifierTests
         Assert.Equal("""{"file":"f.eml","kind":"unsubscribe","type":"-","class":"-","status":null,"recipient":null,"uuid":"u7","recipients":[]}""",
             ClassificationJson.Format("f.eml", verdict));
     }
+
+    [Theory]
+    [InlineData("b")]
+    [InlineData("b ")]
+    public void Empty_parts_and_a_boundary_with_trailing_space_are_read_not_thrown_on(string boundary)
+    {
+        // Found by ClassifierFuzzTests: two delimiter lines in a row, and a delimiter longer than its trimmed line.
+        var verdict = Classify($"""
+            From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+            Subject: Undelivered Mail Returned to Sender
+            Content-Type: multipart/mixed; boundary="{boundary}"
+
+            --b
+            --b
+            Content-Type: text/plain
+
+            I'm sorry to have to inform you that your message could not be delivered to <gone@example.net>.
+            550 5.1.1 User unknown
+            --b--
+            """);
+        Assert.Equal(MailKind.Bounce, verdict.Kind);
+        Assert.Equal("gone@example.net", Assert.Single(verdict.Recipients).Address);
+    }
 }

@@ -80,4 +80,9 @@ public sealed class AddressParserTests
         Assert.Empty(Parse("\"unterminated <a@b.example>"));
         Assert.Empty(Parse("(unterminated comment a@b.example"));
     }
+
+    [Fact]
+    public void Control_characters_separate_like_whitespace() =>
+        // Found by ClassifierFuzzTests: no token consumed a control character, so the tokenizer looped for ever.
+        Assert.Equal([(null, "a@b.example"), (null, "c@d.example")], Parse("\u0001a@b.example,\u007fc@d.example\u000b"));
 }

@@ -24,11 +24,12 @@ internal sealed class MxHandler(
     MetricsRegistry metrics,
     TimeProvider time,
     ILogger<MxHandler> logger,
-    Forwarder? forwarder = null) : ISmtpHandler
+    Forwarder? forwarder = null,
+    Func<ReadOnlyMemory<byte>, IReadOnlyList<string>, MailClassification>? classify = null) : ISmtpHandler
 {
     private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
     private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
-    private readonly MailClassifier _classifier = new();
+    private readonly Func<ReadOnlyMemory<byte>, IReadOnlyList<string>, MailClassification> _classify = classify ?? new MailClassifier().Classify;
     // One per bounce event emitted, by its type (hard, soft, unroutable, and autoreply as the original reports auto-replies).
     private readonly LabelledCounter _bounces = metrics.Family(
         new LabelledCounter("mxserver_received_bounce_total", "Bounce events from mails received, per bounce type.", "type"));
@@ -125,7 +126,7 @@ internal sealed class MxHandler(
                 return new SmtpReply(250, "2.0.0", "Unsubscribe request accepted");
             }
             var bytes = message.IsSingleSegment ? message.First : message.ToArray();
-            var verdict = _classifier.Classify(bytes.Span, recipients);
+            var verdict = Classify(bytes, recipients, envelope.ReversePath);
             switch (verdict.Kind)
             {
                 case MailKind.Bounce when verdict.Recipients.Count > 0:
@@ -156,6 +157,22 @@ internal sealed class MxHandler(
         {
             logger.LogError(e, "Could not keep a mail from {Remote}", session.RemoteEndPoint);
             return new SmtpReply(451, "4.3.0", "Temporary local problem, please try again later");
+        }
+    }
+
+    /// <summary>The verdict, or Other when the classifier fails: an exception here used to become 451 for ever (the
+    /// sender retries the same mail until it gives up, so a bounce is never processed); kept unclassified in the eml
+    /// directory instead, with a log line, the mail can be looked at and classified later.</summary>
+    private MailClassification Classify(ReadOnlyMemory<byte> message, IReadOnlyList<string> recipients, string sender)
+    {
+        try
+        {
+            return _classify(message, recipients);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogError(e, "Could not classify a mail from <{Sender}>; keeping it unclassified", sender);
+            return new MailClassification { Kind = MailKind.Other, Evidence = "classifier-error" };
         }
     }
 }
