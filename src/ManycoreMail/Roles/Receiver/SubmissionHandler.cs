@@ -50,7 +50,7 @@ internal sealed class SubmissionHandler(
         {
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, refusal.Message);
-            return new SmtpReply(554, "5.6.0", refusal.Message);
+            return new SmtpReply(refusal.SmtpCode, refusal.EnhancedStatus, refusal.Message);
         }
         if (!await queue.TryEnqueueAsync(accepted, bytes, cancellationToken).ConfigureAwait(false))
         {
