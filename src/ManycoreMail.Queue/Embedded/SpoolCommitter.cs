@@ -21,6 +21,7 @@ internal sealed class SpoolCommitter
     private readonly Channel<SpoolWork> _pending;
     private readonly List<WriteWork> _writes = [];
     private readonly List<LeaseWork> _leases = [];
+    private readonly List<RenewWork> _renewals = [];
     private readonly HashSet<string> _touchedQueues = new(StringComparer.Ordinal);
     private readonly HashSet<long> _settledInWork = [];
     private readonly Task _loop;
@@ -140,6 +141,9 @@ internal sealed class SpoolCommitter
                 case LeaseWork lease:
                     _leases.Add(lease);
                     break;
+                case RenewWork renewal:
+                    _renewals.Add(renewal);
+                    break;
             }
         }
     }
@@ -196,9 +200,10 @@ internal sealed class SpoolCommitter
         return bodyBytes;
     }
 
+    /// <summary>Leases and renewals, in one transaction that does not wait for the disk: a crash ends every lease anyway.</summary>
     private void RunLeases()
     {
-        if (_leases.Count == 0)
+        if (_leases.Count == 0 && _renewals.Count == 0)
         {
             return;
         }
@@ -223,6 +228,18 @@ internal sealed class SpoolCommitter
                 lease.Grant = new LeaseGrant(rows, token, untilMs);
             }
 
+            foreach (var renewal in _renewals)
+            {
+                if (renewal.CancellationToken.IsCancellationRequested)
+                {
+                    renewal.Error = new OperationCanceledException(renewal.CancellationToken);
+                    continue;
+                }
+
+                var untilMs = LeaseExpiry(nowMs, renewal.LeaseFor);
+                renewal.Lost = renewal.Items.Where(item => !_writer.Renew(item, untilMs)).ToList();
+            }
+
             _writer.Commit();
         }
         catch (Exception error)
@@ -236,7 +253,13 @@ internal sealed class SpoolCommitter
             lease.Finish(batchError);
         }
 
+        foreach (var renewal in _renewals)
+        {
+            renewal.Finish(batchError);
+        }
+
         _leases.Clear();
+        _renewals.Clear();
     }
 
     private void RunWrites()
@@ -420,8 +443,14 @@ internal sealed class SpoolCommitter
             lease.Fail(fault);
         }
 
+        foreach (var renewal in _renewals)
+        {
+            renewal.Fail(fault);
+        }
+
         _writes.Clear();
         _leases.Clear();
+        _renewals.Clear();
     }
 
     private static long LeaseExpiry(long nowMs, TimeSpan leaseFor)

@@ -170,3 +170,43 @@ internal sealed class LeaseWork(string queue, int max, long maxBytes, TimeSpan l
         }
     }
 }
+
+/// <summary>A request to extend leases; goes through the committer, like leases, so it never races a lease or a settlement.</summary>
+internal sealed class RenewWork(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken)
+    : SpoolWork(cancellationToken)
+{
+    private readonly TaskCompletionSource<IReadOnlyList<LeasedItem>> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public IReadOnlyList<LeasedItem> Items { get; } = items;
+    public TimeSpan LeaseFor { get; } = leaseFor;
+
+    /// <summary>The items whose lease was no longer held, set by the committer.</summary>
+    public List<LeasedItem>? Lost { get; set; }
+
+    public Task<IReadOnlyList<LeasedItem>> Completion => _completion.Task;
+
+    public void Finish(Exception? batchError)
+    {
+        var error = batchError ?? Error;
+        if (error is null && Lost is { } lost)
+        {
+            _completion.TrySetResult(lost);
+        }
+        else
+        {
+            Fail(error ?? new InvalidOperationException("The leases were not renewed."));
+        }
+    }
+
+    public override void Fail(Exception error)
+    {
+        if (error is OperationCanceledException canceled)
+        {
+            _completion.TrySetCanceled(canceled.CancellationToken);
+        }
+        else
+        {
+            _completion.TrySetException(error);
+        }
+    }
+}

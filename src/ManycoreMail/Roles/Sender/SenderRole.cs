@@ -16,8 +16,6 @@ namespace ManycoreMail.Roles.Sender;
 /// </summary>
 internal sealed class SenderRole
 {
-    private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(30);
-
     private readonly IQueueStore _store;
     private readonly QueueNames _queues;
     private readonly SenderOptions _options;
@@ -96,7 +94,7 @@ internal sealed class SenderRole
                 IReadOnlyList<LeasedItem> batch;
                 try
                 {
-                    batch = await _store.LeaseAsync(_queues.Outbound, free, room, LeaseTime, stopping).ConfigureAwait(false);
+                    batch = await _store.LeaseAsync(_queues.Outbound, free, room, _options.Lease, stopping).ConfigureAwait(false);
                 }
                 finally
                 {
