@@ -225,7 +225,7 @@ internal sealed class SpoolCommitter
                 var untilMs = LeaseExpiry(nowMs, lease.LeaseFor);
                 var rows = new List<LeasedRow>(Math.Min(lease.Max, 64));
                 _writer.Lease(lease.Queue, lease.Max, lease.MaxBytes, nowMs, untilMs, token, rows);
-                lease.Grant = new LeaseGrant(rows, token, untilMs);
+                lease.Answer = new LeaseGrant(rows, token, untilMs);
             }
 
             foreach (var renewal in _renewals)
@@ -237,7 +237,7 @@ internal sealed class SpoolCommitter
                 }
 
                 var untilMs = LeaseExpiry(nowMs, renewal.LeaseFor);
-                renewal.Lost = renewal.Items.Where(item => !_writer.Renew(item, untilMs)).ToList();
+                renewal.Answer = renewal.Items.Where(item => !_writer.Renew(item, untilMs)).ToList();
             }
 
             _writer.Commit();

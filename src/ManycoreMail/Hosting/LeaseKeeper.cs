@@ -15,9 +15,9 @@ namespace ManycoreMail.Hosting;
 /// once, by the new holder.</remarks>
 internal sealed class LeaseKeeper : IAsyncDisposable
 {
-    /// <summary>How often the held leases are looked at; a lease is at least three seconds, so none is late by more
-    /// than a third of it.</summary>
+    /// <summary>The longest the keeper sleeps, so that it sees new items; it wakes earlier when a renewal falls due.</summary>
     private static readonly TimeSpan Tick = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ShortestSleep = TimeSpan.FromMilliseconds(10);
     /// <summary>After a failed renewal (Redis away, spool busy): try again soon, the leases are running out.</summary>
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromMilliseconds(250);
 
@@ -89,9 +89,21 @@ internal sealed class LeaseKeeper : IAsyncDisposable
         // One round per tick; the loop ends with the keeper.
         while (!stopping.IsCancellationRequested)
         {
-            var wait = await RenewDueAsync(stopping).ConfigureAwait(false) ? Tick : RetryAfterFailure;
+            var wait = await RenewDueAsync(stopping).ConfigureAwait(false) ? UntilNextRenewal() : RetryAfterFailure;
             await Task.Delay(wait, _time, stopping).ConfigureAwait(false);
         }
+    }
+
+    private TimeSpan UntilNextRenewal()
+    {
+        var now = _time.GetUtcNow();
+        var wait = Tick;
+        foreach (var held in _held.Values)
+        {
+            var until = held.RenewAt - now;
+            wait = until < wait ? until : wait;
+        }
+        return wait < ShortestSleep ? ShortestSleep : wait;
     }
 
     /// <summary>Renews every lease a third of whose time has passed since it was last renewed; false when the store failed.</summary>
