@@ -135,7 +135,8 @@ internal sealed class LeaseKeeper : IAsyncDisposable
                     // Settled a moment ago, or taken by another holder after it expired: its settlement will find it lost.
                     if (_held.TryRemove(new KeyValuePair<(string, long), Held>(key, held)))
                     {
-                        _logger.LogWarning("Lease on item {Id} of queue {Queue} was lost; its holder's outcome will not be recorded", held.Item.Id, held.Item.Queue);
+                        _logger.LogInformation("Lease on item {Id} of queue {Queue} is no longer held (just settled, or expired and taken by another holder)",
+                            held.Item.Id, held.Item.Queue);
                     }
                 }
                 else
