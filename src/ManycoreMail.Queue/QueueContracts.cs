@@ -151,6 +151,12 @@ public interface IQueueStore : IAsyncDisposable
     /// (it takes the item that reaches it, and always at least one): the caller holds what it leases in memory.</summary>
     ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken);
 
+    /// <summary>Extends the leases of <paramref name="items"/>, which the caller holds and is still working on, to
+    /// <paramref name="leaseFor"/> from now. Returns those whose lease is no longer held (settled, or expired and leased
+    /// again by someone else): settling them fails with <see cref="LeaseLostException"/>. A lease that expired but
+    /// whose item nobody took since is still held, and is renewed.</summary>
+    ValueTask<IReadOnlyList<LeasedItem>> RenewAsync(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken);
+
     /// <summary>Completes when <paramref name="queue"/> may have due items (something was enqueued, or a retry fell due),
     /// or after <paramref name="maxWait"/> at the latest. Never throws on timeout.</summary>
     ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken);

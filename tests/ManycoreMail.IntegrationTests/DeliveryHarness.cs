@@ -36,6 +36,7 @@ internal sealed class DeliveryHarness : IAsyncDisposable
     private readonly List<JsonElement> _events = [];
     private DnsResolver? _resolver;
     private IMailerRole? _role;
+    private LeaseKeepingStore? _leases;
     private AdminEndpoint? _admin;
 
     private DeliveryHarness(string directory, Dnsmasq dns, int port, EmbeddedSpool store)
@@ -85,7 +86,9 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         time ??= TimeProvider.System;
         _resolver = new DnsResolver(DnsResolverOptions.FromServers([Dns.EndPoint.ToString()]), time);
         var engine = new DeliveryEngine(options, new MailRouter(_resolver), new SenderMetrics(Metrics), time, NullLogger<DeliveryEngine>.Instance);
-        Role = new SenderRole(Store, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, new EventQueue(Store, EventsQueue),
+        // As the host runs it: the spool behind the store that keeps the sender's leases while it delivers.
+        _leases = new LeaseKeepingStore(Store, time, NullLogger.Instance);
+        Role = new SenderRole(_leases, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, new EventQueue(Store, EventsQueue),
             Metrics, time, NullLogger<SenderRole>.Instance);
         _role = Role.AsRole();
         await _role.StartAsync(CancellationToken.None);
@@ -154,6 +157,10 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         foreach (var server in _servers)
         {
             await server.DisposeAsync();
+        }
+        if (_leases is not null)
+        {
+            await _leases.DisposeAsync();
         }
         await Store.DisposeAsync();
         _resolver?.Dispose();

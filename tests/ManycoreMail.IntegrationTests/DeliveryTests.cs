@@ -233,6 +233,91 @@ public sealed class DeliveryTests
     }
 
     [Fact]
+    public async Task A_quoted_local_part_reaches_smtp_sink_as_one_quoted_rcpt()
+    {
+        await using var harness = await DeliveryHarness.StartAsync(Dns);
+        using var sink = await SmtpSink.StartAsync(IPAddress.Parse("127.0.0.49"), harness.Port);
+        await harness.StartSenderAsync();
+
+        await harness.EnqueueAsync("quoted", "\"x>y\"@sink.test");
+        var delivered = Assert.Single(await harness.WaitForEventsAsync(1, Deadline));
+
+        Assert.Equal("delivered", delivered.GetProperty("event").GetString());
+        var message = Assert.Single(await sink.WaitForMessagesAsync(1, Deadline));
+        Assert.Equal(["\"x>y\"@sink.test"], message.Recipients);
+    }
+
+    [Fact]
+    public async Task A_recipient_smtp_cannot_carry_bounces_with_its_reason_and_the_site_goes_on_with_the_next_message()
+    {
+        await using var harness = await DeliveryHarness.StartAsync(Dns);
+        using var sink = await SmtpSink.StartAsync(IPAddress.Parse("127.0.0.49"), harness.Port);
+        await harness.StartSenderAsync(o => o with { Delivery = o.Delivery with { DefaultLimits = SiteLimits.Default with { MaxConnections = 1 } } });
+
+        // Put on the queue behind the door's back (a shared Redis, an older version): the sender must still settle it.
+        await harness.EnqueueAsync("unwritable", "\"a\rb\"@sink.test", "fine@sink.test");
+        await harness.EnqueueAsync("following", "next@sink.test");
+        var events = await harness.WaitForEventsAsync(3, Deadline);
+
+        var bounce = Assert.Single(events, e => e.GetProperty("event").GetString() == "bounce");
+        Assert.Equal("unwritable", bounce.GetProperty("uuid").GetString());
+        Assert.Equal("hard", bounce.GetProperty("type").GetString());
+        Assert.Equal("the address cannot be written in SMTP: it contains a control character", bounce.GetProperty("reason").GetString());
+        Assert.Equal(["fine@sink.test", "next@sink.test"],
+            events.Where(e => e.GetProperty("event").GetString() == "delivered").Select(e => e.GetProperty("email").GetString()).Order());
+        Assert.Equal(2, (await sink.WaitForMessagesAsync(2, Deadline)).Count);
+        await Eventually.TrueAsync(async () => await harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None) == 0, Deadline, "messages settled");
+    }
+
+    [Fact]
+    public async Task A_failure_nobody_foresaw_defers_the_job_with_an_event_and_the_worker_takes_the_next()
+    {
+        await using var harness = await DeliveryHarness.StartAsync(Dns);
+        harness.StartServer("127.0.0.41", new ScriptedHandler());
+        // A blank HELO name makes the SMTP client throw ArgumentException, which no delivery path expects: a stand-in
+        // for any bug on the way to the wire.
+        await harness.StartSenderAsync(o => o with
+        {
+            HeloName = " ",
+            Delivery = o.Delivery with { DeferredEvents = true, DefaultLimits = SiteLimits.Default with { MaxConnections = 1 } },
+        });
+
+        await harness.EnqueueAsync("first", "one@pool.test");
+        await harness.EnqueueAsync("second", "two@pool.test");
+        var events = await harness.WaitForEventsAsync(2, Deadline);
+
+        Assert.Equal(["first", "second"], events.Select(e => e.GetProperty("uuid").GetString()).Distinct().Order());
+        Assert.All(events, e =>
+        {
+            Assert.Equal("deferred", e.GetProperty("event").GetString());
+            Assert.StartsWith("internal error while delivering to mx.pool.test: ", e.GetProperty("reason").GetString(), StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public async Task A_site_that_stalls_past_the_lease_gets_each_message_exactly_once()
+    {
+        await using var harness = await DeliveryHarness.StartAsync(Dns);
+        // Every DATA is answered twice the lease later: without renewal each lease expires mid-delivery, the message is
+        // leased again and delivered again.
+        var server = harness.StartServer("127.0.0.41", new ScriptedHandler(dataDelay: TimeSpan.FromSeconds(6)));
+        await harness.StartSenderAsync(o => o with { Lease = TimeSpan.FromSeconds(3) });
+
+        for (var i = 0; i < 4; i++)
+        {
+            await harness.EnqueueAsync($"slow{i}", $"user{i}@pool.test");
+        }
+        // Settled, or one delivered twice (then a lease ran out and nothing would ever settle).
+        await Eventually.TrueAsync(async () => server.Handler.Delivered.Count > 4
+            || await harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None) == 0, TimeSpan.FromSeconds(60), "every message settled");
+
+        Assert.Equal(["user0@pool.test", "user1@pool.test", "user2@pool.test", "user3@pool.test"], server.Handler.Delivered.Select(d => d.Recipient).Order());
+        var events = await harness.WaitForEventsAsync(4, Deadline);
+        Assert.Equal(4, events.Count);
+        Assert.All(events, e => Assert.Equal("delivered", e.GetProperty("event").GetString()));
+    }
+
+    [Fact]
     public async Task Smtp_sink_sees_fewer_connections_than_messages()
     {
         await using var harness = await DeliveryHarness.StartAsync(Dns);

@@ -33,6 +33,10 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
     [InlineData("From: a@sender.test\r\nTo: b@ok.test\r\nX-Uuid: abc\r\nX-Uuid: def\r\n\r\nbody\r\n", "554 5.6.0 Conflicting X-Uuid headers")]
     [InlineData("From: a@sender.test\r\nSubject: nobody\r\nX-Uuid: abc\r\n\r\nbody\r\n", "554 5.6.0 No recipient in the To, Cc or Bcc headers")]
     [InlineData("From: a@sender.test\r\nthis line is no header\r\nX-Uuid: abc\r\n\r\nbody\r\n", "554 5.6.0 Malformed message header")]
+    [InlineData("From: a@sender.test\r\nTo: b@ok.test, \"a\tb\"@ok.test\r\nX-Uuid: abc\r\n\r\nbody\r\n",
+        "550 5.1.3 Recipient address '\"a\\u0009b\"@ok.test' cannot be delivered: it contains a control character")]
+    [InlineData("From: a@sender.test\r\nTo: b@ok.test\r\nCc: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@ok.test\r\nX-Uuid: abc\r\n\r\nbody\r\n",
+        "550 5.1.3 Recipient address 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@ok.test' cannot be delivered: its local part is longer than 64 characters")]
     public async Task Smtp_submission_refuses_bad_messages_precisely(string message, string expectedReply)
     {
         var (code, output) = await Swaks.SendAsync(_config.Receiver, message, Swaks.TlsAuth);
@@ -125,6 +129,30 @@ public sealed class RefusalTests(TestWorld world) : IClassFixture<TestWorld>, IA
         {
             Assert.True(response.Headers.WwwAuthenticate.Count > 0);
         }
+    }
+
+    [Fact]
+    public async Task A_quoted_local_part_is_accepted_at_both_doors()
+    {
+        var message = Messages.Simple("quoted", "\"x>y\"@ok.test");
+        var (code, output) = await Swaks.SendAsync(_config.Receiver, message, Swaks.TlsAuth);
+        Assert.True(code == 0, output);
+        using var response = await PostAsync(Messages.Bytes(message), "application/octet-stream", "admin:secret");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Http_api_refuses_a_recipient_smtp_cannot_carry_naming_it()
+    {
+        var message = Messages.Simple("abc", "b@ok.test, jörg@ok.test");
+        using var response = await PostAsync(Messages.Bytes(message), "application/octet-stream", "admin:secret");
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, body);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = System.Text.Json.JsonDocument.Parse(body);
+        Assert.Equal("Recipient address 'j\\u00F6rg@ok.test' cannot be delivered: it contains non-ASCII characters (SMTPUTF8 is not supported)",
+            problem.RootElement.GetProperty("detail").GetString());
     }
 
     [Fact]

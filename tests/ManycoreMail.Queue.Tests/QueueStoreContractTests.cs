@@ -141,6 +141,71 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_renewed_lease_is_not_handed_out_past_its_first_expiry_and_settles()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("y"), CancellationToken.None);
+        var held = await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None);
+        Assert.Equal(2, held.Count);
+
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Empty(await Store.RenewAsync(held, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Time.Advance(TimeSpan.FromSeconds(20));
+        // 40 s after the lease, 10 s past its first expiry: still held.
+        Assert.Empty(await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None));
+
+        await Store.CommitAsync(new QueueTransaction().Complete(held[0]).Retry(held[1], Time.GetUtcNow()), CancellationToken.None);
+        Assert.Equal("y", Text(Assert.Single(await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None))));
+    }
+
+    [Fact]
+    public async Task A_renewed_lease_still_expires_when_renewals_stop()
+    {
+        var queue = NewQueue();
+        await Store.EnqueueAsync(queue, Item("x"), CancellationToken.None);
+        var first = Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Empty(await Store.RenewAsync([first], TimeSpan.FromSeconds(30), CancellationToken.None));
+
+        Time.Advance(TimeSpan.FromSeconds(29));
+        Assert.Empty(await Store.LeaseAsync(queue, 1, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Time.Advance(TimeSpan.FromSeconds(2));
+        var second = Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromSeconds(30), CancellationToken.None));
+        Assert.Equal(first.Id, second.Id);
+    }
+
+    [Fact]
+    public async Task Renewing_a_lost_or_settled_lease_reports_it_lost_and_renews_the_others()
+    {
+        var queue = NewQueue();
+        var other = NewQueue();
+        await Store.EnqueueAsync(queue, Item("lost"), CancellationToken.None);
+        await Store.EnqueueAsync(queue, Item("settled"), CancellationToken.None);
+        await Store.EnqueueAsync(other, Item("kept"), CancellationToken.None);
+        var stale = Assert.Single(await Store.LeaseAsync(queue, 1, TimeSpan.FromSeconds(10), CancellationToken.None));
+        var kept = Assert.Single(await Store.LeaseAsync(other, 1, TimeSpan.FromSeconds(60), CancellationToken.None));
+        Time.Advance(TimeSpan.FromSeconds(11));
+        // The stale lease expired and the item went to another holder, who settles it; so does "settled" after a lease.
+        var both = await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None);
+        var current = Assert.Single(both, i => i.Id == stale.Id);
+        var settled = Assert.Single(both, i => i.Id != stale.Id);
+        await Store.CommitAsync(new QueueTransaction().Complete(settled), CancellationToken.None);
+
+        var lost = await Store.RenewAsync([stale, settled, kept], TimeSpan.FromMinutes(5), CancellationToken.None);
+
+        Assert.Equal(new[] { stale, settled }, lost);
+        await Assert.ThrowsAsync<LeaseLostException>(() => Store.CommitAsync(new QueueTransaction().Complete(stale), CancellationToken.None).AsTask());
+        // The current holder's lease was not touched by the stale one's renewal.
+        Time.Advance(TimeSpan.FromSeconds(31));
+        Assert.Equal(current.Id, Assert.Single(await Store.LeaseAsync(queue, 10, TimeSpan.FromSeconds(30), CancellationToken.None)).Id);
+        // The kept lease (60 s, renewed for 5 min at 11 s) still holds at 42 s past its first expiry.
+        Time.Advance(TimeSpan.FromSeconds(60));
+        Assert.Empty(await Store.LeaseAsync(other, 10, TimeSpan.FromSeconds(30), CancellationToken.None));
+        await Store.CommitAsync(new QueueTransaction().Complete(kept), CancellationToken.None);
+    }
+
+    [Fact]
     public async Task Complete_removes_the_item_for_good()
     {
         var queue = NewQueue();

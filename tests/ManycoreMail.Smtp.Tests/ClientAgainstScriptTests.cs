@@ -186,16 +186,56 @@ public sealed class ClientAgainstScriptTests
     }
 
     [Fact]
-    public async Task Addresses_with_line_breaks_are_rejected_before_sending()
+    public async Task Addresses_with_line_breaks_are_rejected_before_sending_and_the_connection_stays_usable()
     {
         await using var peer = new ScriptedPeer(async c =>
         {
             await c.SendAsync("220 mx.test ESMTP\r\n");
             await c.ExpectAsync("EHLO");
             await c.SendAsync("250 mx.test\r\n");
+            // The refused address wrote nothing: the next line is the next transaction's.
+            await c.ExpectAsync("MAIL FROM:<a@example.com>");
+            await c.SendAsync("250 ok\r\n");
+            await c.ExpectAsync("RCPT TO:<c@example.com>");
+            await c.SendAsync("250 ok\r\n");
+            await c.ExpectAsync("DATA");
+            await c.SendAsync("354 go\r\n");
+            await c.ExpectAsync("x");
+            await c.ExpectAsync(".");
+            await c.SendAsync("250 queued\r\n");
         });
 
         await using var client = await SmtpClientConnection.ConnectAsync(peer.EndPoint, Options, CancellationToken.None);
-        await Assert.ThrowsAsync<ArgumentException>(() => client.SendAsync("a@example.com", ["b@example.com>\r\nRCPT TO:<c@example.com"], "x\r\n"u8.ToArray(), CancellationToken.None));
+        var error = await Assert.ThrowsAsync<SmtpAddressException>(() => client.SendAsync("a@example.com", ["b@example.com>\r\nRCPT TO:<c@example.com"], "x\r\n"u8.ToArray(), CancellationToken.None));
+        Assert.Equal("b@example.com>\r\nRCPT TO:<c@example.com", error.Address);
+        var result = await client.SendAsync("a@example.com", ["c@example.com"], "x\r\n"u8.ToArray(), CancellationToken.None);
+        Assert.Equal(250, result.DataReply?.Code);
+    }
+
+    [Fact]
+    public async Task A_quoted_local_part_is_written_as_one_quoted_string_in_mail_and_rcpt()
+    {
+        await using var peer = new ScriptedPeer(async c =>
+        {
+            await c.SendAsync("220 mx.test ESMTP\r\n");
+            await c.ExpectAsync("EHLO");
+            await c.SendAsync("250-mx.test\r\n250 PIPELINING\r\n");
+            Assert.Equal("MAIL FROM:<\"a b\"@example.com>", await c.ReadLineAsync());
+            Assert.Equal("RCPT TO:<\"x>y\"@example.net>", await c.ReadLineAsync());
+            Assert.Equal("RCPT TO:<\"q\\\"uote.d\"@example.net>", await c.ReadLineAsync());
+            await c.SendAsync("250 ok\r\n250 ok\r\n250 ok\r\n");
+            await c.ExpectAsync("DATA");
+            await c.SendAsync("354 go\r\n");
+            await c.ExpectAsync("x");
+            await c.ExpectAsync(".");
+            await c.SendAsync("250 queued\r\n");
+        });
+
+        await using var client = await SmtpClientConnection.ConnectAsync(peer.EndPoint, Options, CancellationToken.None);
+        var result = await client.SendAsync("\"a b\"@example.com", ["\"x>y\"@example.net", "\"q\\\"uote\".d@example.net"], "x\r\n"u8.ToArray(), CancellationToken.None);
+
+        Assert.Equal(["\"x>y\"@example.net", "\"q\\\"uote\".d@example.net"], result.RecipientReplies.Select(r => r.Recipient));
+        Assert.Equal(250, result.DataReply?.Code);
+        await peer.Completion;
     }
 }

@@ -106,6 +106,16 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void The_senders_lease_is_thirty_minutes_unless_configured_and_at_least_three_seconds()
+    {
+        var key = Path.GetTempFileName();
+        Assert.Equal(TimeSpan.FromMinutes(30), ConfigLoader.Parse(Global, Customer(key)).Options.Sender.Lease);
+        Assert.Equal(TimeSpan.FromSeconds(5), ConfigLoader.Parse(Global, Customer(key) + "\nsender:\n  lease-seconds: 5\n").Options.Sender.Lease);
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(Global, Customer(key) + "\nsender:\n  lease-seconds: 1\n", "g.yaml", "c.yaml"));
+        Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: sender/lease-seconds:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Unknown_keys_are_warned_about_with_their_path()
     {
         var key = Path.GetTempFileName();

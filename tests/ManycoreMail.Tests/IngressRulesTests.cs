@@ -29,6 +29,26 @@ public sealed class IngressRulesTests
         Assert.Equal(reason, refusal.Message);
     }
 
+    [Theory]
+    [InlineData("\"x>y\"@example.net")]
+    [InlineData("\"a b\" <\"a b\"@example.net>")]
+    [InlineData("Group: one@example.net, \"two three\"@example.net;")]
+    public void Recipients_smtp_can_carry_are_accepted(string to)
+    {
+        var message = Encoding.UTF8.GetBytes($"From: a@b.c\r\nTo: {to}\r\nX-Uuid: abc\r\n\r\nx\r\n");
+        Assert.True(IngressRules.TryAccept(message, PriorityRule.Strict, out _, out var refusal), refusal?.Message);
+    }
+
+    [Theory]
+    [InlineData("ok@example.net, j\u00f6rg@example.net", "Recipient address 'j\\u00F6rg@example.net' cannot be delivered: it contains non-ASCII characters (SMTPUTF8 is not supported)")]
+    [InlineData("\"a\tb\"@example.net", "Recipient address '\"a\\u0009b\"@example.net' cannot be delivered: it contains a control character")]
+    public void Recipients_smtp_cannot_carry_are_refused_naming_them_with_5_1_3(string to, string reason)
+    {
+        var message = Encoding.UTF8.GetBytes($"From: a@b.c\r\nTo: {to}\r\nX-Uuid: abc\r\n\r\nx\r\n");
+        Assert.False(IngressRules.TryAccept(message, PriorityRule.Strict, out _, out var refusal));
+        Assert.Equal(new IngressRefusal(reason, 550, "5.1.3"), refusal);
+    }
+
     [Fact]
     public void Priority_zero_goes_to_the_primary_queue()
     {

@@ -140,6 +140,21 @@ public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
         return items;
     }
 
+    public async ValueTask<IReadOnlyList<LeasedItem>> RenewAsync(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(items);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseFor, TimeSpan.Zero);
+        ThrowIfDisposed();
+        if (items.Count == 0)
+        {
+            return [];
+        }
+
+        var work = new RenewWork(items, leaseFor, cancellationToken);
+        await _committer.SubmitAsync(work, cancellationToken).ConfigureAwait(false);
+        return await work.Completion.ConfigureAwait(false);
+    }
+
     public async ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken)
     {
         WriteWork.ValidateQueueName(queue);

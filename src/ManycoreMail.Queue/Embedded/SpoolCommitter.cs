@@ -22,6 +22,7 @@ internal sealed class SpoolCommitter
     private readonly List<WriteWork> _writes = [];
     private readonly List<LeaseWork> _leases = [];
     private readonly List<ReviveWork> _revivals = [];
+    private readonly List<RenewWork> _renewals = [];
     private readonly HashSet<string> _touchedQueues = new(StringComparer.Ordinal);
     private readonly HashSet<long> _settledInWork = [];
     private readonly Task _loop;
@@ -145,6 +146,9 @@ internal sealed class SpoolCommitter
                 case ReviveWork revive:
                     _revivals.Add(revive);
                     break;
+                case RenewWork renewal:
+                    _renewals.Add(renewal);
+                    break;
             }
         }
     }
@@ -201,9 +205,10 @@ internal sealed class SpoolCommitter
         return bodyBytes;
     }
 
+    /// <summary>Leases and renewals, in one transaction that does not wait for the disk: a crash ends every lease anyway.</summary>
     private void RunLeases()
     {
-        if (_leases.Count == 0)
+        if (_leases.Count == 0 && _renewals.Count == 0)
         {
             return;
         }
@@ -225,7 +230,19 @@ internal sealed class SpoolCommitter
                 var untilMs = LeaseExpiry(nowMs, lease.LeaseFor);
                 var rows = new List<LeasedRow>(Math.Min(lease.Max, 64));
                 _writer.Lease(lease.Queue, lease.Max, lease.MaxBytes, nowMs, untilMs, token, rows);
-                lease.Grant = new LeaseGrant(rows, token, untilMs);
+                lease.Answer = new LeaseGrant(rows, token, untilMs);
+            }
+
+            foreach (var renewal in _renewals)
+            {
+                if (renewal.CancellationToken.IsCancellationRequested)
+                {
+                    renewal.Error = new OperationCanceledException(renewal.CancellationToken);
+                    continue;
+                }
+
+                var untilMs = LeaseExpiry(nowMs, renewal.LeaseFor);
+                renewal.Answer = renewal.Items.Where(item => !_writer.Renew(item, untilMs)).ToList();
             }
 
             _writer.Commit();
@@ -241,7 +258,13 @@ internal sealed class SpoolCommitter
             lease.Finish(batchError);
         }
 
+        foreach (var renewal in _renewals)
+        {
+            renewal.Finish(batchError);
+        }
+
         _leases.Clear();
+        _renewals.Clear();
     }
 
     /// <summary>Operators' replays of dead letters: rare, so each is a durable transaction of its own.</summary>
@@ -452,8 +475,14 @@ internal sealed class SpoolCommitter
             lease.Fail(fault);
         }
 
+        foreach (var renewal in _renewals)
+        {
+            renewal.Fail(fault);
+        }
+
         _writes.Clear();
         _leases.Clear();
+        _renewals.Clear();
     }
 
     private static long LeaseExpiry(long nowMs, TimeSpan leaseFor)

@@ -131,30 +131,28 @@ internal sealed class WriteWork : SpoolWork
 /// <summary>The rows a lease picked, with the token and expiry they were leased under.</summary>
 internal sealed record LeaseGrant(List<LeasedRow> Rows, long Token, long ExpiresAtMs);
 
-/// <summary>A request to lease due items; goes through the committer so leasers never race each other.</summary>
-internal sealed class LeaseWork(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken)
-    : SpoolWork(cancellationToken)
+/// <summary>Work whose caller waits for an answer the committer sets (<see cref="Answer"/>) in a batch that does not
+/// wait for the disk.</summary>
+internal abstract class AnsweredWork<T>(CancellationToken cancellationToken) : SpoolWork(cancellationToken)
+    where T : class
 {
-    private readonly TaskCompletionSource<LeaseGrant> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public string Queue { get; } = queue;
-    public int Max { get; } = max;
-    public long MaxBytes { get; } = maxBytes;
-    public TimeSpan LeaseFor { get; } = leaseFor;
-    public LeaseGrant? Grant { get; set; }
+    public Task<T> Completion => _completion.Task;
 
-    public Task<LeaseGrant> Completion => _completion.Task;
+    /// <summary>Set by the committer once the work is done.</summary>
+    public T? Answer { get; set; }
 
     public void Finish(Exception? batchError)
     {
         var error = batchError ?? Error;
-        if (error is null && Grant is { } grant)
+        if (error is null && Answer is { } answer)
         {
-            _completion.TrySetResult(grant);
+            _completion.TrySetResult(answer);
         }
         else
         {
-            Fail(error ?? new InvalidOperationException("The lease was not granted."));
+            Fail(error ?? new InvalidOperationException("The spool's committer did not do the work."));
         }
     }
 
@@ -169,6 +167,25 @@ internal sealed class LeaseWork(string queue, int max, long maxBytes, TimeSpan l
             _completion.TrySetException(error);
         }
     }
+}
+
+/// <summary>A request to lease due items; goes through the committer so leasers never race each other.</summary>
+internal sealed class LeaseWork(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken)
+    : AnsweredWork<LeaseGrant>(cancellationToken)
+{
+    public string Queue { get; } = queue;
+    public int Max { get; } = max;
+    public long MaxBytes { get; } = maxBytes;
+    public TimeSpan LeaseFor { get; } = leaseFor;
+}
+
+/// <summary>A request to extend leases; the answer is the items whose lease was no longer held. Goes through the
+/// committer, like leases, so it never races a lease or a settlement.</summary>
+internal sealed class RenewWork(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken)
+    : AnsweredWork<IReadOnlyList<LeasedItem>>(cancellationToken)
+{
+    public IReadOnlyList<LeasedItem> Items { get; } = items;
+    public TimeSpan LeaseFor { get; } = leaseFor;
 }
 
 /// <summary>A request to put dead letters back on their queue (<see cref="EmbeddedSpool.ReplayDeadLettersAsync"/>).</summary>

@@ -38,6 +38,8 @@ internal sealed class SpoolWriter : IDisposable
     private readonly SqliteCommand _markLeased;
     private readonly SqliteParameter _markId, _markToken, _markUntil;
 
+    private readonly SqliteCommand _renew;
+    private readonly SqliteParameter _renewId, _renewToken, _renewUntil;
     private readonly SqliteCommand _leaseHeld;
     private readonly SqliteParameter _leaseHeldId, _leaseHeldToken;
     private readonly SqliteCommand _deleteLeased;
@@ -110,6 +112,11 @@ internal sealed class SpoolWriter : IDisposable
         _markId = SpoolSchema.Parameter(_markLeased, "$id", SqliteType.Integer);
         _markToken = SpoolSchema.Parameter(_markLeased, "$token", SqliteType.Integer);
         _markUntil = SpoolSchema.Parameter(_markLeased, "$until", SqliteType.Integer);
+
+        _renew = Command("UPDATE items SET not_before = $until WHERE id = $id AND lease_token = $token");
+        _renewId = SpoolSchema.Parameter(_renew, "$id", SqliteType.Integer);
+        _renewToken = SpoolSchema.Parameter(_renew, "$token", SqliteType.Integer);
+        _renewUntil = SpoolSchema.Parameter(_renew, "$until", SqliteType.Integer);
 
         _leaseHeld = Command("SELECT 1 FROM items WHERE id = $id AND lease_token = $token");
         _leaseHeldId = SpoolSchema.Parameter(_leaseHeld, "$id", SqliteType.Integer);
@@ -316,6 +323,16 @@ internal sealed class SpoolWriter : IDisposable
             _markId.Value = row.Id;
             _markLeased.ExecuteNonQuery();
         }
+    }
+
+    /// <summary>Moves the expiry of <paramref name="item"/>'s lease to <paramref name="untilMs"/>; false when the lease is
+    /// no longer held (the item was settled, or leased again under another token).</summary>
+    public bool Renew(LeasedItem item, long untilMs)
+    {
+        _renewId.Value = item.Id;
+        _renewToken.Value = item.LeaseToken;
+        _renewUntil.Value = untilMs;
+        return _renew.ExecuteNonQuery() == 1;
     }
 
     /// <summary>Test hook: values longer than <paramref name="bytes"/> fail with SQLITE_TOOBIG, an error no

@@ -158,7 +158,7 @@ internal static class RedisQueueScripts
         """);
 
     /// <summary>ARGV: prefix, new expiry, then per item: queue, id, token. Moves the expiry of every lease still
-    /// held (token unchanged) and returns the ids of those that are not.</summary>
+    /// held (token unchanged) and returns the positions (from 0) of those that are not.</summary>
     public static readonly RedisScript Renew = new("""
         local p, expires = ARGV[1], ARGV[2]
         local lost = {}
@@ -167,7 +167,7 @@ internal static class RedisQueueScripts
           if redis.call('HGET', base .. 'item:' .. ARGV[i + 1], 't') == ARGV[i + 2] then
             redis.call('ZADD', base .. 'leased', 'XX', expires, ARGV[i + 1])
           else
-            lost[#lost + 1] = ARGV[i + 1]
+            lost[#lost + 1] = (i - 3) / 3
           end
         end
         return lost

@@ -282,7 +282,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     /// so a short lease can cover long work while its holder lives, and a holder that dies (kill -9) has its items
     /// back on their queues within one short lease. Returns the ids whose lease is no longer held.
     /// </summary>
-    public async ValueTask<IReadOnlyList<long>> RenewAsync(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<LeasedItem>> RenewAsync(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(items);
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(leaseFor, TimeSpan.Zero);
@@ -300,10 +300,11 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             request.Add(item.Queue).Add(item.Id).Add(item.LeaseToken);
         }
         var reply = await _client.ExecuteAsync(request, cancellationToken).ConfigureAwait(false);
-        var lost = new long[reply.Count];
+        // The script answers with the positions of the lost ones: ids alone could name items of two queues.
+        var lost = new LeasedItem[reply.Count];
         for (var i = 0; i < lost.Length; i++)
         {
-            lost[i] = long.Parse(reply[i].Span, provider: System.Globalization.CultureInfo.InvariantCulture);
+            lost[i] = items[(int)reply[i].Integer];
         }
         return lost;
     }

@@ -28,6 +28,15 @@ public sealed class SmtpClientException(string message, SmtpReply? reply = null,
     public SmtpReply? Reply { get; } = reply;
 }
 
+/// <summary>An address that cannot be written in SMTP (see <see cref="SmtpMailbox"/>): nothing was sent, and the
+/// connection is still usable. A fact about the address, so trying again cannot help.</summary>
+public sealed class SmtpAddressException(string address, string problem)
+    : ArgumentException($"The address '{address}' cannot be written in SMTP: {problem}.")
+{
+    public string Address { get; } = address;
+    public string Problem { get; } = problem;
+}
+
 /// <summary>One SMTP client connection: greeting, EHLO (HELO fallback), STARTTLS, AUTH, transactions.</summary>
 /// <remarks>Not thread-safe: one operation at a time. After an <see cref="SmtpClientException"/> the
 /// connection is unusable (every later call throws) except for <see cref="QuitAsync"/> and disposal.</remarks>
@@ -301,7 +310,9 @@ public sealed class SmtpClientConnection : IAsyncDisposable
 
     /// <summary>MAIL, RCPT for each recipient, DATA (only if some RCPT succeeded) with dot-stuffing.
     /// <paramref name="message"/> must use CRLF line ends. Uses PIPELINING when offered.
-    /// Leaves the connection ready for the next transaction (sends RSET when DATA did not complete).</summary>
+    /// Leaves the connection ready for the next transaction (sends RSET when DATA did not complete).
+    /// Addresses are written in their RFC 5321 form (<see cref="SmtpMailbox"/>).</summary>
+    /// <exception cref="SmtpAddressException">An address cannot be written in SMTP; nothing was sent.</exception>
     public async Task<SmtpTransactionResult> SendAsync(string reversePath, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reversePath);
@@ -311,15 +322,17 @@ public sealed class SmtpClientConnection : IAsyncDisposable
             throw new ArgumentException("At least one recipient is required.", nameof(recipients));
         }
 
-        CheckPath(reversePath, nameof(reversePath));
-        foreach (var recipient in recipients)
+        // Every path is checked before anything is written, so a bad one leaves the connection as it was.
+        var reverse = reversePath.Length == 0 ? "" : PathOf(reversePath);
+        var forward = new string[recipients.Count];
+        for (var i = 0; i < forward.Length; i++)
         {
-            CheckPath(recipient, nameof(recipients));
+            forward[i] = PathOf(recipients[i]);
         }
 
         EnsureUsable();
         var mailParameters = new StringBuilder();
-        mailParameters.Append('<').Append(reversePath).Append('>');
+        mailParameters.Append('<').Append(reverse).Append('>');
         if (_capabilities.ContainsKey("SIZE"))
         {
             mailParameters.Append(" SIZE=").Append(message.Length);
@@ -336,9 +349,9 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         WriteCommand("MAIL FROM:"u8, mailParameters.ToString());
         if (pipelining)
         {
-            foreach (var recipient in recipients)
+            foreach (var path in forward)
             {
-                WriteCommand("RCPT TO:"u8, "<" + recipient + ">");
+                WriteCommand("RCPT TO:"u8, "<" + path + ">");
             }
         }
 
@@ -356,7 +369,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
             }
             else if (mailReply.IsPositive)
             {
-                reply = await CommandAsync("RCPT TO:"u8, "<" + recipients[i] + ">", cancellationToken).ConfigureAwait(false);
+                reply = await CommandAsync("RCPT TO:"u8, "<" + forward[i] + ">", cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -398,13 +411,8 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         return new SmtpTransactionResult(mailReply, replies, finalReply);
     }
 
-    private static void CheckPath(string path, string parameterName)
-    {
-        if (path.AsSpan().ContainsAny('\r', '\n') || path.Contains('>', StringComparison.Ordinal) || path.Contains('<', StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"Invalid address '{path}'.", parameterName);
-        }
-    }
+    private static string PathOf(string address) =>
+        SmtpMailbox.TryFormat(address, out var path, out var problem) ? path : throw new SmtpAddressException(address, problem);
 
     /// <summary>Closes an open transaction the server still holds; its reply does not matter.</summary>
     private async Task EndTransactionAsync(CancellationToken cancellationToken) =>

@@ -348,6 +348,7 @@ internal static class ConfigLoader
         var firstRetry = section.Int("first-retry-seconds", min: 1);
         var maxRetry = section.Int("max-retry-seconds", min: 1);
         var lifetime = section.Int("max-queue-lifetime-seconds", min: 1);
+        var lease = section.Int("lease-seconds", min: 3);
         ReadPrometheus(section, metrics, "sender");
         if (!IsDomainName(helo))
         {
@@ -363,6 +364,7 @@ internal static class ConfigLoader
             FirstRetryDelay = firstRetry is { } f ? TimeSpan.FromSeconds(f) : TimeSpan.FromMinutes(5),
             MaxRetryDelay = maxRetry is { } m ? TimeSpan.FromSeconds(m) : TimeSpan.FromHours(4),
             MaxQueueLifetime = lifetime is { } l ? TimeSpan.FromSeconds(l) : TimeSpan.FromHours(12),
+            Lease = lease is { } leaseSeconds ? TimeSpan.FromSeconds(leaseSeconds) : TimeSpan.FromMinutes(30),
             Delivery = Roles.Sender.DeliveryOptionsReader.Read(section, backdata),
         };
     }

@@ -123,6 +123,8 @@ internal sealed record SenderOptions
     public TimeSpan FirstRetryDelay { get; init; } = TimeSpan.FromMinutes(5);
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromHours(4);
     public TimeSpan MaxQueueLifetime { get; init; } = TimeSpan.FromHours(12);
+    /// <summary>Lease of a message in delivery, renewed every third of it while the delivery lasts.</summary>
+    public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(30);
     /// <summary>Everything else the delivery engine reads (pools, shaping, TLS, relay, per-queue lifetimes).</summary>
     public Roles.Sender.DeliveryOptions Delivery { get; init; } = new();
 }

@@ -75,7 +75,8 @@ internal sealed class MailerHost : IAsyncDisposable
         Directory.CreateDirectory(_options.Storage.Path);
         _store = Queue == QueueBackend.Redis
             ? await OpenRedisAsync(cancellationToken).ConfigureAwait(false)
-            : await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false);
+            : new LeaseKeepingStore(await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false),
+                _time, _loggers.CreateLogger("ManycoreMail.Queue"));
         var events = new EventQueue(_store, _options.Queues.Events);
         var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>());
         RegisterQueueGauges(_store);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Redis;
 using Microsoft.Extensions.Logging;
@@ -9,9 +8,9 @@ namespace ManycoreMail.Hosting;
 /// The queue store the roles of one process see on Redis. Two things on top of <see cref="RedisQueueStore"/>:
 /// <list type="bullet">
 /// <item>Heartbeat. Items are leased for a short time (<c>lease-seconds</c>) and the leases of everything this
-///   process still holds are renewed every third of it. A process that dies (kill -9, OOM, node lost) stops
-///   renewing, and its items are back on their queues for the other instances within one short lease,
-///   however long the role would have held them.</item>
+///   process still holds are renewed every third of it (<see cref="LeaseKeeper"/>, as on the embedded spool). A
+///   process that dies (kill -9, OOM, node lost) stops renewing, and its items are back on their queues for the
+///   other instances within one short lease, however long the role would have held them.</item>
 /// <item>Outages. A transaction that settles leased items (the transformer's hand-off, the sender's outcome)
 ///   is retried while Redis is unreachable, for work already done must not be done twice. Everything else
 ///   passes straight through, so receivers refuse at once (451 / 503) and worker loops pause.</item>
@@ -32,9 +31,8 @@ internal sealed class RedisWorkerStore : IQueueStore
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly TimeSpan _lease;
-    private readonly ConcurrentDictionary<(string Queue, long Id), LeasedItem> _held = new();
+    private readonly LeaseKeeper _keeper;
     private readonly CancellationTokenSource _disposing = new();
-    private readonly Task _heartbeat;
     private int _disposed;
 
     public RedisWorkerStore(RedisQueueStore inner, TimeSpan lease, TimeProvider time, ILogger logger)
@@ -43,13 +41,13 @@ internal sealed class RedisWorkerStore : IQueueStore
         _lease = lease;
         _time = time;
         _logger = logger;
-        _heartbeat = Task.Run(HeartbeatAsync);
+        _keeper = new LeaseKeeper(inner, time, logger);
     }
 
     public RedisQueueStore Inner => _inner;
 
     /// <summary>Items leased by this process and not settled yet.</summary>
-    public int HeldCount => _held.Count;
+    public int HeldCount => _keeper.HeldCount;
 
     public ValueTask EnqueueAsync(string queue, QueueItem item, CancellationToken cancellationToken) =>
         _inner.EnqueueAsync(queue, item, cancellationToken);
@@ -61,13 +59,14 @@ internal sealed class RedisWorkerStore : IQueueStore
     {
         // The role's own lease time is how long it may work on an item; the heartbeat covers that, so the
         // lease in Redis is only as long as a dead holder may keep items from the others.
-        var items = await _inner.LeaseAsync(queue, max, maxBytes, leaseFor < _lease ? leaseFor : _lease, cancellationToken).ConfigureAwait(false);
-        foreach (var item in items)
-        {
-            _held[(item.Queue, item.Id)] = item;
-        }
+        var lease = Shortened(leaseFor);
+        var items = await _inner.LeaseAsync(queue, max, maxBytes, lease, cancellationToken).ConfigureAwait(false);
+        _keeper.Hold(items, lease);
         return items;
     }
+
+    public ValueTask<IReadOnlyList<LeasedItem>> RenewAsync(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken) =>
+        _inner.RenewAsync(items, Shortened(leaseFor), cancellationToken);
 
     public ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken) =>
         _inner.WaitForItemsAsync(queue, maxWait, cancellationToken);
@@ -77,8 +76,7 @@ internal sealed class RedisWorkerStore : IQueueStore
 
     public async ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken)
     {
-        var settled = Settled(transaction);
-        if (settled.Count == 0)
+        if (!transaction.Operations.Any(o => o.SettledItem is not null))
         {
             // Only new items: the producer decides (a receiver refuses and its client retries).
             await _inner.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
@@ -90,11 +88,7 @@ internal sealed class RedisWorkerStore : IQueueStore
         }
         finally
         {
-            // Settled, or lost to another holder, or given up: in every case no longer ours to renew.
-            foreach (var item in settled)
-            {
-                _held.TryRemove((item.Queue, item.Id), out _);
-            }
+            _keeper.Drop(transaction);
         }
     }
 
@@ -105,14 +99,7 @@ internal sealed class RedisWorkerStore : IQueueStore
             return;
         }
         await _disposing.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _heartbeat.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // stopped
-        }
+        await _keeper.DisposeAsync().ConfigureAwait(false);
         await _inner.DisposeAsync().ConfigureAwait(false);
         _disposing.Dispose();
     }
@@ -158,62 +145,7 @@ internal sealed class RedisWorkerStore : IQueueStore
         }
     }
 
-    private async Task HeartbeatAsync()
-    {
-        var interval = _lease / 3;
-        // One renewal per round; the loop ends with the store.
-        while (!_disposing.IsCancellationRequested)
-        {
-            var wait = interval;
-            var held = _held.Values.ToArray();
-            if (held.Length > 0)
-            {
-                try
-                {
-                    var lost = await _inner.RenewAsync(held, _lease, _disposing.Token).ConfigureAwait(false);
-                    if (lost.Count > 0)
-                    {
-                        // Settled a moment ago, or expired while Redis was away and taken by another holder (whose
-                        // work then duplicates ours; the settlement that follows finds the lease gone).
-                        var lostIds = lost.ToHashSet();
-                        foreach (var item in held.Where(h => lostIds.Contains(h.Id)))
-                        {
-                            _held.TryRemove((item.Queue, item.Id), out _);
-                        }
-                    }
-                }
-                catch (Exception e) when (e is RedisConnectionException or RedisServerException)
-                {
-                    // Try again soon: the leases must be renewed as soon as Redis is back.
-                    _logger.LogDebug("Could not renew {Count} lease(s): {Error}", held.Length, e.Message);
-                    wait = TimeSpan.FromMilliseconds(250);
-                }
-                catch (OperationCanceledException) when (_disposing.IsCancellationRequested)
-                {
-                    return;
-                }
-            }
-            try
-            {
-                await Task.Delay(wait, _time, _disposing.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
-
-    private static List<LeasedItem> Settled(QueueTransaction transaction)
-    {
-        var items = new List<LeasedItem>();
-        foreach (var operation in transaction.Operations)
-        {
-            if (operation.SettledItem is { } item)
-            {
-                items.Add(item);
-            }
-        }
-        return items;
-    }
+    /// <summary>The lease in Redis is only as long as a dead holder may keep items from the others; the heartbeat
+    /// covers the rest of the role's own lease time.</summary>
+    private TimeSpan Shortened(TimeSpan leaseFor) => leaseFor < _lease ? leaseFor : _lease;
 }

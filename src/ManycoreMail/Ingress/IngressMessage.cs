@@ -10,8 +10,9 @@ internal enum PriorityRule
     Lenient,
 }
 
-/// <summary>Why a submitted message was refused at the door.</summary>
-internal sealed record IngressRefusal(string Message);
+/// <summary>Why a submitted message was refused at the door, with the SMTP reply code and enhanced status it gets
+/// (the HTTP receiver answers 400 whatever they are).</summary>
+internal sealed record IngressRefusal(string Message, int SmtpCode = 554, string EnhancedStatus = "5.6.0");
 
 /// <summary>What the receivers learn from a submitted message before queueing it.</summary>
 internal sealed record IngressMessage(string Uuid, bool IsPrimary, int RecipientCount);
@@ -41,13 +42,18 @@ internal static class IngressRules
         {
             return false;
         }
-        var recipients = CountRecipients(headers);
-        if (recipients == 0)
+        var recipients = Recipients(headers);
+        if (recipients.Count == 0)
         {
             refusal = new IngressRefusal("No recipient in the To, Cc or Bcc headers");
             return false;
         }
-        accepted = new IngressMessage(uuid, isPrimary, recipients);
+        if (RecipientAddressRule.Check(recipients) is { } unwritable)
+        {
+            refusal = unwritable;
+            return false;
+        }
+        accepted = new IngressMessage(uuid, isPrimary, recipients.Count);
         refusal = null!;
         return true;
     }
@@ -114,8 +120,6 @@ internal static class IngressRules
         }
         return recipients;
     }
-
-    private static int CountRecipients(MessageHeaders headers) => Recipients(headers).Count;
 
     private static bool IsLowerAlphanumeric(string text)
     {

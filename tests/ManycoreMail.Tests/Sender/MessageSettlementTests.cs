@@ -135,6 +135,7 @@ public sealed class MessageSettlementTests
         public ValueTask EnqueueAsync(string queue, QueueItem item, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, TimeSpan leaseFor, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask<IReadOnlyList<LeasedItem>> LeaseAsync(string queue, int max, long maxBytes, TimeSpan leaseFor, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask<IReadOnlyList<LeasedItem>> RenewAsync(IReadOnlyList<LeasedItem> items, TimeSpan leaseFor, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken) => throw new NotSupportedException();

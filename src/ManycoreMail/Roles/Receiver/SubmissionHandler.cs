@@ -51,7 +51,7 @@ internal sealed class SubmissionHandler(
         {
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, refusal.Message);
-            return new SmtpReply(554, "5.6.0", refusal.Message);
+            return new SmtpReply(refusal.SmtpCode, refusal.EnhancedStatus, refusal.Message);
         }
         if (!HeaderRecipientLimit.Allows(accepted, maxHeaderRecipients, out var tooMany))
         {

@@ -139,6 +139,26 @@ internal sealed class DeliveryEngine : IDisposable
     public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(string queue, string domain, IReadOnlyList<string> recipients,
         string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
+        var refused = UnwritableAddresses.Bounces(reversePath, recipients);
+        if (refused.Count == 0)
+        {
+            return await DeliverWritableAsync(queue, domain, recipients, reversePath, message, cancellationToken).ConfigureAwait(false);
+        }
+        _logger.LogWarning("{Count} recipient(s) bounced without a connection: {Reason}", refused.Count, refused[0].Reason);
+        Metrics.Record(domain, refused);
+        var bounced = refused.Select(b => b.Recipient).ToHashSet(StringComparer.Ordinal);
+        var writable = recipients.Where(r => !bounced.Contains(r)).ToArray();
+        if (writable.Length == 0)
+        {
+            return refused;
+        }
+        var outcomes = await DeliverWritableAsync(queue, domain, writable, reversePath, message, cancellationToken).ConfigureAwait(false);
+        return [.. refused, .. outcomes];
+    }
+
+    private async Task<IReadOnlyList<RecipientOutcome>> DeliverWritableAsync(string queue, string domain, IReadOnlyList<string> recipients,
+        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
         if (IsQueueBounced(queue))
         {
             var bounced = recipients.Select(r => (RecipientOutcome)OperatorBounce(r, queue)).ToArray();

@@ -191,48 +191,69 @@ internal sealed class DeliverySite
         {
             while (await NextJobAsync().ConfigureAwait(false) is { } job)
             {
-                if (!await WaitForRateAsync(job).ConfigureAwait(false))
+                try
                 {
-                    continue;
-                }
-                if (connection is not null && _time.GetUtcNow() - lastUsed > ProbeAfterIdle && !await ProbeAsync(connection).ConfigureAwait(false))
-                {
-                    await CloseAsync(connection).ConfigureAwait(false);
-                    connection = null;
-                }
-                if (connection is null)
-                {
-                    ConnectFailure? failure;
-                    (connection, host, failure) = await _connector.ConnectAsync(job.Hosts, Policy, _stopping).ConfigureAwait(false);
+                    if (!await WaitForRateAsync(job).ConfigureAwait(false))
+                    {
+                        continue;
+                    }
+                    if (connection is not null && _time.GetUtcNow() - lastUsed > ProbeAfterIdle && !await ProbeAsync(connection).ConfigureAwait(false))
+                    {
+                        await CloseAsync(connection).ConfigureAwait(false);
+                        connection = null;
+                    }
                     if (connection is null)
                     {
-                        EnterBackoff(failure!);
-                        lock (_lock)
+                        ConnectFailure? failure;
+                        (connection, host, failure) = await _connector.ConnectAsync(job.Hosts, Policy, _stopping).ConfigureAwait(false);
+                        if (connection is null)
                         {
-                            DeferForBackoff(job);
+                            EnterBackoff(failure!);
+                            lock (_lock)
+                            {
+                                DeferForBackoff(job);
+                            }
+                            DrainForBackoff();
+                            return;
                         }
+                        _metrics.ConnectionOpened(Name);
+                        ResetFailures();
+                        delivered = 0;
+                    }
+
+                    var (outcomes, broken) = await DeliverAsync(connection, host!, job).ConfigureAwait(false);
+                    job.Complete(outcomes);
+                    lastUsed = _time.GetUtcNow();
+                    delivered++;
+                    if (broken is not null || delivered >= Limits.MaxDeliveriesPerConnection)
+                    {
+                        await CloseAsync(connection).ConfigureAwait(false);
+                        connection = null;
+                    }
+                    if (broken is { Reply.Code: 421 })
+                    {
+                        EnterBackoff(broken);
                         DrainForBackoff();
                         return;
                     }
-                    _metrics.ConnectionOpened(Name);
-                    ResetFailures();
-                    delivered = 0;
                 }
-
-                var (outcomes, broken) = await DeliverAsync(connection, host!, job).ConfigureAwait(false);
-                job.Complete(outcomes);
-                lastUsed = _time.GetUtcNow();
-                delivered++;
-                if (broken is not null || delivered >= Limits.MaxDeliveriesPerConnection)
+                catch (Exception e) when (!_stopping.IsCancellationRequested)
                 {
-                    await CloseAsync(connection).ConfigureAwait(false);
-                    connection = null;
+                    // A failure nobody foresaw belongs to this job, not to the site: the job is retried, the connection
+                    // (in an unknown state) is closed, and the worker goes on with the next job.
+                    _logger.LogError(e, "Delivery to {Site} failed unexpectedly; the message will be retried", Name);
+                    job.DeferAll($"internal error while delivering to {Name}: {e.Message}", siteAnswered: true, BounceClass.Other);
+                    if (connection is not null)
+                    {
+                        await CloseAsync(connection).ConfigureAwait(false);
+                        connection = null;
+                    }
                 }
-                if (broken is { Reply.Code: 421 })
+                catch when (_stopping.IsCancellationRequested)
                 {
-                    EnterBackoff(broken);
-                    DrainForBackoff();
-                    return;
+                    // Stopping: the message is handed back untouched.
+                    job.Cancel();
+                    throw;
                 }
             }
         }
@@ -389,6 +410,16 @@ internal sealed class DeliverySite
         {
             var result = await connection.SendAsync(job.ReversePath, job.Recipients, job.Message, _stopping).ConfigureAwait(false);
             return (TransactionReplies.Interpret(result, host), null);
+        }
+        catch (SmtpAddressException e)
+        {
+            // Nothing was sent and the connection is fine: the address that cannot be written bounces (all of them when it
+            // is the return path), the others are retried without it.
+            var bounceAll = e.Address == job.ReversePath;
+            IReadOnlyList<RecipientOutcome> outcomes = job.Recipients.Select(r => bounceAll || r == e.Address
+                ? new RecipientOutcome.Bounced(r, "hard", e.Message, null, BounceClass.InvalidRecipient)
+                : (RecipientOutcome)new RecipientOutcome.Deferred(r, $"another recipient's address could not be written: {e.Problem}", false)).ToArray();
+            return (outcomes, null);
         }
         catch (Exception e) when (e is SmtpClientException or SocketException or IOException or TimeoutException)
         {

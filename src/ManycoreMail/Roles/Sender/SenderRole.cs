@@ -16,8 +16,6 @@ namespace ManycoreMail.Roles.Sender;
 /// </summary>
 internal sealed class SenderRole
 {
-    private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(30);
-
     private readonly IQueueStore _store;
     private readonly QueueNames _queues;
     private readonly SenderOptions _options;
@@ -96,7 +94,7 @@ internal sealed class SenderRole
                 IReadOnlyList<LeasedItem> batch;
                 try
                 {
-                    batch = await _store.LeaseAsync(_queues.Outbound, free, room, LeaseTime, stopping).ConfigureAwait(false);
+                    batch = await _store.LeaseAsync(_queues.Outbound, free, room, _options.Lease, stopping).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -147,7 +145,8 @@ internal sealed class SenderRole
         catch (Exception e)
         {
             _logger.LogError(e, "Delivering message {Id} ({Uuid}) failed unexpectedly; it will be retried", item.Id, item.Envelope.Uuid);
-            await TryRetryAsync(item, e.Message).ConfigureAwait(false);
+            Ledger.Forget(item.Id);
+            await TrySettleFailureAsync(item, e.Message).ConfigureAwait(false);
         }
         finally
         {
@@ -272,17 +271,35 @@ internal sealed class SenderRole
         }
     }
 
-    private async Task TryRetryAsync(LeasedItem item, string reason)
+    /// <summary>A failure nobody foresaw: every recipient is deferred as after a failed attempt (so the retry schedule and
+    /// the queue lifetime apply, and bounces end it), and an error event says what happened.</summary>
+    private async Task TrySettleFailureAsync(LeasedItem item, string error)
     {
         var now = _time.GetUtcNow();
-        var next = new RetrySchedule(_options).Next(item.Attempts, item.CreatedAt, now, _options.MaxQueueLifetime) ?? now;
+        var reason = "internal error: " + error;
+        var envelope = item.Envelope;
+        var transaction = new QueueTransaction();
+        if (envelope.Recipients.Count == 0)
+        {
+            // Not read yet (a legacy envelope): nothing to settle per recipient, so the message waits for its next attempt.
+            var next = new RetrySchedule(_options).Next(item.Attempts, item.CreatedAt, now, _options.MaxQueueLifetime) ?? now + _options.FirstRetryDelay;
+            transaction.Retry(item, next);
+        }
+        else
+        {
+            var tenant = envelope.Tenant ?? _options.Delivery.Tenant;
+            var outcomes = envelope.Recipients.Select(r => new QueuedOutcome(ScheduledQueueName.Of(envelope.Campaign, tenant, DomainOf(r)),
+                new RecipientOutcome.Deferred(r, reason, SiteAnswered: true))).ToArray();
+            transaction = _settlement.Settle(item, outcomes, now).Transaction;
+        }
+        _events.AddTo(transaction, MailEvent.Error(ServiceNames.Sender, envelope.Uuid, now, reason));
         try
         {
-            await _store.CommitAsync(new QueueTransaction().Retry(item, next), CancellationToken.None).ConfigureAwait(false);
+            await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e) when (e is LeaseLostException or ObjectDisposedException or InvalidOperationException)
         {
-            _logger.LogDebug(e, "Could not reschedule message {Id} ({Reason}); its lease will expire", item.Id, reason);
+            _logger.LogDebug(e, "Could not settle message {Id} after: {Reason}; its lease will expire", item.Id, reason);
         }
     }
 
