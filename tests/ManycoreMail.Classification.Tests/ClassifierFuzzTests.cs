@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using ManycoreMail.Mime;
+using ManycoreMail.TestSupport;
 using Xunit.Abstractions;
 
 namespace ManycoreMail.Classification.Tests;
@@ -300,18 +301,7 @@ public sealed class ClassifierFuzzTests(ITestOutputHelper output)
     private static byte[] Crlf(string text) =>
         Encoding.UTF8.GetBytes(text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace("\n", "\r\n", StringComparison.Ordinal));
 
-    /// <summary>The shared corpus's mails (../shared/corpus/public), or none when it is not beside the repository:
-    /// the hand-made seeds still give the mutations something to work on.</summary>
-    private static IEnumerable<byte[]> CorpusMails()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            var corpus = Path.Combine(directory.FullName, "shared", "corpus", "public");
-            if (Directory.Exists(corpus))
-            {
-                return Directory.EnumerateFiles(corpus, "*.eml").Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToList();
-            }
-        }
-        return [];
-    }
+    /// <summary>The bundled corpus's mails, plus the shared corpus's others when ../shared is beside the repository.</summary>
+    private static IEnumerable<byte[]> CorpusMails() =>
+        TestData.AllCorpusFiles().Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToList();
 }
