@@ -45,7 +45,8 @@ for trx in "$results"/*.trx; do
   counters="$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)"
   p="$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters")"
   f="$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")"
-  n="$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")"
+  # A skipped test is a result with outcome NotExecuted; the Counters element does not count it.
+  n="$(grep -o '<UnitTestResult [^>]*outcome="NotExecuted"' "$trx" | wc -l)"
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${n:-0}))
 done
 rm -rf "$results"

@@ -74,6 +74,55 @@ public sealed class RedisWorkerStoreTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Settlement_refused_while_redis_is_busy_is_applied_once_it_answers_again()
+    {
+        await using var store = await OpenAsync();
+        await store.EnqueueAsync(Queue, new QueueItem(MessageEnvelope.Empty, "work"u8.ToArray()), CancellationToken.None);
+        var item = Assert.Single(await store.LeaseAsync(Queue, 1, TimeSpan.FromMinutes(5), CancellationToken.None));
+
+        // A script that never ends makes Redis answer every other client "BUSY" (as it answers "LOADING" while it
+        // reads its data back after a restart): refused without being run, so the settlement must wait, not fail.
+        var options = new RedisClientOptions { Host = _redis.Host, Port = _redis.Port, CommandTimeout = TimeSpan.FromMinutes(2) };
+        await using var admin = new RedisClient(options);
+        await using var scripter = new RedisClient(options);
+        await admin.ConnectAsync(CancellationToken.None);
+        await admin.ExecuteAsync(CancellationToken.None, "CONFIG", "SET", "lua-time-limit", "50");
+        var endless = scripter.ExecuteAsync(CancellationToken.None, "EVAL", "while true do end", "0");
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                await admin.ExecuteAsync(CancellationToken.None, "PING");
+                return false;
+            }
+            catch (RedisServerException e) when (e.IsTransient)
+            {
+                return true;
+            }
+        }, Patience, "Redis answering BUSY");
+
+        var settle = store.CommitAsync(new QueueTransaction().Complete(item).Enqueue("INCOMING-TO-POSTFIX", new QueueItem(MessageEnvelope.Empty, "done"u8.ToArray())), CancellationToken.None).AsTask();
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                await admin.ExecuteAsync(CancellationToken.None, "SCRIPT", "KILL");
+                return true;
+            }
+            catch (RedisServerException)
+            {
+                return false;
+            }
+        }, Patience, "script killed");
+        await Assert.ThrowsAsync<RedisServerException>(() => endless);
+        await settle.WaitAsync(Patience);
+
+        Assert.Equal(0, await store.CountAsync(Queue, CancellationToken.None));
+        var moved = Assert.Single(await store.LeaseAsync("INCOMING-TO-POSTFIX", 10, TimeSpan.FromMinutes(1), CancellationToken.None));
+        Assert.Equal("done", Encoding.UTF8.GetString(moved.Body.Span));
+    }
+
+    [Fact]
     public void Redis_keys_are_read_from_the_first_section_that_has_them()
     {
         const string global = """

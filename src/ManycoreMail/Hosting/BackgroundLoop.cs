@@ -47,7 +47,8 @@ internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> 
                 {
                     pause = TimeSpan.FromMilliseconds(100);
                 }
-                if (e is Queue.Redis.RedisConnectionException)
+                var outage = e is Queue.Redis.RedisConnectionException or Queue.Redis.RedisServerException { IsTransient: true };
+                if (outage)
                 {
                     // An outage, not a bug: one line per retry (the back-off keeps them few), no stack trace.
                     logger.LogWarning("{Role} paused: Redis unavailable ({Error}); retrying in {Pause}", Name, e.Message, pause);
@@ -65,7 +66,7 @@ internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> 
                     return;
                 }
                 // Redis outages retry at most every 5 s, so work resumes soon after it is back.
-                var cap = e is Queue.Redis.RedisConnectionException ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30);
+                var cap = outage ? TimeSpan.FromSeconds(5) : TimeSpan.FromSeconds(30);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, cap.Ticks));
             }
         }

@@ -110,12 +110,13 @@ internal sealed class RedisWorkerStore : IQueueStore
         var giveUpAt = _time.GetUtcNow() + RetrySettlementFor;
         var pause = FirstPause;
         var ambiguous = false;
+        var waited = false;
         while (true)
         {
             try
             {
                 await _inner.CommitAsync(transaction, stop.Token).ConfigureAwait(false);
-                if (ambiguous)
+                if (waited)
                 {
                     _logger.LogInformation("Redis is back: settled {Count} queue operation(s) held during the outage", transaction.Operations.Count);
                 }
@@ -128,17 +129,20 @@ internal sealed class RedisWorkerStore : IQueueStore
                 _logger.LogDebug("Settlement found its leases gone after a lost reply: it had been applied");
                 return;
             }
-            catch (RedisConnectionException e)
+            // A broken connection may have lost the reply of an applied settlement (ambiguous); a server that is
+            // still loading its data after a restart ran nothing. Both pass by themselves.
+            catch (Exception e) when (e is RedisConnectionException or RedisServerException { IsTransient: true })
             {
                 if (_time.GetUtcNow() + pause >= giveUpAt || stop.IsCancellationRequested)
                 {
                     throw;
                 }
-                if (!ambiguous)
+                if (!waited)
                 {
                     _logger.LogWarning("Redis unavailable while settling leased work ({Error}); retrying until it is back", e.Message);
                 }
-                ambiguous = true;
+                ambiguous |= e is RedisConnectionException;
+                waited = true;
                 await Task.Delay(pause, _time, stop.Token).ConfigureAwait(false);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPause.Ticks));
             }
