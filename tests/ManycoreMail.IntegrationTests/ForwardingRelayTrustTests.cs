@@ -58,6 +58,53 @@ public sealed class ForwardingRelayTrustTests(TestWorld world) : IClassFixture<T
         Assert.Equal(1, relay.Handler.AuthAttempts);
     }
 
+    [Fact]
+    public async Task A_utf8_sender_the_relay_client_cannot_write_is_refused_for_good_instead_of_deferred_for_ever()
+    {
+        await using var relay = SenderRelayTrustTests.StartRelay(() => null, out var port);
+        using var webhook = new WebhookListener();
+        var config = ForwardingTests.WriteConfig(world, webhook.Url, $"""
+                route: relay
+                relay:
+                  host: 127.0.0.1
+                  port: {port}
+                  tls: none
+
+            """);
+        await using var mailer = await RunningMailer.StartAsync(config);
+
+        // Accepted with SMTPUTF8, but its SRS return path would need SMTPUTF8 at the relay, which our client does not
+        // speak: a permanent refusal, so the sending server bounces it rather than retrying for ever.
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(config.Mx);
+        await using var stream = client.GetStream();
+        using var reader = new StreamReader(stream, System.Text.Encoding.UTF8);
+        async Task<string> ReplyAsync()
+        {
+            string line;
+            do
+            {
+                line = await reader.ReadLineAsync().WaitAsync(Patience) ?? throw new IOException("connection closed");
+            }
+            while (line.Length > 3 && line[3] == '-');
+            return line;
+        }
+        async Task<string> SayAsync(string command)
+        {
+            await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(command + "\r\n"));
+            return await ReplyAsync();
+        }
+
+        Assert.StartsWith("220", await ReplyAsync(), StringComparison.Ordinal);
+        Assert.StartsWith("250", await SayAsync("EHLO client.test"), StringComparison.Ordinal);
+        Assert.StartsWith("250", await SayAsync("MAIL FROM:<jörg@orig.test> SMTPUTF8"), StringComparison.Ordinal);
+        Assert.StartsWith("250", await SayAsync("RCPT TO:<info@alias.test>"), StringComparison.Ordinal);
+        Assert.StartsWith("354", await SayAsync("DATA"), StringComparison.Ordinal);
+        var verdict = await SayAsync(Message.Replace("carol@orig.test", "jörg@orig.test", StringComparison.Ordinal) + ".");
+        Assert.StartsWith("553 5.6.7", verdict, StringComparison.Ordinal);
+        Assert.Empty(relay.Handler.Delivered);
+    }
+
     private static Task<(int ExitCode, string Output)> SendAsync(MailerConfig config) =>
         Swaks.SendAsync(config.Mx, Message, "--from", "carol@orig.test", "--to", "info@alias.test");
 }

@@ -122,6 +122,13 @@ internal sealed class RelayForwardingRoute(RelayRoute relay, string heloName, IL
                 return new ForwardResult.Refused(refusal ?? new SmtpReply(554, "5.0.0", "relay refused the message"));
             }
         }
+        catch (SmtpAddressException e)
+        {
+            // A fact about the mail, not the relay: an SRS return path made from a UTF-8 sender (accepted with
+            // SMTPUTF8) cannot be written by our client, so a retry would fail the same way for ever.
+            logger.LogWarning("Cannot forward through relay {Relay}: {Error}", relay.Host, e.Message);
+            return new ForwardResult.Refused(new SmtpReply(553, "5.6.7", $"Cannot forward this mail: {e.Problem}"));
+        }
         catch (Exception e) when (e is SmtpClientException or SocketException or IOException or TimeoutException)
         {
             logger.LogWarning("Forwarding through relay {Relay} failed: {Error}", relay.Host, e.Message);
