@@ -20,6 +20,9 @@ public enum TrackingKind : byte
 /// URL. Made only through <see cref="Open"/>, <see cref="Click"/> and <see cref="Unsubscribe"/>, which check that
 /// it can be signed; <see cref="TrackingTokenCodec"/> turns it into the signed string and back.
 /// </summary>
+/// <remarks>The signed string's byte layout (version, kind, key id, uuid, recipient, URL, tag) is documented on
+/// <see cref="TrackingTokenCodec"/>, next to the code that writes and reads it. Signing is deterministic: the same
+/// token always gives the same string, so a message signed twice (a retry) carries the same URLs.</remarks>
 public sealed record TrackingToken
 {
     /// <summary>Longest message uuid: its length is one byte in the token.</summary>
