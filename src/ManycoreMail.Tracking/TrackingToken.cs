@@ -1,0 +1,118 @@
+using System.Text;
+
+namespace ManycoreMail.Tracking;
+
+/// <summary>What a tracking token stands for. The values are the token's kind byte: never renumber them.</summary>
+public enum TrackingKind : byte
+{
+    /// <summary>The open pixel.</summary>
+    Open = 1,
+
+    /// <summary>A rewritten link; the token carries the original URL.</summary>
+    Click = 2,
+
+    /// <summary>The List-Unsubscribe URL.</summary>
+    Unsubscribe = 3,
+}
+
+/// <summary>
+/// What a tracking URL says: which message (uuid), which recipient, what for, and for a click the exact original
+/// URL. Made only through <see cref="Open"/>, <see cref="Click"/> and <see cref="Unsubscribe"/>, which check that
+/// it can be signed; <see cref="TrackingTokenCodec"/> turns it into the signed string and back.
+/// </summary>
+/// <remarks>The signed string's byte layout (version, kind, key id, uuid, recipient, URL, tag) is documented on
+/// <see cref="TrackingTokenCodec"/>, next to the code that writes and reads it. Signing is deterministic: the same
+/// token always gives the same string, so a message signed twice (a retry) carries the same URLs.</remarks>
+public sealed record TrackingToken
+{
+    /// <summary>Longest message uuid: its length is one byte in the token.</summary>
+    public const int MaxUuidLength = 255;
+
+    private TrackingToken(TrackingKind kind, string messageUuid, string recipient, string? url)
+    {
+        Kind = kind;
+        MessageUuid = messageUuid;
+        Recipient = recipient;
+        Url = url;
+    }
+
+    /// <summary>What the token is for.</summary>
+    public TrackingKind Kind { get; }
+
+    /// <summary>The message's uuid: 1 to <see cref="MaxUuidLength"/> characters of [a-z0-9].</summary>
+    public string MessageUuid { get; }
+
+    /// <summary>The recipient address, as given (any Unicode).</summary>
+    public string Recipient { get; }
+
+    /// <summary>For <see cref="TrackingKind.Click"/> the original URL, character for character; otherwise null.</summary>
+    public string? Url { get; }
+
+    /// <summary>An open pixel token.</summary>
+    /// <exception cref="ArgumentException">The uuid is not [a-z0-9]+ or too long, or the recipient is empty or
+    /// not valid Unicode.</exception>
+    public static TrackingToken Open(string messageUuid, string recipient) =>
+        new(TrackingKind.Open, CheckUuid(messageUuid), CheckText(recipient, nameof(recipient)), null);
+
+    /// <summary>A click token carrying <paramref name="url"/> exactly (whether it fits in a token is
+    /// <see cref="TrackingTokenCodec.TrySign"/>'s question).</summary>
+    /// <exception cref="ArgumentException">As for <see cref="Open"/>, or the URL is empty or not valid Unicode.</exception>
+    public static TrackingToken Click(string messageUuid, string recipient, string url) =>
+        new(TrackingKind.Click, CheckUuid(messageUuid), CheckText(recipient, nameof(recipient)), CheckText(url, nameof(url)));
+
+    /// <summary>An unsubscribe token.</summary>
+    /// <exception cref="ArgumentException">As for <see cref="Open"/>.</exception>
+    public static TrackingToken Unsubscribe(string messageUuid, string recipient) =>
+        new(TrackingKind.Unsubscribe, CheckUuid(messageUuid), CheckText(recipient, nameof(recipient)), null);
+
+    /// <summary>A token read back from a verified string, whose fields <see cref="TrackingTokenCodec"/> has checked.</summary>
+    internal static TrackingToken FromVerified(TrackingKind kind, string messageUuid, string recipient, string? url) =>
+        new(kind, messageUuid, recipient, url);
+
+    /// <summary>Whether <paramref name="uuid"/> is a message uuid a token can carry.</summary>
+    public static bool IsValidUuid(ReadOnlySpan<char> uuid) =>
+        uuid.Length is > 0 and <= MaxUuidLength && !uuid.ContainsAnyExcept(UuidChars);
+
+    private static string CheckUuid(string uuid)
+    {
+        ArgumentNullException.ThrowIfNull(uuid);
+        if (!IsValidUuid(uuid))
+        {
+            throw new ArgumentException(
+                $"A message uuid for tracking is 1 to {MaxUuidLength} characters of [a-z0-9]; got \"{uuid}\".", nameof(uuid));
+        }
+        return uuid;
+    }
+
+    private static string CheckText(string value, string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(value, name);
+        // A lone surrogate has no UTF-8 form: encoding would replace it, and the value read back from the token
+        // would no longer be the one given.
+        if (!Utf16IsValid(value))
+        {
+            throw new ArgumentException($"The {name} for tracking is not valid Unicode text (a lone surrogate).", name);
+        }
+        return value;
+    }
+
+    private static bool Utf16IsValid(ReadOnlySpan<char> value)
+    {
+        // Each round moves past one scalar value; a lone surrogate stops it.
+        while (!value.IsEmpty)
+        {
+            if (Rune.DecodeFromUtf16(value, out _, out var consumed) != System.Buffers.OperationStatus.Done)
+            {
+                return false;
+            }
+            value = value[consumed..];
+        }
+        return true;
+    }
+
+    private static readonly System.Buffers.SearchValues<char> UuidChars =
+        System.Buffers.SearchValues.Create(UuidAlphabet);
+
+    /// <summary>The characters of a message uuid.</summary>
+    internal const string UuidAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+}

@@ -1,0 +1,262 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Buffers.Text;
+using System.Diagnostics.CodeAnalysis;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Unicode;
+
+namespace ManycoreMail.Tracking;
+
+/// <summary>
+/// Signs <see cref="TrackingToken"/>s into URL-safe strings and verifies them back. Thread-safe; holds nothing but
+/// the keys.
+/// </summary>
+/// <remarks>
+/// <para>A token is the base64url encoding (RFC 4648 §5, no padding) of these bytes:</para>
+/// <code>
+/// offset  size  field
+/// 0       1     version, 1 (a new layout gets a new version, and old tokens stop verifying only if we drop theirs)
+/// 1       1     kind: 1 open, 2 click, 3 unsubscribe (TrackingKind)
+/// 2       4     key id: SHA-256(secret)[0..4] of the signing secret (TrackingKeys)
+/// 6       1     U, length of the uuid, 1..255
+/// 7       U     message uuid, ASCII [a-z0-9]
+/// 7+U     2     R, length of the recipient in bytes, big-endian, at least 1
+/// 9+U     R     recipient, UTF-8
+///               click tokens only (the other kinds end here):
+/// 9+U+R   2     L, length of the URL in bytes, big-endian, at least 1
+/// 11+U+R  L     the original URL, UTF-8, exactly as it was in the message
+/// n-16    16    tag: HMAC-SHA256(secret, bytes 0..n-16), first 16 bytes
+/// </code>
+/// <para>The tag covers the version and the kind, so a token cannot be moved to another kind (an open token used
+/// as a click) or read under another layout. Verification reads nothing but the version and the key id before
+/// the tag has been checked in constant time, and a token longer than <see cref="MaxTokenLength"/> characters is
+/// refused before it is decoded, so a hostile URL costs at most one bounded HMAC.</para>
+/// </remarks>
+public sealed class TrackingTokenCodec(TrackingKeys keys)
+{
+    /// <summary>The layout version written by <see cref="Sign"/>.</summary>
+    public const byte Version = 1;
+
+    /// <summary>Longest token in characters, signed or accepted. A browser and a mail client pass URLs this long,
+    /// and it bounds what a hostile request makes us decode and hash.</summary>
+    public const int MaxTokenLength = 4096;
+
+    /// <summary>Bytes of the truncated HMAC-SHA256 tag (128 bits).</summary>
+    public const int TagLength = 16;
+
+    private const int HeaderLength = 1 + 1 + TrackingKeys.KeyIdLength;
+
+    // Version, kind, key id, uuid length and one uuid byte, recipient length and one byte, tag.
+    private const int MinPayloadLength = HeaderLength + 1 + 1 + 2 + 1 + TagLength;
+
+    // Three bytes per four characters: the longest payload whose encoding fits in MaxTokenLength.
+    private const int MaxPayloadLength = MaxTokenLength / 4 * 3;
+
+    // Payloads up to this size are built on the stack; longer ones (long click URLs) in a pooled array.
+    private const int StackLimit = 512;
+
+    private readonly TrackingKeys _keys = keys ?? throw new ArgumentNullException(nameof(keys));
+
+    /// <summary>Sign <paramref name="token"/> with the first key.</summary>
+    /// <exception cref="ArgumentException">The token would be longer than <see cref="MaxTokenLength"/> (a very long
+    /// URL or recipient); use <see cref="TrySign"/> to leave such a link untracked instead.</exception>
+    public string Sign(TrackingToken token) =>
+        TrySign(token, out var value)
+            ? value
+            : throw new ArgumentException(
+                $"The tracking token would be longer than {MaxTokenLength} characters (the URL or recipient is too long).",
+                nameof(token));
+
+    /// <summary>Sign <paramref name="token"/> with the first key; false when it would be longer than
+    /// <see cref="MaxTokenLength"/>, which <see cref="TryVerify(ReadOnlySpan{char}, out TrackingToken)"/> would refuse.</summary>
+    public bool TrySign(TrackingToken token, [NotNullWhen(true)] out string? value)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        value = null;
+        // The token's factories ensured valid UTF-16, so these counts are exact and the encoding below cannot fail.
+        var recipientLength = Encoding.UTF8.GetByteCount(token.Recipient);
+        var urlLength = token.Url is null ? 0 : Encoding.UTF8.GetByteCount(token.Url);
+        var length = (long)HeaderLength + 1 + token.MessageUuid.Length + 2 + recipientLength
+            + (token.Url is null ? 0 : 2 + urlLength) + TagLength;
+        if (length > MaxPayloadLength)
+        {
+            return false;
+        }
+
+        byte[]? rented = null;
+        Span<byte> payload = length <= StackLimit
+            ? stackalloc byte[StackLimit]
+            : (rented = ArrayPool<byte>.Shared.Rent((int)length));
+        payload = payload[..(int)length];
+        try
+        {
+            payload[0] = Version;
+            payload[1] = (byte)token.Kind;
+            _keys.SigningKeyId.CopyTo(payload[2..]);
+            var at = HeaderLength;
+            payload[at++] = (byte)token.MessageUuid.Length;
+            at += Encoding.ASCII.GetBytes(token.MessageUuid, payload[at..]);
+            at = WriteField(payload, at, token.Recipient, recipientLength);
+            if (token.Url is not null)
+            {
+                at = WriteField(payload, at, token.Url, urlLength);
+            }
+            Tag(_keys.SigningKey, payload[..at], payload[at..]);
+            value = Base64Url.EncodeToString(payload);
+            return true;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Read a token back; false for anything we did not sign with a key we still hold, in this exact
+    /// form. Never throws.</summary>
+    public bool TryVerify(string? token, [NotNullWhen(true)] out TrackingToken? result)
+    {
+        result = null;
+        return token is not null && TryVerify(token.AsSpan(), out result);
+    }
+
+    /// <summary>Read a token back (for example straight from a request path); false for anything we did not sign
+    /// with a key we still hold, in this exact form. Never throws.</summary>
+    public bool TryVerify(ReadOnlySpan<char> token, [NotNullWhen(true)] out TrackingToken? result)
+    {
+        result = null;
+        if (token.Length > MaxTokenLength || token.Length < Base64Url.GetEncodedLength(MinPayloadLength))
+        {
+            return false;
+        }
+
+        var maxBytes = Base64Url.GetMaxDecodedLength(token.Length);
+        byte[]? rentedBytes = null;
+        char[]? rentedChars = null;
+        Span<byte> payload = maxBytes <= StackLimit
+            ? stackalloc byte[StackLimit]
+            : (rentedBytes = ArrayPool<byte>.Shared.Rent(maxBytes));
+        try
+        {
+            if (Base64Url.DecodeFromChars(token, payload, out var consumed, out var written) != OperationStatus.Done
+                || consumed != token.Length)
+            {
+                return false;
+            }
+            payload = payload[..written];
+
+            // The decoder skips white space and ignores the unused low bits of the last character, so several
+            // strings decode to the same bytes. Only the one we wrote is a token: encode again and compare.
+            rentedChars = ArrayPool<char>.Shared.Rent(token.Length);
+            if (!Base64Url.TryEncodeToChars(payload, rentedChars, out var charsWritten)
+                || !token.SequenceEqual(rentedChars.AsSpan(0, charsWritten)))
+            {
+                return false;
+            }
+
+            if (payload.Length < MinPayloadLength
+                || payload[0] != Version
+                || !_keys.TryFind(payload.Slice(2, TrackingKeys.KeyIdLength), out var key))
+            {
+                return false;
+            }
+            var signed = payload[..^TagLength];
+            Span<byte> expected = stackalloc byte[TagLength];
+            Tag(key, signed, expected);
+            if (!CryptographicOperations.FixedTimeEquals(expected, payload[^TagLength..]))
+            {
+                return false;
+            }
+            return TryParse(signed, out result);
+        }
+        finally
+        {
+            if (rentedBytes is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rentedBytes);
+            }
+            if (rentedChars is not null)
+            {
+                ArrayPool<char>.Shared.Return(rentedChars);
+            }
+        }
+    }
+
+    // Authentic bytes can still be malformed only through a bug of ours or a future writer; check every field
+    // anyway, so that nothing malformed ever reaches the tracker.
+    private static bool TryParse(ReadOnlySpan<byte> signed, [NotNullWhen(true)] out TrackingToken? result)
+    {
+        result = null;
+        var kind = (TrackingKind)signed[1];
+        if (kind is not (TrackingKind.Open or TrackingKind.Click or TrackingKind.Unsubscribe))
+        {
+            return false;
+        }
+        var rest = signed[HeaderLength..];
+        int uuidLength = rest[0];
+        rest = rest[1..];
+        if (uuidLength == 0 || uuidLength > rest.Length)
+        {
+            return false;
+        }
+        var uuidBytes = rest[..uuidLength];
+        if (uuidBytes.ContainsAnyExcept(UuidBytes))
+        {
+            return false;
+        }
+        rest = rest[uuidLength..];
+        if (!TryReadField(ref rest, out var recipient))
+        {
+            return false;
+        }
+        string? url = null;
+        if (kind == TrackingKind.Click && !TryReadField(ref rest, out url))
+        {
+            return false;
+        }
+        if (!rest.IsEmpty)
+        {
+            return false;
+        }
+        result = TrackingToken.FromVerified(kind, Encoding.ASCII.GetString(uuidBytes), recipient, url);
+        return true;
+    }
+
+    private static bool TryReadField(ref ReadOnlySpan<byte> rest, [NotNullWhen(true)] out string? value)
+    {
+        value = null;
+        if (rest.Length < 2)
+        {
+            return false;
+        }
+        int length = BinaryPrimitives.ReadUInt16BigEndian(rest);
+        rest = rest[2..];
+        if (length == 0 || length > rest.Length || !Utf8.IsValid(rest[..length]))
+        {
+            return false;
+        }
+        value = Encoding.UTF8.GetString(rest[..length]);
+        rest = rest[length..];
+        return true;
+    }
+
+    private static int WriteField(Span<byte> payload, int at, string value, int byteCount)
+    {
+        // The payload cap (MaxPayloadLength) is far below 65,535, so the length always fits in two bytes.
+        BinaryPrimitives.WriteUInt16BigEndian(payload[at..], (ushort)byteCount);
+        at += 2;
+        return at + Encoding.UTF8.GetBytes(value, payload[at..]);
+    }
+
+    private static void Tag(ReadOnlySpan<byte> key, ReadOnlySpan<byte> signed, Span<byte> tag)
+    {
+        Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        HMACSHA256.HashData(key, signed, mac);
+        mac[..TagLength].CopyTo(tag);
+    }
+
+    private static readonly SearchValues<byte> UuidBytes = SearchValues.Create(Encoding.ASCII.GetBytes(TrackingToken.UuidAlphabet));
+}
