@@ -9,7 +9,7 @@ namespace ManycoreMail.EventStore;
 /// </summary>
 /// <remarks>
 /// The table: <c>events(id, ts, event, uuid, email, body)</c> with indexes on (uuid, id), (email, id),
-/// (event, ts, id) and (ts); <c>schema_version(version)</c> holds one row. Each filter's index leads with its column and
+/// (event, id) and (ts); <c>schema_version(version)</c> holds one row. Each filter's index leads with its column and
 /// ends with the id, so a keyset page is a range scan in id order whatever the filter.
 /// </remarks>
 public static class EventSql
@@ -19,8 +19,9 @@ public static class EventSql
 
     public const string Insert = "INSERT INTO events (ts, event, uuid, email, body) VALUES (@ts, @event, @uuid, @email, @body)";
 
-    /// <summary>Deletes up to <c>@chunk</c> of the oldest-id events with a timestamp before <c>@cutoff</c>.</summary>
-    public const string PurgeChunk = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < @cutoff ORDER BY id LIMIT @chunk)";
+    /// <summary>Deletes up to <c>@chunk</c> events with a timestamp before <c>@cutoff</c>, found through the ts index
+    /// (in id order the last chunk would scan the whole table).</summary>
+    public const string PurgeChunk = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ts < @cutoff ORDER BY ts LIMIT @chunk)";
 
     public const string SelectVersion = "SELECT MAX(version) FROM schema_version";
 

@@ -110,7 +110,7 @@ public sealed class SqliteEventStoreTests : IDisposable
         while (after is not null);
 
         Assert.Equal([1000, 1000, 500], pages.Select(p => p.Events.Count));
-        var uuids = pages.SelectMany(p => p.Events).Select(e => JsonDocument.Parse(e.Json).RootElement.GetProperty("uuid").GetString()).ToList();
+        var uuids = pages.SelectMany(p => p.Events).Select(UuidOf).ToList();
         Assert.Equal(Enumerable.Range(0, 2500).Select(i => "u" + N(i)), uuids);
         var ids = pages.SelectMany(p => p.Events).Select(e => e.Id).ToList();
         Assert.Equal(ids.Order(), ids);
@@ -286,7 +286,7 @@ public sealed class SqliteEventStoreTests : IDisposable
         for (var writer = 0; writer < 8; writer++)
         {
             // Each writer's events in its own order: a caller's batch is never split or reordered.
-            Assert.Equal(Enumerable.Range(0, 1000).Select(i => (long)i), all.Where(e => JsonDocument.Parse(e.Json).RootElement.GetProperty("uuid").GetString() == "w" + N(writer)).Select(TimestampOf));
+            Assert.Equal(Enumerable.Range(0, 1000).Select(i => (long)i), all.Where(e => UuidOf(e) == "w" + N(writer)).Select(TimestampOf));
         }
     }
 
@@ -345,9 +345,61 @@ public sealed class SqliteEventStoreTests : IDisposable
         Assert.Contains("schema version 2", error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("uuid")]
+    [InlineData("email")]
+    [InlineData("event")]
+    [InlineData("event,since,until")]
+    [InlineData("uuid,event,since")]
+    [InlineData("since")]
+    [InlineData("")]
+    public async Task Every_filter_is_a_range_scan_in_id_order_without_a_sort(string filters)
+    {
+        await using (var store = _temp.Open())
+        {
+        }
+
+        var names = filters.Split(',', StringSplitOptions.RemoveEmptyEntries);
+        var query = new EventQuery
+        {
+            Uuid = names.Contains("uuid") ? "u" : null,
+            Email = names.Contains("email") ? "e@x" : null,
+            Event = names.Contains("event") ? "bounce" : null,
+            Since = names.Contains("since") ? At(1) : null,
+            Until = names.Contains("until") ? At(2) : null,
+        };
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _temp.Path, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        EventSql.BuildQuery(command, query, 5);
+        command.CommandText = "EXPLAIN QUERY PLAN " + command.CommandText;
+        var plan = new StringBuilder();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                plan.AppendLine(reader.GetString(3));
+            }
+        }
+
+        // A sort (temp b-tree) or a scan from the table's start would make every page cost the whole match.
+        Assert.DoesNotContain("TEMP B-TREE", plan.ToString(), StringComparison.Ordinal);
+        Assert.Contains("SEARCH events", plan.ToString(), StringComparison.Ordinal);
+    }
+
     private static DateTimeOffset At(long seconds) => Epoch.AddSeconds(seconds);
 
-    private static long TimestampOf(StoredEvent stored) => JsonDocument.Parse(stored.Json).RootElement.GetProperty("timestamp").GetInt64();
+    private static long TimestampOf(StoredEvent stored)
+    {
+        using var json = JsonDocument.Parse(stored.Json);
+        return json.RootElement.GetProperty("timestamp").GetInt64();
+    }
+
+    private static string? UuidOf(StoredEvent stored)
+    {
+        using var json = JsonDocument.Parse(stored.Json);
+        return json.RootElement.GetProperty("uuid").GetString();
+    }
 
     private static async Task<List<long>> TimestampsAsync(IEventStore store, EventQuery query) =>
         [.. (await AllAsync(store, query)).Select(TimestampOf)];

@@ -45,7 +45,16 @@ public sealed class SqliteEventStore : IEventStore
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxEventsPerTransaction, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.PurgeChunk, 1);
-        return new SqliteEventStore(options, SqliteEventSchema.OpenWriter(options.Path));
+        var connection = SqliteEventSchema.OpenWriter(options.Path);
+        try
+        {
+            return new SqliteEventStore(options, connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     public Task AppendAsync(IReadOnlyList<StoredEventInput> events, CancellationToken cancellationToken)
