@@ -35,39 +35,24 @@ public static class EventSql
         ArgumentNullException.ThrowIfNull(query);
         var sql = new StringBuilder("SELECT id, body FROM events WHERE id > @after");
         Add(command, "@after", afterId);
-        if (query.Uuid is { } uuid)
-        {
-            sql.Append(" AND uuid = @uuid");
-            Add(command, "@uuid", uuid);
-        }
-
-        if (query.Email is { } email)
-        {
-            sql.Append(" AND email = @email");
-            Add(command, "@email", email.ToLowerInvariant());
-        }
-
-        if (query.Event is { } kind)
-        {
-            sql.Append(" AND event = @event");
-            Add(command, "@event", kind);
-        }
-
-        if (query.Since is { } since)
-        {
-            sql.Append(" AND ts >= @since");
-            Add(command, "@since", since.ToUnixTimeSeconds());
-        }
-
-        if (query.Until is { } until)
-        {
-            sql.Append(" AND ts < @until");
-            Add(command, "@until", until.ToUnixTimeSeconds());
-        }
-
+        Filter(command, sql, "uuid = @uuid", query.Uuid);
+        Filter(command, sql, "email = @email", query.Email?.ToLowerInvariant());
+        Filter(command, sql, "event = @event", query.Event);
+        Filter(command, sql, "ts >= @since", query.Since?.ToUnixTimeSeconds());
+        Filter(command, sql, "ts < @until", query.Until?.ToUnixTimeSeconds());
         sql.Append(" ORDER BY id LIMIT @limit");
         Add(command, "@limit", query.Limit + 1);
         command.CommandText = sql.ToString();
+    }
+
+    /// <summary>Adds <paramref name="condition"/> and its one parameter (named last in it) unless the filter is absent.</summary>
+    private static void Filter(DbCommand command, StringBuilder sql, string condition, object? value)
+    {
+        if (value is not null)
+        {
+            sql.Append(" AND ").Append(condition);
+            Add(command, condition[condition.LastIndexOf('@')..], value);
+        }
     }
 
     /// <summary>Turns the rows of <see cref="BuildQuery"/> (id, body) into a page.</summary>

@@ -227,6 +227,41 @@ public sealed class SqliteEventStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_reader_finds_the_events_of_a_closed_store()
+    {
+        await using (var store = _temp.Open())
+        {
+            await store.AppendAsync([Delivered("u1", "a@example.com", 1)], CancellationToken.None);
+        }
+
+        var page = await SqliteEventStore.QueryFileAsync(_temp.Path, new EventQuery(), CancellationToken.None);
+
+        Assert.Equal([1L], page.Events.Select(TimestampOf));
+    }
+
+    [Fact]
+    public async Task A_failed_commit_fails_its_callers_and_the_writer_goes_on()
+    {
+        await using var store = _temp.Open(busySeconds: 1);
+        using (var blocker = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _temp.Path, Pooling = false }.ToString()))
+        {
+            blocker.Open();
+            using (var lockIt = blocker.CreateCommand())
+            {
+                // Another writer holds the file past the store's busy timeout: its transaction cannot begin.
+                lockIt.CommandText = "BEGIN IMMEDIATE";
+                lockIt.ExecuteNonQuery();
+            }
+
+            var error = await Assert.ThrowsAsync<SqliteException>(() => store.AppendAsync([Delivered("u", "a@example.com", 1)], CancellationToken.None));
+            Assert.Equal(5, error.SqliteErrorCode); // SQLITE_BUSY
+        }
+
+        await store.AppendAsync([Delivered("u", "a@example.com", 2)], CancellationToken.None);
+        Assert.Equal([2L], (await store.QueryAsync(new EventQuery(), CancellationToken.None)).Events.Select(TimestampOf));
+    }
+
+    [Fact]
     public async Task Purge_removes_only_events_older_than_the_cutoff_chunk_by_chunk()
     {
         await using var store = _temp.Open(purgeChunk: 7);

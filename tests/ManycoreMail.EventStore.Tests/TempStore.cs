@@ -17,7 +17,8 @@ internal sealed class TempStore : IDisposable
 
     public string Path { get; }
 
-    public SqliteEventStore Open(int purgeChunk = 5_000) => SqliteEventStore.Open(new SqliteEventStoreOptions { Path = Path, PurgeChunk = purgeChunk });
+    public SqliteEventStore Open(int purgeChunk = 5_000, int busySeconds = 5) =>
+        SqliteEventStore.Open(new SqliteEventStoreOptions { Path = Path, PurgeChunk = purgeChunk, BusyTimeout = TimeSpan.FromSeconds(busySeconds) });
 
     public void Dispose() => Directory.Delete(recursive: true);
 

@@ -25,9 +25,16 @@ internal static class SqliteEventSchema
         CREATE INDEX events_ts ON events (ts);
         """;
 
-    public static string ConnectionString(string path, bool readOnly) => new SqliteConnectionStringBuilder
+    /// <summary>How long a reader or the writer waits for another writer's lock (a second process on the file, the
+    /// CLI replaying) before its statement fails.</summary>
+    public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(5);
+
+    // busy_timeout makes SQLite itself wait; DefaultTimeout bounds Microsoft.Data.Sqlite's own retries of a busy
+    // statement, which would otherwise add 30 s to it.
+    public static string ConnectionString(string path, bool readOnly, TimeSpan busyTimeout) => new SqliteConnectionStringBuilder
     {
         DataSource = path,
+        DefaultTimeout = (int)Math.Ceiling(busyTimeout.TotalSeconds),
         Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
         Cache = SqliteCacheMode.Private,
         // A closed store must really close its file (a test, or the CLI, deletes or reopens it).
@@ -35,9 +42,9 @@ internal static class SqliteEventSchema
     }.ToString();
 
     /// <summary>Opens the writer connection, switching the file to WAL and creating or checking the schema.</summary>
-    public static SqliteConnection OpenWriter(string path)
+    public static SqliteConnection OpenWriter(string path, TimeSpan busyTimeout)
     {
-        var connection = new SqliteConnection(ConnectionString(path, readOnly: false));
+        var connection = new SqliteConnection(ConnectionString(path, readOnly: false, busyTimeout));
         try
         {
             connection.Open();
@@ -50,9 +57,9 @@ internal static class SqliteEventSchema
             // synchronous=NORMAL: in WAL mode a power loss may undo the last transactions but never corrupts the
             // file. That is enough here because an event stays on the durable events queue until its append has
             // committed; the spool, which is the only copy of a message, keeps FULL.
+            Execute(connection, BusyTimeout(busyTimeout));
             Execute(connection, """
                 PRAGMA synchronous = NORMAL;
-                PRAGMA busy_timeout = 5000;
                 PRAGMA journal_size_limit = 67108864;
                 PRAGMA temp_store = MEMORY;
                 """);
@@ -80,13 +87,14 @@ internal static class SqliteEventSchema
         }
     }
 
-    public static SqliteConnection OpenReader(string path)
+    public static SqliteConnection OpenReader(string path, TimeSpan busyTimeout)
     {
-        var connection = new SqliteConnection(ConnectionString(path, readOnly: true));
+        var connection = new SqliteConnection(ConnectionString(path, readOnly: true, busyTimeout));
         try
         {
             connection.Open();
-            Execute(connection, "PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;");
+            Execute(connection, BusyTimeout(busyTimeout));
+            Execute(connection, "PRAGMA query_only = 1");
             return connection;
         }
         catch
@@ -95,6 +103,9 @@ internal static class SqliteEventSchema
             throw;
         }
     }
+
+    private static string BusyTimeout(TimeSpan timeout) =>
+        string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)timeout.TotalMilliseconds}");
 
     public static SqliteCommand Prepare(SqliteConnection connection, string sql)
     {

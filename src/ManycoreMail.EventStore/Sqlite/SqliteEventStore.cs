@@ -45,7 +45,8 @@ public sealed class SqliteEventStore : IEventStore
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxEventsPerTransaction, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.PurgeChunk, 1);
-        var connection = SqliteEventSchema.OpenWriter(options.Path);
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.BusyTimeout, TimeSpan.FromSeconds(1));
+        var connection = SqliteEventSchema.OpenWriter(options.Path, options.BusyTimeout);
         try
         {
             return new SqliteEventStore(options, connection);
@@ -81,19 +82,22 @@ public sealed class SqliteEventStore : IEventStore
     public Task<EventPage> QueryAsync(EventQuery query, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return QueryFileAsync(_path, query, cancellationToken);
+        return QueryAsync(_path, query, _options.BusyTimeout, cancellationToken);
     }
 
     /// <summary>
     /// Queries a store's file without opening it for writing: for a reader beside a running mailer (the CLI), which
     /// takes no lock and sees every committed append.
     /// </summary>
-    public static async Task<EventPage> QueryFileAsync(string path, EventQuery query, CancellationToken cancellationToken)
+    public static Task<EventPage> QueryFileAsync(string path, EventQuery query, CancellationToken cancellationToken) =>
+        QueryAsync(path, query, SqliteEventSchema.DefaultBusyTimeout, cancellationToken);
+
+    private static async Task<EventPage> QueryAsync(string path, EventQuery query, TimeSpan busyTimeout, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(query);
         var afterId = query.Validate();
-        using var connection = SqliteEventSchema.OpenReader(path);
+        using var connection = SqliteEventSchema.OpenReader(path, busyTimeout);
         using var command = connection.CreateCommand();
         EventSql.BuildQuery(command, query, afterId);
         using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

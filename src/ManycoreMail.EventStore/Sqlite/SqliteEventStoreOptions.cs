@@ -11,4 +11,7 @@ public sealed record SqliteEventStoreOptions
 
     /// <summary>A purge deletes at most this many events per transaction, so appends wait at most one chunk.</summary>
     public int PurgeChunk { get; init; } = 5_000;
+
+    /// <summary>How long a statement waits for another writer's lock on the file before it fails (at least 1 s).</summary>
+    public TimeSpan BusyTimeout { get; init; } = SqliteEventSchema.DefaultBusyTimeout;
 }
