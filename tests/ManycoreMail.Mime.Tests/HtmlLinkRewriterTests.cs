@@ -318,6 +318,35 @@ public sealed class HtmlLinkRewriterTests
         Assert.Throws<FormatException>(() => Rewrite(Html("<a href=\"https://a.example/\">a</a>"), _ => throw new FormatException()));
     }
 
+    [Fact]
+    public void Mutated_html_never_throws_null_changes_nothing_and_a_second_pass_finds_nothing_left()
+    {
+        var sample = Encoding.ASCII.GetBytes("<html><body><a href=\"https://a.example/?x=1&amp;y\" class='c'>a</a><AREA HREF=https://b.example/>"
+            + "<!--[if mso]><a data-no-track href=#x>m</a><![endif]--><style>a{}</style><p>text</p></body></html>");
+        byte[] alphabet = [.. "<>\"'=/ !-&;#a"u8];
+        var random = new Random(12);
+        for (var round = 0; round < 2000; round++)
+        {
+            var html = sample.ToArray();
+            for (var mutation = random.Next(1, 6); mutation > 0; mutation--)
+            {
+                html[random.Next(html.Length)] = alphabet[random.Next(alphabet.Length)];
+            }
+            var length = random.Next(html.Length + 1); // also cut the part anywhere
+            byte[] message = [.. "Content-Type: text/html\r\n\r\n"u8, .. html.AsSpan(0, length)];
+            var headers = Fixture.Parse(message);
+            Assert.Null(HtmlLinkRewriter.Rewrite(message, headers, _ => null));
+            // Every link the first pass saw is replaced, so a second pass finds only replaced ones.
+            var rewritten = HtmlLinkRewriter.Rewrite(message, headers, _ => "https://t.example/c");
+            if (rewritten is not null)
+            {
+                byte[] again = [.. "Content-Type: text/html\r\n\r\n"u8, .. rewritten];
+                Assert.Null(HtmlLinkRewriter.Rewrite(again, Fixture.Parse(again), _ => "https://t.example/c"));
+            }
+            HtmlLinkRewriter.Rewrite(message, headers, _ => "https://t.example/c", Pixel);
+        }
+    }
+
     [Theory]
     [InlineData("https://a.example/", true)]
     [InlineData("HTTP://a.example/", true)]
