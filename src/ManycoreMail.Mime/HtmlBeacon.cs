@@ -54,12 +54,12 @@ public static class HtmlBeacon
 
     /// <summary>Puts the HTML before the part's last &lt;/body&gt;; a part without one (or with it at the very
     /// start, where there is no body to show a pixel in) is left alone.</summary>
-    internal sealed class PixelEditor(string html) : IHtmlContentEditor
+    internal sealed class PixelEditor(string html) : IPartContentEditor
     {
         private byte[]? _utf8;
         private byte[]? _ascii;
 
-        public void Edit(ReadOnlySpan<byte> content, HtmlPartInfo part, List<ContentEdit> edits)
+        public void Edit(ReadOnlySpan<byte> content, PartInfo part, List<ContentEdit> edits)
         {
             if (Find(content, part.Utf8Allowed) is { } edit)
             {

@@ -33,12 +33,17 @@ public static class HtmlLinkRewriter
     /// <param name="rewriteUrl">Original URL → replacement, or null to leave that link alone.</param>
     /// <param name="pixelHtml">When not null, inserted before the last &lt;/body&gt; of every HTML part, exactly as
     /// <see cref="HtmlBeacon.Inject"/> does, so that tracking needs one pass over the message.</param>
-    public static byte[]? Rewrite(ReadOnlyMemory<byte> message, MessageHeaders headers, Func<string, string?> rewriteUrl, string? pixelHtml = null)
+    /// <param name="trackTextLinks">Also replace bare http(s) URLs in text/plain parts (<c>track-text-links</c>).
+    /// A URL there ends at whitespace, a control character, a non-ASCII byte or one of &lt; &gt; " (so
+    /// &lt;https://…&gt; works), and trailing sentence punctuation is not part of it. A replacement that is not
+    /// printable ASCII, or that would push a 7bit/8bit line past 998 characters, leaves that URL alone.</param>
+    public static byte[]? Rewrite(ReadOnlyMemory<byte> message, MessageHeaders headers, Func<string, string?> rewriteUrl,
+        string? pixelHtml = null, bool trackTextLinks = false)
     {
         ArgumentNullException.ThrowIfNull(headers);
         ArgumentNullException.ThrowIfNull(rewriteUrl);
         var pixel = pixelHtml is null ? null : new HtmlBeacon.PixelEditor(pixelHtml);
-        return HtmlPartRewriter.Rewrite(message, headers, new LinkEditor(rewriteUrl, pixel));
+        return HtmlPartRewriter.Rewrite(message, headers, new LinkEditor(rewriteUrl, pixel), trackTextLinks ? new TextLinkEditor(rewriteUrl) : null);
     }
 
     /// <summary>True for a URL (as the callback would see it) that click tracking may replace.</summary>
@@ -49,11 +54,11 @@ public static class HtmlLinkRewriter
             && !url.Contains("{{", StringComparison.Ordinal) && !url.Contains("%7B%7B", StringComparison.OrdinalIgnoreCase);
     }
 
-    private sealed class LinkEditor(Func<string, string?> rewriteUrl, HtmlBeacon.PixelEditor? pixel) : IHtmlContentEditor
+    private sealed class LinkEditor(Func<string, string?> rewriteUrl, HtmlBeacon.PixelEditor? pixel) : IPartContentEditor
     {
         private readonly List<ContentEdit> _links = [];
 
-        public void Edit(ReadOnlySpan<byte> html, HtmlPartInfo part, List<ContentEdit> edits)
+        public void Edit(ReadOnlySpan<byte> html, PartInfo part, List<ContentEdit> edits)
         {
             _links.Clear();
             FindLinks(html, part);
@@ -79,7 +84,7 @@ public static class HtmlLinkRewriter
             }
         }
 
-        private void FindLinks(ReadOnlySpan<byte> html, HtmlPartInfo part)
+        private void FindLinks(ReadOnlySpan<byte> html, PartInfo part)
         {
             var attributes = new List<Attribute>();
             var i = 0;
@@ -135,7 +140,7 @@ public static class HtmlLinkRewriter
             }
         }
 
-        private void AddLink(ReadOnlySpan<byte> html, HtmlPartInfo part, List<Attribute> attributes)
+        private void AddLink(ReadOnlySpan<byte> html, PartInfo part, List<Attribute> attributes)
         {
             Attribute? href = null;
             foreach (var attribute in attributes)
@@ -188,6 +193,98 @@ public static class HtmlLinkRewriter
                 end--;
             }
             return builder.ToString(start, end - start);
+        }
+    }
+
+    /// <summary>Bare http(s) URLs in plain text.</summary>
+    private sealed class TextLinkEditor(Func<string, string?> rewriteUrl) : IPartContentEditor
+    {
+        public void Edit(ReadOnlySpan<byte> text, PartInfo part, List<ContentEdit> edits)
+        {
+            var i = 0;
+            // Every round moves i forward.
+            while (i < text.Length)
+            {
+                var index = IndexOfScheme(text, i, out var schemeLength);
+                if (index < 0)
+                {
+                    return;
+                }
+                var end = index + schemeLength;
+                while (end < text.Length && text[end] is > (byte)' ' and < 0x7F and not ((byte)'<' or (byte)'>' or (byte)'"'))
+                {
+                    end++;
+                }
+                while (end > index + schemeLength && text[end - 1] is (byte)'.' or (byte)',' or (byte)';' or (byte)':' or (byte)'!' or (byte)'?' or (byte)'\'' or (byte)'*')
+                {
+                    end--;
+                }
+                if (end > index + schemeLength && text[end - 1] == (byte)')' && !text[index..end].Contains((byte)'('))
+                {
+                    end--; // "(see https://a.example/x)": the parenthesis is the sentence's
+                }
+                i = Math.Max(end, index + schemeLength);
+                if (end == index + schemeLength)
+                {
+                    continue; // "https://" alone
+                }
+                var url = Encoding.ASCII.GetString(text[index..end]);
+                if (!IsTrackable(url) || rewriteUrl(url) is not { } replacement || replacement == url || !IsPrintableAscii(replacement))
+                {
+                    continue;
+                }
+                edits.Add(new ContentEdit(index, end, Encoding.ASCII.GetBytes(replacement), MayBreakBefore: false));
+            }
+        }
+
+        /// <summary>The next "http://" or "https://" (any case) at or after <paramref name="from"/> that does not
+        /// continue a word ("xhttp://"), or -1.</summary>
+        private static int IndexOfScheme(ReadOnlySpan<byte> text, int from, out int schemeLength)
+        {
+            schemeLength = 0;
+            // Every round moves from forward.
+            while (from < text.Length)
+            {
+                var colon = text[from..].IndexOf("://"u8);
+                if (colon < 0)
+                {
+                    return -1;
+                }
+                var position = from + colon;
+                from = position + 3;
+                int start;
+                if (position >= 5 && Ascii.EqualsIgnoreCase(text.Slice(position - 5, 5), "https"u8))
+                {
+                    start = position - 5;
+                }
+                else if (position >= 4 && Ascii.EqualsIgnoreCase(text.Slice(position - 4, 4), "http"u8))
+                {
+                    start = position - 4;
+                }
+                else
+                {
+                    continue;
+                }
+                if (start > 0 && IsAsciiLetterOrDigit(text[start - 1]))
+                {
+                    continue;
+                }
+                schemeLength = position + 3 - start;
+                return start;
+            }
+            return -1;
+        }
+
+        private static bool IsPrintableAscii(string text)
+        {
+            foreach (var c in text)
+            {
+                if (c is <= ' ' or >= (char)0x7F)
+                {
+                    return false;
+                }
+            }
+            return true;
         }
     }
 

@@ -2,26 +2,27 @@ using System.Text;
 
 namespace ManycoreMail.Mime;
 
-/// <summary>What an editor needs to know about the text/html part it edits.</summary>
+/// <summary>What an editor needs to know about the text part it edits.</summary>
 /// <param name="Charset">The charset parameter as declared (null when absent); always ASCII-compatible here.</param>
 /// <param name="Utf8Allowed">True when new text may be written as raw UTF-8 bytes: the charset is UTF-8 and the
 /// part is not 7bit. Otherwise anything outside ASCII must become a numeric character reference.</param>
-internal readonly record struct HtmlPartInfo(string? Charset, bool Utf8Allowed);
+internal readonly record struct PartInfo(string? Charset, bool Utf8Allowed);
 
-/// <summary>One replacement in the decoded content of an HTML part: bytes [Start, End) become Replacement.</summary>
+/// <summary>One replacement in the decoded content of a part: bytes [Start, End) become Replacement.</summary>
 /// <param name="MayBreakBefore">True when a line break may be inserted at Start without changing what the HTML
-/// means (before an attribute name, between elements): used to keep 7bit/8bit lines within 998 characters.</param>
+/// means (before an attribute name, between elements): used to keep 7bit/8bit lines within 998 characters. An
+/// edit that may not break and would push its line past that limit is dropped instead.</param>
 internal readonly record struct ContentEdit(int Start, int End, byte[] Replacement, bool MayBreakBefore);
 
-/// <summary>Decides the edits of one text/html part's decoded content. Edits are added in ascending order and
-/// never overlap.</summary>
-internal interface IHtmlContentEditor
+/// <summary>Decides the edits of one part's decoded content. Edits are added in ascending order and never
+/// overlap.</summary>
+internal interface IPartContentEditor
 {
-    void Edit(ReadOnlySpan<byte> html, HtmlPartInfo part, List<ContentEdit> edits);
+    void Edit(ReadOnlySpan<byte> content, PartInfo part, List<ContentEdit> edits);
 }
 
-/// <summary>The walk shared by the pixel and the link rewriting: finds every text/html part at any multipart depth,
-/// hands its decoded content to an <see cref="IHtmlContentEditor"/>, and writes the edits back in the part's own
+/// <summary>The walk shared by the pixel and the link rewriting: finds every text/html part (and, when asked, every
+/// text/plain part) at any multipart depth, hands its decoded content to an <see cref="IPartContentEditor"/>, and writes the edits back in the part's own
 /// Content-Transfer-Encoding (base64, quoted-printable, 7bit, 8bit) and charset.</summary>
 /// <remarks>
 /// Only the content of the parts that change is rewritten; every other byte (headers, preamble, other parts,
@@ -37,34 +38,42 @@ internal sealed class HtmlPartRewriter
     private const int MaxLineLength = 998;
 
     private readonly ReadOnlyMemory<byte> _message;
-    private readonly IHtmlContentEditor _editor;
+    private readonly IPartContentEditor _htmlEditor;
+    private readonly IPartContentEditor? _plainEditor;
     private readonly List<Edit> _edits = [];
     private readonly List<ContentEdit> _partEdits = [];
 
-    private HtmlPartRewriter(ReadOnlyMemory<byte> message, IHtmlContentEditor editor)
+    private HtmlPartRewriter(ReadOnlyMemory<byte> message, IPartContentEditor htmlEditor, IPartContentEditor? plainEditor)
     {
         _message = message;
-        _editor = editor;
+        _htmlEditor = htmlEditor;
+        _plainEditor = plainEditor;
     }
 
-    /// <summary>Returns the new body (CRLF), or null when the editor changed nothing in any part.</summary>
-    public static byte[]? Rewrite(ReadOnlyMemory<byte> message, MessageHeaders headers, IHtmlContentEditor editor)
+    /// <summary>Returns the new body (CRLF), or null when the editors changed nothing in any part.</summary>
+    /// <param name="plainEditor">When not null, edits the text/plain parts too.</param>
+    public static byte[]? Rewrite(ReadOnlyMemory<byte> message, MessageHeaders headers, IPartContentEditor htmlEditor, IPartContentEditor? plainEditor = null)
     {
         ArgumentNullException.ThrowIfNull(headers);
         var bodyStart = Math.Min(headers.BodyOffset, message.Length);
-        var rewriter = new HtmlPartRewriter(message, editor);
-        rewriter.VisitEntity(headers, bodyStart, message.Length, depth: 0);
+        var rewriter = new HtmlPartRewriter(message, htmlEditor, plainEditor);
+        rewriter.VisitEntity(headers, bodyStart, message.Length, depth: 0, inDigest: false);
         return rewriter._edits.Count == 0 ? null : rewriter.Assemble(bodyStart);
     }
 
     private readonly record struct Edit(int Start, int End, byte[] Replacement);
 
-    private void VisitEntity(MessageHeaders headers, int bodyStart, int end, int depth)
+    private void VisitEntity(MessageHeaders headers, int bodyStart, int end, int depth, bool inDigest)
     {
         var contentType = ContentType.Parse(headers.First("Content-Type"));
         if (contentType is null)
         {
-            return; // the default is text/plain (message/rfc822 in a digest): no HTML either way
+            // RFC 2045 §5.2 / RFC 2046 §5.1.5: the default is text/plain, message/rfc822 in a digest.
+            if (_plainEditor is not null && !inDigest && !IsAttachment(headers))
+            {
+                RewriteContent(_plainEditor, headers, charset: null, bodyStart, end);
+            }
+            return;
         }
         if (contentType.IsMultipart)
         {
@@ -82,13 +91,21 @@ internal sealed class HtmlPartRewriter
                     continue;
                 }
                 var partBody = Math.Min(partStart + partHeaders.BodyOffset, partEnd);
-                VisitEntity(partHeaders, partBody, partEnd, depth + 1);
+                VisitEntity(partHeaders, partBody, partEnd, depth + 1, contentType.Is("multipart", "digest"));
             }
             return;
         }
-        if (contentType.Is("text", "html") && !IsAttachment(headers))
+        if (IsAttachment(headers))
         {
-            RewriteHtml(headers, contentType, bodyStart, end);
+            return;
+        }
+        if (contentType.Is("text", "html"))
+        {
+            RewriteContent(_htmlEditor, headers, contentType.GetParameter("charset"), bodyStart, end);
+        }
+        else if (_plainEditor is not null && contentType.Is("text", "plain"))
+        {
+            RewriteContent(_plainEditor, headers, contentType.GetParameter("charset"), bodyStart, end);
         }
     }
 
@@ -117,9 +134,8 @@ internal sealed class HtmlPartRewriter
         return output;
     }
 
-    private void RewriteHtml(MessageHeaders headers, ContentType contentType, int bodyStart, int end)
+    private void RewriteContent(IPartContentEditor editor, MessageHeaders headers, string? charset, int bodyStart, int end)
     {
-        var charset = contentType.GetParameter("charset");
         if (!MimeCharsets.IsAsciiCompatible(charset, out var isUtf8))
         {
             return;
@@ -131,7 +147,7 @@ internal sealed class HtmlPartRewriter
         {
             case "7bit" or "8bit" or "binary" or "":
             {
-                _editor.Edit(content, new HtmlPartInfo(charset, isUtf8 && encoding != "7bit"), _partEdits);
+                editor.Edit(content, new PartInfo(charset, isUtf8 && encoding != "7bit"), _partEdits);
                 CheckOrder(_partEdits, content.Length);
                 AddInPlace(content, bodyStart);
                 return;
@@ -144,7 +160,7 @@ internal sealed class HtmlPartRewriter
                 var isBase64 = encoding == "base64";
                 var decoded = isBase64 ? TransferEncodings.DecodeBase64(content[..encodedLength])
                     : TransferEncodings.DecodeQuotedPrintable(content[..encodedLength]);
-                _editor.Edit(decoded, new HtmlPartInfo(charset, isUtf8), _partEdits);
+                editor.Edit(decoded, new PartInfo(charset, isUtf8), _partEdits);
                 CheckOrder(_partEdits, decoded.Length);
                 if (_partEdits.Count == 0)
                 {
@@ -183,6 +199,10 @@ internal sealed class HtmlPartRewriter
             for (; i < last; i++)
             {
                 var edit = _partEdits[i];
+                if (tooLong && !edit.MayBreakBefore)
+                {
+                    continue; // a bare URL in text cannot move to a line of its own without showing it
+                }
                 var replacement = tooLong && edit.MayBreakBefore ? [(byte)'\r', (byte)'\n', .. edit.Replacement] : edit.Replacement;
                 _edits.Add(new Edit(bodyStart + edit.Start, bodyStart + edit.End, replacement));
             }

@@ -18,10 +18,10 @@ public sealed class HtmlLinkRewriterTests
         }
     }
 
-    private static string? Rewrite(string message, Func<string, string?> callback, string? pixel = null)
+    private static string? Rewrite(string message, Func<string, string?> callback, string? pixel = null, bool trackTextLinks = false)
     {
         var bytes = Encoding.UTF8.GetBytes(message);
-        var body = HtmlLinkRewriter.Rewrite(bytes, Fixture.Parse(bytes), callback, pixel);
+        var body = HtmlLinkRewriter.Rewrite(bytes, Fixture.Parse(bytes), callback, pixel, trackTextLinks);
         return body is null ? null : Encoding.UTF8.GetString(body);
     }
 
@@ -344,7 +344,80 @@ public sealed class HtmlLinkRewriterTests
                 Assert.Null(HtmlLinkRewriter.Rewrite(again, Fixture.Parse(again), _ => "https://t.example/c"));
             }
             HtmlLinkRewriter.Rewrite(message, headers, _ => "https://t.example/c", Pixel);
+            byte[] text = [.. "Content-Type: text/plain\r\n\r\n"u8, .. html.AsSpan(0, length)];
+            HtmlLinkRewriter.Rewrite(text, Fixture.Parse(text), _ => "https://t.example/c", trackTextLinks: true);
         }
+    }
+
+    private static string? RewriteText(string message) =>
+        Rewrite(message, new Tracker().Rewrite, trackTextLinks: true);
+
+    [Theory]
+    [InlineData("See https://a.example/x.", "See https://t.example/c?u=https://a.example/x.")]
+    [InlineData("(see https://a.example/x), or <HTTP://a.example/y>", "(see https://t.example/c?u=https://a.example/x), or <https://t.example/c?u=HTTP://a.example/y>")]
+    [InlineData("https://a.example/p?q=(1)&r=2", "https://t.example/c?u=https://a.example/p?q=(1)&r=2")]
+    [InlineData("line1\r\nhttp://a.example/\r\n", "line1\r\nhttps://t.example/c?u=http://a.example/\r\n")]
+    [InlineData("\"https://a.example/q\"!", "\"https://t.example/c?u=https://a.example/q\"!")]
+    public void Text_links_are_replaced_when_asked(string text, string expected)
+    {
+        Assert.Equal(expected, RewriteText($"Content-Type: text/plain; charset=utf-8\r\n\r\n{text}"));
+        Assert.Equal(expected, RewriteText($"Subject: no content type means text/plain\r\n\r\n{text}"));
+    }
+
+    [Theory]
+    [InlineData("no links at all")]
+    [InlineData("xhttps://a.example/ and https:// alone")]
+    [InlineData("mailto:a@example.com ftp://a.example/ https://a.example/{{id}}")]
+    public void Text_without_trackable_links_is_left_alone(string text)
+    {
+        Assert.Null(RewriteText($"Content-Type: text/plain\r\n\r\n{text}"));
+    }
+
+    [Fact]
+    public void Text_links_are_left_alone_unless_asked_and_in_attachments_and_digests()
+    {
+        var tracker = new Tracker();
+        Assert.Null(Rewrite("Content-Type: text/plain\r\n\r\nhttps://a.example/", tracker.Rewrite));
+        Assert.Empty(tracker.Seen);
+        Assert.Null(RewriteText("Content-Type: text/plain\r\nContent-Disposition: attachment\r\n\r\nhttps://a.example/"));
+        Assert.Null(RewriteText("Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: x\r\n\r\nhttps://a.example/\r\n--d--"));
+    }
+
+    [Fact]
+    public void Text_and_html_alternatives_are_both_rewritten_with_the_qp_url_rejoined()
+    {
+        var message = Crlf("""
+            Content-Type: multipart/alternative; boundary=b
+
+            --b
+            Content-Type: text/plain; charset=utf-8
+            Content-Transfer-Encoding: quoted-printable
+
+            Gr=C3=BC=C3=9Fe: https://a.examp=
+            le/x
+            --b
+            Content-Type: text/html
+
+            <a href="https://a.example/x">Grüße</a>
+            --b--
+            """);
+        var body = RewriteText(message)!;
+        Assert.Contains("Gr=C3=BC=C3=9Fe: https://t.example/c?u=3Dhttps://a.example/x\r\n--b", body, StringComparison.Ordinal);
+        Assert.Contains("<a href=\"https://t.example/c?u=https://a.example/x\">", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_text_link_that_would_make_a_line_too_long_is_left_alone()
+    {
+        var line = new string('w', 950) + " https://a.example/1";
+        var body = Rewrite($"Content-Type: text/plain\r\n\r\n{line}\r\nhttps://a.example/2", _ => "https://t.example/c/" + new string('t', 60), trackTextLinks: true)!;
+        Assert.Equal($"{line}\r\nhttps://t.example/c/{new string('t', 60)}", body);
+    }
+
+    [Fact]
+    public void A_non_ascii_text_replacement_leaves_the_link_alone()
+    {
+        Assert.Null(Rewrite("Content-Type: text/plain\r\n\r\nhttps://a.example/", _ => "https://t.example/é", trackTextLinks: true));
     }
 
     [Theory]
