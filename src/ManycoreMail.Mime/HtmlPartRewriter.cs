@@ -187,10 +187,12 @@ internal sealed class HtmlPartRewriter
             var start = _partEdits[i].Start;
             var lineStart = content[..start].LastIndexOf((byte)'\n') + 1;
             var lineEnd = content[start..].IndexOf((byte)'\n');
-            var lineLength = (lineEnd < 0 ? content.Length : start + lineEnd) - lineStart;
+            lineEnd = lineEnd < 0 ? content.Length : start + lineEnd;
+            var lineLength = lineEnd - lineStart;
             var last = i;
             var growth = 0;
-            while (last < _partEdits.Count && content[.._partEdits[last].Start].LastIndexOf((byte)'\n') + 1 == lineStart)
+            // The edits starting on this line (up to and including its '\n'); each line is scanned once.
+            while (last < _partEdits.Count && _partEdits[last].Start <= lineEnd)
             {
                 growth += _partEdits[last].Replacement.Length - (_partEdits[last].End - _partEdits[last].Start);
                 last++;
