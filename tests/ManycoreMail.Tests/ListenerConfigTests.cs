@@ -76,6 +76,17 @@ public sealed class ListenerConfigTests
     }
 
     [Fact]
+    public void By_default_the_receiving_memory_is_256_MB_and_always_holds_one_largest_message()
+    {
+        const string large = "  max-message-size: 419430400"; // 400 MB: larger than the 256 MB default
+        var loaded = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer(large, mxKeys: "", httpKeys: large));
+
+        Assert.Equal(400L << 20, loaded.Options.Receiver!.Listener.MaxReceivingBytes);
+        Assert.Equal(400L << 20, loaded.Options.HttpReceiver!.MaxReceivingBytes);
+        Assert.Equal(256L << 20, loaded.Options.MxServer!.Listener.MaxReceivingBytes);
+    }
+
+    [Fact]
     public void A_receiving_cap_smaller_than_one_message_is_refused()
     {
         var error = Refused(Customer("  max-message-size: 10485760\n  max-receiving-megabytes: 5", httpKeys: "  max-receiving-megabytes: 0"));

@@ -136,7 +136,7 @@ internal static class ConfigLoader
             MetricsBind = new IPEndPoint(address, metricsPort.Value),
             Logins = logins,
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
-            MaxReceivingBytes = receiving ?? 256L * 1024 * 1024,
+            MaxReceivingBytes = receiving,
             MaxHeaderRecipients = maxHeaderRecipients ?? Ingress.HeaderRecipientLimit.Default,
         };
     }
@@ -210,14 +210,18 @@ internal static class ConfigLoader
 
     /// <summary>Bytes of bodies a listener receives at once (<c>max-receiving-megabytes</c>); it must hold at
     /// least one message of the section's <c>max-message-size</c>, or such a message could never be taken.</summary>
-    private static long? ReadReceivingBytes(YamlSection section, int? maxMessageSize)
+    /// <summary><c>max-receiving-megabytes</c>, or by default 256 MB but never less than one message of
+    /// <c>max-message-size</c>: a default that could not hold the largest allowed message would refuse it with 452
+    /// for ever.</summary>
+    private static long ReadReceivingBytes(YamlSection section, int? maxMessageSize)
     {
+        var messageSize = maxMessageSize ?? 32 * 1024 * 1024;
         if (section.Int("max-receiving-megabytes", min: 1, max: 1024 * 1024) is not { } megabytes)
         {
-            return null;
+            return Math.Max(256L * 1024 * 1024, messageSize);
         }
         var bytes = megabytes * 1024L * 1024;
-        if (bytes < (maxMessageSize ?? 32 * 1024 * 1024))
+        if (bytes < messageSize)
         {
             section.Error("max-receiving-megabytes", $"{megabytes} MB cannot hold one message of max-message-size");
         }
@@ -258,7 +262,7 @@ internal static class ConfigLoader
             MaxSessionLifetime = section.Int("max-session-seconds", min: 1, max: 7 * 24 * 3600) is { } lifetime ? TimeSpan.FromSeconds(lifetime) : defaults.MaxSessionLifetime,
             MinDataRate = section.Int("min-data-rate", min: 0) ?? defaults.MinDataRate,
             DataRateWindow = rateWindow is { } window ? TimeSpan.FromSeconds(window) : defaults.DataRateWindow,
-            MaxReceivingBytes = ReadReceivingBytes(section, maxMessageSize) ?? defaults.MaxReceivingBytes,
+            MaxReceivingBytes = ReadReceivingBytes(section, maxMessageSize),
         };
     }
 
