@@ -20,7 +20,12 @@ internal static class EventTime
             value = default;
             return false;
         }
-        return DateTimeOffset.TryParse(trimmed, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AllowWhiteSpaces, out value)
-            && trimmed.Contains('-', StringComparison.Ordinal);
+        // A date must lead (YYYY-): the invariant parser would otherwise take "12:00" as today and "5/6" as May.
+        if (trimmed.Length >= 10 && trimmed[..4].All(char.IsAsciiDigit) && trimmed[4] == '-')
+        {
+            return DateTimeOffset.TryParse(trimmed, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out value);
+        }
+        value = default;
+        return false;
     }
 }
