@@ -1,7 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.Ingress;
