@@ -48,7 +48,7 @@ internal static class MailerCli
         classify.SetAction(parse => Roles.MxServer.ClassifyCommand.Run(parse.GetValue(files) ?? [], Console.Out, Console.Error));
         root.Subcommands.Add(classify);
 
-        root.Subcommands.Add(Events.DeadLetterCommand.Build(AddLoadedConfig));
+        root.Subcommands.Add(Events.EventsCommand.AddListing(Events.DeadLetterCommand.Build(AddLoadedConfig), AddLoadedConfig));
 
         foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
         {

@@ -52,6 +52,7 @@ internal static class ConfigLoader
         var sender = ReadSender(customer.Section("sender"), postfixlog, metricsBinds, customer.Section("backdata"));
         var mxServer = ReadMxServer(customer.Section("mxserver"), metricsBinds);
         var backdata = ReadBackdata(customer.Section("backdata"), metricsBinds);
+        var events = ReadEvents(customer.Section("events"));
         ReadRedisExporter(customer.Section("redis"), metricsBinds);
         var redis = ReadRedis(customer);
         customer.Section("common-config").Section("object-storage").ScalarEntries();
@@ -80,6 +81,7 @@ internal static class ConfigLoader
             Sender = sender!,
             MxServer = mxServer,
             Backdata = backdata,
+            Events = events,
             MetricsBinds = metricsBinds,
             ReturnPathDomains = returnPathDomains,
         };
@@ -436,6 +438,21 @@ internal static class ConfigLoader
             return null;
         }
         return new BackdataOptions { PostUrl = uri };
+    }
+
+    private static EventsOptions ReadEvents(YamlSection section)
+    {
+        var store = section.String("store");
+        if (store is not null && store.Trim() is var kind && kind != "sqlite")
+        {
+            section.Error("store", kind == "postgresql"
+                ? "'postgresql' is not supported yet; use 'sqlite' (the event store in storage/path)"
+                : $"'{kind}' is not an event store; use 'sqlite'");
+        }
+        // Read so that it is not reported as unknown beside store: postgresql; used once PostgreSQL is.
+        section.String("postgresql");
+        var retention = section.Int("retention-days", min: 1);
+        return new EventsOptions { RetentionDays = retention ?? EventsOptions.DefaultRetentionDays };
     }
 
     private static void ReadRedisExporter(YamlSection section, List<MetricsBind> metrics)

@@ -14,6 +14,8 @@ internal sealed record MailerOptions
     public required SenderOptions Sender { get; init; }
     public MxServerOptions? MxServer { get; init; }
     public BackdataOptions? Backdata { get; init; }
+    /// <summary>The event store (<c>events</c>): always present, with its defaults when the section is absent.</summary>
+    public EventsOptions Events { get; init; } = new();
     /// <summary>Every configured prometheus bind, by the role that configured it.</summary>
     public required IReadOnlyList<MetricsBind> MetricsBinds { get; init; }
     /// <summary>The domains whose MX reaches our MX server (return-path domains of every sending domain).</summary>
@@ -23,6 +25,20 @@ internal sealed record MailerOptions
 internal sealed record QueueNames(string Primary, string Default, string Outbound, string Events);
 
 internal sealed record StorageOptions(string Path);
+
+/// <summary>The <c>events</c> section: where every event is kept for queries, and for how long. Only SQLite, in
+/// <c>storage/path</c>, for now.</summary>
+internal sealed record EventsOptions
+{
+    public const string SqliteFileName = "events.db";
+    public const int DefaultRetentionDays = 90;
+
+    public int RetentionDays { get; init; } = DefaultRetentionDays;
+
+    public TimeSpan Retention => TimeSpan.FromDays(RetentionDays);
+
+    public static string SqlitePath(StorageOptions storage) => System.IO.Path.Combine(storage.Path, SqliteFileName);
+}
 
 /// <summary>The Redis server of the queue backend (<c>reliable-queue/redis/*</c>); used with <c>--queue redis</c>.</summary>
 internal sealed record RedisOptions(string Hostname, int Port)

@@ -25,7 +25,7 @@ internal static class DeadLetterCommand
     /// (throwing <see cref="ConfigException"/>).</param>
     public static Command Build(Func<Command, Func<ParseResult, MailerOptions>> addConfig)
     {
-        var events = new Command("events", "The events queue.");
+        var events = new Command("events", "The event store (listing, --follow) and the events queue (dead-letters).");
         var deadLetters = new Command("dead-letters", "List the events that could not be posted as they are (one JSON line each); --replay puts them back on the events queue.");
         var replay = new Option<bool>("--replay") { Description = "Put every dead-lettered event back on the events queue (on the embedded spool: with the mailer stopped)" };
         var queue = new Option<string?>("--queue") { Description = "Where the events are: embedded (default when storage/path holds a spool) or redis (default otherwise)" };

@@ -1,6 +1,8 @@
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
+using ManycoreMail.EventStore;
+using ManycoreMail.EventStore.Sqlite;
 using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
@@ -32,6 +34,8 @@ internal sealed class MailerHost : IAsyncDisposable
     /// <summary>One per process: a client's failed logins count alike on the SMTP and the HTTP receiver.</summary>
     private readonly LoginThrottle _loginThrottle;
     private IQueueStore? _store;
+    /// <summary>Open when the backdata role runs here: it writes, and this process's API queries through it.</summary>
+    private SqliteEventStore? _eventStore;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -95,9 +99,11 @@ internal sealed class MailerHost : IAsyncDisposable
         // Start order as the original documents it: backdata, mx-server, sender, transformer, receivers.
         if (roles.Contains(RoleNames.Backdata))
         {
-            var backdata = new BackdataRole(_store, _options.Queues, _options.Backdata!, Metrics, _time, _loggers.CreateLogger<BackdataRole>());
+            _eventStore = SqliteEventStore.Open(new SqliteEventStoreOptions { Path = EventsOptions.SqlitePath(_options.Storage) });
+            var backdata = new BackdataRole(_store, _options.Queues, _options.Backdata!, Metrics, _time, _loggers.CreateLogger<BackdataRole>(), _eventStore);
             _disposables.Add(backdata);
             await StartRoleAsync(backdata.AsRole(), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new EventRetention(_eventStore, _options.Events.Retention, _time, _loggers.CreateLogger<EventRetention>()).AsRole(), cancellationToken).ConfigureAwait(false);
         }
         InboundEmailEndpoint? inboundEmail = null;
         if (roles.Contains(RoleNames.MxServer))
@@ -155,11 +161,12 @@ internal sealed class MailerHost : IAsyncDisposable
             .Select(b => b.EndPoint)
             .ToArray();
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
+        var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -177,6 +184,23 @@ internal sealed class MailerHost : IAsyncDisposable
         RegisterQueueGauges(_store);
         await StartRoleAsync(new HttpFront(null, null, binds, Metrics, _loggers), cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("Redis queue metrics for {Host}:{Port} on {Binds}", _options.Redis.Hostname, _options.Redis.Port, string.Join(", ", binds.Select(b => b.ToString())));
+    }
+
+    /// <summary>The API's event queries: through the store this process writes, else straight from its file (a
+    /// backdata role in another process on this machine writes it); no file yet means no events yet.</summary>
+    private Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken)
+    {
+        if (_eventStore is { } open)
+        {
+            return open.QueryAsync(query, cancellationToken);
+        }
+        var path = EventsOptions.SqlitePath(_options.Storage);
+        if (!File.Exists(path))
+        {
+            query.Validate();
+            return Task.FromResult(new EventPage([], null));
+        }
+        return SqliteEventStore.QueryFileAsync(path, query, cancellationToken);
     }
 
     /// <summary>Stops roles in reverse start order (receivers first), each within the deadline.</summary>
@@ -206,6 +230,10 @@ internal sealed class MailerHost : IAsyncDisposable
         foreach (var disposable in _disposables)
         {
             disposable.Dispose();
+        }
+        if (_eventStore is not null)
+        {
+            await _eventStore.DisposeAsync().ConfigureAwait(false);
         }
         if (_store is not null)
         {

@@ -1,8 +1,10 @@
+using System.Data.Common;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ManycoreMail.Config;
 using ManycoreMail.Events;
+using ManycoreMail.EventStore;
 using ManycoreMail.Hosting;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
@@ -22,10 +24,15 @@ namespace ManycoreMail.Roles.Backdata;
 /// that the webhook refuses on its own is dead-lettered. Any other answer (3xx, 401, 403, 404, 408, 429, 5xx) or
 /// no answer is about the webhook, not the events: everything is retried. <c>mailer events dead-letters</c> lists
 /// and replays the dead letters.
+/// With an event store, each leased batch is appended to it before the POST, so the store has the events even while
+/// the webhook is down; a batch whose append fails is retried like one the webhook did not take.
 /// </remarks>
 internal sealed class BackdataRole : IDisposable
 {
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(2);
+    /// <summary>Bounds the ids remembered as stored while their POST is retried; past it they are forgotten, and a
+    /// long webhook outage costs some duplicate rows rather than unbounded memory.</summary>
+    private const int MaxRememberedStored = 100_000;
     private static readonly MediaTypeHeaderValue JsonUtf8 = MediaTypeHeaderValue.Parse("application/json; charset=utf-8");
 
     private readonly IQueueStore _store;
@@ -39,11 +46,19 @@ internal sealed class BackdataRole : IDisposable
     private readonly Counter _pushed;
     private readonly Counter _failed;
     private readonly Counter _deadLettered;
+    private readonly IEventStore? _eventStore;
+    private readonly Counter _unstorable;
+    /// <summary>Queue items appended to the store whose POST has not succeeded yet: a retried batch is not appended
+    /// again (appends stay at least once: a restart forgets these).</summary>
+    private readonly HashSet<long> _stored = [];
     private long _posting;
 
-    public BackdataRole(IQueueStore store, QueueNames queues, BackdataOptions options, MetricsRegistry metrics, TimeProvider time, ILogger<BackdataRole> logger)
+    /// <param name="eventStore">Where every event is also kept (<c>events</c>); null: the webhook only.</param>
+    public BackdataRole(IQueueStore store, QueueNames queues, BackdataOptions options, MetricsRegistry metrics, TimeProvider time, ILogger<BackdataRole> logger,
+        IEventStore? eventStore = null)
     {
         _store = store;
+        _eventStore = eventStore;
         _queue = queues.Events;
         _options = options;
         _time = time;
@@ -61,6 +76,7 @@ internal sealed class BackdataRole : IDisposable
         _pushed = metrics.Counter("successfully_pushed_events_total", "Events the webhook accepted.");
         _failed = metrics.Counter("failed_pushed_events_total", "Events whose POST failed (they are kept and retried).");
         _deadLettered = metrics.Counter("dead_lettered_events_total", "Events moved to dead-letter (not JSON, or refused by the webhook on their own).");
+        _unstorable = metrics.Counter("unstorable_events_total", "Events posted but not kept in the event store (no event or timestamp member, or an id of their own).");
         metrics.Gauge("number_of_events_currently_posting", "Events in a POST that has not answered yet.", () => Interlocked.Read(ref _posting));
     }
 
@@ -97,7 +113,15 @@ internal sealed class BackdataRole : IDisposable
             var retry = new List<PendingEvent>();
             try
             {
-                await PostSplittingAsync(events, transaction, retry, stopping).ConfigureAwait(false);
+                if (await StoreAsync(events, stopping).ConfigureAwait(false))
+                {
+                    await PostSplittingAsync(events, transaction, retry, stopping).ConfigureAwait(false);
+                    Forget(events);
+                }
+                else
+                {
+                    retry.AddRange(events);
+                }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -127,6 +151,56 @@ internal sealed class BackdataRole : IDisposable
             {
                 await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Appends the events not yet stored to the event store; false when the append failed (the batch is
+    /// then retried whole, so that no event reaches the webhook without being stored).</summary>
+    private async Task<bool> StoreAsync(List<PendingEvent> events, CancellationToken cancellationToken)
+    {
+        if (_eventStore is null)
+        {
+            return true;
+        }
+        var inputs = new List<StoredEventInput>(events.Count);
+        var appended = new List<long>(events.Count);
+        foreach (var pending in events.Where(e => !_stored.Contains(e.Item.Id)))
+        {
+            try
+            {
+                inputs.Add(StoredEventInput.FromJson(pending.Json));
+                appended.Add(pending.Item.Id);
+            }
+            catch (ArgumentException e)
+            {
+                // The webhook takes any JSON object, as it always did; only the store needs these members.
+                _unstorable.Increment();
+                _logger.LogWarning("Event {Id} (uuid {Uuid}) is posted but not stored: {Reason}", pending.Item.Id, pending.Item.Envelope.Uuid, e.Message);
+            }
+        }
+        try
+        {
+            await _eventStore.AppendAsync(inputs, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DbException or IOException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning("Storing {Count} events failed ({Error}); keeping them for a retry", inputs.Count, e.Message);
+            return false;
+        }
+        if (_stored.Count + appended.Count > MaxRememberedStored)
+        {
+            _stored.Clear();
+        }
+        _stored.UnionWith(appended);
+        return true;
+    }
+
+    /// <summary>Settled events leave the queue: nothing will lease them again.</summary>
+    private void Forget(List<PendingEvent> events)
+    {
+        foreach (var pending in events.Where(e => e.Settled))
+        {
+            _stored.Remove(pending.Item.Id);
         }
     }
 

@@ -21,7 +21,8 @@ internal sealed class HttpFront(
     IReadOnlyList<IPEndPoint> metricsBinds,
     MetricsRegistry metrics,
     ILoggerFactory loggers,
-    MxServer.InboundEmailEndpoint? inboundEmail = null) : IMailerRole, IAsyncDisposable
+    MxServer.InboundEmailEndpoint? inboundEmail = null,
+    EventsEndpoint? events = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -73,6 +74,12 @@ internal sealed class HttpFront(
                 ? mailSend.HandleAsync(context)
                 : Task.FromResult(Results.NotFound());
             app.MapPost("/v1/mail/send", (Delegate)send);
+        }
+        if (events is not null && apiBind is not null)
+        {
+            app.MapGet("/v1/events", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
+                ? events.HandleAsync(context)
+                : Results.NotFound().ExecuteAsync(context));
         }
         if (inboundEmail is not null)
         {

@@ -1,7 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.Ingress;
@@ -20,37 +17,15 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
     /// <summary>What a client told to come back for want of memory should wait: bodies in progress finish in seconds.</summary>
     private const int BusyRetrySeconds = 5;
 
-    private readonly LoginCheck _logins = new(options.Logins);
+    private readonly ApiAuthentication _authentication = new(options.Logins, throttle);
     private readonly MemoryBudget _receiving = new(options.MaxReceivingBytes);
-
-    private enum Credentials : byte
-    {
-        Missing,
-        Wrong,
-        Valid,
-    }
 
     public async Task<IResult> HandleAsync(HttpContext context)
     {
         var request = context.Request;
-        var client = context.Connection.RemoteIpAddress ?? IPAddress.None;
-        if (throttle.CheckAttempt(client) is { } wait)
+        if (_authentication.Refuse(context) is { } refusal)
         {
-            // Refused unchecked, as the SMTP receiver does: checking would let the guessing go on.
-            var seconds = (long)Math.Ceiling(wait.TotalSeconds);
-            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-            return Problem(StatusCodes.Status429TooManyRequests, "Too Many Requests",
-                $"too many failed logins from your address; try again in {seconds} seconds");
-        }
-        var credentials = Check(request.Headers.Authorization.ToString());
-        if (credentials != Credentials.Valid)
-        {
-            if (credentials == Credentials.Wrong)
-            {
-                throttle.RecordFailure(client);
-            }
-            context.Response.Headers.WWWAuthenticate = "Basic realm=\"manycore-mail\", charset=\"UTF-8\"";
-            return Problem(StatusCodes.Status401Unauthorized, "Unauthorized", "Valid HTTP Basic credentials are required.");
+            return refusal;
         }
         if (!IsOctetStream(request.ContentType))
         {
@@ -98,35 +73,6 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "the queue cannot take the message now; try again later");
         }
         return Results.Ok();
-    }
-
-    private Credentials Check(string header)
-    {
-        if (header.Length == 0)
-        {
-            return Credentials.Missing;
-        }
-        if (!AuthenticationHeaderValue.TryParse(header, out var value)
-            || !"Basic".Equals(value.Scheme, StringComparison.OrdinalIgnoreCase)
-            || value.Parameter is null)
-        {
-            return Credentials.Wrong;
-        }
-        string decoded;
-        try
-        {
-            decoded = Encoding.UTF8.GetString(Convert.FromBase64String(value.Parameter));
-        }
-        catch (FormatException)
-        {
-            return Credentials.Wrong;
-        }
-        var colon = decoded.IndexOf(':');
-        if (colon < 0)
-        {
-            return Credentials.Wrong;
-        }
-        return _logins.Matches(decoded[..colon], decoded[(colon + 1)..]) ? Credentials.Valid : Credentials.Wrong;
     }
 
     /// <summary>Exactly application/octet-stream (case-insensitive, no parameters), as the original required.</summary>
