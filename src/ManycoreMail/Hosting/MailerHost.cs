@@ -179,11 +179,12 @@ internal sealed class MailerHost : IAsyncDisposable
             .ToArray();
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
+        var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
