@@ -39,6 +39,7 @@ internal sealed class MailerHost : IAsyncDisposable
     private SqliteEventStore? _eventStore;
     private readonly Lock _suppressionsLock = new();
     private ISuppressionStore? _suppressions;
+    private bool _suppressionsClosed;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -62,6 +63,7 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             lock (_suppressionsLock)
             {
+                ObjectDisposedException.ThrowIf(_suppressionsClosed, this);
                 return _suppressions ??= SuppressionStores.Open(_options);
             }
         }
@@ -256,7 +258,7 @@ internal sealed class MailerHost : IAsyncDisposable
         ISuppressionStore? suppressions;
         lock (_suppressionsLock)
         {
-            (suppressions, _suppressions) = (_suppressions, null);
+            (suppressions, _suppressions, _suppressionsClosed) = (_suppressions, null, true);
         }
         if (suppressions is not null)
         {
