@@ -107,18 +107,17 @@ public sealed class MessageSettlementTests
     }
 
     [Fact]
-    public void Every_attempt_that_defers_yields_one_deferred_event_per_recipient_and_a_reschedule_none()
+    public void Every_deferred_recipient_yields_one_deferred_event_whatever_the_configuration()
     {
         var asked = new QueuedOutcome("x.test", new RecipientOutcome.Deferred("b@x.test", "451 4.7.1 greylisted", SiteAnswered: true, BounceClass.Throttled));
-        var rescheduled = new QueuedOutcome("x.test", new RecipientOutcome.Deferred("c@x.test", "rate limit of mx reached; rescheduled", SiteAnswered: true,
-            BounceClass.Throttled, _clock.GetUtcNow() + TimeSpan.FromMinutes(1)));
+        var backedOff = new QueuedOutcome("x.test", new RecipientOutcome.Deferred("c@x.test", "mx.x.test is in back-off after: connection refused", SiteAnswered: false,
+            BounceClass.Connection, _clock.GetUtcNow() + TimeSpan.FromMinutes(1)));
 
-        var result = Settlement(Options()).Settle(Leased(_clock.GetUtcNow(), 0, "b@x.test", "c@x.test"), [asked, rescheduled], _clock.GetUtcNow());
+        var result = Settlement(Options()).Settle(Leased(_clock.GetUtcNow(), 0, "b@x.test", "c@x.test"), [asked, backedOff], _clock.GetUtcNow());
 
         // Always emitted (backdata stores every event and posts deferred only when backdata/event-types lists it).
-        var deferred = Assert.Single(Events(result.Transaction));
-        Assert.Equal(("deferred", "b@x.test", "throttled"),
-            (deferred.GetProperty("event").GetString(), deferred.GetProperty("email").GetString(), deferred.GetProperty("class").GetString()));
+        Assert.Equal([("deferred", "b@x.test", "throttled"), ("deferred", "c@x.test", "connection")], Events(result.Transaction)
+            .Select(e => (e.GetProperty("event").GetString(), e.GetProperty("email").GetString(), e.GetProperty("class").GetString())));
     }
 
     [Theory]

@@ -24,9 +24,8 @@ internal sealed record Settlement(QueueTransaction Transaction, DateTimeOffset? 
 /// <summary>
 /// Turns one attempt's outcomes into one queue transaction: events for delivered and bounced recipients, and either
 /// completion or a retry with the recipients left. Deferred recipients whose queue lifetime would run out before the
-/// next attempt bounce now, soft when a server answered and unroutable when none ever did. Every deferral a server or a
-/// connection attempt caused yields one deferred event per recipient (stored always; posted when backdata/event-types
-/// lists it); a reschedule that asked nobody (rate limit, back-off, suspension) yields none, so the events follow attempts.
+/// next attempt bounce now, soft when a server answered and unroutable when none ever did. Every deferred recipient yields
+/// one deferred event per settlement (stored always; posted only when backdata/event-types lists it).
 /// A bounce whose class says the address or domain does not exist asks for a suppression entry.
 /// </summary>
 internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events)
@@ -71,10 +70,7 @@ internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events
                     }
                     retried.Add(deferred);
                     retryAt = retryAt is { } earliest && earliest < next.Value ? earliest : next.Value;
-                    if (deferred.NotBefore is null)
-                    {
-                        events.AddTo(transaction, MailEvent.Deferred(envelope.Uuid, now, deferred.Reason, deferred.Recipient, deferred.Class));
-                    }
+                    events.AddTo(transaction, MailEvent.Deferred(envelope.Uuid, now, deferred.Reason, deferred.Recipient, deferred.Class));
                     break;
             }
         }
