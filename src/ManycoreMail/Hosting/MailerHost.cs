@@ -1,3 +1,4 @@
+using ManycoreMail.AutoSuppression;
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
@@ -40,6 +41,7 @@ internal sealed class MailerHost : IAsyncDisposable
     private readonly Lock _suppressionsLock = new();
     private ISuppressionStore? _suppressions;
     private bool _suppressionsClosed;
+    private SuppressionWriter? _autoSuppressions;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -68,6 +70,11 @@ internal sealed class MailerHost : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>The automatic entries of the sender and the MX server (bounces, complaints, unsubscribe mails), written to
+    /// <see cref="Suppressions"/> in batches; made by the first role that needs it (roles start one after another).</summary>
+    private SuppressionWriter AutoSuppressions =>
+        _autoSuppressions ??= new SuppressionWriter(Suppressions, _options.Suppression, Metrics, _loggers.CreateLogger<SuppressionWriter>());
 
     /// <summary>The roles a plain <c>mailer run</c> starts: every role whose section is configured.</summary>
     public static IReadOnlyList<string> ConfiguredRoles(MailerOptions options)
@@ -143,7 +150,9 @@ internal sealed class MailerHost : IAsyncDisposable
                 inboundEmail = new InboundEmailEndpoint(emailBind, forwarder, _options.MxServer.Forwarding.Psk!, _options.MxServer.MaxMessageSize, _loggers.CreateLogger<InboundEmailEndpoint>());
             }
             var handler = new MxHandler(domains,
-                new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder);
+                new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder,
+                suppressions: AutoSuppressions,
+                unsubscribeScopes: new UnsubscribeScopes(_options.Tracking?.UnsubscribeScope ?? SuppressionScope.Sender, _options.Transformer?.Domains ?? [], _loggers.CreateLogger<UnsubscribeScopes>()));
             var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers);
             await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
         }
@@ -153,7 +162,7 @@ internal sealed class MailerHost : IAsyncDisposable
             _disposables.Add(resolver);
             var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics), _time, _loggers.CreateLogger<DeliveryEngine>());
             _disposables.Add(engine);
-            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>());
+            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions);
             await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);
             if (_options.Sender.Delivery.Admin is { } admin)
             {
@@ -254,6 +263,11 @@ internal sealed class MailerHost : IAsyncDisposable
         if (_eventStore is not null)
         {
             await _eventStore.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_autoSuppressions is not null)
+        {
+            // The roles have stopped: what they reported last is written before the store closes.
+            await _autoSuppressions.DisposeAsync().ConfigureAwait(false);
         }
         ISuppressionStore? suppressions;
         lock (_suppressionsLock)
