@@ -86,6 +86,31 @@ public sealed class PostgresEventStore : IEventStore
         return await EventSql.ReadPageAsync(reader, query.Limit, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Queries a database without opening a store on it (no writer, no schema check): for a reader in a process
+    /// that does not append, such as the CLI or an API-only instance. Null when the database has no event store yet.
+    /// </summary>
+    /// <exception cref="ArgumentException">The query's cursor is not one a store handed out.</exception>
+    public static async Task<EventPage?> QueryDatabaseAsync(string connectionString, EventQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(connectionString);
+        ArgumentNullException.ThrowIfNull(query);
+        var afterId = query.Validate();
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        EventSql.BuildQuery(command, query, afterId);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await EventSql.ReadPageAsync(reader, query.Limit, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return null;
+        }
+    }
+
     public async Task<long> PurgeOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
