@@ -48,6 +48,27 @@ public sealed record TrackingToken
     /// <summary>For <see cref="TrackingKind.Click"/> the original URL, character for character; otherwise null.</summary>
     public string? Url { get; }
 
+    /// <summary>For <see cref="TrackingKind.Unsubscribe"/> what the recipient leaves, as the suppression list names it
+    /// (<c>global</c>, <c>sender:news@example.com</c>, <c>domain:example.com</c>, <c>tenant:acme</c>); otherwise null.
+    /// Signed into the token so that the tracker needs no lookup to know the message's sender or tenant.</summary>
+    public string? Scope { get; private init; }
+
+    /// <summary>When the token was made (whole seconds since the Unix epoch, up to 2106): the tracker tells a scanner
+    /// that opens every link seconds after delivery from a person by it. The epoch when not set.</summary>
+    public DateTimeOffset IssuedAt
+    {
+        get;
+        init
+        {
+            var seconds = value.ToUnixTimeSeconds();
+            if (seconds is < 0 or > uint.MaxValue)
+            {
+                throw new ArgumentOutOfRangeException(nameof(value), value, "A tracking token's time is between 1970 and 2106.");
+            }
+            field = DateTimeOffset.FromUnixTimeSeconds(seconds);
+        }
+    } = DateTimeOffset.UnixEpoch;
+
     /// <summary>An open pixel token.</summary>
     /// <exception cref="ArgumentException">The uuid is not [a-z0-9]+ or too long, or the recipient is empty or
     /// not valid Unicode.</exception>
@@ -60,14 +81,18 @@ public sealed record TrackingToken
     public static TrackingToken Click(string messageUuid, string recipient, string url) =>
         new(TrackingKind.Click, CheckUuid(messageUuid), CheckText(recipient, nameof(recipient)), CheckText(url, nameof(url)));
 
-    /// <summary>An unsubscribe token.</summary>
-    /// <exception cref="ArgumentException">As for <see cref="Open"/>.</exception>
-    public static TrackingToken Unsubscribe(string messageUuid, string recipient) =>
-        new(TrackingKind.Unsubscribe, CheckUuid(messageUuid), CheckText(recipient, nameof(recipient)), null);
+    /// <summary>An unsubscribe token for leaving <paramref name="scope"/> (see <see cref="Scope"/>).</summary>
+    /// <exception cref="ArgumentException">As for <see cref="Open"/>, or the scope is empty or not valid Unicode.</exception>
+    public static TrackingToken Unsubscribe(string messageUuid, string recipient, string scope = "global") =>
+        new(TrackingKind.Unsubscribe, CheckUuid(messageUuid), CheckText(recipient, nameof(recipient)), null)
+        {
+            Scope = CheckText(scope, nameof(scope)),
+        };
 
     /// <summary>A token read back from a verified string, whose fields <see cref="TrackingTokenCodec"/> has checked.</summary>
-    internal static TrackingToken FromVerified(TrackingKind kind, string messageUuid, string recipient, string? url) =>
-        new(kind, messageUuid, recipient, url);
+    internal static TrackingToken FromVerified(TrackingKind kind, string messageUuid, string recipient, string? url, string? scope,
+        DateTimeOffset issuedAt) =>
+        new(kind, messageUuid, recipient, url) { Scope = scope, IssuedAt = issuedAt };
 
     /// <summary>Whether <paramref name="uuid"/> is a message uuid a token can carry.</summary>
     public static bool IsValidUuid(ReadOnlySpan<char> uuid) =>

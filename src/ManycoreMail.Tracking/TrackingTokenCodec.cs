@@ -19,13 +19,15 @@ namespace ManycoreMail.Tracking;
 /// 0       1     version, 1 (a new layout gets a new version, and old tokens stop verifying only if we drop theirs)
 /// 1       1     kind: 1 open, 2 click, 3 unsubscribe (TrackingKind)
 /// 2       4     key id: SHA-256(secret)[0..4] of the signing secret (TrackingKeys)
-/// 6       1     U, length of the uuid, 1..255
-/// 7       U     message uuid, ASCII [a-z0-9]
-/// 7+U     2     R, length of the recipient in bytes, big-endian, at least 1
-/// 9+U     R     recipient, UTF-8
-///               click tokens only (the other kinds end here):
-/// 9+U+R   2     L, length of the URL in bytes, big-endian, at least 1
-/// 11+U+R  L     the original URL, UTF-8, exactly as it was in the message
+/// 6       4     issued at: seconds since the Unix epoch, big-endian
+/// 10      1     U, length of the uuid, 1..255
+/// 11      U     message uuid, ASCII [a-z0-9]
+/// 11+U    2     R, length of the recipient in bytes, big-endian, at least 1
+/// 13+U    R     recipient, UTF-8
+///               click and unsubscribe tokens only (open tokens end here):
+/// 13+U+R  2     L, length of the field in bytes, big-endian, at least 1
+/// 15+U+R  L     click: the original URL, UTF-8, exactly as it was in the message;
+///               unsubscribe: the scope (TrackingToken.Scope), UTF-8
 /// n-16    16    tag: HMAC-SHA256(secret, bytes 0..n-16), first 16 bytes
 /// </code>
 /// <para>The tag covers the version and the kind, so a token cannot be moved to another kind (an open token used
@@ -45,9 +47,9 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
     /// <summary>Bytes of the truncated HMAC-SHA256 tag (128 bits).</summary>
     public const int TagLength = 16;
 
-    private const int HeaderLength = 1 + 1 + TrackingKeys.KeyIdLength;
+    private const int HeaderLength = 1 + 1 + TrackingKeys.KeyIdLength + 4;
 
-    // Version, kind, key id, uuid length and one uuid byte, recipient length and one byte, tag.
+    // Version, kind, key id, time, uuid length and one uuid byte, recipient length and one byte, tag.
     private const int MinPayloadLength = HeaderLength + 1 + 1 + 2 + 1 + TagLength;
 
     // Three bytes per four characters: the longest payload whose encoding fits in MaxTokenLength.
@@ -76,9 +78,10 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
         value = null;
         // The token's factories ensured valid UTF-16, so these counts are exact and the encoding below cannot fail.
         var recipientLength = Encoding.UTF8.GetByteCount(token.Recipient);
-        var urlLength = token.Url is null ? 0 : Encoding.UTF8.GetByteCount(token.Url);
+        var extra = token.Url ?? token.Scope;
+        var extraLength = extra is null ? 0 : Encoding.UTF8.GetByteCount(extra);
         var length = (long)HeaderLength + 1 + token.MessageUuid.Length + 2 + recipientLength
-            + (token.Url is null ? 0 : 2 + urlLength) + TagLength;
+            + (extra is null ? 0 : 2 + extraLength) + TagLength;
         if (length > MaxPayloadLength)
         {
             return false;
@@ -94,13 +97,14 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
             payload[0] = Version;
             payload[1] = (byte)token.Kind;
             _keys.SigningKeyId.CopyTo(payload[2..]);
+            BinaryPrimitives.WriteUInt32BigEndian(payload[(2 + TrackingKeys.KeyIdLength)..], (uint)token.IssuedAt.ToUnixTimeSeconds());
             var at = HeaderLength;
             payload[at++] = (byte)token.MessageUuid.Length;
             at += Encoding.ASCII.GetBytes(token.MessageUuid, payload[at..]);
             at = WriteField(payload, at, token.Recipient, recipientLength);
-            if (token.Url is not null)
+            if (extra is not null)
             {
-                at = WriteField(payload, at, token.Url, urlLength);
+                at = WriteField(payload, at, extra, extraLength);
             }
             Tag(_keys.SigningKey, payload[..at], payload[at..]);
             value = Base64Url.EncodeToString(payload);
@@ -212,8 +216,8 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
         {
             return false;
         }
-        string? url = null;
-        if (kind == TrackingKind.Click && !TryReadField(ref rest, out url))
+        string? extra = null;
+        if (kind != TrackingKind.Open && !TryReadField(ref rest, out extra))
         {
             return false;
         }
@@ -221,7 +225,9 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
         {
             return false;
         }
-        result = TrackingToken.FromVerified(kind, Encoding.ASCII.GetString(uuidBytes), recipient, url);
+        var issuedAt = DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadUInt32BigEndian(signed[(2 + TrackingKeys.KeyIdLength)..]));
+        result = TrackingToken.FromVerified(kind, Encoding.ASCII.GetString(uuidBytes), recipient,
+            kind == TrackingKind.Click ? extra : null, kind == TrackingKind.Unsubscribe ? extra : null, issuedAt);
         return true;
     }
 

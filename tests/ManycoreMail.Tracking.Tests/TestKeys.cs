@@ -17,11 +17,14 @@ internal static class TestKeys
 
     public static byte[] KeyId(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret))[..4];
 
-    /// <summary>Version, kind, key id, then the given body, then the tag over all of it under <paramref name="secret"/>.</summary>
-    public static string Sign(string secret, byte version, byte kind, byte[] body, byte[]? keyId = null)
+    /// <summary>Version, kind, key id, time, then the given body, then the tag over all of it under <paramref name="secret"/>.</summary>
+    public static string Sign(string secret, byte version, byte kind, byte[] body, byte[]? keyId = null, uint issuedAt = 0)
     {
         var signed = new List<byte> { version, kind };
         signed.AddRange(keyId ?? KeyId(secret));
+        var time = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(time, issuedAt);
+        signed.AddRange(time);
         signed.AddRange(body);
         var tag = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), signed.ToArray())[..16];
         return Base64Url.EncodeToString([.. signed, .. tag]);

@@ -97,7 +97,7 @@ public sealed partial class TrackingTokenCodecTests
             longest = length;
         }
         // The cap is 4096 characters, 3072 bytes: the longest URL is what is left after the other fields.
-        var overhead = 6 + 1 + Uuid.Length + 2 + "user@example.com".Length + 2 + 16;
+        var overhead = 10 + 1 + Uuid.Length + 2 + "user@example.com".Length + 2 + 16;
         Assert.Equal(3072 - overhead, longest);
     }
 
@@ -146,9 +146,36 @@ public sealed partial class TrackingTokenCodecTests
             TestKeys.Body(Uuid, TestKeys.Utf8("Jürgen@example.com"), TestKeys.Utf8("https://example.com/?a=b")));
         Assert.Equal(byHand, _codec.Sign(TrackingToken.Click(Uuid, "Jürgen@example.com", "https://example.com/?a=b")));
 
-        var open = TestKeys.Sign(TestKeys.Previous, 1, 1, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")));
+        var open = TestKeys.Sign(TestKeys.Previous, 1, 1, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), issuedAt: 1_800_000_000);
         Assert.True(_codec.TryVerify(open, out var back));
-        Assert.Equal(TrackingToken.Open("abc", "a@example.com"), back);
+        Assert.Equal(TrackingToken.Open("abc", "a@example.com") with { IssuedAt = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000) }, back);
+
+        var unsubscribe = TestKeys.Sign(TestKeys.Current, 1, 3,
+            TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("sender:news@example.com")));
+        Assert.Equal(unsubscribe, _codec.Sign(TrackingToken.Unsubscribe("abc", "a@example.com", "sender:news@example.com")));
+    }
+
+    [Fact]
+    public void The_time_and_the_scope_are_signed_and_come_back()
+    {
+        var issued = new DateTimeOffset(2026, 12, 6, 4, 30, 15, 600, TimeSpan.Zero);
+        var token = TrackingToken.Unsubscribe(Uuid, "a@example.com", "tenant:acme") with { IssuedAt = issued };
+        Assert.True(_codec.TryVerify(_codec.Sign(token), out var back));
+        Assert.Equal("tenant:acme", back.Scope);
+        // Whole seconds: the fraction is dropped when the token is made, so what is signed is what comes back.
+        Assert.Equal(issued.AddMilliseconds(-600), back.IssuedAt);
+        Assert.Equal(token, back);
+        Assert.Null(TrackingToken.Click(Uuid, "a@example.com", "https://x.example/").Scope);
+        Assert.Equal("global", TrackingToken.Unsubscribe(Uuid, "a@example.com").Scope);
+    }
+
+    [Fact]
+    public void A_time_outside_four_bytes_is_refused()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            TrackingToken.Open(Uuid, "a@example.com") with { IssuedAt = DateTimeOffset.FromUnixTimeSeconds(-1) });
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            TrackingToken.Open(Uuid, "a@example.com") with { IssuedAt = DateTimeOffset.FromUnixTimeSeconds((long)uint.MaxValue + 1) });
     }
 
     public static TheoryData<string, byte, byte, byte[]> AuthenticButMalformed => new()
@@ -169,7 +196,9 @@ public sealed partial class TrackingTokenCodecTests
         { "click without url", 1, 2, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")) },
         { "click with empty url", 1, 2, TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), []) },
         { "open with a url", 1, 1, TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("https://x/")) },
-        { "unsubscribe with a url", 1, 3, TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("https://x/")) },
+        { "unsubscribe without a scope", 1, 3, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")) },
+        { "unsubscribe with an empty scope", 1, 3, TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), []) },
+        { "a byte after the scope", 1, 3, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("global")), 0] },
         { "a byte after the url", 1, 2, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("https://x/")), 0] },
         { "half a length field", 1, 2, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), 0] },
     };

@@ -14,7 +14,7 @@ internal sealed record LoadedConfig(MailerOptions Options, IReadOnlyList<string>
 /// Reads the original system's two YAML files as they are (every key it used), plus our additions under
 /// new keys, validates everything and reports every problem at once as "file: key: what is wrong".
 /// </summary>
-internal static class ConfigLoader
+internal static partial class ConfigLoader
 {
     public static LoadedConfig Load(ConfigSources sources)
     {
@@ -53,6 +53,8 @@ internal static class ConfigLoader
         var mxServer = ReadMxServer(customer.Section("mxserver"), metricsBinds);
         var backdata = ReadBackdata(customer.Section("backdata"), metricsBinds);
         var events = ReadEvents(customer.Section("events"));
+        var tracking = ReadTracking(customer.Section("tracking"), metricsBinds);
+        var suppression = ReadSuppression(customer.Section("suppression"));
         ReadRedisExporter(customer.Section("redis"), metricsBinds);
         var redis = ReadRedis(customer);
         customer.Section("common-config").Section("object-storage").ScalarEntries();
@@ -82,6 +84,8 @@ internal static class ConfigLoader
             MxServer = mxServer,
             Backdata = backdata,
             Events = events,
+            Tracking = tracking,
+            Suppression = suppression,
             MetricsBinds = metricsBinds,
             ReturnPathDomains = returnPathDomains,
         };

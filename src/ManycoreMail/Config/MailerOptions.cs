@@ -16,6 +16,10 @@ internal sealed record MailerOptions
     public BackdataOptions? Backdata { get; init; }
     /// <summary>The event store (<c>events</c>): always present, with its defaults when the section is absent.</summary>
     public EventsOptions Events { get; init; } = new();
+    /// <summary>Open, click and unsubscribe tracking (<c>tracking</c>); null when the section is absent.</summary>
+    public TrackingOptions? Tracking { get; init; }
+    /// <summary>Which reports add suppression entries (<c>suppression</c>): always present, with its defaults.</summary>
+    public SuppressionOptions Suppression { get; init; } = new();
     /// <summary>Every configured prometheus bind, by the role that configured it.</summary>
     public required IReadOnlyList<MetricsBind> MetricsBinds { get; init; }
     /// <summary>The domains whose MX reaches our MX server (return-path domains of every sending domain).</summary>

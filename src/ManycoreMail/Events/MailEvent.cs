@@ -12,6 +12,20 @@ internal static class EventKinds
     public const string Unsubscribe = "unsubscribe";
     /// <summary>Ours, not the original's: posted only when backdata/event-types asks for it.</summary>
     public const string Deferred = "deferred";
+    /// <summary>Ours (the tracker): the open pixel was fetched. Posted only when listed in backdata/event-types.</summary>
+    public const string Open = "open";
+    /// <summary>Ours (the tracker): a tracked link was followed. Posted only when listed in backdata/event-types.</summary>
+    public const string Click = "click";
+    /// <summary>Ours (the transformer): a recipient was not sent to because of a suppression entry. Posted only when
+    /// listed in backdata/event-types.</summary>
+    public const string Suppressed = "suppressed";
+
+    /// <summary>The kinds the original system posts; every other kind reaches the webhook only when
+    /// backdata/event-types lists it (all are stored).</summary>
+    public static readonly IReadOnlySet<string> Original = new HashSet<string>(StringComparer.Ordinal)
+    {
+        Delivered, Bounce, Error, SpamReport, Unsubscribe,
+    };
 }
 
 /// <summary>The original system's service names for error events.</summary>
@@ -42,6 +56,14 @@ internal sealed record MailEvent
     public string? Service { get; init; }
     /// <summary>Bounce reason class (sisimai's names), set by the MX server's classifier; new, written only when set.</summary>
     public string? Class { get; init; }
+    /// <summary>open and click: the client's User-Agent header.</summary>
+    public string? UserAgent { get; init; }
+    /// <summary>click: the original URL the recipient was sent to.</summary>
+    public string? Url { get; init; }
+    /// <summary>open and click: true when it looks automated (a privacy proxy, a scanner).</summary>
+    public bool Machine { get; init; }
+    /// <summary>suppressed (the entry's scope) and unsubscribe (the scope left): <c>global</c> or <c>scope:value</c>.</summary>
+    public string? Scope { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -55,8 +77,21 @@ internal sealed record MailEvent
     public static MailEvent Deferred(string? uuid, DateTimeOffset at, string reason, string email, string? bounceClass) =>
         new() { Kind = EventKinds.Deferred, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Reason = reason, Email = email, Class = bounceClass };
 
-    public static MailEvent Unsubscribe(string uuid, DateTimeOffset at) =>
-        new() { Kind = EventKinds.Unsubscribe, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds() };
+    /// <summary>The original's unsubscribe event; <paramref name="email"/> and <paramref name="scope"/> are ours,
+    /// written only when known (the tracker knows both from its token).</summary>
+    public static MailEvent Unsubscribe(string uuid, DateTimeOffset at, string? email = null, string? scope = null) =>
+        new() { Kind = EventKinds.Unsubscribe, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Scope = scope };
+
+    public static MailEvent Open(string uuid, DateTimeOffset at, string email, string? ip, string? userAgent, bool machine) =>
+        new() { Kind = EventKinds.Open, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Ip = ip, UserAgent = userAgent, Machine = machine };
+
+    public static MailEvent Click(string uuid, DateTimeOffset at, string email, string url, string? ip, string? userAgent, bool machine) =>
+        new() { Kind = EventKinds.Click, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Url = url, Ip = ip, UserAgent = userAgent, Machine = machine };
+
+    /// <summary><paramref name="reason"/> is the entry's (unsubscribe, complaint, bounce, manual), <paramref name="scope"/>
+    /// the entry's scope as <c>global</c> or <c>scope:value</c>.</summary>
+    public static MailEvent Suppressed(string? uuid, DateTimeOffset at, string email, string reason, string scope) =>
+        new() { Kind = EventKinds.Suppressed, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Reason = reason, Scope = scope };
 
     public static MailEvent SpamReport(string? uuid, DateTimeOffset at, string? email) =>
         new() { Kind = EventKinds.SpamReport, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email };
@@ -98,6 +133,26 @@ internal sealed record MailEvent
                 case EventKinds.SpamReport:
                     WriteUuidTimestamp(json);
                     json.WriteString("email", Email);
+                    break;
+                case EventKinds.Unsubscribe:
+                    WriteUuidTimestamp(json);
+                    WriteIfSet(json, "email", Email);
+                    WriteIfSet(json, "scope", Scope);
+                    break;
+                case EventKinds.Open:
+                case EventKinds.Click:
+                    WriteUuidTimestamp(json);
+                    json.WriteString("email", Email);
+                    WriteIfSet(json, "url", Url);
+                    json.WriteString("ip", Ip);
+                    json.WriteString("user_agent", UserAgent);
+                    json.WriteBoolean("machine", Machine);
+                    break;
+                case EventKinds.Suppressed:
+                    WriteUuidTimestamp(json);
+                    json.WriteString("email", Email);
+                    json.WriteString("reason", Reason ?? "");
+                    json.WriteString("scope", Scope);
                     break;
                 default:
                     WriteUuidTimestamp(json);
