@@ -10,11 +10,11 @@ namespace ManycoreMail.EventStore.Tests;
 
 /// <summary>The contract on PostgreSQL, plus what only a shared server has: several stores (processes) on one
 /// database, a server restart, a schema made by a newer build.</summary>
-public sealed class PostgresEventStoreTests(PostgresFixture postgres, ITestOutputHelper output) : EventStoreContractTests, IClassFixture<PostgresFixture>, IAsyncLifetime
+public sealed class PostgresEventStoreTests(SharedPostgres postgres, ITestOutputHelper output) : EventStoreContractTests, IClassFixture<SharedPostgres>, IAsyncLifetime
 {
     private string _connectionString = "";
 
-    public async Task InitializeAsync() => _connectionString = await postgres.CreateDatabaseAsync();
+    public async Task InitializeAsync() => _connectionString = await postgres.CreateDatabaseAsync("events");
 
     public Task DisposeAsync() => Task.CompletedTask;
 
@@ -140,7 +140,7 @@ public sealed class PostgresEventStoreTests(PostgresFixture postgres, ITestOutpu
         await using var store = await OpenStoreAsync();
         await store.AppendAsync([Delivered("before", "a@example.com", 1)], CancellationToken.None);
 
-        await postgres.Server.RestartAsync();
+        await (await postgres.ServerAsync()).RestartAsync();
 
         // The pool's connections died with the server: an append may fail once, as any caller's would, and is retried.
         await Eventually.TrueAsync(async () =>

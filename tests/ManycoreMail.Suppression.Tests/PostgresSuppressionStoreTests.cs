@@ -1,38 +1,18 @@
-using System.Globalization;
 using ManycoreMail.Suppression.Postgres;
 using ManycoreMail.TestSupport;
 using Npgsql;
 
 namespace ManycoreMail.Suppression.Tests;
 
-/// <summary>One private cluster for the class; each test takes a database of its own.</summary>
-public sealed class PostgresClusterFixture : IAsyncLifetime
-{
-    private int _databases;
-
-    public PostgresServer Server { get; private set; } = null!;
-
-    public async Task InitializeAsync() => Server = await PostgresServer.StartAsync();
-
-    public Task DisposeAsync()
-    {
-        Server?.Dispose();
-        return Task.CompletedTask;
-    }
-
-    public Task<string> CreateDatabaseAsync() =>
-        Server.CreateDatabaseAsync("suppressions_" + Interlocked.Increment(ref _databases).ToString(CultureInfo.InvariantCulture));
-}
-
 /// <summary>The contract on PostgreSQL, and what only a shared server shows: several stores on one database, a
 /// server restart, a database the event store shares, a schema made by a newer build.</summary>
-public sealed class PostgresSuppressionStoreTests(PostgresClusterFixture postgres) : SuppressionStoreContractTests, IClassFixture<PostgresClusterFixture>
+public sealed class PostgresSuppressionStoreTests(SharedPostgres postgres) : SuppressionStoreContractTests, IClassFixture<SharedPostgres>
 {
     private string? _connectionString;
 
     protected override async Task<ISuppressionStore> OpenStoreAsync(int purgeChunk)
     {
-        _connectionString ??= await postgres.CreateDatabaseAsync();
+        _connectionString ??= await postgres.CreateDatabaseAsync("suppressions");
         return PostgresSuppressionStore.Open(new PostgresSuppressionStoreOptions { ConnectionString = _connectionString, PurgeChunk = purgeChunk });
     }
 
@@ -71,7 +51,7 @@ public sealed class PostgresSuppressionStoreTests(PostgresClusterFixture postgre
         var store = await OpenAsync();
         await store.AddAsync([Entry("kept@example.com", reason: SuppressionReason.Complaint)], CancellationToken.None);
 
-        await postgres.Server.RestartAsync();
+        await (await postgres.ServerAsync()).RestartAsync();
 
         // The pool's connections died with the server: a call may fail once, as any caller's would.
         var found = await Eventually.GetAsync(async () =>
@@ -91,7 +71,7 @@ public sealed class PostgresSuppressionStoreTests(PostgresClusterFixture postgre
     [Fact]
     public async Task A_database_shared_with_the_event_store_keeps_both_schemas_apart()
     {
-        _connectionString = await postgres.CreateDatabaseAsync();
+        _connectionString = await postgres.CreateDatabaseAsync("suppressions");
         // The event store's version table, at a version this library knows nothing about.
         await ExecuteAsync("CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (7)");
 
