@@ -160,7 +160,7 @@ internal sealed class TransformerRole
                 failed[i] = new TransformOutcome.Failed($"{e.GetType().Name}: {e.Message}", batch[i].Envelope.Uuid);
             }
         }
-        var suppressions = await FindSuppressionsAsync(addresses, now, stopping).ConfigureAwait(false);
+        var (suppressions, retryAfter) = await FindSuppressionsAsync(addresses, now, stopping).ConfigureAwait(false);
 
         // Signing is CPU-bound: spread a batch over the cores. Each message's hand-off is its own commit,
         // handed to the store as soon as the message is signed but not waited for before signing the next:
@@ -172,46 +172,43 @@ internal sealed class TransformerRole
             (i, _) =>
             {
                 handOffs[i] = failed[i] is { } failure ? HandOffAsync(batch[i], failure, failure.Uuid, now)
-                    : suppressions is null ? PutBackAsync(batch[i], now, stopping)
+                    : suppressions is null ? PutBackAsync(batch[i], now + retryAfter)
                     : ProcessAsync(batch[i], submitted[i]!, suppressions, now);
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
         return handOffs;
     }
 
-    /// <summary>The active entries of the batch's recipients, or null when the store cannot say: then nothing of
-    /// the batch is sent, since a recipient must never get mail unchecked.</summary>
-    private async Task<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>?> FindSuppressionsAsync(HashSet<string> addresses,
-        DateTimeOffset now, CancellationToken stopping)
+    /// <summary>The active entries of the batch's recipients; or null, and when to try again, when the store cannot
+    /// say: then nothing of the batch is sent, since a recipient must never get mail unchecked.</summary>
+    private async Task<(IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>? Found, TimeSpan RetryAfter)> FindSuppressionsAsync(
+        HashSet<string> addresses, DateTimeOffset now, CancellationToken stopping)
     {
         if (addresses.Count == 0)
         {
-            return NoSuppressions;
+            return (NoSuppressions, TimeSpan.Zero);
         }
         try
         {
-            return await _suppressions.FindAsync(addresses, now, stopping).ConfigureAwait(false);
+            return (await _suppressions.FindAsync(addresses, now, stopping).ConfigureAwait(false), TimeSpan.Zero);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            return null;
+            return (null, TimeSpan.Zero); // shutting down: the batch is due again at once, for whoever runs next
         }
         catch (Exception e)
         {
             _suppressionFailures.Increment();
-            _logger.LogError(e, "The suppression list could not be read; {Count} messages wait {Delay} s for another try",
-                addresses.Count, SuppressionRetryDelay.TotalSeconds);
-            return null;
+            _logger.LogError(e, "The suppression list could not be read; the batch's messages wait {Delay} s for another try",
+                SuppressionRetryDelay.TotalSeconds);
+            return (null, SuppressionRetryDelay);
         }
     }
 
-    /// <summary>Gives a message back unsent: due again after a while, or at once for the next process when
-    /// stopping.</summary>
-    private async Task PutBackAsync(LeasedItem item, DateTimeOffset now, CancellationToken stopping)
+    /// <summary>Gives a message back unsent, due at <paramref name="due"/>.</summary>
+    private async Task PutBackAsync(LeasedItem item, DateTimeOffset due)
     {
-        var transaction = stopping.IsCancellationRequested
-            ? new QueueTransaction().Release(item)
-            : new QueueTransaction().Retry(item, now + SuppressionRetryDelay);
+        var transaction = due <= _time.GetUtcNow() ? new QueueTransaction().Release(item) : new QueueTransaction().Retry(item, due);
         await CommitAsync(item, transaction).ConfigureAwait(false);
     }
 
