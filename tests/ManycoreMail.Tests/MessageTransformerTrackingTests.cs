@@ -214,6 +214,18 @@ public sealed partial class MessageTransformerTrackingTests
     }
 
     [Fact]
+    public void Links_already_on_the_tracker_are_not_wrapped_in_a_click()
+    {
+        var submitted = Message($"<html><body><a href=\"{BaseUrl}/u/written-out\">Leave</a></body></html>");
+
+        var ready = Ready(Create(Tracking(opens: false)), submitted);
+
+        // Nothing in the body changed, so it is handed on in place.
+        Assert.NotNull(ready.Messages[0].SubmittedOffset);
+        Assert.Contains($"<a href=\"{BaseUrl}/u/written-out\">Leave</a>", Parse(ready.Messages[0], submitted).Text);
+    }
+
+    [Fact]
     public void Text_links_are_tracked_only_with_track_text_links()
     {
         var submitted = Message("See https://shop.example/a\r\n", "text/plain; charset=utf-8");

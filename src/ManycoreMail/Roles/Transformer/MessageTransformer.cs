@@ -67,7 +67,9 @@ internal sealed class MessageTransformer
     // Headers that only steer us, or that must not leave (Bcc: its recipients get the mail, nobody sees it).
     private static readonly string[] ControlHeaders = ["X-Uuid", "X-Stream-Id", "X-Priority", "X-Tenant", "Bcc", "X-ReturnPathIb", "X-RecipientIb"];
     private static readonly string[] UnsubscribeHeaders = ["List-Unsubscribe", "List-Unsubscribe-Post"];
-    private static readonly IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> NoSuppressions =
+
+    /// <summary>A lookup that found nothing.</summary>
+    public static readonly IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> NoSuppressions =
         new Dictionary<string, IReadOnlyList<SuppressionEntry>>();
 
     private readonly TransformerOptions _options;

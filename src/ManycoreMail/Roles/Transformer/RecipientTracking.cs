@@ -8,26 +8,36 @@ namespace ManycoreMail.Roles.Transformer;
 /// click URLs and the unsubscribe URL, each a signed token naming the message and the recipient.</summary>
 /// <remarks>Tokens are signed deterministically, so a message transformed again (a retry after a lost lease)
 /// carries the same URLs as long as the clock gives the same second.</remarks>
-internal sealed class RecipientTracking(TrackingOptions options)
+internal sealed class RecipientTracking
 {
     /// <summary>The placeholder a sender puts in a body where the recipient's unsubscribe URL belongs.</summary>
     public const string UnsubscribePlaceholder = "unsubscribe_url";
 
-    private readonly TrackingUrls _urls = options.CreateUrls();
+    private readonly TrackingOptions _options;
+    private readonly TrackingUrls _urls;
+    // Links already on the tracker (the unsubscribe URL a sender wrote out) are not wrapped in a click.
+    private readonly string _trackerPrefix;
 
-    public bool Opens => options.Opens;
+    public RecipientTracking(TrackingOptions options)
+    {
+        _options = options;
+        _urls = options.CreateUrls();
+        _trackerPrefix = _urls.BaseUrl + "/";
+    }
 
-    public bool Clicks => options.Clicks;
+    public bool Opens => _options.Opens;
 
-    public bool Unsubscribe => options.Unsubscribe;
+    public bool Clicks => _options.Clicks;
 
-    public bool TrackTextLinks => options.TrackTextLinks;
+    public bool Unsubscribe => _options.Unsubscribe;
+
+    public bool TrackTextLinks => _options.TrackTextLinks;
 
     /// <summary>The scope an unsubscribe from this sender leaves, as tokens carry it (<c>sender:news@example.com</c>);
     /// the tenant scope without a tenant falls back to the domain.</summary>
     public string ScopeFor(SendingContext sender)
     {
-        var scope = options.UnsubscribeScope;
+        var scope = _options.UnsubscribeScope;
         if (sender.ValueFor(scope) is not { } value)
         {
             scope = SuppressionScope.Domain;
@@ -48,7 +58,7 @@ internal sealed class RecipientTracking(TrackingOptions options)
     /// unsubscribe URL itself, a URL already on the tracker, or one too long for a token.</summary>
     public string? ClickUrl(string uuid, string recipient, string url, DateTimeOffset now)
     {
-        if (url.StartsWith(_urls.BaseUrl + "/", StringComparison.OrdinalIgnoreCase))
+        if (url.StartsWith(_trackerPrefix, StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }

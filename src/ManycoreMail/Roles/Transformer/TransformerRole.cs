@@ -23,8 +23,6 @@ internal sealed class TransformerRole
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     // A batch whose recipients could not be checked waits this long before it is tried again.
     private static readonly TimeSpan SuppressionRetryDelay = TimeSpan.FromSeconds(30);
-    private static readonly IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> NoSuppressions =
-        new Dictionary<string, IReadOnlyList<SuppressionEntry>>();
 
     private readonly IQueueStore _store;
     private readonly QueueNames _queues;
@@ -186,7 +184,7 @@ internal sealed class TransformerRole
     {
         if (addresses.Count == 0)
         {
-            return (NoSuppressions, TimeSpan.Zero);
+            return (MessageTransformer.NoSuppressions, TimeSpan.Zero);
         }
         try
         {
