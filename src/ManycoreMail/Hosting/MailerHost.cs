@@ -170,8 +170,8 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         if (roles.Contains(RoleNames.Transformer))
         {
-            var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!);
-            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!, _options.Tracking);
+            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, Suppressions, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Receiver))
         {
