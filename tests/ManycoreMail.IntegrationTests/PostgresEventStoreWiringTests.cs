@@ -65,6 +65,41 @@ public sealed class PostgresEventStoreWiringTests(TestWorld world) : IClassFixtu
     }
 
     [Fact]
+    public async Task With_postgresql_the_suppression_list_is_in_the_database_and_stops_the_next_send()
+    {
+        using var postgres = await PostgresServer.StartAsync();
+        var connectionString = await postgres.CreateDatabaseAsync("mailer_suppressions");
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url) { EventsPostgresql = connectionString }.Write();
+        using var http = new HttpClient();
+
+        // Added by the CLI, as a second process of a cluster would: the running mailer sees it in the database.
+        var (addCode, _, addErrors) = await CliAsync("suppressions", "add", "Gone@OK.test", "--reason", "manual",
+            "--global-config-file", config.GlobalFile, "--customer-config-file", config.CustomerFile);
+        Assert.True(addCode == 0, addErrors);
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var count = new NpgsqlCommand("SELECT count(*) FROM suppressions WHERE email = 'gone@ok.test'", connection);
+            Assert.Equal(1L, await count.ExecuteScalarAsync());
+        }
+        Assert.False(File.Exists(SuppressionOptions.SqlitePath(new StorageOptions(config.StoragePath))));
+
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+        var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(uuid, "gone@ok.test"), Swaks.TlsAuth);
+        Assert.True(code == 0, output);
+
+        var listed = Assert.Single((await GetAsync(http, config, $"uuid={uuid}&event=suppressed", "/v1/events")).GetProperty("events").EnumerateArray());
+        Assert.Equal("gone@ok.test", listed.GetProperty("email").GetString());
+        Assert.Equal("manual", listed.GetProperty("reason").GetString());
+        var entry = Assert.Single((await GetAsync(http, config, "email=gone@ok.test", "/v1/suppressions")).GetProperty("suppressions").EnumerateArray());
+        Assert.Equal("global", entry.GetProperty("scope").GetString());
+        Assert.Empty(sink.Messages());
+    }
+
+    [Fact]
     public async Task The_cli_on_a_database_without_an_event_store_says_so_without_the_connection_string()
     {
         using var postgres = await PostgresServer.StartAsync();
@@ -80,9 +115,9 @@ public sealed class PostgresEventStoreWiringTests(TestWorld world) : IClassFixtu
         Assert.DoesNotContain("pg-pass-7361", errors, StringComparison.Ordinal);
     }
 
-    private static async Task<JsonElement> GetAsync(HttpClient http, MailerConfig config, string query)
+    private static async Task<JsonElement> GetAsync(HttpClient http, MailerConfig config, string query, string path = "/v1/events")
     {
-        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{config.HttpPort}/v1/events?{query}");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{config.HttpPort}{path}?{query}");
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:secret")));
         using var response = await http.SendAsync(request);
         var body = await response.Content.ReadAsStringAsync();

@@ -226,6 +226,20 @@ public sealed partial class MessageTransformerTrackingTests
     }
 
     [Fact]
+    public void A_link_a_token_cannot_carry_is_left_alone_and_the_message_still_goes()
+    {
+        // &#xD800; decodes to a lone surrogate, which has no UTF-8 form: no token can carry that URL exactly.
+        var submitted = Message("<html><body><a href=\"https://shop.example/&#xD800;\">Odd</a><a href=\"https://shop.example/ok\">Ok</a></body></html>");
+
+        var ready = Ready(Create(Tracking(opens: false)), submitted);
+
+        var text = Parse(ready.Messages[0], submitted).Text;
+        Assert.Contains("href=\"https://shop.example/&#xD800;\"", text);
+        var tracked = Href().Matches(text).Select(m => WebUtility.HtmlDecode(m.Groups[1].Value)).Where(u => u.StartsWith(BaseUrl, StringComparison.Ordinal)).ToArray();
+        Assert.Equal("https://shop.example/ok", Token(Assert.Single(tracked)).Url);
+    }
+
+    [Fact]
     public void Text_links_are_tracked_only_with_track_text_links()
     {
         var submitted = Message("See https://shop.example/a\r\n", "text/plain; charset=utf-8");

@@ -55,13 +55,24 @@ internal sealed class RecipientTracking
         _urls.For(TrackingToken.Unsubscribe(uuid, recipient, scope) with { IssuedAt = now });
 
     /// <summary>The click URL replacing <paramref name="url"/>, or null to leave the link as it is: the
-    /// unsubscribe URL itself, a URL already on the tracker, or one too long for a token.</summary>
+    /// unsubscribe URL itself, a URL already on the tracker, one too long for a token, or one a token cannot carry
+    /// exactly (a lone surrogate from a character reference such as &amp;#xD800;: a browser would not follow it as
+    /// written either, and the message must still go out).</summary>
     public string? ClickUrl(string uuid, string recipient, string url, DateTimeOffset now)
     {
         if (url.StartsWith(_trackerPrefix, StringComparison.OrdinalIgnoreCase))
         {
             return null;
         }
-        return _urls.TryFor(TrackingToken.Click(uuid, recipient, url) with { IssuedAt = now }, out var click) ? click : null;
+        TrackingToken token;
+        try
+        {
+            token = TrackingToken.Click(uuid, recipient, url) with { IssuedAt = now };
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+        return _urls.TryFor(token, out var click) ? click : null;
     }
 }
