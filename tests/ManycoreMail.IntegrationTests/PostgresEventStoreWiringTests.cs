@@ -91,7 +91,9 @@ public sealed class PostgresEventStoreWiringTests(TestWorld world) : IClassFixtu
         var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(uuid, "gone@ok.test"), Swaks.TlsAuth);
         Assert.True(code == 0, output);
 
-        var listed = Assert.Single((await GetAsync(http, config, $"uuid={uuid}&event=suppressed", "/v1/events")).GetProperty("events").EnumerateArray());
+        var listed = (await Eventually.GetAsync(async () =>
+            (await GetAsync(http, config, $"uuid={uuid}&event=suppressed", "/v1/events")).GetProperty("events").EnumerateArray().ToArray() is { Length: 1 } one ? one : null,
+            Patience, "the suppressed event in the store"))[0];
         Assert.Equal("gone@ok.test", listed.GetProperty("email").GetString());
         Assert.Equal("manual", listed.GetProperty("reason").GetString());
         var entry = Assert.Single((await GetAsync(http, config, "email=gone@ok.test", "/v1/suppressions")).GetProperty("suppressions").EnumerateArray());
