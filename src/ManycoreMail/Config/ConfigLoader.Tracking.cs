@@ -13,6 +13,7 @@ internal static partial class ConfigLoader
         }
         var bind = ReadBind(section, "bind", required: true);
         ReadPrometheus(section, metrics, "tracker");
+        ReadLegacyRedis(section);
         var baseUrl = section.String("base-url", required: true);
         var secrets = section.StringList("secrets");
         if (!section.Has("secrets"))

@@ -13,6 +13,7 @@ using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.MxServer;
 using ManycoreMail.Roles.Receiver;
 using ManycoreMail.Roles.Sender;
+using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Roles.Transformer;
 using Microsoft.Extensions.Logging;
 
@@ -48,6 +49,9 @@ internal sealed class MailerHost : IAsyncDisposable
 
     public MetricsRegistry Metrics { get; } = new();
 
+    // TEMPORARY until Hosting/SuppressionStores.cs is merged from main: the process's suppression store.
+    private ManycoreMail.Suppression.ISuppressionStore Suppressions => throw new NotSupportedException("no suppression store yet");
+
     /// <summary>The queue store to open: the embedded spool, or Redis shared with other processes.</summary>
     public QueueBackend Queue { get; init; } = QueueBackend.Embedded;
 
@@ -61,6 +65,7 @@ internal sealed class MailerHost : IAsyncDisposable
         if (options.Transformer is not null) roles.Add(RoleNames.Transformer);
         if (options.Receiver is not null) roles.Add(RoleNames.Receiver);
         if (options.HttpReceiver is not null) roles.Add(RoleNames.HttpReceiver);
+        if (options.Tracking is not null) roles.Add(RoleNames.Tracker);
         return roles;
     }
 
@@ -162,11 +167,12 @@ internal sealed class MailerHost : IAsyncDisposable
             .ToArray();
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
+        var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
-        if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null)
+        if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, tracker), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -324,6 +330,7 @@ internal sealed class MailerHost : IAsyncDisposable
         RoleNames.HttpReceiver => "httpreceiver",
         RoleNames.MxServer => "mxserver",
         RoleNames.Sender => "postfixlog",
+        RoleNames.Tracker => "tracking",
         _ => role,
     };
 }

@@ -22,7 +22,8 @@ internal sealed class HttpFront(
     MetricsRegistry metrics,
     ILoggerFactory loggers,
     MxServer.InboundEmailEndpoint? inboundEmail = null,
-    EventsEndpoint? events = null) : IMailerRole, IAsyncDisposable
+    EventsEndpoint? events = null,
+    HttpSite? tracker = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -30,7 +31,7 @@ internal sealed class HttpFront(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (apiBind is null && metricsBinds.Count == 0 && inboundEmail is null)
+        if (apiBind is null && metricsBinds.Count == 0 && inboundEmail is null && tracker is null)
         {
             // Nothing to serve: without a Listen call Kestrel would fall back to localhost:5000.
             return;
@@ -63,8 +64,19 @@ internal sealed class HttpFront(
             {
                 kestrel.Listen(inboundEmail.Bind);
             }
+            if (tracker is not null)
+            {
+                kestrel.Listen(tracker.Bind);
+            }
         });
         var app = builder.Build();
+        if (tracker is not null)
+        {
+            // Every path on the tracker's port is the tracker's (its base-url's path is any), except a health probe.
+            app.Use((context, next) => context.Connection.LocalPort == tracker.Bind.Port && context.Request.Path != "/healthz"
+                ? tracker.Handle(context)
+                : next(context));
+        }
         app.MapGet("/metrics", async (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
             ? Results.Text(await metrics.RenderAsync(context.RequestAborted).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
             : Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "metrics are served on the metrics port only"));
