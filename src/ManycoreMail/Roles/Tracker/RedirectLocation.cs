@@ -16,19 +16,30 @@ internal static class RedirectLocation
     public static bool TryCreate(string url, [NotNullWhen(true)] out string? location)
     {
         location = null;
-        if (!url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        var rest = url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) ? url.AsSpan("http://".Length)
+            : url.StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? url.AsSpan("https://".Length)
+            : [];
+        if (rest.IsEmpty || !HasHost(rest))
         {
             return false;
         }
-        var encoded = Encode(url);
-        if (!Uri.TryCreate(encoded, UriKind.Absolute, out var uri)
-            || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
-            || uri.Host.Length == 0)
-        {
-            return false;
-        }
-        location = encoded;
+        location = Encode(url);
         return true;
+    }
+
+    /// <summary>Whether the authority (up to the path, query or fragment; a browser takes a backslash for a slash)
+    /// names a host: not empty once user information and port are taken off.</summary>
+    private static bool HasHost(ReadOnlySpan<char> rest)
+    {
+        var end = rest.IndexOfAny(@"/?#\");
+        var authority = end < 0 ? rest : rest[..end];
+        var host = authority[(authority.LastIndexOf('@') + 1)..];
+        if (!host.StartsWith('['))
+        {
+            var colon = host.LastIndexOf(':');
+            host = colon < 0 ? host : host[..colon];
+        }
+        return !host.Trim().IsEmpty;
     }
 
     private static string Encode(string url)
