@@ -8,6 +8,8 @@ need=()
 for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:swaks saslpasswd2:sasl2-bin saslpasswd2:libsasl2-modules curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
+# PostgreSQL: the tests run private clusters with the newest version's initdb (Debian keeps each under its own bin).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 /usr/bin/python3 -c 'import dkim, dns.resolver' >/dev/null 2>&1 || need+=(python3-dkim python3-dnspython)
 # swaks speaks STARTTLS only through Net::SSLeay, which it merely recommends (and --no-install-recommends skips).
 /usr/bin/perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
@@ -24,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Stop anything a package may have started anyway; the tests bind their own instances to 127.0.0.1.
-for service in redis-server dnsmasq postfix; do
+for service in redis-server dnsmasq postfix postgresql; do
   (command -v service >/dev/null && service "$service" stop >/dev/null 2>&1) || true
 done
 

@@ -7,6 +7,7 @@
 #   bench/e2e.sh --systems manycore-redis,postfix   # a subset (manycore, manycore-redis, postfix)
 #   bench/e2e.sh --warmup 0         # no warm-up (default: 500 messages through each system before measuring)
 #   bench/e2e.sh --workload 5000:100000:20   # count:size:concurrency instead of the defaults (repeatable)
+#   bench/e2e.sh --html 10 --systems manycore,manycore-tracking   # HTML messages with 10 links; tracking off and on
 #
 # Writes bench/results/e2e-<UTC time>.md and .json. Needs: dnsmasq, postfix (smtp-sink, smtp-source and the
 # daemon), opendkim, openssl, redis-server (apt-get install dnsmasq postfix opendkim opendkim-tools redis-server).
@@ -22,6 +23,7 @@ while [ $# -gt 0 ]; do
     --quick) workloads=("2000 5000 20" "500 100000 20") ;;
     --systems) systems="$2"; shift ;;
     --warmup) warmup="$2"; shift ;;
+    --html) html_links="$2"; shift ;;
     --workload)
       [ -n "${custom:-}" ] || { workloads=(); custom=1; }
       workloads+=("${2//:/ }"); shift ;;
@@ -41,7 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dns_port=25353; sink_port=25525; sut_port=25587; redis_port=26381; metrics_port=25590
+dns_port=25353; sink_port=25525; sut_port=25587; redis_port=26381; metrics_port=25590; tracker_port=25581
 sink_ip=127.0.0.2
 
 # --- shared peers -------------------------------------------------------------------------------------------
@@ -59,13 +61,26 @@ start_sink() {
 sunk() { grep -o 'mesg=[0-9]*' "$work/sink.out" | tail -n 1 | cut -d= -f2; }
 busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
-make_message() { bench_message "$work/message-$1.eml" "$1"; }
+html_links="${html_links:-0}"
+make_message() {
+  if [ "$html_links" -gt 0 ]; then bench_html_message "$work/message-$1.eml" "$1" "$html_links"
+  else bench_message "$work/message-$1.eml" "$1"; fi
+}
 
 # --- systems under test ---------------------------------------------------------------------------------------
-start_manycore() { # [embedded|redis]
+start_manycore() { # [embedded|redis] [tracking]
   local redis=0
   [ "${1:-embedded}" = redis ] && redis=$redis_port
   bench_config $sut_port $dns_port $sink_port $metrics_port $redis
+  if [ "${2:-}" = tracking ]; then
+    # Opens, clicks and one-click unsubscribe: every message is rewritten and signed per recipient.
+    cat >> "$work/customer.yaml" <<CONF
+tracking:
+  bind: {inet-interface: 127.0.0.1, inet-port: $tracker_port}
+  base-url: https://t.sender.test
+  secrets: ["bench tracking secret 0123456789"]
+CONF
+  fi
   rm -rf "$work/mm-data"
   MAILER_LOG_LEVEL=WARNING dotnet "$root/.mailer-build/mailer.dll" run --global-config-file "$work/global.yaml" \
     --customer-config-file "$work/customer.yaml" --queue "${1:-embedded}" > "$work/mailer.log" 2>&1 &
@@ -73,6 +88,8 @@ start_manycore() { # [embedded|redis]
   wait_port $sut_port || { cat "$work/mailer.log" >&2; exit 1; }
 }
 stop_manycore() { kill $sut_pids 2>/dev/null || true; wait $sut_pids 2>/dev/null || true; }
+start_manycore-tracking() { start_manycore embedded tracking; }
+stop_manycore-tracking() { stop_manycore; }
 
 # Redis as documented for production (docs/configuration.md): AOF with appendfsync always, so an answered 250
 # survives a crash of Redis as the embedded spool's group commit and Postfix's queue files do; the AOF is
@@ -171,7 +188,7 @@ stop_postfix() {
 rss_kb() {
   local a b
   case "$1" in
-    manycore) awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0 ;;
+    manycore|manycore-tracking) awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0 ;;
     manycore-redis)
       a=$(awk '/VmRSS/{print $2}' /proc/$sut_pids/status 2>/dev/null || echo 0)
       b=$(awk '/VmRSS/{print $2}' /proc/$redis_pid/status 2>/dev/null || echo 0)
@@ -188,14 +205,14 @@ rss_kb() {
 # maillog from the line the snapshot names on (time from arrival to the sink's 250, as Postfix measures it).
 latency_snapshot() { # system file
   case "$1" in
-    manycore|manycore-redis)
+    manycore|manycore-redis|manycore-tracking)
       curl -s "http://127.0.0.1:$metrics_port/metrics" | grep '^accept_to_delivery_seconds_bucket' > "$2" || true ;;
     postfix) wc -l < "$work/pf/maillog" > "$2" ;;
   esac
 }
 latency_values() { # system before after-file: what the measured run added, in the form latency.py reads
   case "$1" in
-    manycore|manycore-redis) latency_snapshot "$1" "$3" ;;
+    manycore|manycore-redis|manycore-tracking) latency_snapshot "$1" "$3" ;;
     postfix) tail -n +$(( $(cat "$2") + 1 )) "$work/pf/maillog" | grep -o 'status=sent\|delay=[0-9.]*' \
                | awk '/^delay=/{d=substr($0,7)} /^status=sent/{print d}' > "$3" ;;
   esac
@@ -203,7 +220,7 @@ latency_values() { # system before after-file: what the measured run added, in t
 
 # --- run ----------------------------------------------------------------------------------------------------
 for system in ${systems//,/ }; do
-  case "$system" in manycore|manycore-redis|postfix) ;; *) echo "unknown system $system" >&2; exit 2 ;; esac
+  case "$system" in manycore|manycore-redis|manycore-tracking|postfix) ;; *) echo "unknown system $system" >&2; exit 2 ;; esac
 done
 if [[ ",$systems," == *",manycore"* ]]; then "$root/mailer" --help >/dev/null; fi
 hz=$(getconf CLK_TCK)

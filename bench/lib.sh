@@ -45,6 +45,23 @@ bench_message() {
   } > "$1"
 }
 
+# bench_html_message FILE SIZE LINKS: an HTML message of about SIZE bytes with LINKS distinct https links (the
+# tracking workload: each link is rewritten per recipient when tracking is on), LF line ends like bench_message.
+bench_html_message() {
+  {
+    printf 'From: Bench <bench@sender.test>\nTo: r@bench.test\nSubject: benchmark html\nMIME-Version: 1.0\n'
+    printf 'Content-Type: text/html; charset=utf-8\nX-Uuid: bench0123456789\n\n'
+    printf '<html><head><title>Offer</title></head><body>\n'
+    for i in $(seq 1 "$3"); do
+      printf '<p><a href="https://shop.example.com/item/%d?utm_source=mail&amp;utm_campaign=bench">Item %d</a></p>\n' "$i" "$i"
+    done
+    # Filler paragraphs up to the size, in short lines.
+    local filler=$(( $2 - 200 - 110 * $3 ))
+    [ "$filler" -gt 0 ] && head -c $(( filler * 3 / 4 )) /dev/urandom | base64 -w 72 | sed 's|.*|<p>&</p>|'
+    printf '</body></html>\n'
+  } > "$1"
+}
+
 # bench_config RECEIVER_PORT DNS_PORT SMTP_PORT [METRICS_PORT [REDIS_PORT [SENDER_EXTRA]]]: global.yaml and
 # customer.yaml for `mailer run` in $work: receiver from 127.0.0.0/8 without AUTH, DKIM for sender.test with
 # $work/dkim.pem, the MX through dnsmasq, the spool in $work/mm-data; Prometheus on METRICS_PORT and queues on the

@@ -45,4 +45,9 @@ internal sealed record SuppressionOptions
         new HashSet<SuppressionReason> { SuppressionReason.Unsubscribe, SuppressionReason.Complaint, SuppressionReason.Bounce };
 
     public bool Adds(SuppressionReason reason) => Auto.Contains(reason);
+
+    /// <summary>The embedded suppression list, beside the spool in <c>storage/path</c>.</summary>
+    public const string SqliteFileName = "suppressions.db";
+
+    public static string SqlitePath(StorageOptions storage) => System.IO.Path.Combine(storage.Path, SqliteFileName);
 }

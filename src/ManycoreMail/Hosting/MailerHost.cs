@@ -15,6 +15,7 @@ using ManycoreMail.Roles.Receiver;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Roles.Transformer;
+using ManycoreMail.Suppression;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Hosting;
@@ -37,6 +38,8 @@ internal sealed class MailerHost : IAsyncDisposable
     private IQueueStore? _store;
     /// <summary>Open when the backdata role runs here: it writes, and this process's API queries through it.</summary>
     private SqliteEventStore? _eventStore;
+    private readonly Lock _suppressionsLock = new();
+    private ISuppressionStore? _suppressions;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -54,6 +57,19 @@ internal sealed class MailerHost : IAsyncDisposable
 
     /// <summary>The queue store to open: the embedded spool, or Redis shared with other processes.</summary>
     public QueueBackend Queue { get; init; } = QueueBackend.Embedded;
+
+    /// <summary>The process's one suppression list, opened at first use (a process whose roles never ask opens no
+    /// file) and disposed with the host. Give it to the roles that check or add entries.</summary>
+    public ISuppressionStore Suppressions
+    {
+        get
+        {
+            lock (_suppressionsLock)
+            {
+                return _suppressions ??= SuppressionStores.Open(_options);
+            }
+        }
+    }
 
     /// <summary>The roles a plain <c>mailer run</c> starts: every role whose section is configured.</summary>
     public static IReadOnlyList<string> ConfiguredRoles(MailerOptions options)
@@ -109,6 +125,7 @@ internal sealed class MailerHost : IAsyncDisposable
             _disposables.Add(backdata);
             await StartRoleAsync(backdata.AsRole(), cancellationToken).ConfigureAwait(false);
             await StartRoleAsync(new EventRetention(_eventStore, _options.Events.Retention, _time, _loggers.CreateLogger<EventRetention>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new SuppressionPurge(Suppressions, _time, _loggers.CreateLogger<SuppressionPurge>()).AsRole(), cancellationToken).ConfigureAwait(false);
         }
         InboundEmailEndpoint? inboundEmail = null;
         if (roles.Contains(RoleNames.MxServer))
@@ -240,6 +257,15 @@ internal sealed class MailerHost : IAsyncDisposable
         if (_eventStore is not null)
         {
             await _eventStore.DisposeAsync().ConfigureAwait(false);
+        }
+        ISuppressionStore? suppressions;
+        lock (_suppressionsLock)
+        {
+            (suppressions, _suppressions) = (_suppressions, null);
+        }
+        if (suppressions is not null)
+        {
+            await suppressions.DisposeAsync().ConfigureAwait(false);
         }
         if (_store is not null)
         {
