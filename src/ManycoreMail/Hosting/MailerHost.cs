@@ -52,9 +52,6 @@ internal sealed class MailerHost : IAsyncDisposable
 
     public MetricsRegistry Metrics { get; } = new();
 
-    // TEMPORARY until Hosting/SuppressionStores.cs is merged from main: the process's suppression store.
-    private ManycoreMail.Suppression.ISuppressionStore Suppressions => throw new NotSupportedException("no suppression store yet");
-
     /// <summary>The queue store to open: the embedded spool, or Redis shared with other processes.</summary>
     public QueueBackend Queue { get; init; } = QueueBackend.Embedded;
 
