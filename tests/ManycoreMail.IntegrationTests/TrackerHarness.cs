@@ -8,6 +8,7 @@ using ManycoreMail.Queue.Embedded;
 using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Suppression;
+using ManycoreMail.Suppression.Sqlite;
 using ManycoreMail.TestSupport;
 using ManycoreMail.Tracking;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -15,7 +16,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace ManycoreMail.IntegrationTests;
 
 /// <summary>The tracker role on a free loopback port, in the process's HTTP server as the host starts it, over a
-/// real embedded spool whose events queue the test reads.</summary>
+/// real embedded spool whose events queue the test reads and a real (SQLite) suppression list.</summary>
 internal sealed class TrackerHarness : IAsyncDisposable
 {
     public const string EventsQueue = "EVENT_QUEUE";
@@ -47,8 +48,7 @@ internal sealed class TrackerHarness : IAsyncDisposable
     /// <summary>Where the tracker listens: the public base URL's host stands for a proxy in front of it.</summary>
     public string Listener => $"http://{Options.Bind}";
 
-    public static async Task<TrackerHarness> StartAsync(string baseUrl = "https://t.example.com", ISuppressionStore? suppressions = null,
-        SuppressionOptions? suppression = null)
+    public static async Task<TrackerHarness> StartAsync(string baseUrl = "https://t.example.com", SuppressionOptions? suppression = null)
     {
         var directory = Directory.CreateTempSubdirectory("tracker-");
         var spool = await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(directory.FullName, "spool") }, TimeProvider.System, CancellationToken.None);
@@ -59,7 +59,7 @@ internal sealed class TrackerHarness : IAsyncDisposable
             Secrets = [Secret],
         };
         var metrics = new MetricsRegistry();
-        suppressions ??= new RecordingSuppressionStore();
+        var suppressions = SqliteSuppressionStore.Open(new SqliteSuppressionStoreOptions { Path = Path.Combine(directory.FullName, "suppressions.db") });
         var site = TrackerRole.Create(options, suppression ?? new SuppressionOptions(), new EventQueue(spool, EventsQueue), suppressions, metrics,
             TimeProvider.System, NullLoggerFactory.Instance);
         var front = new HttpFront(null, null, [], metrics, NullLoggerFactory.Instance, tracker: site);
@@ -95,6 +95,10 @@ internal sealed class TrackerHarness : IAsyncDisposable
         return events;
     }
 
+    /// <summary>Every entry of the suppression list.</summary>
+    public async Task<IReadOnlyList<SuppressionEntry>> SuppressedAsync() =>
+        (await Suppressions.ListAsync(new SuppressionQuery { Limit = SuppressionQuery.MaxLimit }, CancellationToken.None)).Entries;
+
     public async Task<string> MetricsTextAsync() => await Metrics.RenderAsync(CancellationToken.None);
 
     public async ValueTask DisposeAsync()
@@ -107,49 +111,4 @@ internal sealed class TrackerHarness : IAsyncDisposable
         await Suppressions.DisposeAsync();
         _directory.Delete(recursive: true);
     }
-}
-
-/// <summary>A suppression store that keeps what is added in memory, for the tracker's tests.</summary>
-internal sealed class RecordingSuppressionStore : ISuppressionStore
-{
-    private readonly Lock _lock = new();
-    private readonly List<SuppressionEntry> _added = [];
-
-    /// <summary>When set, every add fails with it (a store that is down).</summary>
-    public Exception? FailWith { get; set; }
-
-    public IReadOnlyList<SuppressionEntry> Added
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return [.. _added];
-            }
-        }
-    }
-
-    public Task AddAsync(IReadOnlyList<SuppressionEntry> entries, CancellationToken cancellationToken)
-    {
-        if (FailWith is { } failure)
-        {
-            return Task.FromException(failure);
-        }
-        lock (_lock)
-        {
-            _added.AddRange(entries);
-        }
-        return Task.CompletedTask;
-    }
-
-    public Task<bool> RemoveAsync(string email, SuppressionScope scope, string? value, CancellationToken cancellationToken) => throw new NotSupportedException();
-
-    public Task<SuppressionPage> ListAsync(SuppressionQuery query, CancellationToken cancellationToken) => throw new NotSupportedException();
-
-    public Task<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>> FindAsync(IReadOnlyCollection<string> emails, DateTimeOffset now,
-        CancellationToken cancellationToken) => throw new NotSupportedException();
-
-    public Task<long> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) => throw new NotSupportedException();
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -123,8 +123,7 @@ public sealed class TrackerTests
     [Fact]
     public async Task Get_of_the_unsubscribe_url_shows_a_self_contained_confirm_form_and_changes_nothing()
     {
-        var store = new RecordingSuppressionStore();
-        await using var tracker = await TrackerHarness.StartAsync(suppressions: store);
+        await using var tracker = await TrackerHarness.StartAsync();
         var url = tracker.LocalUrl(Sent(TrackingToken.Unsubscribe("m1", "<b>o'neil</b>&co@example.com", "sender:news@sender.test")));
 
         using var response = await GetAsync(tracker, url);
@@ -143,7 +142,7 @@ public sealed class TrackerTests
         Assert.DoesNotContain("src=", html, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain("http", html, StringComparison.OrdinalIgnoreCase);
 
-        Assert.Empty(store.Added);
+        Assert.Empty(await tracker.SuppressedAsync());
         Assert.Empty(await tracker.TakeEventsAsync());
         Assert.Contains("tracker_unsubscribes_total 0", await tracker.MetricsTextAsync(), StringComparison.Ordinal);
     }
@@ -151,8 +150,7 @@ public sealed class TrackerTests
     [Fact]
     public async Task A_one_click_post_suppresses_in_the_tokens_scope_records_unsubscribe_and_may_be_repeated()
     {
-        var store = new RecordingSuppressionStore();
-        await using var tracker = await TrackerHarness.StartAsync(suppressions: store);
+        await using var tracker = await TrackerHarness.StartAsync();
         var uuid = Messages.NewUuid();
         var url = tracker.LocalUrl(Sent(TrackingToken.Unsubscribe(uuid, "Reader@Example.com", "sender:news@sender.test")));
 
@@ -168,15 +166,13 @@ public sealed class TrackerTests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        Assert.Equal(2, store.Added.Count);
-        Assert.All(store.Added, entry =>
-        {
-            Assert.Equal("reader@example.com", entry.Email);
-            Assert.Equal(SuppressionScope.Sender, entry.Scope);
-            Assert.Equal("news@sender.test", entry.Value);
-            Assert.Equal(SuppressionReason.Unsubscribe, entry.Reason);
-            Assert.Null(entry.Expires);
-        });
+        // One entry: the second POST replaced it.
+        var entry = Assert.Single(await tracker.SuppressedAsync());
+        Assert.Equal("reader@example.com", entry.Email);
+        Assert.Equal(SuppressionScope.Sender, entry.Scope);
+        Assert.Equal("news@sender.test", entry.Value);
+        Assert.Equal(SuppressionReason.Unsubscribe, entry.Reason);
+        Assert.Null(entry.Expires);
         var events = await tracker.TakeEventsAsync();
         Assert.Equal(2, events.Count);
         Assert.All(events, e =>
@@ -192,8 +188,7 @@ public sealed class TrackerTests
     [Fact]
     public async Task A_post_that_is_not_the_one_click_form_changes_nothing()
     {
-        var store = new RecordingSuppressionStore();
-        await using var tracker = await TrackerHarness.StartAsync(suppressions: store);
+        await using var tracker = await TrackerHarness.StartAsync();
         var url = tracker.LocalUrl(Sent(TrackingToken.Unsubscribe("m1", "reader@example.com")));
 
         using (var wrongValue = await tracker.Http.PostAsync(url, new FormUrlEncodedContent([new("List-Unsubscribe", "Maybe")])))
@@ -215,29 +210,27 @@ public sealed class TrackerTests
             Assert.Equal(HttpStatusCode.MethodNotAllowed, put.StatusCode);
         }
 
-        Assert.Empty(store.Added);
+        Assert.Empty(await tracker.SuppressedAsync());
         Assert.Empty(await tracker.TakeEventsAsync());
     }
 
     [Fact]
     public async Task Without_unsubscribe_in_suppression_auto_the_post_records_the_event_only()
     {
-        var store = new RecordingSuppressionStore();
-        await using var tracker = await TrackerHarness.StartAsync(suppressions: store,
-            suppression: new SuppressionOptions { Auto = new HashSet<SuppressionReason> { SuppressionReason.Bounce } });
+        await using var tracker = await TrackerHarness.StartAsync(suppression: new SuppressionOptions { Auto = new HashSet<SuppressionReason> { SuppressionReason.Bounce } });
 
         using var response = await tracker.Http.PostAsync(tracker.LocalUrl(Sent(TrackingToken.Unsubscribe("m1", "reader@example.com", "domain:sender.test"))), OneClick());
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Empty(store.Added);
+        Assert.Empty(await tracker.SuppressedAsync());
         Assert.Equal("unsubscribe", Assert.Single(await tracker.TakeEventsAsync()).GetProperty("event").GetString());
     }
 
     [Fact]
     public async Task When_the_suppression_store_fails_the_client_is_told_to_retry_and_nothing_is_recorded()
     {
-        var store = new RecordingSuppressionStore { FailWith = new IOException("disk full") };
-        await using var tracker = await TrackerHarness.StartAsync(suppressions: store);
+        await using var tracker = await TrackerHarness.StartAsync();
+        await tracker.Suppressions.DisposeAsync();
 
         using var response = await tracker.Http.PostAsync(tracker.LocalUrl(Sent(TrackingToken.Unsubscribe("m1", "reader@example.com"))), OneClick());
 
