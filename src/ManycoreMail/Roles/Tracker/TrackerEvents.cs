@@ -11,8 +11,7 @@ namespace ManycoreMail.Roles.Tracker;
 /// </summary>
 internal sealed class TrackerEvents(EventQueue queue, TimeSpan deadline, TrackerMetrics metrics, ILogger logger)
 {
-    /// <summary>True when the queue took the event.</summary>
-    public async Task<bool> EmitAsync(MailEvent mailEvent)
+    public async Task EmitAsync(MailEvent mailEvent)
     {
         // Not the request's token: a client that hangs up once it has its answer (a scanner's HEAD) must not
         // take its event with it.
@@ -21,14 +20,13 @@ internal sealed class TrackerEvents(EventQueue queue, TimeSpan deadline, Tracker
         {
             // WaitAsync as well: a store that does not watch its token still cannot hold the answer.
             await queue.EmitAsync(mailEvent, timeout.Token).AsTask().WaitAsync(deadline).ConfigureAwait(false);
-            return true;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             metrics.EventsFailed.Increment();
-            logger.LogWarning("The {Kind} event of {Uuid} was not queued within {Deadline} s and is lost: {Error}",
+            // Counted as lost: a store that ignored its token may still write it later, but nobody waits to see.
+            logger.LogWarning("The {Kind} event of {Uuid} was not queued within {Deadline} s and is counted as lost: {Error}",
                 mailEvent.Kind, mailEvent.Uuid, deadline.TotalSeconds, e.Message);
-            return false;
         }
     }
 }
