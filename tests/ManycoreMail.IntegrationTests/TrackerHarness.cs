@@ -48,7 +48,8 @@ internal sealed class TrackerHarness : IAsyncDisposable
     /// <summary>Where the tracker listens: the public base URL's host stands for a proxy in front of it.</summary>
     public string Listener => $"http://{Options.Bind}";
 
-    public static async Task<TrackerHarness> StartAsync(string baseUrl = "https://t.example.com", SuppressionOptions? suppression = null)
+    public static async Task<TrackerHarness> StartAsync(string baseUrl = "https://t.example.com", SuppressionOptions? suppression = null,
+        IReadOnlyList<IPNetwork>? trustedProxies = null)
     {
         var directory = Directory.CreateTempSubdirectory("tracker-");
         var spool = await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(directory.FullName, "spool") }, TimeProvider.System, CancellationToken.None);
@@ -57,6 +58,7 @@ internal sealed class TrackerHarness : IAsyncDisposable
             Bind = new IPEndPoint(IPAddress.Loopback, FreePort.Tcp(IPAddress.Loopback)),
             BaseUrl = baseUrl,
             Secrets = [Secret],
+            TrustedProxies = trustedProxies ?? [],
         };
         var metrics = new MetricsRegistry();
         var suppressions = SqliteSuppressionStore.Open(new SqliteSuppressionStoreOptions { Path = Path.Combine(directory.FullName, "suppressions.db") });

@@ -275,6 +275,30 @@ public sealed class TrackerTests
     }
 
     [Fact]
+    public async Task The_client_behind_a_trusted_proxy_is_taken_from_x_forwarded_for_and_nobody_elses_claim_is_believed()
+    {
+        await using var direct = await TrackerHarness.StartAsync();
+        await using var proxied = await TrackerHarness.StartAsync(trustedProxies: [IPNetwork.Parse("127.0.0.0/8")]);
+
+        foreach (var tracker in new[] { direct, proxied })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, tracker.LocalUrl(Sent(TrackingToken.Open("m1", "reader@example.com"))));
+            request.Headers.TryAddWithoutValidation("User-Agent", Chrome);
+            request.Headers.TryAddWithoutValidation("X-Forwarded-For", "198.51.100.9, 17.58.63.12");
+            using var response = await tracker.Http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var claimed = Assert.Single(await direct.TakeEventsAsync());
+        Assert.Equal("127.0.0.1", claimed.GetProperty("ip").GetString());
+        Assert.False(claimed.GetProperty("machine").GetBoolean());
+        // Through the proxy: Apple's privacy relay, so a machine.
+        var forwarded = Assert.Single(await proxied.TakeEventsAsync());
+        Assert.Equal("17.58.63.12", forwarded.GetProperty("ip").GetString());
+        Assert.True(forwarded.GetProperty("machine").GetBoolean());
+    }
+
+    [Fact]
     public async Task When_the_events_queue_fails_the_pixel_and_redirect_are_served_and_the_loss_counted()
     {
         await using var tracker = await TrackerHarness.StartAsync();

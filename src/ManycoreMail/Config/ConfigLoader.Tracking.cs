@@ -64,6 +64,7 @@ internal static partial class ConfigLoader
             Unsubscribe = section.Bool("unsubscribe") ?? true,
             UnsubscribeScope = scope,
             TrackTextLinks = section.Bool("track-text-links") ?? false,
+            TrustedProxies = ReadNetworks(section, "trusted-proxies"),
         };
         return bind is null || baseUrl is null ? null : options;
     }

@@ -43,4 +43,16 @@ public sealed class TrackerRoleConfigTests
         Assert.Null(refusal.Backend);
         Assert.Contains("tracking/reliable-queue/redis/hostname", refusal.Refusal, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Trusted_proxies_are_networks_and_anything_else_is_named()
+    {
+        var options = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Tracking + "  trusted-proxies: [10.0.0.0/8, 192.0.2.1]\n").Options;
+        Assert.Equal(new[] { System.Net.IPNetwork.Parse("10.0.0.0/8"), System.Net.IPNetwork.Parse("192.0.2.1/32") }, options.Tracking!.TrustedProxies);
+        Assert.Empty(ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Tracking).Options.Tracking!.TrustedProxies);
+
+        var error = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Tracking + "  trusted-proxies: [the-lb]\n"));
+        Assert.Contains("tracking/trusted-proxies", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the-lb", error.Message, StringComparison.Ordinal);
+    }
 }

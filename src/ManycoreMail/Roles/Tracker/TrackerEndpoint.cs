@@ -24,6 +24,7 @@ internal sealed class TrackerEndpoint(
     ISuppressionStore suppressions,
     SuppressionOptions suppression,
     MachineDetector detector,
+    ForwardedClient clients,
     TrackerMetrics metrics,
     TimeProvider time,
     ILogger<TrackerEndpoint> logger)
@@ -187,11 +188,7 @@ internal sealed class TrackerEndpoint(
 
     private (string? Ip, string? UserAgent, bool Machine) Observe(HttpContext context, TrackingToken token)
     {
-        var ip = context.Connection.RemoteIpAddress;
-        if (ip is { IsIPv4MappedToIPv6: true })
-        {
-            ip = ip.MapToIPv4();
-        }
+        var ip = clients.Resolve(context.Connection.RemoteIpAddress, context.Request.Headers["X-Forwarded-For"]);
         var agent = context.Request.Headers.UserAgent.ToString();
         var userAgent = agent.Length == 0 ? null : agent;
         var machine = detector.IsMachine(new TrackingHit(token, HttpMethods.IsHead(context.Request.Method), ip, userAgent, time.GetUtcNow()));

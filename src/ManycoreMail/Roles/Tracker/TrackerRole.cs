@@ -21,7 +21,8 @@ internal static class TrackerRole
         var metrics = new TrackerMetrics(registry);
         var endpoint = new TrackerEndpoint(tracking.Bind, tracking.CreateUrls(),
             new TrackerEvents(events, EventDeadline, metrics, loggers.CreateLogger<TrackerEvents>()),
-            suppressions, suppression, new MachineDetector(), metrics, time, loggers.CreateLogger<TrackerEndpoint>());
+            suppressions, suppression, new MachineDetector(), new ForwardedClient(tracking.TrustedProxies), metrics, time,
+            loggers.CreateLogger<TrackerEndpoint>());
         return new HttpSite(tracking.Bind, endpoint.HandleAsync);
     }
 }
