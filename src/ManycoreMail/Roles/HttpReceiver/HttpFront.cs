@@ -13,7 +13,8 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <summary>
 /// Every HTTP listener of the process in one Kestrel server: the mail API (when the http-receiver role
 /// runs) and /metrics on each configured prometheus bind. /metrics answers only on metrics binds (403 on the
-/// API port) and the API only on its own port (the original served it on both).
+/// API port) and the API only on its own port (the original served it on both). The tracker's site (tracking/bind)
+/// answers every request on its port.
 /// </summary>
 internal sealed class HttpFront(
     IPEndPoint? apiBind,
