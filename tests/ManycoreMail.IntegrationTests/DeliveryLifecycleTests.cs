@@ -81,7 +81,8 @@ public sealed class DeliveryLifecycleTests
 
         Assert.StartsWith("relay:127.0.0.1:", site.Name, StringComparison.Ordinal);
         Assert.Empty(handler.Delivered);
-        Assert.Equal(0, await harness.Store.CountAsync(DeliveryHarness.EventsQueue, CancellationToken.None));
+        // Deferred, never delivered or bounced: the only events are deferred ones (always emitted, posted when listed).
+        Assert.All(await harness.WaitForEventsAsync(0, withDeferred: true), e => Assert.Equal("deferred", e.GetProperty("event").GetString()));
     }
 
     /// <summary>The system clock plus an offset the test moves forward; timers stay real.</summary>

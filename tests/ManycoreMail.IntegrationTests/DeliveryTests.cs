@@ -279,12 +279,12 @@ public sealed class DeliveryTests
         await harness.StartSenderAsync(o => o with
         {
             HeloName = " ",
-            Delivery = o.Delivery with { DeferredEvents = true, DefaultLimits = SiteLimits.Default with { MaxConnections = 1 } },
+            Delivery = o.Delivery with { DefaultLimits = SiteLimits.Default with { MaxConnections = 1 } },
         });
 
         await harness.EnqueueAsync("first", "one@pool.test");
         await harness.EnqueueAsync("second", "two@pool.test");
-        var events = await harness.WaitForEventsAsync(2, Deadline);
+        var events = await harness.WaitForEventsAsync(2, Deadline, withDeferred: true);
 
         Assert.Equal(["first", "second"], events.Select(e => e.GetProperty("uuid").GetString()).Distinct().Order());
         Assert.All(events, e =>

@@ -105,13 +105,12 @@ public sealed class SenderRelayTrustTests
             Delivery = o.Delivery with
             {
                 Relay = new RelayRoute("127.0.0.1", port, RelayRoute.DefaultTlsFor(port), User, Password, caFile),
-                DeferredEvents = true,
             },
         });
 
     private static async Task<JsonElement> WaitForDeferredAsync(DeliveryHarness harness)
     {
-        var first = (await harness.WaitForEventsAsync(1, Deadline))[0];
+        var first = (await harness.WaitForEventsAsync(1, Deadline, withDeferred: true))[0];
         Assert.Equal("deferred", first.GetProperty("event").GetString());
         return first;
     }

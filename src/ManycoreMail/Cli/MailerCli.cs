@@ -49,6 +49,7 @@ internal static class MailerCli
         root.Subcommands.Add(classify);
 
         root.Subcommands.Add(Events.EventsCommand.AddListing(Events.DeadLetterCommand.Build(AddLoadedConfig), AddLoadedConfig));
+        root.Subcommands.Add(Suppressions.SuppressionsCommand.Build(AddLoadedConfig));
 
         foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
         {

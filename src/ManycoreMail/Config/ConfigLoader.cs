@@ -49,7 +49,7 @@ internal static partial class ConfigLoader
         var receiver = ReadReceiver(customer.Section("receiver"), sources, metricsBinds);
         var transformer = ReadTransformer(customer.Section("transformer"), xMailer, metricsBinds);
         var postfixlog = customer.Section("postfixlog");
-        var sender = ReadSender(customer.Section("sender"), postfixlog, metricsBinds, customer.Section("backdata"));
+        var sender = ReadSender(customer.Section("sender"), postfixlog, metricsBinds);
         var mxServer = ReadMxServer(customer.Section("mxserver"), metricsBinds);
         var backdata = ReadBackdata(customer.Section("backdata"), metricsBinds);
         var events = ReadEvents(customer.Section("events"));
@@ -334,7 +334,7 @@ internal static partial class ConfigLoader
         };
     }
 
-    private static SenderOptions? ReadSender(YamlSection section, YamlSection postfixlog, List<MetricsBind> metrics, YamlSection backdata)
+    private static SenderOptions? ReadSender(YamlSection section, YamlSection postfixlog, List<MetricsBind> metrics)
     {
         // The original's Postfix module: its keys are read (and mostly meaningless now that we deliver ourselves).
         postfixlog.String("logfile");
@@ -375,7 +375,7 @@ internal static partial class ConfigLoader
             MaxRetryDelay = maxRetry is { } m ? TimeSpan.FromSeconds(m) : TimeSpan.FromHours(4),
             MaxQueueLifetime = lifetime is { } l ? TimeSpan.FromSeconds(l) : TimeSpan.FromHours(12),
             Lease = lease is { } leaseSeconds ? TimeSpan.FromSeconds(leaseSeconds) : TimeSpan.FromMinutes(30),
-            Delivery = Roles.Sender.DeliveryOptionsReader.Read(section, backdata),
+            Delivery = Roles.Sender.DeliveryOptionsReader.Read(section),
         };
     }
 
@@ -441,7 +441,7 @@ internal static partial class ConfigLoader
             section.Error("post-url", $"'{url}' is not an http(s) URL");
             return null;
         }
-        return new BackdataOptions { PostUrl = uri };
+        return new BackdataOptions { PostUrl = uri, EventTypes = BackdataEventTypes.Read(section) };
     }
 
     private static EventsOptions ReadEvents(YamlSection section)

@@ -172,4 +172,10 @@ internal sealed record BackdataOptions
     public int BatchSize { get; init; } = 50;
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary><c>backdata/event-types</c>: the kinds posted besides the original's (every kind is stored).</summary>
+    public IReadOnlySet<string> EventTypes { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>True when an event of <paramref name="kind"/> goes to the webhook: the original's kinds always, ours
+    /// only when listed, so the original's consumers see nothing new by default.</summary>
+    public bool Posts(string? kind) => kind is not null && (Events.EventKinds.Original.Contains(kind) || EventTypes.Contains(kind));
 }

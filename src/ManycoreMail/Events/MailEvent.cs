@@ -26,6 +26,12 @@ internal static class EventKinds
     {
         Delivered, Bounce, Error, SpamReport, Unsubscribe,
     };
+
+    /// <summary>Ours: stored always, posted only when backdata/event-types lists them.</summary>
+    public static readonly IReadOnlySet<string> Added = new HashSet<string>(StringComparer.Ordinal)
+    {
+        Deferred, Open, Click, Suppressed,
+    };
 }
 
 /// <summary>The original system's service names for error events.</summary>

@@ -1,3 +1,4 @@
+using ManycoreMail.AutoSuppression;
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
@@ -40,6 +41,8 @@ internal sealed class MailerHost : IAsyncDisposable
     private SqliteEventStore? _eventStore;
     private readonly Lock _suppressionsLock = new();
     private ISuppressionStore? _suppressions;
+    private bool _suppressionsClosed;
+    private SuppressionWriter? _autoSuppressions;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -63,10 +66,16 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             lock (_suppressionsLock)
             {
+                ObjectDisposedException.ThrowIf(_suppressionsClosed, this);
                 return _suppressions ??= SuppressionStores.Open(_options);
             }
         }
     }
+
+    /// <summary>The automatic entries of the sender and the MX server (bounces, complaints, unsubscribe mails), written to
+    /// <see cref="Suppressions"/> in batches; made by the first role that needs it (roles start one after another).</summary>
+    private SuppressionWriter AutoSuppressions =>
+        _autoSuppressions ??= new SuppressionWriter(Suppressions, _options.Suppression, Metrics, _loggers.CreateLogger<SuppressionWriter>());
 
     /// <summary>The roles a plain <c>mailer run</c> starts: every role whose section is configured.</summary>
     public static IReadOnlyList<string> ConfiguredRoles(MailerOptions options)
@@ -143,7 +152,9 @@ internal sealed class MailerHost : IAsyncDisposable
                 inboundEmail = new InboundEmailEndpoint(emailBind, forwarder, _options.MxServer.Forwarding.Psk!, _options.MxServer.MaxMessageSize, _loggers.CreateLogger<InboundEmailEndpoint>());
             }
             var handler = new MxHandler(domains,
-                new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder);
+                new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder,
+                suppressions: AutoSuppressions,
+                unsubscribeScopes: new UnsubscribeScopes(_options.Tracking?.UnsubscribeScope ?? SuppressionScope.Sender, _options.Transformer?.Domains ?? [], _loggers.CreateLogger<UnsubscribeScopes>()));
             var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers);
             await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
         }
@@ -153,7 +164,7 @@ internal sealed class MailerHost : IAsyncDisposable
             _disposables.Add(resolver);
             var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics), _time, _loggers.CreateLogger<DeliveryEngine>());
             _disposables.Add(engine);
-            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>());
+            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions);
             await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);
             if (_options.Sender.Delivery.Admin is { } admin)
             {
@@ -181,12 +192,13 @@ internal sealed class MailerHost : IAsyncDisposable
             .ToArray();
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
+        var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, tracker), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -255,10 +267,15 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             await _eventStore.DisposeAsync().ConfigureAwait(false);
         }
+        if (_autoSuppressions is not null)
+        {
+            // The roles have stopped: what they reported last is written before the store closes.
+            await _autoSuppressions.DisposeAsync().ConfigureAwait(false);
+        }
         ISuppressionStore? suppressions;
         lock (_suppressionsLock)
         {
-            (suppressions, _suppressions) = (_suppressions, null);
+            (suppressions, _suppressions, _suppressionsClosed) = (_suppressions, null, true);
         }
         if (suppressions is not null)
         {

@@ -55,15 +55,13 @@ public sealed class DeliveryConfigTests
         Assert.Equal("u", delivery.Relay.Username);
         Assert.Equal(SmtpTlsMode.Implicit, Assert.Single(delivery.DomainRelays).Value.Tls);
         Assert.Equal(TimeSpan.FromDays(3), Assert.Single(delivery.QueueLifetimes).Lifetime);
-        Assert.True(delivery.DeferredEvents);
     }
 
     [Fact]
-    public void Defaults_ship_the_provider_rules_and_keep_deferred_events_off()
+    public void Defaults_ship_the_provider_rules()
     {
         var delivery = ConfigLoader.Parse(Global, "sender:\n  helo-name: mailer.example.com\n").Options.Sender.Delivery;
 
-        Assert.False(delivery.DeferredEvents);
         Assert.Null(delivery.Relay);
         Assert.Equal(7, delivery.ShapingRules.Count);
     }

@@ -3,6 +3,7 @@ using ManycoreMail.Config;
 using ManycoreMail.Events;
 using ManycoreMail.Queue;
 using ManycoreMail.Roles.Sender;
+using ManycoreMail.Suppression;
 using Microsoft.Extensions.Time.Testing;
 
 namespace ManycoreMail.Tests.Sender;
@@ -21,7 +22,7 @@ public sealed class MessageSettlementTests
     };
 
     private static MessageSettlement Settlement(SenderOptions options) =>
-        new(options, new RetrySchedule(options, new Random(7)), new EventQueue(new UnusedStore(), "EVENTS"));
+        new(new RetrySchedule(options, new Random(7)), new EventQueue(new UnusedStore(), "EVENTS"));
 
     private LeasedItem Leased(DateTimeOffset createdAt, int attempts, params string[] recipients) => new()
     {
@@ -54,7 +55,7 @@ public sealed class MessageSettlementTests
         Assert.Equal(["b@x.test"], retry.Envelope!.Recipients);
         // First retry after 5 minutes ±10%.
         Assert.InRange(retry.NotBefore - _clock.GetUtcNow(), TimeSpan.FromMinutes(4.5), TimeSpan.FromMinutes(5.5));
-        Assert.Equal("delivered", Assert.Single(Events(result.Transaction)).GetProperty("event").GetString());
+        Assert.Equal(["delivered", "deferred"], Events(result.Transaction).Select(e => e.GetProperty("event").GetString()));
     }
 
     [Fact]
@@ -106,15 +107,56 @@ public sealed class MessageSettlementTests
     }
 
     [Fact]
-    public void Deferred_events_are_emitted_only_when_asked_for()
+    public void Every_deferred_recipient_yields_one_deferred_event_whatever_the_configuration()
     {
-        var deferred = new QueuedOutcome("x.test", new RecipientOutcome.Deferred("b@x.test", "451 4.7.1 greylisted", SiteAnswered: true, BounceClass.Throttled));
+        var asked = new QueuedOutcome("x.test", new RecipientOutcome.Deferred("b@x.test", "451 4.7.1 greylisted", SiteAnswered: true, BounceClass.Throttled));
+        var backedOff = new QueuedOutcome("x.test", new RecipientOutcome.Deferred("c@x.test", "mx.x.test is in back-off after: connection refused", SiteAnswered: false,
+            BounceClass.Connection, _clock.GetUtcNow() + TimeSpan.FromMinutes(1)));
 
-        var silent = Settlement(Options()).Settle(Leased(_clock.GetUtcNow(), 0, "b@x.test"), [deferred], _clock.GetUtcNow());
-        var loud = Settlement(Options(new DeliveryOptions { DeferredEvents = true })).Settle(Leased(_clock.GetUtcNow(), 0, "b@x.test"), [deferred], _clock.GetUtcNow());
+        var result = Settlement(Options()).Settle(Leased(_clock.GetUtcNow(), 0, "b@x.test", "c@x.test"), [asked, backedOff], _clock.GetUtcNow());
 
-        Assert.Empty(Events(silent.Transaction));
-        Assert.Equal("deferred", Assert.Single(Events(loud.Transaction)).GetProperty("event").GetString());
+        // Always emitted (backdata stores every event and posts deferred only when backdata/event-types lists it).
+        Assert.Equal([("deferred", "b@x.test", "throttled"), ("deferred", "c@x.test", "connection")], Events(result.Transaction)
+            .Select(e => (e.GetProperty("event").GetString(), e.GetProperty("email").GetString(), e.GetProperty("class").GetString())));
+    }
+
+    [Theory]
+    [InlineData("userunknown", true)]
+    [InlineData("hostunknown", true)]
+    [InlineData("mailboxfull", false)]
+    [InlineData("filtered", false)]
+    [InlineData(null, false)]
+    public void A_hard_bounce_carries_its_class_and_asks_for_a_global_entry_only_when_the_address_or_domain_does_not_exist(string? reportClass, bool suppresses)
+    {
+        var bounced = new RecipientOutcome.Bounced("Gone@X.test", "hard", "host mx said: 550 ...", "127.0.0.2", BounceClass.InvalidRecipient, reportClass);
+
+        var result = Settlement(Options()).Settle(Leased(_clock.GetUtcNow(), 0, "Gone@X.test"), [new("x.test", bounced)], _clock.GetUtcNow());
+
+        var bounce = Assert.Single(Events(result.Transaction));
+        Assert.Equal(reportClass, bounce.TryGetProperty("class", out var c) ? c.GetString() : null);
+        if (suppresses)
+        {
+            var entry = Assert.Single(result.Suppressions);
+            Assert.Equal(("gone@x.test", SuppressionScope.Global, "", SuppressionReason.Bounce, _clock.GetUtcNow()),
+                (entry.Email, entry.Scope, entry.Value, entry.Reason, entry.Created));
+        }
+        else
+        {
+            Assert.Empty(result.Suppressions);
+        }
+    }
+
+    [Fact]
+    public void An_expired_recipient_is_not_suppressed_even_after_a_user_unknown()
+    {
+        var item = Leased(_clock.GetUtcNow(), attempts: 9, "b@x.test");
+        _clock.Advance(TimeSpan.FromHours(13));
+
+        var result = Settlement(Options()).Settle(item,
+            [new("x.test", new RecipientOutcome.Deferred("b@x.test", "450 4.1.1 user unknown", SiteAnswered: true, BounceClass.InvalidRecipient))], _clock.GetUtcNow());
+
+        Assert.Equal("expired", Assert.Single(Events(result.Transaction)).GetProperty("class").GetString());
+        Assert.Empty(result.Suppressions);
     }
 
     [Fact]

@@ -26,6 +26,8 @@ namespace ManycoreMail.Roles.Backdata;
 /// and replays the dead letters.
 /// With an event store, each leased batch is appended to it before the POST, so the store has the events even while
 /// the webhook is down; a batch whose append fails is retried like one the webhook did not take.
+/// Only the original's kinds, and those of ours that <c>backdata/event-types</c> lists, are posted (issue 12: the
+/// original's consumers see nothing new by default); every other event is stored and then completed.
 /// </remarks>
 internal sealed class BackdataRole : IDisposable
 {
@@ -43,6 +45,7 @@ internal sealed class BackdataRole : IDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<string, Counter> _byKind;
     private readonly Counter _malformed;
+    private readonly Counter _unposted;
     private readonly Counter _pushed;
     private readonly Counter _failed;
     private readonly Counter _deadLettered;
@@ -72,7 +75,12 @@ internal sealed class BackdataRole : IDisposable
             [EventKinds.SpamReport] = metrics.Counter("spam_report_events_total", "Spam-report events posted."),
             [EventKinds.Unsubscribe] = metrics.Counter("unsubscribe_events_total", "Unsubscribe events posted."),
         };
+        foreach (var kind in EventKinds.Added)
+        {
+            _byKind[kind] = metrics.Counter($"{kind}_events_total", $"{char.ToUpperInvariant(kind[0])}{kind[1..]} events posted (listed in backdata/event-types).");
+        }
         _malformed = metrics.Counter("malformed_events_total", "Events of unknown kind or not JSON.");
+        _unposted = metrics.Counter("unposted_events_total", "Events stored but not posted: kinds backdata/event-types does not list, and unknown kinds.");
         _pushed = metrics.Counter("successfully_pushed_events_total", "Events the webhook accepted.");
         _failed = metrics.Counter("failed_pushed_events_total", "Events whose POST failed (they are kept and retried).");
         _deadLettered = metrics.Counter("dead_lettered_events_total", "Events moved to dead-letter (not JSON, or refused by the webhook on their own).");
@@ -115,7 +123,7 @@ internal sealed class BackdataRole : IDisposable
             {
                 if (await StoreAsync(events, stopping).ConfigureAwait(false))
                 {
-                    await PostSplittingAsync(events, transaction, retry, stopping).ConfigureAwait(false);
+                    await PostSplittingAsync(SettleUnposted(events, transaction), transaction, retry, stopping).ConfigureAwait(false);
                     Forget(events);
                 }
                 else
@@ -193,6 +201,29 @@ internal sealed class BackdataRole : IDisposable
         }
         _stored.UnionWith(appended);
         return true;
+    }
+
+    /// <summary>Completes the stored events the webhook is not to get (backdata/event-types) and returns the others:
+    /// kept in the store, an unposted event is done with, never retried or dead-lettered.</summary>
+    private List<PendingEvent> SettleUnposted(List<PendingEvent> events, QueueTransaction transaction)
+    {
+        var posted = new List<PendingEvent>(events.Count);
+        foreach (var pending in events)
+        {
+            if (_options.Posts(pending.Kind))
+            {
+                posted.Add(pending);
+                continue;
+            }
+            if (pending.Kind is null || !EventKinds.Added.Contains(pending.Kind))
+            {
+                _malformed.Increment();
+            }
+            _unposted.Increment();
+            transaction.Complete(pending.Item);
+            pending.Settled = true;
+        }
+        return posted;
     }
 
     /// <summary>Settled events leave the queue: nothing will lease them again.</summary>
@@ -303,14 +334,10 @@ internal sealed class BackdataRole : IDisposable
 
     private void Count(string? kind)
     {
+        // Only the original's kinds and listed ones of ours are posted (SettleUnposted), and each has its counter.
         if (kind is not null && _byKind.TryGetValue(kind, out var counter))
         {
             counter.Increment();
-        }
-        else
-        {
-            // Posted all the same, as the original did: the customer may know kinds we do not.
-            _malformed.Increment();
         }
     }
 

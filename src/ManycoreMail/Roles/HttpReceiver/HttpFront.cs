@@ -24,6 +24,7 @@ internal sealed class HttpFront(
     ILoggerFactory loggers,
     MxServer.InboundEmailEndpoint? inboundEmail = null,
     EventsEndpoint? events = null,
+    SuppressionsEndpoint? suppressions = null,
     HttpSite? tracker = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
@@ -92,6 +93,12 @@ internal sealed class HttpFront(
         {
             app.MapGet("/v1/events", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
                 ? events.HandleAsync(context)
+                : Results.NotFound().ExecuteAsync(context));
+        }
+        if (suppressions is not null && apiBind is not null)
+        {
+            app.MapMethods("/v1/suppressions", [HttpMethods.Get, HttpMethods.Post, HttpMethods.Delete], (HttpContext context) => context.Connection.LocalPort == apiBind.Port
+                ? suppressions.HandleAsync(context)
                 : Results.NotFound().ExecuteAsync(context));
         }
         if (inboundEmail is not null)

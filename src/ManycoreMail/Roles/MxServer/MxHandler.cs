@@ -1,9 +1,12 @@
 using System.Buffers;
+using ManycoreMail.AutoSuppression;
 using ManycoreMail.Classification;
 using ManycoreMail.Events;
 using ManycoreMail.Metrics;
+using ManycoreMail.Mime;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Server;
+using ManycoreMail.Suppression;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.MxServer;
@@ -16,6 +19,9 @@ namespace ManycoreMail.Roles.MxServer;
 /// bounce events of type autoreply (as the original), unsubscribes unsubscribe events; only the rest is kept.
 /// With forwarding configured, mail for an alias (and bounces to our SRS addresses) goes to <see cref="Forwarder"/>
 /// first; only forwarding's own destinations are ever sent anywhere.
+/// With a <see cref="SuppressionWriter"/>, a final bounce of class userunknown or hostunknown, a spam report and an
+/// unsubscribe mail also add suppression entries (<see cref="AutomaticEntries"/>, <see cref="UnsubscribeScopes"/>); the
+/// writer never waits for its store, so a store failure never changes the answer.
 /// </summary>
 internal sealed class MxHandler(
     IReadOnlySet<string> acceptedDomains,
@@ -25,7 +31,9 @@ internal sealed class MxHandler(
     TimeProvider time,
     ILogger<MxHandler> logger,
     Forwarder? forwarder = null,
-    Func<ReadOnlyMemory<byte>, IReadOnlyList<string>, MailClassification>? classify = null) : ISmtpHandler
+    Func<ReadOnlyMemory<byte>, IReadOnlyList<string>, MailClassification>? classify = null,
+    SuppressionWriter? suppressions = null,
+    UnsubscribeScopes? unsubscribeScopes = null) : ISmtpHandler
 {
     private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
     private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
@@ -101,31 +109,36 @@ internal sealed class MxHandler(
                 }
             }
         }
-        var unsubscribes = new List<string>();
+        var unsubscribes = new List<LocalRecipient>();
         var recipients = new List<string>();
         foreach (var recipient in envelope.Recipients)
         {
             if (!forwardedRecipients.Contains(recipient) && LocalRecipient.TryParse(recipient, acceptedDomains, out var local))
             {
                 recipients.Add(local.LocalPart + "@" + local.Domain);
-                if (local.UnsubscribeUuid is { } uuid)
+                if (local.UnsubscribeUuid is not null)
                 {
-                    unsubscribes.Add(uuid);
+                    unsubscribes.Add(local);
                 }
             }
         }
         try
         {
+            var bytes = message.IsSingleSegment ? message.First : message.ToArray();
             if (unsubscribes.Count > 0)
             {
-                foreach (var uuid in unsubscribes)
+                var email = UnsubscribingAddress(bytes, envelope.ReversePath);
+                foreach (var unsubscribe in unsubscribes)
                 {
-                    await events.EmitAsync(MailEvent.Unsubscribe(uuid, now), cancellationToken).ConfigureAwait(false);
+                    await events.EmitAsync(MailEvent.Unsubscribe(unsubscribe.UnsubscribeUuid!, now, email), cancellationToken).ConfigureAwait(false);
                     _unsubscribes.Increment();
+                    if (email is not null && unsubscribeScopes is not null && suppressions?.Adds(SuppressionReason.Unsubscribe) == true)
+                    {
+                        suppressions.Add(unsubscribeScopes.For(email, unsubscribe.Domain, now));
+                    }
                 }
                 return new SmtpReply(250, "2.0.0", "Unsubscribe request accepted");
             }
-            var bytes = message.IsSingleSegment ? message.First : message.ToArray();
             var verdict = Classify(bytes, recipients, envelope.ReversePath);
             switch (verdict.Kind)
             {
@@ -135,11 +148,13 @@ internal sealed class MxHandler(
                         var bounce = MailEvent.Bounce(verdict.Uuid, now, "", failed.Type, failed.Diagnostic, failed.Address) with { Class = failed.Class };
                         await events.EmitAsync(bounce, cancellationToken).ConfigureAwait(false);
                         _bounces.Increment(failed.Type);
+                        Suppress(AutomaticEntries.ForBounce(failed.Address, failed.Type, failed.Class, now));
                     }
                     return new SmtpReply(250, "2.0.0", "Bounce accepted");
                 case MailKind.Feedback:
                     await events.EmitAsync(MailEvent.SpamReport(verdict.Uuid, now, verdict.Email), cancellationToken).ConfigureAwait(false);
                     _spam.Increment();
+                    Suppress(AutomaticEntries.ForComplaint(verdict.Email, verdict.FeedbackType, now));
                     return new SmtpReply(250, "2.0.0", "Feedback report accepted");
                 case MailKind.AutoReply:
                     // As the original: an auto-reply is a bounce of type autoreply with an empty ip and reason.
@@ -158,6 +173,28 @@ internal sealed class MxHandler(
             logger.LogError(e, "Could not keep a mail from {Remote}", session.RemoteEndPoint);
             return new SmtpReply(451, "4.3.0", "Temporary local problem, please try again later");
         }
+    }
+
+    private void Suppress(SuppressionEntry? entry)
+    {
+        if (entry is not null)
+        {
+            suppressions?.Add([entry]);
+        }
+    }
+
+    /// <summary>Who unsubscribes: the mail's From address (a mail client's unsubscribe mail comes from the reader, while
+    /// the envelope sender may be a forwarder's or a bounce address), else the envelope sender; null when neither is an
+    /// address (a null sender and no usable From).</summary>
+    internal static string? UnsubscribingAddress(ReadOnlyMemory<byte> message, string reversePath)
+    {
+        if (MessageHeaders.TryParse(message, out var headers, out _) && headers.First("From") is { } from
+            && AddressParser.ParseList(from) is [var author, ..]
+            && SuppressionNames.TryNormalizeEmail(author.Address, out var fromAddress))
+        {
+            return fromAddress;
+        }
+        return SuppressionNames.TryNormalizeEmail(reversePath, out var sender) ? sender : null;
     }
 
     /// <summary>The verdict, or Other when the classifier fails: an exception here used to become 451 for ever (the

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using ManycoreMail.Classification;
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Relay;
@@ -247,9 +248,9 @@ internal sealed class DeliveryEngine : IDisposable
         switch (route.Status)
         {
             case MailRouteStatus.NullMx:
-                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"{domain} does not accept mail (null MX)", null, BounceClass.BadDomain)));
+                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"{domain} does not accept mail (null MX)", null, BounceClass.BadDomain, "notaccept")));
             case MailRouteStatus.NoSuchDomain:
-                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"Host or domain name not found: {domain}", null, BounceClass.BadDomain)));
+                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"Host or domain name not found: {domain}", null, BounceClass.BadDomain, BounceReasons.HostUnknown)));
             case MailRouteStatus.TemporaryFailure:
                 return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, route.Detail ?? $"DNS lookup for {domain} failed temporarily", false, BounceClass.BadDomain)));
         }

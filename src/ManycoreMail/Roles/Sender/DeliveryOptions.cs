@@ -32,8 +32,6 @@ internal sealed record DeliveryOptions
     public IReadOnlyList<QueueLifetime> QueueLifetimes { get; init; } = [];
     /// <summary>Default tenant for messages without an X-Tenant (envelope Tenant).</summary>
     public string? Tenant { get; init; }
-    /// <summary>True when backdata/event-types lists "deferred": each 4xx then yields a deferred event.</summary>
-    public bool DeferredEvents { get; init; }
     /// <summary>The operations endpoint (sender/admin); null when not configured.</summary>
     public AdminOptions? Admin { get; init; }
     /// <summary>How soon a message held by a suspended site or queue is looked at again (it does not count as an attempt).</summary>

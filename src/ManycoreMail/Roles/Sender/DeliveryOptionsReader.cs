@@ -7,7 +7,7 @@ namespace ManycoreMail.Roles.Sender;
 /// <summary>Reads the delivery engine's keys of the customer file's <c>sender</c> section (docs/configuration.md).</summary>
 internal static class DeliveryOptionsReader
 {
-    public static DeliveryOptions Read(YamlSection section, YamlSection backdata)
+    public static DeliveryOptions Read(YamlSection section)
     {
         var defaults = new DeliveryOptions();
         IPAddress? source = null;
@@ -78,7 +78,6 @@ internal static class DeliveryOptionsReader
             Admin = ReadAdmin(section.Section("admin")),
             SuspendedRetry = Seconds(section, "suspended-retry-seconds", defaults.SuspendedRetry),
             SiteIdleEviction = Seconds(section, "site-idle-eviction-seconds", defaults.SiteIdleEviction),
-            DeferredEvents = backdata.StringList("event-types").Contains("deferred", StringComparer.OrdinalIgnoreCase),
         };
     }
 

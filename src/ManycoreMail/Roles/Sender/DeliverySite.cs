@@ -427,7 +427,7 @@ internal sealed class DeliverySite
             var reply = (e as SmtpClientException)?.Reply;
             var reason = TransactionReplies.Describe(host, reply) ?? $"{host.Name}[{host.EndPoint.Address}]:{host.EndPoint.Port}: {e.Message}";
             IReadOnlyList<RecipientOutcome> outcomes = reply is { IsPermanentFailure: true } permanent
-                ? job.Recipients.Select(r => TransactionReplies.Bounce(r, permanent, host)).ToArray()
+                ? job.Recipients.Select(r => TransactionReplies.Bounce(r, permanent, host, command: null)).ToArray()
                 : job.Recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Deferred(r, reason, reply is not null,
                     reply is { } x ? ReplyClassifier.Classify(x).BounceClass : BounceClass.Connection)).ToArray();
             return (outcomes, new ConnectFailure(reason, reply is not null, reply));

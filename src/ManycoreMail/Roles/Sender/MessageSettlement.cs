@@ -1,6 +1,9 @@
+using ManycoreMail.AutoSuppression;
+using ManycoreMail.Classification;
 using ManycoreMail.Config;
 using ManycoreMail.Events;
 using ManycoreMail.Queue;
+using ManycoreMail.Suppression;
 
 namespace ManycoreMail.Roles.Sender;
 
@@ -8,8 +11,9 @@ namespace ManycoreMail.Roles.Sender;
 internal readonly record struct QueuedOutcome(string Queue, RecipientOutcome Outcome);
 
 /// <summary>What settling a message decided, for logs and metrics.</summary>
+/// <param name="Suppressions">Entries the bounces ask for (<see cref="AutomaticEntries"/>), to add once the transaction is committed.</param>
 internal sealed record Settlement(QueueTransaction Transaction, DateTimeOffset? RetryAt, IReadOnlyList<RecipientOutcome.Deferred> Retried,
-    IReadOnlyList<RecipientOutcome.Bounced> Expired)
+    IReadOnlyList<RecipientOutcome.Bounced> Expired, IReadOnlyList<SuppressionEntry> Suppressions)
 {
     /// <summary>False when every retried recipient was only rescheduled (rate limit, back-off, suspension: the
     /// deferral names its own time) and no server was asked about it: such a round is not an attempt for the
@@ -20,9 +24,11 @@ internal sealed record Settlement(QueueTransaction Transaction, DateTimeOffset? 
 /// <summary>
 /// Turns one attempt's outcomes into one queue transaction: events for delivered and bounced recipients, and either
 /// completion or a retry with the recipients left. Deferred recipients whose queue lifetime would run out before the
-/// next attempt bounce now, soft when a server answered and unroutable when none ever did.
+/// next attempt bounce now, soft when a server answered and unroutable when none ever did. Every deferred recipient yields
+/// one deferred event per settlement (stored always; posted only when backdata/event-types lists it).
+/// A bounce whose class says the address or domain does not exist asks for a suppression entry.
 /// </summary>
-internal sealed class MessageSettlement(SenderOptions options, RetrySchedule retries, EventQueue events)
+internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events)
 {
     /// <param name="uncountedAttempts">Of the item's attempts, how many were only reschedules (see <see cref="Settlement.CountsAsAttempt"/>).</param>
     public Settlement Settle(LeasedItem item, IReadOnlyList<QueuedOutcome> outcomes, DateTimeOffset now, int uncountedAttempts = 0)
@@ -32,6 +38,7 @@ internal sealed class MessageSettlement(SenderOptions options, RetrySchedule ret
         var transaction = new QueueTransaction();
         var retried = new List<RecipientOutcome.Deferred>();
         var expired = new List<RecipientOutcome.Bounced>();
+        var suppressions = new List<SuppressionEntry>();
         DateTimeOffset? retryAt = null;
         foreach (var (queue, outcome) in outcomes)
         {
@@ -41,7 +48,11 @@ internal sealed class MessageSettlement(SenderOptions options, RetrySchedule ret
                     events.AddTo(transaction, MailEvent.Delivered(envelope.Uuid, now, delivered.Ip, delivered.Recipient));
                     break;
                 case RecipientOutcome.Bounced bounced:
-                    events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, bounced.Ip, bounced.Type, bounced.Reason, bounced.Recipient));
+                    events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, bounced.Ip, bounced.Type, bounced.Reason, bounced.Recipient) with { Class = bounced.ReportClass });
+                    if (AutomaticEntries.ForBounce(bounced.Recipient, bounced.Type, bounced.ReportClass, now) is { } entry)
+                    {
+                        suppressions.Add(entry);
+                    }
                     break;
                 case RecipientOutcome.Deferred deferred:
                     var lifetime = retries.LifetimeOf(queue);
@@ -52,17 +63,14 @@ internal sealed class MessageSettlement(SenderOptions options, RetrySchedule ret
                     {
                         var type = deferred.SiteAnswered ? "soft" : "unroutable";
                         var reason = $"expired after {now - item.CreatedAt:d\\.hh\\:mm\\:ss} in queue {queue} (lifetime {lifetime:d\\.hh\\:mm\\:ss}); last error: {deferred.Reason}";
-                        var bounce = new RecipientOutcome.Bounced(deferred.Recipient, type, reason, null, BounceClass.Expired);
+                        var bounce = new RecipientOutcome.Bounced(deferred.Recipient, type, reason, null, BounceClass.Expired, BounceReasons.Expired);
                         expired.Add(bounce);
-                        events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, null, type, reason, deferred.Recipient));
+                        events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, null, type, reason, deferred.Recipient) with { Class = bounce.ReportClass });
                         break;
                     }
                     retried.Add(deferred);
                     retryAt = retryAt is { } earliest && earliest < next.Value ? earliest : next.Value;
-                    if (options.Delivery.DeferredEvents)
-                    {
-                        events.AddTo(transaction, MailEvent.Deferred(envelope.Uuid, now, deferred.Reason, deferred.Recipient, deferred.Class));
-                    }
+                    events.AddTo(transaction, MailEvent.Deferred(envelope.Uuid, now, deferred.Reason, deferred.Recipient, deferred.Class));
                     break;
             }
         }
@@ -75,6 +83,6 @@ internal sealed class MessageSettlement(SenderOptions options, RetrySchedule ret
         {
             transaction.Complete(item);
         }
-        return new Settlement(transaction, retryAt, retried, expired);
+        return new Settlement(transaction, retryAt, retried, expired, suppressions);
     }
 }

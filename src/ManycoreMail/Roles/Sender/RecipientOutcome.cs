@@ -6,8 +6,12 @@ internal abstract record RecipientOutcome(string Recipient)
     public sealed record Delivered(string Recipient, string Ip) : RecipientOutcome(Recipient);
 
     /// <summary>Final failure: <paramref name="Type"/> is the original's bounce type (hard, unroutable);
-    /// <paramref name="Class"/> is ours (<see cref="BounceClass"/>).</summary>
-    public sealed record Bounced(string Recipient, string Type, string Reason, string? Ip, string Class = BounceClass.Other) : RecipientOutcome(Recipient);
+    /// <paramref name="Class"/> is ours (<see cref="BounceClass"/>, for metrics); <paramref name="ReportClass"/> is the
+    /// class the bounce event carries, in the MX server's vocabulary (sisimai's: userunknown, hostunknown, ...), which
+    /// decides automatic suppression; null when no server or DNS answer said why (an operator's bounce, an address we
+    /// cannot write).</summary>
+    public sealed record Bounced(string Recipient, string Type, string Reason, string? Ip, string Class = BounceClass.Other, string? ReportClass = null)
+        : RecipientOutcome(Recipient);
 
     /// <summary>Try again later. <paramref name="SiteAnswered"/> is false when no server could be reached
     /// (DNS or connection trouble), which makes an eventual expiry "unroutable" rather than "soft".

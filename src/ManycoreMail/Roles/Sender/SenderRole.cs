@@ -1,3 +1,4 @@
+using ManycoreMail.AutoSuppression;
 using ManycoreMail.Config;
 using ManycoreMail.Events;
 using ManycoreMail.Hosting;
@@ -24,6 +25,7 @@ internal sealed class SenderRole
     private readonly EventQueue _events;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly SuppressionWriter? _suppressions;
     private readonly SemaphoreSlim _slots;
     private int _active;
     private long _bytesHeld;
@@ -32,14 +34,17 @@ internal sealed class SenderRole
     /// <summary>Messages this process holds or deferred: for operators, and to tell reschedules from attempts.</summary>
     public DeliveryLedger Ledger { get; } = new();
 
+    /// <param name="suppressions">Where the entries of hard bounces to addresses or domains that do not exist go; null: none
+    /// are added (no suppression store in this process).</param>
     public SenderRole(IQueueStore store, QueueNames queues, SenderOptions options, DeliveryEngine engine, EventQueue events,
-        MetricsRegistry metrics, TimeProvider time, ILogger<SenderRole> logger)
+        MetricsRegistry metrics, TimeProvider time, ILogger<SenderRole> logger, SuppressionWriter? suppressions = null)
     {
+        _suppressions = suppressions;
         _store = store;
         _queues = queues;
         _options = options;
         _engine = engine;
-        _settlement = new MessageSettlement(options, new RetrySchedule(options), events);
+        _settlement = new MessageSettlement(new RetrySchedule(options), events);
         _events = events;
         _time = time;
         _logger = logger;
@@ -209,6 +214,8 @@ internal sealed class SenderRole
             _logger.LogWarning("Lease on message {Id} was lost while delivering; its new holder may deliver it again", item.Id);
             return;
         }
+        // Only once the bounces are committed: a lost lease means the new holder bounces (and suppresses) them.
+        _suppressions?.Add(settlement.Suppressions);
         var sinceAccepted = (_time.GetUtcNow() - (envelope.AcceptedAt ?? item.CreatedAt)).TotalSeconds;
         foreach (var (_, outcome) in outcomes)
         {
