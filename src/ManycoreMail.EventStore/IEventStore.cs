@@ -2,7 +2,8 @@ namespace ManycoreMail.EventStore;
 
 /// <summary>
 /// Every event the mailer reports, kept in SQL so it can be queried after the webhook has seen it. Implementations:
-/// <see cref="Sqlite.SqliteEventStore"/> (one process, <c>storage/path</c>) and, for a cluster, PostgreSQL.
+/// <see cref="Sqlite.SqliteEventStore"/> (one process, <c>storage/path</c>) and, for a cluster,
+/// <see cref="Postgres.PostgresEventStore"/>.
 /// </summary>
 /// <remarks>
 /// Appends are at least once: a caller that sees an exception or cancels may find its batch written anyway, so it

@@ -37,13 +37,24 @@ public static class HtmlLinkRewriter
     /// A URL there ends at whitespace, a control character, a non-ASCII byte or one of &lt; &gt; " (so
     /// &lt;https://…&gt; works), and trailing sentence punctuation is not part of it. A replacement that is not
     /// printable ASCII, or that would push a 7bit/8bit line past 998 characters, leaves that URL alone.</param>
+    /// <param name="placeholders">When not null, each <c>{{name}}</c> in every text/html and text/plain part is
+    /// replaced by its value in the same pass (the per-recipient <c>{{unsubscribe_url}}</c>). Links holding a
+    /// placeholder are never passed to <paramref name="rewriteUrl"/>, so a filled-in value is not tracked.</param>
     public static byte[]? Rewrite(ReadOnlyMemory<byte> message, MessageHeaders headers, Func<string, string?> rewriteUrl,
-        string? pixelHtml = null, bool trackTextLinks = false)
+        string? pixelHtml = null, bool trackTextLinks = false, IReadOnlyDictionary<string, string>? placeholders = null)
     {
         ArgumentNullException.ThrowIfNull(headers);
         ArgumentNullException.ThrowIfNull(rewriteUrl);
         var pixel = pixelHtml is null ? null : new HtmlBeacon.PixelEditor(pixelHtml);
-        return HtmlPartRewriter.Rewrite(message, headers, new LinkEditor(rewriteUrl, pixel), trackTextLinks ? new TextLinkEditor(rewriteUrl) : null);
+        IPartContentEditor html = new LinkEditor(rewriteUrl, pixel);
+        IPartContentEditor? plain = trackTextLinks ? new TextLinkEditor(rewriteUrl) : null;
+        if (placeholders is { Count: > 0 })
+        {
+            html = new CombinedEditor(html, new PlaceholderEditor(placeholders, html: true));
+            var plainPlaceholders = new PlaceholderEditor(placeholders, html: false);
+            plain = plain is null ? plainPlaceholders : new CombinedEditor(plain, plainPlaceholders);
+        }
+        return HtmlPartRewriter.Rewrite(message, headers, html, plain);
     }
 
     /// <summary>True for a URL (as the callback would see it) that click tracking may replace.</summary>

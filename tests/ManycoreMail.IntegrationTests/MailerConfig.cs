@@ -31,6 +31,8 @@ public sealed class MailerConfig
     public int FirstRetrySeconds { get; init; } = 1;
     public int MaxQueueLifetimeSeconds { get; init; } = 3600;
     public string? BeaconUrl { get; init; }
+    /// <summary>An Npgsql connection string: the events go to PostgreSQL (<c>events/store: postgresql</c>).</summary>
+    public string? EventsPostgresql { get; init; }
 
     public string GlobalFile => Path.Combine(Directory, "inboxbooster-mailer-global.yaml");
     public string CustomerFile => Path.Combine(Directory, "inboxbooster-mailer-customer.yaml");
@@ -56,6 +58,7 @@ public sealed class MailerConfig
               incoming-queue-name: INCOMING-TO-POSTFIX
             """);
         var beacon = BeaconUrl is null ? "" : $"      beacon-url: \"{BeaconUrl}\"\n";
+        var events = EventsPostgresql is null ? "" : $"\nevents:\n  store: postgresql\n  postgresql: \"{EventsPostgresql}\"\n";
         File.WriteAllText(CustomerFile, $"""
             storage:
               path: {StoragePath}
@@ -118,7 +121,7 @@ public sealed class MailerConfig
               eml-directory: {EmlDirectory}
             backdata:
               post-url: {WebhookUrl}
-            """);
+            """ + events);
         return this;
     }
 }

@@ -41,7 +41,7 @@ public sealed class MessageTransformerTests
         var submitted = Fixture(fixture);
         var outcome = (transformer ?? Create()).Transform(submitted, Now);
         var ready = Assert.IsType<TransformOutcome.Ready>(outcome);
-        var message = ready.Message(submitted);
+        var message = Assert.Single(ready.Messages).Message(submitted);
         Assert.True(MessageHeaders.TryParse(message, out var headers, out var error), error);
         return (headers, Encoding.UTF8.GetString(message), ready);
     }
@@ -68,9 +68,9 @@ public sealed class MessageTransformerTests
         Assert.Equal("Sun, 22 Nov 2026 10:37:42 +0000", headers.First("Date"));
         Assert.EndsWith("\r\n\r\nthis is the body of a basic email\r\n", text);
         Assert.DoesNotContain("\n\n", text.Replace("\r\n", "\r"), StringComparison.Ordinal);
-        Assert.Equal("bounce-6c0d2660732b4e3ab22974b37263a577@returns.example.org", ready.Envelope.ReturnPath);
-        Assert.Equal(["to@example.org"], ready.Envelope.Recipients);
-        Assert.Equal("6c0d2660732b4e3ab22974b37263a577", ready.Envelope.Uuid);
+        Assert.Equal("bounce-6c0d2660732b4e3ab22974b37263a577@returns.example.org", ready.Messages[0].Envelope.ReturnPath);
+        Assert.Equal(["to@example.org"], ready.Messages[0].Envelope.Recipients);
+        Assert.Equal("6c0d2660732b4e3ab22974b37263a577", ready.Messages[0].Envelope.Uuid);
     }
 
     [Fact]
@@ -101,8 +101,8 @@ public sealed class MessageTransformerTests
         Assert.Equal("tmpl7-camp9:abc123:test-mailtype:example-sender", headers.First("Feedback-ID"));
         Assert.Contains("<p>Hi</p><img width=\"1\" height=\"1\" border=\"0\" src=\"https://t.example.org/px/tmpl7-camp9.gif\"></BODY>", text);
         Assert.Null(headers.First("X-Priority"));
-        Assert.Equal(["a@example.net", "b@example.net", "c@example.net"], ready.Envelope.Recipients);
-        Assert.Equal("tmpl7-camp9", ready.Envelope.Campaign);
+        Assert.Equal(["a@example.net", "b@example.net", "c@example.net"], ready.Messages[0].Envelope.Recipients);
+        Assert.Equal("tmpl7-camp9", ready.Messages[0].Envelope.Campaign);
     }
 
     [Fact]
@@ -140,19 +140,19 @@ public sealed class MessageTransformerTests
         // What SMTP delivers (CRLF throughout): only the new header block is made; the body stays where it is.
         var submitted = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Fixture("basic.eml")).ReplaceLineEndings("\r\n"));
         var ready = Assert.IsType<TransformOutcome.Ready>(Create().Transform(submitted, Now));
-        var offset = Assert.IsType<int>(ready.SubmittedOffset);
+        var offset = Assert.IsType<int>(ready.Messages[0].SubmittedOffset);
         Assert.True(MessageHeaders.TryParse(submitted, out var original, out _));
         Assert.Equal(original.BodyOffset, offset);
-        Assert.True(MessageHeaders.TryParse(ready.Prefix, out var rewritten, out _));
+        Assert.True(MessageHeaders.TryParse(ready.Messages[0].Prefix, out var rewritten, out _));
         Assert.Equal("DKIM-Signature", rewritten.Fields[0].Name);
-        Assert.Equal(ready.Prefix.Length, rewritten.BodyOffset);
+        Assert.Equal(ready.Messages[0].Prefix.Length, rewritten.BodyOffset);
 
         // Bare LF line ends (a file, not SMTP) are repaired, so the whole message is made anew.
         var lf = Fixture("basic.eml");
         var repaired = Assert.IsType<TransformOutcome.Ready>(Create().Transform(lf, Now));
-        Assert.Null(repaired.SubmittedOffset);
-        Assert.Equal(Encoding.UTF8.GetString(ready.Message(submitted)).Split("\r\n\r\n", 2)[1],
-            Encoding.UTF8.GetString(repaired.Message(lf)).Split("\r\n\r\n", 2)[1]);
+        Assert.Null(repaired.Messages[0].SubmittedOffset);
+        Assert.Equal(Encoding.UTF8.GetString(Assert.Single(ready.Messages).Message(submitted)).Split("\r\n\r\n", 2)[1],
+            Encoding.UTF8.GetString(repaired.Messages[0].Message(lf)).Split("\r\n\r\n", 2)[1]);
     }
 
     [Fact]
@@ -161,7 +161,7 @@ public sealed class MessageTransformerTests
         var input = Encoding.UTF8.GetString(Fixture("basic.eml")).Replace("Subject:", "List-Unsubscribe: <mailto:old@x>\nSubject:");
         var submitted = Encoding.UTF8.GetBytes(input);
         var outcome = Assert.IsType<TransformOutcome.Ready>(Create().Transform(submitted, Now));
-        Assert.True(MessageHeaders.TryParse(outcome.Message(submitted), out var headers, out _));
+        Assert.True(MessageHeaders.TryParse(Assert.Single(outcome.Messages).Message(submitted), out var headers, out _));
 
         Assert.Equal(["<mailto:unsub-6c0d2660732b4e3ab22974b37263a577@returns.example.org>"], headers.All("List-Unsubscribe").Select(f => f.Value));
         Assert.NotEmpty(outcome.Warnings);

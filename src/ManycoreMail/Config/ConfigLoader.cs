@@ -446,17 +446,14 @@ internal static partial class ConfigLoader
 
     private static EventsOptions ReadEvents(YamlSection section)
     {
-        var store = section.String("store");
-        if (store is not null && store.Trim() is var kind && kind != "sqlite")
+        var kind = section.String("store")?.Trim() ?? "sqlite";
+        if (kind is not ("sqlite" or "postgresql"))
         {
-            section.Error("store", kind == "postgresql"
-                ? "'postgresql' is not supported yet; use 'sqlite' (the event store in storage/path)"
-                : $"'{kind}' is not an event store; use 'sqlite'");
+            section.Error("store", $"'{kind}' is not an event store; use 'sqlite' or 'postgresql'");
         }
-        // Read so that it is not reported as unknown beside store: postgresql; used once PostgreSQL is.
-        section.String("postgresql");
+        var postgresql = EventsPostgresql.Read(section, kind == "postgresql");
         var retention = section.Int("retention-days", min: 1);
-        return new EventsOptions { RetentionDays = retention ?? EventsOptions.DefaultRetentionDays };
+        return new EventsOptions { RetentionDays = retention ?? EventsOptions.DefaultRetentionDays, Postgresql = postgresql };
     }
 
     private static void ReadRedisExporter(YamlSection section, List<MetricsBind> metrics)

@@ -30,8 +30,8 @@ internal sealed record QueueNames(string Primary, string Default, string Outboun
 
 internal sealed record StorageOptions(string Path);
 
-/// <summary>The <c>events</c> section: where every event is kept for queries, and for how long. Only SQLite, in
-/// <c>storage/path</c>, for now.</summary>
+/// <summary>The <c>events</c> section: where every event is kept for queries, and for how long: SQLite in
+/// <c>storage/path</c>, or the PostgreSQL database a cluster shares.</summary>
 internal sealed record EventsOptions
 {
     public const string SqliteFileName = "events.db";
@@ -40,6 +40,10 @@ internal sealed record EventsOptions
     public int RetentionDays { get; init; } = DefaultRetentionDays;
 
     public TimeSpan Retention => TimeSpan.FromDays(RetentionDays);
+
+    /// <summary>The Npgsql connection string of <c>events/postgresql</c> with <c>store: postgresql</c>; null: SQLite.
+    /// It may hold a password: never log it.</summary>
+    public string? Postgresql { get; init; }
 
     public static string SqlitePath(StorageOptions storage) => System.IO.Path.Combine(storage.Path, SqliteFileName);
 }

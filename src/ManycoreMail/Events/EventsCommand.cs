@@ -4,14 +4,13 @@ using System.Text;
 using System.Text.Json;
 using ManycoreMail.Config;
 using ManycoreMail.EventStore;
-using ManycoreMail.EventStore.Sqlite;
 
 namespace ManycoreMail.Events;
 
 /// <summary>
 /// <c>mailer events [--uuid U] [--email E] [--event T] [--since] [--until] [--limit N] [--json] [--follow]</c>: the
-/// events in the store of the configuration (<c>storage/path</c>/events.db), oldest first, as a table or one JSON
-/// object per line. It reads the file beside a running mailer (read-only, no lock).
+/// events in the store of the configuration (<c>storage/path</c>/events.db, or <c>events/postgresql</c>), oldest
+/// first, as a table or one JSON object per line. It reads beside a running mailer (SQLite read-only, no lock).
 /// </summary>
 internal static class EventsCommand
 {
@@ -41,10 +40,10 @@ internal static class EventsCommand
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             EventQuery query;
-            string path;
+            MailerOptions options;
             try
             {
-                path = EventsOptions.SqlitePath(config(parse).Storage);
+                options = config(parse);
                 query = new EventQuery
                 {
                     Uuid = parse.GetValue(uuid),
@@ -68,7 +67,7 @@ internal static class EventsCommand
             }
             try
             {
-                await PrintAsync(path, query, parse.GetValue(json), parse.GetValue(follow), output, error, ct).ConfigureAwait(false);
+                await PrintAsync(options, query, parse.GetValue(json), parse.GetValue(follow), output, error, ct).ConfigureAwait(false);
                 return 0;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -86,7 +85,7 @@ internal static class EventsCommand
         _ => throw new ArgumentException($"{option}: '{text}' is neither unix seconds nor an ISO 8601 date and time"),
     };
 
-    private static async Task PrintAsync(string path, EventQuery query, bool json, bool follow, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task PrintAsync(MailerOptions options, EventQuery query, bool json, bool follow, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         if (!json)
         {
@@ -96,19 +95,15 @@ internal static class EventsCommand
         var reported = false;
         while (true)
         {
-            EventPage page;
-            if (!File.Exists(path))
+            var page = await ConfiguredEventStore.TryQueryAsync(options.Events, options.Storage, query with { Limit = Math.Clamp(remaining, 1, EventQuery.MaxLimit) }, cancellationToken).ConfigureAwait(false);
+            if (page is null)
             {
                 if (!reported)
                 {
-                    await error.WriteLineAsync($"No event store at {path} yet (the backdata role creates it).").ConfigureAwait(false);
+                    await error.WriteLineAsync($"No event store {ConfiguredEventStore.Describe(options.Events, options.Storage)} yet (the backdata role creates it).").ConfigureAwait(false);
                     reported = true;
                 }
                 page = new EventPage([], null);
-            }
-            else
-            {
-                page = await SqliteEventStore.QueryFileAsync(path, query with { Limit = Math.Clamp(remaining, 1, EventQuery.MaxLimit) }, cancellationToken).ConfigureAwait(false);
             }
             foreach (var stored in page.Events)
             {

@@ -3,7 +3,6 @@ using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
 using ManycoreMail.EventStore;
-using ManycoreMail.EventStore.Sqlite;
 using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
@@ -38,7 +37,7 @@ internal sealed class MailerHost : IAsyncDisposable
     private readonly LoginThrottle _loginThrottle;
     private IQueueStore? _store;
     /// <summary>Open when the backdata role runs here: it writes, and this process's API queries through it.</summary>
-    private SqliteEventStore? _eventStore;
+    private IEventStore? _eventStore;
     private readonly Lock _suppressionsLock = new();
     private ISuppressionStore? _suppressions;
     private bool _suppressionsClosed;
@@ -126,7 +125,7 @@ internal sealed class MailerHost : IAsyncDisposable
         // Start order as the original documents it: backdata, mx-server, sender, transformer, receivers.
         if (roles.Contains(RoleNames.Backdata))
         {
-            _eventStore = SqliteEventStore.Open(new SqliteEventStoreOptions { Path = EventsOptions.SqlitePath(_options.Storage) });
+            _eventStore = await ConfiguredEventStore.OpenAsync(_options.Events, _options.Storage, cancellationToken).ConfigureAwait(false);
             var backdata = new BackdataRole(_store, _options.Queues, _options.Backdata!, Metrics, _time, _loggers.CreateLogger<BackdataRole>(), _eventStore);
             _disposables.Add(backdata);
             await StartRoleAsync(backdata.AsRole(), cancellationToken).ConfigureAwait(false);
@@ -173,8 +172,8 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         if (roles.Contains(RoleNames.Transformer))
         {
-            var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!);
-            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!, _options.Tracking);
+            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, Suppressions, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Receiver))
         {
@@ -218,21 +217,16 @@ internal sealed class MailerHost : IAsyncDisposable
         _logger.LogInformation("Redis queue metrics for {Host}:{Port} on {Binds}", _options.Redis.Hostname, _options.Redis.Port, string.Join(", ", binds.Select(b => b.ToString())));
     }
 
-    /// <summary>The API's event queries: through the store this process writes, else straight from its file (a
-    /// backdata role in another process on this machine writes it); no file yet means no events yet.</summary>
-    private Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken)
+    /// <summary>The API's event queries: through the store this process writes, else straight from the store (a
+    /// backdata role in another process writes it); no store yet means no events yet.</summary>
+    private async Task<EventPage> QueryEventsAsync(EventQuery query, CancellationToken cancellationToken)
     {
         if (_eventStore is { } open)
         {
-            return open.QueryAsync(query, cancellationToken);
+            return await open.QueryAsync(query, cancellationToken).ConfigureAwait(false);
         }
-        var path = EventsOptions.SqlitePath(_options.Storage);
-        if (!File.Exists(path))
-        {
-            query.Validate();
-            return Task.FromResult(new EventPage([], null));
-        }
-        return SqliteEventStore.QueryFileAsync(path, query, cancellationToken);
+        return await ConfiguredEventStore.TryQueryAsync(_options.Events, _options.Storage, query, cancellationToken).ConfigureAwait(false)
+            ?? new EventPage([], null);
     }
 
     /// <summary>Stops roles in reverse start order (receivers first), each within the deadline.</summary>

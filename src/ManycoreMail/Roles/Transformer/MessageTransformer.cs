@@ -1,42 +1,113 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
 using ManycoreMail.Config;
 using ManycoreMail.Ingress;
 using ManycoreMail.Mime;
 using ManycoreMail.Queue;
+using ManycoreMail.Suppression;
+using ManycoreMail.Tracking;
 
 namespace ManycoreMail.Roles.Transformer;
 
-/// <summary>The result of transforming one message: the bytes to send and their envelope, or why not.</summary>
+/// <summary>The result of transforming one message: the messages to send (one, or with tracking one per
+/// recipient) and the recipients the suppression list stopped, or why nothing can be sent.</summary>
 internal abstract record TransformOutcome
 {
     private TransformOutcome() { }
 
-    /// <summary>The message to send is <paramref name="Prefix"/> followed by the submitted message from
-    /// <paramref name="SubmittedOffset"/> on (its body, untouched), or <paramref name="Prefix"/> alone when that is
-    /// null (the body was rewritten). Kept apart so that the spool need not write an unchanged body again.</summary>
-    public sealed record Ready(byte[] Prefix, int? SubmittedOffset, MessageEnvelope Envelope, IReadOnlyList<string> Warnings) : TransformOutcome
-    {
-        /// <summary>The whole message to send, given the submitted one.</summary>
-        public byte[] Message(ReadOnlySpan<byte> submitted) =>
-            SubmittedOffset is { } offset ? [.. Prefix, .. submitted[offset..]] : Prefix;
-    }
+    /// <summary>Nothing to send when every recipient is suppressed; the message is then done with only the
+    /// <paramref name="Suppressed"/> events.</summary>
+    public sealed record Ready(IReadOnlyList<OutboundMessage> Messages, IReadOnlyList<SuppressedRecipient> Suppressed,
+        IReadOnlyList<string> Warnings) : TransformOutcome;
 
     /// <summary><paramref name="Uuid"/> is known when the message got that far (as in the original's events).</summary>
     public sealed record Failed(string Reason, string? Uuid) : TransformOutcome;
 }
 
+/// <summary>One message to hand to the outbound queue: <paramref name="Prefix"/> followed by the submitted message
+/// from <paramref name="SubmittedOffset"/> on (its body, untouched), or <paramref name="Prefix"/> alone when that is
+/// null (the body was rewritten). Kept apart so that the spool need not write an unchanged body again.</summary>
+internal sealed record OutboundMessage(byte[] Prefix, int? SubmittedOffset, MessageEnvelope Envelope)
+{
+    /// <summary>The whole message to send, given the submitted one.</summary>
+    public byte[] Message(ReadOnlySpan<byte> submitted) =>
+        SubmittedOffset is { } offset ? [.. Prefix, .. submitted[offset..]] : Prefix;
+}
+
+/// <summary>A recipient not sent to, and the entry that stopped it.</summary>
+internal sealed record SuppressedRecipient(string Email, SuppressionEntry Entry);
+
+/// <summary>A submitted message read far enough to know whom it goes to and who sends it: what the suppression
+/// lookup needs before anything is signed.</summary>
+internal sealed record SubmittedMessage(ReadOnlyMemory<byte> Bytes, MessageHeaders Headers, string Uuid, SendingDomain Domain,
+    SendingContext Sender, IReadOnlyList<string> Recipients)
+{
+    /// <summary>The recipients as the suppression list keys them (an address it cannot key has no entry).</summary>
+    public IEnumerable<string> LookupAddresses()
+    {
+        foreach (var recipient in Recipients)
+        {
+            if (SuppressionNames.TryNormalizeEmail(recipient, out var normalized))
+            {
+                yield return normalized;
+            }
+        }
+    }
+}
+
 /// <summary>
-/// Turns a submitted message into the one that is sent (spec §5.2): control headers removed, Message-ID,
-/// Date, X-Mailer, Feedback-ID and the injected headers set, the tracking pixel added, then DKIM-signed.
+/// Turns a submitted message into the ones that are sent (spec §5.2): control headers removed, Message-ID,
+/// Date, X-Mailer, Feedback-ID and the injected headers set, suppressed recipients dropped, the tracking pixel,
+/// click URLs and List-Unsubscribe added per recipient (or the beacon without tracking), then DKIM-signed.
 /// Pure: no I/O, so it is tested directly against the original's fixtures.
 /// </summary>
-internal sealed class MessageTransformer(TransformerOptions options, IReadOnlyDictionary<string, SendingDomain> domains)
+internal sealed class MessageTransformer
 {
     // Headers that only steer us, or that must not leave (Bcc: its recipients get the mail, nobody sees it).
-    private static readonly string[] ControlHeaders = ["X-Uuid", "X-Stream-Id", "X-Priority", "Bcc", "X-ReturnPathIb", "X-RecipientIb"];
+    private static readonly string[] ControlHeaders = ["X-Uuid", "X-Stream-Id", "X-Priority", "X-Tenant", "Bcc", "X-ReturnPathIb", "X-RecipientIb"];
+    private static readonly string[] UnsubscribeHeaders = ["List-Unsubscribe", "List-Unsubscribe-Post"];
 
-    public TransformOutcome Transform(ReadOnlyMemory<byte> message, DateTimeOffset now)
+    /// <summary>A lookup that found nothing.</summary>
+    public static readonly IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> NoSuppressions =
+        new Dictionary<string, IReadOnlyList<SuppressionEntry>>();
+
+    private readonly TransformerOptions _options;
+    private readonly IReadOnlyDictionary<string, SendingDomain> _domains;
+    private readonly RecipientTracking? _tracking;
+    private readonly List<string> _configurationWarnings = [];
+
+    public MessageTransformer(TransformerOptions options, IReadOnlyDictionary<string, SendingDomain> domains, TrackingOptions? tracking = null)
+    {
+        _options = options;
+        _domains = domains;
+        _tracking = tracking is null ? null : new RecipientTracking(tracking);
+        if (_tracking is { Unsubscribe: true })
+        {
+            foreach (var (name, _) in options.InjectHeaders.Where(h => IsUnsubscribeHeader(h.Key)))
+            {
+                _configurationWarnings.Add($"transformer/email-headers/inject/{name} is replaced by the List-Unsubscribe headers of tracking/unsubscribe");
+            }
+        }
+    }
+
+    /// <summary>Settings that work but not as written; the role logs them once at start.</summary>
+    public IReadOnlyList<string> ConfigurationWarnings => _configurationWarnings;
+
+    /// <summary>Read and transform in one step, with nobody suppressed.</summary>
+    public TransformOutcome Transform(ReadOnlyMemory<byte> message, DateTimeOffset now) =>
+        TryRead(message, out var submitted, out var failed) ? Transform(submitted, NoSuppressions, now) : failed;
+
+    /// <summary>Reads the header block: the uuid, the sending domain, the sender and tenant, the recipients.</summary>
+    public bool TryRead(ReadOnlyMemory<byte> message, [NotNullWhen(true)] out SubmittedMessage? submitted,
+        [NotNullWhen(false)] out TransformOutcome.Failed? failed)
+    {
+        submitted = null;
+        failed = Read(message, ref submitted);
+        return failed is null;
+    }
+
+    private TransformOutcome.Failed? Read(ReadOnlyMemory<byte> message, ref SubmittedMessage? submitted)
     {
         if (!MessageHeaders.TryParse(message, out var headers, out var parseError))
         {
@@ -45,12 +116,12 @@ internal sealed class MessageTransformer(TransformerOptions options, IReadOnlyDi
         var uuid = headers.First("X-Uuid");
         var fromValue = headers.First("From");
         var from = fromValue is null ? null : AddressParser.ParseList(fromValue).FirstOrDefault();
-        if (from is null)
+        if (from is null || !SuppressionNames.TryNormalizeEmail(from.Address, out _))
         {
             return new TransformOutcome.Failed(fromValue is null ? "Missing From header" : $"No address in From header '{fromValue}'", uuid);
         }
         var fromDomain = from.Domain.TrimEnd('.').ToLowerInvariant();
-        if (!domains.TryGetValue(fromDomain, out var domain))
+        if (!_domains.TryGetValue(fromDomain, out var domain))
         {
             return new TransformOutcome.Failed($"No domain-settings (DKIM key) for From domain '{fromDomain}'", uuid);
         }
@@ -63,67 +134,171 @@ internal sealed class MessageTransformer(TransformerOptions options, IReadOnlyDi
         {
             return new TransformOutcome.Failed("No recipient in the To, Cc or Bcc headers", uuid);
         }
+        var addresses = new string[recipients.Count];
+        for (var i = 0; i < addresses.Length; i++)
+        {
+            addresses[i] = recipients[i].Address;
+        }
+        submitted = new SubmittedMessage(message, headers, uuid, domain, new SendingContext(from.Address, headers.First("X-Tenant")), addresses);
+        return null;
+    }
 
+    /// <summary>The messages to send to the recipients that <paramref name="suppressions"/> (the active entries found
+    /// for the recipients, keyed by normalised address) do not stop.</summary>
+    public TransformOutcome Transform(SubmittedMessage submitted, IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> suppressions,
+        DateTimeOffset now)
+    {
+        var (sendTo, suppressed) = SplitSuppressed(submitted, suppressions, now);
         var warnings = new List<string>();
-        var returnPathDomain = domain.Settings.ReturnPathDomain;
-        var streamId = headers.First("X-Stream-Id");
-        var campaign = string.IsNullOrEmpty(streamId) ? options.FeedbackCampaignId : streamId;
+        if (sendTo.Count == 0)
+        {
+            return new TransformOutcome.Ready([], suppressed, warnings);
+        }
+        var uuid = submitted.Uuid;
+        var returnPathDomain = submitted.Domain.Settings.ReturnPathDomain;
+        var streamId = submitted.Headers.First("X-Stream-Id");
+        var envelope = new MessageEnvelope
+        {
+            Uuid = uuid,
+            Campaign = string.IsNullOrEmpty(streamId) ? null : streamId,
+            Tenant = submitted.Sender.Tenant,
+            ReturnPath = $"bounce-{uuid}@{returnPathDomain}",
+            Recipients = sendTo,
+        };
+        var beacon = submitted.Domain.Settings.BeaconUrl is { } beaconTemplate ? BeaconPixel(beaconTemplate, streamId, warnings) : null;
 
-        var rewriter = new MessageRewriter(message, headers);
+        var tracking = _tracking;
+        if (tracking is not null && !TrackingToken.IsValidUuid(uuid))
+        {
+            warnings.Add("X-Uuid is not [a-z0-9] (at most 255 characters), which tracking tokens need; sent without tracking");
+            tracking = null;
+        }
+        if (tracking is null)
+        {
+            var rewriter = RewriteHeaders(submitted, streamId, now, ownUnsubscribe: false, warnings);
+            if (beacon is not null && HtmlBeacon.Inject(submitted.Bytes, submitted.Headers, beacon) is { } newBody)
+            {
+                rewriter.ReplaceBody(newBody);
+            }
+            return new TransformOutcome.Ready([Sign(submitted, rewriter, envelope, now)], suppressed, warnings);
+        }
+
+        // One message per recipient, so that every open, click and unsubscribe names its address.
+        var messages = new OutboundMessage[sendTo.Count];
+        var scope = tracking.Unsubscribe ? tracking.ScopeFor(submitted.Sender) : null;
+        for (var i = 0; i < messages.Length; i++)
+        {
+            var recipient = sendTo[i];
+            // The warnings are the same for every copy: keep the first copy's.
+            var rewriter = RewriteHeaders(submitted, streamId, now, ownUnsubscribe: scope is not null, i == 0 ? warnings : null);
+            Dictionary<string, string>? placeholders = null;
+            if (scope is not null)
+            {
+                var unsubscribeUrl = tracking.UnsubscribeUrl(uuid, recipient, scope, now);
+                rewriter.Append("List-Unsubscribe", $"<{unsubscribeUrl}>, <mailto:unsub-{uuid}@{returnPathDomain}>")
+                    .Append("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+                placeholders = new(StringComparer.Ordinal) { [RecipientTracking.UnsubscribePlaceholder] = unsubscribeUrl };
+            }
+            var body = HtmlLinkRewriter.Rewrite(submitted.Bytes, submitted.Headers,
+                tracking.Clicks ? url => tracking.ClickUrl(uuid, recipient, url, now) : static _ => null,
+                tracking.Opens ? tracking.PixelHtml(uuid, recipient, now) : beacon,
+                tracking.Clicks && tracking.TrackTextLinks,
+                placeholders);
+            if (body is not null)
+            {
+                rewriter.ReplaceBody(body);
+            }
+            messages[i] = Sign(submitted, rewriter, envelope with { Recipients = [recipient] }, now);
+        }
+        return new TransformOutcome.Ready(messages, suppressed, warnings);
+    }
+
+    private static (IReadOnlyList<string> SendTo, IReadOnlyList<SuppressedRecipient> Suppressed) SplitSuppressed(SubmittedMessage submitted,
+        IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> suppressions, DateTimeOffset now)
+    {
+        if (suppressions.Count == 0)
+        {
+            return (submitted.Recipients, []);
+        }
+        var sendTo = new List<string>(submitted.Recipients.Count);
+        var suppressed = new List<SuppressedRecipient>();
+        foreach (var recipient in submitted.Recipients)
+        {
+            var entry = SuppressionNames.TryNormalizeEmail(recipient, out var normalized) && suppressions.TryGetValue(normalized, out var entries)
+                ? entries.FirstOrDefault(e => e.IsActiveAt(now) && submitted.Sender.IsStoppedBy(e))
+                : null;
+            if (entry is null)
+            {
+                sendTo.Add(recipient);
+            }
+            else
+            {
+                suppressed.Add(new SuppressedRecipient(recipient, entry));
+            }
+        }
+        return (sendTo, suppressed);
+    }
+
+    /// <summary>Every header change but the per-recipient ones. <paramref name="warnings"/> null: not collected.</summary>
+    private MessageRewriter RewriteHeaders(SubmittedMessage submitted, string? streamId, DateTimeOffset now, bool ownUnsubscribe, List<string>? warnings)
+    {
+        var headers = submitted.Headers;
+        var uuid = submitted.Uuid;
+        var returnPathDomain = submitted.Domain.Settings.ReturnPathDomain;
+        var campaign = string.IsNullOrEmpty(streamId) ? _options.FeedbackCampaignId : streamId;
+        var rewriter = new MessageRewriter(submitted.Bytes, headers);
         foreach (var name in ControlHeaders)
         {
             rewriter.Remove(name);
         }
         rewriter.Remove("Message-ID").Remove("Date");
         rewriter.Append("Date", now.ToUniversalTime().ToString("ddd, d MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture));
-        if (options.XMailer is not null)
+        if (_options.XMailer is not null)
         {
-            rewriter.Remove("X-Mailer").Append("X-Mailer", options.XMailer);
+            rewriter.Remove("X-Mailer").Append("X-Mailer", _options.XMailer);
         }
         rewriter.Append("Message-ID", $"<{uuid}@{returnPathDomain}>");
-        rewriter.Append("Feedback-ID", $"{campaign}:{uuid}:{options.FeedbackMailType}:{options.FeedbackSenderId}");
-        foreach (var (name, template) in options.InjectHeaders)
+        rewriter.Append("Feedback-ID", $"{campaign}:{uuid}:{_options.FeedbackMailType}:{_options.FeedbackSenderId}");
+        foreach (var (name, template) in _options.InjectHeaders)
         {
+            if (ownUnsubscribe && IsUnsubscribeHeader(name))
+            {
+                continue; // tracking writes its own (ConfigurationWarnings says so once)
+            }
             if (headers.First(name) is not null)
             {
-                warnings.Add($"replaced the message's own {name} header");
+                warnings?.Add($"replaced the message's own {name} header");
             }
             rewriter.Remove(name).Append(name, ExpandTemplate(template, uuid, returnPathDomain));
         }
-
-        if (domain.Settings.BeaconUrl is { } beaconTemplate)
+        if (ownUnsubscribe)
         {
-            var pixel = BeaconPixel(beaconTemplate, streamId, warnings);
-            if (pixel is not null && HtmlBeacon.Inject(message, headers, pixel) is { } newBody)
+            foreach (var name in UnsubscribeHeaders)
             {
-                rewriter.ReplaceBody(newBody);
+                if (headers.First(name) is not null)
+                {
+                    warnings?.Add($"replaced the message's own {name} header with the tracking one");
+                }
+                rewriter.Remove(name);
             }
         }
+        return rewriter;
+    }
 
-        byte[] prefix;
-        int? submittedOffset;
+    private static bool IsUnsubscribeHeader(string name) =>
+        UnsubscribeHeaders.Contains(name, StringComparer.OrdinalIgnoreCase);
+
+    private static OutboundMessage Sign(SubmittedMessage submitted, MessageRewriter rewriter, MessageEnvelope envelope, DateTimeOffset now)
+    {
+        var signer = submitted.Domain.Signer;
         if (rewriter.TryGetHeaderBlock(out var headerBlock, out var bodyOffset))
         {
             // The body is the submitted one byte for byte: sign it where it lies, and hand on only the new header.
-            var signature = domain.Signer.Sign(headerBlock, message.Span[bodyOffset..], now);
-            prefix = Concatenate(signature, headerBlock);
-            submittedOffset = bodyOffset;
+            var signature = signer.Sign(headerBlock, submitted.Bytes.Span[bodyOffset..], now);
+            return new OutboundMessage(Concatenate(signature, headerBlock), bodyOffset, envelope);
         }
-        else
-        {
-            var unsigned = rewriter.ToArray();
-            prefix = Concatenate(domain.Signer.Sign(unsigned, now), unsigned);
-            submittedOffset = null;
-        }
-
-        var envelope = new MessageEnvelope
-        {
-            Uuid = uuid,
-            Campaign = string.IsNullOrEmpty(streamId) ? null : streamId,
-            ReturnPath = $"bounce-{uuid}@{returnPathDomain}",
-            Recipients = recipients.Select(r => r.Address).ToArray(),
-        };
-        return new TransformOutcome.Ready(prefix, submittedOffset, envelope, warnings);
+        var unsigned = rewriter.ToArray();
+        return new OutboundMessage(Concatenate(signer.Sign(unsigned, now), unsigned), null, envelope);
     }
 
     private static byte[] Concatenate(byte[] first, byte[] second)

@@ -3,14 +3,16 @@ using ManycoreMail.Events;
 using ManycoreMail.Hosting;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
+using ManycoreMail.Suppression;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Transformer;
 
 /// <summary>
-/// Takes submitted messages (primary queue first), transforms them and hands them to the outbound queue in
-/// one atomic step. A message that cannot be transformed goes to dead-letter with an <c>error</c> event,
-/// never back to the queue it would poison.
+/// Takes submitted messages (primary queue first), checks their recipients against the suppression list,
+/// transforms them and hands them to the outbound queue in one atomic step, with a <c>suppressed</c> event for
+/// each recipient the list stopped. A message that cannot be transformed goes to dead-letter with an
+/// <c>error</c> event, never back to the queue it would poison.
 /// </summary>
 internal sealed class TransformerRole
 {
@@ -19,10 +21,13 @@ internal sealed class TransformerRole
     private const long BatchBytes = 64L * 1024 * 1024;
     private static readonly TimeSpan LeaseTime = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
+    // A batch whose recipients could not be checked waits this long before it is tried again.
+    private static readonly TimeSpan SuppressionRetryDelay = TimeSpan.FromSeconds(30);
 
     private readonly IQueueStore _store;
     private readonly QueueNames _queues;
     private readonly MessageTransformer _transformer;
+    private readonly ISuppressionStore _suppressions;
     private readonly EventQueue _events;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -30,13 +35,16 @@ internal sealed class TransformerRole
     private readonly Counter _polledDefault;
     private readonly Counter _pushed;
     private readonly Counter _warnings;
+    private readonly Counter _suppressed;
+    private readonly Counter _suppressionFailures;
 
-    public TransformerRole(IQueueStore store, QueueNames queues, MessageTransformer transformer, EventQueue events,
-        MetricsRegistry metrics, TimeProvider time, ILogger<TransformerRole> logger)
+    public TransformerRole(IQueueStore store, QueueNames queues, MessageTransformer transformer, ISuppressionStore suppressions,
+        EventQueue events, MetricsRegistry metrics, TimeProvider time, ILogger<TransformerRole> logger)
     {
         _store = store;
         _queues = queues;
         _transformer = transformer;
+        _suppressions = suppressions;
         _events = events;
         _time = time;
         _logger = logger;
@@ -44,6 +52,9 @@ internal sealed class TransformerRole
         _polledDefault = metrics.Counter("transformer_polled_default_total", "Messages taken from the default queue.");
         _pushed = metrics.Counter("transformer_pushed_total", "Messages handed to the outbound queue.");
         _warnings = metrics.Counter("transformer_warnings_total", "Messages transformed with a warning.");
+        _suppressed = metrics.Counter("transformer_suppressed_total", "Recipients not sent to because the suppression list stops them.");
+        _suppressionFailures = metrics.Counter("transformer_suppression_failures_total",
+            "Batches put back because the suppression list could not be read.");
     }
 
     /// <summary>The role as the host runs it.</summary>
@@ -51,6 +62,10 @@ internal sealed class TransformerRole
 
     private async Task RunAsync(CancellationToken stopping)
     {
+        foreach (var warning in _transformer.ConfigurationWarnings)
+        {
+            _logger.LogWarning("Configuration: {Warning}", warning);
+        }
         // Three batches overlap: the next one is leased and the previous one's hand-offs are written while this
         // one is signed, so the cores neither wait for a lease nor for the disk (or Redis) between batches.
         var writing = Task.CompletedTask;
@@ -74,18 +89,7 @@ internal sealed class TransformerRole
                 }
                 // Once stopping, nothing more is leased; what was leased is still finished below.
                 leasing = stopping.IsCancellationRequested ? NoBatch : LeaseBatchAsync(stopping);
-                // Signing is CPU-bound: spread a batch over the cores. Each message's hand-off is its own commit,
-                // handed to the store as soon as the message is signed but not waited for before signing the next:
-                // the whole batch then shares one or two syncs instead of waiting for the disk once per core-full
-                // of messages. A batch is finished even when stopping: it takes well under a second, and every
-                // message then leaves in a settled state.
-                var handOffs = new Task[batch.Count];
-                await Parallel.ForAsync(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
-                    (i, _) =>
-                    {
-                        handOffs[i] = ProcessAsync(batch[i]);
-                        return ValueTask.CompletedTask;
-                    }).ConfigureAwait(false);
+                var handOffs = await ProcessBatchAsync(batch, stopping).ConfigureAwait(false);
                 await writing.ConfigureAwait(false);
                 writing = Task.WhenAll(handOffs);
             }
@@ -130,37 +134,127 @@ internal sealed class TransformerRole
         }
     }
 
-    private async Task ProcessAsync(LeasedItem item)
+    /// <summary>Reads the batch, looks up all its recipients in the suppression list in one query, then transforms
+    /// and hands off every message; returns the hand-offs, which are still being written.</summary>
+    private async Task<Task[]> ProcessBatchAsync(IReadOnlyList<LeasedItem> batch, CancellationToken stopping)
     {
         var now = _time.GetUtcNow();
+        var submitted = new SubmittedMessage?[batch.Count];
+        var failed = new TransformOutcome.Failed?[batch.Count];
+        var addresses = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            try
+            {
+                if (_transformer.TryRead(batch[i].Body, out var read, out failed[i]))
+                {
+                    submitted[i] = read;
+                    addresses.UnionWith(read.LookupAddresses());
+                }
+            }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "Reading message {Id} ({Uuid}) failed", batch[i].Id, batch[i].Envelope.Uuid);
+                failed[i] = new TransformOutcome.Failed($"{e.GetType().Name}: {e.Message}", batch[i].Envelope.Uuid);
+            }
+        }
+        var (suppressions, retryAfter) = await FindSuppressionsAsync(addresses, now, stopping).ConfigureAwait(false);
+
+        // Signing is CPU-bound: spread a batch over the cores. Each message's hand-off is its own commit,
+        // handed to the store as soon as the message is signed but not waited for before signing the next:
+        // the whole batch then shares one or two syncs instead of waiting for the disk once per core-full
+        // of messages. A batch is finished even when stopping: it takes well under a second, and every
+        // message then leaves in a settled state.
+        var handOffs = new Task[batch.Count];
+        await Parallel.ForAsync(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
+            (i, _) =>
+            {
+                handOffs[i] = failed[i] is { } failure ? HandOffAsync(batch[i], failure, failure.Uuid, now)
+                    : suppressions is null ? PutBackAsync(batch[i], now + retryAfter)
+                    : ProcessAsync(batch[i], submitted[i]!, suppressions, now);
+                return ValueTask.CompletedTask;
+            }).ConfigureAwait(false);
+        return handOffs;
+    }
+
+    /// <summary>The active entries of the batch's recipients; or null, and when to try again, when the store cannot
+    /// say: then nothing of the batch is sent, since a recipient must never get mail unchecked.</summary>
+    private async Task<(IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>? Found, TimeSpan RetryAfter)> FindSuppressionsAsync(
+        HashSet<string> addresses, DateTimeOffset now, CancellationToken stopping)
+    {
+        if (addresses.Count == 0)
+        {
+            return (MessageTransformer.NoSuppressions, TimeSpan.Zero);
+        }
+        try
+        {
+            return (await _suppressions.FindAsync(addresses, now, stopping).ConfigureAwait(false), TimeSpan.Zero);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return (null, TimeSpan.Zero); // shutting down: the batch is due again at once, for whoever runs next
+        }
+        catch (Exception e)
+        {
+            _suppressionFailures.Increment();
+            _logger.LogError(e, "The suppression list could not be read; the batch's messages wait {Delay} s for another try",
+                SuppressionRetryDelay.TotalSeconds);
+            return (null, SuppressionRetryDelay);
+        }
+    }
+
+    /// <summary>Gives a message back unsent, due at <paramref name="due"/>.</summary>
+    private async Task PutBackAsync(LeasedItem item, DateTimeOffset due)
+    {
+        var transaction = due <= _time.GetUtcNow() ? new QueueTransaction().Release(item) : new QueueTransaction().Retry(item, due);
+        await CommitAsync(item, transaction).ConfigureAwait(false);
+    }
+
+    private Task ProcessAsync(LeasedItem item, SubmittedMessage submitted,
+        IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> suppressions, DateTimeOffset now)
+    {
         TransformOutcome outcome;
         try
         {
-            outcome = _transformer.Transform(item.Body, now);
+            outcome = _transformer.Transform(submitted, suppressions, now);
         }
         catch (Exception e)
         {
             _logger.LogError(e, "Transforming message {Id} ({Uuid}) failed", item.Id, item.Envelope.Uuid);
             outcome = new TransformOutcome.Failed($"{e.GetType().Name}: {e.Message}", item.Envelope.Uuid);
         }
+        return HandOffAsync(item, outcome, submitted.Uuid, now);
+    }
+
+    private async Task HandOffAsync(LeasedItem item, TransformOutcome outcome, string? uuid, DateTimeOffset now)
+    {
         var transaction = new QueueTransaction();
         switch (outcome)
         {
             case TransformOutcome.Ready ready:
                 // The ingress item was created when the message was accepted.
-                var envelope = ready.Envelope with { AcceptedAt = item.Envelope.AcceptedAt ?? item.CreatedAt };
-                if (ready.SubmittedOffset is { } offset)
+                var acceptedAt = item.Envelope.AcceptedAt ?? item.CreatedAt;
+                if (ready.Messages is [{ SubmittedOffset: { } offset } only])
                 {
-                    transaction.Forward(item, _queues.Outbound, envelope, ready.Prefix, offset);
+                    transaction.Forward(item, _queues.Outbound, only.Envelope with { AcceptedAt = acceptedAt }, only.Prefix, offset);
                 }
                 else
                 {
-                    transaction.Complete(item).Enqueue(_queues.Outbound, new QueueItem(envelope, ready.Prefix));
+                    transaction.Complete(item);
+                    foreach (var message in ready.Messages)
+                    {
+                        transaction.Enqueue(_queues.Outbound, new QueueItem(message.Envelope with { AcceptedAt = acceptedAt }, message.Message(item.Body.Span)));
+                    }
+                }
+                foreach (var (email, entry) in ready.Suppressed)
+                {
+                    _events.AddTo(transaction, MailEvent.Suppressed(uuid, now, email,
+                        SuppressionNames.Name(entry.Reason), SuppressionNames.Format(entry.Scope, entry.Value)));
                 }
                 if (ready.Warnings.Count > 0)
                 {
                     _warnings.Increment();
-                    _logger.LogWarning("Message {Uuid}: {Warnings}", ready.Envelope.Uuid, string.Join("; ", ready.Warnings));
+                    _logger.LogWarning("Message {Uuid}: {Warnings}", uuid, string.Join("; ", ready.Warnings));
                 }
                 break;
             case TransformOutcome.Failed failed:
@@ -169,18 +263,25 @@ internal sealed class TransformerRole
                 _events.AddTo(transaction, MailEvent.Error(ServiceNames.Transformer, failed.Uuid, now, failed.Reason));
                 break;
         }
+        if (await CommitAsync(item, transaction).ConfigureAwait(false) && outcome is TransformOutcome.Ready done)
+        {
+            _pushed.Increment(done.Messages.Count);
+            _suppressed.Increment(done.Suppressed.Count);
+        }
+    }
+
+    private async Task<bool> CommitAsync(LeasedItem item, QueueTransaction transaction)
+    {
         try
         {
             await _store.CommitAsync(transaction, CancellationToken.None).ConfigureAwait(false);
-            if (outcome is TransformOutcome.Ready)
-            {
-                _pushed.Increment();
-            }
+            return true;
         }
         catch (LeaseLostException)
         {
             // Another transformer took it after our lease ran out; it will do the work, once.
             _logger.LogWarning("Lease on message {Id} was lost; leaving it to its new holder", item.Id);
+            return false;
         }
     }
 }

@@ -1,0 +1,161 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using ManycoreMail.Config;
+using ManycoreMail.Events;
+using ManycoreMail.Metrics;
+using ManycoreMail.Queue;
+using ManycoreMail.Queue.Embedded;
+using ManycoreMail.Roles.Transformer;
+using ManycoreMail.Suppression;
+using ManycoreMail.TestSupport;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ManycoreMail.Tests;
+
+/// <summary>The transformer role against a real spool: one suppression lookup per batch, suppressed recipients
+/// reported in the hand-off's transaction, and nothing sent unchecked when the list cannot be read.</summary>
+public sealed class TransformerRoleTests : IAsyncLifetime
+{
+    private static readonly QueueNames Queues = new("P0", "P1", "OUT", "EVENTS");
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
+    private readonly string _directory = Directory.CreateTempSubdirectory("transformer-role-").FullName;
+    private readonly RecordingSuppressionStore _suppressions = new();
+    private readonly MetricsRegistry _metrics = new();
+    private EmbeddedSpool _spool = null!;
+
+    public async Task InitializeAsync() =>
+        _spool = await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_directory, "spool") }, TimeProvider.System, CancellationToken.None);
+
+    public async Task DisposeAsync()
+    {
+        await _spool.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private async Task RunUntilAsync(Func<Task<bool>> done, string what, TrackingOptions? tracking = null)
+    {
+        var role = new TransformerRole(_spool, Queues, MessageTransformerTrackingTests.Create(tracking), _suppressions,
+            new EventQueue(_spool, Queues.Events), _metrics, TimeProvider.System, NullLogger<TransformerRole>.Instance).AsRole();
+        await role.StartAsync(CancellationToken.None);
+        try
+        {
+            await Eventually.TrueAsync(done, Patience, what);
+        }
+        finally
+        {
+            await role.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private async Task SubmitAsync(params string[] uuids)
+    {
+        foreach (var uuid in uuids)
+        {
+            var message = MessageTransformerTrackingTests.Message("<html><body>Hi</body></html>", uuid: uuid);
+            await _spool.EnqueueAsync(Queues.Primary, new QueueItem(new MessageEnvelope { Uuid = uuid }, message), CancellationToken.None);
+        }
+    }
+
+    private async Task<IReadOnlyList<LeasedItem>> TakeAllAsync(string queue) =>
+        await _spool.LeaseAsync(queue, 100, TimeSpan.FromMinutes(1), CancellationToken.None);
+
+    private static SuppressionEntry Entry(string email, SuppressionScope scope, string? value, SuppressionReason reason) =>
+        SuppressionEntry.Create(email, scope, value, reason, DateTimeOffset.UtcNow.AddDays(-1));
+
+    [Fact]
+    public async Task A_batch_is_checked_with_one_lookup_and_a_suppressed_recipient_gets_an_event_instead_of_mail()
+    {
+        _suppressions.Entries["bob@example.net"] = [Entry("bob@example.net", SuppressionScope.Global, null, SuppressionReason.Complaint)];
+        await SubmitAsync("m1", "m2", "m3");
+
+        await RunUntilAsync(async () => await _spool.CountAsync(Queues.Outbound, CancellationToken.None) == 3, "three messages handed on");
+
+        var lookup = Assert.Single(_suppressions.Lookups);
+        Assert.Equal(["ann@example.net", "bob@example.net"], lookup.Order());
+        var sent = await TakeAllAsync(Queues.Outbound);
+        Assert.All(sent, item => Assert.Equal(["ann@example.net"], item.Envelope.Recipients));
+        Assert.Equal(0, await _spool.CountAsync(Queues.Primary, CancellationToken.None));
+        var events = (await TakeAllAsync(Queues.Events)).Select(e => JsonDocument.Parse(e.Body).RootElement).ToArray();
+        Assert.Equal(["m1", "m2", "m3"], events.Select(e => e.GetProperty("uuid").GetString()).Order());
+        Assert.All(events, e =>
+        {
+            Assert.Equal("suppressed", e.GetProperty("event").GetString());
+            Assert.Equal("bob@example.net", e.GetProperty("email").GetString());
+            Assert.Equal("complaint", e.GetProperty("reason").GetString());
+            Assert.Equal("global", e.GetProperty("scope").GetString());
+        });
+    }
+
+    [Fact]
+    public async Task A_message_whose_recipients_are_all_suppressed_is_completed_with_only_the_events()
+    {
+        _suppressions.Entries["ann@example.net"] = [Entry("ann@example.net", SuppressionScope.Sender, "News@Example.org", SuppressionReason.Unsubscribe)];
+        _suppressions.Entries["bob@example.net"] = [Entry("bob@example.net", SuppressionScope.Domain, "example.org", SuppressionReason.Manual)];
+        await SubmitAsync("m1");
+
+        await RunUntilAsync(async () => await _spool.CountAsync(Queues.Events, CancellationToken.None) == 2, "two suppressed events",
+            MessageTransformerTrackingTests.Tracking());
+
+        Assert.Equal(0, await _spool.CountAsync(Queues.Primary, CancellationToken.None));
+        Assert.Equal(0, await _spool.CountAsync(Queues.Outbound, CancellationToken.None));
+        var scopes = (await TakeAllAsync(Queues.Events)).Select(e => JsonDocument.Parse(e.Body).RootElement.GetProperty("scope").GetString());
+        Assert.Equal(["domain:example.org", "sender:news@example.org"], scopes.Order());
+    }
+
+    [Fact]
+    public async Task With_tracking_each_remaining_recipient_gets_its_own_message()
+    {
+        await SubmitAsync("m1");
+
+        await RunUntilAsync(async () => await _spool.CountAsync(Queues.Outbound, CancellationToken.None) == 2, "two messages handed on",
+            MessageTransformerTrackingTests.Tracking());
+
+        var sent = await TakeAllAsync(Queues.Outbound);
+        Assert.Equal(["ann@example.net", "bob@example.net"], sent.SelectMany(i => i.Envelope.Recipients).Order());
+        Assert.All(sent, item => Assert.Equal("m1", item.Envelope.Uuid));
+        Assert.Contains("transformer_pushed_total 2", await _metrics.RenderAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task When_the_list_cannot_be_read_nothing_is_sent_and_the_batch_waits_for_another_try()
+    {
+        _suppressions.Failure = new IOException("database is locked");
+        await SubmitAsync("m1", "m2");
+
+        await RunUntilAsync(async () => (await _metrics.RenderAsync(CancellationToken.None)).Contains("transformer_suppression_failures_total 1"),
+            "the failed lookup");
+
+        Assert.Single(_suppressions.Lookups);
+        Assert.Equal(0, await _spool.CountAsync(Queues.Outbound, CancellationToken.None));
+        Assert.Equal(0, await _spool.CountAsync(Queues.Events, CancellationToken.None));
+        // Both are still there, settled (the role has stopped) and not due yet.
+        Assert.Equal(2, await _spool.CountAsync(Queues.Primary, CancellationToken.None));
+        Assert.Empty(await TakeAllAsync(Queues.Primary));
+    }
+
+    /// <summary>Answers from <see cref="Entries"/> and records every lookup; fails with <see cref="Failure"/> when set.</summary>
+    private sealed class RecordingSuppressionStore : ISuppressionStore
+    {
+        public ConcurrentDictionary<string, IReadOnlyList<SuppressionEntry>> Entries { get; } = new();
+        public ConcurrentQueue<string[]> Lookups { get; } = new();
+        public Exception? Failure { get; set; }
+
+        public Task<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>> FindAsync(IReadOnlyCollection<string> emails,
+            DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            Lookups.Enqueue([.. emails]);
+            if (Failure is { } failure)
+            {
+                return Task.FromException<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>>(failure);
+            }
+            IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> found = emails.Where(Entries.ContainsKey).ToDictionary(e => e, e => Entries[e]);
+            return Task.FromResult(found);
+        }
+
+        public Task AddAsync(IReadOnlyList<SuppressionEntry> entries, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> RemoveAsync(string email, SuppressionScope scope, string? value, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<SuppressionPage> ListAsync(SuppressionQuery query, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<long> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
