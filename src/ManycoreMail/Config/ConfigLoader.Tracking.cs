@@ -13,6 +13,7 @@ internal static partial class ConfigLoader
         }
         var bind = ReadBind(section, "bind", required: true);
         ReadPrometheus(section, metrics, "tracker");
+        ReadLegacyRedis(section);
         var baseUrl = section.String("base-url", required: true);
         var secrets = section.StringList("secrets");
         if (!section.Has("secrets"))
@@ -63,6 +64,7 @@ internal static partial class ConfigLoader
             Unsubscribe = section.Bool("unsubscribe") ?? true,
             UnsubscribeScope = scope,
             TrackTextLinks = section.Bool("track-text-links") ?? false,
+            TrustedProxies = ReadNetworks(section, "trusted-proxies"),
         };
         return bind is null || baseUrl is null ? null : options;
     }

@@ -468,7 +468,7 @@ internal static partial class ConfigLoader
     private static RedisOptions ReadRedis(ConfigFile customer)
     {
         // Each original module had its own copy of the Redis address; the first one given wins.
-        foreach (var role in new[] { "transformer", "receiver", "httpreceiver", "postfixlog", "mxserver", "backdata", "redis" })
+        foreach (var role in new[] { "transformer", "receiver", "httpreceiver", "postfixlog", "mxserver", "backdata", "redis", "tracking" })
         {
             var redis = customer.Section(role).Section("reliable-queue").Section("redis");
             if (redis.Exists)

@@ -31,6 +31,9 @@ internal sealed record TrackingOptions
     /// <summary>Bare http(s) URLs in text/plain parts are tracked too (<c>tracking/track-text-links</c>).</summary>
     public bool TrackTextLinks { get; init; }
 
+    /// <summary>Proxies in front of the tracker whose <c>X-Forwarded-For</c> is believed (<c>tracking/trusted-proxies</c>).</summary>
+    public IReadOnlyList<IPNetwork> TrustedProxies { get; init; } = [];
+
     /// <summary>The tokens' codec and URLs, built from <see cref="Secrets"/> and <see cref="BaseUrl"/> (validated
     /// when the configuration was read, so this does not throw).</summary>
     public TrackingUrls CreateUrls() => new(BaseUrl, new TrackingTokenCodec(new TrackingKeys(Secrets)));

@@ -22,6 +22,7 @@ internal static class RoleNames
     public const string Sender = "sender";
     public const string MxServer = "mx-server";
     public const string Backdata = "backdata";
+    public const string Tracker = "tracker";
 
-    public static readonly IReadOnlyList<string> All = [Receiver, HttpReceiver, Transformer, Sender, MxServer, Backdata];
+    public static readonly IReadOnlyList<string> All = [Receiver, HttpReceiver, Transformer, Sender, MxServer, Backdata, Tracker];
 }

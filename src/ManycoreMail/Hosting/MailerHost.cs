@@ -13,6 +13,7 @@ using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.MxServer;
 using ManycoreMail.Roles.Receiver;
 using ManycoreMail.Roles.Sender;
+using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Roles.Transformer;
 using ManycoreMail.Suppression;
 using Microsoft.Extensions.Logging;
@@ -85,6 +86,7 @@ internal sealed class MailerHost : IAsyncDisposable
         if (options.Transformer is not null) roles.Add(RoleNames.Transformer);
         if (options.Receiver is not null) roles.Add(RoleNames.Receiver);
         if (options.HttpReceiver is not null) roles.Add(RoleNames.HttpReceiver);
+        if (options.Tracking is not null) roles.Add(RoleNames.Tracker);
         return roles;
     }
 
@@ -190,11 +192,12 @@ internal sealed class MailerHost : IAsyncDisposable
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
+        var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
-        if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null)
+        if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -361,6 +364,7 @@ internal sealed class MailerHost : IAsyncDisposable
         RoleNames.HttpReceiver => "httpreceiver",
         RoleNames.MxServer => "mxserver",
         RoleNames.Sender => "postfixlog",
+        RoleNames.Tracker => "tracking",
         _ => role,
     };
 }

@@ -13,7 +13,8 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <summary>
 /// Every HTTP listener of the process in one Kestrel server: the mail API (when the http-receiver role
 /// runs) and /metrics on each configured prometheus bind. /metrics answers only on metrics binds (403 on the
-/// API port) and the API only on its own port (the original served it on both).
+/// API port) and the API only on its own port (the original served it on both). The tracker's site (tracking/bind)
+/// answers every request on its port.
 /// </summary>
 internal sealed class HttpFront(
     IPEndPoint? apiBind,
@@ -23,7 +24,8 @@ internal sealed class HttpFront(
     ILoggerFactory loggers,
     MxServer.InboundEmailEndpoint? inboundEmail = null,
     EventsEndpoint? events = null,
-    SuppressionsEndpoint? suppressions = null) : IMailerRole, IAsyncDisposable
+    SuppressionsEndpoint? suppressions = null,
+    HttpSite? tracker = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -31,7 +33,7 @@ internal sealed class HttpFront(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (apiBind is null && metricsBinds.Count == 0 && inboundEmail is null)
+        if (apiBind is null && metricsBinds.Count == 0 && inboundEmail is null && tracker is null)
         {
             // Nothing to serve: without a Listen call Kestrel would fall back to localhost:5000.
             return;
@@ -64,8 +66,19 @@ internal sealed class HttpFront(
             {
                 kestrel.Listen(inboundEmail.Bind);
             }
+            if (tracker is not null)
+            {
+                kestrel.Listen(tracker.Bind);
+            }
         });
         var app = builder.Build();
+        if (tracker is not null)
+        {
+            // Every path on the tracker's port is the tracker's (its base-url's path is any), except a health probe.
+            app.Use((context, next) => context.Connection.LocalPort == tracker.Bind.Port && context.Request.Path != "/healthz"
+                ? tracker.Handle(context)
+                : next(context));
+        }
         app.MapGet("/metrics", async (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
             ? Results.Text(await metrics.RenderAsync(context.RequestAborted).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
             : Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "metrics are served on the metrics port only"));
