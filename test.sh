@@ -13,6 +13,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 /usr/bin/python3 -c 'import dkim, dns.resolver' >/dev/null 2>&1 || need+=(python3-dkim python3-dnspython)
 # swaks speaks STARTTLS only through Net::SSLeay, which it merely recommends (and --no-install-recommends skips).
 /usr/bin/perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
+# The tracker's unsubscribe page is tested in a real browser: Debian's Chromium, driven by Playwright.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -125,6 +125,50 @@ public sealed partial class TrackingEndToEndTests(TestWorld world) : IClassFixtu
         }
     }
 
+    [Fact]
+    public async Task In_a_real_browser_the_unsubscribe_page_changes_nothing_until_its_button_is_pressed()
+    {
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var trackerPort = FreePort.Tcp();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        File.AppendAllText(config.CustomerFile, $"""
+
+            tracking:
+              bind: {"{"}inet-interface: 127.0.0.1, inet-port: {trackerPort}{"}"}
+              base-url: http://127.0.0.1:{trackerPort}
+              secrets: ["browser tracking secret 0123456"]
+              unsubscribe-scope: domain
+
+            """);
+        using var http = new HttpClient();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        var uuid = Messages.NewUuid();
+        var (code, output) = await Swaks.SendAsync(config.Receiver, HtmlMessage(uuid), Swaks.TlsAuth);
+        Assert.True(code == 0, output);
+        var text = Assert.Single(await sink.WaitForMessagesAsync(1, Patience)).Text;
+        var unsubscribeUrl = UnsubscribeHeader().Match(text).Groups[1].Value;
+        Assert.StartsWith($"http://127.0.0.1:{trackerPort}/u/", unsubscribeUrl);
+
+        await using var chromium = await HeadlessChromium.StartAsync();
+        var page = await chromium.Browser.NewPageAsync();
+        var shown = await page.GotoAsync(unsubscribeUrl);
+
+        Assert.Equal(200, shown?.Status);
+        Assert.Contains("reader@ok.test", await page.InnerTextAsync("body"));
+        // The browser fetched the page (as a link scanner would): nothing is suppressed yet.
+        Assert.Empty((await ApiAsync(http, config, "/v1/suppressions?email=reader@ok.test")).GetProperty("suppressions").EnumerateArray());
+
+        await page.ClickAsync("button[type=submit]");
+        await page.WaitForSelectorAsync("text=You are unsubscribed");
+
+        var entry = Assert.Single((await ApiAsync(http, config, "/v1/suppressions?email=reader@ok.test")).GetProperty("suppressions").EnumerateArray());
+        Assert.Equal(("domain", TestWorld.SenderDomain, "unsubscribe"),
+            (entry.GetProperty("scope").GetString(), entry.GetProperty("value").GetString(), entry.GetProperty("reason").GetString()));
+        var unsubscribed = await webhook.WaitForAsync(e => Is(e, uuid, "unsubscribe"), Patience, "the unsubscribe at the webhook");
+        Assert.Equal("reader@ok.test", (string?)unsubscribed["email"]);
+    }
+
     private static bool Is(JsonObject e, string uuid, string kind) => (string?)e["uuid"] == uuid && (string?)e["event"] == kind;
 
     private static string HtmlMessage(string uuid) =>
