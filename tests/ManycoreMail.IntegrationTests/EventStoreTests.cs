@@ -173,6 +173,45 @@ public sealed class EventStoreTests(TestWorld world) : IClassFixture<TestWorld>
         }
     }
 
+    [Fact]
+    public async Task The_cli_follows_new_events_as_they_are_stored_until_cancelled()
+    {
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        Directory.CreateDirectory(config.StoragePath);
+        await using var store = SqliteEventStore.Open(new SqliteEventStoreOptions { Path = Path.Combine(config.StoragePath, EventsOptions.SqliteFileName) });
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        await store.AppendAsync([Input("followfirst", now)], CancellationToken.None);
+        // The command writes from its own task while the test reads what it wrote: the synchronised writer locks
+        // itself for every write, so reading under the same lock sees whole lines.
+        using var written = new StringWriter();
+        var output = TextWriter.Synchronized(written);
+        string Printed()
+        {
+            lock (output)
+            {
+                return written.ToString();
+            }
+        }
+        using var errors = new StringWriter();
+        using var stop = new CancellationTokenSource();
+
+        var following = MailerCli.Build()
+            .Parse(["events", "--follow", "--json", "--global-config-file", config.GlobalFile, "--customer-config-file", config.CustomerFile])
+            .InvokeAsync(new InvocationConfiguration { Output = output, Error = errors }, stop.Token);
+        await Eventually.TrueAsync(() => Printed().Contains("followfirst", StringComparison.Ordinal), Patience, "the stored event printed");
+        await store.AppendAsync([Input("followsecond", now)], CancellationToken.None);
+        await Eventually.TrueAsync(() => Printed().Contains("followsecond", StringComparison.Ordinal), Patience, "the new event printed");
+        await stop.CancelAsync();
+        await following.WaitAsync(Patience);
+
+        Assert.Equal(0, await following);
+        var lines = Printed().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        // Each event once, in the order stored, each as JSON with its id.
+        Assert.Equal(["followfirst", "followsecond"], lines.Select(l => JsonDocument.Parse(l).RootElement.GetProperty("uuid").GetString()));
+        Assert.True(JsonDocument.Parse(lines[1]).RootElement.GetProperty("id").GetInt64() > JsonDocument.Parse(lines[0]).RootElement.GetProperty("id").GetInt64());
+    }
+
     private static StoredEventInput Input(string uuid, long timestamp) =>
         StoredEventInput.FromJson(Encoding.UTF8.GetBytes($$"""{"event":"delivered","uuid":"{{uuid}}","timestamp":{{timestamp}}}"""));
 
