@@ -127,6 +127,23 @@ public sealed class DkimVerifierTests(TestKeys keys) : IClassFixture<TestKeys>
     }
 
     [Fact]
+    public async Task Repeated_fields_are_taken_bottom_up()
+    {
+        var signer = new DkimSigner(new DkimSigningKey(Domain, Selector, Rsa), ["From", "X-Tag"], []);
+        byte[] message = [.. "X-Tag: one\r\nX-Tag: two\r\n"u8, .. Message];
+        var signed = Encoding.ASCII.GetString([.. signer.Sign(message, Now.GetUtcNow()), .. message]);
+
+        var swapped = signed.Replace("X-Tag: one\r\nX-Tag: two", "X-Tag: two\r\nX-Tag: one");
+        var addedOnTop = signed.Replace("X-Tag: one", "X-Tag: zero\r\nX-Tag: one");
+        var addedBelow = signed.Replace("X-Tag: two", "X-Tag: two\r\nX-Tag: three");
+
+        Assert.Equal(DkimResult.Pass, Assert.Single(await VerifyAsync(Encoding.ASCII.GetBytes(signed), Keys())).Result);
+        Assert.Equal(DkimResult.Fail, Assert.Single(await VerifyAsync(Encoding.ASCII.GetBytes(swapped), Keys())).Result);
+        Assert.Equal(DkimResult.Pass, Assert.Single(await VerifyAsync(Encoding.ASCII.GetBytes(addedOnTop), Keys())).Result);
+        Assert.Equal(DkimResult.Fail, Assert.Single(await VerifyAsync(Encoding.ASCII.GetBytes(addedBelow), Keys())).Result);
+    }
+
+    [Fact]
     public async Task Rfc8463_example_verifies_both_signatures()
     {
         var results = await VerifyAsync(Rfc8463.Message, Rfc8463.Keys());
