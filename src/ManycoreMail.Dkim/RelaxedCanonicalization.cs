@@ -68,6 +68,17 @@ public static class RelaxedCanonicalization
         CanonicalizeBody(body, ref sink);
     }
 
+    /// <summary>The same, hashing at most <paramref name="limit"/> canonical bytes (a verifier's l= tag). Returns the
+    /// length of the whole canonical body, so that the caller can tell a limit beyond the body's end.</summary>
+    public static long HashBody(ReadOnlySpan<byte> body, IncrementalHash hash, long limit)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        var sink = new LimitedHashSink(hash, limit);
+        CanonicalizeBody(body, ref sink);
+        return sink.Total;
+    }
+
     /// <summary>The relaxed canonical body as bytes (for tests and diagnostics; signing uses <see cref="HashBody"/>).</summary>
     public static byte[] CanonicalizeBody(ReadOnlySpan<byte> body)
     {
@@ -84,6 +95,22 @@ public static class RelaxedCanonicalization
     private readonly struct HashSink(IncrementalHash hash) : ISink
     {
         public void Write(ReadOnlySpan<byte> data) => hash.AppendData(data);
+    }
+
+    /// <summary>Mutable on purpose: it is only ever passed by reference, and counts what went through it.</summary>
+    private struct LimitedHashSink(IncrementalHash hash, long limit) : ISink
+    {
+        public long Total { get; private set; }
+
+        public void Write(ReadOnlySpan<byte> data)
+        {
+            var room = limit - Total;
+            if (room > 0)
+            {
+                hash.AppendData(data.Length <= room ? data : data[..(int)room]);
+            }
+            Total += data.Length;
+        }
     }
 
     private readonly struct BufferSink(ArrayBufferWriter<byte> writer) : ISink

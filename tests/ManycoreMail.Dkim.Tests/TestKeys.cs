@@ -8,6 +8,9 @@ public sealed class TestKeys : IDisposable
     private readonly RSA _rsa1024 = RSA.Create(1024);
     private readonly RSA _rsa2048 = RSA.Create(2048);
 
+    /// <summary>The 2048-bit key itself, for signing and publishing in verifier tests.</summary>
+    public RSA Rsa2048 => _rsa2048;
+
     public string Pem(int bits, bool pkcs8)
     {
         var rsa = bits == 1024 ? _rsa1024 : _rsa2048;
