@@ -93,16 +93,21 @@ public sealed partial class TemplateRenderer
 
     private static TemplateParseException ParseError(string part, string source, StubbleException e)
     {
-        // Stubble names a character offset ("Unclosed Tag at 12") or the section left open ("Unclosed Block 'x'").
+        // Stubble names the section left open ("Unclosed Block 'x' at 40") or where it gave up on a tag ("Unclosed
+        // Tag at 37", the end of the text), neither of which is where the author has to look; find the opening.
         int line;
-        if (OffsetInMessage().Match(e.Message) is { Success: true } offset &&
+        if (BlockInMessage().Match(e.Message) is { Success: true } block)
+        {
+            line = LineOfTag(source, block.Groups[1].Value);
+        }
+        else if (UnclosedTagOffset(source) is { } unclosed)
+        {
+            line = LineAt(source, unclosed);
+        }
+        else if (OffsetInMessage().Match(e.Message) is { Success: true } offset &&
             int.TryParse(offset.Groups[1].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var position))
         {
             line = LineAt(source, position);
-        }
-        else if (BlockInMessage().Match(e.Message) is { Success: true } block)
-        {
-            line = LineOfTag(source, block.Groups[1].Value);
         }
         else
         {
@@ -110,6 +115,25 @@ public sealed partial class TemplateRenderer
         }
 
         return new TemplateParseException(part, line, e.Message, e);
+    }
+
+    /// <summary>The offset of the first <c>{{</c> that is not closed before the next one opens (null when every tag
+    /// closes). Assumes the default delimiters, as the fallback to Stubble's offset covers the rest.</summary>
+    private static int? UnclosedTagOffset(string source)
+    {
+        for (var open = source.IndexOf("{{", StringComparison.Ordinal); open >= 0;)
+        {
+            var close = source.IndexOf("}}", open + 2, StringComparison.Ordinal);
+            var next = source.IndexOf("{{", open + 2, StringComparison.Ordinal);
+            if (close < 0 || (next >= 0 && next < close))
+            {
+                return open;
+            }
+
+            open = source.IndexOf("{{", close + 2, StringComparison.Ordinal);
+        }
+
+        return null;
     }
 
     /// <summary>The line of the first tag naming <paramref name="name"/> (1 when none is found).</summary>
