@@ -9,8 +9,8 @@ using Stubble.Core.Settings;
 namespace ManycoreMail.Templates;
 
 /// <summary>Renders templates with Stubble (mustache). Values are HTML-escaped in the html part (unless the template
-/// uses triple braces or <c>&amp;</c>) and inserted as they are in the subject and text. Stubble's default parser
-/// keeps parsed templates in a bounded cache keyed by their source, so a template version is parsed once, not once
+/// uses triple braces or <c>&amp;</c>) and inserted as they are in the subject and text. Parsed parts are kept
+/// in a bounded cache keyed by their source (<see cref="ParseCache"/>), so a template version is parsed once, not once
 /// per send. Thread-safe: one instance serves every send.</summary>
 public sealed partial class TemplateRenderer
 {
@@ -19,7 +19,24 @@ public sealed partial class TemplateRenderer
     private static readonly RenderSettings EscapedStrict = new() { SkipHtmlEncoding = false, ThrowOnDataMiss = true };
     private static readonly RenderSettings VerbatimStrict = new() { SkipHtmlEncoding = true, ThrowOnDataMiss = true };
 
-    private readonly StubbleVisitorRenderer _stubble = new StubbleBuilder().Build();
+    /// <summary>Parsed parts kept by default: a few thousand template versions in use at once is a large ESP.</summary>
+    public const int DefaultCacheLimit = 4096;
+
+    private readonly ParseCache _parser;
+    private readonly StubbleVisitorRenderer _stubble;
+
+    public TemplateRenderer(int cacheLimit = DefaultCacheLimit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(cacheLimit, 1);
+        _parser = new ParseCache(cacheLimit);
+        _stubble = new StubbleBuilder().Configure(settings => settings.SetMustacheParser(_parser)).Build();
+    }
+
+    /// <summary>How many parsed parts the cache holds.</summary>
+    internal int CachedParts => _parser.Count;
+
+    /// <summary>How many times a part was parsed rather than found in the cache.</summary>
+    internal long Parses => _parser.Parses;
 
     /// <summary>Renders every part of <paramref name="template"/>.</summary>
     /// <exception cref="TemplateParseException">A part does not parse.</exception>

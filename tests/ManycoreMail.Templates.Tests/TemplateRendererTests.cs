@@ -130,6 +130,34 @@ public sealed class TemplateRendererTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Each_part_is_parsed_once_however_often_it_renders()
+    {
+        var template = new TemplateContent("Hi {{name}}", "Hello {{name}}", "<p>{{name}}</p>");
+        var values = Values("""{"name": "A"}""");
+
+        for (var i = 0; i < 50; i++)
+        {
+            _renderer.Render(template, values, strict: false);
+        }
+
+        Assert.Equal(3, _renderer.Parses);
+        Assert.Equal(3, _renderer.CachedParts);
+    }
+
+    [Fact]
+    public void The_parse_cache_is_bounded()
+    {
+        var renderer = new TemplateRenderer(cacheLimit: 4);
+
+        for (var i = 0; i < 100; i++)
+        {
+            renderer.Render(new TemplateContent(null, $"version {i} {{{{name}}}}", null), Values("{}"), strict: false);
+        }
+
+        Assert.InRange(renderer.CachedParts, 1, 4);
+    }
+
+    [Fact]
     public void Substitutions_must_be_a_json_object()
     {
         using var document = JsonDocument.Parse("[1]");
