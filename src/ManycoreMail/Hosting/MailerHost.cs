@@ -39,6 +39,7 @@ internal sealed class MailerHost : IAsyncDisposable
     /// <summary>Open when the backdata role runs here: it writes, and this process's API queries through it.</summary>
     private IEventStore? _eventStore;
     private readonly Lock _suppressionsLock = new();
+    private readonly TemplateStores _templates;
     private ISuppressionStore? _suppressions;
     private bool _suppressionsClosed;
     private SuppressionWriter? _autoSuppressions;
@@ -50,6 +51,7 @@ internal sealed class MailerHost : IAsyncDisposable
         _time = time;
         _logger = loggers.CreateLogger("ManycoreMail.Host");
         _loginThrottle = new LoginThrottle(new LoginThrottleOptions(), time, loggers.CreateLogger<LoginThrottle>());
+        _templates = new TemplateStores(options);
     }
 
     public MetricsRegistry Metrics { get; } = new();
@@ -192,12 +194,13 @@ internal sealed class MailerHost : IAsyncDisposable
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
+        var templatesApi = api is null ? null : new TemplatesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _templates, new Templates.TemplateRenderer());
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -266,6 +269,7 @@ internal sealed class MailerHost : IAsyncDisposable
             // The roles have stopped: what they reported last is written before the store closes.
             await _autoSuppressions.DisposeAsync().ConfigureAwait(false);
         }
+        await _templates.DisposeAsync().ConfigureAwait(false);
         ISuppressionStore? suppressions;
         lock (_suppressionsLock)
         {

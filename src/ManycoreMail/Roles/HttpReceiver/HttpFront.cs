@@ -25,7 +25,8 @@ internal sealed class HttpFront(
     MxServer.InboundEmailEndpoint? inboundEmail = null,
     EventsEndpoint? events = null,
     SuppressionsEndpoint? suppressions = null,
-    HttpSite? tracker = null) : IMailerRole, IAsyncDisposable
+    HttpSite? tracker = null,
+    TemplatesEndpoint? templates = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -100,6 +101,14 @@ internal sealed class HttpFront(
             app.MapMethods("/v1/suppressions", [HttpMethods.Get, HttpMethods.Post, HttpMethods.Delete], (HttpContext context) => context.Connection.LocalPort == apiBind.Port
                 ? suppressions.HandleAsync(context)
                 : Results.NotFound().ExecuteAsync(context));
+        }
+        if (templates is not null && apiBind is not null)
+        {
+            RequestDelegate handleTemplates = context => context.Connection.LocalPort == apiBind.Port
+                ? templates.HandleAsync(context)
+                : Results.NotFound().ExecuteAsync(context);
+            app.MapMethods("/v1/templates", [HttpMethods.Get], handleTemplates);
+            app.MapMethods("/v1/templates/{name}", [HttpMethods.Get, HttpMethods.Put, HttpMethods.Delete], handleTemplates);
         }
         if (inboundEmail is not null)
         {
