@@ -85,7 +85,7 @@ public sealed partial class SendRequestParser(SendRequestLimits limits)
         var sendAt = SendAt(root, errors);
         var strict = OptionalBool(root, "strict", "strict", errors) ?? false;
 
-        long contentBytes = (text?.Length ?? 0) * 3L + (html?.Length ?? 0) * 3L;
+        long contentBytes = Utf8Length(text) + Utf8Length(html);
         foreach (var attachment in attachments)
         {
             contentBytes += attachment.Content.Length;
@@ -105,6 +105,8 @@ public sealed partial class SendRequestParser(SendRequestLimits limits)
             Campaign = campaign, Tenant = tenant, Priority = priority, SendAt = sendAt, Strict = strict,
         };
     }
+
+    private static long Utf8Length(string? text) => text is null ? 0 : System.Text.Encoding.UTF8.GetByteCount(text);
 
     private static void RefuseUnknownAndDuplicates(JsonElement obj, string path, string[] known, List<SendRequestError> errors)
     {
@@ -162,11 +164,7 @@ public sealed partial class SendRequestParser(SendRequestLimits limits)
         var text = OptionalString(obj, name, errors);
         if (text is null)
         {
-            if (required && !obj.TryGetProperty(name, out _))
-            {
-                errors.Add(new(name, "is required"));
-            }
-            else if (required && obj.GetProperty(name).ValueKind == JsonValueKind.Null)
+            if (required && !TryGet(obj, name, out _))
             {
                 errors.Add(new(name, "is required"));
             }
