@@ -70,6 +70,11 @@ public sealed class MessageComposer
         }
         foreach (var (name, value) in request.Headers)
         {
+            // A request built in code rather than parsed has not met HeaderRules yet; never write a forged header.
+            if ((HeaderRules.CheckName(name) ?? HeaderRules.CheckValue(value)) is { } problem)
+            {
+                throw new ArgumentException($"Header {name}: {problem}", nameof(request));
+            }
             message.Headers.Add(name, Encoding.UTF8, value);
         }
         message.Body = Body(request.Attachments, content);

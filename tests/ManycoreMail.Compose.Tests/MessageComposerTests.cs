@@ -196,4 +196,15 @@ public sealed class MessageComposerTests
         Assert.Null(result.Request);
         Assert.Equal(["headers.X-A", "recipients[0].name", "subject"], result.Errors.Select(e => e.Field).Order(StringComparer.Ordinal));
     }
+
+    [Theory]
+    [InlineData("X-A", "1\r\nBcc: victim@example.org")]
+    [InlineData("Bcc", "victim@example.org")]
+    [InlineData("X-Uuid", "forged")]
+    public void The_composer_refuses_headers_a_request_built_in_code_smuggles_past_the_parser(string name, string value)
+    {
+        var request = Request("""{"from": "news@example.com", "text": "a", "recipients": [{"email": "a@example.net"}]}""")
+            with { Headers = [new(name, value)] };
+        Assert.Throws<ArgumentException>(() => ComposeFirst(request));
+    }
 }
