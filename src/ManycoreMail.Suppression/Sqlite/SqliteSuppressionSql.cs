@@ -1,4 +1,4 @@
-using System.Globalization;
+using ManycoreMail.Sqlite;
 using Microsoft.Data.Sqlite;
 
 namespace ManycoreMail.Suppression.Sqlite;
@@ -57,72 +57,14 @@ internal static class SqliteSuppressionSql
         ORDER BY email, scope, value LIMIT @limit
         """;
 
-    public static string ConnectionString(string path, bool readOnly, TimeSpan busyTimeout) => new SqliteConnectionStringBuilder
-    {
-        DataSource = path,
-        // Bounds Microsoft.Data.Sqlite's own retries of a busy statement, which would otherwise add 30 s to busy_timeout.
-        DefaultTimeout = (int)Math.Ceiling(busyTimeout.TotalSeconds),
-        Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
-        Cache = SqliteCacheMode.Private,
-        // A disposed store must really close its file (the CLI and tests reopen or delete it).
-        Pooling = false,
-    }.ToString();
-
     /// <summary>Opens the writer connection, switching the file to WAL and creating or checking the schema.</summary>
-    public static SqliteConnection OpenWriter(string path, TimeSpan busyTimeout)
-    {
-        var connection = new SqliteConnection(ConnectionString(path, readOnly: false, busyTimeout));
-        try
-        {
-            connection.Open();
-            if (Scalar(connection, "PRAGMA journal_mode = WAL") is not string mode || !mode.Equals("wal", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new InvalidOperationException($"The suppression store {path} cannot use write-ahead logging.");
-            }
+    /// <remarks>synchronous=FULL: an entry someone asked for (an unsubscribe) must not vanish with a power loss; adds
+    /// are rare next to lookups, and imports pay one sync per batch of thousands.</remarks>
+    public static SqliteConnection OpenWriter(string path, TimeSpan busyTimeout) =>
+        SqliteStoreFile.OpenWriter(path, busyTimeout, "suppression store", "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;",
+            CreateTables, SchemaVersion);
 
-            // synchronous=FULL: an entry someone asked for (an unsubscribe) must not vanish with a power loss; adds
-            // are rare next to lookups, and imports pay one sync per batch of thousands.
-            Execute(connection, BusyTimeout(busyTimeout));
-            Execute(connection, "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;");
-            using var transaction = connection.BeginTransaction(deferred: false);
-            Execute(connection, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", transaction);
-            var found = Scalar(connection, "SELECT MAX(version) FROM schema_version", transaction);
-            if (found is null or DBNull)
-            {
-                Execute(connection, CreateTables, transaction);
-                Execute(connection, string.Create(CultureInfo.InvariantCulture, $"INSERT INTO schema_version (version) VALUES ({SchemaVersion})"), transaction);
-            }
-            else if (Convert.ToInt64(found, CultureInfo.InvariantCulture) is var version && version != SchemaVersion)
-            {
-                throw new InvalidOperationException($"The suppression store {path} has schema version {version}; this build reads version {SchemaVersion}.");
-            }
-
-            transaction.Commit();
-            return connection;
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
-    }
-
-    public static SqliteConnection OpenReader(string path, TimeSpan busyTimeout)
-    {
-        var connection = new SqliteConnection(ConnectionString(path, readOnly: true, busyTimeout));
-        try
-        {
-            connection.Open();
-            Execute(connection, BusyTimeout(busyTimeout));
-            Execute(connection, "PRAGMA query_only = 1");
-            return connection;
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
-    }
+    public static SqliteConnection OpenReader(string path, TimeSpan busyTimeout) => SqliteStoreFile.OpenReader(path, busyTimeout);
 
     /// <summary>A prepared statement with its parameters declared in order (set them by index).</summary>
     public static SqliteCommand Prepare(SqliteConnection connection, string sql, params ReadOnlySpan<string> parameters)
@@ -150,24 +92,5 @@ internal static class SqliteSuppressionSql
         return SuppressionEntry.Create(reader.GetString(0), scope, reader.GetString(2), reason,
             DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)),
             reader.IsDBNull(5) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5)));
-    }
-
-    private static string BusyTimeout(TimeSpan timeout) =>
-        string.Create(CultureInfo.InvariantCulture, $"PRAGMA busy_timeout = {(long)timeout.TotalMilliseconds}");
-
-    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        command.ExecuteNonQuery();
-    }
-
-    private static object? Scalar(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
-    {
-        using var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        return command.ExecuteScalar();
     }
 }
