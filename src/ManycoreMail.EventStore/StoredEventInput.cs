@@ -30,6 +30,24 @@ public sealed class StoredEventInput
     /// <summary>Unix seconds, as the webhook's <c>timestamp</c>.</summary>
     public long Timestamp { get; }
 
+    /// <summary>Checks a batch an <see cref="IEventStore"/> is given to append: true when there is nothing to write.
+    /// A null event is refused here, on the caller, not on the store's writer, where it would fail the other callers
+    /// sharing the transaction.</summary>
+    /// <exception cref="ArgumentNullException">The batch is null.</exception>
+    /// <exception cref="ArgumentException">An event of the batch is null.</exception>
+    public static bool IsEmptyBatch(IReadOnlyList<StoredEventInput> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        for (var i = 0; i < events.Count; i++)
+        {
+            if (events[i] is null)
+            {
+                throw new ArgumentException($"Event {i} is null.", nameof(events));
+            }
+        }
+        return events.Count == 0;
+    }
+
     /// <summary>
     /// Reads the indexed members of an event object. The bytes are kept, not copied: the caller must not change them
     /// until the append has completed.

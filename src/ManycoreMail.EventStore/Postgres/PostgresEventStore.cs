@@ -50,19 +50,9 @@ public sealed class PostgresEventStore : IEventStore
 
     public Task AppendAsync(IReadOnlyList<StoredEventInput> events, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(events);
-        if (events.Count == 0)
+        if (StoredEventInput.IsEmptyBatch(events))
         {
             return Task.CompletedTask;
-        }
-
-        for (var i = 0; i < events.Count; i++)
-        {
-            // Checked here, not on the writer, where it would fail the other callers sharing the transaction.
-            if (events[i] is null)
-            {
-                throw new ArgumentException($"Event {i} is null.", nameof(events));
-            }
         }
 
         cancellationToken.ThrowIfCancellationRequested();
