@@ -27,6 +27,10 @@ public sealed record MessageEnvelope
     /// delivery so that the time between the two can be measured; null on ingress items (their own creation
     /// time is that moment).</summary>
     public DateTimeOffset? AcceptedAt { get; init; }
+
+    /// <summary>What the body holds when it is not a raw RFC 5322 message (or an event's JSON): for example
+    /// <c>send-request</c>, a JSON send held until its send time and composed then. Null for raw messages.</summary>
+    public string? BodyFormat { get; init; }
 }
 
 /// <summary>An item to put on a queue: envelope plus raw bytes (a message or an event's JSON).</summary>

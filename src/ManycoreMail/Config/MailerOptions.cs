@@ -26,7 +26,16 @@ internal sealed record MailerOptions
     public required IReadOnlyList<string> ReturnPathDomains { get; init; }
 }
 
-internal sealed record QueueNames(string Primary, string Default, string Outbound, string Events);
+internal sealed record QueueNames(string Primary, string Default, string Outbound, string Events)
+{
+    /// <summary>Our own queue (the original has none): messages held until their send time (<c>send_at</c>,
+    /// <c>X-Send-At</c>), each item due at that time.</summary>
+    public string Scheduled { get; init; } = "SCHEDULED-MAIL-QUEUE";
+
+    /// <summary>Our own queue: mail the MX server accepted for an inbound route, waiting to be posted to the
+    /// customer's URL.</summary>
+    public string Inbound { get; init; } = "INBOUND-TO-CUSTOMER";
+}
 
 internal sealed record StorageOptions(string Path);
 

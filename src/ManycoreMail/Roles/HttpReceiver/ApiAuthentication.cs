@@ -4,7 +4,6 @@ using System.Net.Http.Headers;
 using System.Text;
 using ManycoreMail.Config;
 using ManycoreMail.Ingress;
-using ManycoreMail.Roles.Receiver;
 using ManycoreMail.Smtp.Server;
 using Microsoft.AspNetCore.Http;
 

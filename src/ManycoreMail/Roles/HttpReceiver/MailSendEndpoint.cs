@@ -2,7 +2,6 @@ using System.Globalization;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.Ingress;
-using ManycoreMail.Roles.Receiver;
 using ManycoreMail.Smtp.Server;
 using Microsoft.AspNetCore.Http;
 

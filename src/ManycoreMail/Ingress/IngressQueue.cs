@@ -1,11 +1,10 @@
 using ManycoreMail.Config;
-using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Redis;
 using Microsoft.Extensions.Logging;
 
-namespace ManycoreMail.Roles.Receiver;
+namespace ManycoreMail.Ingress;
 
 /// <summary>Puts an accepted submission on the primary or default queue, durably, and counts it under the
 /// original receivers' metric names.</summary>
