@@ -2,13 +2,22 @@ using ManycoreMail.Config;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Redis;
+using ManycoreMail.Sending;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Ingress;
 
-/// <summary>Puts an accepted submission on the primary or default queue, durably, and counts it under the
-/// original receivers' metric names.</summary>
-internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsRegistry metrics, ILogger<IngressQueue> logger)
+/// <summary>An accepted message and its bytes, to queue now.</summary>
+internal sealed record IngressSubmission(IngressMessage Message, ReadOnlyMemory<byte> Body);
+
+/// <summary>An accepted message to hold on the scheduled queue until <paramref name="SendAt"/>; <paramref name="BodyFormat"/>
+/// is null for a raw message and <see cref="HeldSend.BodyFormat"/> for a JSON send composed at its time.</summary>
+internal sealed record HeldSubmission(IngressMessage Message, ReadOnlyMemory<byte> Body, DateTimeOffset SendAt, string? BodyFormat = null);
+
+/// <summary>Puts an accepted submission on the primary or default queue, durably, or holds it on the scheduled queue
+/// until its send time, and counts it under the original receivers' metric names.</summary>
+internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsRegistry metrics, ILogger<IngressQueue> logger,
+    IScheduleLedger? scheduleLedger = null)
 {
     private readonly Counter _enqueued = metrics.Counter("nbr_emails_enqueued_total", "Messages accepted and queued.");
     private readonly Counter _recipients = metrics.Counter("nbr_recipients_total", "Recipients (To, Cc, Bcc) of queued messages.");
@@ -39,6 +48,80 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         _enqueued.Increment();
         _recipients.Increment(message.RecipientCount);
         return true;
+    }
+
+    /// <summary>Queues every message in one transaction (all or none); false as <see cref="TryEnqueueAsync"/>.</summary>
+    public ValueTask<bool> TryEnqueueBatchAsync(IReadOnlyList<IngressSubmission> submissions, CancellationToken cancellationToken)
+    {
+        var transaction = new QueueTransaction();
+        foreach (var (message, body) in submissions)
+        {
+            transaction.Enqueue(message.IsPrimary ? names.Primary : names.Default, new QueueItem(new MessageEnvelope { Uuid = message.Uuid }, body));
+        }
+        return TryCommitAsync(transaction, submissions.Select(s => s.Message).ToArray(), countAsEnqueued: true, cancellationToken);
+    }
+
+    /// <summary>Holds every message on the scheduled queue until its time, recorded in the schedule ledger first so
+    /// that it can be cancelled; all or none. Held messages are counted as enqueued when the scheduler hands them on.</summary>
+    public async ValueTask<bool> TryHoldBatchAsync(IReadOnlyList<HeldSubmission> submissions, CancellationToken cancellationToken)
+    {
+        var messages = submissions.Select(s => s.Message).ToArray();
+        if (scheduleLedger is not null)
+        {
+            try
+            {
+                await scheduleLedger.RecordAsync(submissions.Select(s => new ScheduledEntry(s.Message.Uuid, s.SendAt)).ToArray(), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _dropped.Increment(messages.Length);
+                logger.LogError(e, "Could not record {Count} scheduled messages, first {Uuid}", messages.Length, messages[0].Uuid);
+                return false;
+            }
+        }
+        var transaction = new QueueTransaction();
+        foreach (var held in submissions)
+        {
+            var envelope = new MessageEnvelope { Uuid = held.Message.Uuid, BodyFormat = held.BodyFormat };
+            transaction.Enqueue(names.Scheduled, new QueueItem(envelope, held.Body), held.SendAt);
+        }
+        return await TryCommitAsync(transaction, messages, countAsEnqueued: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<bool> TryCommitAsync(QueueTransaction transaction, IReadOnlyList<IngressMessage> messages, bool countAsEnqueued, CancellationToken cancellationToken)
+    {
+        if (messages.Count == 0)
+        {
+            return true;
+        }
+        try
+        {
+            await store.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException e)
+        {
+            _dropped.Increment(messages.Count);
+            logger.LogWarning("Refused {Count} messages, first {Uuid}: the queue is unavailable ({Error})", messages.Count, messages[0].Uuid, e.Message);
+            return false;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _dropped.Increment(messages.Count);
+            logger.LogError(e, "Could not queue {Count} messages, first {Uuid}", messages.Count, messages[0].Uuid);
+            return false;
+        }
+        if (countAsEnqueued)
+        {
+            CountEnqueued(messages);
+        }
+        return true;
+    }
+
+    /// <summary>Counts messages as enqueued: at the door, or (held ones) when the scheduler hands them on.</summary>
+    public void CountEnqueued(IReadOnlyList<IngressMessage> messages)
+    {
+        _enqueued.Increment(messages.Count);
+        _recipients.Increment(messages.Sum(m => m.RecipientCount));
     }
 
     public void CountDropped() => _dropped.Increment();
