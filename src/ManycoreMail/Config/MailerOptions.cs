@@ -76,7 +76,9 @@ internal sealed record RedisOptions(string Hostname, int Port)
 
 internal sealed record MetricsBind(string Role, IPEndPoint EndPoint);
 
-internal sealed record Credential(string Username, string Password);
+/// <summary>A login of the SMTP receiver or the HTTP API; <paramref name="Tenant"/> (<c>auth-logins[].tenant</c>) is the
+/// tenant every message it submits belongs to.</summary>
+internal sealed record Credential(string Username, string Password, string? Tenant = null);
 
 internal sealed record HttpReceiverOptions
 {

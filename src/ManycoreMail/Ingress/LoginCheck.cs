@@ -9,14 +9,20 @@ internal sealed class LoginCheck(IReadOnlyList<Credential> logins)
 {
     /// <summary>Every entry is compared, each in constant time, so the time taken tells nothing about which
     /// part of which login was wrong.</summary>
-    public bool Matches(string user, string password)
+    public bool Matches(string user, string password) => Find(user, password) is not null;
+
+    /// <summary>The login these credentials are, or null; compared as <see cref="Matches"/>.</summary>
+    public Credential? Find(string user, string password)
     {
-        var ok = false;
+        Credential? found = null;
         foreach (var login in logins)
         {
-            ok |= FixedTimeEquals(login.Username, user) & FixedTimeEquals(login.Password, password);
+            if (FixedTimeEquals(login.Username, user) & FixedTimeEquals(login.Password, password))
+            {
+                found ??= login;
+            }
         }
-        return ok;
+        return found;
     }
 
     private static bool FixedTimeEquals(string expected, string actual) =>

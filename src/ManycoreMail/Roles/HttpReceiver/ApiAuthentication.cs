@@ -25,8 +25,12 @@ internal sealed class ApiAuthentication(IReadOnlyList<Credential> logins, IAuthe
     }
 
     /// <summary>Null when the request carries valid credentials; otherwise the answer to give (401 or 429).</summary>
-    public IResult? Refuse(HttpContext context)
+    public IResult? Refuse(HttpContext context) => Refuse(context, out _);
+
+    /// <summary>The same, and the login the credentials are (null when refused).</summary>
+    public IResult? Refuse(HttpContext context, out Credential? login)
     {
+        login = null;
         var client = context.Connection.RemoteIpAddress ?? IPAddress.None;
         if (throttle.CheckAttempt(client) is { } wait)
         {
@@ -36,7 +40,7 @@ internal sealed class ApiAuthentication(IReadOnlyList<Credential> logins, IAuthe
             return Results.Problem(statusCode: StatusCodes.Status429TooManyRequests, title: "Too Many Requests",
                 detail: $"too many failed logins from your address; try again in {seconds} seconds");
         }
-        var credentials = Check(context.Request.Headers.Authorization.ToString());
+        var credentials = Check(context.Request.Headers.Authorization.ToString(), out login);
         if (credentials == Credentials.Valid)
         {
             return null;
@@ -49,8 +53,9 @@ internal sealed class ApiAuthentication(IReadOnlyList<Credential> logins, IAuthe
         return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Unauthorized", detail: "Valid HTTP Basic credentials are required.");
     }
 
-    private Credentials Check(string header)
+    private Credentials Check(string header, out Credential? login)
     {
+        login = null;
         if (header.Length == 0)
         {
             return Credentials.Missing;
@@ -75,6 +80,7 @@ internal sealed class ApiAuthentication(IReadOnlyList<Credential> logins, IAuthe
         {
             return Credentials.Wrong;
         }
-        return _logins.Matches(decoded[..colon], decoded[(colon + 1)..]) ? Credentials.Valid : Credentials.Wrong;
+        login = _logins.Find(decoded[..colon], decoded[(colon + 1)..]);
+        return login is not null ? Credentials.Valid : Credentials.Wrong;
     }
 }
