@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 
 namespace ManycoreMail.Dns;
 
@@ -34,6 +35,25 @@ public interface IDnsResolver
 
     /// <summary>TXT records, each record's character-strings joined without separator.</summary>
     ValueTask<DnsResult<string>> ResolveTxtAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Only A (<see cref="AddressFamily.InterNetwork"/>) or only AAAA records. SPF asks for one family and
+    /// must see "no records of that family" as a void lookup. The default filters <see cref="ResolveAddressesAsync(string, CancellationToken)"/>.</summary>
+    async ValueTask<DnsResult<IPAddress>> ResolveAddressesAsync(string host, AddressFamily family, CancellationToken cancellationToken)
+    {
+        var both = await ResolveAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        if (!both.IsOk)
+        {
+            return both;
+        }
+
+        var ofFamily = both.Records.Where(address => address.AddressFamily == family).ToArray();
+        return ofFamily.Length > 0 ? new(DnsStatus.Ok, ofFamily) : new(DnsStatus.NoData, []);
+    }
+
+    /// <summary>The names a PTR lookup of <paramref name="address"/>'s reverse name (in-addr.arpa or ip6.arpa) gives,
+    /// without trailing dot and lower case. A resolver that cannot ask for PTR records finds none (the default).</summary>
+    ValueTask<DnsResult<string>> ResolvePtrAsync(IPAddress address, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new DnsResult<string>(DnsStatus.NoData, []));
 }
 
 /// <summary>Where mail for a domain goes, per RFC 5321 §5.1.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
+using System.Net;
 
 namespace ManycoreMail.Dns;
 
@@ -43,6 +44,38 @@ public static class DnsName
         normalized = HasUpperCase(text) ? text.ToLowerInvariant() : text;
         return true;
     }
+
+    /// <summary>The name a PTR lookup of <paramref name="address"/> asks for: "4.3.2.1.in-addr.arpa" for 1.2.3.4,
+    /// 32 reversed nibbles then "ip6.arpa" for IPv6 (RFC 3596 §2.5). An IPv4-mapped IPv6 address is asked as IPv4.</summary>
+    public static string ReverseLookupName(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        var bytes = address.GetAddressBytes();
+        var name = new System.Text.StringBuilder(73);
+        if (bytes.Length == 4)
+        {
+            for (var i = 3; i >= 0; i--)
+            {
+                name.Append(bytes[i].ToString(CultureInfo.InvariantCulture)).Append('.');
+            }
+
+            return name.Append("in-addr.arpa").ToString();
+        }
+
+        for (var i = bytes.Length - 1; i >= 0; i--)
+        {
+            name.Append(HexDigits[bytes[i] & 0xF]).Append('.').Append(HexDigits[bytes[i] >> 4]).Append('.');
+        }
+
+        return name.Append("ip6.arpa").ToString();
+    }
+
+    private const string HexDigits = "0123456789abcdef";
 
     private static bool IsValidAscii(string text)
     {

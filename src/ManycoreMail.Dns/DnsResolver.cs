@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using ManycoreMail.Dns.Transport;
 using ManycoreMail.Dns.Wire;
 
@@ -14,10 +15,12 @@ public sealed class DnsResolver : IDnsResolver, IDisposable
     private readonly DnsRecordCache<MxRecord> _mx;
     private readonly DnsRecordCache<IPAddress> _addresses;
     private readonly DnsRecordCache<string> _txt;
+    private readonly DnsRecordCache<string> _ptr;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<MxRecord>>> _lookupMx;
     private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<IPAddress>>> _lookupAddresses;
     private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<string>>> _lookupTxt;
+    private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<string>>> _lookupPtr;
 
     public DnsResolver(DnsResolverOptions options, TimeProvider timeProvider)
     {
@@ -36,11 +39,13 @@ public sealed class DnsResolver : IDnsResolver, IDisposable
         _mx = new DnsRecordCache<MxRecord>(timeProvider, options.MaxCacheEntries);
         _addresses = new DnsRecordCache<IPAddress>(timeProvider, options.MaxCacheEntries);
         _txt = new DnsRecordCache<string>(timeProvider, options.MaxCacheEntries);
+        _ptr = new DnsRecordCache<string>(timeProvider, options.MaxCacheEntries);
         _lookupMx = (name, type, token) => _client.QueryAsync<MxRecord>(name, type, DnsRecordDecoders.TryDecodeMx, token);
         _lookupAddresses = (name, type, token) => type == DnsRecordType.A
             ? _client.QueryAsync<IPAddress>(name, type, DnsRecordDecoders.TryDecodeA, token)
             : _client.QueryAsync<IPAddress>(name, type, DnsRecordDecoders.TryDecodeAaaa, token);
         _lookupTxt = (name, type, token) => _client.QueryAsync<string>(name, type, DnsRecordDecoders.TryDecodeTxt, token);
+        _lookupPtr = (name, type, token) => _client.QueryAsync<string>(name, type, DnsRecordDecoders.TryDecodePtr, token);
     }
 
     /// <summary>A resolver on the system clock.</summary>
@@ -80,6 +85,24 @@ public sealed class DnsResolver : IDnsResolver, IDisposable
             var aaaa = await v6.ConfigureAwait(false);
             return CombineAddresses(a, aaaa);
         }
+    }
+
+    public ValueTask<DnsResult<IPAddress>> ResolveAddressesAsync(string host, AddressFamily family, CancellationToken cancellationToken)
+    {
+        if (family is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
+        {
+            throw new ArgumentOutOfRangeException(nameof(family), family, "Only IPv4 and IPv6 addresses are looked up.");
+        }
+
+        return DnsName.TryNormalize(host, out var name)
+            ? _addresses.GetOrLookupAsync(name, family == AddressFamily.InterNetwork ? DnsRecordType.A : DnsRecordType.Aaaa, _lookupAddresses, Lifetime, cancellationToken)
+            : ValueTask.FromResult(new DnsResult<IPAddress>(DnsStatus.NxDomain, []));
+    }
+
+    public ValueTask<DnsResult<string>> ResolvePtrAsync(IPAddress address, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        return _ptr.GetOrLookupAsync(DnsName.ReverseLookupName(address), DnsRecordType.Ptr, _lookupPtr, Lifetime, cancellationToken);
     }
 
     public void Dispose()

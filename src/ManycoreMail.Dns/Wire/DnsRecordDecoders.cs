@@ -90,4 +90,8 @@ internal static class DnsRecordDecoders
         value = null;
         return false;
     }
+
+    /// <summary>A PTR's RDATA is one domain name, shaped like a CNAME's.</summary>
+    public static bool TryDecodePtr(ReadOnlySpan<byte> message, int offset, int length, [MaybeNullWhen(false)] out string value) =>
+        TryDecodeCname(message, offset, length, out value);
 }

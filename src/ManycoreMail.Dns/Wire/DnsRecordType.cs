@@ -6,6 +6,7 @@ internal enum DnsRecordType : ushort
     A = 1,
     Cname = 5,
     Soa = 6,
+    Ptr = 12,
     Mx = 15,
     Txt = 16,
     Aaaa = 28,
