@@ -16,6 +16,9 @@ using ManycoreMail.Roles.Sender;
 using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Roles.Transformer;
 using ManycoreMail.Suppression;
+using ManycoreMail.Compose;
+using ManycoreMail.Idempotency;
+using ManycoreMail.Sending;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Hosting;
@@ -43,6 +46,8 @@ internal sealed class MailerHost : IAsyncDisposable
     private ISuppressionStore? _suppressions;
     private bool _suppressionsClosed;
     private SuppressionWriter? _autoSuppressions;
+    /// <summary>Open when the HTTP API runs here: the keys of <c>POST /v1/messages</c>.</summary>
+    private IIdempotencyStore? _idempotency;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -52,7 +57,11 @@ internal sealed class MailerHost : IAsyncDisposable
         _logger = loggers.CreateLogger("ManycoreMail.Host");
         _loginThrottle = new LoginThrottle(new LoginThrottleOptions(), time, loggers.CreateLogger<LoginThrottle>());
         _templates = new TemplateStores(options);
+        SendComposer = new SendComposer(_templates, new Templates.TemplateRenderer(), new MessageComposer(time), new SendRequestParser());
     }
+
+    /// <summary>Renders and composes JSON sends: the API's now, and held ones at their time (hand it to the scheduler).</summary>
+    internal SendComposer SendComposer { get; }
 
     public MetricsRegistry Metrics { get; } = new();
 
@@ -195,12 +204,28 @@ internal sealed class MailerHost : IAsyncDisposable
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
         var templatesApi = api is null ? null : new TemplatesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _templates, new Templates.TemplateRenderer());
+        if (api is not null)
+        {
+            _idempotency = await IdempotencyStores.OpenAsync(_options, _time, cancellationToken).ConfigureAwait(false);
+            var idempotency = _idempotency;
+            await StartRoleAsync(HourlyPurge.Role("idempotency-purge", async stopping =>
+            {
+                var purged = await idempotency.PurgeAsync(stopping).ConfigureAwait(false);
+                if (purged > 0)
+                {
+                    _logger.LogInformation("Purged {Count} idempotency keys older than 24 hours", purged);
+                }
+                return purged;
+            }, "the idempotency store", _logger, _time), cancellationToken).ConfigureAwait(false);
+        }
+        var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
+            ingress, _idempotency, _time, _loggers.CreateLogger<MessagesEndpoint>());
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, messagesApi), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -270,6 +295,10 @@ internal sealed class MailerHost : IAsyncDisposable
             await _autoSuppressions.DisposeAsync().ConfigureAwait(false);
         }
         await _templates.DisposeAsync().ConfigureAwait(false);
+        if (_idempotency is not null)
+        {
+            await _idempotency.DisposeAsync().ConfigureAwait(false);
+        }
         ISuppressionStore? suppressions;
         lock (_suppressionsLock)
         {

@@ -26,7 +26,8 @@ internal sealed class HttpFront(
     EventsEndpoint? events = null,
     SuppressionsEndpoint? suppressions = null,
     HttpSite? tracker = null,
-    TemplatesEndpoint? templates = null) : IMailerRole, IAsyncDisposable
+    TemplatesEndpoint? templates = null,
+    MessagesEndpoint? messages = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -109,6 +110,12 @@ internal sealed class HttpFront(
                 : Results.NotFound().ExecuteAsync(context);
             app.MapMethods("/v1/templates", [HttpMethods.Get], handleTemplates);
             app.MapMethods("/v1/templates/{name}", [HttpMethods.Get, HttpMethods.Put, HttpMethods.Delete], handleTemplates);
+        }
+        if (messages is not null && apiBind is not null)
+        {
+            app.MapPost("/v1/messages", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
+                ? messages.HandleAsync(context)
+                : Results.NotFound().ExecuteAsync(context));
         }
         if (inboundEmail is not null)
         {

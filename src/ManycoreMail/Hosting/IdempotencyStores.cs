@@ -1,0 +1,24 @@
+using ManycoreMail.Config;
+using ManycoreMail.Idempotency;
+using ManycoreMail.Idempotency.Postgres;
+using ManycoreMail.Idempotency.Sqlite;
+
+namespace ManycoreMail.Hosting;
+
+/// <summary>Where the API's idempotency keys live, chosen as the template store is: with <c>events/store: postgresql</c>
+/// in that database (table <c>idempotency_keys</c>, shared by every API process), otherwise SQLite in
+/// <c>storage/path</c>/idempotency.db.</summary>
+internal static class IdempotencyStores
+{
+    public const string SqliteFileName = "idempotency.db";
+
+    public static async Task<IIdempotencyStore> OpenAsync(MailerOptions options, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Events.Postgresql is { } connectionString)
+        {
+            return await PostgresIdempotencyStore.OpenAsync(connectionString, cancellationToken, time).ConfigureAwait(false);
+        }
+        return SqliteIdempotencyStore.Open(Path.Combine(options.Storage.Path, SqliteFileName), time);
+    }
+}
