@@ -12,9 +12,11 @@ using ManycoreMail.Roles.Backdata;
 using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.MxServer;
 using ManycoreMail.Roles.Receiver;
+using ManycoreMail.Roles.Scheduler;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Roles.Transformer;
+using ManycoreMail.Sending;
 using ManycoreMail.Suppression;
 using Microsoft.Extensions.Logging;
 
@@ -43,6 +45,8 @@ internal sealed class MailerHost : IAsyncDisposable
     private ISuppressionStore? _suppressions;
     private bool _suppressionsClosed;
     private SuppressionWriter? _autoSuppressions;
+    /// <summary>Opened at first use: by a receiver holding an X-Send-At message, the scheduler, or a cancel.</summary>
+    private readonly ConfiguredScheduleLedger _scheduleLedger;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -52,6 +56,7 @@ internal sealed class MailerHost : IAsyncDisposable
         _logger = loggers.CreateLogger("ManycoreMail.Host");
         _loginThrottle = new LoginThrottle(new LoginThrottleOptions(), time, loggers.CreateLogger<LoginThrottle>());
         _templates = new TemplateStores(options);
+        _scheduleLedger = new ConfiguredScheduleLedger(options, time);
     }
 
     public MetricsRegistry Metrics { get; } = new();
@@ -77,6 +82,9 @@ internal sealed class MailerHost : IAsyncDisposable
     /// <see cref="Suppressions"/> in batches; made by the first role that needs it (roles start one after another).</summary>
     private SuppressionWriter AutoSuppressions =>
         _autoSuppressions ??= new SuppressionWriter(Suppressions, _options.Suppression, Metrics, _loggers.CreateLogger<SuppressionWriter>());
+
+    /// <summary>Composes held JSON sends at their time (the send API's side); without one, a held send waits and is retried.</summary>
+    public IHeldSendComposer? HeldSendComposer { get; init; }
 
     /// <summary>The roles a plain <c>mailer run</c> starts: every role whose section is configured.</summary>
     public static IReadOnlyList<string> ConfiguredRoles(MailerOptions options)
@@ -110,8 +118,9 @@ internal sealed class MailerHost : IAsyncDisposable
             : new LeaseKeepingStore(await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false),
                 _time, _loggers.CreateLogger("ManycoreMail.Queue"));
         var events = new EventQueue(_store, _options.Queues.Events);
-        var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>());
+        var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>(), _scheduleLedger);
         RegisterQueueGauges(_store);
+        RegisterScheduledGauge(_store);
 
         var certificate = roles.Contains(RoleNames.Receiver) || roles.Contains(RoleNames.MxServer)
             ? TlsCertificates.Open(_options.Receiver?.TlsCertificateFile, _options.Receiver?.TlsKeyFile, _options.Storage.Path, _options.Sender.HeloName, _logger)
@@ -176,11 +185,15 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!, _options.Tracking);
             await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, Suppressions, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            // Held messages go on to the ingress queues wherever they are transformed.
+            await StartRoleAsync(new SchedulerRole(_store, _options.Queues, _scheduleLedger, HeldSendComposer, ingress, events, Metrics, _time,
+                _loggers.CreateLogger<SchedulerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(HourlyPurge.Role("schedule-purge", _scheduleLedger.PurgeAsync, "the schedule ledger", _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Receiver))
         {
             var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>(),
-                _options.Receiver.MaxHeaderRecipients);
+                _options.Receiver.MaxHeaderRecipients, _time);
             await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle, _loggers), cancellationToken).ConfigureAwait(false);
         }
         var api = roles.Contains(RoleNames.HttpReceiver) ? _options.HttpReceiver : null;
@@ -191,16 +204,17 @@ internal sealed class MailerHost : IAsyncDisposable
             .Where(b => servingAll || roles.Contains(b.Role))
             .Select(b => b.EndPoint)
             .ToArray();
-        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
+        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle, _time);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
         var templatesApi = api is null ? null : new TemplatesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _templates, new Templates.TemplateRenderer());
+        var scheduledApi = api is null ? null : new ScheduledMessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _scheduleLedger, events, _time);
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, scheduledApi), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -270,6 +284,7 @@ internal sealed class MailerHost : IAsyncDisposable
             await _autoSuppressions.DisposeAsync().ConfigureAwait(false);
         }
         await _templates.DisposeAsync().ConfigureAwait(false);
+        await _scheduleLedger.DisposeAsync().ConfigureAwait(false);
         ISuppressionStore? suppressions;
         lock (_suppressionsLock)
         {
@@ -349,6 +364,21 @@ internal sealed class MailerHost : IAsyncDisposable
                 : cancellationToken => ReadyCountAsync(redis, queue, cancellationToken));
         }
     }
+
+    /// <summary>Messages held for a later send time: every item of the scheduled queue on both backends (on Redis
+    /// they are not on the ready list until due, so LLEN would show none); 0.0 when the store does not answer.</summary>
+    private void RegisterScheduledGauge(IQueueStore store) =>
+        Metrics.Gauge("scheduled_messages", $"Messages held on queue {_options.Queues.Scheduled} until their send time.", async cancellationToken =>
+        {
+            try
+            {
+                return await store.CountAsync(_options.Queues.Scheduled, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+            {
+                return 0.0;
+            }
+        });
 
     private static async ValueTask<double> ReadyCountAsync(RedisQueueStore redis, string queue, CancellationToken cancellationToken)
     {

@@ -26,7 +26,8 @@ internal sealed class HttpFront(
     EventsEndpoint? events = null,
     SuppressionsEndpoint? suppressions = null,
     HttpSite? tracker = null,
-    TemplatesEndpoint? templates = null) : IMailerRole, IAsyncDisposable
+    TemplatesEndpoint? templates = null,
+    ScheduledMessagesEndpoint? scheduledMessages = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -109,6 +110,12 @@ internal sealed class HttpFront(
                 : Results.NotFound().ExecuteAsync(context);
             app.MapMethods("/v1/templates", [HttpMethods.Get], handleTemplates);
             app.MapMethods("/v1/templates/{name}", [HttpMethods.Get, HttpMethods.Put, HttpMethods.Delete], handleTemplates);
+        }
+        if (scheduledMessages is not null && apiBind is not null)
+        {
+            app.MapDelete("/v1/messages/{uuid}", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
+                ? scheduledMessages.HandleAsync(context)
+                : Results.NotFound().ExecuteAsync(context));
         }
         if (inboundEmail is not null)
         {
