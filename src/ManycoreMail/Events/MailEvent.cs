@@ -19,6 +19,9 @@ internal static class EventKinds
     /// <summary>Ours (the transformer): a recipient was not sent to because of a suppression entry. Posted only when
     /// listed in backdata/event-types.</summary>
     public const string Suppressed = "suppressed";
+    /// <summary>Ours: a scheduled message was cancelled (<c>DELETE /v1/messages/{uuid}</c>) before its time. Posted only
+    /// when listed in backdata/event-types.</summary>
+    public const string Cancelled = "cancelled";
 
     /// <summary>The kinds the original system posts; every other kind reaches the webhook only when
     /// backdata/event-types lists it (all are stored).</summary>
@@ -31,6 +34,7 @@ internal static class EventKinds
     public static readonly IReadOnlySet<string> Added = new HashSet<string>(StringComparer.Ordinal)
     {
         Deferred, Open, Click, Suppressed,
+        Cancelled,
     };
 }
 
@@ -98,6 +102,9 @@ internal sealed record MailEvent
     /// the entry's scope as <c>global</c> or <c>scope:value</c>.</summary>
     public static MailEvent Suppressed(string? uuid, DateTimeOffset at, string email, string reason, string scope) =>
         new() { Kind = EventKinds.Suppressed, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Reason = reason, Scope = scope };
+
+    public static MailEvent Cancelled(string uuid, DateTimeOffset at) =>
+        new() { Kind = EventKinds.Cancelled, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds() };
 
     public static MailEvent SpamReport(string? uuid, DateTimeOffset at, string? email) =>
         new() { Kind = EventKinds.SpamReport, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email };

@@ -1,8 +1,10 @@
 using ManycoreMail.AutoSuppression;
+using ManycoreMail.Compose;
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
 using ManycoreMail.EventStore;
+using ManycoreMail.Idempotency;
 using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
@@ -12,13 +14,12 @@ using ManycoreMail.Roles.Backdata;
 using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.MxServer;
 using ManycoreMail.Roles.Receiver;
+using ManycoreMail.Roles.Scheduler;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Roles.Transformer;
-using ManycoreMail.Suppression;
-using ManycoreMail.Compose;
-using ManycoreMail.Idempotency;
 using ManycoreMail.Sending;
+using ManycoreMail.Suppression;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Hosting;
@@ -48,6 +49,8 @@ internal sealed class MailerHost : IAsyncDisposable
     private SuppressionWriter? _autoSuppressions;
     /// <summary>Open when the HTTP API runs here: the keys of <c>POST /v1/messages</c>.</summary>
     private IIdempotencyStore? _idempotency;
+    /// <summary>Opened at first use: by a receiver holding an X-Send-At message, the scheduler, or a cancel.</summary>
+    private readonly ConfiguredScheduleLedger _scheduleLedger;
 
     public MailerHost(MailerOptions options, ILoggerFactory loggers, TimeProvider time)
     {
@@ -58,6 +61,7 @@ internal sealed class MailerHost : IAsyncDisposable
         _loginThrottle = new LoginThrottle(new LoginThrottleOptions(), time, loggers.CreateLogger<LoginThrottle>());
         _templates = new TemplateStores(options);
         SendComposer = new SendComposer(_templates, new Templates.TemplateRenderer(), new MessageComposer(time), new SendRequestParser());
+        _scheduleLedger = new ConfiguredScheduleLedger(options, time);
     }
 
     /// <summary>Renders and composes JSON sends: the API's now, and held ones at their time (hand it to the scheduler).</summary>
@@ -119,8 +123,9 @@ internal sealed class MailerHost : IAsyncDisposable
             : new LeaseKeepingStore(await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false),
                 _time, _loggers.CreateLogger("ManycoreMail.Queue"));
         var events = new EventQueue(_store, _options.Queues.Events);
-        var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>());
+        var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>(), _scheduleLedger);
         RegisterQueueGauges(_store);
+        RegisterScheduledGauge(_store);
 
         var certificate = roles.Contains(RoleNames.Receiver) || roles.Contains(RoleNames.MxServer)
             ? TlsCertificates.Open(_options.Receiver?.TlsCertificateFile, _options.Receiver?.TlsKeyFile, _options.Storage.Path, _options.Sender.HeloName, _logger)
@@ -185,11 +190,15 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!, _options.Tracking);
             await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, Suppressions, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            // Held messages go on to the ingress queues wherever they are transformed.
+            await StartRoleAsync(new SchedulerRole(_store, _options.Queues, _scheduleLedger, SendComposer, ingress, events, Metrics, _time,
+                _loggers.CreateLogger<SchedulerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(HourlyPurge.Role("schedule-purge", _scheduleLedger.PurgeAsync, "the schedule ledger", _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Receiver))
         {
             var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>(),
-                _options.Receiver.MaxHeaderRecipients);
+                _options.Receiver.MaxHeaderRecipients, _time);
             await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle, _loggers), cancellationToken).ConfigureAwait(false);
         }
         var api = roles.Contains(RoleNames.HttpReceiver) ? _options.HttpReceiver : null;
@@ -200,7 +209,7 @@ internal sealed class MailerHost : IAsyncDisposable
             .Where(b => servingAll || roles.Contains(b.Role))
             .Select(b => b.EndPoint)
             .ToArray();
-        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle);
+        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle, _time);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
         var templatesApi = api is null ? null : new TemplatesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _templates, new Templates.TemplateRenderer());
@@ -220,12 +229,13 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
             ingress, _idempotency, _time, _loggers.CreateLogger<MessagesEndpoint>());
+        var scheduledApi = api is null ? null : new ScheduledMessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _scheduleLedger, events, _time);
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, messagesApi), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, messagesApi, scheduledApi), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -299,6 +309,7 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             await _idempotency.DisposeAsync().ConfigureAwait(false);
         }
+        await _scheduleLedger.DisposeAsync().ConfigureAwait(false);
         ISuppressionStore? suppressions;
         lock (_suppressionsLock)
         {
@@ -378,6 +389,21 @@ internal sealed class MailerHost : IAsyncDisposable
                 : cancellationToken => ReadyCountAsync(redis, queue, cancellationToken));
         }
     }
+
+    /// <summary>Messages held for a later send time: every item of the scheduled queue on both backends (on Redis
+    /// they are not on the ready list until due, so LLEN would show none); 0.0 when the store does not answer.</summary>
+    private void RegisterScheduledGauge(IQueueStore store) =>
+        Metrics.Gauge("scheduled_messages", $"Messages held on queue {_options.Queues.Scheduled} until their send time.", async cancellationToken =>
+        {
+            try
+            {
+                return await store.CountAsync(_options.Queues.Scheduled, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+            {
+                return 0.0;
+            }
+        });
 
     private static async ValueTask<double> ReadyCountAsync(RedisQueueStore redis, string queue, CancellationToken cancellationToken)
     {

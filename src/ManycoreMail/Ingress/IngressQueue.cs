@@ -50,6 +50,13 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         return true;
     }
 
+    /// <summary>Queues the message now, or holds it until <paramref name="holdUntil"/> (its <c>X-Send-At</c>) when that
+    /// is set; false as <see cref="TryEnqueueAsync"/>.</summary>
+    public ValueTask<bool> TryEnqueueOrHoldAsync(IngressMessage message, ReadOnlyMemory<byte> bytes, DateTimeOffset? holdUntil, CancellationToken cancellationToken) =>
+        holdUntil is { } sendAt
+            ? TryHoldBatchAsync([new HeldSubmission(message, bytes, sendAt)], cancellationToken)
+            : TryEnqueueAsync(message, bytes, cancellationToken);
+
     /// <summary>Queues every message in one transaction (all or none); false as <see cref="TryEnqueueAsync"/>.</summary>
     public ValueTask<bool> TryEnqueueBatchAsync(IReadOnlyList<IngressSubmission> submissions, CancellationToken cancellationToken)
     {

@@ -14,6 +14,9 @@ internal enum CancelOutcome
 
     /// <summary>No scheduled message has this uuid (404).</summary>
     Unknown,
+
+    /// <summary>It was cancelled before (200 again, but no second <c>cancelled</c> event).</summary>
+    AlreadyCancelled,
 }
 
 /// <summary>

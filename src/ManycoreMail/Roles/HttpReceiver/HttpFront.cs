@@ -27,7 +27,8 @@ internal sealed class HttpFront(
     SuppressionsEndpoint? suppressions = null,
     HttpSite? tracker = null,
     TemplatesEndpoint? templates = null,
-    MessagesEndpoint? messages = null) : IMailerRole, IAsyncDisposable
+    MessagesEndpoint? messages = null,
+    ScheduledMessagesEndpoint? scheduledMessages = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -115,6 +116,12 @@ internal sealed class HttpFront(
         {
             app.MapPost("/v1/messages", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
                 ? messages.HandleAsync(context)
+                : Results.NotFound().ExecuteAsync(context));
+        }
+        if (scheduledMessages is not null && apiBind is not null)
+        {
+            app.MapDelete("/v1/messages/{uuid}", (HttpContext context) => context.Connection.LocalPort == apiBind.Port
+                ? scheduledMessages.HandleAsync(context)
                 : Results.NotFound().ExecuteAsync(context));
         }
         if (inboundEmail is not null)

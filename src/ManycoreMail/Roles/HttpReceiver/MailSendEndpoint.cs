@@ -11,8 +11,9 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <c>POST /v1/mail/send</c>: HTTP Basic auth, exactly <c>application/octet-stream</c>, the raw RFC 5322
 /// message as the body. 200 once it is durably queued; problem+json otherwise.
 /// </summary>
-internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, IAuthenticationThrottle throttle)
+internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, IAuthenticationThrottle throttle, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     /// <summary>What a client told to come back for want of memory should wait: bodies in progress finish in seconds.</summary>
     private const int BusyRetrySeconds = 5;
 
@@ -67,7 +68,12 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             queue.CountDropped();
             return Problem(StatusCodes.Status400BadRequest, "Bad Request", tooMany);
         }
-        if (!await queue.TryEnqueueAsync(accepted, body, context.RequestAborted).ConfigureAwait(false))
+        if (!SendAtHeader.TryRead(body, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
+        {
+            queue.CountDropped();
+            return Problem(StatusCodes.Status400BadRequest, "Bad Request", badSendAt.Message);
+        }
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, body, holdUntil, context.RequestAborted).ConfigureAwait(false))
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "the queue cannot take the message now; try again later");
         }

@@ -17,8 +17,10 @@ internal sealed class SubmissionHandler(
     IngressQueue queue,
     MetricsRegistry metrics,
     ILogger logger,
-    int maxHeaderRecipients) : ISmtpHandler
+    int maxHeaderRecipients,
+    TimeProvider? time = null) : ISmtpHandler
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Counter _warnings = metrics.Counter("receiver_warnings_total", "Failed logins and other warnings.");
 
     public ValueTask<bool> AuthenticateAsync(SmtpSessionInfo session, string user, string password, CancellationToken cancellationToken)
@@ -59,7 +61,13 @@ internal sealed class SubmissionHandler(
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tooMany);
             return new SmtpReply(550, "5.5.3", tooMany);
         }
-        if (!await queue.TryEnqueueAsync(accepted, bytes, cancellationToken).ConfigureAwait(false))
+        if (!SendAtHeader.TryRead(bytes, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
+        {
+            queue.CountDropped();
+            logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, badSendAt.Message);
+            return new SmtpReply(badSendAt.SmtpCode, badSendAt.EnhancedStatus, badSendAt.Message);
+        }
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, bytes, holdUntil, cancellationToken).ConfigureAwait(false))
         {
             return new SmtpReply(451, "4.3.0", "Queue unavailable, please try again later");
         }

@@ -65,7 +65,7 @@ internal sealed record SubmittedMessage(ReadOnlyMemory<byte> Bytes, MessageHeade
 internal sealed class MessageTransformer
 {
     // Headers that only steer us, or that must not leave (Bcc: its recipients get the mail, nobody sees it).
-    private static readonly string[] ControlHeaders = ["X-Uuid", "X-Stream-Id", "X-Priority", "X-Tenant", "Bcc", "X-ReturnPathIb", "X-RecipientIb"];
+    private static readonly string[] ControlHeaders = ["X-Uuid", "X-Stream-Id", "X-Priority", "X-Tenant", "Bcc", "X-ReturnPathIb", "X-RecipientIb", "X-Send-At"];
     private static readonly string[] UnsubscribeHeaders = ["List-Unsubscribe", "List-Unsubscribe-Post"];
 
     /// <summary>A lookup that found nothing.</summary>

@@ -1,0 +1,117 @@
+using ManycoreMail.Sending;
+using ManycoreMail.TestSupport;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ManycoreMail.Tests.Scheduling;
+
+/// <summary>The ledger's contract, run on both stores: what a cancel and the scheduler's mark-sent answer in each state,
+/// and which entries the purge removes.</summary>
+public abstract class ScheduleLedgerContract : IAsyncLifetime
+{
+    protected FakeTimeProvider Time { get; } = new(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
+
+    private IScheduleLedger _ledger = null!;
+
+    private protected abstract Task<IScheduleLedger> OpenAsync();
+
+    private protected abstract Task<long> PurgeAsync(IScheduleLedger ledger);
+
+    public async Task InitializeAsync() => _ledger = await OpenAsync();
+
+    public virtual async Task DisposeAsync() => await ((IAsyncDisposable)_ledger).DisposeAsync();
+
+    private ValueTask RecordAsync(params string[] uuids) =>
+        _ledger.RecordAsync(uuids.Select(u => new ScheduledEntry(u, Time.GetUtcNow().AddHours(1))).ToArray(), CancellationToken.None);
+
+    [Fact]
+    public async Task A_scheduled_message_is_cancelled_once_and_then_not_sent()
+    {
+        await RecordAsync("a1", "a2");
+
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("a1", CancellationToken.None));
+        Assert.Equal(CancelOutcome.AlreadyCancelled, await _ledger.CancelAsync("a1", CancellationToken.None));
+        Assert.False(await _ledger.TryMarkSentAsync("a1", CancellationToken.None));
+        Assert.True(await _ledger.TryMarkSentAsync("a2", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_sent_message_cannot_be_cancelled_and_marking_it_again_still_lets_it_through()
+    {
+        await RecordAsync("b1");
+
+        Assert.True(await _ledger.TryMarkSentAsync("b1", CancellationToken.None));
+        Assert.True(await _ledger.TryMarkSentAsync("b1", CancellationToken.None));
+        Assert.Equal(CancelOutcome.AlreadySent, await _ledger.CancelAsync("b1", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_unknown_uuid_cannot_be_cancelled_but_is_never_held_back()
+    {
+        Assert.Equal(CancelOutcome.Unknown, await _ledger.CancelAsync("nobody", CancellationToken.None));
+        Assert.True(await _ledger.TryMarkSentAsync("nobody", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Recording_a_uuid_again_schedules_it_again()
+    {
+        await RecordAsync("c1");
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("c1", CancellationToken.None));
+
+        await RecordAsync("c1");
+
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("c1", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_purge_removes_settled_entries_after_a_week_and_keeps_waiting_ones()
+    {
+        await RecordAsync("d1", "d2", "d3");
+        await _ledger.TryMarkSentAsync("d1", CancellationToken.None);
+        await _ledger.CancelAsync("d2", CancellationToken.None);
+        Time.Advance(TimeSpan.FromDays(6));
+        Assert.Equal(0, await PurgeAsync(_ledger));
+
+        Time.Advance(TimeSpan.FromDays(1.1));
+
+        Assert.Equal(2, await PurgeAsync(_ledger));
+        Assert.Equal(CancelOutcome.Unknown, await _ledger.CancelAsync("d1", CancellationToken.None));
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("d3", CancellationToken.None));
+    }
+}
+
+public sealed class SqliteScheduleLedgerTests : ScheduleLedgerContract
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("schedule-ledger-").FullName;
+
+    private protected override Task<IScheduleLedger> OpenAsync() =>
+        Task.FromResult<IScheduleLedger>(SqliteScheduleLedger.Open(Path.Combine(_directory, SqliteScheduleLedger.FileName), Time));
+
+    private protected override Task<long> PurgeAsync(IScheduleLedger ledger) => ((SqliteScheduleLedger)ledger).PurgeAsync(CancellationToken.None);
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_cancel_survives_reopening_the_file()
+    {
+        var path = Path.Combine(_directory, "reopen.db");
+        await using (var first = SqliteScheduleLedger.Open(path, Time))
+        {
+            await first.RecordAsync([new ScheduledEntry("e1", Time.GetUtcNow().AddHours(1))], CancellationToken.None);
+            Assert.Equal(CancelOutcome.Cancelled, await first.CancelAsync("e1", CancellationToken.None));
+        }
+        await using var second = SqliteScheduleLedger.Open(path, Time);
+        Assert.False(await second.TryMarkSentAsync("e1", CancellationToken.None));
+    }
+}
+
+public sealed class PostgresScheduleLedgerTests(SharedPostgres postgres) : ScheduleLedgerContract, IClassFixture<SharedPostgres>
+{
+    private protected override async Task<IScheduleLedger> OpenAsync() =>
+        await PostgresScheduleLedger.OpenAsync(await postgres.CreateDatabaseAsync("schedule"), Time, CancellationToken.None);
+
+    private protected override Task<long> PurgeAsync(IScheduleLedger ledger) => ((PostgresScheduleLedger)ledger).PurgeAsync(CancellationToken.None);
+}
