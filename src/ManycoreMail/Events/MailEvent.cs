@@ -19,6 +19,9 @@ internal static class EventKinds
     /// <summary>Ours (the transformer): a recipient was not sent to because of a suppression entry. Posted only when
     /// listed in backdata/event-types.</summary>
     public const string Suppressed = "suppressed";
+    /// <summary>Ours (the inbound worker): a mail for an inbound route was taken by the customer's URL. Posted only when
+    /// listed in backdata/event-types.</summary>
+    public const string Inbound = "inbound";
 
     /// <summary>The kinds the original system posts; every other kind reaches the webhook only when
     /// backdata/event-types lists it (all are stored).</summary>
@@ -31,6 +34,7 @@ internal static class EventKinds
     public static readonly IReadOnlySet<string> Added = new HashSet<string>(StringComparer.Ordinal)
     {
         Deferred, Open, Click, Suppressed,
+        Inbound,
     };
 }
 
@@ -70,6 +74,10 @@ internal sealed record MailEvent
     public bool Machine { get; init; }
     /// <summary>suppressed (the entry's scope) and unsubscribe (the scope left): <c>global</c> or <c>scope:value</c>.</summary>
     public string? Scope { get; init; }
+    /// <summary>inbound: the HTTP status the customer's URL answered.</summary>
+    public int? Status { get; init; }
+    /// <summary>inbound: the host of the route's URL (not the whole URL, which may hold a token).</summary>
+    public string? Host { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -98,6 +106,10 @@ internal sealed record MailEvent
     /// the entry's scope as <c>global</c> or <c>scope:value</c>.</summary>
     public static MailEvent Suppressed(string? uuid, DateTimeOffset at, string email, string reason, string scope) =>
         new() { Kind = EventKinds.Suppressed, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Reason = reason, Scope = scope };
+
+    /// <summary>One per recipient of an inbound mail the customer's URL took (<paramref name="status"/> 2xx).</summary>
+    public static MailEvent Inbound(string uuid, DateTimeOffset at, string email, string host, int status) =>
+        new() { Kind = EventKinds.Inbound, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Host = host, Status = status };
 
     public static MailEvent SpamReport(string? uuid, DateTimeOffset at, string? email) =>
         new() { Kind = EventKinds.SpamReport, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email };
@@ -159,6 +171,12 @@ internal sealed record MailEvent
                     json.WriteString("email", Email);
                     json.WriteString("reason", Reason ?? "");
                     json.WriteString("scope", Scope);
+                    break;
+                case EventKinds.Inbound:
+                    WriteUuidTimestamp(json);
+                    json.WriteString("email", Email);
+                    json.WriteString("host", Host);
+                    json.WriteNumber("status", Status ?? 0);
                     break;
                 default:
                     WriteUuidTimestamp(json);
