@@ -33,6 +33,10 @@ public sealed class MailerConfig
     public string? BeaconUrl { get; init; }
     /// <summary>An Npgsql connection string: the events go to PostgreSQL (<c>events/store: postgresql</c>).</summary>
     public string? EventsPostgresql { get; init; }
+    /// <summary>More keys of the mxserver section, YAML indented by two spaces (e.g. <c>inbound-routes</c>).</summary>
+    public string MxServerExtra { get; init; } = "";
+    /// <summary>More keys of the backdata section, YAML indented by two spaces (e.g. <c>event-types</c>).</summary>
+    public string BackdataExtra { get; init; } = "";
 
     public string GlobalFile => Path.Combine(Directory, "inboxbooster-mailer-global.yaml");
     public string CustomerFile => Path.Combine(Directory, "inboxbooster-mailer-customer.yaml");
@@ -119,8 +123,10 @@ public sealed class MailerConfig
                 inet-interface: 127.0.0.1
                 inet-port: {MxPort}
               eml-directory: {EmlDirectory}
+            {MxServerExtra}
             backdata:
               post-url: {WebhookUrl}
+            {BackdataExtra}
             """ + events);
         return this;
     }

@@ -17,6 +17,8 @@ public sealed class WebhookListener : IDisposable
     private readonly List<JsonObject> _events = [];
     private readonly List<string> _contentTypes = [];
     private readonly Task _loop;
+    private readonly List<RecordedRequest> _recorded = [];
+    private int _failNext;
     private int _requests;
     private volatile int _failWith;
 
@@ -42,6 +44,28 @@ public sealed class WebhookListener : IDisposable
     public Func<JsonObject, bool>? Refuse { get; set; }
 
     public int Requests => Volatile.Read(ref _requests);
+
+    /// <summary>Answers the next this many requests with 500 (recorded, with that status), then goes on as before.</summary>
+    public int FailNext
+    {
+        get => Volatile.Read(ref _failNext);
+        set => Volatile.Write(ref _failNext, value);
+    }
+
+    /// <summary>When true, any body is taken with 200 (not only JSON arrays of events): a webhook for inbound mail.</summary>
+    public bool AcceptAnyBody { get; set; }
+
+    /// <summary>Every request as it came (headers, body bytes) with the status it was answered, in arrival order.</summary>
+    public IReadOnlyList<RecordedRequest> Recorded
+    {
+        get
+        {
+            lock (_recorded)
+            {
+                return [.. _recorded];
+            }
+        }
+    }
 
     public IReadOnlyList<JsonObject> Events
     {
@@ -110,7 +134,7 @@ public sealed class WebhookListener : IDisposable
                 // One connection may carry many requests (HttpClient keeps connections alive); bounded by the peer.
                 while (!_stopping.IsCancellationRequested && await ReadRequestAsync(stream).ConfigureAwait(false) is { } request)
                 {
-                    var status = Handle(request.ContentType, request.Body);
+                    var status = Handle(request);
                     var reply = Encoding.ASCII.GetBytes($"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
                     await stream.WriteAsync(reply, _stopping.Token).ConfigureAwait(false);
                 }
@@ -122,12 +146,31 @@ public sealed class WebhookListener : IDisposable
         }
     }
 
-    private int Handle(string contentType, string body)
+    private int Handle(RecordedRequest request)
+    {
+        var status = Answer(request.ContentType, Encoding.UTF8.GetString(request.Body));
+        lock (_recorded)
+        {
+            _recorded.Add(request with { Status = status });
+        }
+        return status;
+    }
+
+    private int Answer(string contentType, string body)
     {
         Interlocked.Increment(ref _requests);
         if (FailWith is { } failure)
         {
             return (int)failure;
+        }
+        if (Interlocked.Decrement(ref _failNext) >= 0)
+        {
+            return 500;
+        }
+        Interlocked.Increment(ref _failNext);
+        if (AcceptAnyBody)
+        {
+            return 200;
         }
         if (JsonNode.Parse(body) is not JsonArray array)
         {
@@ -151,7 +194,7 @@ public sealed class WebhookListener : IDisposable
         return 200;
     }
 
-    private async Task<(string ContentType, string Body)?> ReadRequestAsync(NetworkStream stream)
+    private async Task<RecordedRequest?> ReadRequestAsync(NetworkStream stream)
     {
         var head = new List<byte>(1024);
         var one = new byte[1];
@@ -170,6 +213,7 @@ public sealed class WebhookListener : IDisposable
         var lines = Encoding.ASCII.GetString(head.ToArray()).Split("\r\n");
         var length = 0;
         var contentType = "";
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var line in lines.Skip(1))
         {
             var colon = line.IndexOf(':');
@@ -179,6 +223,7 @@ public sealed class WebhookListener : IDisposable
             }
             var name = line[..colon].Trim();
             var value = line[(colon + 1)..].Trim();
+            headers[name] = value;
             if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
             {
                 length = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture);
@@ -190,6 +235,14 @@ public sealed class WebhookListener : IDisposable
         }
         var body = new byte[length];
         await stream.ReadExactlyAsync(body, _stopping.Token).ConfigureAwait(false);
-        return (contentType, Encoding.UTF8.GetString(body));
+        var requestLine = lines[0].Split(' ');
+        return new RecordedRequest(requestLine.Length > 1 ? requestLine[1] : "", contentType, headers, body, 0);
     }
+}
+
+/// <summary>One request the <see cref="WebhookListener"/> got: path, headers (names case-insensitive), the body's
+/// bytes as sent, and the status it was answered.</summary>
+public sealed record RecordedRequest(string Path, string ContentType, IReadOnlyDictionary<string, string> Headers, byte[] Body, int Status)
+{
+    public string Header(string name) => Headers.TryGetValue(name, out var value) ? value : "";
 }

@@ -395,6 +395,9 @@ internal static partial class ConfigLoader
         var forwarding = Roles.MxServer.ForwardingOptionsReader.Read(section.Section("forwarding"),
             ReadBind(section.Section("forwarding"), "http-bind", required: false));
         var listener = ReadSmtpListener(section, maxSize);
+        var inboundRoutes = Inbound.InboundRoutesReader.Read(section);
+        var inboundFirstRetry = section.Int("inbound-first-retry-seconds", min: 1);
+        var inboundMaxRetry = section.Int("inbound-max-retry-seconds", min: 1);
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "mx-server");
         if (bind is null || directory is null)
@@ -412,6 +415,9 @@ internal static partial class ConfigLoader
             EmlMaxBytes = (emlMaxMegabytes ?? 1024) * 1024L * 1024,
             EmlRetention = TimeSpan.FromDays(emlRetentionDays ?? 30),
             Forwarding = forwarding,
+            InboundRoutes = inboundRoutes,
+            InboundFirstRetry = TimeSpan.FromSeconds(inboundFirstRetry ?? 30),
+            InboundMaxRetry = TimeSpan.FromSeconds(inboundMaxRetry ?? 3600),
         };
     }
 

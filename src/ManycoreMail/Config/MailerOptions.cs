@@ -179,6 +179,12 @@ internal sealed record MxServerOptions
     public TimeSpan EmlRetention { get; init; } = TimeSpan.FromDays(30);
     /// <summary>Inbound forwarding of alias mail (SRS, POST /v1/email); null when not configured.</summary>
     public Roles.MxServer.ForwardingOptions? Forwarding { get; init; }
+    /// <summary><c>inbound-routes</c>: addresses and domains whose mail is posted to the customer's URL.</summary>
+    public IReadOnlyList<Inbound.InboundRoute> InboundRoutes { get; init; } = [];
+    /// <summary><c>inbound-first-retry-seconds</c>: the first wait after a failed POST, doubled each time.</summary>
+    public TimeSpan InboundFirstRetry { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary><c>inbound-max-retry-seconds</c>: the longest wait between POSTs.</summary>
+    public TimeSpan InboundMaxRetry { get; init; } = TimeSpan.FromHours(1);
 }
 
 internal sealed record BackdataOptions

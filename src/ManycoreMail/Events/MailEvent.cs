@@ -22,6 +22,9 @@ internal static class EventKinds
     /// <summary>Ours: a scheduled message was cancelled (<c>DELETE /v1/messages/{uuid}</c>) before its time. Posted only
     /// when listed in backdata/event-types.</summary>
     public const string Cancelled = "cancelled";
+    /// <summary>Ours (the inbound worker): a mail for an inbound route was taken by the customer's URL. Posted only when
+    /// listed in backdata/event-types.</summary>
+    public const string Inbound = "inbound";
 
     /// <summary>The kinds the original system posts; every other kind reaches the webhook only when
     /// backdata/event-types lists it (all are stored).</summary>
@@ -35,6 +38,7 @@ internal static class EventKinds
     {
         Deferred, Open, Click, Suppressed,
         Cancelled,
+        Inbound,
     };
 }
 
@@ -74,6 +78,10 @@ internal sealed record MailEvent
     public bool Machine { get; init; }
     /// <summary>suppressed (the entry's scope) and unsubscribe (the scope left): <c>global</c> or <c>scope:value</c>.</summary>
     public string? Scope { get; init; }
+    /// <summary>inbound: the HTTP status the customer's URL answered.</summary>
+    public int? Status { get; init; }
+    /// <summary>inbound: the host of the route's URL (not the whole URL, which may hold a token).</summary>
+    public string? Host { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -105,6 +113,10 @@ internal sealed record MailEvent
 
     public static MailEvent Cancelled(string uuid, DateTimeOffset at) =>
         new() { Kind = EventKinds.Cancelled, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds() };
+
+    /// <summary>One per recipient of an inbound mail the customer's URL took (<paramref name="status"/> 2xx).</summary>
+    public static MailEvent Inbound(string uuid, DateTimeOffset at, string email, string host, int status) =>
+        new() { Kind = EventKinds.Inbound, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email, Host = host, Status = status };
 
     public static MailEvent SpamReport(string? uuid, DateTimeOffset at, string? email) =>
         new() { Kind = EventKinds.SpamReport, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Email = email };
@@ -166,6 +178,12 @@ internal sealed record MailEvent
                     json.WriteString("email", Email);
                     json.WriteString("reason", Reason ?? "");
                     json.WriteString("scope", Scope);
+                    break;
+                case EventKinds.Inbound:
+                    WriteUuidTimestamp(json);
+                    json.WriteString("email", Email);
+                    json.WriteString("host", Host);
+                    json.WriteNumber("status", Status ?? 0);
                     break;
                 default:
                     WriteUuidTimestamp(json);

@@ -166,10 +166,17 @@ internal sealed class MailerHost : IAsyncDisposable
             {
                 inboundEmail = new InboundEmailEndpoint(emailBind, forwarder, _options.MxServer.Forwarding.Psk!, _options.MxServer.MaxMessageSize, _loggers.CreateLogger<InboundEmailEndpoint>());
             }
+            var inbound = InboundWiring.Create(_options, _store, events, Metrics, _time, _loggers);
+            if (inbound is not null)
+            {
+                _disposables.Add(inbound);
+                await StartRoleAsync(inbound.Worker.AsRole(), cancellationToken).ConfigureAwait(false);
+            }
             var handler = new MxHandler(domains,
                 new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder,
                 suppressions: AutoSuppressions,
-                unsubscribeScopes: new UnsubscribeScopes(_options.Tracking?.UnsubscribeScope ?? SuppressionScope.Sender, _options.Transformer?.Domains ?? [], _loggers.CreateLogger<UnsubscribeScopes>()));
+                unsubscribeScopes: new UnsubscribeScopes(_options.Tracking?.UnsubscribeScope ?? SuppressionScope.Sender, _options.Transformer?.Domains ?? [], _loggers.CreateLogger<UnsubscribeScopes>()),
+                inbound: inbound?.Acceptor);
             var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers);
             await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
         }

@@ -33,7 +33,8 @@ internal sealed class MxHandler(
     Forwarder? forwarder = null,
     Func<ReadOnlyMemory<byte>, IReadOnlyList<string>, MailClassification>? classify = null,
     SuppressionWriter? suppressions = null,
-    UnsubscribeScopes? unsubscribeScopes = null) : ISmtpHandler
+    UnsubscribeScopes? unsubscribeScopes = null,
+    InboundAcceptor? inbound = null) : ISmtpHandler
 {
     private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
     private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
@@ -53,6 +54,10 @@ internal sealed class MxHandler(
 
     public ValueTask<SmtpReply> RcptToAsync(SmtpSessionInfo session, string reversePath, string forwardPath, CancellationToken cancellationToken)
     {
+        if (Routed(forwardPath) is not null)
+        {
+            return ValueTask.FromResult(new SmtpReply(250, "2.1.5", "Recipient OK"));
+        }
         if (forwarder is not null && LocalRecipient.TryParse(forwardPath, forwarder.Domains, out var forwarded))
         {
             switch (forwarder.Classify(forwarded))
@@ -79,17 +84,27 @@ internal sealed class MxHandler(
     public async ValueTask<SmtpReply> MessageAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var forwardedRecipients = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        // Routed recipients are the inbound routes' alone: neither forwarded nor classified.
+        var routed = new List<LocalRecipient>();
+        var handledRecipients = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var recipient in envelope.Recipients)
+        {
+            if (Routed(recipient) is { } local)
+            {
+                routed.Add(local);
+                handledRecipients.Add(recipient);
+            }
+        }
         if (forwarder is not null)
         {
             var toForward = new List<LocalRecipient>();
             foreach (var recipient in envelope.Recipients)
             {
-                if (LocalRecipient.TryParse(recipient, forwarder.Domains, out var local)
+                if (!handledRecipients.Contains(recipient) && LocalRecipient.TryParse(recipient, forwarder.Domains, out var local)
                     && forwarder.Classify(local) is ForwardingTarget.Alias or ForwardingTarget.SrsReturn)
                 {
                     toForward.Add(local);
-                    forwardedRecipients.Add(recipient);
+                    handledRecipients.Add(recipient);
                 }
             }
             if (toForward.Count > 0)
@@ -103,17 +118,31 @@ internal sealed class MxHandler(
                     case ForwardResult.Refused refused:
                         return refused.Reply;
                 }
-                if (forwardedRecipients.Count == envelope.Recipients.Count)
+                if (handledRecipients.Count == envelope.Recipients.Count && routed.Count == 0)
                 {
                     return new SmtpReply(250, "2.0.0", "Message forwarded");
                 }
+            }
+        }
+        if (routed.Count > 0)
+        {
+            // After forwarding: a forwarding deferral (451) must not leave an inbound copy queued behind it.
+            var refusal = await inbound!.AcceptAsync(session, envelope.ReversePath, routed,
+                message.IsSingleSegment ? message.First : message.ToArray(), cancellationToken).ConfigureAwait(false);
+            if (refusal is { } reply)
+            {
+                return reply;
+            }
+            if (handledRecipients.Count == envelope.Recipients.Count)
+            {
+                return new SmtpReply(250, "2.0.0", "Message accepted for delivery");
             }
         }
         var unsubscribes = new List<LocalRecipient>();
         var recipients = new List<string>();
         foreach (var recipient in envelope.Recipients)
         {
-            if (!forwardedRecipients.Contains(recipient) && LocalRecipient.TryParse(recipient, acceptedDomains, out var local))
+            if (!handledRecipients.Contains(recipient) && LocalRecipient.TryParse(recipient, acceptedDomains, out var local))
             {
                 recipients.Add(local.LocalPart + "@" + local.Domain);
                 if (local.UnsubscribeUuid is not null)
@@ -174,6 +203,10 @@ internal sealed class MxHandler(
             return new SmtpReply(451, "4.3.0", "Temporary local problem, please try again later");
         }
     }
+
+    /// <summary>The recipient as one of our addresses when an inbound route takes it, else null.</summary>
+    private LocalRecipient? Routed(string address) =>
+        inbound is not null && LocalRecipient.TryParse(address, inbound.Domains, out var local) && inbound.IsRouted(local) ? local : null;
 
     private void Suppress(SuppressionEntry? entry)
     {
