@@ -70,6 +70,10 @@ internal sealed record MailEvent
     public bool Machine { get; init; }
     /// <summary>suppressed (the entry's scope) and unsubscribe (the scope left): <c>global</c> or <c>scope:value</c>.</summary>
     public string? Scope { get; init; }
+    /// <summary>Ours: the message's tenant and campaign where the outcome knows them (written only when set, on delivered,
+    /// bounce, deferred, suppressed, open, click and unsubscribe).</summary>
+    public string? Tenant { get; init; }
+    public string? Campaign { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -115,6 +119,7 @@ internal sealed record MailEvent
                     WriteUuidTimestamp(json);
                     json.WriteString("ip", Ip);
                     WriteIfSet(json, "email", Email);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Bounce:
                     WriteUuidTimestamp(json);
@@ -123,6 +128,7 @@ internal sealed record MailEvent
                     json.WriteString("reason", Reason ?? "");
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "class", Class);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Error:
                     json.WriteString("msg", Message ?? "");
@@ -135,6 +141,7 @@ internal sealed record MailEvent
                     json.WriteString("reason", Reason ?? "");
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "class", Class);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.SpamReport:
                     WriteUuidTimestamp(json);
@@ -144,6 +151,7 @@ internal sealed record MailEvent
                     WriteUuidTimestamp(json);
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "scope", Scope);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Open:
                 case EventKinds.Click:
@@ -153,12 +161,14 @@ internal sealed record MailEvent
                     json.WriteString("ip", Ip);
                     json.WriteString("user_agent", UserAgent);
                     json.WriteBoolean("machine", Machine);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Suppressed:
                     WriteUuidTimestamp(json);
                     json.WriteString("email", Email);
                     json.WriteString("reason", Reason ?? "");
                     json.WriteString("scope", Scope);
+                    WriteTenancy(json);
                     break;
                 default:
                     WriteUuidTimestamp(json);
@@ -173,6 +183,12 @@ internal sealed record MailEvent
     {
         json.WriteString("uuid", Uuid);
         json.WriteNumber("timestamp", Timestamp);
+    }
+
+    private void WriteTenancy(Utf8JsonWriter json)
+    {
+        WriteIfSet(json, "tenant", Tenant);
+        WriteIfSet(json, "campaign", Campaign);
     }
 
     private static void WriteIfSet(Utf8JsonWriter json, string name, string? value)
