@@ -186,5 +186,25 @@ public sealed class MessageTransformerTests
             MessageTransformer.ExpandTemplate("<mailto:unsub-{{uuid}}@{{from-domain}}>, <https://{{from-domain}}/u/{{uuid}}>", "u1", "rp.example"));
     }
 
+    [Theory]
+    [InlineData("X-Campaign: spring\r\n", "spring")]
+    [InlineData("X-Stream-Id: stream7\r\nX-Campaign: spring\r\n", "stream7")]
+    [InlineData("X-Stream-Id: \r\nX-Campaign: spring\r\n", "spring")]
+    [InlineData("", null)]
+    public void The_campaign_is_x_stream_id_else_x_campaign_and_neither_leaves(string headers, string? campaign)
+    {
+        var submitted = Encoding.ASCII.GetBytes("From: a@example.org\r\nTo: b@example.net\r\nX-Uuid: u1\r\nX-Tenant: acme\r\n" + headers + "\r\nHi\r\n");
+
+        var ready = Assert.IsType<TransformOutcome.Ready>(Create(beaconUrl: null).Transform(submitted, Now));
+
+        var message = Assert.Single(ready.Messages);
+        Assert.Equal((campaign, "acme"), (message.Envelope.Campaign, message.Envelope.Tenant));
+        Assert.Equal((campaign, "acme"), (ready.Campaign, ready.Tenant));
+        var text = Encoding.UTF8.GetString(message.Message(submitted));
+        Assert.DoesNotContain("X-Campaign", text, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("X-Tenant", text, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains($"Feedback-ID: {campaign ?? "test-campaign"}:u1:", text);
+    }
+
     private static string Collapse(string value) => string.Join(' ', value.Split([' ', '\t', '\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
 }

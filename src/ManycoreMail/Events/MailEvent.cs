@@ -82,6 +82,10 @@ internal sealed record MailEvent
     public int? Status { get; init; }
     /// <summary>inbound: the host of the route's URL (not the whole URL, which may hold a token).</summary>
     public string? Host { get; init; }
+    /// <summary>Ours: the message's tenant and campaign where the outcome knows them (written only when set, on delivered,
+    /// bounce, deferred, suppressed, open, click and unsubscribe).</summary>
+    public string? Tenant { get; init; }
+    public string? Campaign { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -134,6 +138,7 @@ internal sealed record MailEvent
                     WriteUuidTimestamp(json);
                     json.WriteString("ip", Ip);
                     WriteIfSet(json, "email", Email);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Bounce:
                     WriteUuidTimestamp(json);
@@ -142,6 +147,7 @@ internal sealed record MailEvent
                     json.WriteString("reason", Reason ?? "");
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "class", Class);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Error:
                     json.WriteString("msg", Message ?? "");
@@ -154,6 +160,7 @@ internal sealed record MailEvent
                     json.WriteString("reason", Reason ?? "");
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "class", Class);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.SpamReport:
                     WriteUuidTimestamp(json);
@@ -163,6 +170,7 @@ internal sealed record MailEvent
                     WriteUuidTimestamp(json);
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "scope", Scope);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Open:
                 case EventKinds.Click:
@@ -172,12 +180,14 @@ internal sealed record MailEvent
                     json.WriteString("ip", Ip);
                     json.WriteString("user_agent", UserAgent);
                     json.WriteBoolean("machine", Machine);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Suppressed:
                     WriteUuidTimestamp(json);
                     json.WriteString("email", Email);
                     json.WriteString("reason", Reason ?? "");
                     json.WriteString("scope", Scope);
+                    WriteTenancy(json);
                     break;
                 case EventKinds.Inbound:
                     WriteUuidTimestamp(json);
@@ -198,6 +208,12 @@ internal sealed record MailEvent
     {
         json.WriteString("uuid", Uuid);
         json.WriteNumber("timestamp", Timestamp);
+    }
+
+    private void WriteTenancy(Utf8JsonWriter json)
+    {
+        WriteIfSet(json, "tenant", Tenant);
+        WriteIfSet(json, "campaign", Campaign);
     }
 
     private static void WriteIfSet(Utf8JsonWriter json, string name, string? value)

@@ -25,6 +25,11 @@ internal sealed class LoginCheck(IReadOnlyList<Credential> logins)
         return found;
     }
 
+    /// <summary>The tenant of the login named <paramref name="user"/>, for a session that has already authenticated as it
+    /// (usernames are unique); null when the login has none or there is no such login.</summary>
+    public string? TenantOf(string? user) =>
+        user is null ? null : logins.FirstOrDefault(l => string.Equals(l.Username, user, StringComparison.Ordinal))?.Tenant;
+
     private static bool FixedTimeEquals(string expected, string actual) =>
         CryptographicOperations.FixedTimeEquals(
             SHA256.HashData(Encoding.UTF8.GetBytes(expected)),

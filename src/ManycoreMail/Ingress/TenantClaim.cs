@@ -1,26 +1,27 @@
 namespace ManycoreMail.Ingress;
 
 /// <summary>
-/// Which tenant a submission is for: the one it names (the API's <c>tenant</c>, an <c>X-Tenant</c> header) or, when it
-/// names none, its login's. A login bound to a tenant may not send as another one: that would put its mail in another
-/// customer's queues, suppression scope and events.
+/// Which tenant a submission sends for, given the login it came through and the tenant it names itself (the API's
+/// <c>tenant</c>, or the message's <c>X-Tenant</c>). A login bound to a tenant may send only for that tenant, so that one
+/// customer's login cannot spend another's reputation or leave its suppression scope.
 /// </summary>
 internal static class TenantClaim
 {
-    /// <summary>The tenant to use (null when neither names one), or null with <paramref name="refusal"/> set when the
-    /// submission claims a tenant its login does not have.</summary>
-    public static string? Resolve(string? loginTenant, string? claimed, out string? refusal)
+    /// <param name="loginTenant">The login's <c>auth-logins[].tenant</c>; null for a login without one, or no login at all
+    /// (a trusted network).</param>
+    /// <param name="claimedTenant">The tenant the submission names; null or empty when it names none.</param>
+    /// <param name="tenant">The tenant to send for; null when neither names one.</param>
+    public static bool TryResolve(string? loginTenant, string? claimedTenant, out string? tenant, out IngressRefusal refusal)
     {
-        refusal = null;
-        if (claimed is null)
+        refusal = null!;
+        var claimed = string.IsNullOrEmpty(claimedTenant) ? null : claimedTenant;
+        if (loginTenant is null || claimed is null || string.Equals(loginTenant, claimed, StringComparison.Ordinal))
         {
-            return loginTenant;
+            tenant = loginTenant ?? claimed;
+            return true;
         }
-        if (loginTenant is not null && !string.Equals(loginTenant, claimed, StringComparison.Ordinal))
-        {
-            refusal = $"this login sends for tenant '{loginTenant}' and may not send as '{claimed}'";
-            return null;
-        }
-        return claimed;
+        tenant = null;
+        refusal = new IngressRefusal($"login {loginTenant} may not send for tenant {claimed}", 550, "5.7.1");
+        return false;
     }
 }

@@ -24,11 +24,14 @@ public sealed class MessageSettlementTests
     private static MessageSettlement Settlement(SenderOptions options) =>
         new(new RetrySchedule(options, new Random(7)), new EventQueue(new UnusedStore(), "EVENTS"));
 
-    private LeasedItem Leased(DateTimeOffset createdAt, int attempts, params string[] recipients) => new()
+    private LeasedItem Leased(DateTimeOffset createdAt, int attempts, params string[] recipients) =>
+        Leased(createdAt, attempts, new MessageEnvelope { Uuid = "u1", ReturnPath = "b@r.test", Recipients = recipients });
+
+    private LeasedItem Leased(DateTimeOffset createdAt, int attempts, MessageEnvelope envelope) => new()
     {
         Id = 1,
         Queue = "OUT",
-        Envelope = new MessageEnvelope { Uuid = "u1", ReturnPath = "b@r.test", Recipients = recipients },
+        Envelope = envelope,
         Body = "x"u8.ToArray(),
         Attempts = attempts,
         CreatedAt = createdAt,
@@ -38,6 +41,34 @@ public sealed class MessageSettlementTests
 
     private static List<JsonElement> Events(QueueTransaction transaction) =>
         transaction.Operations.OfType<QueueOperation.Enqueue>().Select(e => JsonDocument.Parse(e.Item.Body).RootElement).ToList();
+
+    [Fact]
+    public void Every_event_names_the_tenant_and_campaign_with_the_senders_tenant_for_mail_without_one()
+    {
+        var options = Options();
+        var events = new EventQueue(new UnusedStore(), "EVENTS");
+        var settlement = new MessageSettlement(new RetrySchedule(options, new Random(7)), events, defaultTenant: "house");
+        var tenantItem = Leased(_clock.GetUtcNow(), 0, new MessageEnvelope
+        {
+            Uuid = "u1", ReturnPath = "b@r.test", Recipients = ["a@x.test", "b@x.test", "c@x.test"], Tenant = "acme", Campaign = "spring",
+        });
+        var plainItem = Leased(_clock.GetUtcNow(), attempts: 0, "d@x.test");
+
+        var tenantResult = settlement.Settle(tenantItem,
+        [
+            new("spring:acme@x.test", new RecipientOutcome.Delivered("a@x.test", "127.0.0.2")),
+            new("spring:acme@x.test", new RecipientOutcome.Bounced("b@x.test", "hard", "550 no", "127.0.0.2")),
+            new("spring:acme@x.test", new RecipientOutcome.Deferred("c@x.test", "451 later", SiteAnswered: true)),
+        ], _clock.GetUtcNow());
+        var plainResult = settlement.Settle(plainItem, [new("house@x.test", new RecipientOutcome.Delivered("d@x.test", "127.0.0.2"))], _clock.GetUtcNow());
+
+        var marked = Events(tenantResult.Transaction);
+        Assert.Equal(["delivered", "bounce", "deferred"], marked.Select(e => e.GetProperty("event").GetString()));
+        Assert.All(marked, e => Assert.Equal(("acme", "spring"), (e.GetProperty("tenant").GetString(), e.GetProperty("campaign").GetString())));
+        var plain = Assert.Single(Events(plainResult.Transaction));
+        Assert.Equal("house", plain.GetProperty("tenant").GetString());
+        Assert.False(plain.TryGetProperty("campaign", out _));
+    }
 
     [Fact]
     public void A_deferral_within_the_lifetime_retries_only_the_deferred_recipients_with_back_off()

@@ -23,7 +23,7 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
     public async Task<IResult> HandleAsync(HttpContext context)
     {
         var request = context.Request;
-        if (_authentication.Refuse(context) is { } refusal)
+        if (_authentication.Refuse(context, out var login) is { } refusal)
         {
             return refusal;
         }
@@ -43,7 +43,7 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
         }
         try
         {
-            return await ReceiveAsync(context).ConfigureAwait(false);
+            return await ReceiveAsync(context, login?.Tenant).ConfigureAwait(false);
         }
         finally
         {
@@ -51,7 +51,7 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
         }
     }
 
-    private async Task<IResult> ReceiveAsync(HttpContext context)
+    private async Task<IResult> ReceiveAsync(HttpContext context, string? loginTenant)
     {
         if (await HttpBodies.ReadLimitedAsync(context.Request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false) is not { } body)
         {
@@ -68,16 +68,34 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             queue.CountDropped();
             return Problem(StatusCodes.Status400BadRequest, "Bad Request", tooMany);
         }
-        if (!SendAtHeader.TryRead(body, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
+        if (TenantRefusal(body, loginTenant, out var queued) is { } refusedTenant)
+        {
+            queue.CountDropped();
+            return refusedTenant;
+        }
+        if (!SendAtHeader.TryRead(queued, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
         {
             queue.CountDropped();
             return Problem(StatusCodes.Status400BadRequest, "Bad Request", badSendAt.Message);
         }
-        if (!await queue.TryEnqueueOrHoldAsync(accepted, body, holdUntil, context.RequestAborted).ConfigureAwait(false))
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, context.RequestAborted).ConfigureAwait(false))
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "the queue cannot take the message now; try again later");
         }
         return Results.Ok();
+    }
+
+    /// <summary>The tenant rules (<see cref="SubmissionTenant"/>) for the request's login: null and the message to queue,
+    /// or 403 for a tenant the login may not send for and 400 for a malformed X-Tenant, X-Stream-Id or X-Campaign.</summary>
+    private static IResult? TenantRefusal(ReadOnlyMemory<byte> body, string? loginTenant, out ReadOnlyMemory<byte> queued)
+    {
+        if (SubmissionTenant.TryApply(body, loginTenant, out queued, out var refusal))
+        {
+            return null;
+        }
+        return refusal.EnhancedStatus.StartsWith("5.7.", StringComparison.Ordinal)
+            ? Problem(StatusCodes.Status403Forbidden, "Forbidden", refusal.Message)
+            : Problem(StatusCodes.Status400BadRequest, "Bad Request", refusal.Message);
     }
 
     /// <summary>Exactly application/octet-stream (case-insensitive, no parameters), as the original required.</summary>

@@ -142,10 +142,9 @@ internal sealed class MessagesEndpoint(
         {
             return ApiProblem.Of(StatusCodes.Status400BadRequest, parsed.Errors);
         }
-        var tenant = TenantClaim.Resolve(login.Tenant, request.Tenant, out var notYours);
-        if (notYours is not null)
+        if (!TenantClaim.TryResolve(login.Tenant, request.Tenant, out var tenant, out var notYours))
         {
-            return ApiProblem.Of(StatusCodes.Status403Forbidden, "tenant", notYours);
+            return ApiProblem.Of(StatusCodes.Status403Forbidden, "tenant", notYours.Message);
         }
         // Every uuid is fixed now, so that the 202 names the uuid each message carries, also one sent later.
         request = request with

@@ -61,16 +61,27 @@ internal sealed class SubmissionHandler(
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tooMany);
             return new SmtpReply(550, "5.5.3", tooMany);
         }
-        if (!SendAtHeader.TryRead(bytes, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
+        if (!TryApplyTenant(session, bytes, out var queued, out var tenantRefusal))
+        {
+            queue.CountDropped();
+            logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tenantRefusal.Message);
+            return new SmtpReply(tenantRefusal.SmtpCode, tenantRefusal.EnhancedStatus, tenantRefusal.Message);
+        }
+        if (!SendAtHeader.TryRead(queued, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
         {
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, badSendAt.Message);
             return new SmtpReply(badSendAt.SmtpCode, badSendAt.EnhancedStatus, badSendAt.Message);
         }
-        if (!await queue.TryEnqueueOrHoldAsync(accepted, bytes, holdUntil, cancellationToken).ConfigureAwait(false))
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, cancellationToken).ConfigureAwait(false))
         {
             return new SmtpReply(451, "4.3.0", "Queue unavailable, please try again later");
         }
         return new SmtpReply(250, "2.0.0", $"Queued as {accepted.Uuid}");
     }
+
+    /// <summary>The tenant rules (<see cref="SubmissionTenant"/>) for the login the session authenticated as; a trusted
+    /// client that did not log in sends for the tenant its message names.</summary>
+    private bool TryApplyTenant(SmtpSessionInfo session, byte[] bytes, out ReadOnlyMemory<byte> queued, out IngressRefusal refusal) =>
+        SubmissionTenant.TryApply(bytes, logins.TenantOf(session.AuthenticatedUser), out queued, out refusal);
 }

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using ManycoreMail.Ingress;
 
 namespace ManycoreMail.Roles.Sender;
 
@@ -20,9 +21,10 @@ internal static class AdminCommands
     public static IEnumerable<Command> Build(Func<Command, Func<ParseResult, AdminOptions?>> addConfig)
     {
         var queues = new Command("queues", "List the durable queues, the scheduled queues (campaign:tenant@domain) and the sites of a running mailer.");
-        Wire(queues, addConfig, (client, _, output, ct) => client.ListAsync(output, ct));
+        var (listTenant, listCampaign) = TenancyOptions(queues, "List only the scheduled queues of");
+        Wire(queues, addConfig, (client, parse, output, ct) => client.ListAsync(output, ct, parse.GetValue(listTenant), parse.GetValue(listCampaign)));
 
-        var queue = new Command("queue", "Inspect a message, or suspend / resume / bounce a scheduled queue (NAME, or a prefix ending in '*').");
+        var queue = new Command("queue", "Inspect a message, or suspend / resume / bounce a scheduled queue (NAME, a prefix ending in '*', or --tenant / --campaign).");
         var inspect = new Command("inspect", "Show a message in delivery or deferred (by queue id or X-Uuid).");
         var id = new Argument<string>("ID");
         inspect.Arguments.Add(id);
@@ -30,10 +32,22 @@ internal static class AdminCommands
         queue.Subcommands.Add(inspect);
         foreach (var action in new[] { "suspend", "resume", "bounce" })
         {
-            var command = new Command(action, $"{Capitalized(action)} a scheduled queue.");
-            var name = new Argument<string>("NAME");
+            var command = new Command(action, $"{Capitalized(action)} a scheduled queue, or every queue of a tenant and/or campaign.");
+            var name = new Argument<string?>("NAME") { Arity = ArgumentArity.ZeroOrOne };
             command.Arguments.Add(name);
-            Wire(command, addConfig, (client, parse, output, ct) => client.SendAsync(HttpMethod.Post, $"queues/{Escape(parse.GetValue(name))}/{action}", output, ct));
+            var (tenant, campaign) = TenancyOptions(command, $"{Capitalized(action)} every scheduled queue of");
+            command.Validators.Add(result =>
+            {
+                if (QueuePatternProblem(result.GetValue(name), result.GetValue(tenant), result.GetValue(campaign)) is { } problem)
+                {
+                    result.AddError(problem);
+                }
+            });
+            Wire(command, addConfig, (client, parse, output, ct) =>
+            {
+                var pattern = parse.GetValue(name) ?? ScheduledQueueName.PatternFor(parse.GetValue(campaign), parse.GetValue(tenant));
+                return client.SendAsync(HttpMethod.Post, $"queues/{Escape(pattern)}/{action}", output, ct);
+            });
             queue.Subcommands.Add(command);
         }
 
@@ -51,6 +65,34 @@ internal static class AdminCommands
         Wire(retry, addConfig, (client, _, output, ct) => client.SendAsync(HttpMethod.Post, "retry", output, ct));
         return [queues, queue, site, retry];
     }
+
+    /// <summary>--tenant and --campaign, whose values are held to the rule the doors apply to them.</summary>
+    private static (Option<string?> Tenant, Option<string?> Campaign) TenancyOptions(Command command, string description)
+    {
+        var tenant = new Option<string?>("--tenant") { Description = description + " this tenant" };
+        var campaign = new Option<string?>("--campaign") { Description = description + " this campaign" };
+        foreach (var option in (ReadOnlySpan<Option<string?>>)[tenant, campaign])
+        {
+            option.Validators.Add(result =>
+            {
+                if (result.GetValueOrDefault<string?>() is { } value && !QueueNamePart.IsValid(value))
+                {
+                    result.AddError($"{option.Name} '{value}': expecting {QueueNamePart.Rule}");
+                }
+            });
+            command.Options.Add(option);
+        }
+        return (tenant, campaign);
+    }
+
+    /// <summary>A queue is named by NAME or by --tenant / --campaign, not both and not neither.</summary>
+    private static string? QueuePatternProblem(string? name, string? tenant, string? campaign) =>
+        (name, tenant ?? campaign) switch
+        {
+            (null, null) => "Name a queue (NAME) or give --tenant and/or --campaign.",
+            (not null, not null) => "Give either NAME or --tenant / --campaign, not both.",
+            _ => null,
+        };
 
     private static void Wire(Command command, Func<Command, Func<ParseResult, AdminOptions?>> addConfig,
         Func<AdminClient, ParseResult, TextWriter, CancellationToken, Task<int>> run)
@@ -140,9 +182,9 @@ internal sealed class AdminClient : IDisposable
     }
 
     /// <summary>Prints the queues and sites as a table.</summary>
-    public async Task<int> ListAsync(TextWriter output, CancellationToken cancellationToken)
+    public async Task<int> ListAsync(TextWriter output, CancellationToken cancellationToken, string? tenant = null, string? campaign = null)
     {
-        using var response = await _http.GetAsync("queues", cancellationToken).ConfigureAwait(false);
+        using var response = await _http.GetAsync(QueuesPath(tenant, campaign), cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             return await FailAsync(response, output, cancellationToken).ConfigureAwait(false);
@@ -178,6 +220,20 @@ internal sealed class AdminClient : IDisposable
             await output.WriteLineAsync($"bouncing: {pattern}").ConfigureAwait(false);
         }
         return 0;
+    }
+
+    private static string QueuesPath(string? tenant, string? campaign)
+    {
+        var query = new List<string>(2);
+        if (tenant is not null)
+        {
+            query.Add("tenant=" + Uri.EscapeDataString(tenant));
+        }
+        if (campaign is not null)
+        {
+            query.Add("campaign=" + Uri.EscapeDataString(campaign));
+        }
+        return query.Count == 0 ? "queues" : "queues?" + string.Join('&', query);
     }
 
     /// <summary>Prints the JSON answer as it came (an operation's result or a message).</summary>

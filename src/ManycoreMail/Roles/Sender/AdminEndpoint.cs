@@ -14,10 +14,11 @@ namespace ManycoreMail.Roles.Sender;
 /// default), so that it can never be reached through the public API port. Every request carries
 /// <c>Authorization: Bearer TOKEN</c>.
 /// <list type="bullet">
-/// <item>GET /admin/queues</item>
+/// <item>GET /admin/queues[?tenant=T&amp;campaign=C] (the scheduled queues of that tenant and/or campaign only)</item>
 /// <item>GET /admin/messages/{id or uuid}</item>
 /// <item>POST /admin/sites/{site}/suspend | resume | retry</item>
-/// <item>POST /admin/queues/{queue}/suspend | resume | bounce (queue: a name, or a prefix ending in '*')</item>
+/// <item>POST /admin/queues/{queue}/suspend | resume | bounce (queue: a name, a prefix ending in '*', or a pattern
+/// matched part by part such as "*:acme@*": <see cref="ScheduledQueueName.Matches"/>)</item>
 /// <item>POST /admin/retry (every site)</item>
 /// </list>
 /// </summary>
@@ -53,7 +54,8 @@ internal sealed class AdminEndpoint(AdminOptions options, DeliveryAdmin admin, I
             await next(context).ConfigureAwait(false);
         });
         var group = app.MapGroup("/admin");
-        group.MapGet("/queues", async (CancellationToken ct) => Results.Json(await admin.QueuesAsync(ct).ConfigureAwait(false), AdminJson.Default.QueuesView));
+        group.MapGet("/queues", async (string? tenant, string? campaign, CancellationToken ct) =>
+            Results.Json(await admin.QueuesAsync(ct, tenant, campaign).ConfigureAwait(false), AdminJson.Default.QueuesView));
         group.MapGet("/messages/{key}", (string key) => admin.Inspect(key) is { } message
             ? Results.Json(message, AdminJson.Default.MessageView)
             : NotFound($"no message {key} is in delivery or deferred by this sender"));

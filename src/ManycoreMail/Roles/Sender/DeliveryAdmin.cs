@@ -39,7 +39,9 @@ internal sealed class DeliveryAdmin(SenderRole sender, IQueueStore store, QueueN
 {
     private DeliveryEngine Engine => sender.Engine;
 
-    public async Task<QueuesView> QueuesAsync(CancellationToken cancellationToken)
+    /// <param name="tenant">Only the scheduled queues of this tenant (null: all).</param>
+    /// <param name="campaign">Only the scheduled queues of this campaign (null: all).</param>
+    public async Task<QueuesView> QueuesAsync(CancellationToken cancellationToken, string? tenant = null, string? campaign = null)
     {
         var durable = new List<DurableQueueView>();
         foreach (var name in new[] { queues.Primary, queues.Default, queues.Outbound, queues.Events }.Distinct(StringComparer.Ordinal))
@@ -61,6 +63,7 @@ internal sealed class DeliveryAdmin(SenderRole sender, IQueueStore store, QueueN
         }
         var bounced = Engine.BouncedQueues.Select(b => b.Key).ToArray();
         var scheduled = inDelivery.Keys.Union(deferred.Keys, StringComparer.OrdinalIgnoreCase)
+            .Where(q => ScheduledQueueName.Belongs(q, tenant, campaign))
             .Order(StringComparer.Ordinal)
             .Select(q => new ScheduledQueueView(q, inDelivery.GetValueOrDefault(q), deferred.GetValueOrDefault(q), Engine.IsQueueSuspended(q),
                 bounced.Any(p => ScheduledQueueName.Matches(p, q))))

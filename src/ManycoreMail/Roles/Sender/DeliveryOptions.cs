@@ -52,10 +52,8 @@ internal sealed record AdminOptions(IPEndPoint Bind, string Token)
 }
 
 /// <summary>A queue lifetime for scheduled queues whose name matches <see cref="Pattern"/>
-/// (exact, or a prefix ending in '*').</summary>
+/// (as <see cref="ScheduledQueueName.Matches"/>: exact, a prefix ending in '*', or part by part).</summary>
 internal sealed record QueueLifetime(string Pattern, TimeSpan Lifetime)
 {
-    public bool Matches(string queue) => Pattern.EndsWith('*')
-        ? queue.StartsWith(Pattern.AsSpan(0, Pattern.Length - 1), StringComparison.OrdinalIgnoreCase)
-        : string.Equals(queue, Pattern, StringComparison.OrdinalIgnoreCase);
+    public bool Matches(string queue) => ScheduledQueueName.Matches(Pattern, queue);
 }

@@ -28,7 +28,8 @@ internal sealed record Settlement(QueueTransaction Transaction, DateTimeOffset? 
 /// one deferred event per settlement (stored always; posted only when backdata/event-types lists it).
 /// A bounce whose class says the address or domain does not exist asks for a suppression entry.
 /// </summary>
-internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events)
+/// <param name="defaultTenant">sender/tenant: the tenant of a message that names none, as its queue names say.</param>
+internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events, string? defaultTenant = null)
 {
     /// <param name="uncountedAttempts">Of the item's attempts, how many were only reschedules (see <see cref="Settlement.CountsAsAttempt"/>).</param>
     public Settlement Settle(LeasedItem item, IReadOnlyList<QueuedOutcome> outcomes, DateTimeOffset now, int uncountedAttempts = 0)
@@ -40,15 +41,16 @@ internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events
         var expired = new List<RecipientOutcome.Bounced>();
         var suppressions = new List<SuppressionEntry>();
         DateTimeOffset? retryAt = null;
+        var tenancy = new Tenancy(envelope.Tenant ?? defaultTenant, envelope.Campaign);
         foreach (var (queue, outcome) in outcomes)
         {
             switch (outcome)
             {
                 case RecipientOutcome.Delivered delivered:
-                    events.AddTo(transaction, MailEvent.Delivered(envelope.Uuid, now, delivered.Ip, delivered.Recipient));
+                    events.AddTo(transaction, tenancy.Mark(MailEvent.Delivered(envelope.Uuid, now, delivered.Ip, delivered.Recipient)));
                     break;
                 case RecipientOutcome.Bounced bounced:
-                    events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, bounced.Ip, bounced.Type, bounced.Reason, bounced.Recipient) with { Class = bounced.ReportClass });
+                    events.AddTo(transaction, tenancy.Mark(MailEvent.Bounce(envelope.Uuid, now, bounced.Ip, bounced.Type, bounced.Reason, bounced.Recipient) with { Class = bounced.ReportClass }));
                     if (AutomaticEntries.ForBounce(bounced.Recipient, bounced.Type, bounced.ReportClass, now) is { } entry)
                     {
                         suppressions.Add(entry);
@@ -65,12 +67,12 @@ internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events
                         var reason = $"expired after {now - item.CreatedAt:d\\.hh\\:mm\\:ss} in queue {queue} (lifetime {lifetime:d\\.hh\\:mm\\:ss}); last error: {deferred.Reason}";
                         var bounce = new RecipientOutcome.Bounced(deferred.Recipient, type, reason, null, BounceClass.Expired, BounceReasons.Expired);
                         expired.Add(bounce);
-                        events.AddTo(transaction, MailEvent.Bounce(envelope.Uuid, now, null, type, reason, deferred.Recipient) with { Class = bounce.ReportClass });
+                        events.AddTo(transaction, tenancy.Mark(MailEvent.Bounce(envelope.Uuid, now, null, type, reason, deferred.Recipient) with { Class = bounce.ReportClass }));
                         break;
                     }
                     retried.Add(deferred);
                     retryAt = retryAt is { } earliest && earliest < next.Value ? earliest : next.Value;
-                    events.AddTo(transaction, MailEvent.Deferred(envelope.Uuid, now, deferred.Reason, deferred.Recipient, deferred.Class));
+                    events.AddTo(transaction, tenancy.Mark(MailEvent.Deferred(envelope.Uuid, now, deferred.Reason, deferred.Recipient, deferred.Class)));
                     break;
             }
         }
@@ -85,4 +87,10 @@ internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events
         }
         return new Settlement(transaction, retryAt, retried, expired, suppressions);
     }
+}
+
+/// <summary>The tenant and campaign every event of one message carries.</summary>
+internal readonly record struct Tenancy(string? Tenant, string? Campaign)
+{
+    public MailEvent Mark(MailEvent mailEvent) => mailEvent with { Tenant = Tenant, Campaign = Campaign };
 }

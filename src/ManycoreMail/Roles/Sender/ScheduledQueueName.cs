@@ -17,9 +17,53 @@ internal static class ScheduledQueueName
         };
     }
 
-    /// <summary>Whether <paramref name="queue"/> matches an operator's pattern: the exact name, or a prefix ending in
-    /// '*' ("spring:*" is every queue of campaign spring, "*" every queue).</summary>
-    public static bool Matches(string pattern, string queue) => pattern.EndsWith('*')
-        ? queue.StartsWith(pattern.AsSpan(0, pattern.Length - 1), StringComparison.OrdinalIgnoreCase)
-        : string.Equals(queue, pattern, StringComparison.OrdinalIgnoreCase);
+    /// <summary>The campaign, tenant and domain a name is made of (null for a part it does not have); the inverse of
+    /// <see cref="Of"/>, since campaigns and tenants hold neither ':' nor '@'.</summary>
+    public static (string? Campaign, string? Tenant, string Domain) Parts(string queue)
+    {
+        var at = queue.LastIndexOf('@');
+        var head = at < 0 ? queue : queue[..at];
+        var colon = head.IndexOf(':');
+        var campaign = colon < 0 ? null : head[..colon];
+        return at < 0
+            ? (campaign, null, queue[(colon + 1)..])
+            : (campaign, head[(colon + 1)..], queue[(at + 1)..]);
+    }
+
+    /// <summary>An operator's pattern for the queues of a tenant and/or campaign (<c>mailer queue suspend --tenant T</c>):
+    /// every other part a wildcard.</summary>
+    public static string PatternFor(string? campaign, string? tenant) => tenant is null
+        ? $"{campaign ?? "*"}:*@*"
+        : $"{campaign ?? "*"}:{tenant}@*";
+
+    /// <summary>Whether <paramref name="queue"/> matches an operator's pattern: the exact name; a prefix ending in '*'
+    /// ("spring:*" is every queue of campaign spring, "*" every queue); or, with a '*' elsewhere, part by part, where a
+    /// part "*" matches any value or none and any other part matches only itself ("*:acme@*" is every queue of tenant
+    /// acme, with or without a campaign; "*:*@gmail.com" every queue of gmail.com).</summary>
+    public static bool Matches(string pattern, string queue)
+    {
+        var star = pattern.IndexOf('*');
+        if (star < 0)
+        {
+            return string.Equals(queue, pattern, StringComparison.OrdinalIgnoreCase);
+        }
+        if (star == pattern.Length - 1)
+        {
+            return queue.StartsWith(pattern.AsSpan(0, star), StringComparison.OrdinalIgnoreCase);
+        }
+        var (campaign, tenant, domain) = Parts(pattern);
+        var actual = Parts(queue);
+        return PartMatches(campaign, actual.Campaign) && PartMatches(tenant, actual.Tenant) && PartMatches(domain, actual.Domain);
+    }
+
+    /// <summary>Whether a queue's tenant and campaign are the ones asked for (null: any).</summary>
+    public static bool Belongs(string queue, string? tenant, string? campaign)
+    {
+        var parts = Parts(queue);
+        return (tenant is null || string.Equals(parts.Tenant, tenant, StringComparison.OrdinalIgnoreCase))
+            && (campaign is null || string.Equals(parts.Campaign, campaign, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static bool PartMatches(string? pattern, string? actual) =>
+        pattern == "*" || string.Equals(pattern, actual, StringComparison.OrdinalIgnoreCase);
 }

@@ -10,6 +10,7 @@ internal sealed class SenderMetrics
     private readonly LabelledCounter _bounceClass;
     private readonly LabelledCounter _deferred;
     private readonly LabelledCounter _connectionsOpened;
+    private readonly LabelledCounter _byTenant;
 
     public SenderMetrics(MetricsRegistry registry)
     {
@@ -20,6 +21,8 @@ internal sealed class SenderMetrics
         _bounceClass = registry.Family(new LabelledCounter("bounce_class_total", "Failed recipients per site and classification (invalid-recipient, mailbox-full, spam-block, ...).", "site", "class"));
         _deferred = registry.Family(new LabelledCounter("deferred_total", "Recipients deferred for a later attempt, per site.", "site"));
         _connectionsOpened = registry.Family(new LabelledCounter("connections_opened_total", "SMTP connections opened, per site.", "site"));
+        _byTenant = registry.Family(new LabelledCounter("mailer_messages_by_tenant_total",
+            "Recipients settled per tenant and outcome (delivered, bounced, deferred); tenant \"\" for mail without one.", "tenant", "outcome"));
         AcceptToDelivery = registry.Family(new Histogram("accept_to_delivery_seconds",
             "Seconds from the customer's message being accepted to a recipient's MX taking it, per delivered recipient.",
             // Fine below a second (a healthy path), coarse above (retries); bench/latency.py knows these bounds.
@@ -58,6 +61,19 @@ internal sealed class SenderMetrics
                     _deferred.Increment(site);
                     _bounceClass.Increment(site, d.Class);
                     break;
+            }
+        }
+    }
+
+    /// <summary>One settled attempt's recipients under their tenant; counted once the settlement is committed, so that
+    /// a lost lease (the new holder settles again) counts nothing.</summary>
+    public void RecordTenant(string? tenant, int delivered, int bounced, int deferred)
+    {
+        foreach (var (outcome, count) in (ReadOnlySpan<(string, int)>)[("delivered", delivered), ("bounced", bounced), ("deferred", deferred)])
+        {
+            if (count > 0)
+            {
+                _byTenant.Increment(count, tenant ?? "", outcome);
             }
         }
     }

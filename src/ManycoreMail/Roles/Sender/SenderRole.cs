@@ -44,7 +44,7 @@ internal sealed class SenderRole
         _queues = queues;
         _options = options;
         _engine = engine;
-        _settlement = new MessageSettlement(new RetrySchedule(options), events);
+        _settlement = new MessageSettlement(new RetrySchedule(options), events, options.Delivery.Tenant);
         _events = events;
         _time = time;
         _logger = logger;
@@ -216,6 +216,8 @@ internal sealed class SenderRole
         }
         // Only once the bounces are committed: a lost lease means the new holder bounces (and suppresses) them.
         _suppressions?.Add(settlement.Suppressions);
+        _engine.Metrics.RecordTenant(tenant, outcomes.Count(o => o.Outcome is RecipientOutcome.Delivered),
+            outcomes.Count(o => o.Outcome is RecipientOutcome.Bounced) + settlement.Expired.Count, settlement.Retried.Count);
         var sinceAccepted = (_time.GetUtcNow() - (envelope.AcceptedAt ?? item.CreatedAt)).TotalSeconds;
         foreach (var (_, outcome) in outcomes)
         {

@@ -129,7 +129,7 @@ internal sealed class TrackerEndpoint(
             return;
         }
         metrics.Unsubscribes.Increment();
-        await events.EmitAsync(MailEvent.Unsubscribe(token.MessageUuid, now, token.Recipient, token.Scope)).ConfigureAwait(false);
+        await events.EmitAsync(MailEvent.Unsubscribe(token.MessageUuid, now, token.Recipient, token.Scope) with { Tenant = TenantOf(token) }).ConfigureAwait(false);
         await PageAsync(context, StatusCodes.Status200OK, UnsubscribePages.Done(token.Recipient)).ConfigureAwait(false);
     }
 
@@ -229,4 +229,9 @@ internal sealed class TrackerEndpoint(
         context.Response.Headers.CacheControl = "no-store";
         return Results.Problem(detail: detail, statusCode: status, title: title).ExecuteAsync(context);
     }
+
+    /// <summary>The tenant an unsubscribe token names, when its scope is a tenant's; open and click tokens carry no
+    /// tenant (their format stays as it is), so their events have none.</summary>
+    private static string? TenantOf(TrackingToken token) =>
+        SuppressionNames.TryParse(token.Scope, out var scope, out var value) && scope == SuppressionScope.Tenant ? value : null;
 }

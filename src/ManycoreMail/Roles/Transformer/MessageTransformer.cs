@@ -19,7 +19,13 @@ internal abstract record TransformOutcome
     /// <summary>Nothing to send when every recipient is suppressed; the message is then done with only the
     /// <paramref name="Suppressed"/> events.</summary>
     public sealed record Ready(IReadOnlyList<OutboundMessage> Messages, IReadOnlyList<SuppressedRecipient> Suppressed,
-        IReadOnlyList<string> Warnings) : TransformOutcome;
+        IReadOnlyList<string> Warnings) : TransformOutcome
+    {
+        /// <summary>The message's tenant and campaign, for the suppressed events (the envelopes carry them too, but
+        /// there is none when every recipient is suppressed).</summary>
+        public string? Tenant { get; init; }
+        public string? Campaign { get; init; }
+    }
 
     /// <summary><paramref name="Uuid"/> is known when the message got that far (as in the original's events).</summary>
     public sealed record Failed(string Reason, string? Uuid) : TransformOutcome;
@@ -65,7 +71,7 @@ internal sealed record SubmittedMessage(ReadOnlyMemory<byte> Bytes, MessageHeade
 internal sealed class MessageTransformer
 {
     // Headers that only steer us, or that must not leave (Bcc: its recipients get the mail, nobody sees it).
-    private static readonly string[] ControlHeaders = ["X-Uuid", "X-Stream-Id", "X-Priority", "X-Tenant", "Bcc", "X-ReturnPathIb", "X-RecipientIb", "X-Send-At"];
+    private static readonly string[] ControlHeaders = ["X-Uuid", "X-Stream-Id", "X-Priority", "X-Tenant", "Bcc", "X-ReturnPathIb", "X-RecipientIb", "X-Send-At", "X-Campaign"];
     private static readonly string[] UnsubscribeHeaders = ["List-Unsubscribe", "List-Unsubscribe-Post"];
 
     /// <summary>A lookup that found nothing.</summary>
@@ -150,13 +156,13 @@ internal sealed class MessageTransformer
     {
         var (sendTo, suppressed) = SplitSuppressed(submitted, suppressions, now);
         var warnings = new List<string>();
+        var streamId = CampaignOf(submitted.Headers);
         if (sendTo.Count == 0)
         {
-            return new TransformOutcome.Ready([], suppressed, warnings);
+            return new TransformOutcome.Ready([], suppressed, warnings) { Tenant = submitted.Sender.Tenant, Campaign = streamId };
         }
         var uuid = submitted.Uuid;
         var returnPathDomain = submitted.Domain.Settings.ReturnPathDomain;
-        var streamId = submitted.Headers.First("X-Stream-Id");
         var envelope = new MessageEnvelope
         {
             Uuid = uuid,
@@ -180,7 +186,7 @@ internal sealed class MessageTransformer
             {
                 rewriter.ReplaceBody(newBody);
             }
-            return new TransformOutcome.Ready([Sign(submitted, rewriter, envelope, now)], suppressed, warnings);
+            return new TransformOutcome.Ready([Sign(submitted, rewriter, envelope, now)], suppressed, warnings) { Tenant = envelope.Tenant, Campaign = streamId };
         }
 
         // One message per recipient, so that every open, click and unsubscribe names its address.
@@ -210,8 +216,14 @@ internal sealed class MessageTransformer
             }
             messages[i] = Sign(submitted, rewriter, envelope with { Recipients = [recipient] }, now);
         }
-        return new TransformOutcome.Ready(messages, suppressed, warnings);
+        return new TransformOutcome.Ready(messages, suppressed, warnings) { Tenant = envelope.Tenant, Campaign = streamId };
     }
+
+    /// <summary>The campaign: X-Stream-Id (the original's header) when set, else X-Campaign; null when neither is.</summary>
+    internal static string? CampaignOf(MessageHeaders headers) =>
+        headers.First("X-Stream-Id") is { Length: > 0 } streamId ? streamId
+        : headers.First("X-Campaign") is { Length: > 0 } campaign ? campaign
+        : null;
 
     private static (IReadOnlyList<string> SendTo, IReadOnlyList<SuppressedRecipient> Suppressed) SplitSuppressed(SubmittedMessage submitted,
         IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> suppressions, DateTimeOffset now)

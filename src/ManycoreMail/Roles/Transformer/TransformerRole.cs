@@ -249,7 +249,7 @@ internal sealed class TransformerRole
                 foreach (var (email, entry) in ready.Suppressed)
                 {
                     _events.AddTo(transaction, MailEvent.Suppressed(uuid, now, email,
-                        SuppressionNames.Name(entry.Reason), SuppressionNames.Format(entry.Scope, entry.Value)));
+                        SuppressionNames.Name(entry.Reason), SuppressionNames.Format(entry.Scope, entry.Value)) with { Tenant = ready.Tenant, Campaign = ready.Campaign });
                 }
                 if (ready.Warnings.Count > 0)
                 {

@@ -1,0 +1,101 @@
+using System.Text;
+using ManycoreMail.Mime;
+
+namespace ManycoreMail.Ingress;
+
+/// <summary>
+/// The tenant and campaign of a raw submission (SMTP or <c>/v1/mail/send</c>): X-Tenant, X-Stream-Id and X-Campaign
+/// are checked at the door, since they become queue names later; the login's tenant (<see cref="TenantClaim"/>) is
+/// enforced, and written into the message as X-Tenant when the message names none, because the transformer reads the
+/// tenant from there.
+/// </summary>
+internal static class SubmissionTenant
+{
+    private static readonly string[] CampaignHeaders = ["X-Stream-Id", "X-Campaign"];
+
+    /// <summary>The message to queue: <paramref name="message"/> itself, or with an X-Tenant line put in front of it
+    /// (the rest is not touched, so nothing is re-serialised).</summary>
+    /// <param name="loginTenant">The tenant of the login the message came through; null for a login without one or a
+    /// trusted client that did not log in (its X-Tenant is kept as given).</param>
+    public static bool TryApply(ReadOnlyMemory<byte> message, string? loginTenant, out ReadOnlyMemory<byte> queued, out IngressRefusal refusal)
+    {
+        queued = message;
+        if (!MessageHeaders.TryParse(message, out var headers, out var error))
+        {
+            refusal = new IngressRefusal("Malformed message header: " + error);
+            return false;
+        }
+        if (!TryReadClaim(headers, out var claimed, out refusal) || !TryCheckCampaign(headers, out refusal))
+        {
+            return false;
+        }
+        if (!TenantClaim.TryResolve(loginTenant, claimed, out var tenant, out refusal))
+        {
+            return false;
+        }
+        if (claimed is null && tenant is not null)
+        {
+            queued = Prepend(message, tenant);
+        }
+        return true;
+    }
+
+    /// <summary>The X-Tenant the message names (null when none or empty); every occurrence must be well formed and agree.</summary>
+    private static bool TryReadClaim(MessageHeaders headers, out string? claimed, out IngressRefusal refusal)
+    {
+        claimed = null;
+        refusal = null!;
+        foreach (var field in headers.All("X-Tenant"))
+        {
+            if (field.Value.Length == 0)
+            {
+                continue;
+            }
+            if (!QueueNamePart.IsValid(field.Value))
+            {
+                refusal = Malformed("X-Tenant");
+                return false;
+            }
+            if (claimed is not null && !string.Equals(claimed, field.Value, StringComparison.Ordinal))
+            {
+                refusal = new IngressRefusal("Conflicting X-Tenant headers");
+                return false;
+            }
+            claimed = field.Value;
+        }
+        return true;
+    }
+
+    /// <summary>The campaign headers as the transformer reads them (the first of each; empty counts as absent).</summary>
+    private static bool TryCheckCampaign(MessageHeaders headers, out IngressRefusal refusal)
+    {
+        refusal = null!;
+        foreach (var name in CampaignHeaders)
+        {
+            if (headers.First(name) is { Length: > 0 } value && !QueueNamePart.IsValid(value))
+            {
+                refusal = Malformed(name);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static IngressRefusal Malformed(string header) =>
+        new($"Malformed header {header}, expecting {QueueNamePart.Rule}");
+
+    /// <summary>The message with <c>X-Tenant: tenant</c> in front, ended as the message's own first line is (so a
+    /// message with bare LF line ends stays consistent).</summary>
+    private static byte[] Prepend(ReadOnlyMemory<byte> message, string tenant)
+    {
+        var span = message.Span;
+        var firstLineEnd = span.IndexOf((byte)'\n');
+        var lineEnd = firstLineEnd > 0 && span[firstLineEnd - 1] == '\r' ? "\r\n" : firstLineEnd >= 0 ? "\n" : "\r\n";
+        // The tenant is checked ASCII (QueueNamePart), so one byte per character.
+        var line = Encoding.ASCII.GetBytes("X-Tenant: " + tenant + lineEnd);
+        var joined = GC.AllocateUninitializedArray<byte>(line.Length + span.Length);
+        line.CopyTo(joined, 0);
+        span.CopyTo(joined.AsSpan(line.Length));
+        return joined;
+    }
+}
