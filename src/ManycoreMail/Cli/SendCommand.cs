@@ -29,7 +29,7 @@ internal static class SendCommand
         var to = new Option<string[]>("--to") { Description = "A recipient address (repeat for more)", AllowMultipleArgumentsPerToken = true };
         var list = new Option<FileInfo?>("--recipients") { Description = "A CSV file with a header: email, optional name and uuid, every other column a substitution" };
         var sendAt = new Option<string?>("--send-at") { Description = "When to send, RFC 3339 (2026-12-24T09:00:00Z); default now" };
-        var api = new Option<Uri?>("--api") { Description = "The HTTP API's base URL (default: the configured http-receiver bind)" };
+        var api = new Option<string?>("--api") { Description = "The HTTP API's base URL (default: the configured http-receiver bind)" };
         var user = new Option<string?>("--user") { Description = $"API login (default: ${UserVariable}, else the first configured http-receiver login)" };
         var password = new Option<string?>("--password") { Description = $"API password (default: ${PasswordVariable}, else the configured one)" };
         var summary = new Option<bool>("--summary") { Description = "Print only a summary, not one line per message" };
@@ -52,7 +52,7 @@ internal static class SendCommand
                 }
 
                 var recipients = Recipients(parse.GetValue(to), parse.GetValue(list));
-                var target = ApiTarget.Resolve(parse.GetValue(api), parse.GetValue(user), parse.GetValue(password), () => config(parse));
+                var target = ApiTarget.Resolve(ParseApi(parse.GetValue(api)), parse.GetValue(user), parse.GetValue(password), () => config(parse).HttpReceiver);
                 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
                 var client = new SendApiClient(http, target.MessagesUrl, target.User, target.Password);
                 var job = new SendJob(message, recipients, client, new Compose.SendRequestLimits().MaxRecipients) { SummaryOnly = parse.GetValue(summary) };
@@ -97,6 +97,11 @@ internal static class SendCommand
         }
     }
 
+    private static Uri? ParseApi(string? text) =>
+        text is null ? null
+        : Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" ? url
+        : throw new SendArgumentException($"--api: '{text}' is not an http or https URL");
+
     internal static DateTimeOffset? ParseSendAt(string? text)
     {
         if (text is null)
@@ -113,14 +118,14 @@ internal static class SendCommand
     internal sealed record ApiTarget(Uri MessagesUrl, string User, string Password)
     {
         /// <summary>Options first, then the environment, then the configuration (loaded only when something is missing).</summary>
-        public static ApiTarget Resolve(Uri? api, string? user, string? password, Func<MailerOptions> loadConfig)
+        public static ApiTarget Resolve(Uri? api, string? user, string? password, Func<HttpReceiverOptions?> loadReceiver)
         {
             user ??= Environment.GetEnvironmentVariable(UserVariable);
             password ??= Environment.GetEnvironmentVariable(PasswordVariable);
             HttpReceiverOptions? receiver = null;
             if (api is null || user is null || password is null)
             {
-                receiver = loadConfig().HttpReceiver
+                receiver = loadReceiver()
                     ?? throw new SendArgumentException("the configuration has no httpreceiver section: give --api, --user and --password");
             }
 
