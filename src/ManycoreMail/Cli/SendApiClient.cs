@@ -53,20 +53,24 @@ internal sealed class SendApiClient(HttpClient http, Uri messagesUrl, string use
 
                 retryAfter = response.Headers.RetryAfter?.Delta;
             }
-            catch (HttpRequestException e) when (attempt < MaxAttempts)
+            catch (Exception e) when (IsTransportFailure(e, cancellationToken))
             {
-                _ = e; // the connection failed before an answer: the same key makes asking again harmless
-                retryAfter = null;
-            }
-            catch (HttpRequestException e)
-            {
-                return new(null, $"{messagesUrl}: {e.Message}");
+                if (attempt == MaxAttempts)
+                {
+                    return new(null, $"{messagesUrl}: {e.Message}");
+                }
+
+                retryAfter = null; // no answer came: the same key makes asking again harmless
             }
 
             var delay = retryAfter is { } asked && asked < MaxRetryDelay ? asked : TimeSpan.FromSeconds(Math.Min(1 << attempt, MaxRetryDelay.TotalSeconds));
             await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>The connection failed or the client's timeout ran out; the caller's own cancellation is not that.</summary>
+    private static bool IsTransportFailure(Exception e, CancellationToken cancellationToken) =>
+        e is HttpRequestException || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested);
 
     /// <summary>202 {"messages": [{"email", "uuid"}...]}.</summary>
     private static SendBatchAnswer ReadAccepted(byte[] answer)

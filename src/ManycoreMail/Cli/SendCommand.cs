@@ -56,7 +56,8 @@ internal static class SendCommand
                 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
                 var client = new SendApiClient(http, target.MessagesUrl, target.User, target.Password);
                 var job = new SendJob(message, recipients, client, new Compose.SendRequestLimits().MaxRecipients) { SummaryOnly = parse.GetValue(summary) };
-                return await job.RunAsync(parse.InvocationConfiguration.Output, error, !Console.IsErrorRedirected, ct).ConfigureAwait(false);
+                var errorIsTerminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+                return await job.RunAsync(parse.InvocationConfiguration.Output, error, errorIsTerminal, ct).ConfigureAwait(false);
             }
             catch (SendArgumentException e)
             {

@@ -22,7 +22,7 @@ internal sealed record StubAnswer(int Status, string ContentType, string Body, s
 }
 
 /// <summary>A local HTTP server standing in for the API: records each request, answers with the script.</summary>
-internal sealed class SendApiStub : IDisposable
+internal sealed class SendApiStub : IAsyncDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly Func<ReceivedSend, int, StubAnswer> _script;
@@ -53,10 +53,10 @@ internal sealed class SendApiStub : IDisposable
         }
     }
 
-    public void Dispose()
+    public async ValueTask DisposeAsync()
     {
         _listener.Close();
-        _ = _loop;
+        await _loop;
     }
 
     private async Task ServeAsync()

@@ -85,7 +85,7 @@ public sealed class SendCommandTests : IDisposable
     [Fact]
     public async Task Every_batch_is_posted_with_basic_auth_and_its_own_stable_idempotency_key()
     {
-        using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
+        await using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
         var path = BigCsv(2500);
 
         var (code, output, errors) = await RunAsync(api, SendRecipients.FromCsv(path));
@@ -110,7 +110,7 @@ public sealed class SendCommandTests : IDisposable
     public async Task A_refused_batch_stops_the_run_and_its_problem_points_at_the_csv_line()
     {
         const string problem = """{"type":"about:blank","title":"Unprocessable Entity","status":422,"detail":"the request has 1 problem","errors":[{"field":"recipients[1].email","message":"not an email address"}]}""";
-        using var api = new SendApiStub((request, n) => n == 0 ? StubAnswer.Accept(request) : new StubAnswer(422, "application/problem+json", problem));
+        await using var api = new SendApiStub((request, n) => n == 0 ? StubAnswer.Accept(request) : new StubAnswer(422, "application/problem+json", problem));
         var path = Csv("email\n" + string.Concat(Enumerable.Range(1, 25).Select(i => $"u{i}@example.net\n")));
         var job = new SendJob(Message, SendRecipients.FromCsv(path), new SendApiClient(new HttpClient(), new Uri(api.BaseUrl, "v1/messages"), "api", "secret"), batchSize: 10);
         using var output = new StringWriter();
@@ -130,7 +130,7 @@ public sealed class SendCommandTests : IDisposable
     [Fact]
     public async Task A_busy_api_is_asked_again_with_the_same_key()
     {
-        using var api = new SendApiStub((request, n) => n == 0
+        await using var api = new SendApiStub((request, n) => n == 0
             ? new StubAnswer(503, "application/problem+json", """{"title":"Service Unavailable","status":503}""", RetryAfter: "0")
             : StubAnswer.Accept(request));
 
@@ -145,7 +145,7 @@ public sealed class SendCommandTests : IDisposable
     [Fact]
     public async Task Bad_rows_are_all_reported_and_nothing_is_sent()
     {
-        using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
+        await using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
         var path = Csv("email,name\na@example.net,A\n,B\nc@example.net,C,extra\nd@example.net,D\n");
 
         var (code, _, errors) = await RunAsync(api, SendRecipients.FromCsv(path));
@@ -160,7 +160,7 @@ public sealed class SendCommandTests : IDisposable
     [Fact]
     public async Task A_csv_without_an_email_column_is_refused()
     {
-        using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
+        await using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
 
         var (code, _, errors) = await RunAsync(api, SendRecipients.FromCsv(Csv("mail,name\na@example.net,A\n")));
 
@@ -172,7 +172,7 @@ public sealed class SendCommandTests : IDisposable
     [Fact]
     public async Task The_command_line_posts_files_and_addresses_to_the_api()
     {
-        using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
+        await using var api = new SendApiStub((request, _) => StubAnswer.Accept(request));
         var html = Path.Combine(_directory, "body.html");
         await File.WriteAllTextAsync(html, "<p>Hi {{name}}</p>");
         using var output = new StringWriter();
