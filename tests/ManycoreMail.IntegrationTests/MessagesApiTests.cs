@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using ManycoreMail.Config;
 using ManycoreMail.Queue.Embedded;
 using ManycoreMail.Sending;
 using ManycoreMail.TestSupport;
@@ -235,6 +236,56 @@ public sealed class MessagesApiTests(TestWorld world) : IClassFixture<TestWorld>
             Assert.Equal("new Ann", message.TextBody?.TrimEnd());
             Assert.Equal("ann@ok.test", ((MailboxAddress)message.To.Single()).Address);
         }
+    }
+
+    [Fact]
+    public async Task A_login_with_a_tenant_sends_as_it_and_is_refused_another_and_a_request_too_large_to_compose_is_413()
+    {
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config, options => options with
+        {
+            HttpReceiver = options.HttpReceiver! with { Logins = [new Credential("admin", "secret", "acme")], MaxReceivingBytes = 64 * 1024 },
+        });
+        using var http = new HttpClient();
+        const string send = """{"from": "news@sender.test", "text": "x", TENANT"recipients": [{"email": "a@ok.test"}]}""";
+
+        using var own = await PostAsync(http, config, send.Replace("TENANT", "", StringComparison.Ordinal));
+        using var same = await PostAsync(http, config, send.Replace("TENANT", "\"tenant\": \"acme\", ", StringComparison.Ordinal));
+        using var other = await PostAsync(http, config, send.Replace("TENANT", "\"tenant\": \"other\", ", StringComparison.Ordinal));
+        var many = string.Join(",", Enumerable.Range(0, 10).Select(i => $$"""{"email": "r{{i}}@ok.test"}"""));
+        using var tooLarge = await PostAsync(http, config, $$"""{"from": "news@sender.test", "text": "{{new string('x', 5000)}}", "recipients": [{{many}}]}""");
+
+        await AssertJsonAsync(own, HttpStatusCode.Accepted);
+        await AssertJsonAsync(same, HttpStatusCode.Accepted);
+        var refused = await AssertProblemAsync(other, HttpStatusCode.Forbidden, "tenant");
+        Assert.Contains("acme", refused.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await AssertProblemAsync(tooLarge, HttpStatusCode.RequestEntityTooLarge, "recipients");
+        Assert.Contains("nbr_emails_enqueued_total 2.0", await mailer.MetricsAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task With_events_in_postgresql_idempotency_keys_live_in_the_same_database()
+    {
+        using var postgres = await PostgresServer.StartAsync();
+        var connectionString = await postgres.CreateDatabaseAsync("mailer_idempotency");
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url) { EventsPostgresql = connectionString }.Write();
+        using var http = new HttpClient();
+
+        await using (await RunningMailer.StartAsync(config))
+        {
+            using var sent = await PostAsync(http, config, """{"from": "news@sender.test", "text": "x", "recipients": [{"email": "a@ok.test"}]}""", key: "pg-key");
+            await AssertJsonAsync(sent, HttpStatusCode.Accepted);
+        }
+
+        await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new Npgsql.NpgsqlCommand("SELECT scope, status FROM idempotency_keys WHERE key = 'pg-key'", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal(("admin", 202), (reader.GetString(0), reader.GetInt32(1)));
+        Assert.False(File.Exists(Path.Combine(config.StoragePath, "idempotency.db")));
     }
 
     private static byte[] Decoded(MimePart part)

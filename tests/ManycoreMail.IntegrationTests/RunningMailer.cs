@@ -18,9 +18,15 @@ public sealed class RunningMailer : IAsyncDisposable
 
     internal MailerHost Host => _host;
 
-    public static async Task<RunningMailer> StartAsync(MailerConfig config, IReadOnlyCollection<string>? roles = null)
+    public static Task<RunningMailer> StartAsync(MailerConfig config, IReadOnlyCollection<string>? roles = null) =>
+        StartAsync(config, options => options, roles);
+
+    /// <summary>Started from the files with <paramref name="adjust"/> applied to the options they load to (for what the
+    /// files cannot say yet, or limits too large to reach in a test).</summary>
+    internal static async Task<RunningMailer> StartAsync(MailerConfig config, Func<MailerOptions, MailerOptions> adjust, IReadOnlyCollection<string>? roles = null)
     {
-        var loaded = ConfigLoader.Load(new ConfigSources(config.GlobalFile, config.CustomerFile));
+        var files = ConfigLoader.Load(new ConfigSources(config.GlobalFile, config.CustomerFile));
+        var loaded = files with { Options = adjust(files.Options) };
         var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
         var host = new MailerHost(loaded.Options, loggers, TimeProvider.System);
         try

@@ -8,6 +8,7 @@ using ManycoreMail.Hosting;
 using ManycoreMail.Idempotency;
 using ManycoreMail.Ingress;
 using ManycoreMail.Sending;
+using ManycoreMail.Smtp.Server;
 using ManycoreMail.Templates;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -28,9 +29,14 @@ internal sealed class MessagesEndpoint(
     SendRequestLimits limits,
     IngressQueue queue,
     IIdempotencyStore? idempotency,
+    MemoryBudget composing,
     TimeProvider time,
     ILogger<MessagesEndpoint> logger)
 {
+    /// <summary>What one recipient's message (or held request) may take beyond the request's own size: headers, MIME
+    /// structure, quoted-printable growth of the text.</summary>
+    private const int PerMessageOverhead = 8 * 1024;
+
     /// <summary>How far ahead a send may be scheduled: a sane bound on what the scheduled queue holds.</summary>
     public static readonly TimeSpan MaxHold = TimeSpan.FromDays(30);
 
@@ -136,7 +142,6 @@ internal sealed class MessagesEndpoint(
 
     private async Task<IResult> SendAsync(HttpContext context, Credential login, byte[] body)
     {
-        var cancellationToken = context.RequestAborted;
         var parsed = parser.Parse(body);
         if (parsed.Request is not { } request)
         {
@@ -152,6 +157,31 @@ internal sealed class MessagesEndpoint(
             Tenant = tenant,
             Recipients = request.Recipients.Select(r => r.Uuid is null ? r with { Uuid = MessageComposer.NewUuid() } : r).ToArray(),
         };
+        // Every recipient's message is built before any is queued (all or none), so a request holds about its own size
+        // once per recipient: bounded for the process, and refused outright when it could never fit.
+        var footprint = (request.Recipients.Count + 1L) * (body.Length + PerMessageOverhead);
+        if (footprint > composing.Capacity)
+        {
+            return ApiProblem.Of(StatusCodes.Status413PayloadTooLarge, "recipients",
+                $"{request.Recipients.Count} messages of this size exceed {composing.Capacity} bytes; send them in smaller requests");
+        }
+        if (!composing.TryTake(footprint))
+        {
+            return Unavailable(context, "too many messages are being composed at once; try again later");
+        }
+        try
+        {
+            return await ComposeAndQueueAsync(context, request).ConfigureAwait(false);
+        }
+        finally
+        {
+            composing.Return(footprint);
+        }
+    }
+
+    private async Task<IResult> ComposeAndQueueAsync(HttpContext context, SendRequest request)
+    {
+        var cancellationToken = context.RequestAborted;
         var now = time.GetUtcNow();
         if (request.SendAt > now + MaxHold)
         {
