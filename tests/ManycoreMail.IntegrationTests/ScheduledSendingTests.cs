@@ -236,6 +236,7 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
             var (code, output) = await Swaks.SendAsync(config.Receiver,
                 Messages.Simple(uuid, "survivor@ok.test", $"X-Send-At: {sendAt:yyyy-MM-dd'T'HH:mm:ss'Z'}\r\n"), Swaks.TlsAuth);
             Assert.True(code == 0, output + cluster.Outputs());
+            Assert.Equal(1.0, RedisCluster.Gauge(await cluster.MetricsAsync(config.MetricsPort), "scheduled_messages"));
             NotYetDelivered(sink, sendAt);
             first.Kill();
         }
