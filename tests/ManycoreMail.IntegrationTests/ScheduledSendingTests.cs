@@ -102,7 +102,9 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         {
             Assert.Equal(HttpStatusCode.BadRequest, garbage.StatusCode);
             Assert.Equal("application/problem+json", garbage.Content.Headers.ContentType?.MediaType);
-            Assert.Contains("X-Send-At", await garbage.Content.ReadAsStringAsync());
+            var problem = JsonNode.Parse(await garbage.Content.ReadAsStringAsync())!;
+            Assert.Equal("X-Send-At", (string?)problem["field"]);
+            Assert.Contains("X-Send-At", (string?)problem["detail"]);
         }
         using (var distant = await api.SendAsync(Messages.NewUuid(), "X-Send-At: " + DateTimeOffset.UtcNow.AddDays(31).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)))
         {
