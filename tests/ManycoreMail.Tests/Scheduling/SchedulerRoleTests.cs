@@ -141,6 +141,21 @@ public sealed class SchedulerRoleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Once_stopping_the_rest_of_a_batch_is_given_back_untouched()
+    {
+        await HoldAsync("kept1", Raw("kept1", "0"));
+        await HoldAsync("kept2", Raw("kept2", "0"));
+        var batch = await TakeAllAsync(Queues.Scheduled);
+        Assert.Equal(2, batch.Count);
+
+        await Role().HandOnBatchAsync(batch, new CancellationToken(canceled: true));
+
+        Assert.Equal(0, await _spool.CountAsync(Queues.Primary, CancellationToken.None));
+        Assert.Equal(["kept1", "kept2"], (await TakeAllAsync(Queues.Scheduled)).Select(i => i.Envelope.Uuid).Order());
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("kept1", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task The_running_role_hands_on_an_item_when_it_falls_due()
     {
         await _ledger.RecordAsync([new ScheduledEntry("later", DateTimeOffset.UtcNow)], CancellationToken.None);

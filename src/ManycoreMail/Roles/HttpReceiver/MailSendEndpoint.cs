@@ -76,7 +76,8 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
         if (!SendAtHeader.TryRead(queued, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
         {
             queue.CountDropped();
-            return Problem(StatusCodes.Status400BadRequest, "Bad Request", badSendAt.Message);
+            return Results.Problem(detail: badSendAt.Message, statusCode: StatusCodes.Status400BadRequest, title: "Bad Request",
+                extensions: new Dictionary<string, object?> { ["field"] = SendAtHeader.Name });
         }
         if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, context.RequestAborted).ConfigureAwait(false))
         {

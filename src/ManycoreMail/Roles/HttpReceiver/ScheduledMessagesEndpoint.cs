@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Text.Json;
 using ManycoreMail.Events;
 using ManycoreMail.Sending;
@@ -30,7 +31,17 @@ internal sealed class ScheduledMessagesEndpoint(ApiAuthentication authentication
             return Problem(StatusCodes.Status400BadRequest, "Malformed uuid, expecting [a-z0-9]+");
         }
         var cancellation = context.RequestAborted;
-        var outcome = await ledger.CancelAsync(uuid, cancellation).ConfigureAwait(false);
+        CancelOutcome outcome;
+        try
+        {
+            outcome = await ledger.CancelAsync(uuid, cancellation).ConfigureAwait(false);
+        }
+        catch (DbException e)
+        {
+            // The ledger's database is away or busy: nothing changed, the client may try again.
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Service Unavailable",
+                detail: $"the schedule ledger cannot be reached now ({e.Message}); try again later");
+        }
         switch (outcome)
         {
             case CancelOutcome.Cancelled:
