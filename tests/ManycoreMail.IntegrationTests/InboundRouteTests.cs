@@ -126,6 +126,30 @@ public sealed class InboundRouteTests(TestWorld world) : IClassFixture<TestWorld
     }
 
     [Fact]
+    public async Task A_queued_mail_survives_a_restart_and_is_posted_after_it_with_the_same_id()
+    {
+        using var events = new WebhookListener();
+        using var customer = new WebhookListener { AcceptAnyBody = true, FailWith = System.Net.HttpStatusCode.InternalServerError };
+        var config = Config(world, events, customer, "json");
+        await using (var first = await RunningMailer.StartAsync(config))
+        {
+            var (code, output) = await Swaks.SendAsync(config.Mx, "From: writer@ok.test\r\nSubject: kept\r\n\r\nHello\r\n",
+                "--to", $"support@{RoutedDomain}", "--from", "writer@ok.test");
+            Assert.True(code == 0, output);
+            await Eventually.TrueAsync(() => customer.Recorded.Count > 0, Patience, "a first, refused POST");
+        }
+        var refusedId = customer.Recorded[0].Header("webhook-id");
+
+        customer.FailWith = null;
+        await using var second = await RunningMailer.StartAsync(config);
+
+        var taken = await Eventually.GetAsync(() => Task.FromResult(customer.Recorded.FirstOrDefault(r => r.Status == 200)), Patience, "the POST after the restart");
+        Assert.Equal(refusedId, taken.Header("webhook-id"));
+        Assert.Equal(refusedId, (string?)JsonNode.Parse(taken.Body)!["id"]);
+        Assert.Equal("Hello", ((string?)JsonNode.Parse(taken.Body)!["text"])!.TrimEnd());
+    }
+
+    [Fact]
     public async Task A_mail_signed_by_dkimpy_shows_dkim_pass()
     {
         using var events = new WebhookListener();
