@@ -184,9 +184,22 @@ public sealed class InboundRouteTests(TestWorld world) : IClassFixture<TestWorld
             "--to", $"support@{RoutedDomain}", "--from", "writer@ok.test");
         Assert.True(code == 0, output);
 
-        var bounce = await events.WaitForAsync(e => (string?)e["event"] == "bounce", Patience, "the bounce event");
-        Assert.Equal(("soft", $"support@{RoutedDomain}"), ((string?)bounce["type"], (string?)bounce["email"]));
-        Assert.Contains("not delivered within", (string?)bounce["reason"], StringComparison.Ordinal);
+        // A bounce from the null sender: it bounces too, but no report goes anywhere.
+        (code, output) = await Swaks.SendAsync(config.Mx, "From: daemon@ok.test\r\nSubject: a report\r\n\r\nHello\r\n",
+            "--to", $"support@{RoutedDomain}", "--from", "<>");
+        Assert.True(code == 0, output);
+
+        await Eventually.TrueAsync(() => events.Events.Count(e => (string?)e["event"] == "bounce") == 2, Patience, "two bounce events");
+        var bounces = events.Events.Where(e => (string?)e["event"] == "bounce").ToList();
+        Assert.All(bounces, bounce =>
+        {
+            Assert.Equal(("soft", $"support@{RoutedDomain}"), ((string?)bounce["type"], (string?)bounce["email"]));
+            Assert.Contains("not delivered within", (string?)bounce["reason"], StringComparison.Ordinal);
+        });
+        Assert.NotEqual((string?)bounces[0]["uuid"], (string?)bounces[1]["uuid"]);
+        var metrics = await mailer.MetricsAsync();
+        Assert.Contains("mailer_inbound_bounced_total 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("mailer_inbound_bounce_reports_total 1", metrics, StringComparison.Ordinal);
         var report = Assert.Single(await sink.WaitForMessagesAsync(1, Patience));
         Assert.Equal("", report.MailFrom.Trim('<', '>'));
         Assert.Equal(["writer@ok.test"], report.Recipients);
