@@ -105,7 +105,8 @@ public sealed class InboundRouteTests(TestWorld world) : IClassFixture<TestWorld
         await using var mailer = await RunningMailer.StartAsync(config);
         var sent = MultipartMail(RandomNumberGenerator.GetBytes(500));
 
-        var (code, output) = await Swaks.SendAsync(config.Mx, sent, "--to", $"support@{RoutedDomain}", "--from", "client@submitter.test");
+        // swaks ends DATA with CRLF.CRLF, whose first CRLF is the message's last line end.
+        var (code, output) = await Swaks.SendAsync(config.Mx, sent[..^2], "--to", $"support@{RoutedDomain}", "--from", "client@submitter.test");
         Assert.True(code == 0, output);
 
         var taken = await Eventually.GetAsync(() => Task.FromResult(customer.Recorded.FirstOrDefault(r => r.Status == 200)), Patience, "the POST answered 200");
@@ -116,12 +117,36 @@ public sealed class InboundRouteTests(TestWorld world) : IClassFixture<TestWorld
         AssertSignedWithBoth(taken);
         // Our trace fields above the message, then the message byte for byte as swaks sent it.
         var bytes = Encoding.UTF8.GetBytes(sent);
-        Assert.True(taken.Body.AsSpan().EndsWith(bytes), "the posted message does not end with the bytes sent");
+        Assert.True(taken.Body.AsSpan().EndsWith(bytes), "the posted message does not end with the bytes sent:\n" + Encoding.UTF8.GetString(taken.Body));
         var trace = Encoding.ASCII.GetString(taken.Body, 0, taken.Body.Length - bytes.Length);
         Assert.StartsWith("Authentication-Results: mailer.sender.test;\r\n\tspf=none", trace, StringComparison.Ordinal);
         Assert.Contains("Received: from client.test ([127.0.0.1])", trace, StringComparison.Ordinal);
         var metrics = await mailer.MetricsAsync();
         Assert.Contains("mailer_inbound_posts_total{status=\"500\"} 2", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_queued_mail_survives_a_restart_and_is_posted_after_it_with_the_same_id()
+    {
+        using var events = new WebhookListener();
+        using var customer = new WebhookListener { AcceptAnyBody = true, FailWith = System.Net.HttpStatusCode.InternalServerError };
+        var config = Config(world, events, customer, "json");
+        await using (var first = await RunningMailer.StartAsync(config))
+        {
+            var (code, output) = await Swaks.SendAsync(config.Mx, "From: writer@ok.test\r\nSubject: kept\r\n\r\nHello\r\n",
+                "--to", $"support@{RoutedDomain}", "--from", "writer@ok.test");
+            Assert.True(code == 0, output);
+            await Eventually.TrueAsync(() => customer.Recorded.Count > 0, Patience, "a first, refused POST");
+        }
+        var refusedId = customer.Recorded[0].Header("webhook-id");
+
+        customer.FailWith = null;
+        await using var second = await RunningMailer.StartAsync(config);
+
+        var taken = await Eventually.GetAsync(() => Task.FromResult(customer.Recorded.FirstOrDefault(r => r.Status == 200)), Patience, "the POST after the restart");
+        Assert.Equal(refusedId, taken.Header("webhook-id"));
+        Assert.Equal(refusedId, (string?)JsonNode.Parse(taken.Body)!["id"]);
+        Assert.Equal("Hello", ((string?)JsonNode.Parse(taken.Body)!["text"])!.TrimEnd());
     }
 
     [Fact]
@@ -159,9 +184,22 @@ public sealed class InboundRouteTests(TestWorld world) : IClassFixture<TestWorld
             "--to", $"support@{RoutedDomain}", "--from", "writer@ok.test");
         Assert.True(code == 0, output);
 
-        var bounce = await events.WaitForAsync(e => (string?)e["event"] == "bounce", Patience, "the bounce event");
-        Assert.Equal(("soft", $"support@{RoutedDomain}"), ((string?)bounce["type"], (string?)bounce["email"]));
-        Assert.Contains("not delivered within", (string?)bounce["reason"], StringComparison.Ordinal);
+        // A bounce from the null sender: it bounces too, but no report goes anywhere.
+        (code, output) = await Swaks.SendAsync(config.Mx, "From: daemon@ok.test\r\nSubject: a report\r\n\r\nHello\r\n",
+            "--to", $"support@{RoutedDomain}", "--from", "<>");
+        Assert.True(code == 0, output);
+
+        await Eventually.TrueAsync(() => events.Events.Count(e => (string?)e["event"] == "bounce") == 2, Patience, "two bounce events");
+        var bounces = events.Events.Where(e => (string?)e["event"] == "bounce").ToList();
+        Assert.All(bounces, bounce =>
+        {
+            Assert.Equal(("soft", $"support@{RoutedDomain}"), ((string?)bounce["type"], (string?)bounce["email"]));
+            Assert.Contains("not delivered within", (string?)bounce["reason"], StringComparison.Ordinal);
+        });
+        Assert.NotEqual((string?)bounces[0]["uuid"], (string?)bounces[1]["uuid"]);
+        var metrics = await mailer.MetricsAsync();
+        Assert.Contains("mailer_inbound_bounced_total 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("mailer_inbound_bounce_reports_total 1", metrics, StringComparison.Ordinal);
         var report = Assert.Single(await sink.WaitForMessagesAsync(1, Patience));
         Assert.Equal("", report.MailFrom.Trim('<', '>'));
         Assert.Equal(["writer@ok.test"], report.Recipients);

@@ -399,6 +399,10 @@ internal static partial class ConfigLoader
         var inboundRoutes = Inbound.InboundRoutesReader.Read(section);
         var inboundFirstRetry = section.Int("inbound-first-retry-seconds", min: 1);
         var inboundMaxRetry = section.Int("inbound-max-retry-seconds", min: 1);
+        if (inboundMaxRetry < (inboundFirstRetry ?? 30))
+        {
+            section.Error("inbound-max-retry-seconds", $"{inboundMaxRetry} is shorter than inbound-first-retry-seconds ({inboundFirstRetry ?? 30})");
+        }
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "mx-server");
         if (bind is null || directory is null)

@@ -129,6 +129,18 @@ public sealed class InboundRoutesConfigTests
     }
 
     [Fact]
+    public void A_max_retry_shorter_than_the_first_retry_is_refused()
+    {
+        var customer = Customer($"""
+                - match: "@in.example.com"
+                  url: https://customer.example/in
+                  secrets: ["{Secret}"]
+            """).Replace("  inbound-routes:", "  inbound-first-retry-seconds: 60\n  inbound-max-retry-seconds: 10\n  inbound-routes:", StringComparison.Ordinal);
+        var message = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(MinimalGlobalConfig.Yaml, customer, "g.yaml", "c.yaml")).Message;
+        Assert.Contains("c.yaml: mxserver/inbound-max-retry-seconds: 10 is shorter than inbound-first-retry-seconds (60)", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_signer_matches_the_specifications_example_and_signs_with_every_secret()
     {
         // The example the Standard Webhooks specification and its libraries publish.

@@ -53,6 +53,7 @@ internal sealed class InboundDeliveryRole : IDisposable
     private readonly LabelledCounter _posts;
     private readonly Counter _delivered;
     private readonly Counter _bounced;
+    private readonly Counter _reports;
 
     public InboundDeliveryRole(IQueueStore store, string queue, string outboundQueue, InboundRouteTable routes, InboundDeliveryOptions options,
         IDkimKeyResolver dkimKeys, EventQueue events, MetricsRegistry metrics, TimeProvider time, ILogger<InboundDeliveryRole> logger)
@@ -72,6 +73,7 @@ internal sealed class InboundDeliveryRole : IDisposable
             "POSTs of inbound mail to customers' URLs, by answer (the HTTP status, or error when none came).", "status"));
         _delivered = metrics.Counter("mailer_inbound_delivered_total", "Inbound mails a customer's URL took.");
         _bounced = metrics.Counter("mailer_inbound_bounced_total", "Inbound mails given up after max-queue-lifetime (bounced to the sender).");
+        _reports = metrics.Counter("mailer_inbound_bounce_reports_total", "Delivery status notifications queued to the senders of bounced inbound mail (none for the null sender).");
         metrics.Gauge("mailer_inbound_queue_messages", $"Messages on queue {queue} (inbound mail waiting for the customer's URL).",
             async cancellationToken => await store.CountAsync(queue, cancellationToken).ConfigureAwait(false));
     }
@@ -221,6 +223,7 @@ internal sealed class InboundDeliveryRole : IDisposable
             var report = InboundBounceReport.Build(_options.HostName, sender, item.Envelope.Recipients, item.Body, reason,
                 item.Envelope.AcceptedAt ?? item.CreatedAt, now);
             transaction.Enqueue(_outbound, new QueueItem(new MessageEnvelope { ReturnPath = "", Recipients = [sender] }, report));
+            _reports.Increment();
         }
         _bounced.Increment();
         _logger.LogWarning("Inbound mail {Id} for {Recipients} bounced: {Reason}", id, string.Join(", ", item.Envelope.Recipients), reason);
