@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
 using ManycoreMail.Suppression;
 using ManycoreMail.TestSupport;
@@ -119,9 +117,9 @@ public sealed class TenantTests(TestWorld world) : IClassFixture<TestWorld>
         using var http = new HttpClient();
         var uuid = Messages.NewUuid();
 
-        using var sent = await PostAsync(http, config, Campaign(Messages.Simple(uuid, "reader@ok.test"), "spring"));
-        using var foreign = await PostAsync(http, config, Messages.Simple(Messages.NewUuid(), "reader@ok.test", "X-Tenant: other\r\n"));
-        using var malformed = await PostAsync(http, config, Messages.Simple(Messages.NewUuid(), "reader@ok.test", "X-Tenant: a@b\r\n"));
+        using var sent = await AmplificationTests.PostAsync(http, config, Campaign(Messages.Simple(uuid, "reader@ok.test"), "spring"));
+        using var foreign = await AmplificationTests.PostAsync(http, config, Messages.Simple(Messages.NewUuid(), "reader@ok.test", "X-Tenant: other\r\n"));
+        using var malformed = await AmplificationTests.PostAsync(http, config, Messages.Simple(Messages.NewUuid(), "reader@ok.test", "X-Tenant: a@b\r\n"));
 
         Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, foreign.StatusCode);
@@ -158,15 +156,6 @@ public sealed class TenantTests(TestWorld world) : IClassFixture<TestWorld>
     /// <summary>The test message with its campaign in X-Campaign instead of X-Stream-Id.</summary>
     private static string Campaign(string message, string campaign) =>
         message.Replace("X-Stream-Id: stream7\r\n", $"X-Campaign: {campaign}\r\n", StringComparison.Ordinal);
-
-    private static async Task<HttpResponseMessage> PostAsync(HttpClient http, MailerConfig config, string message)
-    {
-        using var content = new ByteArrayContent(Messages.Bytes(message));
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/mail/send") { Content = content };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:secret")));
-        return await http.SendAsync(request);
-    }
 
     private static string Text(JsonObject json, string name) => (string?)json[name] ?? "";
 }
