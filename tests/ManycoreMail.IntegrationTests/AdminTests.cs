@@ -205,7 +205,7 @@ public sealed class AdminTests
         return (code, output);
     }
 
-    private static async Task<(int Code, string Output, string Errors)> CliWithErrorsAsync(params string[] args)
+    internal static async Task<(int Code, string Output, string Errors)> CliWithErrorsAsync(params string[] args)
     {
         using var output = new StringWriter();
         using var errors = new StringWriter();

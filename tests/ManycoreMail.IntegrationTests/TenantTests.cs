@@ -131,6 +131,21 @@ public sealed class TenantTests(TestWorld world) : IClassFixture<TestWorld>
         Assert.Single(await sink.WaitForMessagesAsync(1, Patience));
     }
 
+    [Theory]
+    [InlineData("Name a queue (NAME) or give --tenant and/or --campaign.", "queue", "suspend")]
+    [InlineData("Give either NAME or --tenant / --campaign, not both.", "queue", "bounce", "spring:*", "--tenant", "acme")]
+    [InlineData("--tenant 'a:b': expecting 1 to 64 characters", "queue", "resume", "--tenant", "a:b")]
+    [InlineData("--campaign 'a@b': expecting 1 to 64 characters", "queues", "--campaign", "a@b")]
+    public async Task Queue_commands_refuse_a_missing_or_doubled_queue_and_malformed_names_before_calling_the_mailer(string problem, params string[] args)
+    {
+        // Nothing listens on port 9: an answer that got that far would be "Cannot reach the mailer".
+        var (code, output, errors) = await AdminTests.CliWithErrorsAsync([.. args, "--admin-url", "http://127.0.0.1:9/", "--admin-token", Token]);
+
+        Assert.NotEqual(0, code);
+        Assert.Contains(problem, errors);
+        Assert.DoesNotContain("Cannot reach", output + errors);
+    }
+
     /// <summary>The usual test configuration with: receiver login apa bound to tenant acme and a login free without a
     /// tenant, the API's login admin bound to acme, deferred and suppressed events posted, the sender's operations on.</summary>
     private async Task<(MailerConfig Config, string AdminUrl)> WriteConfigAsync(WebhookListener webhook)
