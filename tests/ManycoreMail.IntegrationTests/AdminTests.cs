@@ -199,13 +199,13 @@ public sealed class AdminTests
     }
 
     /// <summary>The exit code and what the command printed on stdout (its answer; warnings go to stderr).</summary>
-    private static async Task<(int Code, string Output)> CliAsync(params string[] args)
+    internal static async Task<(int Code, string Output)> CliAsync(params string[] args)
     {
         var (code, output, _) = await CliWithErrorsAsync(args);
         return (code, output);
     }
 
-    private static async Task<(int Code, string Output, string Errors)> CliWithErrorsAsync(params string[] args)
+    internal static async Task<(int Code, string Output, string Errors)> CliWithErrorsAsync(params string[] args)
     {
         using var output = new StringWriter();
         using var errors = new StringWriter();

@@ -101,7 +101,7 @@ public sealed class AmplificationTests(TestWorld world) : IClassFixture<TestWorl
         Assert.Equal(["alice@ok.test", "bob@ok.test", "team@ok.test"], relay.Handler.Delivered.Select(d => d.Recipient).Order());
     }
 
-    private static async Task<HttpResponseMessage> PostAsync(HttpClient http, MailerConfig config, string message)
+    internal static async Task<HttpResponseMessage> PostAsync(HttpClient http, MailerConfig config, string message)
     {
         using var content = new ByteArrayContent(Messages.Bytes(message));
         content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");

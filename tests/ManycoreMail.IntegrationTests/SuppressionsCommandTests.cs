@@ -47,6 +47,23 @@ public sealed class SuppressionsCommandTests(TestWorld world, ITestOutputHelper 
         Assert.Equal(["other@example.com"], Lines((await CliAsync(config, "list", "--json")).Output).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("email").GetString()));
     }
 
+    [Fact]
+    public async Task List_with_tenant_shows_only_that_tenants_entries()
+    {
+        var config = new MailerConfig(world, "http://127.0.0.1:9/").Write();
+        Assert.Equal(0, (await CliAsync(config, "add", "a@example.com", "--scope", "tenant", "--value", "acme")).Code);
+        Assert.Equal(0, (await CliAsync(config, "add", "b@example.com", "--scope", "tenant", "--value", "other")).Code);
+        Assert.Equal(0, (await CliAsync(config, "add", "c@example.com")).Code);
+
+        var (code, output, errors) = await CliAsync(config, "list", "--tenant", "acme", "--json");
+
+        Assert.True(code == 0, errors);
+        var entry = JsonDocument.Parse(Assert.Single(Lines(output))).RootElement;
+        Assert.Equal(("a@example.com", "tenant", "acme"),
+            (entry.GetProperty("email").GetString(), entry.GetProperty("scope").GetString(), entry.GetProperty("value").GetString()));
+        Assert.Equal(3, Lines((await CliAsync(config, "list", "--json")).Output).Length);
+    }
+
     [Theory]
     [InlineData("scope", "add", "a@example.com", "--scope", "planet")]
     [InlineData("value", "add", "a@example.com", "--scope", "domain")]

@@ -227,6 +227,20 @@ public sealed class TrackerTests
     }
 
     [Fact]
+    public async Task An_unsubscribe_from_a_tenants_scope_names_the_tenant_in_its_event()
+    {
+        await using var tracker = await TrackerHarness.StartAsync();
+
+        using var tenant = await tracker.Http.PostAsync(tracker.LocalUrl(Sent(TrackingToken.Unsubscribe("m1", "reader@example.com", "tenant:acme"))), OneClick());
+        using var domain = await tracker.Http.PostAsync(tracker.LocalUrl(Sent(TrackingToken.Unsubscribe("m2", "reader@example.com", "domain:sender.test"))), OneClick());
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (tenant.StatusCode, domain.StatusCode));
+        var events = (await tracker.TakeEventsAsync()).ToDictionary(e => e.GetProperty("uuid").GetString()!);
+        Assert.Equal(("tenant:acme", "acme"), (events["m1"].GetProperty("scope").GetString(), events["m1"].GetProperty("tenant").GetString()));
+        Assert.False(events["m2"].TryGetProperty("tenant", out _));
+    }
+
+    [Fact]
     public async Task When_the_suppression_store_fails_the_client_is_told_to_retry_and_nothing_is_recorded()
     {
         await using var tracker = await TrackerHarness.StartAsync();

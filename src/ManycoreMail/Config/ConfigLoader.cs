@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using ManycoreMail.Ingress;
 
 namespace ManycoreMail.Config;
 
@@ -588,23 +587,10 @@ internal static partial class ConfigLoader
             if (user is not null && password is not null)
             {
                 // As in the original, a repeated username: the last entry wins.
-                byName[user] = new Credential(user, password, ReadLoginTenant(login));
+                byName[user] = new Credential(user, password, TenantKey.Read(login));
             }
         }
         return byName.Values.ToArray();
-    }
-
-    /// <summary><c>auth-logins[].tenant</c>: the tenant every message of the login is sent for. It becomes part of queue
-    /// names and suppression scopes, so it is held to the rule those names need.</summary>
-    private static string? ReadLoginTenant(YamlSection login)
-    {
-        var tenant = login.String("tenant");
-        if (tenant is not null && !QueueNamePart.IsValid(tenant))
-        {
-            login.Error("tenant", $"'{tenant}' is not a tenant name ({QueueNamePart.Rule})");
-            return null;
-        }
-        return tenant;
     }
 
     private static bool IsDomainName(string text) =>

@@ -32,8 +32,10 @@ internal static class SuppressionsCommand
         var command = new Command("list", "Print the entries (every one, or one address's), ordered by address.");
         var email = new Option<string?>("--email") { Description = "Only this address's entries (any case)" };
         var json = new Option<bool>("--json") { Description = "One JSON object per line, as GET /v1/suppressions shows an entry" };
+        var tenant = new Option<string?>("--tenant") { Description = "Only the entries of this tenant's scope (scope tenant, value T)" };
         command.Options.Add(email);
         command.Options.Add(json);
+        command.Options.Add(tenant);
         var config = addConfig(command);
         command.SetAction((parse, ct) => WithStoreAsync(parse, config, async (store, output) =>
         {
@@ -48,7 +50,7 @@ internal static class SuppressionsCommand
             while (true)
             {
                 var page = await store.ListAsync(query, ct).ConfigureAwait(false);
-                foreach (var entry in page.Entries)
+                foreach (var entry in page.Entries.Where(e => IsOfTenant(e, parse.GetValue(tenant))))
                 {
                     await output.WriteLineAsync(asJson ? Encoding.UTF8.GetString(SuppressionEntryJson.Render(entry)) : Row(entry)).ConfigureAwait(false);
                 }
@@ -63,6 +65,11 @@ internal static class SuppressionsCommand
         }, ct));
         return command;
     }
+
+    /// <summary>True for every entry when <paramref name="tenant"/> is null, else for the tenant's own entries (the
+    /// global ones stop its mail too, but they are not the tenant's to see).</summary>
+    private static bool IsOfTenant(SuppressionEntry entry, string? tenant) =>
+        tenant is null || (entry.Scope == SuppressionScope.Tenant && string.Equals(entry.Value, tenant.Trim(), StringComparison.Ordinal));
 
     private static Command Add(Func<Command, Func<ParseResult, MailerOptions>> addConfig)
     {

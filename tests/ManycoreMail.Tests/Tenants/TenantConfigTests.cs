@@ -41,4 +41,16 @@ public sealed class TenantConfigTests
         Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: receiver/auth-logins[0]/tenant: 'spring:acme' is not a tenant name (1 to 64 characters", StringComparison.Ordinal));
         Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: httpreceiver/auth-logins[0]/tenant: 'a@b' is not a tenant name", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void The_senders_default_tenant_is_held_to_the_same_rule()
+    {
+        var logins = "    - username: apa\n      password: banan";
+        var valid = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer(logins, logins) + "\nsender:\n  tenant: house\n").Options;
+        var error = Assert.Throws<ConfigException>(() =>
+            ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer(logins, logins) + "\nsender:\n  tenant: \"house:1\"\n", "g.yaml", "c.yaml"));
+
+        Assert.Equal("house", valid.Sender.Delivery.Tenant);
+        Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: sender/tenant: 'house:1' is not a tenant name", StringComparison.Ordinal));
+    }
 }

@@ -74,7 +74,7 @@ internal static class DeliveryOptionsReader
             Relay = relaySection.Exists ? RelayRouteReader.Read(relaySection, verifyRelays) : null,
             DomainRelays = relays,
             QueueLifetimes = lifetimes,
-            Tenant = section.String("tenant"),
+            Tenant = TenantKey.Read(section),
             Admin = ReadAdmin(section.Section("admin")),
             SuspendedRetry = Seconds(section, "suspended-retry-seconds", defaults.SuspendedRetry),
             SiteIdleEviction = Seconds(section, "site-idle-eviction-seconds", defaults.SiteIdleEviction),
