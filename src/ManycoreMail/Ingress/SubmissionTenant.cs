@@ -11,7 +11,9 @@ namespace ManycoreMail.Ingress;
 /// </summary>
 internal static class SubmissionTenant
 {
-    private static readonly string[] CampaignHeaders = ["X-Stream-Id", "X-Campaign"];
+    // X-Stream-Id is the original system's and was never checked (any value reached Feedback-ID), so it is not refused
+    // here: the sender makes it safe for a queue name (ScheduledQueueName). X-Campaign is ours and held to the rule.
+    private static readonly string[] CampaignHeaders = ["X-Campaign"];
 
     /// <summary>The message to queue: <paramref name="message"/> itself, or with an X-Tenant line put in front of it
     /// (the rest is not touched, so nothing is re-serialised).</summary>

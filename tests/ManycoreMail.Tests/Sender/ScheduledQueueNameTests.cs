@@ -9,6 +9,7 @@ public sealed class ScheduledQueueNameTests
     [InlineData("spring", null, "gmail.com", "spring:gmail.com")]
     [InlineData(null, "acme", "gmail.com", "acme@gmail.com")]
     [InlineData(null, "", "gmail.com", "gmail.com")]
+    [InlineData("spring sale:a@b", "acme", "gmail.com", "spring_sale_a_b:acme@gmail.com")]
     public void Drops_unset_parts_as_kumomta_does(string? campaign, string? tenant, string domain, string expected) =>
         Assert.Equal(expected, ScheduledQueueName.Of(campaign, tenant, domain));
 

@@ -6,6 +6,7 @@ internal static class ScheduledQueueName
 {
     public static string Of(string? campaign, string? tenant, string domain)
     {
+        campaign = SafeCampaign(campaign);
         var hasCampaign = !string.IsNullOrWhiteSpace(campaign);
         var hasTenant = !string.IsNullOrWhiteSpace(tenant);
         return (hasCampaign, hasTenant) switch
@@ -35,6 +36,26 @@ internal static class ScheduledQueueName
     public static string PatternFor(string? campaign, string? tenant) => tenant is null
         ? $"{campaign ?? "*"}:*@*"
         : $"{campaign ?? "*"}:{tenant}@*";
+
+    /// <summary>The campaign as a queue name can hold it. A tenant and an X-Campaign are checked at the door, but the
+    /// original's X-Stream-Id never was: its separators (':' and '@'), spaces and the like become '_', and it is cut
+    /// to 64 characters, so that a name always splits back into its parts.</summary>
+    private static string? SafeCampaign(string? campaign)
+    {
+        if (string.IsNullOrWhiteSpace(campaign))
+        {
+            return campaign;
+        }
+        var safe = campaign.Length > 64 ? campaign[..64] : campaign;
+        return string.Create(safe.Length, safe, static (span, source) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+            {
+                var c = source[i];
+                span[i] = char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_';
+            }
+        });
+    }
 
     /// <summary>Whether <paramref name="queue"/> matches an operator's pattern: the exact name; a prefix ending in '*'
     /// ("spring:*" is every queue of campaign spring, "*" every queue); or, with a '*' elsewhere, part by part, where a
