@@ -210,6 +210,22 @@ public sealed class InboundRouteTests(TestWorld world) : IClassFixture<TestWorld
         var recipient = status.StatusGroups[1];
         Assert.Equal(("rfc822; support@in.test", "failed", "4.4.7"), (recipient["Final-Recipient"], recipient["Action"], recipient["Status"]));
         Assert.Contains("Message-ID: <lost@ok.test>", report.Text, StringComparison.Ordinal);
+        // A second, independent parser: Python's email package sees the same report.
+        const string script = """
+            import sys, email
+            message = email.message_from_bytes(open(sys.argv[1], "rb").read())
+            parts = [p.get_content_type() for p in message.walk()]
+            status = message.get_payload()[1].get_payload()
+            print(message.get_content_type(), message.get_param("report-type"), ",".join(parts[1:]))
+            print(status[1]["Final-Recipient"], status[1]["Action"], status[1]["Status"])
+            """;
+        var reportFile = Path.Combine(world.Directory, Guid.NewGuid().ToString("N") + ".eml");
+        await File.WriteAllBytesAsync(reportFile, report.Message);
+        var (pythonCode, python) = await PeerProcess.RunAsync("/usr/bin/python3", ["-c", script, reportFile], TimeSpan.FromSeconds(30));
+        Assert.True(pythonCode == 0, python);
+        Assert.StartsWith("multipart/report delivery-status text/plain,message/delivery-status,", python, StringComparison.Ordinal);
+        Assert.Contains(",text/rfc822-headers\n", python, StringComparison.Ordinal);
+        Assert.Contains("rfc822; support@in.test failed 4.4.7", python, StringComparison.Ordinal);
         Assert.True(customer.Requests >= 1);
         Assert.DoesNotContain(events.Events, e => (string?)e["event"] == "inbound");
     }

@@ -17,6 +17,7 @@ public sealed class InboundMailJsonTests
         var png = new byte[] { 0x89, 0x50, 0x4E, 0x47, 0, 1, 2, 3, 255 };
         var mail = string.Join("\r\n",
             "To: support@in.example",
+            "Date: not a date at all",
             "Subject: inline",
             "MIME-Version: 1.0",
             "Content-Type: multipart/mixed; boundary=\"m\"",

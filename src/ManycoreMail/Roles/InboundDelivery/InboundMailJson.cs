@@ -56,7 +56,8 @@ internal static class InboundMailJson
             WriteMailboxes(json, "to", mail.To);
             WriteMailboxes(json, "cc", mail.Cc);
             json.WriteString("subject", mail.Subject);
-            if (mail.Headers.Contains(HeaderId.Date))
+            // MimeKit answers MinValue for a Date it cannot read: that is no date, not year 1.
+            if (mail.Headers.Contains(HeaderId.Date) && mail.Date != DateTimeOffset.MinValue)
             {
                 json.WriteString("date", mail.Date.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
             }

@@ -22,6 +22,8 @@ namespace ManycoreMail.Roles.MxServer;
 /// With a <see cref="SuppressionWriter"/>, a final bounce of class userunknown or hostunknown, a spam report and an
 /// unsubscribe mail also add suppression entries (<see cref="AutomaticEntries"/>, <see cref="UnsubscribeScopes"/>); the
 /// writer never waits for its store, so a store failure never changes the answer.
+/// With <c>mxserver/inbound-routes</c>, a routed recipient's mail goes to <see cref="InboundAcceptor"/> (queued for the
+/// customer's URL before the 250) and to nothing else; the mail's other recipients are handled as above.
 /// </summary>
 internal sealed class MxHandler(
     IReadOnlySet<string> acceptedDomains,
@@ -133,7 +135,7 @@ internal sealed class MxHandler(
             {
                 return reply;
             }
-            if (handledRecipients.Count == envelope.Recipients.Count)
+            if (envelope.Recipients.All(handledRecipients.Contains))
             {
                 return new SmtpReply(250, "2.0.0", "Message accepted for delivery");
             }
