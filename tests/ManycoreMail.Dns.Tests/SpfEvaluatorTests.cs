@@ -75,6 +75,10 @@ public sealed class SpfEvaluatorTests
     [InlineData("v=spf1 a:v6.example.com//64 -all", "2001:db8:0:1::99", SpfResult.Pass, "v6.example.com AAAA 2001:db8:0:1::1")]
     [InlineData("v=spf1 a:v6.example.com/24//64 -all", "2001:db8:0:2::1", SpfResult.Fail, "v6.example.com AAAA 2001:db8:0:1::1")]
     [InlineData("v=spf1 a/24 -all", "192.0.2.200", SpfResult.Pass)]
+    [InlineData("v=spf1 a -all", "2001:db8::10", SpfResult.Pass, "example.com AAAA 2001:db8::10")]
+    [InlineData("v=spf1 mx//120 -all", "2001:db8::1ff", SpfResult.Pass, "mail-a.example.com AAAA 2001:db8::100")]
+    [InlineData("v=spf1 mx -all", "2001:db8::1ff", SpfResult.Fail, "mail-a.example.com AAAA 2001:db8::100")]
+    [InlineData("v=spf1 ptr -all", "2001:db8::65", SpfResult.Pass, "5.6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa PTR amy.example.com|amy.example.com AAAA 2001:db8::65")]
     // exists always asks for A records
     [InlineData("v=spf1 exists:%{ir}.list.example.net -all", "192.0.2.10", SpfResult.Pass, "10.2.0.192.list.example.net A 127.0.0.2")]
     [InlineData("v=spf1 exists:%{ir}.list.example.net -all", "192.0.2.11", SpfResult.Fail, "10.2.0.192.list.example.net A 127.0.0.2")]
@@ -82,9 +86,10 @@ public sealed class SpfEvaluatorTests
     [InlineData("v=spf1 moo=%{d}.cow -all", "192.0.2.10", SpfResult.Fail)]
     [InlineData("v=spf1 exp=explain.%{d} -all", "192.0.2.10", SpfResult.Fail)]
     [InlineData("v=spf1 exp=%{c}.%{r}.%{t}.example.com ip4:192.0.2.10 -all", "192.0.2.10", SpfResult.Pass)]
+    /// <param name="extra">More zone lines, separated by '|'.</param>
     public async Task Mechanisms_and_qualifiers(string record, string client, SpfResult expected, string? extra = null)
     {
-        var zone = ZoneWithRecord(record, extra is null ? [] : [extra]);
+        var zone = ZoneWithRecord(record, extra?.Split('|') ?? []);
 
         var verdict = await CheckAsync(zone, client);
 
