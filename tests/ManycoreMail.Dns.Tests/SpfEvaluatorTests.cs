@@ -164,6 +164,8 @@ public sealed class SpfEvaluatorTests
     [InlineData("v=spf1 redirect=red.example.net -all", "red.example.net TXT v=spf1 +all", SpfResult.Fail)] // position does not matter
     [InlineData("v=spf1 redirect=red.example.net", "red.example.net A 192.0.2.10", SpfResult.PermError)] // no record there
     [InlineData("v=spf1 redirect=red.example.net", "red.example.net TEMPFAIL", SpfResult.TempError)]
+    [InlineData("v=spf1 include:example.com -all", "inc.example.net A 192.0.2.10", SpfResult.PermError)] // a loop ends at the term limit
+    [InlineData("v=spf1 redirect=example.com", "inc.example.net A 192.0.2.10", SpfResult.PermError)]
     [InlineData("v=spf1 redirect=%{d}.red.example.net", "example.com.red.example.net TXT v=spf1 exists:%{d} -all", SpfResult.Pass)]
     public async Task Include_and_redirect(string record, string other, SpfResult expected)
     {
