@@ -354,6 +354,25 @@ public sealed class SpfEvaluatorTests
         Assert.True(verdict.Result == SpfResult.Pass, verdict.ToString());
     }
 
+    [Fact]
+    public async Task A_resolver_without_the_spf_lookups_gets_working_defaults()
+    {
+        var plain = new Support.FakeDnsResolver();
+        plain.Addresses["both.example.net"] = Support.FakeDnsResolver.Ok(IPAddress.Parse("192.0.2.1"), IPAddress.Parse("2001:db8::1"));
+        plain.Addresses["v4.example.net"] = Support.FakeDnsResolver.Ok(IPAddress.Parse("192.0.2.2"));
+        IDnsResolver resolver = plain;
+
+        var v6 = await resolver.ResolveAddressesAsync("both.example.net", System.Net.Sockets.AddressFamily.InterNetworkV6, CancellationToken.None);
+        var none = await resolver.ResolveAddressesAsync("v4.example.net", System.Net.Sockets.AddressFamily.InterNetworkV6, CancellationToken.None);
+        var missing = await resolver.ResolveAddressesAsync("nope.example.net", System.Net.Sockets.AddressFamily.InterNetwork, CancellationToken.None);
+        var names = await resolver.ResolvePtrAsync(IPAddress.Parse("192.0.2.1"), CancellationToken.None);
+
+        Assert.Equal([IPAddress.Parse("2001:db8::1")], v6.Records);
+        Assert.Equal(DnsStatus.NoData, none.Status);
+        Assert.Equal(DnsStatus.NxDomain, missing.Status);
+        Assert.Equal(DnsStatus.NoData, names.Status);
+    }
+
     [Theory]
     [InlineData("192.0.2.3", "3.2.0.192.in-addr.arpa")]
     [InlineData("2001:db8::cb01", "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa")]
