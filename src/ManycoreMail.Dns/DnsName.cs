@@ -10,6 +10,8 @@ public static class DnsName
     /// <summary>The longest name in presentation form: 255 wire bytes less the first length byte and the root.</summary>
     public const int MaxLength = 253;
 
+    private const string HexDigits = "0123456789abcdef";
+
     /// <summary>Lower-cases <paramref name="name"/>, drops one trailing dot and turns internationalised labels into
     /// A-labels ("bücher.example" becomes "xn--bcher-kva.example"). Fails for empty labels, labels longer than 63
     /// characters, names longer than <see cref="MaxLength"/>, and characters no DNS name can hold (controls,
@@ -74,8 +76,6 @@ public static class DnsName
 
         return name.Append("ip6.arpa").ToString();
     }
-
-    private const string HexDigits = "0123456789abcdef";
 
     private static bool IsValidAscii(string text)
     {

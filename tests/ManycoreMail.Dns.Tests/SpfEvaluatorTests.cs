@@ -75,6 +75,10 @@ public sealed class SpfEvaluatorTests
     [InlineData("v=spf1 a:v6.example.com//64 -all", "2001:db8:0:1::99", SpfResult.Pass, "v6.example.com AAAA 2001:db8:0:1::1")]
     [InlineData("v=spf1 a:v6.example.com/24//64 -all", "2001:db8:0:2::1", SpfResult.Fail, "v6.example.com AAAA 2001:db8:0:1::1")]
     [InlineData("v=spf1 a/24 -all", "192.0.2.200", SpfResult.Pass)]
+    [InlineData("v=spf1 a -all", "2001:db8::10", SpfResult.Pass, "example.com AAAA 2001:db8::10")]
+    [InlineData("v=spf1 mx//120 -all", "2001:db8::1ff", SpfResult.Pass, "mail-a.example.com AAAA 2001:db8::100")]
+    [InlineData("v=spf1 mx -all", "2001:db8::1ff", SpfResult.Fail, "mail-a.example.com AAAA 2001:db8::100")]
+    [InlineData("v=spf1 ptr -all", "2001:db8::65", SpfResult.Pass, "5.6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa PTR amy.example.com|amy.example.com AAAA 2001:db8::65")]
     // exists always asks for A records
     [InlineData("v=spf1 exists:%{ir}.list.example.net -all", "192.0.2.10", SpfResult.Pass, "10.2.0.192.list.example.net A 127.0.0.2")]
     [InlineData("v=spf1 exists:%{ir}.list.example.net -all", "192.0.2.11", SpfResult.Fail, "10.2.0.192.list.example.net A 127.0.0.2")]
@@ -82,9 +86,10 @@ public sealed class SpfEvaluatorTests
     [InlineData("v=spf1 moo=%{d}.cow -all", "192.0.2.10", SpfResult.Fail)]
     [InlineData("v=spf1 exp=explain.%{d} -all", "192.0.2.10", SpfResult.Fail)]
     [InlineData("v=spf1 exp=%{c}.%{r}.%{t}.example.com ip4:192.0.2.10 -all", "192.0.2.10", SpfResult.Pass)]
+    /// <param name="extra">More zone lines, separated by '|'.</param>
     public async Task Mechanisms_and_qualifiers(string record, string client, SpfResult expected, string? extra = null)
     {
-        var zone = ZoneWithRecord(record, extra is null ? [] : [extra]);
+        var zone = ZoneWithRecord(record, extra?.Split('|') ?? []);
 
         var verdict = await CheckAsync(zone, client);
 
@@ -159,6 +164,8 @@ public sealed class SpfEvaluatorTests
     [InlineData("v=spf1 redirect=red.example.net -all", "red.example.net TXT v=spf1 +all", SpfResult.Fail)] // position does not matter
     [InlineData("v=spf1 redirect=red.example.net", "red.example.net A 192.0.2.10", SpfResult.PermError)] // no record there
     [InlineData("v=spf1 redirect=red.example.net", "red.example.net TEMPFAIL", SpfResult.TempError)]
+    [InlineData("v=spf1 include:example.com -all", "inc.example.net A 192.0.2.10", SpfResult.PermError)] // a loop ends at the term limit
+    [InlineData("v=spf1 redirect=example.com", "inc.example.net A 192.0.2.10", SpfResult.PermError)]
     [InlineData("v=spf1 redirect=%{d}.red.example.net", "example.com.red.example.net TXT v=spf1 exists:%{d} -all", SpfResult.Pass)]
     public async Task Include_and_redirect(string record, string other, SpfResult expected)
     {
@@ -345,6 +352,25 @@ public sealed class SpfEvaluatorTests
         var verdict = await CheckAsync(zone, client);
 
         Assert.True(verdict.Result == SpfResult.Pass, verdict.ToString());
+    }
+
+    [Fact]
+    public async Task A_resolver_without_the_spf_lookups_gets_working_defaults()
+    {
+        var plain = new Support.FakeDnsResolver();
+        plain.Addresses["both.example.net"] = Support.FakeDnsResolver.Ok(IPAddress.Parse("192.0.2.1"), IPAddress.Parse("2001:db8::1"));
+        plain.Addresses["v4.example.net"] = Support.FakeDnsResolver.Ok(IPAddress.Parse("192.0.2.2"));
+        IDnsResolver resolver = plain;
+
+        var v6 = await resolver.ResolveAddressesAsync("both.example.net", System.Net.Sockets.AddressFamily.InterNetworkV6, CancellationToken.None);
+        var none = await resolver.ResolveAddressesAsync("v4.example.net", System.Net.Sockets.AddressFamily.InterNetworkV6, CancellationToken.None);
+        var missing = await resolver.ResolveAddressesAsync("nope.example.net", System.Net.Sockets.AddressFamily.InterNetwork, CancellationToken.None);
+        var names = await resolver.ResolvePtrAsync(IPAddress.Parse("192.0.2.1"), CancellationToken.None);
+
+        Assert.Equal([IPAddress.Parse("2001:db8::1")], v6.Records);
+        Assert.Equal(DnsStatus.NoData, none.Status);
+        Assert.Equal(DnsStatus.NxDomain, missing.Status);
+        Assert.Equal(DnsStatus.NoData, names.Status);
     }
 
     [Theory]

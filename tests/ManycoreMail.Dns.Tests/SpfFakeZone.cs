@@ -5,7 +5,7 @@ namespace ManycoreMail.Dns.Tests;
 
 /// <summary>An in-memory zone written as lines "name TYPE data" (TXT, A, AAAA, MX "pref host", PTR, and the pseudo
 /// types TEMPFAIL: every question about the name fails, HANG: every question waits for cancellation). A name with
-/// lines but none of the asked type is NODATA; a name without lines is NXDOMAIN. Counts the questions it was asked.</summary>
+/// lines but none of the asked type is NODATA; a name without lines is NXDOMAIN.</summary>
 internal sealed class SpfFakeZone : IDnsResolver
 {
     private readonly Dictionary<string, List<(string Type, string Data)>> _names = new(StringComparer.OrdinalIgnoreCase);
@@ -24,8 +24,6 @@ internal sealed class SpfFakeZone : IDnsResolver
             records.Add((parts[1].ToUpperInvariant(), parts.Length > 2 ? parts[2] : ""));
         }
     }
-
-    public int Questions { get; private set; }
 
     public ValueTask<DnsResult<MxRecord>> ResolveMxAsync(string domain, CancellationToken cancellationToken) =>
         LookupAsync(domain, "MX", data => new MxRecord(ushort.Parse(data.Split(' ')[0]), data.Split(' ')[1].TrimEnd('.').ToLowerInvariant()), cancellationToken);
@@ -48,7 +46,6 @@ internal sealed class SpfFakeZone : IDnsResolver
 
     private async ValueTask<DnsResult<T>> LookupAsync<T>(string name, string type, Func<string, T> parse, CancellationToken cancellationToken)
     {
-        Questions++;
         if (!_names.TryGetValue(name.TrimEnd('.'), out var records))
         {
             return new(DnsStatus.NxDomain, []);

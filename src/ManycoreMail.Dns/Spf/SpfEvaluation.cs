@@ -222,8 +222,7 @@ internal sealed class SpfEvaluation(IDnsResolver resolver, IPAddress client, str
                 ?? names.FirstOrDefault();
         }
 
-        var localPart = LocalPart;
-        var context = new SpfMacroContext(sender, localPart, SenderDomain, domain, client, helo, validatedName);
+        var context = new SpfMacroContext(sender, LocalPart, SenderDomain, domain, client, helo, validatedName);
         var expanded = spec.Expand(context).TrimEnd('.');
         while (expanded.Length > DnsName.MaxLength && expanded.IndexOf('.', StringComparison.Ordinal) is var dot and >= 0)
         {

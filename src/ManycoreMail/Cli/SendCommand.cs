@@ -59,12 +59,7 @@ internal static class SendCommand
                 var errorIsTerminal = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
                 return await job.RunAsync(parse.InvocationConfiguration.Output, error, errorIsTerminal, ct).ConfigureAwait(false);
             }
-            catch (SendArgumentException e)
-            {
-                await error.WriteLineAsync(e.Message).ConfigureAwait(false);
-                return 2;
-            }
-            catch (ConfigException e)
+            catch (Exception e) when (e is SendArgumentException or ConfigException)
             {
                 await error.WriteLineAsync(e.Message).ConfigureAwait(false);
                 return 2;

@@ -17,7 +17,7 @@ internal sealed partial class SendJob(SendMessageFields message, SendRecipients 
 
     public async Task<int> RunAsync(TextWriter output, TextWriter error, bool errorIsTerminal, CancellationToken cancellationToken)
     {
-        var (problems, count) = await recipients.CheckAsync(cancellationToken).ConfigureAwait(false);
+        var (problems, count) = recipients.Check(cancellationToken);
         if (problems.Count > 0 || count == 0)
         {
             foreach (var problem in problems.DefaultIfEmpty($"{recipients.Source}: no recipients"))
@@ -62,7 +62,7 @@ internal sealed partial class SendJob(SendMessageFields message, SendRecipients 
     {
         var index = 0;
         long accepted = 0;
-        await foreach (var (batch, done) in recipients.BatchesAsync(batchSize, cancellationToken).ConfigureAwait(false))
+        foreach (var (batch, done) in recipients.Batches(batchSize, cancellationToken))
         {
             var body = SendRequestJson.Write(message, batch);
             var answer = await api.PostAsync(body, SendRequestJson.IdempotencyKey(index, body), cancellationToken).ConfigureAwait(false);

@@ -18,12 +18,13 @@ internal abstract class SendRecipients
     public abstract string Locate(SendRecipientRow row);
 
     /// <summary>The problems that make the list unusable, each "line N: field: problem", and the number of recipients;
-    /// checked in full before anything is sent, so a bad row at the end never leaves half a list sent.</summary>
-    public abstract Task<(IReadOnlyList<string> Problems, long Count)> CheckAsync(CancellationToken cancellationToken);
+    /// checked in full before anything is sent, so a bad row at the end never leaves half a list sent. (Local files
+    /// are read synchronously: a command line has no other work to give the thread meanwhile.)</summary>
+    public abstract (IReadOnlyList<string> Problems, long Count) Check(CancellationToken cancellationToken);
 
     /// <summary>The recipients in order, in batches of at most <paramref name="batchSize"/>, with the fraction of the
     /// input read after each batch (for a progress bar).</summary>
-    public abstract IAsyncEnumerable<(IReadOnlyList<SendRecipientRow> Batch, double Done)> BatchesAsync(int batchSize, CancellationToken cancellationToken);
+    public abstract IEnumerable<(IReadOnlyList<SendRecipientRow> Batch, double Done)> Batches(int batchSize, CancellationToken cancellationToken);
 
     public static SendRecipients FromAddresses(IReadOnlyList<string> addresses) => new AddressList(addresses);
 
@@ -35,18 +36,17 @@ internal abstract class SendRecipients
 
         public override string Locate(SendRecipientRow row) => $"--to #{row.Line}";
 
-        public override Task<(IReadOnlyList<string> Problems, long Count)> CheckAsync(CancellationToken cancellationToken)
+        public override (IReadOnlyList<string> Problems, long Count) Check(CancellationToken cancellationToken)
         {
             var problems = addresses.Select((address, i) => (address, i))
                 .Where(entry => string.IsNullOrWhiteSpace(entry.address))
                 .Select(entry => $"--to #{entry.i + 1}: email: is empty")
                 .ToList();
-            return Task.FromResult<(IReadOnlyList<string>, long)>((problems, addresses.Count));
+            return (problems, addresses.Count);
         }
 
-        public override async IAsyncEnumerable<(IReadOnlyList<SendRecipientRow> Batch, double Done)> BatchesAsync(int batchSize, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        public override IEnumerable<(IReadOnlyList<SendRecipientRow> Batch, double Done)> Batches(int batchSize, CancellationToken cancellationToken)
         {
-            await Task.CompletedTask.ConfigureAwait(false);
             var rows = addresses.Select((address, i) => new SendRecipientRow(address.Trim(), null, null, [], i + 1)).ToList();
             for (var start = 0; start < rows.Count; start += batchSize)
             {
@@ -70,13 +70,13 @@ internal abstract class SendRecipients
 
         public override string Locate(SendRecipientRow row) => $"{Source} line {row.Line}";
 
-        public override Task<(IReadOnlyList<string> Problems, long Count)> CheckAsync(CancellationToken cancellationToken)
+        public override (IReadOnlyList<string> Problems, long Count) Check(CancellationToken cancellationToken)
         {
             var problems = new List<string>();
             long count = 0;
             if (!File.Exists(path))
             {
-                return Task.FromResult<(IReadOnlyList<string>, long)>(([$"{path}: does not exist"], 0));
+                return ([$"{path}: does not exist"], 0);
             }
 
             using var file = OpenFile(path);
@@ -84,7 +84,7 @@ internal abstract class SendRecipients
             var columns = Columns.Of(reader.Header);
             if (columns.Email < 0)
             {
-                return Task.FromResult<(IReadOnlyList<string>, long)>(([$"{Source}: line 1: header: has no email column"], 0));
+                return ([$"{Source}: line 1: header: has no email column"], 0);
             }
 
             foreach (var row in Rows(reader, columns, problems, cancellationToken))
@@ -100,12 +100,11 @@ internal abstract class SendRecipients
                 problems.Add($"... and {more} more");
             }
 
-            return Task.FromResult<(IReadOnlyList<string>, long)>((problems, count));
+            return (problems, count);
         }
 
-        public override async IAsyncEnumerable<(IReadOnlyList<SendRecipientRow> Batch, double Done)> BatchesAsync(int batchSize, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        public override IEnumerable<(IReadOnlyList<SendRecipientRow> Batch, double Done)> Batches(int batchSize, CancellationToken cancellationToken)
         {
-            await Task.CompletedTask.ConfigureAwait(false);
             using var file = OpenFile(path);
             using var reader = Reader(file);
             var columns = Columns.Of(reader.Header);

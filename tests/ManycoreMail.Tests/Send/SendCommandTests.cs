@@ -27,26 +27,18 @@ public sealed class SendCommandTests : IDisposable
     private string BigCsv(int rows) =>
         Csv("email,name,plan\n" + string.Concat(Enumerable.Range(1, rows).Select(i => $"user{i}@example.net,User {i},plan-{i % 3}\n")));
 
-    private static async Task<List<IReadOnlyList<SendRecipientRow>>> BatchesAsync(SendRecipients recipients, int size)
-    {
-        var batches = new List<IReadOnlyList<SendRecipientRow>>();
-        await foreach (var (batch, _) in recipients.BatchesAsync(size, CancellationToken.None))
-        {
-            batches.Add(batch);
-        }
-
-        return batches;
-    }
+    private static List<IReadOnlyList<SendRecipientRow>> Batches(SendRecipients recipients, int size) =>
+        [.. recipients.Batches(size, CancellationToken.None).Select(b => b.Batch)];
 
     [Fact]
-    public async Task Csv_columns_become_recipients_and_substitutions_the_parser_accepts()
+    public void Csv_columns_become_recipients_and_substitutions_the_parser_accepts()
     {
         var path = Csv("Email,name,uuid,shop,\"first, name\"\n"
             + "a@example.net,Anna,u1,Example,\"Anna, the first\"\n"
             + "\n"
             + "b@example.net,,,Ünïcode shop,\"quoted \"\"word\"\"\"\n");
 
-        var batch = Assert.Single(await BatchesAsync(SendRecipients.FromCsv(path), 1000));
+        var batch = Assert.Single(Batches(SendRecipients.FromCsv(path), 1000));
         var parsed = new SendRequestParser().Parse(SendRequestJson.Write(Message, batch));
 
         Assert.True(parsed.IsValid, string.Join("; ", parsed.Errors.Select(e => $"{e.Field}: {e.Message}")));
@@ -65,12 +57,12 @@ public sealed class SendCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task A_list_is_cut_into_batches_of_at_most_the_request_limit()
+    public void A_list_is_cut_into_batches_of_at_most_the_request_limit()
     {
         var limit = new SendRequestLimits().MaxRecipients;
         var recipients = SendRecipients.FromCsv(BigCsv(2 * limit + 500));
 
-        var batches = await BatchesAsync(recipients, limit);
+        var batches = Batches(recipients, limit);
 
         Assert.Equal([limit, limit, 500], batches.Select(b => b.Count));
         Assert.Equal(Enumerable.Range(1, 2 * limit + 500).Select(i => $"user{i}@example.net"), batches.SelectMany(b => b).Select(r => r.Email));
