@@ -219,7 +219,7 @@ internal sealed class MailerHost : IAsyncDisposable
             }, "the idempotency store", _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
-            ingress, _idempotency, new Smtp.Server.MemoryBudget(api.MaxReceivingBytes), _time, _loggers.CreateLogger<MessagesEndpoint>());
+            ingress, _idempotency!, new Smtp.Server.MemoryBudget(api.MaxReceivingBytes), _time, _loggers.CreateLogger<MessagesEndpoint>());
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
