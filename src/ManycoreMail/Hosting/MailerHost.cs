@@ -1,8 +1,10 @@
 using ManycoreMail.AutoSuppression;
+using ManycoreMail.Compose;
 using ManycoreMail.Config;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
 using ManycoreMail.EventStore;
+using ManycoreMail.Idempotency;
 using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
@@ -15,10 +17,8 @@ using ManycoreMail.Roles.Receiver;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Roles.Tracker;
 using ManycoreMail.Roles.Transformer;
-using ManycoreMail.Suppression;
-using ManycoreMail.Compose;
-using ManycoreMail.Idempotency;
 using ManycoreMail.Sending;
+using ManycoreMail.Suppression;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Hosting;
@@ -207,16 +207,7 @@ internal sealed class MailerHost : IAsyncDisposable
         if (api is not null)
         {
             _idempotency = await IdempotencyStores.OpenAsync(_options, _time, cancellationToken).ConfigureAwait(false);
-            var idempotency = _idempotency;
-            await StartRoleAsync(HourlyPurge.Role("idempotency-purge", async stopping =>
-            {
-                var purged = await idempotency.PurgeAsync(stopping).ConfigureAwait(false);
-                if (purged > 0)
-                {
-                    _logger.LogInformation("Purged {Count} idempotency keys older than 24 hours", purged);
-                }
-                return purged;
-            }, "the idempotency store", _logger, _time), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(IdempotencyStores.PurgeRole(_idempotency, _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
             ingress, _idempotency!, new Smtp.Server.MemoryBudget(api.MaxReceivingBytes), _time, _loggers.CreateLogger<MessagesEndpoint>());
