@@ -230,8 +230,8 @@ internal sealed class MessagesEndpoint(
             }
             catch (TemplateException e)
             {
-                return ApiProblem.Of(StatusCodes.Status422UnprocessableEntity, e.Part, $"line {e.Line}: {TemplateProblem(e)}",
-                    new Dictionary<string, object?> { ["line"] = e.Line });
+                return ApiProblem.Of(StatusCodes.Status422UnprocessableEntity, e.Part, $"line {e.Line}: {TemplateProblem(e)} (for recipients[{i}])",
+                    new Dictionary<string, object?> { ["line"] = e.Line, ["recipient"] = i });
             }
         }
 
