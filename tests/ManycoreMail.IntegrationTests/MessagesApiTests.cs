@@ -131,10 +131,12 @@ public sealed class MessagesApiTests(TestWorld world) : IClassFixture<TestWorld>
         {
             await AssertProblemAsync(badField, HttpStatusCode.BadRequest, "recipients[0].email");
         }
-        using (var strict = await PostAsync(http, config, """{"from": "news@sender.test", "template": "strict", "strict": true, "recipients": [{"email": "a@ok.test", "substitutions": {"name": "A"}}]}"""))
+        // The first recipient renders; the second does not, and neither is queued.
+        using (var strict = await PostAsync(http, config, """{"from": "news@sender.test", "template": "strict", "strict": true, "substitutions": {"name": "A"}, "recipients": [{"email": "a@ok.test", "substitutions": {"missing": "m"}}, {"email": "b@ok.test"}]}"""))
         {
             var problem = await AssertProblemAsync(strict, HttpStatusCode.UnprocessableEntity, "html");
             Assert.Equal(3, problem.GetProperty("line").GetInt32());
+            Assert.Equal(1, problem.GetProperty("recipient").GetInt32());
             Assert.Contains("missing", problem.GetProperty("errors")[0].GetProperty("message").GetString(), StringComparison.Ordinal);
         }
         using (var unparsable = await PostAsync(http, config, """{"from": "news@sender.test", "text": "a\n{{#open}}", "recipients": [{"email": "a@ok.test"}]}"""))
@@ -158,6 +160,13 @@ public sealed class MessagesApiTests(TestWorld world) : IClassFixture<TestWorld>
         {
             var problem = await AssertProblemAsync(malformed, HttpStatusCode.BadRequest, "");
             Assert.Contains("malformed JSON", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+        using (var notJson = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/messages"))
+        {
+            notJson.Headers.Authorization = Admin;
+            notJson.Content = new StringContent("from=x", Encoding.UTF8, "application/x-www-form-urlencoded");
+            using var response = await http.SendAsync(notJson);
+            await AssertProblemAsync(response, HttpStatusCode.UnsupportedMediaType, "Content-Type");
         }
         using var anonymous = await http.PostAsync(new Uri($"http://127.0.0.1:{config.HttpPort}/v1/messages"), new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);

@@ -2,6 +2,7 @@ using ManycoreMail.Config;
 using ManycoreMail.Idempotency;
 using ManycoreMail.Idempotency.Postgres;
 using ManycoreMail.Idempotency.Sqlite;
+using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Hosting;
 
@@ -21,4 +22,16 @@ internal static class IdempotencyStores
         }
         return SqliteIdempotencyStore.Open(Path.Combine(options.Storage.Path, SqliteFileName), time);
     }
+
+    /// <summary>Deletes keys older than 24 hours, at start and then hourly.</summary>
+    public static IMailerRole PurgeRole(IIdempotencyStore store, ILogger logger, TimeProvider time) =>
+        HourlyPurge.Role("idempotency-purge", async stopping =>
+        {
+            var purged = await store.PurgeAsync(stopping).ConfigureAwait(false);
+            if (purged > 0)
+            {
+                logger.LogInformation("Purged {Count} idempotency keys older than 24 hours", purged);
+            }
+            return purged;
+        }, "the idempotency store", logger, time);
 }

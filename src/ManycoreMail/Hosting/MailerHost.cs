@@ -223,19 +223,10 @@ internal sealed class MailerHost : IAsyncDisposable
         if (api is not null)
         {
             _idempotency = await IdempotencyStores.OpenAsync(_options, _time, cancellationToken).ConfigureAwait(false);
-            var idempotency = _idempotency;
-            await StartRoleAsync(HourlyPurge.Role("idempotency-purge", async stopping =>
-            {
-                var purged = await idempotency.PurgeAsync(stopping).ConfigureAwait(false);
-                if (purged > 0)
-                {
-                    _logger.LogInformation("Purged {Count} idempotency keys older than 24 hours", purged);
-                }
-                return purged;
-            }, "the idempotency store", _logger, _time), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(IdempotencyStores.PurgeRole(_idempotency, _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
-            ingress, _idempotency, new Smtp.Server.MemoryBudget(api.MaxReceivingBytes), _time, _loggers.CreateLogger<MessagesEndpoint>());
+            ingress, _idempotency!, new Smtp.Server.MemoryBudget(api.MaxReceivingBytes), _time, _loggers.CreateLogger<MessagesEndpoint>());
         var scheduledApi = api is null ? null : new ScheduledMessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _scheduleLedger, events, _time);
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel

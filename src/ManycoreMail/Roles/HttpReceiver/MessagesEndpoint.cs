@@ -28,7 +28,7 @@ internal sealed class MessagesEndpoint(
     SendRequestParser parser,
     SendRequestLimits limits,
     IngressQueue queue,
-    IIdempotencyStore? idempotency,
+    IIdempotencyStore idempotency,
     MemoryBudget composing,
     TimeProvider time,
     ILogger<MessagesEndpoint> logger)
@@ -43,7 +43,7 @@ internal sealed class MessagesEndpoint(
     /// <summary>A send_at this close is sent now: holding it would only add the scheduler's delay.</summary>
     private static readonly TimeSpan SendNowWithin = TimeSpan.FromSeconds(1);
 
-    /// <summary>What a client told the queue is unavailable should wait before retrying.</summary>
+    /// <summary>What a client told to come back (the queue unavailable, memory busy) should wait.</summary>
     private const int QueueRetrySeconds = 5;
 
     public const string IdempotencyKeyHeader = "Idempotency-Key";
@@ -73,15 +73,35 @@ internal sealed class MessagesEndpoint(
         {
             return ApiProblem.Of(StatusCodes.Status415UnsupportedMediaType, "Content-Type", $"'{context.Request.ContentType}' is not application/json");
         }
-        if (await HttpBodies.ReadLimitedAsync(context.Request, limits.MaxRequestBytes, context.RequestAborted).ConfigureAwait(false) is not { } body)
+        var (body, unread) = await ReadBodyAsync(context).ConfigureAwait(false);
+        if (body is null)
         {
-            return ApiProblem.Of(StatusCodes.Status413PayloadTooLarge, "", $"the request exceeds {limits.MaxRequestBytes} bytes");
+            return unread!;
         }
-        if (key is null || idempotency is null)
+        return key is null
+            ? await SendAsync(context, login!, body).ConfigureAwait(false)
+            : await SendOnceAsync(context, login!, key, body).ConfigureAwait(false);
+    }
+
+    /// <summary>The body, read within the memory budget (its declared length, else the largest request, is taken before
+    /// a byte is read), or the answer when it is too large or the budget is spent.</summary>
+    private async Task<(byte[]? Body, IResult? Refusal)> ReadBodyAsync(HttpContext context)
+    {
+        var reserved = Math.Min(context.Request.ContentLength ?? limits.MaxRequestBytes, limits.MaxRequestBytes);
+        if (!composing.TryTake(reserved))
         {
-            return await SendAsync(context, login!, body).ConfigureAwait(false);
+            return (null, Unavailable(context, "too many requests are being received at once; try again later"));
         }
-        return await SendOnceAsync(context, login!, key, body).ConfigureAwait(false);
+        try
+        {
+            return await HttpBodies.ReadLimitedAsync(context.Request, limits.MaxRequestBytes, context.RequestAborted).ConfigureAwait(false) is { } body
+                ? (body, null)
+                : (null, ApiProblem.Of(StatusCodes.Status413PayloadTooLarge, "", $"the request exceeds {limits.MaxRequestBytes} bytes"));
+        }
+        finally
+        {
+            composing.Return(reserved);
+        }
     }
 
     /// <summary>The send under an idempotency key: the first request with it sends; the same body again gets the first
@@ -93,7 +113,7 @@ internal sealed class MessagesEndpoint(
         IdempotencyClaim claim;
         try
         {
-            claim = await idempotency!.TryClaimAsync(scope, key, SHA256.HashData(body), cancellationToken).ConfigureAwait(false);
+            claim = await idempotency.TryClaimAsync(scope, key, SHA256.HashData(body), cancellationToken).ConfigureAwait(false);
         }
         catch (DbException e)
         {
@@ -118,18 +138,18 @@ internal sealed class MessagesEndpoint(
         }
         catch
         {
-            await idempotency!.ReleaseAsync(scope, key, CancellationToken.None).ConfigureAwait(false);
+            await idempotency.ReleaseAsync(scope, key, CancellationToken.None).ConfigureAwait(false);
             throw;
         }
         try
         {
             if (answer is JsonAnswer { Status: StatusCodes.Status202Accepted } accepted)
             {
-                await idempotency!.CompleteAsync(scope, key, accepted.Status, accepted.Body, CancellationToken.None).ConfigureAwait(false);
+                await idempotency.CompleteAsync(scope, key, accepted.Status, accepted.Body, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
-                await idempotency!.ReleaseAsync(scope, key, CancellationToken.None).ConfigureAwait(false);
+                await idempotency.ReleaseAsync(scope, key, CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (DbException e)
@@ -209,8 +229,8 @@ internal sealed class MessagesEndpoint(
             }
             catch (TemplateException e)
             {
-                return ApiProblem.Of(StatusCodes.Status422UnprocessableEntity, e.Part, $"line {e.Line}: {TemplateProblem(e)}",
-                    new Dictionary<string, object?> { ["line"] = e.Line });
+                return ApiProblem.Of(StatusCodes.Status422UnprocessableEntity, e.Part, $"line {e.Line}: {TemplateProblem(e)} (for recipients[{i}])",
+                    new Dictionary<string, object?> { ["line"] = e.Line, ["recipient"] = i });
             }
         }
 
