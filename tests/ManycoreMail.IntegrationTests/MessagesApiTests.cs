@@ -183,6 +183,9 @@ public sealed class MessagesApiTests(TestWorld world) : IClassFixture<TestWorld>
         using var http = new HttpClient();
         const string body = """{"from": "news@sender.test", "text": "once", "recipients": [{"email": "ann@ok.test"}]}""";
 
+        // A refused request is not remembered: its key may carry the fixed request.
+        using var refused = await PostAsync(http, config, body.Replace("ann@ok.test", "ann@", StringComparison.Ordinal), key: "order-17");
+        await AssertProblemAsync(refused, HttpStatusCode.BadRequest, "recipients[0].email");
         using var first = await PostAsync(http, config, body, key: "order-17");
         using var again = await PostAsync(http, config, body, key: "order-17");
         using var other = await PostAsync(http, config, body.Replace("once", "twice", StringComparison.Ordinal), key: "order-17");

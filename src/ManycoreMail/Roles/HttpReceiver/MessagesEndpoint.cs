@@ -138,7 +138,8 @@ internal sealed class MessagesEndpoint(
         }
         catch
         {
-            await idempotency.ReleaseAsync(scope, key, CancellationToken.None).ConfigureAwait(false);
+            // Nothing was queued (the queue answers false rather than throwing): the key may be used again.
+            await ReleaseAsync(scope, key).ConfigureAwait(false);
             throw;
         }
         try
@@ -149,7 +150,7 @@ internal sealed class MessagesEndpoint(
             }
             else
             {
-                await idempotency.ReleaseAsync(scope, key, CancellationToken.None).ConfigureAwait(false);
+                await ReleaseAsync(scope, key).ConfigureAwait(false);
             }
         }
         catch (DbException e)
@@ -158,6 +159,19 @@ internal sealed class MessagesEndpoint(
             logger.LogWarning("Could not record idempotency key {Key} ({Error})", key, e.Message);
         }
         return answer;
+    }
+
+    /// <summary>Gives up a claim; when the store cannot, the claim lapses after 15 minutes instead.</summary>
+    private async Task ReleaseAsync(string scope, string key)
+    {
+        try
+        {
+            await idempotency.ReleaseAsync(scope, key, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (DbException e)
+        {
+            logger.LogWarning("Could not release idempotency key {Key} ({Error}); it lapses in 15 minutes", key, e.Message);
+        }
     }
 
     private async Task<IResult> SendAsync(HttpContext context, Credential login, byte[] body)
