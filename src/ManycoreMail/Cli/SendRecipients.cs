@@ -8,7 +8,7 @@ namespace ManycoreMail.Cli;
 internal sealed record SendRecipientRow(string Email, string? Name, string? Uuid, IReadOnlyList<KeyValuePair<string, string>> Substitutions, long Line);
 
 /// <summary>Where the recipients come from: the --to addresses, or a CSV file whose header names the columns
-/// (<c>email</c> required, <c>name</c> and <c>uuid</c> optional, every other column a substitution of that name).</summary>
+/// (<c>email</c> required, <c>name</c> and <c>uuid</c> optional; every column, these too, a substitution of that name).</summary>
 internal abstract class SendRecipients
 {
     /// <summary>A short name for messages: "list.csv" or "--to".</summary>
@@ -205,8 +205,9 @@ internal abstract class SendRecipients
                         case EmailColumn: email = i; break;
                         case NameColumn: name = i; break;
                         case UuidColumn: uuid = i; break;
-                        default: substitutions.Add((column, i)); break;
                     }
+                    // Every column is also a substitution, so that a message can say {{name}} or {{email}} too.
+                    substitutions.Add((column, i));
                 }
 
                 return new Columns(email, name, uuid, substitutions);

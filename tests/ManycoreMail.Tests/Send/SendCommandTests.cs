@@ -52,8 +52,9 @@ public sealed class SendCommandTests : IDisposable
         Assert.Null(request.Recipients[1].Address.DisplayName);
         Assert.Equal("u1", request.Recipients[0].Uuid);
         Assert.Null(request.Recipients[1].Uuid);
-        Assert.Equal(new Dictionary<string, string> { ["shop"] = "Example", ["first, name"] = "Anna, the first" }, request.Recipients[0].Substitutions);
-        Assert.Equal(new Dictionary<string, string> { ["shop"] = "Ünïcode shop", ["first, name"] = "quoted \"word\"" }, request.Recipients[1].Substitutions);
+        Assert.Equal(new Dictionary<string, string> { ["Email"] = "a@example.net", ["name"] = "Anna", ["uuid"] = "u1", ["shop"] = "Example", ["first, name"] = "Anna, the first" },
+            request.Recipients[0].Substitutions);
+        Assert.Equal(new Dictionary<string, string> { ["Email"] = "b@example.net", ["name"] = "", ["uuid"] = "", ["shop"] = "Ünïcode shop", ["first, name"] = "quoted \"word\"" }, request.Recipients[1].Substitutions);
     }
 
     [Fact]
