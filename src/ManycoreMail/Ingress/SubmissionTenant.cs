@@ -19,9 +19,11 @@ internal static class SubmissionTenant
     /// (the rest is not touched, so nothing is re-serialised).</summary>
     /// <param name="loginTenant">The tenant of the login the message came through; null for a login without one or a
     /// trusted client that did not log in (its X-Tenant is kept as given).</param>
-    public static bool TryApply(ReadOnlyMemory<byte> message, string? loginTenant, out ReadOnlyMemory<byte> queued, out IngressRefusal refusal)
+    /// <param name="tenant">The tenant the message is sent for (the one its X-Tenant names once queued); null for none.</param>
+    public static bool TryApply(ReadOnlyMemory<byte> message, string? loginTenant, out ReadOnlyMemory<byte> queued, out string? tenant, out IngressRefusal refusal)
     {
         queued = message;
+        tenant = null;
         if (!MessageHeaders.TryParse(message, out var headers, out var error))
         {
             refusal = new IngressRefusal("Malformed message header: " + error);
@@ -31,7 +33,7 @@ internal static class SubmissionTenant
         {
             return false;
         }
-        if (!TenantClaim.TryResolve(loginTenant, claimed, out var tenant, out refusal))
+        if (!TenantClaim.TryResolve(loginTenant, claimed, out tenant, out refusal))
         {
             return false;
         }

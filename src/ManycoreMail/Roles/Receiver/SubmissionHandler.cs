@@ -61,7 +61,7 @@ internal sealed class SubmissionHandler(
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tooMany);
             return new SmtpReply(550, "5.5.3", tooMany);
         }
-        if (!TryApplyTenant(session, bytes, out var queued, out var tenantRefusal))
+        if (!TryApplyTenant(session, bytes, out var queued, out var tenant, out var tenantRefusal))
         {
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tenantRefusal.Message);
@@ -73,7 +73,7 @@ internal sealed class SubmissionHandler(
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, badSendAt.Message);
             return new SmtpReply(badSendAt.SmtpCode, badSendAt.EnhancedStatus, badSendAt.Message);
         }
-        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, cancellationToken).ConfigureAwait(false))
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, tenant, cancellationToken).ConfigureAwait(false))
         {
             return new SmtpReply(451, "4.3.0", "Queue unavailable, please try again later");
         }
@@ -82,6 +82,6 @@ internal sealed class SubmissionHandler(
 
     /// <summary>The tenant rules (<see cref="SubmissionTenant"/>) for the login the session authenticated as; a trusted
     /// client that did not log in sends for the tenant its message names.</summary>
-    private bool TryApplyTenant(SmtpSessionInfo session, byte[] bytes, out ReadOnlyMemory<byte> queued, out IngressRefusal refusal) =>
-        SubmissionTenant.TryApply(bytes, logins.TenantOf(session.AuthenticatedUser), out queued, out refusal);
+    private bool TryApplyTenant(SmtpSessionInfo session, byte[] bytes, out ReadOnlyMemory<byte> queued, out string? tenant, out IngressRefusal refusal) =>
+        SubmissionTenant.TryApply(bytes, logins.TenantOf(session.AuthenticatedUser), out queued, out tenant, out refusal);
 }
