@@ -198,6 +198,39 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
     }
 
     [Fact]
+    public async Task A_tenant_login_cannot_cancel_another_tenants_scheduled_message_which_is_delivered_at_its_time()
+    {
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        var customer = File.ReadAllText(config.CustomerFile);
+        const string AdminLogin = "    - username: admin\n      password: secret\n";
+        Assert.Equal(2, customer.Split(AdminLogin).Length);
+        File.WriteAllText(config.CustomerFile, customer.Replace(AdminLogin,
+            AdminLogin + "      tenant: acme\n    - username: globex\n      password: other\n      tenant: globex\n", StringComparison.Ordinal));
+        await using var mailer = await RunningMailer.StartAsync(config);
+        using var api = new Api(config);
+        var uuid = Messages.NewUuid();
+        var sendAt = WholeSecondsFromNow(Ahead);
+        using (var held = await api.SendAsync(uuid, "X-Send-At: " + sendAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)))
+        {
+            Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+        }
+
+        using var foreign = await api.CancelAsync(uuid, login: "globex:other");
+        using var unknown = await api.CancelAsync("nosuchmessage", login: "globex:other");
+
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+        Assert.Equal("application/problem+json", foreign.Content.Headers.ContentType?.MediaType);
+        var problem = JsonNode.Parse(await foreign.Content.ReadAsStringAsync())!;
+        var unknownProblem = JsonNode.Parse(await unknown.Content.ReadAsStringAsync())!;
+        Assert.Equal("uuid", (string?)problem["field"]);
+        Assert.Equal(((string?)unknownProblem["detail"])!.Replace("nosuchmessage", uuid, StringComparison.Ordinal), (string?)problem["detail"]);
+        Assert.True(DateTimeOffset.UtcNow < sendAt, "the cancel came after the send time");
+        await DeliveredAfterAsync(webhook, sink, uuid, sendAt);
+    }
+
+    [Fact]
     public async Task A_scheduled_message_survives_kill_9_on_the_embedded_spool()
     {
         using var sink = await world.StartSinkAsync("ok.test");
@@ -271,10 +304,13 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
             return await _http.SendAsync(request);
         }
 
-        public async Task<HttpResponseMessage> CancelAsync(string uuid, bool authenticate = true)
+        /// <param name="login">user:password to log in as instead of the usual login.</param>
+        public async Task<HttpResponseMessage> CancelAsync(string uuid, bool authenticate = true, string? login = null)
         {
             using var request = new HttpRequestMessage(HttpMethod.Delete, $"http://127.0.0.1:{config.HttpPort}/v1/messages/{uuid}");
-            request.Headers.Authorization = authenticate ? _login : null;
+            request.Headers.Authorization = !authenticate ? null
+                : login is null ? _login
+                : new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(login)));
             return await _http.SendAsync(request);
         }
 
