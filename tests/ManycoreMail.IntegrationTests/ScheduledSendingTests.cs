@@ -197,17 +197,28 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
     }
 
+    /// <summary>The receiver's login apa and the API's login admin bound to tenant acme, and an API login globex:other
+    /// bound to tenant globex.</summary>
+    private static MailerConfig WithTenantLogins(MailerConfig config)
+    {
+        var customer = File.ReadAllText(config.CustomerFile);
+        foreach (var (login, more) in (ReadOnlySpan<(string, string)>)[
+            ("    - username: apa\n      password: banan\n", "      tenant: acme\n"),
+            ("    - username: admin\n      password: secret\n", "      tenant: acme\n    - username: globex\n      password: other\n      tenant: globex\n")])
+        {
+            Assert.Equal(2, customer.Split(login).Length);
+            customer = customer.Replace(login, login + more, StringComparison.Ordinal);
+        }
+        File.WriteAllText(config.CustomerFile, customer);
+        return config;
+    }
+
     [Fact]
     public async Task A_tenant_login_cannot_cancel_another_tenants_scheduled_message_which_is_delivered_at_its_time()
     {
         using var sink = await world.StartSinkAsync("ok.test");
         using var webhook = new WebhookListener();
-        var config = new MailerConfig(world, webhook.Url).Write();
-        var customer = File.ReadAllText(config.CustomerFile);
-        const string AdminLogin = "    - username: admin\n      password: secret\n";
-        Assert.Equal(2, customer.Split(AdminLogin).Length);
-        File.WriteAllText(config.CustomerFile, customer.Replace(AdminLogin,
-            AdminLogin + "      tenant: acme\n    - username: globex\n      password: other\n      tenant: globex\n", StringComparison.Ordinal));
+        var config = WithTenantLogins(new MailerConfig(world, webhook.Url).Write());
         await using var mailer = await RunningMailer.StartAsync(config);
         using var api = new Api(config);
         var uuid = Messages.NewUuid();
@@ -228,6 +239,28 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         Assert.Equal(((string?)unknownProblem["detail"])!.Replace("nosuchmessage", uuid, StringComparison.Ordinal), (string?)problem["detail"]);
         Assert.True(DateTimeOffset.UtcNow < sendAt, "the cancel came after the send time");
         await DeliveredAfterAsync(webhook, sink, uuid, sendAt);
+    }
+
+    [Fact]
+    public async Task A_message_held_at_the_smtp_door_is_cancelled_only_by_its_logins_tenant()
+    {
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = WithTenantLogins(new MailerConfig(world, webhook.Url).Write());
+        await using var mailer = await RunningMailer.StartAsync(config);
+        using var api = new Api(config);
+        var uuid = Messages.NewUuid();
+        var sendAt = WholeSecondsFromNow(Ahead);
+        var (code, output) = await Swaks.SendAsync(config.Receiver,
+            Messages.Simple(uuid, "later@ok.test", $"X-Send-At: {sendAt:yyyy-MM-dd'T'HH:mm:ss'Z'}\r\n"), Swaks.TlsAuth);
+        Assert.True(code == 0, output);
+
+        using var foreign = await api.CancelAsync(uuid, login: "globex:other");
+        using var own = await api.CancelAsync(uuid);
+
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, own.StatusCode);
+        Assert.True(DateTimeOffset.UtcNow < sendAt, "the cancel came after the send time");
     }
 
     [Fact]
