@@ -242,7 +242,7 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
     }
 
     [Fact]
-    public async Task A_message_held_at_the_smtp_door_is_cancelled_only_by_its_logins_tenant()
+    public async Task Messages_held_at_the_smtp_door_and_the_json_api_are_cancelled_only_by_their_logins_tenant()
     {
         using var sink = await world.StartSinkAsync("ok.test");
         using var webhook = new WebhookListener();
@@ -254,12 +254,21 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         var (code, output) = await Swaks.SendAsync(config.Receiver,
             Messages.Simple(uuid, "later@ok.test", $"X-Send-At: {sendAt:yyyy-MM-dd'T'HH:mm:ss'Z'}\r\n"), Swaks.TlsAuth);
         Assert.True(code == 0, output);
+        var jsonUuid = Messages.NewUuid();
+        using (var accepted = await api.SendJsonAsync($$"""
+            {"from": "news@sender.test", "text": "x", "send_at": "{{DateTimeOffset.UtcNow.AddHours(1):yyyy-MM-ddTHH:mm:ssZ}}", "recipients": [{"email": "a@ok.test", "uuid": "{{jsonUuid}}"}]}
+            """))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
 
         using var foreign = await api.CancelAsync(uuid, login: "globex:other");
+        using var foreignJson = await api.CancelAsync(jsonUuid, login: "globex:other");
         using var own = await api.CancelAsync(uuid);
+        using var ownJson = await api.CancelAsync(jsonUuid);
 
-        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, own.StatusCode);
+        Assert.Equal((HttpStatusCode.NotFound, HttpStatusCode.NotFound), (foreign.StatusCode, foreignJson.StatusCode));
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (own.StatusCode, ownJson.StatusCode));
         Assert.True(DateTimeOffset.UtcNow < sendAt, "the cancel came after the send time");
     }
 
@@ -333,6 +342,17 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
             using var content = new ByteArrayContent(Messages.Bytes(Messages.Simple(uuid, "api@ok.test", header + "\r\n")));
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/mail/send") { Content = content };
+            request.Headers.Authorization = _login;
+            return await _http.SendAsync(request);
+        }
+
+        /// <summary>POST /v1/messages (the JSON send API).</summary>
+        public async Task<HttpResponseMessage> SendJsonAsync(string json)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/messages")
+            {
+                Content = new StringContent(json, Encoding.UTF8, "application/json"),
+            };
             request.Headers.Authorization = _login;
             return await _http.SendAsync(request);
         }
