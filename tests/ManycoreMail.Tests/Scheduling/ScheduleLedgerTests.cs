@@ -2,6 +2,7 @@ using ManycoreMail.Sending;
 using ManycoreMail.TestSupport;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Time.Testing;
+using Npgsql;
 
 namespace ManycoreMail.Tests.Scheduling;
 
@@ -182,4 +183,25 @@ public sealed class PostgresScheduleLedgerTests(SharedPostgres postgres) : Sched
         await PostgresScheduleLedger.OpenAsync(await postgres.CreateDatabaseAsync("schedule"), Time, CancellationToken.None);
 
     private protected override Task<long> PurgeAsync(IScheduleLedger ledger) => ((PostgresScheduleLedger)ledger).PurgeAsync(CancellationToken.None);
+
+    [Fact]
+    public async Task A_table_from_before_tenants_gains_the_column_and_its_entries_stay_cancellable_without_a_tenant()
+    {
+        var database = await postgres.CreateDatabaseAsync("schedule_v1");
+        await using (var old = NpgsqlDataSource.Create(database))
+        await using (var create = old.CreateCommand("""
+            CREATE TABLE scheduled_messages (uuid TEXT NOT NULL PRIMARY KEY, send_at BIGINT NOT NULL, status TEXT NOT NULL, changed BIGINT NOT NULL);
+            INSERT INTO scheduled_messages VALUES ('old1', 0, 'scheduled', 0);
+            """))
+        {
+            await create.ExecuteNonQueryAsync();
+        }
+
+        await using var upgraded = await PostgresScheduleLedger.OpenAsync(database, Time, CancellationToken.None);
+        await upgraded.RecordAsync([new ScheduledEntry("new1", Time.GetUtcNow().AddHours(1), "acme")], CancellationToken.None);
+
+        Assert.Equal(CancelOutcome.Unknown, await upgraded.CancelAsync("old1", "acme", CancellationToken.None));
+        Assert.Equal(CancelOutcome.Cancelled, await upgraded.CancelAsync("old1", null, CancellationToken.None));
+        Assert.Equal(CancelOutcome.Cancelled, await upgraded.CancelAsync("new1", "acme", CancellationToken.None));
+    }
 }

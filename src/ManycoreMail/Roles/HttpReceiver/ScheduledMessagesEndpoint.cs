@@ -10,8 +10,8 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <c>DELETE /v1/messages/{uuid}</c> behind the API's Basic auth: cancels a scheduled message not yet sent. 200
 /// <c>{"uuid": ..., "status": "cancelled"}</c> (again for one already cancelled), 409 once it was sent, 404 for a
 /// uuid nothing was scheduled under (or another tenant's, for a login bound to a tenant); refusals are problem+json
-/// naming the field. The <c>cancelled</c> event is
-/// queued here, when the cancel happens; the scheduler later drops the held message without a second one.
+/// naming the field. The <c>cancelled</c> event is queued here, when the cancel happens; the scheduler later drops the
+/// held message without a second one.
 /// </summary>
 internal sealed class ScheduledMessagesEndpoint(ApiAuthentication authentication, IScheduleLedger ledger, EventQueue events, TimeProvider time)
 {
