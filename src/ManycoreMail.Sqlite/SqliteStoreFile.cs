@@ -26,8 +26,11 @@ public static class SqliteStoreFile
     /// tables (<paramref name="createTables"/>, recorded as <paramref name="schemaVersion"/>) or checks the version a
     /// file already has.</summary>
     /// <param name="storeName">What the store is called in messages ("event store").</param>
-    /// <exception cref="InvalidOperationException">The file cannot use WAL, or holds another schema version.</exception>
-    public static SqliteConnection OpenWriter(string path, TimeSpan busyTimeout, string storeName, string pragmas, string createTables, int schemaVersion)
+    /// <param name="upgrades">By version: the statements that bring a file of that version to the next one, applied in
+    /// turn (in the same transaction) to a file older than <paramref name="schemaVersion"/>; none when null.</param>
+    /// <exception cref="InvalidOperationException">The file cannot use WAL, or holds another schema version and no upgrade to this one.</exception>
+    public static SqliteConnection OpenWriter(string path, TimeSpan busyTimeout, string storeName, string pragmas, string createTables, int schemaVersion,
+        IReadOnlyDictionary<int, string>? upgrades = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         var connection = new SqliteConnection(ConnectionString(path, readOnly: false, busyTimeout));
@@ -52,7 +55,10 @@ public static class SqliteStoreFile
             }
             else if (Convert.ToInt64(found, CultureInfo.InvariantCulture) is var version && version != schemaVersion)
             {
-                throw new InvalidOperationException($"The {storeName} {path} has schema version {version}; this build reads version {schemaVersion}.");
+                if (version > schemaVersion || upgrades is null || !Upgrade(connection, transaction, (int)version, schemaVersion, upgrades))
+                {
+                    throw new InvalidOperationException($"The {storeName} {path} has schema version {version}; this build reads version {schemaVersion}.");
+                }
             }
 
             transaction.Commit();
@@ -63,6 +69,25 @@ public static class SqliteStoreFile
             connection.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Runs the upgrades from <paramref name="from"/> to <paramref name="to"/> and records the new version; false,
+    /// with nothing run, when one step is missing.</summary>
+    private static bool Upgrade(SqliteConnection connection, SqliteTransaction transaction, int from, int to, IReadOnlyDictionary<int, string> upgrades)
+    {
+        for (var version = from; version < to; version++)
+        {
+            if (!upgrades.ContainsKey(version))
+            {
+                return false;
+            }
+        }
+        for (var version = from; version < to; version++)
+        {
+            Execute(connection, upgrades[version], transaction);
+        }
+        Execute(connection, string.Create(CultureInfo.InvariantCulture, $"INSERT INTO schema_version (version) VALUES ({to})"), transaction);
+        return true;
     }
 
     /// <summary>A read-only connection beside the writer (WAL lets it read while the writer commits).</summary>

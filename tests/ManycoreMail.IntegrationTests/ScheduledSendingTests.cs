@@ -197,6 +197,81 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
     }
 
+    /// <summary>The receiver's login apa and the API's login admin bound to tenant acme, and an API login globex:other
+    /// bound to tenant globex.</summary>
+    private static MailerConfig WithTenantLogins(MailerConfig config)
+    {
+        var customer = File.ReadAllText(config.CustomerFile);
+        foreach (var (login, more) in (ReadOnlySpan<(string, string)>)[
+            ("    - username: apa\n      password: banan\n", "      tenant: acme\n"),
+            ("    - username: admin\n      password: secret\n", "      tenant: acme\n    - username: globex\n      password: other\n      tenant: globex\n")])
+        {
+            Assert.Equal(2, customer.Split(login).Length);
+            customer = customer.Replace(login, login + more, StringComparison.Ordinal);
+        }
+        File.WriteAllText(config.CustomerFile, customer);
+        return config;
+    }
+
+    [Fact]
+    public async Task A_tenant_login_cannot_cancel_another_tenants_scheduled_message_which_is_delivered_at_its_time()
+    {
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = WithTenantLogins(new MailerConfig(world, webhook.Url).Write());
+        await using var mailer = await RunningMailer.StartAsync(config);
+        using var api = new Api(config);
+        var uuid = Messages.NewUuid();
+        var sendAt = WholeSecondsFromNow(Ahead);
+        using (var held = await api.SendAsync(uuid, "X-Send-At: " + sendAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)))
+        {
+            Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+        }
+
+        using var foreign = await api.CancelAsync(uuid, login: "globex:other");
+        using var unknown = await api.CancelAsync("nosuchmessage", login: "globex:other");
+
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+        Assert.Equal("application/problem+json", foreign.Content.Headers.ContentType?.MediaType);
+        var problem = JsonNode.Parse(await foreign.Content.ReadAsStringAsync())!;
+        var unknownProblem = JsonNode.Parse(await unknown.Content.ReadAsStringAsync())!;
+        Assert.Equal("uuid", (string?)problem["field"]);
+        Assert.Equal(((string?)unknownProblem["detail"])!.Replace("nosuchmessage", uuid, StringComparison.Ordinal), (string?)problem["detail"]);
+        Assert.True(DateTimeOffset.UtcNow < sendAt, "the cancel came after the send time");
+        await DeliveredAfterAsync(webhook, sink, uuid, sendAt);
+    }
+
+    [Fact]
+    public async Task Messages_held_at_the_smtp_door_and_the_json_api_are_cancelled_only_by_their_logins_tenant()
+    {
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = WithTenantLogins(new MailerConfig(world, webhook.Url).Write());
+        await using var mailer = await RunningMailer.StartAsync(config);
+        using var api = new Api(config);
+        var uuid = Messages.NewUuid();
+        var sendAt = WholeSecondsFromNow(Ahead);
+        var (code, output) = await Swaks.SendAsync(config.Receiver,
+            Messages.Simple(uuid, "later@ok.test", $"X-Send-At: {sendAt:yyyy-MM-dd'T'HH:mm:ss'Z'}\r\n"), Swaks.TlsAuth);
+        Assert.True(code == 0, output);
+        var jsonUuid = Messages.NewUuid();
+        using (var accepted = await api.SendJsonAsync($$"""
+            {"from": "news@sender.test", "text": "x", "send_at": "{{DateTimeOffset.UtcNow.AddHours(1):yyyy-MM-ddTHH:mm:ssZ}}", "recipients": [{"email": "a@ok.test", "uuid": "{{jsonUuid}}"}]}
+            """))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        }
+
+        using var foreign = await api.CancelAsync(uuid, login: "globex:other");
+        using var foreignJson = await api.CancelAsync(jsonUuid, login: "globex:other");
+        using var own = await api.CancelAsync(uuid);
+        using var ownJson = await api.CancelAsync(jsonUuid);
+
+        Assert.Equal((HttpStatusCode.NotFound, HttpStatusCode.NotFound), (foreign.StatusCode, foreignJson.StatusCode));
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (own.StatusCode, ownJson.StatusCode));
+        Assert.True(DateTimeOffset.UtcNow < sendAt, "the cancel came after the send time");
+    }
+
     [Fact]
     public async Task A_scheduled_message_survives_kill_9_on_the_embedded_spool()
     {
@@ -271,10 +346,24 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
             return await _http.SendAsync(request);
         }
 
-        public async Task<HttpResponseMessage> CancelAsync(string uuid, bool authenticate = true)
+        /// <summary>POST /v1/messages (the JSON send API).</summary>
+        public async Task<HttpResponseMessage> SendJsonAsync(string json)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/messages")
+            {
+                Content = new StringContent(json, Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = _login;
+            return await _http.SendAsync(request);
+        }
+
+        /// <param name="login">user:password to log in as instead of the usual login.</param>
+        public async Task<HttpResponseMessage> CancelAsync(string uuid, bool authenticate = true, string? login = null)
         {
             using var request = new HttpRequestMessage(HttpMethod.Delete, $"http://127.0.0.1:{config.HttpPort}/v1/messages/{uuid}");
-            request.Headers.Authorization = authenticate ? _login : null;
+            request.Headers.Authorization = !authenticate ? null
+                : login is null ? _login
+                : new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(login)));
             return await _http.SendAsync(request);
         }
 

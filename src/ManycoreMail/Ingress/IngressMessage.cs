@@ -26,10 +26,16 @@ internal static class IngressRules
 {
     private const int MaxUuidLength = 200;
 
-    public static bool TryAccept(ReadOnlyMemory<byte> message, PriorityRule priorityRule, out IngressMessage accepted, out IngressRefusal refusal)
+    public static bool TryAccept(ReadOnlyMemory<byte> message, PriorityRule priorityRule, out IngressMessage accepted, out IngressRefusal refusal) =>
+        TryAccept(message, priorityRule, out accepted, out _, out refusal);
+
+    /// <summary>The same, and the message's parsed header block, so that the door's later steps (tenant, send time)
+    /// read it without parsing the message again.</summary>
+    public static bool TryAccept(ReadOnlyMemory<byte> message, PriorityRule priorityRule, out IngressMessage accepted, out MessageHeaders headers,
+        out IngressRefusal refusal)
     {
         accepted = null!;
-        if (!MessageHeaders.TryParse(message, out var headers, out var error))
+        if (!MessageHeaders.TryParse(message, out headers, out var error))
         {
             refusal = new IngressRefusal("Malformed message header: " + error);
             return false;

@@ -11,8 +11,10 @@ namespace ManycoreMail.Ingress;
 internal sealed record IngressSubmission(IngressMessage Message, ReadOnlyMemory<byte> Body);
 
 /// <summary>An accepted message to hold on the scheduled queue until <paramref name="SendAt"/>; <paramref name="BodyFormat"/>
-/// is null for a raw message and <see cref="HeldSend.BodyFormat"/> for a JSON send composed at its time.</summary>
-internal sealed record HeldSubmission(IngressMessage Message, ReadOnlyMemory<byte> Body, DateTimeOffset SendAt, string? BodyFormat = null);
+/// is null for a raw message and <see cref="HeldSend.BodyFormat"/> for a JSON send composed at its time.
+/// <paramref name="Tenant"/> is the tenant it was accepted for (null when none): only that tenant's logins (and logins
+/// without a tenant) may cancel it.</summary>
+internal sealed record HeldSubmission(IngressMessage Message, ReadOnlyMemory<byte> Body, DateTimeOffset SendAt, string? Tenant, string? BodyFormat = null);
 
 /// <summary>Puts an accepted submission on the primary or default queue, durably, or holds it on the scheduled queue
 /// until its send time, and counts it under the original receivers' metric names.</summary>
@@ -51,10 +53,11 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
     }
 
     /// <summary>Queues the message now, or holds it until <paramref name="holdUntil"/> (its <c>X-Send-At</c>) when that
-    /// is set; false as <see cref="TryEnqueueAsync"/>.</summary>
-    public ValueTask<bool> TryEnqueueOrHoldAsync(IngressMessage message, ReadOnlyMemory<byte> bytes, DateTimeOffset? holdUntil, CancellationToken cancellationToken) =>
+    /// is set, for <paramref name="tenant"/>; false as <see cref="TryEnqueueAsync"/>.</summary>
+    public ValueTask<bool> TryEnqueueOrHoldAsync(IngressMessage message, ReadOnlyMemory<byte> bytes, DateTimeOffset? holdUntil, string? tenant,
+        CancellationToken cancellationToken) =>
         holdUntil is { } sendAt
-            ? TryHoldBatchAsync([new HeldSubmission(message, bytes, sendAt)], cancellationToken)
+            ? TryHoldBatchAsync([new HeldSubmission(message, bytes, sendAt, tenant)], cancellationToken)
             : TryEnqueueAsync(message, bytes, cancellationToken);
 
     /// <summary>Queues every message in one transaction (all or none); false as <see cref="TryEnqueueAsync"/>.</summary>
@@ -77,7 +80,7 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         {
             try
             {
-                await scheduleLedger.RecordAsync(submissions.Select(s => new ScheduledEntry(s.Message.Uuid, s.SendAt)).ToArray(), cancellationToken).ConfigureAwait(false);
+                await scheduleLedger.RecordAsync(submissions.Select(s => new ScheduledEntry(s.Message.Uuid, s.SendAt, s.Tenant)).ToArray(), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

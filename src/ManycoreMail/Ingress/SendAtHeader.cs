@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.RegularExpressions;
 using ManycoreMail.Mime;
 
@@ -19,23 +18,14 @@ internal static partial class SendAtHeader
 
     private static readonly string[] Months = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
-    /// <summary>The send time when the message asks to be held until a future moment; null when it has no
-    /// <c>X-Send-At</c> or its time has come (it is sent as usual); false with a refusal when the header is
-    /// unreadable, repeated with different values, or more than <see cref="MaxAhead"/> ahead.</summary>
-    public static bool TryRead(ReadOnlyMemory<byte> message, DateTimeOffset now, out DateTimeOffset? holdUntil, out IngressRefusal refusal)
+    /// <summary>The send time when the message (its parsed <paramref name="headers"/>) asks to be held until a future
+    /// moment; null when it has no <c>X-Send-At</c> or its time has come (it is sent as usual); false with a refusal
+    /// when the header is unreadable, repeated with different values, or more than <see cref="MaxAhead"/> ahead.</summary>
+    public static bool TryRead(MessageHeaders headers, DateTimeOffset now, out DateTimeOffset? holdUntil, out IngressRefusal refusal)
     {
+        ArgumentNullException.ThrowIfNull(headers);
         holdUntil = null;
         refusal = null!;
-        // Almost no message carries the header: a scan of the header lines' names costs far less than parsing them.
-        if (!MayCarry(message.Span))
-        {
-            return true;
-        }
-        if (!MessageHeaders.TryParse(message, out var headers, out var error))
-        {
-            refusal = new IngressRefusal("Malformed message header: " + error);
-            return false;
-        }
         string? value = null;
         foreach (var field in headers.All(Name))
         {
@@ -62,32 +52,6 @@ internal static partial class SendAtHeader
         }
         holdUntil = sendAt > now ? sendAt : null;
         return true;
-    }
-
-    /// <summary>Whether a header line of the block starts with the header's name (any case).</summary>
-    private static bool MayCarry(ReadOnlySpan<byte> message)
-    {
-        var name = "x-send-at"u8;
-        var rest = message;
-        while (rest.Length > 0)
-        {
-            if (rest.Length > name.Length && Ascii.EqualsIgnoreCase(rest[..name.Length], name))
-            {
-                return true;
-            }
-            var end = rest.IndexOf((byte)'\n');
-            if (end < 0)
-            {
-                return false;
-            }
-            rest = rest[(end + 1)..];
-            // An empty line ends the header block.
-            if (rest.Length == 0 || rest[0] == (byte)'\n' || rest is [(byte)'\r', (byte)'\n', ..])
-            {
-                return false;
-            }
-        }
-        return false;
     }
 
     /// <summary>An RFC 3339 timestamp or an RFC 5322 date-time, with its offset; false for anything else.</summary>

@@ -16,22 +16,23 @@ internal static class SubmissionTenant
     private static readonly string[] CampaignHeaders = ["X-Campaign"];
 
     /// <summary>The message to queue: <paramref name="message"/> itself, or with an X-Tenant line put in front of it
-    /// (the rest is not touched, so nothing is re-serialised).</summary>
+    /// (the rest is not touched, so nothing is re-serialised and <paramref name="headers"/> still describe every other
+    /// field of it).</summary>
+    /// <param name="headers">The message's header block, as the ingress rules parsed it.</param>
     /// <param name="loginTenant">The tenant of the login the message came through; null for a login without one or a
     /// trusted client that did not log in (its X-Tenant is kept as given).</param>
-    public static bool TryApply(ReadOnlyMemory<byte> message, string? loginTenant, out ReadOnlyMemory<byte> queued, out IngressRefusal refusal)
+    /// <param name="tenant">The tenant the message is sent for (the one its X-Tenant names once queued); null for none.</param>
+    public static bool TryApply(ReadOnlyMemory<byte> message, MessageHeaders headers, string? loginTenant, out ReadOnlyMemory<byte> queued,
+        out string? tenant, out IngressRefusal refusal)
     {
+        ArgumentNullException.ThrowIfNull(headers);
         queued = message;
-        if (!MessageHeaders.TryParse(message, out var headers, out var error))
-        {
-            refusal = new IngressRefusal("Malformed message header: " + error);
-            return false;
-        }
+        tenant = null;
         if (!TryReadClaim(headers, out var claimed, out refusal) || !TryCheckCampaign(headers, out refusal))
         {
             return false;
         }
-        if (!TenantClaim.TryResolve(loginTenant, claimed, out var tenant, out refusal))
+        if (!TenantClaim.TryResolve(loginTenant, claimed, out tenant, out refusal))
         {
             return false;
         }

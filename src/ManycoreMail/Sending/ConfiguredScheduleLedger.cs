@@ -19,8 +19,8 @@ internal sealed class ConfiguredScheduleLedger(MailerOptions options, TimeProvid
     public async ValueTask<bool> TryMarkSentAsync(string uuid, CancellationToken cancellationToken) =>
         await (await GetAsync(cancellationToken).ConfigureAwait(false)).Ledger.TryMarkSentAsync(uuid, cancellationToken).ConfigureAwait(false);
 
-    public async ValueTask<CancelOutcome> CancelAsync(string uuid, CancellationToken cancellationToken) =>
-        await (await GetAsync(cancellationToken).ConfigureAwait(false)).Ledger.CancelAsync(uuid, cancellationToken).ConfigureAwait(false);
+    public async ValueTask<CancelOutcome> CancelAsync(string uuid, string? tenant, CancellationToken cancellationToken) =>
+        await (await GetAsync(cancellationToken).ConfigureAwait(false)).Ledger.CancelAsync(uuid, tenant, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Deletes sent and cancelled entries older than a week; how many.</summary>
     public async Task<long> PurgeAsync(CancellationToken cancellationToken) =>

@@ -1,4 +1,5 @@
 using Npgsql;
+using NpgsqlTypes;
 
 namespace ManycoreMail.Sending;
 
@@ -15,6 +16,7 @@ internal sealed class PostgresScheduleLedger : IScheduleLedger, IAsyncDisposable
             status TEXT NOT NULL,
             changed BIGINT NOT NULL);
         CREATE INDEX IF NOT EXISTS scheduled_messages_changed ON scheduled_messages (changed);
+        ALTER TABLE scheduled_messages ADD COLUMN IF NOT EXISTS tenant TEXT;
         """;
 
     private readonly NpgsqlDataSource _dataSource;
@@ -60,6 +62,7 @@ internal sealed class PostgresScheduleLedger : IScheduleLedger, IAsyncDisposable
             command.Parameters.AddWithValue("uuid", entry.Uuid);
             command.Parameters.AddWithValue("send_at", entry.SendAt.ToUnixTimeMilliseconds());
             command.Parameters.AddWithValue("now", now);
+            command.Parameters.Add(Tenant(entry.Tenant));
             batch.BatchCommands.Add(command);
         }
         // A batch runs in one implicit transaction: all entries or none.
@@ -72,16 +75,16 @@ internal sealed class PostgresScheduleLedger : IScheduleLedger, IAsyncDisposable
         {
             return true;
         }
-        return ScheduleLedgerSql.MaySendWith(await StatusAsync(uuid, cancellationToken).ConfigureAwait(false));
+        return ScheduleLedgerSql.MaySendWith(await StatusAsync(uuid, tenant: null, cancellationToken).ConfigureAwait(false));
     }
 
-    public async ValueTask<CancelOutcome> CancelAsync(string uuid, CancellationToken cancellationToken)
+    public async ValueTask<CancelOutcome> CancelAsync(string uuid, string? tenant, CancellationToken cancellationToken)
     {
-        if (await ExecuteAsync(ScheduleLedgerSql.Cancel, uuid, cancellationToken).ConfigureAwait(false) > 0)
+        if (await ExecuteAsync(ScheduleLedgerSql.Cancel, uuid, cancellationToken, Tenant(tenant)).ConfigureAwait(false) > 0)
         {
             return CancelOutcome.Cancelled;
         }
-        return ScheduleLedgerSql.CancelOutcomeOf(await StatusAsync(uuid, cancellationToken).ConfigureAwait(false));
+        return ScheduleLedgerSql.CancelOutcomeOf(await StatusAsync(uuid, tenant, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>Deletes sent and cancelled entries older than <see cref="ScheduleLedgerSql.Retention"/>; how many.</summary>
@@ -94,18 +97,27 @@ internal sealed class PostgresScheduleLedger : IScheduleLedger, IAsyncDisposable
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 
-    private async Task<int> ExecuteAsync(string sql, string uuid, CancellationToken cancellationToken)
+    private async Task<int> ExecuteAsync(string sql, string uuid, CancellationToken cancellationToken, NpgsqlParameter? tenant = null)
     {
         await using var command = _dataSource.CreateCommand(sql);
         command.Parameters.AddWithValue("uuid", uuid);
         command.Parameters.AddWithValue("now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+        if (tenant is not null)
+        {
+            command.Parameters.Add(tenant);
+        }
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<string?> StatusAsync(string uuid, CancellationToken cancellationToken)
+    private async Task<string?> StatusAsync(string uuid, string? tenant, CancellationToken cancellationToken)
     {
         await using var command = _dataSource.CreateCommand(ScheduleLedgerSql.Status);
         command.Parameters.AddWithValue("uuid", uuid);
+        command.Parameters.Add(Tenant(tenant));
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
     }
+
+    /// <summary>The @tenant parameter, typed: PostgreSQL cannot infer a type for a null compared with IS NULL.</summary>
+    private static NpgsqlParameter Tenant(string? tenant) =>
+        new("tenant", NpgsqlDbType.Text) { Value = (object?)tenant ?? DBNull.Value };
 }

@@ -1,7 +1,8 @@
 namespace ManycoreMail.Sending;
 
-/// <summary>One message held until its send time, as the ledger records it.</summary>
-internal sealed record ScheduledEntry(string Uuid, DateTimeOffset SendAt);
+/// <summary>One message held until its send time, as the ledger records it; <paramref name="Tenant"/> is the tenant it
+/// was accepted for (null when none), which decides which logins may cancel it.</summary>
+internal sealed record ScheduledEntry(string Uuid, DateTimeOffset SendAt, string? Tenant);
 
 /// <summary>What cancelling a scheduled message did.</summary>
 internal enum CancelOutcome
@@ -12,7 +13,7 @@ internal enum CancelOutcome
     /// <summary>Its time came and it was handed on (409).</summary>
     AlreadySent,
 
-    /// <summary>No scheduled message has this uuid (404).</summary>
+    /// <summary>No scheduled message has this uuid, or none the canceller's tenant may see (404).</summary>
     Unknown,
 
     /// <summary>It was cancelled before (200 again, but no second <c>cancelled</c> event).</summary>
@@ -35,6 +36,8 @@ internal interface IScheduleLedger
     /// goes through.</summary>
     ValueTask<bool> TryMarkSentAsync(string uuid, CancellationToken cancellationToken);
 
-    /// <summary>Cancels the message if it is still scheduled.</summary>
-    ValueTask<CancelOutcome> CancelAsync(string uuid, CancellationToken cancellationToken);
+    /// <summary>Cancels the message if it is still scheduled. With a <paramref name="tenant"/>, only a message recorded for
+    /// that tenant: any other is <see cref="CancelOutcome.Unknown"/> whatever its state, so that a tenant's login cannot
+    /// learn that another tenant's uuid exists. Null (a login without a tenant) cancels any message.</summary>
+    ValueTask<CancelOutcome> CancelAsync(string uuid, string? tenant, CancellationToken cancellationToken);
 }

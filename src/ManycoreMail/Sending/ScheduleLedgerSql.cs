@@ -17,16 +17,19 @@ internal static class ScheduleLedgerSql
     public static readonly TimeSpan Retention = TimeSpan.FromDays(7);
 
     public const string Record = """
-        INSERT INTO scheduled_messages (uuid, send_at, status, changed) VALUES (@uuid, @send_at, 'scheduled', @now)
-        ON CONFLICT (uuid) DO UPDATE SET send_at = excluded.send_at, status = 'scheduled', changed = excluded.changed
+        INSERT INTO scheduled_messages (uuid, send_at, status, changed, tenant) VALUES (@uuid, @send_at, 'scheduled', @now, @tenant)
+        ON CONFLICT (uuid) DO UPDATE SET send_at = excluded.send_at, status = 'scheduled', changed = excluded.changed, tenant = excluded.tenant
         """;
 
     /// <summary>A message already marked sent is marked again: a hand-off retried after a crash goes through.</summary>
     public const string MarkSent = "UPDATE scheduled_messages SET status = 'sent', changed = @now WHERE uuid = @uuid AND status <> 'cancelled'";
 
-    public const string Cancel = "UPDATE scheduled_messages SET status = 'cancelled', changed = @now WHERE uuid = @uuid AND status = 'scheduled'";
+    /// <summary>A null @tenant (a login without one) matches every row; a tenant matches only its own rows, so a row of
+    /// another tenant (or of none) is as absent.</summary>
+    public const string Cancel = "UPDATE scheduled_messages SET status = 'cancelled', changed = @now WHERE uuid = @uuid AND status = 'scheduled' AND (@tenant IS NULL OR tenant = @tenant)";
 
-    public const string Status = "SELECT status FROM scheduled_messages WHERE uuid = @uuid";
+    /// <summary>The status as @tenant may see it (<see cref="Cancel"/>'s rule; null for the scheduler, which sees all).</summary>
+    public const string Status = "SELECT status FROM scheduled_messages WHERE uuid = @uuid AND (@tenant IS NULL OR tenant = @tenant)";
 
     public const string Purge = "DELETE FROM scheduled_messages WHERE status <> 'scheduled' AND changed < @before";
 

@@ -10,7 +10,7 @@ namespace ManycoreMail.Sending;
 internal sealed class SqliteScheduleLedger : IScheduleLedger, IAsyncDisposable
 {
     public const string FileName = "schedule.db";
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
     private static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(5);
 
     private const string CreateTables = """
@@ -18,9 +18,16 @@ internal sealed class SqliteScheduleLedger : IScheduleLedger, IAsyncDisposable
             uuid TEXT NOT NULL PRIMARY KEY,
             send_at INTEGER NOT NULL,
             status TEXT NOT NULL,
-            changed INTEGER NOT NULL) WITHOUT ROWID;
+            changed INTEGER NOT NULL,
+            tenant TEXT) WITHOUT ROWID;
         CREATE INDEX scheduled_messages_changed ON scheduled_messages (changed);
         """;
+
+    // Version 1 did not know tenants: its entries keep a null tenant, which only a login without a tenant may cancel.
+    private static readonly Dictionary<int, string> Upgrades = new()
+    {
+        [1] = "ALTER TABLE scheduled_messages ADD COLUMN tenant TEXT",
+    };
 
     private readonly SqliteConnection _connection;
     private readonly TimeProvider _time;
@@ -38,7 +45,7 @@ internal sealed class SqliteScheduleLedger : IScheduleLedger, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var connection = SqliteStoreFile.OpenWriter(path, BusyTimeout, "schedule ledger", "PRAGMA synchronous = FULL;", CreateTables, SchemaVersion);
+        var connection = SqliteStoreFile.OpenWriter(path, BusyTimeout, "schedule ledger", "PRAGMA synchronous = FULL;", CreateTables, SchemaVersion, Upgrades);
         return new SqliteScheduleLedger(connection, time);
     }
 
@@ -55,11 +62,13 @@ internal sealed class SqliteScheduleLedger : IScheduleLedger, IAsyncDisposable
             command.CommandText = ScheduleLedgerSql.Record;
             var uuid = command.Parameters.Add("@uuid", SqliteType.Text);
             var sendAt = command.Parameters.Add("@send_at", SqliteType.Integer);
+            var tenant = command.Parameters.Add("@tenant", SqliteType.Text);
             command.Parameters.AddWithValue("@now", now);
             foreach (var entry in entries)
             {
                 uuid.Value = entry.Uuid;
                 sendAt.Value = entry.SendAt.ToUnixTimeMilliseconds();
+                tenant.Value = (object?)entry.Tenant ?? DBNull.Value;
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -79,7 +88,7 @@ internal sealed class SqliteScheduleLedger : IScheduleLedger, IAsyncDisposable
             {
                 return true;
             }
-            return ScheduleLedgerSql.MaySendWith(await StatusAsync(uuid, cancellationToken).ConfigureAwait(false));
+            return ScheduleLedgerSql.MaySendWith(await StatusAsync(uuid, tenant: null, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
@@ -87,16 +96,16 @@ internal sealed class SqliteScheduleLedger : IScheduleLedger, IAsyncDisposable
         }
     }
 
-    public async ValueTask<CancelOutcome> CancelAsync(string uuid, CancellationToken cancellationToken)
+    public async ValueTask<CancelOutcome> CancelAsync(string uuid, string? tenant, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (await ExecuteAsync(ScheduleLedgerSql.Cancel, uuid, cancellationToken).ConfigureAwait(false) > 0)
+            if (await ExecuteAsync(ScheduleLedgerSql.Cancel, uuid, cancellationToken, tenant).ConfigureAwait(false) > 0)
             {
                 return CancelOutcome.Cancelled;
             }
-            return ScheduleLedgerSql.CancelOutcomeOf(await StatusAsync(uuid, cancellationToken).ConfigureAwait(false));
+            return ScheduleLedgerSql.CancelOutcomeOf(await StatusAsync(uuid, tenant, cancellationToken).ConfigureAwait(false));
         }
         finally
         {
@@ -135,20 +144,22 @@ internal sealed class SqliteScheduleLedger : IScheduleLedger, IAsyncDisposable
         }
     }
 
-    private async Task<int> ExecuteAsync(string sql, string uuid, CancellationToken cancellationToken)
+    private async Task<int> ExecuteAsync(string sql, string uuid, CancellationToken cancellationToken, string? tenant = null)
     {
         await using var command = _connection.CreateCommand();
         command.CommandText = sql;
         command.Parameters.AddWithValue("@uuid", uuid);
         command.Parameters.AddWithValue("@now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+        command.Parameters.Add("@tenant", SqliteType.Text).Value = (object?)tenant ?? DBNull.Value;
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<string?> StatusAsync(string uuid, CancellationToken cancellationToken)
+    private async Task<string?> StatusAsync(string uuid, string? tenant, CancellationToken cancellationToken)
     {
         await using var command = _connection.CreateCommand();
         command.CommandText = ScheduleLedgerSql.Status;
         command.Parameters.AddWithValue("@uuid", uuid);
+        command.Parameters.Add("@tenant", SqliteType.Text).Value = (object?)tenant ?? DBNull.Value;
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
     }
 }

@@ -47,7 +47,7 @@ public sealed class SchedulerRoleTests : IAsyncLifetime
     /// <summary>Holds an item (due now) as the receivers do, recorded in the ledger.</summary>
     private async Task HoldAsync(string uuid, byte[] body, string? bodyFormat = null)
     {
-        await _ledger.RecordAsync([new ScheduledEntry(uuid, DateTimeOffset.UtcNow)], CancellationToken.None);
+        await _ledger.RecordAsync([new ScheduledEntry(uuid, DateTimeOffset.UtcNow, null)], CancellationToken.None);
         await _spool.EnqueueAsync(Queues.Scheduled, new QueueItem(new MessageEnvelope { Uuid = uuid, BodyFormat = bodyFormat }, body), CancellationToken.None);
     }
 
@@ -74,7 +74,7 @@ public sealed class SchedulerRoleTests : IAsyncLifetime
         Assert.Equal(Raw("urgent", "0"), primary.Body.ToArray());
         Assert.Equal("normal", Assert.Single(await TakeAllAsync(Queues.Default)).Envelope.Uuid);
         Assert.Equal(0, await _spool.CountAsync(Queues.Scheduled, CancellationToken.None));
-        Assert.Equal(CancelOutcome.AlreadySent, await _ledger.CancelAsync("urgent", CancellationToken.None));
+        Assert.Equal(CancelOutcome.AlreadySent, await _ledger.CancelAsync("urgent", null, CancellationToken.None));
         var metrics = await _metrics.RenderAsync(CancellationToken.None);
         Assert.Contains("nbr_emails_enqueued_total 2.0", metrics);
         Assert.Contains("nbr_recipients_total 4.0", metrics);
@@ -84,7 +84,7 @@ public sealed class SchedulerRoleTests : IAsyncLifetime
     public async Task A_cancelled_message_is_dropped_silently_at_its_time()
     {
         await HoldAsync("gone", Raw("gone", "0"));
-        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("gone", CancellationToken.None));
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("gone", null, CancellationToken.None));
 
         await HandOnDueAsync();
 
@@ -137,7 +137,7 @@ public sealed class SchedulerRoleTests : IAsyncLifetime
         // Retried later, not at once.
         Assert.Empty(await TakeAllAsync(Queues.Scheduled));
         Assert.Equal(0, await _spool.CountAsync(Queues.Primary, CancellationToken.None) + await _spool.CountAsync(Queues.Events, CancellationToken.None));
-        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("json3", CancellationToken.None));
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("json3", null, CancellationToken.None));
     }
 
     [Fact]
@@ -152,13 +152,13 @@ public sealed class SchedulerRoleTests : IAsyncLifetime
 
         Assert.Equal(0, await _spool.CountAsync(Queues.Primary, CancellationToken.None));
         Assert.Equal(["kept1", "kept2"], (await TakeAllAsync(Queues.Scheduled)).Select(i => i.Envelope.Uuid).Order());
-        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("kept1", CancellationToken.None));
+        Assert.Equal(CancelOutcome.Cancelled, await _ledger.CancelAsync("kept1", null, CancellationToken.None));
     }
 
     [Fact]
     public async Task The_running_role_hands_on_an_item_when_it_falls_due()
     {
-        await _ledger.RecordAsync([new ScheduledEntry("later", DateTimeOffset.UtcNow)], CancellationToken.None);
+        await _ledger.RecordAsync([new ScheduledEntry("later", DateTimeOffset.UtcNow, null)], CancellationToken.None);
         await _spool.CommitAsync(new QueueTransaction().Enqueue(Queues.Scheduled,
             new QueueItem(new MessageEnvelope { Uuid = "later" }, Raw("later", "1")), DateTimeOffset.UtcNow.AddSeconds(1)), CancellationToken.None);
         var role = Role().AsRole();

@@ -1,5 +1,6 @@
 using System.Text;
 using ManycoreMail.Ingress;
+using ManycoreMail.Mime;
 
 namespace ManycoreMail.Tests.Scheduling;
 
@@ -7,9 +8,16 @@ public sealed class SendAtHeaderTests
 {
     private static readonly DateTimeOffset Now = new(2026, 12, 6, 12, 0, 0, TimeSpan.Zero);
 
-    private static byte[] Message(string? sendAt, string extra = "") => Encoding.ASCII.GetBytes(
+    /// <summary>The header block of a message with <paramref name="sendAt"/> (none when null), parsed as the door parses it.</summary>
+    private static MessageHeaders Message(string? sendAt, string extra = "") => Parsed(
         "From: a@example.com\r\nTo: b@example.net\r\nX-Uuid: abc\r\n" + extra +
         (sendAt is null ? "" : $"X-Send-At: {sendAt}\r\n") + "Subject: hi\r\n\r\nX-Send-At: not a header, the body\r\n");
+
+    private static MessageHeaders Parsed(string message)
+    {
+        Assert.True(MessageHeaders.TryParse(Encoding.ASCII.GetBytes(message), out var headers, out var error), error);
+        return headers;
+    }
 
     [Theory]
     [InlineData("2026-12-24T09:00:00Z", "2026-12-24T09:00:00+00:00")]
@@ -57,7 +65,7 @@ public sealed class SendAtHeaderTests
 
     [Fact]
     public void The_header_is_found_in_any_case_and_folded() =>
-        Assert.True(SendAtHeader.TryRead(Encoding.ASCII.GetBytes("x-send-AT:\r\n 2026-12-07T12:00:00Z\r\nTo: b@example.net\r\n\r\n"), Now, out var holdUntil, out _)
+        Assert.True(SendAtHeader.TryRead(Parsed("x-send-AT:\r\n 2026-12-07T12:00:00Z\r\nTo: b@example.net\r\n\r\n"), Now, out var holdUntil, out _)
             && holdUntil == new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
 
     [Theory]

@@ -11,7 +11,9 @@ public sealed class SubmissionTenantTests
     [Fact]
     public void A_tenant_login_adds_its_tenant_in_front_of_a_message_that_names_none()
     {
-        Assert.True(SubmissionTenant.TryApply(Bytes(Body), "acme", out var queued, out _));
+        Assert.True(Apply(Bytes(Body), "acme", out var queued, out var tenant, out _));
+
+        Assert.Equal("acme", tenant);
 
         Assert.Equal("X-Tenant: acme\r\n" + Body, Encoding.UTF8.GetString(queued.Span));
         Assert.True(MessageHeaders.TryParse(queued, out var headers, out _));
@@ -24,7 +26,7 @@ public sealed class SubmissionTenantTests
     {
         var bareLf = Body.Replace("\r\n", "\n", StringComparison.Ordinal);
 
-        Assert.True(SubmissionTenant.TryApply(Bytes(bareLf), "acme", out var queued, out _));
+        Assert.True(Apply(Bytes(bareLf), "acme", out var queued, out _, out _));
 
         Assert.Equal("X-Tenant: acme\n" + bareLf, Encoding.UTF8.GetString(queued.Span));
     }
@@ -34,7 +36,7 @@ public sealed class SubmissionTenantTests
     {
         var message = Bytes("X-Tenant: acme\r\n" + Body);
 
-        Assert.True(SubmissionTenant.TryApply(message, "acme", out var queued, out _));
+        Assert.True(Apply(message, "acme", out var queued, out _, out _));
 
         Assert.True(queued.Span.SequenceEqual(message.Span));
     }
@@ -45,8 +47,10 @@ public sealed class SubmissionTenantTests
         var named = Bytes("X-Tenant: other\r\n" + Body);
         var unnamed = Bytes(Body);
 
-        Assert.True(SubmissionTenant.TryApply(named, null, out var queuedNamed, out _));
-        Assert.True(SubmissionTenant.TryApply(unnamed, null, out var queuedUnnamed, out _));
+        Assert.True(Apply(named, null, out var queuedNamed, out var namedTenant, out _));
+        Assert.True(Apply(unnamed, null, out var queuedUnnamed, out var unnamedTenant, out _));
+
+        Assert.Equal(("other", null), (namedTenant, unnamedTenant));
 
         Assert.True(queuedNamed.Span.SequenceEqual(named.Span));
         Assert.True(queuedUnnamed.Span.SequenceEqual(unnamed.Span));
@@ -55,7 +59,7 @@ public sealed class SubmissionTenantTests
     [Fact]
     public void Another_tenant_is_refused_with_5_7_1()
     {
-        Assert.False(SubmissionTenant.TryApply(Bytes("X-Tenant: other\r\n" + Body), "acme", out _, out var refusal));
+        Assert.False(Apply(Bytes("X-Tenant: other\r\n" + Body), "acme", out _, out _, out var refusal));
 
         Assert.Equal((550, "5.7.1", "login acme may not send for tenant other"), (refusal.SmtpCode, refusal.EnhancedStatus, refusal.Message));
     }
@@ -65,7 +69,7 @@ public sealed class SubmissionTenantTests
     [InlineData("X-Campaign: spring sale", "X-Campaign")]
     public void Malformed_tenant_or_campaign_headers_are_refused_naming_the_header(string header, string name)
     {
-        Assert.False(SubmissionTenant.TryApply(Bytes(header + "\r\n" + Body), null, out _, out var refusal));
+        Assert.False(Apply(Bytes(header + "\r\n" + Body), null, out _, out _, out var refusal));
 
         Assert.Equal((554, "5.6.0"), (refusal.SmtpCode, refusal.EnhancedStatus));
         Assert.StartsWith($"Malformed header {name}, expecting 1 to 64 characters", refusal.Message);
@@ -76,7 +80,7 @@ public sealed class SubmissionTenantTests
     {
         var message = Bytes("X-Stream-Id: spring sale@x\r\n" + Body);
 
-        Assert.True(SubmissionTenant.TryApply(message, null, out var queued, out _));
+        Assert.True(Apply(message, null, out var queued, out _, out _));
 
         Assert.True(queued.Span.SequenceEqual(message.Span));
     }
@@ -84,10 +88,17 @@ public sealed class SubmissionTenantTests
     [Fact]
     public void Two_different_x_tenant_headers_are_refused()
     {
-        Assert.False(SubmissionTenant.TryApply(Bytes("X-Tenant: acme\r\nX-Tenant: other\r\n" + Body), null, out _, out var refusal));
+        Assert.False(Apply(Bytes("X-Tenant: acme\r\nX-Tenant: other\r\n" + Body), null, out _, out _, out var refusal));
 
         Assert.Equal("Conflicting X-Tenant headers", refusal.Message);
     }
 
     private static ReadOnlyMemory<byte> Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    /// <summary>The tenant rules on a message whose header block is parsed first, as the door's ingress rules do.</summary>
+    private static bool Apply(ReadOnlyMemory<byte> message, string? loginTenant, out ReadOnlyMemory<byte> queued, out string? tenant, out IngressRefusal refusal)
+    {
+        Assert.True(MessageHeaders.TryParse(message, out var headers, out var error), error);
+        return SubmissionTenant.TryApply(message, headers, loginTenant, out queued, out tenant, out refusal);
+    }
 }

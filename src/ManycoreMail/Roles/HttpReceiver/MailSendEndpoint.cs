@@ -2,6 +2,7 @@ using System.Globalization;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.Ingress;
+using ManycoreMail.Mime;
 using ManycoreMail.Smtp.Server;
 using Microsoft.AspNetCore.Http;
 
@@ -58,7 +59,7 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             queue.CountDropped();
             return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {options.MaxMessageSize} bytes");
         }
-        if (!IngressRules.TryAccept(body, PriorityRule.Strict, out var accepted, out var refusal))
+        if (!IngressRules.TryAccept(body, PriorityRule.Strict, out var accepted, out var headers, out var refusal))
         {
             queue.CountDropped();
             return Problem(StatusCodes.Status400BadRequest, "Bad Request", refusal.Message);
@@ -68,18 +69,19 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             queue.CountDropped();
             return Problem(StatusCodes.Status400BadRequest, "Bad Request", tooMany);
         }
-        if (TenantRefusal(body, loginTenant, out var queued) is { } refusedTenant)
+        if (TenantRefusal(body, headers, loginTenant, out var queued, out var tenant) is { } refusedTenant)
         {
             queue.CountDropped();
             return refusedTenant;
         }
-        if (!SendAtHeader.TryRead(queued, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
+        // An X-Tenant put in front is the only change to the bytes: X-Send-At reads the same from the headers parsed above.
+        if (!SendAtHeader.TryRead(headers, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
         {
             queue.CountDropped();
             return Results.Problem(detail: badSendAt.Message, statusCode: StatusCodes.Status400BadRequest, title: "Bad Request",
                 extensions: new Dictionary<string, object?> { ["field"] = SendAtHeader.Name });
         }
-        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, context.RequestAborted).ConfigureAwait(false))
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, tenant, context.RequestAborted).ConfigureAwait(false))
         {
             return Problem(StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "the queue cannot take the message now; try again later");
         }
@@ -88,9 +90,9 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
 
     /// <summary>The tenant rules (<see cref="SubmissionTenant"/>) for the request's login: null and the message to queue,
     /// or 403 for a tenant the login may not send for and 400 for a malformed X-Tenant, X-Stream-Id or X-Campaign.</summary>
-    private static IResult? TenantRefusal(ReadOnlyMemory<byte> body, string? loginTenant, out ReadOnlyMemory<byte> queued)
+    private static IResult? TenantRefusal(ReadOnlyMemory<byte> body, MessageHeaders headers, string? loginTenant, out ReadOnlyMemory<byte> queued, out string? tenant)
     {
-        if (SubmissionTenant.TryApply(body, loginTenant, out queued, out var refusal))
+        if (SubmissionTenant.TryApply(body, headers, loginTenant, out queued, out tenant, out var refusal))
         {
             return null;
         }

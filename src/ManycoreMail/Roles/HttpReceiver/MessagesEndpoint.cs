@@ -250,7 +250,7 @@ internal sealed class MessagesEndpoint(
 
         var queued = request.SendAt is { } sendAt && sendAt > now + SendNowWithin
             ? await queue.TryHoldBatchAsync(messages.Select((m, i) => new HeldSubmission(m.Accepted,
-                SendRequestWriter.Write(SendRequestWriter.ForRecipient(request, request.Recipients[i])), sendAt, HeldSend.BodyFormat)).ToArray(), cancellationToken).ConfigureAwait(false)
+                SendRequestWriter.Write(SendRequestWriter.ForRecipient(request, request.Recipients[i])), sendAt, request.Tenant, HeldSend.BodyFormat)).ToArray(), cancellationToken).ConfigureAwait(false)
             : await queue.TryEnqueueBatchAsync(messages.Select(m => new IngressSubmission(m.Accepted, m.Message.Bytes)).ToArray(), cancellationToken).ConfigureAwait(false);
         if (!queued)
         {

@@ -9,8 +9,9 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <summary>
 /// <c>DELETE /v1/messages/{uuid}</c> behind the API's Basic auth: cancels a scheduled message not yet sent. 200
 /// <c>{"uuid": ..., "status": "cancelled"}</c> (again for one already cancelled), 409 once it was sent, 404 for a
-/// uuid nothing was scheduled under; refusals are problem+json naming the field. The <c>cancelled</c> event is
-/// queued here, when the cancel happens; the scheduler later drops the held message without a second one.
+/// uuid nothing was scheduled under (or another tenant's, for a login bound to a tenant); refusals are problem+json
+/// naming the field. The <c>cancelled</c> event is queued here, when the cancel happens; the scheduler later drops the
+/// held message without a second one.
 /// </summary>
 internal sealed class ScheduledMessagesEndpoint(ApiAuthentication authentication, IScheduleLedger ledger, EventQueue events, TimeProvider time)
 {
@@ -19,11 +20,13 @@ internal sealed class ScheduledMessagesEndpoint(ApiAuthentication authentication
 
     public async Task HandleAsync(HttpContext context)
     {
-        var result = authentication.Refuse(context) ?? await CancelAsync(context).ConfigureAwait(false);
+        var result = authentication.Refuse(context, out var login) ?? await CancelAsync(context, login?.Tenant).ConfigureAwait(false);
         await result.ExecuteAsync(context).ConfigureAwait(false);
     }
 
-    private async Task<IResult> CancelAsync(HttpContext context)
+    /// <param name="loginTenant">The login's tenant: it may cancel only that tenant's messages, and another tenant's is
+    /// answered as an unknown uuid, so as not to tell that it exists. Null (a login without a tenant) cancels any.</param>
+    private async Task<IResult> CancelAsync(HttpContext context, string? loginTenant)
     {
         var uuid = context.Request.RouteValues["uuid"] as string ?? "";
         if (uuid.Length is 0 or > MaxUuidLength || !uuid.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9')))
@@ -34,7 +37,7 @@ internal sealed class ScheduledMessagesEndpoint(ApiAuthentication authentication
         CancelOutcome outcome;
         try
         {
-            outcome = await ledger.CancelAsync(uuid, cancellation).ConfigureAwait(false);
+            outcome = await ledger.CancelAsync(uuid, loginTenant, cancellation).ConfigureAwait(false);
         }
         catch (DbException e)
         {

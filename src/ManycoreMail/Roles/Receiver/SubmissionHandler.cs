@@ -1,6 +1,7 @@
 using System.Buffers;
 using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
+using ManycoreMail.Mime;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Server;
 using Microsoft.Extensions.Logging;
@@ -49,7 +50,7 @@ internal sealed class SubmissionHandler(
         // Uninitialised: every byte is overwritten at once, and zeroing a 100 KB body first is pure cost.
         var bytes = GC.AllocateUninitializedArray<byte>(checked((int)message.Length));
         message.CopyTo(bytes);
-        if (!IngressRules.TryAccept(bytes, PriorityRule.Lenient, out var accepted, out var refusal))
+        if (!IngressRules.TryAccept(bytes, PriorityRule.Lenient, out var accepted, out var headers, out var refusal))
         {
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, refusal.Message);
@@ -61,19 +62,20 @@ internal sealed class SubmissionHandler(
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tooMany);
             return new SmtpReply(550, "5.5.3", tooMany);
         }
-        if (!TryApplyTenant(session, bytes, out var queued, out var tenantRefusal))
+        if (!TryApplyTenant(session, bytes, headers, out var queued, out var tenant, out var tenantRefusal))
         {
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, tenantRefusal.Message);
             return new SmtpReply(tenantRefusal.SmtpCode, tenantRefusal.EnhancedStatus, tenantRefusal.Message);
         }
-        if (!SendAtHeader.TryRead(queued, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
+        // An X-Tenant put in front is the only change to the bytes: X-Send-At reads the same from the headers parsed above.
+        if (!SendAtHeader.TryRead(headers, _time.GetUtcNow(), out var holdUntil, out var badSendAt))
         {
             queue.CountDropped();
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, badSendAt.Message);
             return new SmtpReply(badSendAt.SmtpCode, badSendAt.EnhancedStatus, badSendAt.Message);
         }
-        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, cancellationToken).ConfigureAwait(false))
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, tenant, cancellationToken).ConfigureAwait(false))
         {
             return new SmtpReply(451, "4.3.0", "Queue unavailable, please try again later");
         }
@@ -82,6 +84,6 @@ internal sealed class SubmissionHandler(
 
     /// <summary>The tenant rules (<see cref="SubmissionTenant"/>) for the login the session authenticated as; a trusted
     /// client that did not log in sends for the tenant its message names.</summary>
-    private bool TryApplyTenant(SmtpSessionInfo session, byte[] bytes, out ReadOnlyMemory<byte> queued, out IngressRefusal refusal) =>
-        SubmissionTenant.TryApply(bytes, logins.TenantOf(session.AuthenticatedUser), out queued, out refusal);
+    private bool TryApplyTenant(SmtpSessionInfo session, byte[] bytes, MessageHeaders headers, out ReadOnlyMemory<byte> queued, out string? tenant, out IngressRefusal refusal) =>
+        SubmissionTenant.TryApply(bytes, headers, logins.TenantOf(session.AuthenticatedUser), out queued, out tenant, out refusal);
 }
