@@ -42,6 +42,8 @@ public sealed class TestWorld : IDisposable
             lines.Add($"host-record=mx.{domain},{address}");
         }
         lines.Add("mx-host=nullmx.test,.,0");
+        // ok.test's mail comes from loopback: SPF passes for it (inbound routes report only to confirmed senders).
+        lines.Add("txt-record=ok.test,\"v=spf1 ip4:127.0.0.0/8 -all\"");
         lines.Add($"txt-record={Selector}._domainkey.{SenderDomain},{string.Join(",", Chunk($"v=DKIM1; k=rsa; p={DkimPublicKey}", 250).Select(c => $"\"{c}\""))}");
         Dns = Dnsmasq.Start(lines);
     }

@@ -217,7 +217,14 @@ internal sealed class InboundDeliveryRole : IDisposable
             _events.AddTo(transaction, MailEvent.Bounce(id, now, "", BounceTypes.Soft, reason, recipient));
         }
         var sender = item.Envelope.ReturnPath ?? "";
-        if (sender.Length > 0)
+        var spf = MessageHeaders.TryParse(item.Body, out var headers, out _) ? InboundTrace.SpfResult(headers) : "none";
+        if (sender.Length > 0 && spf != "pass")
+        {
+            // Anyone can put anyone's address in MAIL FROM: a report to a sender SPF did not vouch for would be
+            // backscatter, which gets the MX server's address listed. The bounce events still say what happened.
+            _logger.LogWarning("Inbound mail {Id}: no report to {Sender}, whose address SPF did not confirm ({Spf})", id, sender, spf);
+        }
+        else if (sender.Length > 0)
         {
             // The null return path: a report about a report must never be made.
             var report = InboundBounceReport.Build(_options.HostName, sender, item.Envelope.Recipients, item.Body, reason,
