@@ -1,3 +1,4 @@
+using ManycoreMail.Postgres;
 using Npgsql;
 
 namespace ManycoreMail.Idempotency.Postgres;
@@ -34,23 +35,8 @@ public sealed class PostgresIdempotencyStore : IIdempotencyStore
     /// <summary>Connects to <paramref name="connectionString"/> and creates the table when needed.</summary>
     public static async Task<PostgresIdempotencyStore> OpenAsync(string connectionString, CancellationToken cancellationToken, TimeProvider? time = null)
     {
-        var dataSource = NpgsqlDataSource.Create(connectionString);
-        try
-        {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (var command = new NpgsqlCommand(CreateTables, connection, transaction))
-            {
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return new PostgresIdempotencyStore(dataSource, time ?? TimeProvider.System);
-        }
-        catch
-        {
-            await dataSource.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        var dataSource = await PostgresStoreDatabase.OpenAsync(connectionString, CreateTables, cancellationToken).ConfigureAwait(false);
+        return new PostgresIdempotencyStore(dataSource, time ?? TimeProvider.System);
     }
 
     public async Task<IdempotencyClaim> TryClaimAsync(string scope, string key, ReadOnlyMemory<byte> bodyHash, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using ManycoreMail.Postgres;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -34,24 +35,8 @@ public sealed class PostgresTemplateStore : ITemplateStore
     /// <summary>Connects to <paramref name="connectionString"/> and creates the table when needed.</summary>
     public static async Task<PostgresTemplateStore> OpenAsync(string connectionString, CancellationToken cancellationToken, TimeProvider? time = null)
     {
-        var dataSource = NpgsqlDataSource.Create(connectionString);
-        try
-        {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (var command = new NpgsqlCommand(CreateTables, connection, transaction))
-            {
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return new PostgresTemplateStore(dataSource, time ?? TimeProvider.System);
-        }
-        catch
-        {
-            await dataSource.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        var dataSource = await PostgresStoreDatabase.OpenAsync(connectionString, CreateTables, cancellationToken).ConfigureAwait(false);
+        return new PostgresTemplateStore(dataSource, time ?? TimeProvider.System);
     }
 
     public async Task<int> PutAsync(string name, TemplateContent content, CancellationToken cancellationToken)

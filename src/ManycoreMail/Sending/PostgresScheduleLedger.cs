@@ -1,3 +1,4 @@
+using ManycoreMail.Postgres;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -31,23 +32,8 @@ internal sealed class PostgresScheduleLedger : IScheduleLedger, IAsyncDisposable
     /// <summary>Connects to <paramref name="connectionString"/> and creates the table when needed.</summary>
     public static async Task<PostgresScheduleLedger> OpenAsync(string connectionString, TimeProvider time, CancellationToken cancellationToken)
     {
-        var dataSource = NpgsqlDataSource.Create(connectionString);
-        try
-        {
-            await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (var command = new NpgsqlCommand(CreateTables, connection, transaction))
-            {
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            return new PostgresScheduleLedger(dataSource, time);
-        }
-        catch
-        {
-            await dataSource.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        var dataSource = await PostgresStoreDatabase.OpenAsync(connectionString, CreateTables, cancellationToken).ConfigureAwait(false);
+        return new PostgresScheduleLedger(dataSource, time);
     }
 
     public async ValueTask RecordAsync(IReadOnlyList<ScheduledEntry> entries, CancellationToken cancellationToken)
