@@ -362,26 +362,14 @@ public sealed class MessagesApiTests(TestWorld world) : IClassFixture<TestWorld>
 
     private static AuthenticationHeaderValue Admin => new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:secret")));
 
-    private static async Task<JsonElement> AssertJsonAsync(HttpResponseMessage response, HttpStatusCode status)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
-        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        using var json = JsonDocument.Parse(body);
-        return json.RootElement.Clone();
-    }
+    private static Task<JsonElement> AssertJsonAsync(HttpResponseMessage response, HttpStatusCode status) => ApiAnswers.JsonAsync(response, status);
 
     private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field)
     {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        using var json = JsonDocument.Parse(body);
-        var root = json.RootElement;
+        var root = await ApiAnswers.ProblemAsync(response, status, field);
         Assert.Equal((int)status, root.GetProperty("status").GetInt32());
-        Assert.True(root.TryGetProperty("type", out _) && root.TryGetProperty("title", out _), body);
-        Assert.Equal(field, root.GetProperty("field").GetString());
+        Assert.True(root.TryGetProperty("type", out _) && root.TryGetProperty("title", out _), root.ToString());
         Assert.Equal(field, root.GetProperty("errors")[0].GetProperty("field").GetString());
-        return root.Clone();
+        return root;
     }
 }

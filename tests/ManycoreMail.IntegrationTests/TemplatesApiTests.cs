@@ -149,22 +149,8 @@ public sealed class TemplatesApiTests(TestWorld world) : IClassFixture<TestWorld
         return await http.SendAsync(request);
     }
 
-    private static async Task<JsonElement> AssertJsonAsync(HttpResponseMessage response, HttpStatusCode status)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
-        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        using var json = JsonDocument.Parse(body);
-        return json.RootElement.Clone();
-    }
+    private static Task<JsonElement> AssertJsonAsync(HttpResponseMessage response, HttpStatusCode status) => ApiAnswers.JsonAsync(response, status);
 
-    private static async Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field)
-    {
-        var body = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == status, $"{response.StatusCode}: {body}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        using var json = JsonDocument.Parse(body);
-        Assert.Equal(field, json.RootElement.GetProperty("field").GetString());
-        return json.RootElement.Clone();
-    }
+    private static Task<JsonElement> AssertProblemAsync(HttpResponseMessage response, HttpStatusCode status, string field) =>
+        ApiAnswers.ProblemAsync(response, status, field);
 }
