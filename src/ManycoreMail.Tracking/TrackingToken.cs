@@ -16,8 +16,8 @@ public enum TrackingKind : byte
 }
 
 /// <summary>
-/// What a tracking URL says: which message (uuid), which recipient, what for, and for a click the exact original
-/// URL. Made only through <see cref="Open"/>, <see cref="Click"/> and <see cref="Unsubscribe"/>, which check that
+/// What a tracking URL says: which message (uuid), which recipient, what for, for a click the exact original
+/// URL, and the message's tenant and campaign when it has them. Made only through <see cref="Open"/>, <see cref="Click"/> and <see cref="Unsubscribe"/>, which check that
 /// it can be signed; <see cref="TrackingTokenCodec"/> turns it into the signed string and back.
 /// </summary>
 /// <remarks>The signed string's byte layout (version, kind, key id, time, uuid, recipient, URL or scope, tenant, campaign, tag) is documented on

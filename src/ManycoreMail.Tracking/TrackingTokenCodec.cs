@@ -276,45 +276,37 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
     private static bool TryReadTenant(ref ReadOnlySpan<byte> rest, out string? tenant)
     {
         tenant = null;
-        if (rest.IsEmpty)
+        if (!TryReadShortField(ref rest, out var bytes)
+            || bytes.Length > TrackingToken.MaxTenantLength || bytes.ContainsAnyExcept(TenantBytes))
         {
             return false;
         }
-        int length = rest[0];
-        rest = rest[1..];
-        if (length == 0)
-        {
-            return true;
-        }
-        if (length > TrackingToken.MaxTenantLength || length > rest.Length || rest[..length].ContainsAnyExcept(TenantBytes))
-        {
-            return false;
-        }
-        tenant = Encoding.ASCII.GetString(rest[..length]);
-        rest = rest[length..];
+        tenant = bytes.IsEmpty ? null : Encoding.ASCII.GetString(bytes);
         return true;
     }
 
-    // Length 0 is no campaign; one byte of length bounds it to what TrackingToken.Campaign accepts.
+    // Length 0 is no campaign; the one-byte length already bounds it to what TrackingToken.Campaign accepts.
     private static bool TryReadCampaign(ref ReadOnlySpan<byte> rest, out string? campaign)
     {
         campaign = null;
-        if (rest.IsEmpty)
+        if (!TryReadShortField(ref rest, out var bytes) || !Utf8.IsValid(bytes))
         {
             return false;
         }
-        int length = rest[0];
-        rest = rest[1..];
-        if (length == 0)
-        {
-            return true;
-        }
-        if (length > rest.Length || !Utf8.IsValid(rest[..length]))
+        campaign = bytes.IsEmpty ? null : Encoding.UTF8.GetString(bytes);
+        return true;
+    }
+
+    /// <summary>A one-byte length and that many bytes (none for length 0).</summary>
+    private static bool TryReadShortField(ref ReadOnlySpan<byte> rest, out ReadOnlySpan<byte> bytes)
+    {
+        bytes = default;
+        if (rest.IsEmpty || rest[0] > rest.Length - 1)
         {
             return false;
         }
-        campaign = Encoding.UTF8.GetString(rest[..length]);
-        rest = rest[length..];
+        bytes = rest.Slice(1, rest[0]);
+        rest = rest[(1 + bytes.Length)..];
         return true;
     }
 
