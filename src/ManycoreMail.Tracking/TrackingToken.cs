@@ -65,16 +65,10 @@ public sealed record TrackingToken
     public string? Tenant
     {
         get;
-        init
-        {
-            var tenant = string.IsNullOrEmpty(value) ? null : value;
-            if (tenant is not null && !IsValidTenant(tenant))
-            {
-                throw new ArgumentException(
-                    $"A tenant for tracking is 1 to {MaxTenantLength} characters of [A-Za-z0-9._-]; got \"{tenant}\".", nameof(Tenant));
-            }
-            field = tenant;
-        }
+        init => field = string.IsNullOrEmpty(value) ? null
+            : IsValidTenant(value) ? value
+            : throw new ArgumentException(
+                $"A tenant for tracking is 1 to {MaxTenantLength} characters of [A-Za-z0-9._-]; got \"{value}\".", nameof(Tenant));
     }
 
     /// <summary>The message's campaign (its X-Stream-Id, else X-Campaign), so that the tracker's events name it:
@@ -84,16 +78,10 @@ public sealed record TrackingToken
     public string? Campaign
     {
         get;
-        init
-        {
-            var campaign = string.IsNullOrEmpty(value) ? null : value;
-            if (campaign is not null && !IsValidCampaign(campaign))
-            {
-                throw new ArgumentException(
-                    $"A campaign for tracking is valid Unicode of at most {MaxCampaignBytes} UTF-8 bytes.", nameof(Campaign));
-            }
-            field = campaign;
-        }
+        init => field = string.IsNullOrEmpty(value) ? null
+            : IsValidCampaign(value) ? value
+            : throw new ArgumentException(
+                $"A campaign for tracking is valid Unicode of at most {MaxCampaignBytes} UTF-8 bytes.", nameof(Campaign));
     }
 
     /// <summary>When the token was made (whole seconds since the Unix epoch, up to 2106): the tracker tells a scanner
