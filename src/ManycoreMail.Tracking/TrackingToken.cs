@@ -16,17 +16,23 @@ public enum TrackingKind : byte
 }
 
 /// <summary>
-/// What a tracking URL says: which message (uuid), which recipient, what for, and for a click the exact original
-/// URL. Made only through <see cref="Open"/>, <see cref="Click"/> and <see cref="Unsubscribe"/>, which check that
+/// What a tracking URL says: which message (uuid), which recipient, what for, for a click the exact original
+/// URL, and the message's tenant and campaign when it has them. Made only through <see cref="Open"/>, <see cref="Click"/> and <see cref="Unsubscribe"/>, which check that
 /// it can be signed; <see cref="TrackingTokenCodec"/> turns it into the signed string and back.
 /// </summary>
-/// <remarks>The signed string's byte layout (version, kind, key id, uuid, recipient, URL, tag) is documented on
+/// <remarks>The signed string's byte layout (version, kind, key id, time, uuid, recipient, URL or scope, tenant, campaign, tag) is documented on
 /// <see cref="TrackingTokenCodec"/>, next to the code that writes and reads it. Signing is deterministic: the same
 /// token always gives the same string, so a message signed twice (a retry) carries the same URLs.</remarks>
 public sealed record TrackingToken
 {
     /// <summary>Longest message uuid: its length is one byte in the token.</summary>
     public const int MaxUuidLength = 255;
+
+    /// <summary>Longest tenant name, as the send API allows it.</summary>
+    public const int MaxTenantLength = 64;
+
+    /// <summary>Longest campaign in UTF-8 bytes: its length is one byte in the token.</summary>
+    public const int MaxCampaignBytes = 255;
 
     private TrackingToken(TrackingKind kind, string messageUuid, string recipient, string? url)
     {
@@ -52,6 +58,31 @@ public sealed record TrackingToken
     /// (<c>global</c>, <c>sender:news@example.com</c>, <c>domain:example.com</c>, <c>tenant:acme</c>); otherwise null.
     /// Signed into the token so that the tracker needs no lookup to know the message's sender or tenant.</summary>
     public string? Scope { get; private init; }
+
+    /// <summary>The message's tenant (its X-Tenant), so that the tracker's events name it without a lookup: 1 to
+    /// <see cref="MaxTenantLength"/> characters of [A-Za-z0-9._-], or null. Empty is taken as null.</summary>
+    /// <exception cref="ArgumentException">Set to anything else.</exception>
+    public string? Tenant
+    {
+        get;
+        init => field = string.IsNullOrEmpty(value) ? null
+            : IsValidTenant(value) ? value
+            : throw new ArgumentException(
+                $"A tenant for tracking is 1 to {MaxTenantLength} characters of [A-Za-z0-9._-]; got \"{value}\".", nameof(Tenant));
+    }
+
+    /// <summary>The message's campaign (its X-Stream-Id, else X-Campaign), so that the tracker's events name it:
+    /// valid Unicode of at most <see cref="MaxCampaignBytes"/> UTF-8 bytes, or null. Empty is taken as null.</summary>
+    /// <exception cref="ArgumentException">Set to anything else; a caller with a longer campaign leaves it out
+    /// (see <see cref="IsValidCampaign"/>) rather than cut it into a name that means something else.</exception>
+    public string? Campaign
+    {
+        get;
+        init => field = string.IsNullOrEmpty(value) ? null
+            : IsValidCampaign(value) ? value
+            : throw new ArgumentException(
+                $"A campaign for tracking is valid Unicode of at most {MaxCampaignBytes} UTF-8 bytes.", nameof(Campaign));
+    }
 
     /// <summary>When the token was made (whole seconds since the Unix epoch, up to 2106): the tracker tells a scanner
     /// that opens every link seconds after delivery from a person by it. The epoch when not set.</summary>
@@ -91,12 +122,22 @@ public sealed record TrackingToken
 
     /// <summary>A token read back from a verified string, whose fields <see cref="TrackingTokenCodec"/> has checked.</summary>
     internal static TrackingToken FromVerified(TrackingKind kind, string messageUuid, string recipient, string? url, string? scope,
-        DateTimeOffset issuedAt) =>
-        new(kind, messageUuid, recipient, url) { Scope = scope, IssuedAt = issuedAt };
+        DateTimeOffset issuedAt, string? tenant, string? campaign) =>
+        new(kind, messageUuid, recipient, url) { Scope = scope, IssuedAt = issuedAt, Tenant = tenant, Campaign = campaign };
 
     /// <summary>Whether <paramref name="uuid"/> is a message uuid a token can carry.</summary>
     public static bool IsValidUuid(ReadOnlySpan<char> uuid) =>
         uuid.Length is > 0 and <= MaxUuidLength && !uuid.ContainsAnyExcept(UuidChars);
+
+    /// <summary>Whether <paramref name="tenant"/> is a tenant a token can carry (see <see cref="Tenant"/>).</summary>
+    public static bool IsValidTenant(ReadOnlySpan<char> tenant) =>
+        tenant.Length is > 0 and <= MaxTenantLength && !tenant.ContainsAnyExcept(TenantChars);
+
+    /// <summary>Whether <paramref name="campaign"/> is a campaign a token can carry (see <see cref="Campaign"/>).</summary>
+    public static bool IsValidCampaign(ReadOnlySpan<char> campaign) =>
+        // At most 3 UTF-8 bytes per UTF-16 char: a longer string cannot fit, whatever it holds, so count nothing.
+        campaign.Length is > 0 and <= MaxCampaignBytes * 3 && Utf16IsValid(campaign)
+        && Encoding.UTF8.GetByteCount(campaign) <= MaxCampaignBytes;
 
     private static string CheckUuid(string uuid)
     {
@@ -137,6 +178,12 @@ public sealed record TrackingToken
 
     private static readonly System.Buffers.SearchValues<char> UuidChars =
         System.Buffers.SearchValues.Create(UuidAlphabet);
+
+    private static readonly System.Buffers.SearchValues<char> TenantChars =
+        System.Buffers.SearchValues.Create(TenantAlphabet);
+
+    /// <summary>The characters of a tenant name.</summary>
+    internal const string TenantAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
 
     /// <summary>The characters of a message uuid.</summary>
     internal const string UuidAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";

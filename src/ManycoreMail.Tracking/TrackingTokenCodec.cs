@@ -16,7 +16,7 @@ namespace ManycoreMail.Tracking;
 /// <para>A token is the base64url encoding (RFC 4648 §5, no padding) of these bytes:</para>
 /// <code>
 /// offset  size  field
-/// 0       1     version, 1 (a new layout gets a new version, and old tokens stop verifying only if we drop theirs)
+/// 0       1     version, 2 (a new layout gets a new version, and old tokens stop verifying only if we drop theirs)
 /// 1       1     kind: 1 open, 2 click, 3 unsubscribe (TrackingKind)
 /// 2       4     key id: SHA-256(secret)[0..4] of the signing secret (TrackingKeys)
 /// 6       4     issued at: seconds since the Unix epoch, big-endian
@@ -28,8 +28,15 @@ namespace ManycoreMail.Tracking;
 /// 13+U+R  2     L, length of the field in bytes, big-endian, at least 1
 /// 15+U+R  L     click: the original URL, UTF-8, exactly as it was in the message;
 ///               unsubscribe: the scope (TrackingToken.Scope), UTF-8
+///               then, at the offset t where the above ends:
+/// t       1     T, length of the tenant, 0 (none) to 64
+/// t+1     T     tenant (TrackingToken.Tenant), ASCII [A-Za-z0-9._-]
+/// t+1+T   1     C, length of the campaign in bytes, 0 (none) to 255
+/// t+2+T   C     campaign (TrackingToken.Campaign), UTF-8
 /// n-16    16    tag: HMAC-SHA256(secret, bytes 0..n-16), first 16 bytes
 /// </code>
+/// <para>Version 1 is the same without the tenant and the campaign: the tag follows the recipient (open) or the
+/// URL or scope. Mail sent before version 2 carries such tokens, so they still verify, as tokens with neither.</para>
 /// <para>The tag covers the version and the kind, so a token cannot be moved to another kind (an open token used
 /// as a click) or read under another layout. Verification reads nothing but the version and the key id before
 /// the tag has been checked in constant time, and a token longer than <see cref="MaxTokenLength"/> characters is
@@ -38,7 +45,10 @@ namespace ManycoreMail.Tracking;
 public sealed class TrackingTokenCodec(TrackingKeys keys)
 {
     /// <summary>The layout version written by <see cref="Sign"/>.</summary>
-    public const byte Version = 1;
+    public const byte Version = 2;
+
+    /// <summary>The layout before tokens carried the tenant and the campaign; still read.</summary>
+    private const byte VersionWithoutTenancy = 1;
 
     /// <summary>Longest token in characters, signed or accepted. A browser and a mail client pass URLs this long,
     /// and it bounds what a hostile request makes us decode and hash.</summary>
@@ -80,8 +90,10 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
         var recipientLength = Encoding.UTF8.GetByteCount(token.Recipient);
         var extra = token.Url ?? token.Scope;
         var extraLength = extra is null ? 0 : Encoding.UTF8.GetByteCount(extra);
+        var tenantLength = token.Tenant?.Length ?? 0;
+        var campaignLength = token.Campaign is null ? 0 : Encoding.UTF8.GetByteCount(token.Campaign);
         var length = (long)HeaderLength + 1 + token.MessageUuid.Length + 2 + recipientLength
-            + (extra is null ? 0 : 2 + extraLength) + TagLength;
+            + (extra is null ? 0 : 2 + extraLength) + 1 + tenantLength + 1 + campaignLength + TagLength;
         if (length > MaxPayloadLength)
         {
             return false;
@@ -106,6 +118,11 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
             {
                 at = WriteField(payload, at, extra, extraLength);
             }
+            // The token's setters bound both to 255 bytes, so each length fits its byte.
+            payload[at++] = (byte)tenantLength;
+            at += Encoding.ASCII.GetBytes(token.Tenant.AsSpan(), payload[at..]);
+            payload[at++] = (byte)campaignLength;
+            at += Encoding.UTF8.GetBytes(token.Campaign.AsSpan(), payload[at..]);
             Tag(_keys.SigningKey, payload[..at], payload[at..]);
             value = Base64Url.EncodeToString(payload);
             return true;
@@ -162,7 +179,7 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
             }
 
             if (payload.Length < MinPayloadLength
-                || payload[0] != Version
+                || payload[0] is not (Version or VersionWithoutTenancy)
                 || !_keys.TryFind(payload.Slice(2, TrackingKeys.KeyIdLength), out var key))
             {
                 return false;
@@ -221,13 +238,19 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
         {
             return false;
         }
+        string? tenant = null;
+        string? campaign = null;
+        if (signed[0] == Version && !(TryReadTenant(ref rest, out tenant) && TryReadCampaign(ref rest, out campaign)))
+        {
+            return false;
+        }
         if (!rest.IsEmpty)
         {
             return false;
         }
         var issuedAt = DateTimeOffset.FromUnixTimeSeconds(BinaryPrimitives.ReadUInt32BigEndian(signed[(2 + TrackingKeys.KeyIdLength)..]));
         result = TrackingToken.FromVerified(kind, Encoding.ASCII.GetString(uuidBytes), recipient,
-            kind == TrackingKind.Click ? extra : null, kind == TrackingKind.Unsubscribe ? extra : null, issuedAt);
+            kind == TrackingKind.Click ? extra : null, kind == TrackingKind.Unsubscribe ? extra : null, issuedAt, tenant, campaign);
         return true;
     }
 
@@ -249,6 +272,44 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
         return true;
     }
 
+    // Length 0 is no tenant; otherwise exactly what TrackingToken.Tenant accepts, so that reading it back cannot throw.
+    private static bool TryReadTenant(ref ReadOnlySpan<byte> rest, out string? tenant)
+    {
+        tenant = null;
+        if (!TryReadShortField(ref rest, out var bytes)
+            || bytes.Length > TrackingToken.MaxTenantLength || bytes.ContainsAnyExcept(TenantBytes))
+        {
+            return false;
+        }
+        tenant = bytes.IsEmpty ? null : Encoding.ASCII.GetString(bytes);
+        return true;
+    }
+
+    // Length 0 is no campaign; the one-byte length already bounds it to what TrackingToken.Campaign accepts.
+    private static bool TryReadCampaign(ref ReadOnlySpan<byte> rest, out string? campaign)
+    {
+        campaign = null;
+        if (!TryReadShortField(ref rest, out var bytes) || !Utf8.IsValid(bytes))
+        {
+            return false;
+        }
+        campaign = bytes.IsEmpty ? null : Encoding.UTF8.GetString(bytes);
+        return true;
+    }
+
+    /// <summary>A one-byte length and that many bytes (none for length 0).</summary>
+    private static bool TryReadShortField(ref ReadOnlySpan<byte> rest, out ReadOnlySpan<byte> bytes)
+    {
+        bytes = default;
+        if (rest.IsEmpty || rest[0] > rest.Length - 1)
+        {
+            return false;
+        }
+        bytes = rest.Slice(1, rest[0]);
+        rest = rest[(1 + bytes.Length)..];
+        return true;
+    }
+
     private static int WriteField(Span<byte> payload, int at, string value, int byteCount)
     {
         // The payload cap (MaxPayloadLength) is far below 65,535, so the length always fits in two bytes.
@@ -263,6 +324,8 @@ public sealed class TrackingTokenCodec(TrackingKeys keys)
         HMACSHA256.HashData(key, signed, mac);
         mac[..TagLength].CopyTo(tag);
     }
+
+    private static readonly SearchValues<byte> TenantBytes = SearchValues.Create(Encoding.ASCII.GetBytes(TrackingToken.TenantAlphabet));
 
     private static readonly SearchValues<byte> UuidBytes = SearchValues.Create(Encoding.ASCII.GetBytes(TrackingToken.UuidAlphabet));
 }

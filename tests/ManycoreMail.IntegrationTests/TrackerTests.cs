@@ -241,6 +241,31 @@ public sealed class TrackerTests
     }
 
     [Fact]
+    public async Task Open_click_and_unsubscribe_events_name_the_tenant_and_campaign_their_token_carries()
+    {
+        await using var tracker = await TrackerHarness.StartAsync();
+
+        using var open = await GetAsync(tracker, tracker.LocalUrl(Sent(TrackingToken.Open("m1", "reader@example.com") with { Tenant = "acme", Campaign = "Frühling" })));
+        using var click = await GetAsync(tracker, tracker.LocalUrl(Sent(TrackingToken.Click("m2", "reader@example.com", "https://shop.example/") with { Tenant = "acme", Campaign = "s1" })));
+        // The token's tenant, though the scope is the sender's.
+        using var unsubscribe = await tracker.Http.PostAsync(
+            tracker.LocalUrl(Sent(TrackingToken.Unsubscribe("m3", "reader@example.com", "sender:news@sender.test") with { Tenant = "acme", Campaign = "s1" })), OneClick());
+        using var bare = await GetAsync(tracker, tracker.LocalUrl(Sent(TrackingToken.Open("m4", "reader@example.com"))));
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.Found, HttpStatusCode.OK, HttpStatusCode.OK),
+            (open.StatusCode, click.StatusCode, unsubscribe.StatusCode, bare.StatusCode));
+        var events = (await tracker.TakeEventsAsync()).ToDictionary(e => e.GetProperty("uuid").GetString()!);
+        Assert.Equal(("open", "acme", "Frühling"), Tenancy(events["m1"]));
+        Assert.Equal(("click", "acme", "s1"), Tenancy(events["m2"]));
+        Assert.Equal(("unsubscribe", "acme", "s1"), Tenancy(events["m3"]));
+        Assert.False(events["m4"].TryGetProperty("tenant", out _));
+        Assert.False(events["m4"].TryGetProperty("campaign", out _));
+
+        static (string?, string?, string?) Tenancy(JsonElement e) =>
+            (e.GetProperty("event").GetString(), e.GetProperty("tenant").GetString(), e.GetProperty("campaign").GetString());
+    }
+
+    [Fact]
     public async Task When_the_suppression_store_fails_the_client_is_told_to_retry_and_nothing_is_recorded()
     {
         await using var tracker = await TrackerHarness.StartAsync();

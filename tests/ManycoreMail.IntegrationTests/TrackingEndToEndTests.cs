@@ -84,9 +84,12 @@ public sealed partial class TrackingEndToEndTests(TestWorld world) : IClassFixtu
 
             var open = await webhook.WaitForAsync(e => Is(e, uuid, "open"), Patience, "the open at the webhook");
             Assert.Equal("reader@ok.test", (string?)open["email"]);
+            // The tracker keeps nothing: the tenant and campaign come from the token the transformer signed.
+            Assert.Equal(("acme", "spring"), ((string?)open["tenant"], (string?)open["campaign"]));
             var clicked = await webhook.WaitForAsync(e => Is(e, uuid, "click"), Patience, "the click at the webhook");
             Assert.Equal("https://shop.example/offer?id=7&lang=en", (string?)clicked["url"]);
             Assert.Equal("reader@ok.test", (string?)clicked["email"]);
+            Assert.Equal(("acme", "spring"), ((string?)clicked["tenant"], (string?)clicked["campaign"]));
 
             // The GET of the unsubscribe URL changes nothing; the RFC 8058 POST unsubscribes.
             var unsubscribeUrl = UnsubscribeHeader().Match(text).Groups[1].Value;
@@ -173,7 +176,7 @@ public sealed partial class TrackingEndToEndTests(TestWorld world) : IClassFixtu
 
     private static string HtmlMessage(string uuid) =>
         $"From: News <news@{TestWorld.SenderDomain}>\r\nTo: Reader <reader@ok.test>\r\nSubject: Tracked\r\nMIME-Version: 1.0\r\n" +
-        $"Content-Type: text/html; charset=utf-8\r\nX-Uuid: {uuid}\r\n\r\n" +
+        $"Content-Type: text/html; charset=utf-8\r\nX-Uuid: {uuid}\r\nX-Tenant: acme\r\nX-Stream-Id: spring\r\n\r\n" +
         "<html><body><p>Hello</p><a href=\"https://shop.example/offer?id=7&amp;lang=en\">Offer</a></body></html>\r\n";
 
     private static async Task<JsonElement> ApiAsync(HttpClient http, MailerConfig config, string pathAndQuery)

@@ -170,6 +170,55 @@ public sealed partial class MessageTransformerTrackingTests
     }
 
     [Fact]
+    public void Every_token_carries_the_messages_tenant_and_campaign()
+    {
+        var submitted = Message("<html><body><a href=\"https://shop.example/a\">a</a> <a href=\"{{unsubscribe_url}}\">Leave</a></body></html>",
+            extraHeaders: "X-Tenant: acme\r\nX-Campaign: ignored-when-x-stream-id-is-set\r\n");
+
+        var ready = Ready(Create(Tracking()), submitted);
+
+        Assert.Equal(2, ready.Messages.Count);
+        foreach (var message in ready.Messages)
+        {
+            Assert.Equal("s1", message.Envelope.Campaign);
+            var (headers, text) = Parse(message, submitted);
+            var tokens = Href().Matches(text).Select(m => Token(WebUtility.HtmlDecode(m.Groups[1].Value)))
+                .Append(Token(WebUtility.HtmlDecode(Assert.Single(Pixel().Matches(text)).Groups[1].Value)))
+                .Append(Token(Regex.Match(headers.First("List-Unsubscribe")!, "<(https[^>]+)>").Groups[1].Value))
+                .ToArray();
+            Assert.Equal([TrackingKind.Click, TrackingKind.Unsubscribe, TrackingKind.Open, TrackingKind.Unsubscribe], tokens.Select(t => t.Kind));
+            Assert.All(tokens, token =>
+            {
+                Assert.Equal("acme", token.Tenant);
+                Assert.Equal("s1", token.Campaign);
+            });
+        }
+    }
+
+    [Fact]
+    public void The_campaign_falls_back_to_x_campaign_and_names_a_token_cannot_carry_are_left_out()
+    {
+        static byte[] Submitted(string headers) => Encoding.UTF8.GetBytes(
+            "From: news@example.org\r\nTo: ann@example.net\r\nSubject: Offers\r\nX-Uuid: abc123\r\n" + headers +
+            "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>Hi</body></html>");
+        TrackingToken PixelOf(byte[] submitted)
+        {
+            var message = Assert.Single(Ready(Create(Tracking()), submitted).Messages);
+            return Token(WebUtility.HtmlDecode(Assert.Single(Pixel().Matches(Parse(message, submitted).Text)).Groups[1].Value));
+        }
+
+        var fallback = PixelOf(Submitted("X-Campaign: spring\r\n"));
+        Assert.Equal("spring", fallback.Campaign);
+        Assert.Null(fallback.Tenant);
+
+        // The message still goes out, tracked; only the name its events would carry is missing.
+        var unfit = PixelOf(Submitted($"X-Tenant: acme corp\r\nX-Stream-Id: {new string('c', 256)}\r\n"));
+        Assert.Null(unfit.Tenant);
+        Assert.Null(unfit.Campaign);
+        Assert.Equal("ann@example.net", unfit.Recipient);
+    }
+
+    [Fact]
     public void Nested_quoted_printable_and_base64_parts_are_rewritten_in_their_encodings()
     {
         const string html = "<html><body><p>Caf\u00e9</p><a href=\"https://shop.example/a\">a</a> <a data-no-track href=\"https://shop.example/keep\">k</a> " +
@@ -229,11 +278,12 @@ public sealed partial class MessageTransformerTrackingTests
     public void A_url_a_token_cannot_carry_exactly_is_left_alone_rather_than_failing_the_message()
     {
         var tracking = new RecipientTracking(Tracking());
+        var copy = new TrackedCopy(Uuid, "ann@example.net", null, null, Now);
 
         // A lone surrogate has no UTF-8 form; a URL longer than a token can hold is the other case.
-        Assert.Null(tracking.ClickUrl(Uuid, "ann@example.net", "https://shop.example/\uD800", Now));
-        Assert.Null(tracking.ClickUrl(Uuid, "ann@example.net", "https://shop.example/" + new string('x', 5000), Now));
-        var click = tracking.ClickUrl(Uuid, "ann@example.net", "https://shop.example/ok", Now);
+        Assert.Null(tracking.ClickUrl(copy, "https://shop.example/\uD800"));
+        Assert.Null(tracking.ClickUrl(copy, "https://shop.example/" + new string('x', 5000)));
+        var click = tracking.ClickUrl(copy, "https://shop.example/ok");
         Assert.Equal("https://shop.example/ok", Token(Assert.IsType<string>(click)).Url);
     }
 

@@ -46,4 +46,12 @@ internal static class TestKeys
     }
 
     public static byte[] Utf8(string text) => Encoding.UTF8.GetBytes(text);
+
+    /// <summary>Version 2's tenant and campaign, each a one-byte length (0 for none) and its bytes.</summary>
+    public static byte[] Tenancy(string? tenant, string? campaign)
+    {
+        var tenantBytes = Encoding.ASCII.GetBytes(tenant ?? "");
+        var campaignBytes = Utf8(campaign ?? "");
+        return [(byte)tenantBytes.Length, .. tenantBytes, (byte)campaignBytes.Length, .. campaignBytes];
+    }
 }

@@ -97,7 +97,7 @@ public sealed partial class TrackingTokenCodecTests
             longest = length;
         }
         // The cap is 4096 characters, 3072 bytes: the longest URL is what is left after the other fields.
-        var overhead = 10 + 1 + Uuid.Length + 2 + "user@example.com".Length + 2 + 16;
+        var overhead = 10 + 1 + Uuid.Length + 2 + "user@example.com".Length + 2 + 1 + 1 + 16;
         Assert.Equal(3072 - overhead, longest);
     }
 
@@ -142,17 +142,105 @@ public sealed partial class TrackingTokenCodecTests
     public void The_documented_layout_is_the_real_one()
     {
         // Built by hand from the comment on TrackingTokenCodec: if the code and the comment part, this fails.
-        var byHand = TestKeys.Sign(TestKeys.Current, 1, 2,
-            TestKeys.Body(Uuid, TestKeys.Utf8("Jürgen@example.com"), TestKeys.Utf8("https://example.com/?a=b")));
+        var byHand = TestKeys.Sign(TestKeys.Current, 2, 2,
+            [.. TestKeys.Body(Uuid, TestKeys.Utf8("Jürgen@example.com"), TestKeys.Utf8("https://example.com/?a=b")), .. TestKeys.Tenancy(null, null)]);
         Assert.Equal(byHand, _codec.Sign(TrackingToken.Click(Uuid, "Jürgen@example.com", "https://example.com/?a=b")));
 
-        var open = TestKeys.Sign(TestKeys.Previous, 1, 1, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), issuedAt: 1_800_000_000);
+        var open = TestKeys.Sign(TestKeys.Previous, 2, 1,
+            [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), .. TestKeys.Tenancy("acme", "Frühling")], issuedAt: 1_800_000_000);
         Assert.True(_codec.TryVerify(open, out var back));
-        Assert.Equal(TrackingToken.Open("abc", "a@example.com") with { IssuedAt = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000) }, back);
+        Assert.Equal(TrackingToken.Open("abc", "a@example.com")
+            with { IssuedAt = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000), Tenant = "acme", Campaign = "Frühling" }, back);
 
-        var unsubscribe = TestKeys.Sign(TestKeys.Current, 1, 3,
-            TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("sender:news@example.com")));
-        Assert.Equal(unsubscribe, _codec.Sign(TrackingToken.Unsubscribe("abc", "a@example.com", "sender:news@example.com")));
+        var unsubscribe = TestKeys.Sign(TestKeys.Current, 2, 3,
+            [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("sender:news@example.com")), .. TestKeys.Tenancy(null, "s1")]);
+        Assert.Equal(unsubscribe,
+            _codec.Sign(TrackingToken.Unsubscribe("abc", "a@example.com", "sender:news@example.com") with { Campaign = "s1" }));
+    }
+
+    // Signed by the codec before tokens carried a tenant and a campaign (version 1, key TestKeys.Current, issued
+    // 2026-12-06T20:00:00Z): mail already sent carries tokens like these, and they must keep working.
+    public static TheoryData<string, TrackingKind, string?, string?> VersionOneTokens => new()
+    {
+        { VersionOneOpen, TrackingKind.Open, null, null },
+        { VersionOneClick, TrackingKind.Click, "https://example.com/?a=1", null },
+        { VersionOneUnsubscribe, TrackingKind.Unsubscribe, null, "tenant:acme" },
+    };
+
+    [Theory]
+    [MemberData(nameof(VersionOneTokens))]
+    public void A_version_one_token_still_verifies_without_tenant_or_campaign(string signed, TrackingKind kind, string? url, string? scope)
+    {
+        Assert.True(_codec.TryVerify(signed, out var back));
+        Assert.Equal(kind, back.Kind);
+        Assert.Equal(Uuid, back.MessageUuid);
+        Assert.Equal("Jürgen@example.com", back.Recipient);
+        Assert.Equal(url, back.Url);
+        Assert.Equal(scope, back.Scope);
+        Assert.Equal(new DateTimeOffset(2026, 12, 6, 20, 0, 0, TimeSpan.Zero), back.IssuedAt);
+        Assert.Null(back.Tenant);
+        Assert.Null(back.Campaign);
+        // Signed again, it becomes a version 2 token of the same meaning.
+        Assert.NotEqual(signed, _codec.Sign(back));
+        Assert.True(_codec.TryVerify(_codec.Sign(back), out var again));
+        Assert.Equal(back, again);
+    }
+
+    [Fact]
+    public void A_version_one_token_built_from_the_old_layout_verifies()
+    {
+        var byHand = TestKeys.Sign(TestKeys.Current, 1, 2,
+            TestKeys.Body(Uuid, TestKeys.Utf8("Jürgen@example.com"), TestKeys.Utf8("https://example.com/?a=1")), issuedAt: 1_796_587_200);
+        Assert.Equal(VersionOneClick, byHand);
+    }
+
+    public static TheoryData<string?, string?> Tenancies => new()
+    {
+        { null, null },
+        { "acme", null },
+        { null, "spring-sale" },
+        { "Acme.Corp_2-eu", "Frühling 😀 用户" },
+        { new string('t', 64), new string('é', 127) + "c" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Tenancies))]
+    public void Tenant_and_campaign_round_trip_for_every_kind(string? tenant, string? campaign)
+    {
+        foreach (var token in new[]
+                 {
+                     TrackingToken.Open(Uuid, "Jürgen@example.com"),
+                     TrackingToken.Click(Uuid, "Jürgen@example.com", "https://example.com/?x=1#y"),
+                     TrackingToken.Unsubscribe(Uuid, "Jürgen@example.com", "domain:example.com"),
+                 })
+        {
+            var carrying = token with { Tenant = tenant, Campaign = campaign };
+            var signed = _codec.Sign(carrying);
+            Assert.True(_codec.TryVerify(signed, out var back));
+            Assert.Equal(carrying, back);
+            Assert.Equal(tenant, back.Tenant);
+            Assert.Equal(campaign, back.Campaign);
+            Assert.Equal(token.Url, back.Url);
+            Assert.Equal(token.Scope, back.Scope);
+            Assert.Equal(signed, _codec.Sign(back));
+            Assert.True(signed.Length <= TrackingTokenCodec.MaxTokenLength);
+        }
+    }
+
+    [Fact]
+    public void The_tenant_and_the_campaign_are_signed()
+    {
+        var token = TrackingToken.Open(Uuid, "a@example.com") with { Tenant = "acme", Campaign = "c1" };
+        var bytes = Base64Url.DecodeFromChars(_codec.Sign(token));
+        // Move the tenant's first character: a token cannot be moved to another tenant.
+        var tenantAt = bytes.Length - 16 - 2 - 1 - 4;
+        Assert.Equal((byte)'a', bytes[tenantAt]);
+        bytes[tenantAt] = (byte)'b';
+        Assert.False(_codec.TryVerify(Base64Url.EncodeToString(bytes), out _));
+        // Nor can a version 2 token pass as version 1 with its tenancy bytes dropped.
+        var asVersionOne = Base64Url.DecodeFromChars(_codec.Sign(token));
+        asVersionOne[0] = 1;
+        Assert.False(_codec.TryVerify(Base64Url.EncodeToString([.. asVersionOne[..^(16 + 1 + 4 + 1 + 2)], .. asVersionOne[^16..]]), out _));
     }
 
     [Fact]
@@ -181,7 +269,18 @@ public sealed partial class TrackingTokenCodecTests
     public static TheoryData<string, byte, byte, byte[]> AuthenticButMalformed => new()
     {
         { "version 0", 0, 1, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")) },
-        { "version 2", 2, 1, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")) },
+        { "version 2 without tenant and campaign", 2, 1, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")) },
+        { "version 2 without campaign", 2, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), 0] },
+        { "version 3", 3, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), .. TestKeys.Tenancy(null, null)] },
+        { "version 1 with tenant and campaign", 1, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), .. TestKeys.Tenancy("acme", "c")] },
+        { "tenant with a space", 2, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), .. TestKeys.Tenancy("ac me", null)] },
+        { "tenant with a colon", 2, 3, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("global")), .. TestKeys.Tenancy("a:b", null)] },
+        { "tenant of 65 characters", 2, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), .. TestKeys.Tenancy(new string('t', 65), null)] },
+        { "tenant longer than the rest", 2, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), 9, (byte)'a', 0] },
+        { "malformed UTF-8 campaign", 2, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), 0, 2, 0xC3, 0x28] },
+        { "UTF-8 surrogate in campaign", 2, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), 0, 3, 0xED, 0xA0, 0x80] },
+        { "campaign longer than the rest", 2, 2, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com"), TestKeys.Utf8("https://x/")), 0, 5, (byte)'c'] },
+        { "a byte after the campaign", 2, 1, [.. TestKeys.Body("abc", TestKeys.Utf8("a@example.com")), .. TestKeys.Tenancy("acme", "c"), 0] },
         { "kind 0", 1, 0, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")) },
         { "kind 4", 1, 4, TestKeys.Body("abc", TestKeys.Utf8("a@example.com")) },
         { "upper-case uuid", 1, 1, TestKeys.Body("ABC", TestKeys.Utf8("a@example.com")) },
@@ -386,7 +485,12 @@ public sealed partial class TrackingTokenCodecTests
         TrackingToken.Open("abc123", "Jürgen@example.com"),
         TrackingToken.Click("abc123", "用户@例子.广告", "https://example.com/?a=1&b=%20#x"),
         TrackingToken.Unsubscribe("z", "a@b"),
+        TrackingToken.Click("abc123", "a@b", "https://x/") with { Tenant = "acme", Campaign = "Frühling" },
     ];
+
+    private const string VersionOneOpen = "AQEDc7VVaxW-wCAwZjNhOWMyYjdkNGU0YzFlOGE2YjVkMmMxZjBlOWE4YgATSsO8cmdlbkBleGFtcGxlLmNvbbcEJnhCD02rkWf708lOGvs";
+    private const string VersionOneClick = "AQIDc7VVaxW-wCAwZjNhOWMyYjdkNGU0YzFlOGE2YjVkMmMxZjBlOWE4YgATSsO8cmdlbkBleGFtcGxlLmNvbQAYaHR0cHM6Ly9leGFtcGxlLmNvbS8_YT0xg7RdrtA1pQrnFFgjX6e1QA";
+    private const string VersionOneUnsubscribe = "AQMDc7VVaxW-wCAwZjNhOWMyYjdkNGU0YzFlOGE2YjVkMmMxZjBlOWE4YgATSsO8cmdlbkBleGFtcGxlLmNvbQALdGVuYW50OmFjbWU1wZ7uOdSZ-GdwPtJzlur0";
 
     [GeneratedRegex("^[A-Za-z0-9_-]+$")]
     private static partial Regex UrlSafe();

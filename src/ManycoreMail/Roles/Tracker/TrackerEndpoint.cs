@@ -63,7 +63,7 @@ internal sealed class TrackerEndpoint(
     {
         var (ip, agent, machine) = Observe(context, token);
         metrics.Opens.Increment();
-        await events.EmitAsync(MailEvent.Open(token.MessageUuid, time.GetUtcNow(), token.Recipient, ip, agent, machine)).ConfigureAwait(false);
+        await events.EmitAsync(Tenancy(MailEvent.Open(token.MessageUuid, time.GetUtcNow(), token.Recipient, ip, agent, machine), token)).ConfigureAwait(false);
         var response = context.Response;
         response.ContentType = "image/gif";
         response.Headers.CacheControl = "no-store, private";
@@ -85,7 +85,7 @@ internal sealed class TrackerEndpoint(
         }
         var (ip, agent, machine) = Observe(context, token);
         metrics.Clicks.Increment();
-        await events.EmitAsync(MailEvent.Click(token.MessageUuid, time.GetUtcNow(), token.Recipient, token.Url!, ip, agent, machine)).ConfigureAwait(false);
+        await events.EmitAsync(Tenancy(MailEvent.Click(token.MessageUuid, time.GetUtcNow(), token.Recipient, token.Url!, ip, agent, machine), token)).ConfigureAwait(false);
         var response = context.Response;
         response.StatusCode = StatusCodes.Status302Found;
         response.Headers.Location = location;
@@ -129,7 +129,7 @@ internal sealed class TrackerEndpoint(
             return;
         }
         metrics.Unsubscribes.Increment();
-        await events.EmitAsync(MailEvent.Unsubscribe(token.MessageUuid, now, token.Recipient, token.Scope) with { Tenant = TenantOf(token) }).ConfigureAwait(false);
+        await events.EmitAsync(Tenancy(MailEvent.Unsubscribe(token.MessageUuid, now, token.Recipient, token.Scope), token)).ConfigureAwait(false);
         await PageAsync(context, StatusCodes.Status200OK, UnsubscribePages.Done(token.Recipient)).ConfigureAwait(false);
     }
 
@@ -230,8 +230,14 @@ internal sealed class TrackerEndpoint(
         return Results.Problem(detail: detail, statusCode: status, title: title).ExecuteAsync(context);
     }
 
-    /// <summary>The tenant an unsubscribe token names, when its scope is a tenant's; open and click tokens carry no
-    /// tenant (their format stays as it is), so their events have none.</summary>
-    private static string? TenantOf(TrackingToken token) =>
+    /// <summary>The message's tenant and campaign, as its token carries them (tokens signed before they did carry
+    /// neither); an unsubscribe whose token names no tenant still has the one its scope names.</summary>
+    private static MailEvent Tenancy(MailEvent mailEvent, TrackingToken token) => mailEvent with
+    {
+        Tenant = token.Tenant ?? ScopeTenantOf(token),
+        Campaign = token.Campaign,
+    };
+
+    private static string? ScopeTenantOf(TrackingToken token) =>
         SuppressionNames.TryParse(token.Scope, out var scope, out var value) && scope == SuppressionScope.Tenant ? value : null;
 }

@@ -195,19 +195,20 @@ internal sealed class MessageTransformer
         for (var i = 0; i < messages.Length; i++)
         {
             var recipient = sendTo[i];
+            var copy = new TrackedCopy(uuid, recipient, envelope.Tenant, envelope.Campaign, now);
             // The warnings are the same for every copy: keep the first copy's.
             var rewriter = RewriteHeaders(submitted, streamId, now, ownUnsubscribe: scope is not null, i == 0 ? warnings : null);
             Dictionary<string, string>? placeholders = null;
             if (scope is not null)
             {
-                var unsubscribeUrl = tracking.UnsubscribeUrl(uuid, recipient, scope, now);
+                var unsubscribeUrl = tracking.UnsubscribeUrl(copy, scope);
                 rewriter.Append("List-Unsubscribe", $"<{unsubscribeUrl}>, <mailto:unsub-{uuid}@{returnPathDomain}>")
                     .Append("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
                 placeholders = new(StringComparer.Ordinal) { [RecipientTracking.UnsubscribePlaceholder] = unsubscribeUrl };
             }
             var body = HtmlLinkRewriter.Rewrite(submitted.Bytes, submitted.Headers,
-                tracking.Clicks ? url => tracking.ClickUrl(uuid, recipient, url, now) : static _ => null,
-                tracking.Opens ? tracking.PixelHtml(uuid, recipient, now) : beacon,
+                tracking.Clicks ? url => tracking.ClickUrl(copy, url) : static _ => null,
+                tracking.Opens ? tracking.PixelHtml(copy) : beacon,
                 tracking.Clicks && tracking.TrackTextLinks,
                 placeholders);
             if (body is not null)
