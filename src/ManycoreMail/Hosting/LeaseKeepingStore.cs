@@ -19,6 +19,9 @@ internal sealed class LeaseKeepingStore : IQueueStore
         _keeper = new LeaseKeeper(inner, time, logger);
     }
 
+    /// <summary>The store underneath (the spool, for what only it offers: its dead letters).</summary>
+    public IQueueStore Inner => _inner;
+
     /// <summary>Items leased by this process and not settled yet.</summary>
     public int HeldCount => _keeper.HeldCount;
 

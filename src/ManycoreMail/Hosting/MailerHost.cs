@@ -40,6 +40,8 @@ internal sealed class MailerHost : IAsyncDisposable
     /// <summary>One per process: a client's failed logins count alike on the SMTP and the HTTP receiver.</summary>
     private readonly LoginThrottle _loginThrottle;
     private IQueueStore? _store;
+    /// <summary>What /readyz answers; made when the store is open.</summary>
+    private Readiness? _readiness;
     /// <summary>Open when the backdata role runs here: it writes, and this process's API queries through it.</summary>
     private IEventStore? _eventStore;
     private readonly Lock _suppressionsLock = new();
@@ -126,6 +128,7 @@ internal sealed class MailerHost : IAsyncDisposable
         var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>(), _scheduleLedger);
         RegisterQueueGauges(_store);
         RegisterScheduledGauge(_store);
+        RegisterProbesAndPostfixGauges(_store);
 
         var certificate = roles.Contains(RoleNames.Receiver) || roles.Contains(RoleNames.MxServer)
             ? TlsCertificates.Open(_options.Receiver?.TlsCertificateFile, _options.Receiver?.TlsKeyFile, _options.Storage.Path, _options.Sender.HeloName, _logger)
@@ -233,7 +236,7 @@ internal sealed class MailerHost : IAsyncDisposable
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, messagesApi, scheduledApi), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, messagesApi, scheduledApi, _readiness), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -249,7 +252,8 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         _store = await OpenRedisAsync(cancellationToken).ConfigureAwait(false);
         RegisterQueueGauges(_store);
-        await StartRoleAsync(new HttpFront(null, null, binds, Metrics, _loggers), cancellationToken).ConfigureAwait(false);
+        RegisterProbesAndPostfixGauges(_store);
+        await StartRoleAsync(new HttpFront(null, null, binds, Metrics, _loggers, readiness: _readiness), cancellationToken).ConfigureAwait(false);
         _logger.LogInformation("Redis queue metrics for {Host}:{Port} on {Binds}", _options.Redis.Hostname, _options.Redis.Port, string.Join(", ", binds.Select(b => b.ToString())));
     }
 
@@ -268,6 +272,7 @@ internal sealed class MailerHost : IAsyncDisposable
     /// <summary>Stops roles in reverse start order (receivers first), each within the deadline.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        _readiness?.MarkStopping();
         for (var i = _started.Count - 1; i >= 0; i--)
         {
             try
@@ -386,6 +391,20 @@ internal sealed class MailerHost : IAsyncDisposable
                 ? async cancellationToken => await store.CountAsync(queue, cancellationToken).ConfigureAwait(false)
                 : cancellationToken => ReadyCountAsync(redis, queue, cancellationToken));
         }
+    }
+
+    /// <summary>/readyz counts the primary queue; the original's postfix gauges with their nearest meaning.</summary>
+    private void RegisterProbesAndPostfixGauges(IQueueStore store)
+    {
+        _readiness = new Readiness(cancellationToken => store.CountAsync(_options.Queues.Primary, cancellationToken));
+        var deadLetters = store switch
+        {
+            RedisWorkerStore redis => redis.Inner,
+            LeaseKeepingStore embedded => embedded.Inner as IDeadLetterStore,
+            _ => store as IDeadLetterStore,
+        };
+        PostfixQueueGauges.Register(Metrics, store, deadLetters, _options.Queues);
+        SpoolDiskGauges.Register(Metrics, _options.Storage.Path);
     }
 
     /// <summary>Messages held for a later send time: every item of the scheduled queue on both backends (on Redis

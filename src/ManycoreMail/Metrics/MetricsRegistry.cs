@@ -49,6 +49,7 @@ internal sealed class MetricsRegistry
     public MetricsRegistry()
     {
         Gauge("memory_usage_percent", "Share of the machine's memory in use, as /proc/meminfo tells it.", MemoryUsage.Percent);
+        Family(new RuntimeMetrics());
     }
 
     /// <summary>The counter with this name, created on first use (so two roles in one process share it).</summary>

@@ -28,7 +28,8 @@ internal sealed class HttpFront(
     HttpSite? tracker = null,
     TemplatesEndpoint? templates = null,
     MessagesEndpoint? messages = null,
-    ScheduledMessagesEndpoint? scheduledMessages = null) : IMailerRole, IAsyncDisposable
+    ScheduledMessagesEndpoint? scheduledMessages = null,
+    Readiness? readiness = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -85,6 +86,15 @@ internal sealed class HttpFront(
         app.MapGet("/metrics", async (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
             ? Results.Text(await metrics.RenderAsync(context.RequestAborted).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
             : Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "metrics are served on the metrics port only"));
+        // The original's probes and scrapers ask for / on the metrics port.
+        app.MapGet("/", async (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
+            ? Results.Text(await metrics.RenderAsync(context.RequestAborted).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
+            : Results.NotFound());
+        app.MapGet("/readyz", async (HttpContext context) => readiness is null
+            ? Results.Text("ok")
+            : await readiness.ProblemAsync(context.RequestAborted).ConfigureAwait(false) is { } problem
+                ? Results.Text("not ready: " + problem, statusCode: StatusCodes.Status503ServiceUnavailable)
+                : Results.Text("ok"));
         if (mailSend is not null && apiBind is not null)
         {
             Func<HttpContext, Task<IResult>> send = context => context.Connection.LocalPort == apiBind.Port
