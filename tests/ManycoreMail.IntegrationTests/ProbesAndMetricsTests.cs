@@ -56,6 +56,26 @@ public sealed class ProbesAndMetricsTests(TestWorld world) : IClassFixture<TestW
     }
 
     [Fact]
+    public async Task Each_metrics_listener_serves_its_own_roles_series_and_the_process_wide_ones()
+    {
+        using var http = new HttpClient();
+        // receiver/prometheus is the receiver's; httpreceiver's metrics port the HTTP receiver's. The roles without
+        // a bind here (sender, transformer, mx-server, backdata) are served on both, or they would be served nowhere.
+        var receiverPort = await http.GetStringAsync($"http://127.0.0.1:{_config.MetricsPort}/metrics");
+        var httpReceiverPort = await http.GetStringAsync($"http://127.0.0.1:{_config.HttpMetricsPort}/metrics");
+
+        Assert.Contains("# TYPE receiver_warnings_total counter", receiverPort);
+        Assert.DoesNotContain("receiver_warnings_total", httpReceiverPort);
+        foreach (var shared in new[] { "nbr_emails_enqueued_total 1.0", "process_cpu_seconds_total", "memory_usage_percent", "delivered_total{site=" })
+        {
+            Assert.Contains(shared, receiverPort);
+            Assert.Contains(shared, httpReceiverPort);
+        }
+        // In-process, the whole registry still holds everything.
+        Assert.Contains("receiver_warnings_total", await _mailer.MetricsAsync());
+    }
+
+    [Fact]
     public async Task Process_runtime_build_and_postfix_queue_series_are_served()
     {
         using var http = new HttpClient();

@@ -91,7 +91,7 @@ internal sealed class MailerHost : IAsyncDisposable
     /// <summary>The automatic entries of the sender and the MX server (bounces, complaints, unsubscribe mails), written to
     /// <see cref="Suppressions"/> in batches; made by the first role that needs it (roles start one after another).</summary>
     private SuppressionWriter AutoSuppressions =>
-        _autoSuppressions ??= new SuppressionWriter(Suppressions, _options.Suppression, Metrics, _loggers.CreateLogger<SuppressionWriter>());
+        _autoSuppressions ??= new SuppressionWriter(Suppressions, _options.Suppression, Metrics.ForRoles(RoleNames.Sender, RoleNames.MxServer), _loggers.CreateLogger<SuppressionWriter>());
 
     /// <summary>The roles a plain <c>mailer run</c> starts: every role whose section is configured.</summary>
     public static IReadOnlyList<string> ConfiguredRoles(MailerOptions options)
@@ -125,7 +125,7 @@ internal sealed class MailerHost : IAsyncDisposable
             : new LeaseKeepingStore(await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false),
                 _time, _loggers.CreateLogger("ManycoreMail.Queue"));
         var events = new EventQueue(_store, _options.Queues.Events);
-        var ingress = new IngressQueue(_store, _options.Queues, Metrics, _loggers.CreateLogger<IngressQueue>(), _scheduleLedger);
+        var ingress = new IngressQueue(_store, _options.Queues, Metrics.ForRoles(RoleNames.Receiver, RoleNames.HttpReceiver, RoleNames.Transformer), _loggers.CreateLogger<IngressQueue>(), _scheduleLedger);
         RegisterQueueGauges(_store);
         RegisterScheduledGauge(_store);
         RegisterProbesAndPostfixGauges(_store);
@@ -145,7 +145,7 @@ internal sealed class MailerHost : IAsyncDisposable
         if (roles.Contains(RoleNames.Backdata))
         {
             _eventStore = await ConfiguredEventStore.OpenAsync(_options.Events, _options.Storage, cancellationToken).ConfigureAwait(false);
-            var backdata = new BackdataRole(_store, _options.Queues, _options.Backdata!, Metrics, _time, _loggers.CreateLogger<BackdataRole>(), _eventStore);
+            var backdata = new BackdataRole(_store, _options.Queues, _options.Backdata!, Metrics.ForRoles(RoleNames.Backdata), _time, _loggers.CreateLogger<BackdataRole>(), _eventStore);
             _disposables.Add(backdata);
             await StartRoleAsync(backdata.AsRole(), cancellationToken).ConfigureAwait(false);
             await StartRoleAsync(new EventRetention(_eventStore, _options.Events.Retention, _time, _loggers.CreateLogger<EventRetention>()).AsRole(), cancellationToken).ConfigureAwait(false);
@@ -163,20 +163,20 @@ internal sealed class MailerHost : IAsyncDisposable
                 ? new Forwarder(forwarding, forwarding.Route == ForwardingRouteKind.Relay
                         ? new RelayForwardingRoute(forwarding.Relay!, _options.Sender.HeloName, _loggers.CreateLogger<RelayForwardingRoute>())
                         : new QueueForwardingRoute(_store, _options.Queues.Outbound),
-                    _options.Sender.HeloName, Metrics, _time, _loggers.CreateLogger<Forwarder>())
+                    _options.Sender.HeloName, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers.CreateLogger<Forwarder>())
                 : null;
             if (forwarder is not null && _options.MxServer.Forwarding!.HttpBind is { } emailBind)
             {
                 inboundEmail = new InboundEmailEndpoint(emailBind, forwarder, _options.MxServer.Forwarding.Psk!, _options.MxServer.MaxMessageSize, _loggers.CreateLogger<InboundEmailEndpoint>());
             }
-            var inbound = InboundWiring.Create(_options, _store, events, Metrics, _time, _loggers);
+            var inbound = InboundWiring.Create(_options, _store, events, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers);
             if (inbound is not null)
             {
                 _disposables.Add(inbound);
                 await StartRoleAsync(inbound.Worker.AsRole(), cancellationToken).ConfigureAwait(false);
             }
             var handler = new MxHandler(domains,
-                new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics, _time, _loggers.CreateLogger<MxHandler>(), forwarder,
+                new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers.CreateLogger<MxHandler>(), forwarder,
                 suppressions: AutoSuppressions,
                 unsubscribeScopes: new UnsubscribeScopes(_options.Tracking?.UnsubscribeScope ?? SuppressionScope.Sender, _options.Transformer?.Domains ?? [], _loggers.CreateLogger<UnsubscribeScopes>()),
                 inbound: inbound?.Acceptor);
@@ -187,9 +187,9 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             var resolver = new DnsResolver(_options.Sender.DnsServers is { } servers ? DnsResolverOptions.FromServers(servers) : DnsResolverOptions.FromResolvConf(), _time);
             _disposables.Add(resolver);
-            var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics), _time, _loggers.CreateLogger<DeliveryEngine>());
+            var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics.ForRoles(RoleNames.Sender)), _time, _loggers.CreateLogger<DeliveryEngine>());
             _disposables.Add(engine);
-            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics, _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions);
+            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions);
             await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);
             if (_options.Sender.Delivery.Admin is { } admin)
             {
@@ -199,15 +199,15 @@ internal sealed class MailerHost : IAsyncDisposable
         if (roles.Contains(RoleNames.Transformer))
         {
             var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!, _options.Tracking);
-            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, Suppressions, events, Metrics, _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, Suppressions, events, Metrics.ForRoles(RoleNames.Transformer), _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
             // Held messages go on to the ingress queues wherever they are transformed.
-            await StartRoleAsync(new SchedulerRole(_store, _options.Queues, _scheduleLedger, SendComposer, ingress, events, Metrics, _time,
+            await StartRoleAsync(new SchedulerRole(_store, _options.Queues, _scheduleLedger, SendComposer, ingress, events, Metrics.ForRoles(RoleNames.Transformer), _time,
                 _loggers.CreateLogger<SchedulerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
             await StartRoleAsync(HourlyPurge.Role("schedule-purge", _scheduleLedger.PurgeAsync, "the schedule ledger", _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         if (roles.Contains(RoleNames.Receiver))
         {
-            var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics, _loggers.CreateLogger<SubmissionHandler>(),
+            var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics.ForRoles(RoleNames.Receiver), _loggers.CreateLogger<SubmissionHandler>(),
                 _options.Receiver.MaxHeaderRecipients, _time);
             await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle, _loggers), cancellationToken).ConfigureAwait(false);
         }
@@ -231,12 +231,12 @@ internal sealed class MailerHost : IAsyncDisposable
         var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
             ingress, _idempotency!, new Smtp.Server.MemoryBudget(api.MaxReceivingBytes), _time, _loggers.CreateLogger<MessagesEndpoint>());
         var scheduledApi = api is null ? null : new ScheduledMessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _scheduleLedger, events, _time);
-        var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics, _time, _loggers) : null;
+        var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics.ForRoles(RoleNames.Tracker), _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
         if (api is not null || metricsBinds.Length > 0 || inboundEmail is not null || tracker is not null)
         {
-            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, messagesApi, scheduledApi, _readiness), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new HttpFront(api?.Bind, mailSend, metricsBinds, Metrics, _loggers, inboundEmail, eventsQuery, suppressionsApi, tracker, templatesApi, messagesApi, scheduledApi, _readiness, MetricsRolesByPort(roles)), cancellationToken).ConfigureAwait(false);
         }
         _logger.LogInformation("Manycore Mail running: {Roles}", string.Join(", ", roles));
     }
@@ -391,6 +391,17 @@ internal sealed class MailerHost : IAsyncDisposable
                 ? async cancellationToken => await store.CountAsync(queue, cancellationToken).ConfigureAwait(false)
                 : cancellationToken => ReadyCountAsync(redis, queue, cancellationToken));
         }
+    }
+
+    /// <summary>The roles whose series each metrics port serves: those whose bind it is, and on every port the roles
+    /// running here without a bind of their own (their series would be served nowhere otherwise).</summary>
+    private Dictionary<int, IReadOnlySet<string>> MetricsRolesByPort(IReadOnlyCollection<string> roles)
+    {
+        var servingAll = ConfiguredRoles(_options).All(roles.Contains);
+        var binds = _options.MetricsBinds.Where(b => servingAll || roles.Contains(b.Role)).ToArray();
+        var unbound = roles.Where(r => binds.All(b => b.Role != r)).ToArray();
+        return binds.GroupBy(b => b.EndPoint.Port)
+            .ToDictionary(g => g.Key, g => (IReadOnlySet<string>)g.Select(b => b.Role).Concat(unbound).ToHashSet(StringComparer.Ordinal));
     }
 
     /// <summary>/readyz counts the primary queue; the original's postfix gauges with their nearest meaning.</summary>

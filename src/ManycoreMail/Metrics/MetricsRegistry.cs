@@ -37,7 +37,9 @@ internal sealed class Gauge(string name, string help, Func<CancellationToken, Va
 
 /// <summary>
 /// The process's metrics, exposed in the Prometheus text format under the original system's names.
-/// One registry per process: in <c>mailer run</c> every configured bind serves all of it.
+/// One registry per process; a role registers through its view (<see cref="ForRoles"/>), which tags the names it
+/// registers, so that in <c>mailer run</c> each role's metrics bind serves that role's series plus the untagged,
+/// process-wide ones (memory, runtime, queue gauges).
 /// </summary>
 internal sealed class MetricsRegistry
 {
@@ -45,6 +47,11 @@ internal sealed class MetricsRegistry
     private readonly Dictionary<string, Counter> _counters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Gauge> _gauges = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ILabelledFamily> _families = new(StringComparer.Ordinal);
+    /// <summary>The roles that registered each name through a view; a name absent here is process-wide.</summary>
+    private readonly Dictionary<string, HashSet<string>> _owners = new(StringComparer.Ordinal);
+    /// <summary>Set on a view: the registry that holds everything, and the roles this view registers for.</summary>
+    private readonly MetricsRegistry? _root;
+    private readonly string[] _roles = [];
 
     public MetricsRegistry()
     {
@@ -52,9 +59,38 @@ internal sealed class MetricsRegistry
         Family(new RuntimeMetrics());
     }
 
+    private MetricsRegistry(MetricsRegistry root, string[] roles)
+    {
+        _root = root;
+        _roles = roles;
+    }
+
+    /// <summary>The same registry, with every name registered through the result tagged as these roles' (a component
+    /// shared by several roles, such as the ingress queue, names them all).</summary>
+    public MetricsRegistry ForRoles(params string[] roles) => new(_root ?? this, roles);
+
+    private void Own(string name)
+    {
+        var root = _root!;
+        lock (root._lock)
+        {
+            if (!root._owners.TryGetValue(name, out var owners))
+            {
+                owners = new HashSet<string>(StringComparer.Ordinal);
+                root._owners.Add(name, owners);
+            }
+            owners.UnionWith(_roles);
+        }
+    }
+
     /// <summary>The counter with this name, created on first use (so two roles in one process share it).</summary>
     public Counter Counter(string name, string help)
     {
+        if (_root is not null)
+        {
+            Own(name);
+            return _root.Counter(name, help);
+        }
         lock (_lock)
         {
             if (!_counters.TryGetValue(name, out var counter))
@@ -74,6 +110,12 @@ internal sealed class MetricsRegistry
     /// gauges at once.</summary>
     public void Gauge(string name, string help, Func<CancellationToken, ValueTask<double>> read)
     {
+        if (_root is not null)
+        {
+            Own(name);
+            _root.Gauge(name, help, read);
+            return;
+        }
         lock (_lock)
         {
             _gauges[name] = new Gauge(name, help, read);
@@ -84,6 +126,11 @@ internal sealed class MetricsRegistry
     /// two roles in one process share it.</summary>
     public T Family<T>(T family) where T : class, ILabelledFamily
     {
+        if (_root is not null)
+        {
+            Own(family.Name);
+            return _root.Family(family);
+        }
         lock (_lock)
         {
             if (_families.TryGetValue(family.Name, out var existing) && existing is T same)
@@ -95,16 +142,25 @@ internal sealed class MetricsRegistry
         }
     }
 
-    public async Task<string> RenderAsync(CancellationToken cancellationToken)
+    /// <summary>Every series of the process.</summary>
+    public Task<string> RenderAsync(CancellationToken cancellationToken) => RenderAsync(null, cancellationToken);
+
+    /// <summary>The process-wide series and those of <paramref name="roles"/> (every series when null).</summary>
+    public async Task<string> RenderAsync(IReadOnlySet<string>? roles, CancellationToken cancellationToken)
     {
+        if (_root is not null)
+        {
+            return await _root.RenderAsync(roles, cancellationToken).ConfigureAwait(false);
+        }
         Counter[] counters;
         Gauge[] gauges;
         ILabelledFamily[] families;
         lock (_lock)
         {
-            counters = [.. _counters.Values.OrderBy(c => c.Name, StringComparer.Ordinal)];
-            gauges = [.. _gauges.Values.OrderBy(g => g.Name, StringComparer.Ordinal)];
-            families = [.. _families.Values.OrderBy(f => f.Name, StringComparer.Ordinal)];
+            bool Served(string name) => roles is null || !_owners.TryGetValue(name, out var owners) || owners.Overlaps(roles);
+            counters = [.. _counters.Values.Where(c => Served(c.Name)).OrderBy(c => c.Name, StringComparer.Ordinal)];
+            gauges = [.. _gauges.Values.Where(g => Served(g.Name)).OrderBy(g => g.Name, StringComparer.Ordinal)];
+            families = [.. _families.Values.Where(f => Served(f.Name)).OrderBy(f => f.Name, StringComparer.Ordinal)];
         }
         var text = new StringBuilder(4096);
         foreach (var counter in counters)

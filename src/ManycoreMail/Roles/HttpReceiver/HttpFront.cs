@@ -29,7 +29,8 @@ internal sealed class HttpFront(
     TemplatesEndpoint? templates = null,
     MessagesEndpoint? messages = null,
     ScheduledMessagesEndpoint? scheduledMessages = null,
-    Readiness? readiness = null) : IMailerRole, IAsyncDisposable
+    Readiness? readiness = null,
+    IReadOnlyDictionary<int, IReadOnlySet<string>>? metricsRolesByPort = null) : IMailerRole, IAsyncDisposable
 {
     private WebApplication? _app;
 
@@ -84,11 +85,11 @@ internal sealed class HttpFront(
                 : next(context));
         }
         app.MapGet("/metrics", async (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
-            ? Results.Text(await metrics.RenderAsync(context.RequestAborted).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
+            ? Results.Text(await RenderMetricsAsync(context).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
             : Results.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: "metrics are served on the metrics port only"));
         // The original's probes and scrapers ask for / on the metrics port.
         app.MapGet("/", async (HttpContext context) => metricPorts.Contains(context.Connection.LocalPort)
-            ? Results.Text(await metrics.RenderAsync(context.RequestAborted).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
+            ? Results.Text(await RenderMetricsAsync(context).ConfigureAwait(false), "text/plain; version=0.0.4; charset=utf-8")
             : Results.NotFound());
         app.MapGet("/readyz", async (HttpContext context) => readiness is null
             ? Results.Text("ok")
@@ -146,6 +147,10 @@ internal sealed class HttpFront(
         _app = app;
         loggers.CreateLogger("ManycoreMail.Http").LogInformation("HTTP listening on {Urls}", string.Join(", ", app.Urls));
     }
+
+    /// <summary>In <c>mailer run</c> each metrics port serves its own roles' series (and the process-wide ones).</summary>
+    private Task<string> RenderMetricsAsync(HttpContext context) =>
+        metrics.RenderAsync(metricsRolesByPort?.GetValueOrDefault(context.Connection.LocalPort), context.RequestAborted);
 
     public Task StopAsync(CancellationToken cancellationToken) => _app?.StopAsync(cancellationToken) ?? Task.CompletedTask;
 
