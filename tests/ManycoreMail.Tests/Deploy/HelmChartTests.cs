@@ -63,7 +63,15 @@ public sealed partial class HelmChartTests : IDisposable
         var kinds = new Dictionary<string, List<string>>();
         foreach (var template in Directory.GetFiles(Path.Combine(Chart, "templates"), "*.yaml"))
         {
-            var documents = DeployYaml.LoadDocuments(WithoutTemplateExpressions(File.ReadAllText(template)));
+            IReadOnlyList<YamlNode> documents;
+            try
+            {
+                documents = DeployYaml.LoadDocuments(WithoutTemplateExpressions(File.ReadAllText(template)));
+            }
+            catch (YamlDotNet.Core.YamlException e)
+            {
+                throw new Xunit.Sdk.XunitException($"{Path.GetFileName(template)}: not YAML once its expressions are replaced: {e.Message}");
+            }
             Assert.True(documents.Count > 0, template + ": no document");
             foreach (var document in documents)
             {
