@@ -1,3 +1,4 @@
+using System.Globalization;
 using ManycoreMail.Config;
 using ManycoreMail.Hosting;
 using ManycoreMail.TestSupport;
@@ -111,6 +112,13 @@ public sealed class ContainerImageTests : IDisposable
         Assert.True(loaded.Options.Redis.Configured);
         Assert.NotNull(loaded.Options.Events.Postgresql);
         Assert.NotNull(loaded.Options.Tracking);
+        // What docker-compose.yml publishes is what the roles bind inside their containers.
+        var services = DeployYaml.LoadMapping(File.ReadAllText(Path.Combine(Root, "docker-compose.yml")), "docker-compose.yml").Mapping("services");
+        string Published(string role) => Assert.Single(services.Mapping(role).Get("ports").Scalars()).Split(':')[^1];
+        Assert.Equal(loaded.Options.Receiver!.Bind.Port.ToString(CultureInfo.InvariantCulture), Published(RoleNames.Receiver));
+        Assert.Equal(loaded.Options.MxServer!.Bind.Port.ToString(CultureInfo.InvariantCulture), Published(RoleNames.MxServer));
+        Assert.Equal(loaded.Options.HttpReceiver!.Bind.Port.ToString(CultureInfo.InvariantCulture), Published(RoleNames.HttpReceiver));
+        Assert.Equal(loaded.Options.Tracking.Bind.Port.ToString(CultureInfo.InvariantCulture), Published(RoleNames.Tracker));
         // Each role serves its metrics and probes on a bind of its own (redis: `mailer redis-metrics`).
         Assert.Equal(
             RoleNames.All.Append("redis").Order(StringComparer.Ordinal),
