@@ -51,6 +51,7 @@ internal static class MailerCli
         root.Subcommands.Add(Events.EventsCommand.AddListing(Events.DeadLetterCommand.Build(AddLoadedConfig), AddLoadedConfig));
         root.Subcommands.Add(Suppressions.SuppressionsCommand.Build(AddLoadedConfig));
         root.Subcommands.Add(SendCommand.Build(AddLoadedConfig));
+        root.Subcommands.Add(DkimKeygenCommand.Build(AddLoadedConfig));
 
         foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
         {
