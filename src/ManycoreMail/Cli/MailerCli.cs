@@ -52,6 +52,7 @@ internal static class MailerCli
         root.Subcommands.Add(Suppressions.SuppressionsCommand.Build(AddLoadedConfig));
         root.Subcommands.Add(SendCommand.Build(AddLoadedConfig));
         root.Subcommands.Add(DkimKeygenCommand.Build(AddLoadedConfig));
+        root.Subcommands.Add(DnsCheckCommand.Build(AddLoadedConfig));
 
         foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
         {
