@@ -13,7 +13,7 @@ internal static class DkimKeygenCommand
     public const int MaxBits = 4096;
     public const string DefaultSelector = "mailer";
 
-    public static Command Build(Func<Command, Func<ParseResult, MailerOptions>> addConfig)
+    public static Command Build(Func<Command, Func<ParseResult, ConfigSources?>> addConfig)
     {
         var dkim = new Command("dkim", "DKIM keys of the sending domains.");
         var keygen = new Command("keygen", "Generate a DKIM key (mode 0600) and print the TXT record to publish.");
@@ -31,12 +31,12 @@ internal static class DkimKeygenCommand
         keygen.SetAction(parse =>
         {
             var name = parse.GetValue(domain) ?? "";
-            var configured = ConfiguredDomain(() => config(parse), name);
+            var configured = ConfiguredDomain(config(parse), name);
             var request = new KeygenRequest(
                 name,
-                parse.GetValue(selector) ?? configured?.Selector ?? DefaultSelector,
+                parse.GetValue(selector) ?? configured.Selector ?? DefaultSelector,
                 parse.GetValue(bits),
-                parse.GetValue(output) ?? configured?.DkimPrivateKeyFile ?? name + ".pem",
+                parse.GetValue(output) ?? configured.KeyFile ?? name + ".pem",
                 parse.GetValue(force));
             return Run(request, Console.Out, Console.Error);
         });
@@ -44,17 +44,17 @@ internal static class DkimKeygenCommand
         return dkim;
     }
 
-    /// <summary>The domain's settings when the configuration can be read and names it; keygen works without one.</summary>
-    private static DomainSettings? ConfiguredDomain(Func<MailerOptions> load, string domain)
+    /// <summary>The domain's selector and key file in the customer file's transformer/domain-settings, read without
+    /// validating the configuration: it names a key file that keygen is about to create.</summary>
+    private static (string? Selector, string? KeyFile) ConfiguredDomain(ConfigSources? sources, string domain)
     {
-        try
-        {
-            return load().Transformer?.Domains.FirstOrDefault(d => string.Equals(d.Domain, domain, StringComparison.OrdinalIgnoreCase));
-        }
-        catch (ConfigException)
-        {
-            return null;
-        }
+        var problems = new ConfigProblems();
+        var customer = sources is null || sources.CustomerFile.Length == 0
+            ? ConfigFile.Parse("(built-in customer)", LocalDefaults.CustomerYaml, problems)
+            : ConfigFile.Load(sources.CustomerFile, problems);
+        var settings = customer.Section("transformer").SectionList("domain-settings")
+            .FirstOrDefault(item => string.Equals(item.String("domain")?.TrimEnd('.'), domain.TrimEnd('.'), StringComparison.OrdinalIgnoreCase));
+        return (settings?.String("selector"), settings?.String("dkim-private-key-file"));
     }
 
     public static int Run(KeygenRequest request, TextWriter output, TextWriter error)
@@ -83,6 +83,7 @@ internal static class DkimKeygenCommand
         using var rsa = RSA.Create(request.Bits);
         try
         {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(request.OutputFile)) ?? ".");
             Hosting.PrivateFiles.Write(request.OutputFile, rsa.ExportPkcs8PrivateKeyPem() + "\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
