@@ -51,6 +51,8 @@ internal static class MailerCli
         root.Subcommands.Add(Events.EventsCommand.AddListing(Events.DeadLetterCommand.Build(AddLoadedConfig), AddLoadedConfig));
         root.Subcommands.Add(Suppressions.SuppressionsCommand.Build(AddLoadedConfig));
         root.Subcommands.Add(SendCommand.Build(AddLoadedConfig));
+        root.Subcommands.Add(DkimKeygenCommand.Build(AddConfigSources));
+        root.Subcommands.Add(DnsCheckCommand.Build(AddLoadedConfig));
 
         foreach (var admin in Roles.Sender.AdminCommands.Build(AddAdminConfig))
         {
@@ -68,6 +70,13 @@ internal static class MailerCli
             using var loggers = Logging.Create();
             return Load(config(parse), loggers.CreateLogger("ManycoreMail")).Options;
         };
+    }
+
+    /// <summary>Commands that read the files themselves (dkim keygen, before the key file they name exists); null: the built-in configuration.</summary>
+    private static Func<ParseResult, ConfigSources?> AddConfigSources(Command command)
+    {
+        AddConfigOptions(command, out var sources);
+        return sources;
     }
 
     /// <summary>The operations commands read sender/admin (bind and token) from the usual config files.</summary>

@@ -1,0 +1,166 @@
+using System.Security.Cryptography;
+using ManycoreMail.Cli;
+using ManycoreMail.Config;
+using ManycoreMail.TestSupport;
+
+namespace ManycoreMail.Tests.Onboarding;
+
+/// <summary><c>mailer dns check</c> against a real dnsmasq serving one good sending domain and one broken one per check.</summary>
+public sealed class DnsCheckTests : IDisposable
+{
+    private const string Helo = "mail.sender.test";
+    private const string Source = "192.0.2.10";
+    private readonly string _directory = Directory.CreateTempSubdirectory("mm-dnscheck-").FullName;
+    private readonly RSA _key = RSA.Create(1024);
+    private readonly RSA _otherKey = RSA.Create(1024);
+
+    public void Dispose()
+    {
+        _key.Dispose();
+        _otherKey.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_domain_whose_records_all_hold_gets_only_OK_rows_and_exit_0()
+    {
+        using var dns = Dnsmasq.Start([.. DomainRecords("good.test"), .. SenderRecords(Helo)]);
+
+        var (exit, table) = await CheckAsync(dns, ["good.test"], Source);
+
+        Assert.True(exit == 0, table);
+        Assert.Equal(["dkim good.test OK", "spf good.test OK", "dmarc good.test OK", "mx good.test OK", $"ptr {Helo} OK"], Summary(table));
+    }
+
+    [Fact]
+    public async Task Each_broken_record_is_a_FAIL_row_saying_what_to_publish_and_the_exit_code_is_1()
+    {
+        using var dns = Dnsmasq.Start([
+            .. DomainRecords("good.test"),
+            .. DomainRecords("wrongkey.test", dkimKey: _otherKey),
+            .. DomainRecords("nospf.test", spf: null),
+            .. DomainRecords("spfdenies.test", spf: "v=spf1 ip4:198.51.100.1 -all"),
+            .. DomainRecords("nodmarc.test", dmarc: null),
+            .. DomainRecords("badmarc.test", dmarc: "v=DMARC1; p=maybe"),
+            .. DomainRecords("mxelsewhere.test", mx: "mx.elsewhere.test"),
+            "host-record=mx.elsewhere.test,198.51.100.7",
+            .. SenderRecords("other-name.test")]);
+
+        var (exit, table) = await CheckAsync(dns, [], Source);
+
+        Assert.True(exit == 1, table);
+        var summary = Summary(table);
+        Assert.Contains("dkim good.test OK", summary);
+        Assert.Contains("mx good.test OK", summary);
+        Assert.Contains("dkim wrongkey.test FAIL", summary);
+        Assert.Contains("spf wrongkey.test OK", summary);
+        Assert.Contains("spf nospf.test FAIL", summary);
+        Assert.Contains("spf spfdenies.test FAIL", summary);
+        Assert.Contains("dmarc spfdenies.test OK", summary);
+        Assert.Contains("dmarc nodmarc.test FAIL", summary);
+        Assert.Contains("dmarc badmarc.test FAIL", summary);
+        Assert.Contains("mx mxelsewhere.test FAIL", summary);
+        Assert.Contains("dkim mxelsewhere.test OK", summary);
+        Assert.Contains($"ptr {Helo} FAIL", summary);
+        Assert.Equal(7, summary.Count(row => row.EndsWith(" FAIL", StringComparison.Ordinal)));
+
+        Assert.Contains("publish: mailer._domainkey.wrongkey.test. IN TXT \"v=DKIM1; k=rsa; p=", Line(table, "dkim", "wrongkey.test"), StringComparison.Ordinal);
+        Assert.Contains("publish: nospf.test. IN TXT \"v=spf1 ip4:192.0.2.10 -all\"", Line(table, "spf", "nospf.test"), StringComparison.Ordinal);
+        Assert.Contains("fail for 192.0.2.10", Line(table, "spf", "spfdenies.test"), StringComparison.Ordinal);
+        Assert.Contains("publish: _dmarc.nodmarc.test. IN TXT \"v=DMARC1; p=none;", Line(table, "dmarc", "nodmarc.test"), StringComparison.Ordinal);
+        Assert.Contains("MX points at mx.elsewhere.test", Line(table, "mx", "mxelsewhere.test"), StringComparison.Ordinal);
+        Assert.Contains($"publish: mxelsewhere.test. IN MX 10 {Helo}.", Line(table, "mx", "mxelsewhere.test"), StringComparison.Ordinal);
+        Assert.Contains("PTR other-name.test, not the HELO name", Line(table, "ptr", Helo), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Without_a_source_address_SPF_and_PTR_are_WARN_rows_and_the_exit_code_is_1()
+    {
+        using var dns = Dnsmasq.Start([.. DomainRecords("good.test"), .. SenderRecords(Helo)]);
+
+        var (exit, table) = await CheckAsync(dns, ["good.test"], source: null);
+
+        Assert.True(exit == 1, table);
+        Assert.Equal(["dkim good.test OK", "spf good.test WARN", "dmarc good.test OK", "mx good.test OK", $"ptr {Helo} WARN"], Summary(table));
+        Assert.Contains("no sender/source-address", Line(table, "ptr", Helo), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_domain_not_in_the_configuration_is_refused_with_exit_2()
+    {
+        using var dns = Dnsmasq.Start(SenderRecords(Helo));
+        var error = new StringWriter();
+
+        var exit = await DnsCheckCommand.RunAsync(Options(dns, Source), ["unknown.test"], TextWriter.Null, error, CancellationToken.None);
+
+        Assert.Equal(2, exit);
+        Assert.StartsWith("DOMAIN: unknown.test not in transformer/domain-settings", error.ToString(), StringComparison.Ordinal);
+    }
+
+    private static string[] Summary(string table) =>
+        table.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
+            .Select(line => string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(3)))
+            .ToArray();
+
+    private static string Line(string table, string check, string domain) =>
+        table.Split('\n').Single(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [var c, var d, ..] && c == check && d == domain);
+
+    private async Task<(int Exit, string Table)> CheckAsync(Dnsmasq dns, string[] domains, string? source)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var exit = await DnsCheckCommand.RunAsync(Options(dns, source), domains, output, error, CancellationToken.None);
+        return (exit, output + error.ToString());
+    }
+
+    private static readonly string[] Domains = ["good.test", "wrongkey.test", "nospf.test", "spfdenies.test", "nodmarc.test", "badmarc.test", "mxelsewhere.test"];
+
+    private MailerOptions Options(Dnsmasq dns, string? source)
+    {
+        var keyFile = Path.Combine(_directory, "key.pem");
+        File.WriteAllText(keyFile, _key.ExportPkcs8PrivateKeyPem());
+        var domainSettings = string.Concat(Domains.Select(d => $"""
+
+                - domain: {d}
+                  dkim-private-key-file: {keyFile}
+                  return-path-domain: {d}
+            """));
+        var customer = $"""
+            transformer:
+              email-headers:
+                inject:
+                  List-Unsubscribe: x
+              domain-settings:{domainSettings}
+            sender:
+              helo-name: {Helo}
+              dns-servers: ["{dns.EndPoint}"]
+            {(source is null ? "" : $"  source-address: {source}")}
+            mxserver:
+              bind: {"{"} inet-interface: 0.0.0.0, inet-port: 2525 {"}"}
+              eml-directory: {_directory}
+            """;
+        return ConfigLoader.Parse(MinimalGlobalConfig.Yaml, customer).Options;
+    }
+
+    /// <summary>The records a sending domain needs, each one replaceable (null: not published).</summary>
+    private IEnumerable<string> DomainRecords(string domain, RSA? dkimKey = null, string? spf = "v=spf1 ip4:192.0.2.10 -all",
+        string? dmarc = "v=DMARC1; p=reject", string mx = Helo)
+    {
+        var value = DkimTxtRecord.Value(dkimKey ?? _key);
+        var strings = Enumerable.Range(0, (value.Length + 254) / 255).Select(i => $"\"{value.Substring(i * 255, Math.Min(255, value.Length - i * 255))}\"");
+        yield return $"txt-record=mailer._domainkey.{domain},{string.Join(',', strings)}";
+        if (spf is not null)
+        {
+            yield return $"txt-record={domain},\"{spf}\"";
+        }
+        if (dmarc is not null)
+        {
+            yield return $"txt-record=_dmarc.{domain},\"{dmarc}\"";
+        }
+        yield return $"mx-host={domain},{mx},10";
+    }
+
+    /// <summary>The sending address's PTR (to <paramref name="ptrName"/>) and the HELO name's address.</summary>
+    private static IEnumerable<string> SenderRecords(string ptrName) =>
+        ["local=/2.0.192.in-addr.arpa/", $"ptr-record=10.2.0.192.in-addr.arpa,{ptrName}", $"host-record={Helo},{Source}"];
+}
