@@ -1,0 +1,48 @@
+using ManycoreMail.Smtp.Tests.Support;
+using Microsoft.Extensions.Logging;
+
+namespace ManycoreMail.Smtp.Tests;
+
+/// <summary>At trace level the server logs the session's transcript, client and server lines, without the message
+/// body and without credentials (swaks, a client we did not write, over STARTTLS with AUTH).</summary>
+public sealed class TranscriptTests
+{
+    private const string Password = "pa55-w0rd-never-logged";
+    private const string Body = "body text that must stay out of the log";
+
+    [Theory]
+    [InlineData("PLAIN")]
+    [InlineData("LOGIN")]
+    public async Task A_trace_transcript_has_the_commands_and_replies_but_no_body_and_no_password(string mechanism)
+    {
+        var options = TestServer.DefaultOptions with { CertificateProvider = CertificateHolder.Provider, AuthEnabled = true, RequireAuthentication = true };
+        var logger = new TestLogger { MinimumLevel = LogLevel.Trace };
+        var handler = new RecordingHandler { Credentials = (user, password) => user == "user" && password == Password };
+        await using var server = TestServer.Start(options, handler, logger: logger);
+        using var swaks = ExternalProcess.Start("/usr/bin/swaks",
+            "--server", $"127.0.0.1:{server.EndPoint.Port}", "--tls", "--auth", mechanism, "--auth-user", "user", "--auth-password", Password,
+            "--helo", "swaks.test", "--from", "sender@example.com", "--to", "rcpt@example.com", "--body", Body, "--timeout", "15");
+
+        var exitCode = await swaks.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(exitCode == 0, "swaks failed:\n" + swaks.Output);
+        Assert.Single(server.Handler.Messages);
+
+        var transcript = logger.Entries.Where(e => e.Level == LogLevel.Trace).Select(e => e.Message).ToList();
+        Assert.Contains(transcript, l => l.Contains(" C: EHLO swaks.test", StringComparison.Ordinal));
+        Assert.Contains(transcript, l => l.Contains(" C: MAIL FROM:<sender@example.com>", StringComparison.Ordinal));
+        Assert.Contains(transcript, l => l.Contains(" C: RCPT TO:<rcpt@example.com>", StringComparison.Ordinal));
+        Assert.Contains(transcript, l => l.Contains(" C: DATA", StringComparison.Ordinal));
+        Assert.Contains(transcript, l => l.Contains(" C: AUTH " + mechanism, StringComparison.Ordinal));
+        Assert.Contains(transcript, l => l.Contains(" S: 354", StringComparison.Ordinal));
+        Assert.Contains(transcript, l => l.Contains(" S: 235", StringComparison.Ordinal));
+        var plainCredentials = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes("\0user\0" + Password));
+        var loginPassword = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(Password));
+        Assert.All(transcript, l =>
+        {
+            Assert.DoesNotContain(Body, l, StringComparison.Ordinal);
+            Assert.DoesNotContain(Password, l, StringComparison.Ordinal);
+            Assert.DoesNotContain(plainCredentials, l, StringComparison.Ordinal);
+            Assert.DoesNotContain(loginPassword, l, StringComparison.Ordinal);
+        });
+    }
+}
