@@ -1,10 +1,12 @@
+using ManycoreMail.Smtp.Client;
 using ManycoreMail.Smtp.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Smtp.Tests;
 
 /// <summary>At trace level the server logs the session's transcript, client and server lines, without the message
-/// body and without credentials (swaks, a client we did not write, over STARTTLS with AUTH).</summary>
+/// body and without credentials (swaks, a client we did not write, over STARTTLS with AUTH); the client connection,
+/// given a transcript logger, logs what it sends and reads the same way.</summary>
 public sealed class TranscriptTests
 {
     private const string Password = "pa55-w0rd-never-logged";
@@ -43,6 +45,38 @@ public sealed class TranscriptTests
             Assert.DoesNotContain(Password, l, StringComparison.Ordinal);
             Assert.DoesNotContain(plainCredentials, l, StringComparison.Ordinal);
             Assert.DoesNotContain(loginPassword, l, StringComparison.Ordinal);
+        });
+    }
+
+    [Fact]
+    public async Task The_clients_transcript_has_commands_and_replies_but_no_body_and_no_password()
+    {
+        var options = TestServer.DefaultOptions with { CertificateProvider = CertificateHolder.Provider, AuthEnabled = true, RequireAuthentication = true };
+        var handler = new RecordingHandler { Credentials = (user, password) => user == "user" && password == Password };
+        await using var server = TestServer.Start(options, handler);
+        var transcript = new TestLogger { MinimumLevel = LogLevel.Trace };
+        var clientOptions = new SmtpClientOptions { HeloName = "client.test", TlsMode = SmtpTlsMode.Required, CommandTimeout = TimeSpan.FromSeconds(20), Transcript = transcript };
+        await using (var client = await SmtpClientConnection.ConnectAsync(server.EndPoint, clientOptions, CancellationToken.None))
+        {
+            await client.AuthenticateAsync("user", Password, CancellationToken.None);
+            var result = await client.SendAsync("a@example.com", ["b@example.com"], System.Text.Encoding.ASCII.GetBytes($"Subject: t\r\n\r\n{Body}\r\n"), CancellationToken.None);
+            Assert.Equal(250, result.DataReply?.Code);
+            await client.QuitAsync(CancellationToken.None);
+        }
+
+        var lines = transcript.Entries.Select(e => e.Message).ToList();
+        Assert.Contains(lines, l => l.Contains("> EHLO client.test", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("> AUTH PLAIN <hidden>", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("> MAIL FROM:<a@example.com>", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("> RCPT TO:<b@example.com>", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("< 235", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("< 354", StringComparison.Ordinal));
+        var plainCredentials = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes("\0user\0" + Password));
+        Assert.All(lines, l =>
+        {
+            Assert.DoesNotContain(Body, l, StringComparison.Ordinal);
+            Assert.DoesNotContain(Password, l, StringComparison.Ordinal);
+            Assert.DoesNotContain(plainCredentials, l, StringComparison.Ordinal);
         });
     }
 }

@@ -6,7 +6,7 @@ namespace ManycoreMail.Smtp.Server;
 
 /// <summary>
 /// <c>MAILER_LOG_LEVEL=trace</c>: the session's transcript, one Trace entry per command line the client sent and per
-/// reply line the server wrote. Message content never passes here (DATA and BDAT payloads are decoded elsewhere),
+/// reply line the server wrote; for the client connection, each command sent and reply read. Message content never passes here (DATA and BDAT payloads are decoded elsewhere),
 /// and credentials are cut: an AUTH command keeps only its mechanism, and the client's answers to AUTH challenges are
 /// not shown at all.
 /// </summary>
@@ -51,6 +51,35 @@ internal static partial class SmtpTranscript
         var text = Encoding.Latin1.GetString(bytes.Length > MaxShown ? bytes[..MaxShown] : bytes);
         return bytes.Length > MaxShown ? text + "..." : text;
     }
+
+    /// <summary>The client side: a command this mailer sent (as <see cref="Client.SmtpClientConnection"/> wrote it).</summary>
+    /// <param name="verb">The command up to its argument; an empty verb is an answer to an AUTH challenge.</param>
+    public static void Sent(ILogger logger, IPEndPoint remote, ReadOnlySpan<byte> verb, string? argument)
+    {
+        if (!Enabled(logger))
+        {
+            return;
+        }
+        var shown = verb.IsEmpty ? "<authentication response hidden>"
+            : verb.StartsWith("AUTH"u8) ? Shown(verb).TrimEnd() + (argument is null ? "" : " <hidden>")
+            : Shown(verb) + argument;
+        ClientSent(logger, remote, shown);
+    }
+
+    /// <summary>The client side: a reply this mailer read.</summary>
+    public static void Received(ILogger logger, IPEndPoint remote, SmtpReply reply)
+    {
+        if (Enabled(logger))
+        {
+            ClientReceived(logger, remote, reply.ToString());
+        }
+    }
+
+    [LoggerMessage(102, LogLevel.Trace, "SMTP to {Remote} > {Line}")]
+    private static partial void ClientSent(ILogger logger, IPEndPoint remote, string line);
+
+    [LoggerMessage(103, LogLevel.Trace, "SMTP to {Remote} < {Line}")]
+    private static partial void ClientReceived(ILogger logger, IPEndPoint remote, string line);
 
     [LoggerMessage(100, LogLevel.Trace, "SMTP {Remote} C: {Line}")]
     private static partial void ClientLine(ILogger logger, IPEndPoint remote, string line);
