@@ -18,6 +18,7 @@ using ManycoreMail.Roles.Sender;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Server;
 using ManycoreMail.TestSupport;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ManycoreMail.IntegrationTests;
@@ -66,7 +67,9 @@ internal sealed class DeliveryHarness : IAsyncDisposable
     }
 
     /// <param name="suppressions">Where the sender adds the entries of its bounces; null: none.</param>
-    public async Task StartSenderAsync(Func<SenderOptions, SenderOptions>? configure = null, TimeProvider? time = null, SuppressionWriter? suppressions = null)
+    /// <param name="logger">The sender role's logger; null: none.</param>
+    public async Task StartSenderAsync(Func<SenderOptions, SenderOptions>? configure = null, TimeProvider? time = null, SuppressionWriter? suppressions = null,
+        ILogger<SenderRole>? logger = null)
     {
         var options = new SenderOptions
         {
@@ -91,7 +94,7 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         // As the host runs it: the spool behind the store that keeps the sender's leases while it delivers.
         _leases = new LeaseKeepingStore(Store, time, NullLogger.Instance);
         Role = new SenderRole(_leases, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, new EventQueue(Store, EventsQueue),
-            Metrics, time, NullLogger<SenderRole>.Instance, suppressions);
+            Metrics, time, logger ?? NullLogger<SenderRole>.Instance, suppressions);
         _role = Role.AsRole();
         await _role.StartAsync(CancellationToken.None);
     }

@@ -531,6 +531,11 @@ public sealed class SmtpClientConnection : IAsyncDisposable
 
     private void WriteCommand(ReadOnlySpan<byte> verb, string? argument)
     {
+        if (_options.Transcript is { } transcript)
+        {
+            Server.SmtpTranscript.Sent(transcript, RemoteEndPoint, verb, argument);
+        }
+
         _writer.Write(verb);
         if (argument is not null)
         {
@@ -582,6 +587,11 @@ public sealed class SmtpClientConnection : IAsyncDisposable
                 _reader.AdvanceTo(buffer.Start, found ? buffer.Start : result.Buffer.End);
                 if (found)
                 {
+                    if (_options.Transcript is { } transcript)
+                    {
+                        Server.SmtpTranscript.Received(transcript, RemoteEndPoint, reply);
+                    }
+
                     if (reply.Code == 421)
                     {
                         throw Fail($"{RemoteEndPoint} is closing the session: {reply}", reply);

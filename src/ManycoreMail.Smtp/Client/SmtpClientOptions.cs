@@ -30,4 +30,7 @@ public sealed record SmtpClientOptions
     public TimeSpan DataTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Local address to bind before connecting (egress IP).</summary>
     public System.Net.IPAddress? SourceAddress { get; init; }
+    /// <summary>Where the transcript goes at Trace level (commands and replies, never the message or AUTH
+    /// credentials); null: none.</summary>
+    public Microsoft.Extensions.Logging.ILogger? Transcript { get; init; }
 }

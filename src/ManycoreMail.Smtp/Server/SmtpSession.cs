@@ -164,7 +164,7 @@ internal sealed class SmtpSession : IAsyncDisposable
         };
         _stream = transport;
         _reader = CreateReader(_stream);
-        _writer = CreateWriter(_stream);
+        _writer = CreateWriter(TranscriptOf(_stream));
         _ioTimeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
     }
 
@@ -598,6 +598,7 @@ internal sealed class SmtpSession : IAsyncDisposable
     private Next HandleLine(ReadOnlySpan<byte> line, out Pending pending)
     {
         pending = default;
+        SmtpTranscript.Command(_logger, _info.RemoteEndPoint, line, authResponse: _mode != InputMode.Command);
         switch (_mode)
         {
             case InputMode.AuthPlainResponse:
@@ -1537,7 +1538,7 @@ internal sealed class SmtpSession : IAsyncDisposable
         }
 
         _reader = CreateReader(tls);
-        _writer = CreateWriter(tls);
+        _writer = CreateWriter(TranscriptOf(tls));
         _carried = 0;
         _info.IsTls = true;
         // RFC 3207 §4.2: forget everything learned before TLS.
@@ -1604,6 +1605,10 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     private static PipeReader CreateReader(Stream stream) =>
         PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: ReadBufferSize, minimumReadSize: 1024, leaveOpen: true));
+
+    /// <summary>The stream replies are written to: at trace level one that logs them too.</summary>
+    private Stream TranscriptOf(Stream stream) =>
+        SmtpTranscript.Enabled(_logger) ? new ReplyTranscriptStream(stream, _logger, _info.RemoteEndPoint) : stream;
 
     private static PipeWriter CreateWriter(Stream stream) =>
         PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true));

@@ -451,7 +451,7 @@ internal static partial class ConfigLoader
             section.Error("post-url", $"'{url}' is not an http(s) URL");
             return null;
         }
-        return new BackdataOptions { PostUrl = uri, EventTypes = BackdataEventTypes.Read(section) };
+        return BackdataWebhookSettings.Read(section, new BackdataOptions { PostUrl = uri, EventTypes = BackdataEventTypes.Read(section) });
     }
 
     private static EventsOptions ReadEvents(YamlSection section)

@@ -195,6 +195,10 @@ internal sealed record BackdataOptions
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromMinutes(1);
     /// <summary><c>backdata/event-types</c>: the kinds posted besides the original's (every kind is stored).</summary>
     public IReadOnlySet<string> EventTypes { get; init; } = new HashSet<string>(StringComparer.Ordinal);
+    /// <summary><c>backdata/signing-secrets</c>: Standard Webhooks secrets, one signature each; empty: unsigned.</summary>
+    public IReadOnlyList<string> SigningSecrets { get; init; } = [];
+    /// <summary><c>backdata/headers</c>: extra request headers (e.g. Authorization); their values are never logged.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
 
     /// <summary>True when an event of <paramref name="kind"/> goes to the webhook: the original's kinds always, ours
     /// only when listed, so the original's consumers see nothing new by default.</summary>

@@ -87,30 +87,7 @@ internal static class InboundRoutesReader
         }
     }
 
-    private static IReadOnlyList<string>? ReadSecrets(YamlSection entry)
-    {
-        if (!entry.Has("secrets"))
-        {
-            entry.Error("secrets", "is required: a list of Standard Webhooks secrets (whsec_ + base64 of 24 to 64 bytes)");
-            return null;
-        }
-        var secrets = entry.StringList("secrets").Select(s => s.Trim()).ToArray();
-        try
-        {
-            _ = new StandardWebhookSigner(secrets);
-        }
-        catch (WebhookSecretException e)
-        {
-            entry.Error("secrets", e.Message);
-            return null;
-        }
-        if (secrets.Distinct(StringComparer.Ordinal).Count() != secrets.Length)
-        {
-            entry.Error("secrets", "lists the same secret twice");
-            return null;
-        }
-        return secrets;
-    }
+    private static IReadOnlyList<string>? ReadSecrets(YamlSection entry) => SigningSecretsReader.Read(entry, "secrets", required: true);
 
     private static bool IsDomain(string domain) =>
         domain.Length is > 0 and <= 253 && !domain.StartsWith('.') && !domain.EndsWith('.') && !domain.Contains("..", StringComparison.Ordinal)

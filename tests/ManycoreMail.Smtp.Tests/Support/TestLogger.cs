@@ -13,7 +13,10 @@ public sealed class TestLogger : ILogger
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
-    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+    /// <summary>The lowest level kept; Trace to see the session transcript.</summary>
+    public LogLevel MinimumLevel { get; init; } = LogLevel.Information;
+
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= MinimumLevel;
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {

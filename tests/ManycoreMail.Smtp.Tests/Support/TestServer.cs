@@ -27,10 +27,10 @@ public sealed class TestServer : IAsyncDisposable
         AuthFailureDelay = TimeSpan.FromMilliseconds(10),
     };
 
-    public static TestServer Start(SmtpServerOptions? options = null, RecordingHandler? handler = null, IPEndPoint? bind = null)
+    public static TestServer Start(SmtpServerOptions? options = null, RecordingHandler? handler = null, IPEndPoint? bind = null, TestLogger? logger = null)
     {
         handler ??= new RecordingHandler();
-        var logger = new TestLogger();
+        logger ??= new TestLogger();
         var server = new SmtpServer(options ?? DefaultOptions, handler, logger);
         var endPoint = server.Start(bind ?? new IPEndPoint(IPAddress.Loopback, 0));
         return new TestServer(server, endPoint, handler, logger);

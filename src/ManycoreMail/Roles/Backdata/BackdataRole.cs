@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Security.Cryptography;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -8,12 +9,13 @@ using ManycoreMail.EventStore;
 using ManycoreMail.Hosting;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
+using ManycoreMail.Webhooks;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Backdata;
 
 /// <summary>
-/// Posts events to the customer's webhook as JSON arrays of up to 50. An event leaves the queue only after
+/// Posts events to the customer's webhook as JSON arrays of up to <c>backdata/batch-size</c> (50, as the original). An event leaves the queue only after
 /// the webhook accepted its batch (a 2xx answer); a failed POST keeps the batch and tries again with back-off
 /// (the original dropped it). A redirect is a failure too: the POST body does not follow it.
 /// </summary>
@@ -28,6 +30,10 @@ namespace ManycoreMail.Roles.Backdata;
 /// the webhook is down; a batch whose append fails is retried like one the webhook did not take.
 /// Only the original's kinds, and those of ours that <c>backdata/event-types</c> lists, are posted (issue 12: the
 /// original's consumers see nothing new by default); every other event is stored and then completed.
+/// Every posted event carries an <c>id</c> so that the webhook can drop a retry it has already taken: the store
+/// assigns its ids only inside the append (and refuses events that bring one), so the id is derived from the event's
+/// own bytes and is the same on every retry. With <c>backdata/signing-secrets</c> each POST is signed as Standard
+/// Webhooks says, its <c>webhook-id</c> derived from the ids of the events in it: a retry of the same batch has the same.
 /// </remarks>
 internal sealed class BackdataRole : IDisposable
 {
@@ -51,6 +57,7 @@ internal sealed class BackdataRole : IDisposable
     private readonly Counter _deadLettered;
     private readonly IEventStore? _eventStore;
     private readonly Counter _unstorable;
+    private readonly StandardWebhookSigner? _signer;
     /// <summary>Queue items appended to the store whose POST has not succeeded yet: a retried batch is not appended
     /// again (appends stay at least once: a restart forgets these).</summary>
     private readonly HashSet<long> _stored = [];
@@ -67,6 +74,7 @@ internal sealed class BackdataRole : IDisposable
         _time = time;
         _logger = logger;
         _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { Timeout = options.RequestTimeout };
+        _signer = options.SigningSecrets.Count > 0 ? new StandardWebhookSigner(options.SigningSecrets) : null;
         _byKind = new Dictionary<string, Counter>(StringComparer.Ordinal)
         {
             [EventKinds.Delivered] = metrics.Counter("delivered_events_total", "Delivered events posted."),
@@ -275,9 +283,8 @@ internal sealed class BackdataRole : IDisposable
         Interlocked.Add(ref _posting, count);
         try
         {
-            using var content = new ByteArrayContent(PendingEvent.ToArray(events));
-            content.Headers.ContentType = JsonUtf8;
-            using var response = await _http.PostAsync(_options.PostUrl, content, cancellationToken).ConfigureAwait(false);
+            using var request = Request(events);
+            using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
             if (status is >= 200 and < 300)
             {
@@ -310,6 +317,27 @@ internal sealed class BackdataRole : IDisposable
         {
             Interlocked.Add(ref _posting, -count);
         }
+    }
+
+    /// <summary>The POST of one batch: the configured headers, then the signature over the exact bytes sent.</summary>
+    private HttpRequestMessage Request(List<PendingEvent> events)
+    {
+        var body = PendingEvent.ToArray(events);
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = JsonUtf8;
+        var request = new HttpRequestMessage(HttpMethod.Post, _options.PostUrl) { Content = content };
+        foreach (var (name, value) in _options.Headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+        if (_signer is not null)
+        {
+            foreach (var (name, value) in _signer.Headers(PendingEvent.BatchId(events), _time.GetUtcNow(), body))
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+        return request;
     }
 
     private void DeadLetter(QueueTransaction transaction, LeasedItem item, string reason)
@@ -353,15 +381,22 @@ internal sealed class BackdataRole : IDisposable
     /// found before any POST and an array of any subset is the events' bytes joined by commas.</summary>
     private sealed class PendingEvent
     {
-        private PendingEvent(LeasedItem item, byte[] json, string? kind)
+        private PendingEvent(LeasedItem item, byte[] json, byte[] posted, string id, string? kind)
         {
             Item = item;
             Json = json;
+            Posted = posted;
+            Id = id;
             Kind = kind;
         }
 
         public LeasedItem Item { get; }
+        /// <summary>The event as the store gets it (without <c>id</c>: the store refuses events that bring one).</summary>
         public byte[] Json { get; }
+        /// <summary>The event as the webhook gets it: <see cref="Json"/> with its <c>id</c>.</summary>
+        public byte[] Posted { get; }
+        /// <summary>The event's own <c>id</c> if it brought one, else one derived from its bytes: the same on every retry.</summary>
+        public string Id { get; }
         public string? Kind { get; }
         /// <summary>Completed or dead-lettered in this round (a stop releases the others).</summary>
         public bool Settled { get; set; }
@@ -386,7 +421,14 @@ internal sealed class BackdataRole : IDisposable
                 json.Remove("rcpt");
                 json.Remove("fd");
                 var bytes = JsonSerializer.SerializeToUtf8Bytes(json);
-                return new PendingEvent(item, bytes, (json["event"] as JsonValue)?.TryGetValue<string>(out var kind) == true ? kind : null);
+                var kind = (json["event"] as JsonValue)?.TryGetValue<string>(out var text) == true ? text : null;
+                if ((json["id"] as JsonValue)?.TryGetValue<string>(out var own) == true && own.Length > 0)
+                {
+                    return new PendingEvent(item, bytes, bytes, own, kind);
+                }
+                var id = "evt_" + Convert.ToHexStringLower(SHA256.HashData(bytes).AsSpan(0, 16));
+                json["id"] = id;
+                return new PendingEvent(item, bytes, JsonSerializer.SerializeToUtf8Bytes(json), id, kind);
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
             {
@@ -396,7 +438,7 @@ internal sealed class BackdataRole : IDisposable
 
         public static byte[] ToArray(List<PendingEvent> events)
         {
-            var length = 2 + events.Sum(e => e.Json.Length) + Math.Max(0, events.Count - 1);
+            var length = 2 + events.Sum(e => e.Posted.Length) + Math.Max(0, events.Count - 1);
             var array = new byte[length];
             array[0] = (byte)'[';
             var at = 1;
@@ -406,11 +448,18 @@ internal sealed class BackdataRole : IDisposable
                 {
                     array[at++] = (byte)',';
                 }
-                events[i].Json.CopyTo(array, at);
-                at += events[i].Json.Length;
+                events[i].Posted.CopyTo(array, at);
+                at += events[i].Posted.Length;
             }
             array[at] = (byte)']';
             return array;
+        }
+
+        /// <summary>The <c>webhook-id</c> of a POST of these events: the same events in the same order, the same id.</summary>
+        public static string BatchId(List<PendingEvent> events)
+        {
+            var ids = System.Text.Encoding.UTF8.GetBytes(string.Join('\n', events.Select(e => e.Id)));
+            return "msg_" + Convert.ToHexStringLower(SHA256.HashData(ids).AsSpan(0, 16));
         }
     }
 }

@@ -3,6 +3,12 @@ namespace ManycoreMail.Roles.Sender;
 /// <summary>What became of one recipient in one delivery attempt.</summary>
 internal abstract record RecipientOutcome(string Recipient)
 {
+    /// <summary>The MX host that answered, when one did (for the outcome log line).</summary>
+    public string? MxHost { get; init; }
+
+    /// <summary>The server's reply as it was given, when one was (for the outcome log line).</summary>
+    public string? Reply { get; init; }
+
     public sealed record Delivered(string Recipient, string Ip) : RecipientOutcome(Recipient);
 
     /// <summary>Final failure: <paramref name="Type"/> is the original's bounce type (hard, unroutable);

@@ -198,6 +198,14 @@ internal sealed class SenderRole
         {
             _engine.Metrics.Bounced(DomainOf(expired.Recipient), expired.Type, expired.Class);
         }
+        var delay = _time.GetUtcNow() - item.CreatedAt;
+        for (var i = 0; i < groups.Length; i++)
+        {
+            foreach (var outcome in deliveries[i].Result)
+            {
+                RecipientOutcomeLog.Write(_logger, envelope.Uuid, groups[i].Key, outcome, settlement.Expired, delay);
+            }
+        }
         if (settlement.RetryAt is { } retryAt)
         {
             _logger.LogInformation("Message {Uuid}: {Count} recipient(s) deferred until {RetryAt:u}: {Reason}",

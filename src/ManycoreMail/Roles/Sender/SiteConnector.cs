@@ -80,6 +80,7 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
         SourceAddress = options.SourceAddress,
         ConnectTimeout = options.ConnectTimeout,
         CommandTimeout = options.CommandTimeout,
+        Transcript = logger.IsEnabled(LogLevel.Trace) ? logger : null,
     };
 
     private static bool IsTlsFailure(Exception e) =>

@@ -23,7 +23,7 @@ internal static class TransactionReplies
                 { IsPositive: true } => new RecipientOutcome.Delivered(recipient, ip),
                 { IsPermanentFailure: true } => Bounce(recipient, reply, host, command),
                 _ => new RecipientOutcome.Deferred(recipient, Describe(host, reply)!, SiteAnswered: true, ReplyClassifier.Classify(reply).BounceClass),
-            };
+            } with { MxHost = host.Name, Reply = reply.ToString() };
         }
         return outcomes;
     }
