@@ -3,7 +3,11 @@ namespace ManycoreMail.Roles.Sender;
 /// <summary>What became of one recipient in one delivery attempt.</summary>
 internal abstract record RecipientOutcome(string Recipient)
 {
-    public sealed record Delivered(string Recipient, string Ip) : RecipientOutcome(Recipient);
+    /// <summary><paramref name="Ip"/> is null for the outbox (<c>sender/sink</c>), which sets <see cref="Outbox"/> instead.</summary>
+    public sealed record Delivered(string Recipient, string? Ip) : RecipientOutcome(Recipient)
+    {
+        public OutboxRecord? Outbox { get; init; }
+    }
 
     /// <summary>Final failure: <paramref name="Type"/> is the original's bounce type (hard, unroutable);
     /// <paramref name="Class"/> is ours (<see cref="BounceClass"/>, for metrics); <paramref name="ReportClass"/> is the
