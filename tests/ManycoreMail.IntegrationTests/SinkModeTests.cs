@@ -13,7 +13,7 @@ namespace ManycoreMail.IntegrationTests;
 /// does. The sender connects nowhere (<c>sender/sink: true</c>): the message lands in storage/path/outbox exactly as it
 /// would have been sent, a delivered event is stored, no webhook is configured and nothing warns about one, and the
 /// start banner says what to try.</summary>
-public sealed partial class SinkModeTests : IDisposable
+public sealed partial class SinkModeTests(TestWorld world) : IClassFixture<TestWorld>, IDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("mm-sink-");
@@ -69,6 +69,37 @@ public sealed partial class SinkModeTests : IDisposable
         Assert.DoesNotContain("Connection refused", mailer.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("post-url", mailer.Output.Replace("No backdata/post-url: events are stored only", "", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.False(mailer.HasExited, mailer.Output);
+    }
+
+    [Fact]
+    public async Task With_sink_on_no_site_is_contacted_each_domain_is_one_signed_eml_and_the_webhook_gets_delivered_events()
+    {
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        var uuid = Messages.NewUuid();
+
+        // No SMTP sink is running for ok.test or other.test: only the outbox can deliver.
+        await using (await RunningMailer.StartAsync(config, options => options with { Sender = options.Sender with { Sink = true } }))
+        {
+            var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(uuid, "first@ok.test", "Cc: second@other.test\r\n"), Swaks.TlsAuth);
+            Assert.True(code == 0, output);
+            await Eventually.TrueAsync(() => webhook.Events.Count(e => (string?)e["uuid"] == uuid && (string?)e["event"] == "delivered") == 2, Patience,
+                "a delivered event per recipient at the webhook");
+        }
+
+        var events = webhook.Events.Where(e => (string?)e["uuid"] == uuid).ToArray();
+        Assert.All(events, e => Assert.Equal("delivered", (string?)e["event"]));
+        var files = events.Select(e => (string)e["outbox"]!).Order(StringComparer.Ordinal).ToArray();
+        var outbox = Path.Combine(config.StoragePath, "outbox");
+        Assert.Equal([Path.Combine(outbox, uuid + "-1.eml"), Path.Combine(outbox, uuid + "-2.eml")], files);
+        Assert.Equal(files, Directory.GetFiles(outbox).Order(StringComparer.Ordinal));
+        foreach (var file in files)
+        {
+            var (valid, verification) = await world.VerifyDkimAsync(await File.ReadAllBytesAsync(file));
+            Assert.True(valid, verification);
+        }
+        Assert.Equal(["first@ok.test", "second@other.test"], events.Select(e => (string?)e["email"]).Order(StringComparer.Ordinal));
+        Assert.All(events, e => Assert.EndsWith("@" + TestWorld.ReturnPathDomain, (string?)e["return-path"]));
     }
 
     /// <summary>The first delivered event of <paramref name="uuid"/> as JSON, or null while there is none.</summary>
