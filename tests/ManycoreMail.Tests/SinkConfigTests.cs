@@ -1,3 +1,4 @@
+using ManycoreMail.Cli;
 using ManycoreMail.Config;
 
 namespace ManycoreMail.Tests;
@@ -32,5 +33,30 @@ public sealed class SinkConfigTests
     {
         Assert.Contains("sink: true", LocalDefaults.CustomerYaml, StringComparison.Ordinal);
         Assert.DoesNotContain("post-url", LocalDefaults.CustomerYaml, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_banner_names_the_ports_and_shows_only_the_built_in_password()
+    {
+        var options = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, """
+            receiver:
+              bind: { inet-interface: 127.0.0.1, inet-port: 2587 }
+              trusted-networks: [127.0.0.0/8]
+            httpreceiver:
+              bind: { inet-interface: 0.0.0.0, inet-port: 8080, inet-port-metrics: 9090 }
+              auth-logins:
+                - { username: local, password: local }
+            sender:
+              sink: true
+            """).Options;
+
+        var builtIn = SinkModeBanner.Text(options, "");
+        var fromFiles = SinkModeBanner.Text(options, " --global-config-file g.yaml --customer-config-file c.yaml");
+
+        Assert.Contains("swaks --server 127.0.0.1:2587 --from me@localhost --to you@example.org --add-header 'X-Uuid: 0123abcd' --body 'Hello'" + Environment.NewLine, builtIn);
+        Assert.Contains("curl -u local:local -H 'Content-Type: application/json' http://127.0.0.1:8080/v1/messages -d '{", builtIn);
+        Assert.Contains("and run `./mailer events` (what became of each recipient).", builtIn);
+        Assert.Contains("curl -u local:PASSWORD ", fromFiles);
+        Assert.Contains("`./mailer events --global-config-file g.yaml --customer-config-file c.yaml`", fromFiles);
     }
 }

@@ -10,6 +10,9 @@ internal static class SinkModeBanner
     /// <param name="configArguments">The config flags a follow-up <c>./mailer</c> command needs (empty for the built-in configuration).</param>
     public static string Text(MailerOptions options, string configArguments)
     {
+        // A password of the operator's files may be a secret (${ENV}, {file: ...}): only the built-in one is shown.
+        var builtIn = configArguments.Length == 0;
+        string Password(Credential login) => builtIn ? login.Password : "PASSWORD";
         var from = "me@" + (options.Transformer?.Domains.FirstOrDefault()?.Domain ?? "localhost");
         var lines = new List<string>
         {
@@ -19,12 +22,12 @@ internal static class SinkModeBanner
         {
             var auth = receiver.TrustedNetworks.Any(n => n.Contains(IPAddress.Loopback)) || receiver.Logins.Count == 0
                 ? ""
-                : $" --auth-user {receiver.Logins[0].Username} --auth-password {receiver.Logins[0].Password}";
+                : $" --auth-user {receiver.Logins[0].Username} --auth-password {Password(receiver.Logins[0])}";
             lines.Add($"  swaks --server {Reachable(receiver.Bind)} --from {from} --to you@example.org --add-header 'X-Uuid: 0123abcd' --body 'Hello'{auth}");
         }
         if (options.HttpReceiver is { Logins.Count: > 0 } api)
         {
-            lines.Add($"  curl -u {api.Logins[0].Username}:{api.Logins[0].Password} -H 'Content-Type: application/json' http://{Reachable(api.Bind)}/v1/messages "
+            lines.Add($"  curl -u {api.Logins[0].Username}:{Password(api.Logins[0])} -H 'Content-Type: application/json' http://{Reachable(api.Bind)}/v1/messages "
                 + $"-d '{{\"from\": \"{from}\", \"subject\": \"Hello\", \"html\": \"<p>Hello</p>\", \"recipients\": [{{\"email\": \"you@example.org\"}}]}}'");
         }
         lines.Add($"Then look at {Shown(Path.Combine(options.Storage.Path, "outbox"))}/ (each message as it would have been sent, one .eml per delivery)");
