@@ -160,6 +160,9 @@ internal static class MailerCli
         return ConfigLoader.Load(sources);
     }
 
+    private static string ConfigArguments(ConfigSources? sources) =>
+        sources is null || sources.GlobalFile.Length == 0 ? "" : $" --global-config-file {sources.GlobalFile} --customer-config-file {sources.CustomerFile}";
+
     private static int CheckConfig(ConfigSources? sources)
     {
         using var loggers = Logging.Create();
@@ -239,6 +242,10 @@ internal static class MailerCli
                 else
                 {
                     await host.StartAsync(roles ?? MailerHost.ConfiguredRoles(loaded.Options), stopping.Token).ConfigureAwait(false);
+                    if (loaded.Options.Sender.Sink)
+                    {
+                        await Console.Out.WriteLineAsync(SinkModeBanner.Text(loaded.Options, ConfigArguments(sources))).ConfigureAwait(false);
+                    }
                 }
             }
             catch (ConfigException e)

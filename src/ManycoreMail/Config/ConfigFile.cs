@@ -64,6 +64,31 @@ internal sealed class ConfigFile
 
     internal void MarkKnown(YamlNode node) => _known.Add(node);
 
+    /// <summary>The string a scalar, a <c>${ENV_NAME}</c> or a <c>{file: /path}</c> stands for; null, with an error
+    /// naming the key, when a reference cannot be resolved. Referenced values are concealed in every later problem.</summary>
+    internal string? Resolve(YamlNode node, string keyPath)
+    {
+        if (node is YamlMappingNode reference)
+        {
+            foreach (var (key, value) in reference.Children)
+            {
+                MarkKnown(key);
+                MarkKnown(value);
+            }
+        }
+        var resolution = ValueReference.Resolve(node, Environment.GetEnvironmentVariable);
+        if (resolution.Problem is not null)
+        {
+            Problems.Error(Name, keyPath, resolution.Problem);
+            return null;
+        }
+        if (resolution.Source is not null)
+        {
+            Problems.Conceal(resolution.Value!, resolution.Source);
+        }
+        return resolution.Value;
+    }
+
     /// <summary>Warns about every key that no reader asked for (the original ignored them silently).</summary>
     public void WarnAboutUnknownKeys()
     {

@@ -359,6 +359,7 @@ internal static partial class ConfigLoader
         var maxRetry = section.Int("max-retry-seconds", min: 1);
         var lifetime = section.Int("max-queue-lifetime-seconds", min: 1);
         var lease = section.Int("lease-seconds", min: 3);
+        var sink = section.Bool("sink") ?? false;
         ReadPrometheus(section, metrics, "sender");
         if (!IsDomainName(helo))
         {
@@ -376,6 +377,7 @@ internal static partial class ConfigLoader
             MaxQueueLifetime = lifetime is { } l ? TimeSpan.FromSeconds(l) : TimeSpan.FromHours(12),
             Lease = lease is { } leaseSeconds ? TimeSpan.FromSeconds(leaseSeconds) : TimeSpan.FromMinutes(30),
             Delivery = Roles.Sender.DeliveryOptionsReader.Read(section),
+            Sink = sink,
         };
     }
 
@@ -431,7 +433,8 @@ internal static partial class ConfigLoader
         {
             return null;
         }
-        var url = section.String("post-url", required: true);
+        // Without post-url events are only stored (the local configuration has no webhook to post to).
+        var url = section.String("post-url");
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "backdata");
         var manager = section.Section("bounce-manager");
@@ -444,7 +447,9 @@ internal static partial class ConfigLoader
         }
         if (url is null)
         {
-            return null;
+            return section.IsExplicitNull("post-url") || !section.Has("post-url")
+                ? new BackdataOptions { PostUrl = null, EventTypes = BackdataEventTypes.Read(section) }
+                : null;
         }
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {

@@ -5,7 +5,8 @@ namespace ManycoreMail.Config;
 /// <summary>
 /// The configuration <c>mailer run</c> uses when it is given none and /configs has none: a working local
 /// instance on loopback and high ports, with the embedded spool in ./data and a DKIM key for the
-/// <c>localhost</c> sending domain generated on first start.
+/// <c>localhost</c> sending domain generated on first start. It sends nothing (<c>sender/sink</c>: messages go to
+/// ./data/outbox) and posts no webhook (events are stored only).
 /// </summary>
 internal static class LocalDefaults
 {
@@ -49,13 +50,13 @@ internal static class LocalDefaults
           prometheus: { inet-interface: 127.0.0.1, inet-port: 9092 }
         sender:
           helo-name: localhost
+          sink: true
           prometheus: { inet-interface: 127.0.0.1, inet-port: 9093 }
         mxserver:
           bind: { inet-interface: 127.0.0.1, inet-port: 2525 }
           eml-directory: ./data/eml
           prometheus: { inet-interface: 127.0.0.1, inet-port: 9094 }
         backdata:
-          post-url: http://127.0.0.1:8091/events
           prometheus: { inet-interface: 127.0.0.1, inet-port: 9095 }
         """;
 

@@ -162,6 +162,8 @@ internal sealed record SenderOptions
     public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(30);
     /// <summary>Everything else the delivery engine reads (pools, shaping, TLS, relay, per-queue lifetimes).</summary>
     public Roles.Sender.DeliveryOptions Delivery { get; init; } = new();
+    /// <summary><c>sender/sink</c>: nothing is sent; every message is written to storage/path/outbox (dev mode).</summary>
+    public bool Sink { get; init; }
 }
 
 internal sealed record MxServerOptions
@@ -189,7 +191,8 @@ internal sealed record MxServerOptions
 
 internal sealed record BackdataOptions
 {
-    public required Uri PostUrl { get; init; }
+    /// <summary>Null: no webhook; events are only stored (the event store, <c>mailer events</c>).</summary>
+    public Uri? PostUrl { get; init; }
     public int BatchSize { get; init; } = 50;
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromMinutes(1);
@@ -202,5 +205,5 @@ internal sealed record BackdataOptions
 
     /// <summary>True when an event of <paramref name="kind"/> goes to the webhook: the original's kinds always, ours
     /// only when listed, so the original's consumers see nothing new by default.</summary>
-    public bool Posts(string? kind) => kind is not null && (Events.EventKinds.Original.Contains(kind) || EventTypes.Contains(kind));
+    public bool Posts(string? kind) => PostUrl is not null && kind is not null && (Events.EventKinds.Original.Contains(kind) || EventTypes.Contains(kind));
 }

@@ -7,6 +7,7 @@ namespace ManycoreMail.Config;
 /// <summary>
 /// A typed, path-aware view of one YAML mapping. Every read records the key as known, so keys nobody
 /// read can be reported as unknown afterwards, and every problem names the file and the full key.
+/// Every string read here may be a <see cref="ValueReference"/> (<c>${ENV_NAME}</c> or <c>{file: /path}</c>).
 /// </summary>
 internal sealed class YamlSection
 {
@@ -71,7 +72,9 @@ internal sealed class YamlSection
                 }
                 return null;
             case YamlScalarNode scalar:
-                return scalar.Value;
+                return _file.Resolve(scalar, KeyPath(key));
+            case YamlMappingNode reference when ValueReference.IsFileReference(reference):
+                return _file.Resolve(reference, KeyPath(key));
             default:
                 Error(key, "must be a single value, not a list or mapping");
                 return null;
@@ -132,15 +135,19 @@ internal sealed class YamlSection
             case YamlScalarNode scalar when IsNull(scalar):
                 return [];
             case YamlScalarNode scalar:
-                return [scalar.Value!];
+                return _file.Resolve(scalar, KeyPath(key)) is { } single ? [single] : [];
             case YamlSequenceNode sequence:
                 _file.MarkKnown(sequence);
                 var items = new List<string>(sequence.Children.Count);
                 for (var i = 0; i < sequence.Children.Count; i++)
                 {
-                    if (sequence.Children[i] is YamlScalarNode { Value: not null } item && !IsNull(item))
+                    var child = sequence.Children[i];
+                    if (child is YamlScalarNode { Value: not null } item && !IsNull(item) || ValueReference.IsFileReference(child))
                     {
-                        items.Add(item.Value);
+                        if (_file.Resolve(child, $"{KeyPath(key)}[{i}]") is { } resolved)
+                        {
+                            items.Add(resolved);
+                        }
                     }
                     else
                     {
@@ -197,9 +204,12 @@ internal sealed class YamlSection
             var name = ((YamlScalarNode)key).Value ?? "";
             _file.MarkKnown(key);
             _file.MarkKnown(value);
-            if (value is YamlScalarNode scalar && !IsNull(scalar))
+            if (value is YamlScalarNode scalar && !IsNull(scalar) || ValueReference.IsFileReference(value))
             {
-                entries.Add(new(name, scalar.Value!));
+                if (_file.Resolve(value, KeyPath(name)) is { } resolved)
+                {
+                    entries.Add(new(name, resolved));
+                }
             }
             else
             {

@@ -86,6 +86,10 @@ internal sealed record MailEvent
     /// bounce, deferred, suppressed, open, click and unsubscribe).</summary>
     public string? Tenant { get; init; }
     public string? Campaign { get; init; }
+    /// <summary>delivered by the outbox (<c>sender/sink: true</c>): the .eml file and the return path (MAIL FROM) it
+    /// would have been sent with; written only when set.</summary>
+    public string? Outbox { get; init; }
+    public string? ReturnPath { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -139,6 +143,8 @@ internal sealed record MailEvent
                     json.WriteString("ip", Ip);
                     WriteIfSet(json, "email", Email);
                     WriteTenancy(json);
+                    WriteIfSet(json, "outbox", Outbox);
+                    WriteIfSet(json, "return-path", ReturnPath);
                     break;
                 case EventKinds.Bounce:
                     WriteUuidTimestamp(json);

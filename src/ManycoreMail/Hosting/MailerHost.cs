@@ -189,7 +189,8 @@ internal sealed class MailerHost : IAsyncDisposable
             _disposables.Add(resolver);
             var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics.ForRoles(RoleNames.Sender)), _time, _loggers.CreateLogger<DeliveryEngine>());
             _disposables.Add(engine);
-            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions);
+            var outbox = _options.Sender.Sink ? new OutboxSink(Path.Combine(_options.Storage.Path, "outbox"), engine.Metrics, _loggers.CreateLogger<OutboxSink>()) : null;
+            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions, outbox);
             await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);
             if (_options.Sender.Delivery.Admin is { } admin)
             {

@@ -103,6 +103,10 @@ internal sealed class BackdataRole : IDisposable
 
     private async Task RunAsync(CancellationToken stopping)
     {
+        if (_options.PostUrl is null)
+        {
+            _logger.LogInformation("No backdata/post-url: events are stored only (`mailer events`, GET /v1/events)");
+        }
         var delay = TimeSpan.Zero;
         while (!stopping.IsCancellationRequested)
         {
@@ -223,7 +227,7 @@ internal sealed class BackdataRole : IDisposable
                 posted.Add(pending);
                 continue;
             }
-            if (pending.Kind is null || !EventKinds.Added.Contains(pending.Kind))
+            if (pending.Kind is null || !EventKinds.Added.Contains(pending.Kind) && !EventKinds.Original.Contains(pending.Kind))
             {
                 _malformed.Increment();
             }

@@ -47,7 +47,8 @@ internal sealed class MessageSettlement(RetrySchedule retries, EventQueue events
             switch (outcome)
             {
                 case RecipientOutcome.Delivered delivered:
-                    events.AddTo(transaction, tenancy.Mark(MailEvent.Delivered(envelope.Uuid, now, delivered.Ip, delivered.Recipient)));
+                    events.AddTo(transaction, tenancy.Mark(MailEvent.Delivered(envelope.Uuid, now, delivered.Ip, delivered.Recipient)
+                        with { Outbox = delivered.Outbox?.File, ReturnPath = delivered.Outbox?.ReturnPath }));
                     break;
                 case RecipientOutcome.Bounced bounced:
                     events.AddTo(transaction, tenancy.Mark(MailEvent.Bounce(envelope.Uuid, now, bounced.Ip, bounced.Type, bounced.Reason, bounced.Recipient) with { Class = bounced.ReportClass }));

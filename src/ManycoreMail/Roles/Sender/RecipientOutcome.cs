@@ -9,7 +9,11 @@ internal abstract record RecipientOutcome(string Recipient)
     /// <summary>The server's reply as it was given, when one was (for the outcome log line).</summary>
     public string? Reply { get; init; }
 
-    public sealed record Delivered(string Recipient, string Ip) : RecipientOutcome(Recipient);
+    /// <summary><paramref name="Ip"/> is null for the outbox (<c>sender/sink</c>), which sets <see cref="Outbox"/> instead.</summary>
+    public sealed record Delivered(string Recipient, string? Ip) : RecipientOutcome(Recipient)
+    {
+        public OutboxRecord? Outbox { get; init; }
+    }
 
     /// <summary>Final failure: <paramref name="Type"/> is the original's bounce type (hard, unroutable);
     /// <paramref name="Class"/> is ours (<see cref="BounceClass"/>, for metrics); <paramref name="ReportClass"/> is the

@@ -26,6 +26,7 @@ internal sealed class SenderRole
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SuppressionWriter? _suppressions;
+    private readonly OutboxSink? _outbox;
     private readonly SemaphoreSlim _slots;
     private int _active;
     private long _bytesHeld;
@@ -36,10 +37,12 @@ internal sealed class SenderRole
 
     /// <param name="suppressions">Where the entries of hard bounces to addresses or domains that do not exist go; null: none
     /// are added (no suppression store in this process).</param>
+    /// <param name="outbox">sender/sink: every message goes there instead of to a site; null: delivered for real.</param>
     public SenderRole(IQueueStore store, QueueNames queues, SenderOptions options, DeliveryEngine engine, EventQueue events,
-        MetricsRegistry metrics, TimeProvider time, ILogger<SenderRole> logger, SuppressionWriter? suppressions = null)
+        MetricsRegistry metrics, TimeProvider time, ILogger<SenderRole> logger, SuppressionWriter? suppressions = null, OutboxSink? outbox = null)
     {
         _suppressions = suppressions;
+        _outbox = outbox;
         _store = store;
         _queues = queues;
         _options = options;
@@ -184,7 +187,9 @@ internal sealed class SenderRole
             item.Attempts, item.CreatedAt);
         for (var i = 0; i < groups.Length; i++)
         {
-            deliveries[i] = _engine.DeliverAsync(queues[i], groups[i].Key, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken);
+            deliveries[i] = _outbox is { } outbox
+                ? outbox.StoreAsync(envelope.Uuid, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken)
+                : _engine.DeliverAsync(queues[i], groups[i].Key, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken);
         }
         await Task.WhenAll(deliveries).ConfigureAwait(false);
 
