@@ -21,25 +21,9 @@ public sealed partial class SinkModeTests(TestWorld world) : IClassFixture<TestW
     [Fact]
     public async Task The_local_configuration_writes_the_exact_message_to_the_outbox_stores_a_delivered_event_and_never_warns_about_a_webhook()
     {
-        var data = Path.Combine(_directory.FullName, "data");
-        var ports = new Dictionary<int, int>();
-        var customer = LocalPort().Replace(LocalDefaults.CustomerYaml.Replace("./data", data, StringComparison.Ordinal),
-            m => $"{m.Groups[1].Value}: {ports[int.Parse(m.Groups[2].Value)] = FreePort.Tcp()}");
-        Assert.DoesNotContain("post-url", customer, StringComparison.Ordinal);
-        var global = Path.Combine(_directory.FullName, "global.yaml");
-        var customerFile = Path.Combine(_directory.FullName, "customer.yaml");
-        await File.WriteAllTextAsync(global, LocalDefaults.GlobalYaml);
-        await File.WriteAllTextAsync(customerFile, customer);
-        Directory.CreateDirectory(Path.Combine(data, "eml"));
-        Directory.CreateDirectory(Path.Combine(data, "dkim"));
-        using var rsa = RSA.Create(2048);
-        await File.WriteAllTextAsync(Path.Combine(data, "dkim", "localhost.pem"), rsa.ExportPkcs8PrivateKeyPem());
-        var (smtpPort, httpPort) = (ports[2587], ports[8080]);
-
-        using var mailer = PeerProcess.Start("dotnet",
-            [Path.Combine(AppContext.BaseDirectory, "mailer.dll"), "run", "--global-config-file", global, "--customer-config-file", customerFile],
-            _directory.FullName);
-        await Eventually.TrueAsync(() => mailer.Output.Contains("and run `./mailer events", StringComparison.Ordinal) || mailer.HasExited, Patience, "the start banner");
+        var (mailer, data, rsa, smtpPort, httpPort) = await StartLocalMailerAsync();
+        using var running = mailer;
+        using var key = rsa;
         Assert.Contains($"swaks --server 127.0.0.1:{smtpPort} --from me@localhost", mailer.Output);
         // Started from files, whose passwords may be secrets: the banner does not show them.
         Assert.Contains($"curl -u local:PASSWORD -H 'Content-Type: application/json' http://127.0.0.1:{httpPort}/v1/messages", mailer.Output);
@@ -104,6 +88,82 @@ public sealed partial class SinkModeTests(TestWorld world) : IClassFixture<TestW
     }
 
     /// <summary>The first delivered event of <paramref name="uuid"/> as JSON, or null while there is none.</summary>
+    [Fact]
+    public async Task With_mailer_log_format_json_the_real_process_logs_one_json_object_per_line_with_the_recipient_outcome()
+    {
+        var (mailer, _, rsa, smtpPort, _) = await StartLocalMailerAsync(new Dictionary<string, string> { ["MAILER_LOG_FORMAT"] = "json" });
+        using var running = mailer;
+        using var key = rsa;
+
+        var uuid = Messages.NewUuid();
+        var (code, output) = await Swaks.SendAsync(new IPEndPoint(IPAddress.Loopback, smtpPort),
+            $"From: Me <me@localhost>\r\nTo: you@example.org\r\nSubject: json logs\r\nX-Uuid: {uuid}\r\n\r\nHello\r\n");
+        Assert.True(code == 0, output);
+
+        // The sender's maillog line for the recipient, as one JSON object with its fields.
+        var outcome = await Eventually.GetAsync(() => Task.FromResult(LogObjects(mailer.Output).FirstOrDefault(o =>
+            o.TryGetProperty("status", out var status) && status.GetString() == "delivered" && o.GetProperty("uuid").GetString() == uuid) is { ValueKind: JsonValueKind.Object } found
+                ? found.ToString() : null), Patience, "the delivered line as JSON");
+        using var line = JsonDocument.Parse(outcome);
+        Assert.Equal("you@example.org", line.RootElement.GetProperty("recipient").GetString());
+        Assert.Equal("information", line.RootElement.GetProperty("level").GetString());
+        Assert.True(line.RootElement.TryGetProperty("timestamp", out _) && line.RootElement.TryGetProperty("category", out _)
+            && line.RootElement.TryGetProperty("message", out _), outcome);
+        // Every log line is an object; only the banner (written to the console for a person) is plain text.
+        var logLines = mailer.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => l.StartsWith('{')).ToList();
+        Assert.True(logLines.Count >= 3, mailer.Output);
+        Assert.All(logLines, l => JsonDocument.Parse(l).Dispose());
+        Assert.False(mailer.HasExited, mailer.Output);
+    }
+
+    private static IEnumerable<JsonElement> LogObjects(string output)
+    {
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!line.StartsWith('{'))
+            {
+                continue;
+            }
+            JsonElement element;
+            try
+            {
+                using var document = JsonDocument.Parse(line);
+                element = document.RootElement.Clone();
+            }
+            catch (JsonException)
+            {
+                continue;
+            }
+            yield return element;
+        }
+    }
+
+    /// <summary>Starts <c>mailer run</c> as a real process on the built-in local configuration, moved to free ports and a
+    /// private directory (with its DKIM key made here), and waits for its start banner.</summary>
+    private async Task<(PeerProcess Mailer, string Data, RSA Key, int SmtpPort, int HttpPort)> StartLocalMailerAsync(IDictionary<string, string>? environment = null)
+    {
+        var data = Path.Combine(_directory.FullName, "data");
+        var ports = new Dictionary<int, int>();
+        var customer = LocalPort().Replace(LocalDefaults.CustomerYaml.Replace("./data", data, StringComparison.Ordinal),
+            m => $"{m.Groups[1].Value}: {ports[int.Parse(m.Groups[2].Value)] = FreePort.Tcp()}");
+        Assert.DoesNotContain("post-url", customer, StringComparison.Ordinal);
+        var global = Path.Combine(_directory.FullName, "global.yaml");
+        var customerFile = Path.Combine(_directory.FullName, "customer.yaml");
+        await File.WriteAllTextAsync(global, LocalDefaults.GlobalYaml);
+        await File.WriteAllTextAsync(customerFile, customer);
+        Directory.CreateDirectory(Path.Combine(data, "eml"));
+        Directory.CreateDirectory(Path.Combine(data, "dkim"));
+        var rsa = RSA.Create(2048);
+        await File.WriteAllTextAsync(Path.Combine(data, "dkim", "localhost.pem"), rsa.ExportPkcs8PrivateKeyPem());
+
+        var mailer = PeerProcess.Start("dotnet",
+            [Path.Combine(AppContext.BaseDirectory, "mailer.dll"), "run", "--global-config-file", global, "--customer-config-file", customerFile],
+            _directory.FullName, environment);
+        await Eventually.TrueAsync(() => mailer.Output.Contains("and run `./mailer events", StringComparison.Ordinal) || mailer.HasExited, Patience, "the start banner");
+        return (mailer, data, rsa, ports[2587], ports[8080]);
+    }
+
     private static async Task<string?> DeliveredEventAsync(HttpClient http, int port, string uuid)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{port}/v1/events?uuid={uuid}&event=delivered");
