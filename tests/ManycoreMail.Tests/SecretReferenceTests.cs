@@ -54,6 +54,23 @@ public sealed class SecretReferenceTests : IDisposable
     }
 
     [Fact]
+    public void A_doubled_dollar_is_the_literal_text_of_a_reference()
+    {
+        var name = UniqueVariable();
+        Environment.SetEnvironmentVariable(name, "resolved");
+        try
+        {
+            var loaded = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer("2600", "\"$${" + name + "}\""));
+
+            Assert.Equal("${" + name + "}", Assert.Single(loaded.Options.Receiver!.Logins).Password);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
     public void An_unset_variable_is_an_error_naming_file_key_and_variable()
     {
         var (password, url, network) = (UniqueVariable(), UniqueVariable(), UniqueVariable());

@@ -6,7 +6,8 @@ namespace ManycoreMail.Config;
 /// <summary>
 /// A configuration value kept outside the YAML: <c>${ENV_NAME}</c> (the whole value) or a mapping
 /// <c>{file: /path}</c> (the file's content without its trailing newline), so that secrets need not be written
-/// into the files that are shared, versioned or mounted from a ConfigMap.
+/// into the files that are shared, versioned or mounted from a ConfigMap. A value that must be the text
+/// <c>${NAME}</c> itself is written <c>$${NAME}</c>.
 /// </summary>
 internal static partial class ValueReference
 {
@@ -28,7 +29,12 @@ internal static partial class ValueReference
             {
                 return new Resolution(text, null, null);
             }
-            var name = match.Groups[1].Value;
+            if (match.Groups[1].Length > 0)
+            {
+                // $${NAME}: the escape for a value that is literally ${NAME}.
+                return new Resolution(text[1..], null, null);
+            }
+            var name = match.Groups[2].Value;
             var source = "${" + name + "}";
             return environment(name) is { } value
                 ? new Resolution(value, source, null)
@@ -53,6 +59,6 @@ internal static partial class ValueReference
     /// <summary>The value (null when it could not be resolved), where it came from, and why it could not.</summary>
     public readonly record struct Resolution(string? Value, string? Source, string? Problem);
 
-    [GeneratedRegex(@"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(\$?)\$\{([A-Za-z_][A-Za-z0-9_]*)\}$", RegexOptions.CultureInvariant)]
     private static partial Regex EnvironmentReference();
 }
