@@ -220,7 +220,9 @@ internal sealed class MailerHost : IAsyncDisposable
             .Where(b => servingAll || roles.Contains(b.Role))
             .Select(b => b.EndPoint)
             .ToArray();
-        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle, _time);
+        // Both sending endpoints hold bodies in memory: one budget keeps them together within the configured receiving memory.
+        var receiving = api is null ? null : new Smtp.Server.MemoryBudget(api.MaxReceivingBytes);
+        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle, receiving!, _time);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
         var templatesApi = api is null ? null : new TemplatesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _templates, new Templates.TemplateRenderer());
@@ -230,7 +232,7 @@ internal sealed class MailerHost : IAsyncDisposable
             await StartRoleAsync(IdempotencyStores.PurgeRole(_idempotency, _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
-            ingress, _idempotency!, new Smtp.Server.MemoryBudget(api.MaxReceivingBytes), _time, _loggers.CreateLogger<MessagesEndpoint>());
+            ingress, _idempotency!, receiving!, _time, _loggers.CreateLogger<MessagesEndpoint>());
         var scheduledApi = api is null ? null : new ScheduledMessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _scheduleLedger, events, _time);
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics.ForRoles(RoleNames.Tracker), _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel

@@ -12,14 +12,17 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// <c>POST /v1/mail/send</c>: HTTP Basic auth, exactly <c>application/octet-stream</c>, the raw RFC 5322
 /// message as the body. 200 once it is durably queued; problem+json otherwise.
 /// </summary>
-internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, IAuthenticationThrottle throttle, TimeProvider? time = null)
+/// <param name="receiving">The memory of bodies being received, shared with the API's other sending endpoint so that
+/// together they stay within <c>httpreceiver</c>'s receiving memory.</param>
+internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, IAuthenticationThrottle throttle, MemoryBudget receiving,
+    TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     /// <summary>What a client told to come back for want of memory should wait: bodies in progress finish in seconds.</summary>
     private const int BusyRetrySeconds = 5;
 
     private readonly ApiAuthentication _authentication = new(options.Logins, throttle);
-    private readonly MemoryBudget _receiving = new(options.MaxReceivingBytes);
+    private readonly MemoryBudget _receiving = receiving;
 
     public async Task<IResult> HandleAsync(HttpContext context)
     {
