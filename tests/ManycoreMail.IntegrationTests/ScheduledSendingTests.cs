@@ -132,12 +132,7 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         var config = WithCancelledEvents(new MailerConfig(world, webhook.Url).Write());
         await using var mailer = await RunningMailer.StartAsync(config);
         using var api = new Api(config);
-        var uuid = Messages.NewUuid();
-        var sendAt = WholeSecondsFromNow(Ahead);
-        using (var held = await api.SendAsync(uuid, "X-Send-At: " + sendAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)))
-        {
-            Assert.Equal(HttpStatusCode.OK, held.StatusCode);
-        }
+        var (uuid, sendAt) = await HoldAsync(api);
 
         using (var cancel = await api.CancelAsync(uuid))
         {
@@ -221,12 +216,7 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         var config = WithTenantLogins(new MailerConfig(world, webhook.Url).Write());
         await using var mailer = await RunningMailer.StartAsync(config);
         using var api = new Api(config);
-        var uuid = Messages.NewUuid();
-        var sendAt = WholeSecondsFromNow(Ahead);
-        using (var held = await api.SendAsync(uuid, "X-Send-At: " + sendAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)))
-        {
-            Assert.Equal(HttpStatusCode.OK, held.StatusCode);
-        }
+        var (uuid, sendAt) = await HoldAsync(api);
 
         using var foreign = await api.CancelAsync(uuid, login: "globex:other");
         using var unknown = await api.CancelAsync("nosuchmessage", login: "globex:other");
@@ -332,6 +322,16 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
     private static Task WaitForPortAsync(IPEndPoint endPoint, PeerProcess process) => RedisCluster.WaitForPortAsync(endPoint, process);
 
     /// <summary>The HTTP API as a customer calls it.</summary>
+    /// <summary>Submits a message over the raw HTTP API held until a few seconds from now (RFC 3339, UTC).</summary>
+    private static async Task<(string Uuid, DateTimeOffset SendAt)> HoldAsync(Api api)
+    {
+        var uuid = Messages.NewUuid();
+        var sendAt = WholeSecondsFromNow(Ahead);
+        using var held = await api.SendAsync(uuid, "X-Send-At: " + sendAt.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+        Assert.Equal(HttpStatusCode.OK, held.StatusCode);
+        return (uuid, sendAt);
+    }
+
     private sealed class Api(MailerConfig config) : IDisposable
     {
         private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(30) };
