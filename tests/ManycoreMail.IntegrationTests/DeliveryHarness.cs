@@ -8,6 +8,7 @@ using System.Text;
 using System.Text.Json;
 using ManycoreMail.AutoSuppression;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
 using ManycoreMail.Hosting;
@@ -90,10 +91,11 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         Options = options;
         time ??= TimeProvider.System;
         _resolver = new DnsResolver(DnsResolverOptions.FromServers([Dns.EndPoint.ToString()]), time);
-        var engine = new DeliveryEngine(options, new MailRouter(_resolver), new SenderMetrics(Metrics), time, NullLogger<DeliveryEngine>.Instance);
+        var senderMetrics = new SenderMetrics(Metrics);
+        var engine = new DeliveryEngine(options.Delivery, options.HeloName, options.SmtpPort, new MailRouter(_resolver), senderMetrics, time, NullLogger<DeliveryEngine>.Instance);
         // As the host runs it: the spool behind the store that keeps the sender's leases while it delivers.
         _leases = new LeaseKeepingStore(Store, time, NullLogger.Instance);
-        Role = new SenderRole(_leases, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, new EventQueue(Store, EventsQueue),
+        Role = new SenderRole(_leases, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, senderMetrics, new EventQueue(Store, EventsQueue),
             Metrics, time, logger ?? NullLogger<SenderRole>.Instance, suppressions);
         _role = Role.AsRole();
         await _role.StartAsync(CancellationToken.None);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using ManycoreMail.Delivery;
 using ManycoreMail.Relay;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Smtp;

@@ -1,4 +1,5 @@
 using System.Net;
+using ManycoreMail.Delivery;
 using ManycoreMail.Relay;
 using ManycoreMail.Roles.Sender;
 using ManycoreMail.Smtp;
@@ -333,7 +334,7 @@ public sealed class DeliveryTests
 
         Assert.Equal(10, messages.Count);
         // Each connection is counted once when opened; reuse means at most the pool size.
-        var opened = harness.Role!.Engine.Metrics.ConnectionsOpened.Value("mx.sink.test");
+        var opened = harness.Role!.Metrics.ConnectionsOpened.Value("mx.sink.test");
         Assert.InRange(opened, 1, 2);
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using ManycoreMail.Delivery;
 using ManycoreMail.Relay;
 using ManycoreMail.Smtp.Client;
 using ManycoreMail.Smtp.Server;

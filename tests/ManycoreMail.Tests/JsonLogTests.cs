@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ManycoreMail.Delivery;
 using ManycoreMail.Hosting;
 using ManycoreMail.Roles.Sender;
 using Microsoft.Extensions.Logging;

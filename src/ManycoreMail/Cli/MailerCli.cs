@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -80,7 +81,7 @@ internal static class MailerCli
     }
 
     /// <summary>The operations commands read sender/admin (bind and token) from the usual config files.</summary>
-    private static Func<ParseResult, Roles.Sender.AdminOptions?> AddAdminConfig(Command command)
+    private static Func<ParseResult, Delivery.AdminOptions?> AddAdminConfig(Command command)
     {
         AddConfigOptions(command, out var config);
         return parse =>

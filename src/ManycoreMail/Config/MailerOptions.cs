@@ -161,7 +161,9 @@ internal sealed record SenderOptions
     /// <summary>Lease of a message in delivery, renewed every third of it while the delivery lasts.</summary>
     public TimeSpan Lease { get; init; } = TimeSpan.FromMinutes(30);
     /// <summary>Everything else the delivery engine reads (pools, shaping, TLS, relay, per-queue lifetimes).</summary>
-    public Roles.Sender.DeliveryOptions Delivery { get; init; } = new();
+    public Delivery.DeliveryOptions Delivery { get; init; } = new();
+    /// <summary>The retry settings above, as the delivery library takes them.</summary>
+    public Delivery.RetryPolicy Retries => new(FirstRetryDelay, MaxRetryDelay, MaxQueueLifetime, Delivery.QueueLifetimes);
     /// <summary><c>sender/sink</c>: nothing is sent; every message is written to storage/path/outbox (dev mode).</summary>
     public bool Sink { get; init; }
 }

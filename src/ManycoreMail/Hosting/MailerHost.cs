@@ -1,6 +1,7 @@
 using ManycoreMail.AutoSuppression;
 using ManycoreMail.Compose;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Dns;
 using ManycoreMail.Events;
 using ManycoreMail.EventStore;
@@ -187,10 +188,11 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             var resolver = new DnsResolver(_options.Sender.DnsServers is { } servers ? DnsResolverOptions.FromServers(servers) : DnsResolverOptions.FromResolvConf(), _time);
             _disposables.Add(resolver);
-            var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics.ForRoles(RoleNames.Sender)), _time, _loggers.CreateLogger<DeliveryEngine>());
+            var senderMetrics = new SenderMetrics(Metrics.ForRoles(RoleNames.Sender));
+            var engine = new DeliveryEngine(_options.Sender.Delivery, _options.Sender.HeloName, _options.Sender.SmtpPort, new MailRouter(resolver), senderMetrics, _time, _loggers.CreateLogger<DeliveryEngine>());
             _disposables.Add(engine);
-            var outbox = _options.Sender.Sink ? new OutboxSink(Path.Combine(_options.Storage.Path, "outbox"), engine.Metrics, _loggers.CreateLogger<OutboxSink>()) : null;
-            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions, outbox);
+            var outbox = _options.Sender.Sink ? new OutboxSink(Path.Combine(_options.Storage.Path, "outbox"), senderMetrics, _loggers.CreateLogger<OutboxSink>()) : null;
+            var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, senderMetrics, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions, outbox);
             await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);
             if (_options.Sender.Delivery.Admin is { } admin)
             {

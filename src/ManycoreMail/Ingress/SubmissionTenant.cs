@@ -1,4 +1,5 @@
 using System.Text;
+using ManycoreMail.Delivery;
 using ManycoreMail.Mime;
 
 namespace ManycoreMail.Ingress;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Events;
 using ManycoreMail.Queue;
 using ManycoreMail.Roles.Sender;
@@ -22,7 +23,7 @@ public sealed class MessageSettlementTests
     };
 
     private static MessageSettlement Settlement(SenderOptions options) =>
-        new(new RetrySchedule(options, new Random(7)), new EventQueue(new UnusedStore(), "EVENTS"));
+        new(new RetrySchedule(options.Retries, new Random(7)), new EventQueue(new UnusedStore(), "EVENTS"));
 
     private LeasedItem Leased(DateTimeOffset createdAt, int attempts, params string[] recipients) =>
         Leased(createdAt, attempts, new MessageEnvelope { Uuid = "u1", ReturnPath = "b@r.test", Recipients = recipients });
@@ -47,7 +48,7 @@ public sealed class MessageSettlementTests
     {
         var options = Options();
         var events = new EventQueue(new UnusedStore(), "EVENTS");
-        var settlement = new MessageSettlement(new RetrySchedule(options, new Random(7)), events, defaultTenant: "house");
+        var settlement = new MessageSettlement(new RetrySchedule(options.Retries, new Random(7)), events, defaultTenant: "house");
         var tenantItem = Leased(_clock.GetUtcNow(), 0, new MessageEnvelope
         {
             Uuid = "u1", ReturnPath = "b@r.test", Recipients = ["a@x.test", "b@x.test", "c@x.test"], Tenant = "acme", Campaign = "spring",

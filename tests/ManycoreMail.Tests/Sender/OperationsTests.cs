@@ -1,5 +1,6 @@
 using System.Net;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Events;
 using ManycoreMail.Queue;
 using ManycoreMail.Roles.Sender;
@@ -67,7 +68,7 @@ public sealed class OperationsTests
     public void Reschedules_that_asked_no_server_do_not_grow_the_back_off()
     {
         var options = new SenderOptions { HeloName = "h.test", FirstRetryDelay = TimeSpan.FromMinutes(5), MaxRetryDelay = TimeSpan.FromHours(4) };
-        var settlement = new MessageSettlement(new RetrySchedule(options, new Random(1)), new EventQueue(null!, "EVENTS"));
+        var settlement = new MessageSettlement(new RetrySchedule(options.Retries, new Random(1)), new EventQueue(null!, "EVENTS"));
         var now = DateTimeOffset.UnixEpoch.AddHours(1);
         var item = new LeasedItem
         {

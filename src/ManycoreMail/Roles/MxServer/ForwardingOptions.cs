@@ -1,5 +1,6 @@
 using System.Net;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Relay;
 
 namespace ManycoreMail.Roles.MxServer;

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using ManycoreMail.Delivery;
 using ManycoreMail.Queue;
 using ManycoreMail.Relay;
 using ManycoreMail.Smtp;

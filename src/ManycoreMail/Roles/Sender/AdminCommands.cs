@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using ManycoreMail.Delivery;
 using ManycoreMail.Ingress;
 
 namespace ManycoreMail.Roles.Sender;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using ManycoreMail.Delivery;
 using ManycoreMail.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Queue;
 
 namespace ManycoreMail.Roles.Sender;

@@ -1,6 +1,7 @@
 using ManycoreMail.AutoSuppression;
 using ManycoreMail.Classification;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Events;
 using ManycoreMail.Queue;
 using ManycoreMail.Suppression;

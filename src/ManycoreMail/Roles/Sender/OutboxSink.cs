@@ -1,4 +1,5 @@
 using ManycoreMail.Classification;
+using ManycoreMail.Delivery;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Sender;
@@ -66,6 +67,3 @@ internal sealed class OutboxSink(string directory, SenderMetrics metrics, ILogge
     private static string FileStem(string? uuid) =>
         uuid is { Length: > 0 and <= 128 } && uuid.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_') ? uuid : "message";
 }
-
-/// <summary>Where the sink put a delivered recipient's message, and the return path (MAIL FROM) it would have had.</summary>
-internal sealed record OutboxRecord(string File, string ReturnPath);

@@ -1,3 +1,4 @@
+using ManycoreMail.Delivery;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Sender;

@@ -1,9 +1,10 @@
+using ManycoreMail.Delivery;
 using ManycoreMail.Metrics;
 
 namespace ManycoreMail.Roles.Sender;
 
 /// <summary>The sender's metrics: the original Postfix module's names and KumoMTA-style labelled families.</summary>
-internal sealed class SenderMetrics
+internal sealed class SenderMetrics : IDeliveryMetrics
 {
     private readonly LabelledCounter _delivered;
     private readonly LabelledCounter _bounced;

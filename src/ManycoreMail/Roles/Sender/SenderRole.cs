@@ -1,5 +1,6 @@
 using ManycoreMail.AutoSuppression;
 using ManycoreMail.Config;
+using ManycoreMail.Delivery;
 using ManycoreMail.Events;
 using ManycoreMail.Hosting;
 using ManycoreMail.Metrics;
@@ -21,6 +22,7 @@ internal sealed class SenderRole
     private readonly QueueNames _queues;
     private readonly SenderOptions _options;
     private readonly DeliveryEngine _engine;
+    private readonly SenderMetrics _metrics;
     private readonly MessageSettlement _settlement;
     private readonly EventQueue _events;
     private readonly TimeProvider _time;
@@ -38,7 +40,7 @@ internal sealed class SenderRole
     /// <param name="suppressions">Where the entries of hard bounces to addresses or domains that do not exist go; null: none
     /// are added (no suppression store in this process).</param>
     /// <param name="outbox">sender/sink: every message goes there instead of to a site; null: delivered for real.</param>
-    public SenderRole(IQueueStore store, QueueNames queues, SenderOptions options, DeliveryEngine engine, EventQueue events,
+    public SenderRole(IQueueStore store, QueueNames queues, SenderOptions options, DeliveryEngine engine, SenderMetrics senderMetrics, EventQueue events,
         MetricsRegistry metrics, TimeProvider time, ILogger<SenderRole> logger, SuppressionWriter? suppressions = null, OutboxSink? outbox = null)
     {
         _suppressions = suppressions;
@@ -47,7 +49,8 @@ internal sealed class SenderRole
         _queues = queues;
         _options = options;
         _engine = engine;
-        _settlement = new MessageSettlement(new RetrySchedule(options), events, options.Delivery.Tenant);
+        _metrics = senderMetrics;
+        _settlement = new MessageSettlement(new RetrySchedule(options.Retries), events, options.Delivery.Tenant);
         _events = events;
         _time = time;
         _logger = logger;
@@ -59,6 +62,8 @@ internal sealed class SenderRole
     public int ActiveCount => Volatile.Read(ref _active);
 
     public DeliveryEngine Engine => _engine;
+
+    public SenderMetrics Metrics => _metrics;
 
     /// <summary>The role as the host runs it.</summary>
     public IMailerRole AsRole() => new BackgroundLoop(RoleNames.Sender, RunAsync, _logger, _time);
@@ -113,7 +118,7 @@ internal sealed class SenderRole
                     await _store.WaitForItemsAsync(_queues.Outbound, TimeSpan.FromSeconds(1), stopping).ConfigureAwait(false);
                     continue;
                 }
-                _engine.Metrics.Polled.Increment(batch.Count);
+                _metrics.Polled.Increment(batch.Count);
                 foreach (var item in batch)
                 {
                     await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
@@ -172,7 +177,7 @@ internal sealed class SenderRole
             await AdoptLegacyAsync(item).ConfigureAwait(false);
             return;
         }
-        _engine.Metrics.Attempted.Increment();
+        _metrics.Attempted.Increment();
         var envelope = item.Envelope;
         var tenant = envelope.Tenant ?? _options.Delivery.Tenant;
         var groups = envelope.Recipients.GroupBy(DomainOf, StringComparer.OrdinalIgnoreCase).ToArray();
@@ -201,7 +206,7 @@ internal sealed class SenderRole
         var settlement = _settlement.Settle(item, outcomes, _time.GetUtcNow(), Ledger.UncountedAttempts(item.Id));
         foreach (var expired in settlement.Expired)
         {
-            _engine.Metrics.Bounced(DomainOf(expired.Recipient), expired.Type, expired.Class);
+            _metrics.Bounced(DomainOf(expired.Recipient), expired.Type, expired.Class);
         }
         var delay = _time.GetUtcNow() - item.CreatedAt;
         for (var i = 0; i < groups.Length; i++)
@@ -229,14 +234,14 @@ internal sealed class SenderRole
         }
         // Only once the bounces are committed: a lost lease means the new holder bounces (and suppresses) them.
         _suppressions?.Add(settlement.Suppressions);
-        _engine.Metrics.RecordTenant(tenant, outcomes.Count(o => o.Outcome is RecipientOutcome.Delivered),
+        _metrics.RecordTenant(tenant, outcomes.Count(o => o.Outcome is RecipientOutcome.Delivered),
             outcomes.Count(o => o.Outcome is RecipientOutcome.Bounced) + settlement.Expired.Count, settlement.Retried.Count);
         var sinceAccepted = (_time.GetUtcNow() - (envelope.AcceptedAt ?? item.CreatedAt)).TotalSeconds;
         foreach (var (_, outcome) in outcomes)
         {
             if (outcome is RecipientOutcome.Delivered)
             {
-                _engine.Metrics.AcceptToDelivery.Observe(sinceAccepted);
+                _metrics.AcceptToDelivery.Observe(sinceAccepted);
             }
         }
         if (settlement.RetryAt is { } at)
@@ -304,7 +309,7 @@ internal sealed class SenderRole
         if (envelope.Recipients.Count == 0)
         {
             // Not read yet (a legacy envelope): nothing to settle per recipient, so the message waits for its next attempt.
-            var next = new RetrySchedule(_options).Next(item.Attempts, item.CreatedAt, now, _options.MaxQueueLifetime) ?? now + _options.FirstRetryDelay;
+            var next = new RetrySchedule(_options.Retries).Next(item.Attempts, item.CreatedAt, now, _options.MaxQueueLifetime) ?? now + _options.FirstRetryDelay;
             transaction.Retry(item, next);
         }
         else

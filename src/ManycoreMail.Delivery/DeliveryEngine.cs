@@ -2,13 +2,11 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using ManycoreMail.Classification;
-using ManycoreMail.Config;
 using ManycoreMail.Dns;
-using ManycoreMail.Relay;
 using ManycoreMail.Smtp.Client;
 using Microsoft.Extensions.Logging;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>What an operator sees of a site.</summary>
 internal sealed record SiteSnapshot(string Name, int Ready, int Connections, bool Suspended, DateTimeOffset? BackoffUntil, SiteLimits Limits);
@@ -20,7 +18,8 @@ internal sealed record SiteSnapshot(string Name, int Ready, int Connections, boo
 /// </summary>
 internal sealed class DeliveryEngine : IDisposable
 {
-    private readonly SenderOptions _options;
+    private readonly DeliveryOptions _options;
+    private readonly int _smtpPort;
     private readonly MailRouter _router;
     private readonly TrafficShaping _shaping;
     private readonly SiteConnector _connector;
@@ -35,18 +34,20 @@ internal sealed class DeliveryEngine : IDisposable
     private readonly ConcurrentDictionary<string, DateTimeOffset> _bouncedQueues = new(StringComparer.OrdinalIgnoreCase);
     private long _nextEvictionTicks;
 
-    public DeliveryEngine(SenderOptions options, MailRouter router, SenderMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger)
+    /// <param name="smtpPort">The port of MX hosts (25; another only in tests).</param>
+    public DeliveryEngine(DeliveryOptions options, string heloName, int smtpPort, MailRouter router, IDeliveryMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger)
     {
         _options = options;
+        _smtpPort = smtpPort;
         _router = router;
         Metrics = metrics;
         _time = time;
         _logger = logger;
-        _shaping = new TrafficShaping(options.Delivery.DefaultLimits, options.Delivery.ShapingRules);
-        _connector = new SiteConnector(options.HeloName, options.Delivery, new TlsMemory(options.Delivery.BrokenTlsMemory, time), logger);
+        _shaping = new TrafficShaping(options.DefaultLimits, options.ShapingRules);
+        _connector = new SiteConnector(heloName, options, new TlsMemory(options.BrokenTlsMemory, time), logger);
     }
 
-    public SenderMetrics Metrics { get; }
+    public IDeliveryMetrics Metrics { get; }
 
     public IEnumerable<DeliverySite> Sites => _sites.Values;
 
@@ -168,7 +169,7 @@ internal sealed class DeliveryEngine : IDisposable
         }
         if (IsQueueSuspended(queue))
         {
-            var until = _time.GetUtcNow() + _options.Delivery.SuspendedRetry;
+            var until = _time.GetUtcNow() + _options.SuspendedRetry;
             return recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Deferred(r, $"queue {queue} is suspended by an operator",
                 true, BounceClass.Throttled, until)).ToArray();
         }
@@ -230,7 +231,7 @@ internal sealed class DeliveryEngine : IDisposable
     private async Task<(DeliverySite? Site, IReadOnlyList<SiteHost>? Hosts, IReadOnlyList<RecipientOutcome>? Final)> RouteAsync(
         string domain, IReadOnlyList<string> recipients, CancellationToken cancellationToken)
     {
-        var delivery = _options.Delivery;
+        var delivery = _options;
         if (RelayFor(domain) is { } relay)
         {
             var relayHosts = await ResolveRelayAsync(relay, cancellationToken).ConfigureAwait(false);
@@ -260,7 +261,7 @@ internal sealed class DeliveryEngine : IDisposable
         {
             foreach (var address in host.Addresses)
             {
-                hosts.Add(new SiteHost(host.Name, new IPEndPoint(address, _options.SmtpPort)));
+                hosts.Add(new SiteHost(host.Name, new IPEndPoint(address, _smtpPort)));
             }
         }
         var names = route.Hosts.Select(h => h.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToArray();
@@ -292,7 +293,7 @@ internal sealed class DeliveryEngine : IDisposable
         var evicted = 0;
         foreach (var (name, site) in _sites)
         {
-            if (site.TryRetire(_options.Delivery.SiteIdleEviction) && _sites.TryRemove(new KeyValuePair<string, DeliverySite>(name, site)))
+            if (site.TryRetire(_options.SiteIdleEviction) && _sites.TryRemove(new KeyValuePair<string, DeliverySite>(name, site)))
             {
                 evicted++;
             }
@@ -303,12 +304,12 @@ internal sealed class DeliveryEngine : IDisposable
     private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy)
     {
         _logger.LogDebug("New site {Site}: {Limits}", name, limits);
-        return new DeliverySite(name, limits, policy, _connector, _options.Delivery, Metrics, _time, _logger, _stopping.Token);
+        return new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token);
     }
 
     private RelayRoute? RelayFor(string domain)
     {
-        foreach (var (pattern, route) in _options.Delivery.DomainRelays)
+        foreach (var (pattern, route) in _options.DomainRelays)
         {
             if (string.Equals(pattern, domain, StringComparison.OrdinalIgnoreCase)
                 || (pattern.StartsWith('.') && domain.EndsWith(pattern, StringComparison.OrdinalIgnoreCase)))
@@ -316,11 +317,11 @@ internal sealed class DeliveryEngine : IDisposable
                 return route;
             }
         }
-        return _options.Delivery.Relay;
+        return _options.Relay;
     }
 
     private bool IsTlsRequired(string domain) =>
-        _options.Delivery.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
+        _options.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
             || (d.StartsWith('.') && domain.EndsWith(d, StringComparison.OrdinalIgnoreCase)));
 
     private static async Task<IReadOnlyList<SiteHost>> ResolveRelayAsync(RelayRoute relay, CancellationToken cancellationToken) =>

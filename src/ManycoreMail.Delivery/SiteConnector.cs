@@ -3,7 +3,7 @@ using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
 using Microsoft.Extensions.Logging;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>How to talk to a site: the TLS policy of an MX host set, or a smarthost's <see cref="RelayConnector"/>
 /// (its own TLS policy, certificate checks and credentials).</summary>

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>Hosts whose TLS handshake failed recently: opportunistic delivery to them goes plain text for a
 /// while instead of failing the handshake on every connection (Postfix's and KumoMTA's behaviour).</summary>

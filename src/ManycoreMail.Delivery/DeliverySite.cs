@@ -3,7 +3,7 @@ using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
 using Microsoft.Extensions.Logging;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>
 /// One destination site (an MX host set, or a smarthost) for one source address: its ready queue, its pool of
@@ -23,7 +23,7 @@ internal sealed class DeliverySite
     private readonly SiteRateLimiter _rate;
     private readonly SiteConnector _connector;
     private readonly DeliveryOptions _options;
-    private readonly SenderMetrics _metrics;
+    private readonly IDeliveryMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationToken _stopping;
@@ -38,7 +38,7 @@ internal sealed class DeliverySite
     private DateTimeOffset _lastUsed;
 
     public DeliverySite(string name, SiteLimits limits, SitePolicy policy, SiteConnector connector, DeliveryOptions options,
-        SenderMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping)
+        IDeliveryMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping)
     {
         Name = name;
         Limits = limits;

@@ -1,4 +1,4 @@
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>What one site (a set of MX hosts) may receive from us. Null means no limit of that kind.</summary>
 internal sealed record SiteLimits

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>One address of one host of a site, in the order to try.</summary>
 internal sealed record SiteHost(string Name, IPEndPoint EndPoint);

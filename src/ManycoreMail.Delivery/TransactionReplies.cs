@@ -2,7 +2,7 @@ using ManycoreMail.Classification;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>Turns the replies of one transaction into per-recipient outcomes.</summary>
 internal static class TransactionReplies

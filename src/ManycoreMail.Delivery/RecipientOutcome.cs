@@ -1,4 +1,4 @@
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>What became of one recipient in one delivery attempt.</summary>
 internal abstract record RecipientOutcome(string Recipient)
@@ -30,3 +30,6 @@ internal abstract record RecipientOutcome(string Recipient)
     public sealed record Deferred(string Recipient, string Reason, bool SiteAnswered, string Class = BounceClass.Other, DateTimeOffset? NotBefore = null)
         : RecipientOutcome(Recipient);
 }
+
+/// <summary>Where the sink put a delivered recipient's message, and the return path (MAIL FROM) it would have had.</summary>
+internal sealed record OutboxRecord(string File, string ReturnPath);

@@ -1,7 +1,6 @@
 using System.Net;
-using ManycoreMail.Relay;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>The delivery engine's settings beyond the original's keys: connection pools, traffic shaping,
 /// TLS policy, relay (smarthost) routes and per-queue lifetimes. Defaults are what a large sender would use.</summary>

@@ -1,4 +1,4 @@
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>KumoMTA's scheduled queue name: <c>campaign:tenant@domain</c>, each of campaign and tenant dropped with
 /// its separator when unset.</summary>

@@ -1,6 +1,6 @@
-using ManycoreMail.Roles.Sender;
+using ManycoreMail.Delivery;
 
-namespace ManycoreMail.Tests.Sender;
+namespace ManycoreMail.Delivery.Tests;
 
 public sealed class ScheduledQueueNameTests
 {

@@ -1,6 +1,6 @@
 using ManycoreMail.Smtp;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>
 /// Recipients SMTP cannot carry (<see cref="SmtpMailbox"/>: control characters, non-ASCII, over-long) bounce before

@@ -1,7 +1,7 @@
-using ManycoreMail.Roles.Sender;
+using ManycoreMail.Delivery;
 using ManycoreMail.Smtp;
 
-namespace ManycoreMail.Tests.Sender;
+namespace ManycoreMail.Delivery.Tests;
 
 public sealed class ReplyClassifierTests
 {

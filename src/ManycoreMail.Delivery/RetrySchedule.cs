@@ -1,16 +1,14 @@
-using ManycoreMail.Config;
-
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>Exponential back-off with jitter, capped, and the queue lifetime after which we give up.</summary>
-internal sealed class RetrySchedule(SenderOptions options, Random? random = null)
+internal sealed class RetrySchedule(RetryPolicy options, Random? random = null)
 {
     private readonly Random _random = random ?? Random.Shared;
 
     /// <summary>The lifetime of a scheduled queue (campaign:tenant@domain): the first matching override, else the default.</summary>
     public TimeSpan LifetimeOf(string queue)
     {
-        foreach (var rule in options.Delivery.QueueLifetimes)
+        foreach (var rule in options.QueueLifetimes)
         {
             if (rule.Matches(queue))
             {

@@ -1,4 +1,4 @@
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>
 /// Messages per second, minute and hour, and a minimum delay between deliveries, for one site. Sliding windows

@@ -1,6 +1,6 @@
 using ManycoreMail.Smtp;
 
-namespace ManycoreMail.Roles.Sender;
+namespace ManycoreMail.Delivery;
 
 /// <summary>Why a recipient failed, finer than hard/soft: what an ESP's suppression and reputation logic needs.</summary>
 internal static class BounceClass

@@ -1,9 +1,9 @@
 using System.Net;
-using ManycoreMail.Roles.Sender;
+using ManycoreMail.Delivery;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
 
-namespace ManycoreMail.Tests.Sender;
+namespace ManycoreMail.Delivery.Tests;
 
 /// <summary>A synchronous bounce carries the class the MX server's bounces carry (sisimai's names), read from the
 /// refused command and its reply: what decides whether the address is suppressed.</summary>
