@@ -12,7 +12,7 @@ internal sealed class ClassifyProgress(TextWriter writer, bool terminal)
     private static readonly TimeSpan RedrawEvery = TimeSpan.FromMilliseconds(100);
 
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private TimeSpan _drawnAt = TimeSpan.MinValue;
+    private TimeSpan? _drawnAt;
     private int _total;
     private int _done;
     private int _nextTenth;
@@ -28,7 +28,7 @@ internal sealed class ClassifyProgress(TextWriter writer, bool terminal)
         _done++;
         if (terminal)
         {
-            if (_clock.Elapsed - _drawnAt >= RedrawEvery || _done == _total)
+            if (_drawnAt is null || _clock.Elapsed - _drawnAt >= RedrawEvery || _done == _total)
             {
                 _drawnAt = _clock.Elapsed;
                 writer.Write('\r' + Bar());
