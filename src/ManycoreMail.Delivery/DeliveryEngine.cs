@@ -234,7 +234,7 @@ internal sealed class DeliveryEngine : IDisposable
         var delivery = _options;
         if (RelayFor(domain) is { } relay)
         {
-            var relayHosts = await ResolveRelayAsync(relay, cancellationToken).ConfigureAwait(false);
+            var relayHosts = await relay.ResolveAsync(cancellationToken).ConfigureAwait(false);
             if (relayHosts.Count == 0)
             {
                 return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, $"relay host {relay.Host} has no address", false, BounceClass.Connection)));
@@ -323,10 +323,6 @@ internal sealed class DeliveryEngine : IDisposable
     private bool IsTlsRequired(string domain) =>
         _options.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
             || (d.StartsWith('.') && domain.EndsWith(d, StringComparison.OrdinalIgnoreCase)));
-
-    private static async Task<IReadOnlyList<SiteHost>> ResolveRelayAsync(RelayRoute relay, CancellationToken cancellationToken) =>
-        (await RelayConnector.ResolveAsync(relay.Host, relay.Port, cancellationToken).ConfigureAwait(false))
-            .Select(endPoint => new SiteHost(relay.Host, endPoint)).ToArray();
 
     private static IReadOnlyList<RecipientOutcome> All(IReadOnlyList<string> recipients, Func<string, RecipientOutcome> outcome) =>
         recipients.Select(outcome).ToArray();

@@ -255,7 +255,7 @@ internal static class MailerCli
                 logger.LogCritical("{Problems}", e.Message);
                 return 2;
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or Queue.Redis.RedisServerException)
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or Queue.QueueStoreException)
             {
                 logger.LogCritical(e, "Could not start: {Error}", e.Message);
                 return 1;

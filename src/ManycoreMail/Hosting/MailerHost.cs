@@ -162,7 +162,7 @@ internal sealed class MailerHost : IAsyncDisposable
             }
             var forwarder = _options.MxServer!.Forwarding is { } forwarding
                 ? new Forwarder(forwarding, forwarding.Route == ForwardingRouteKind.Relay
-                        ? new RelayForwardingRoute(forwarding.Relay!, _options.Sender.HeloName, _loggers.CreateLogger<RelayForwardingRoute>())
+                        ? new RelayForwardingRoute(forwarding.Relay!, _options.Sender.HeloName, _time, _loggers.CreateLogger<RelayForwardingRoute>())
                         : new QueueForwardingRoute(_store, _options.Queues.Outbound),
                     _options.Sender.HeloName, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers.CreateLogger<Forwarder>())
                 : null;
@@ -352,7 +352,7 @@ internal sealed class MailerHost : IAsyncDisposable
             await store.Client.ConnectAsync(cancellationToken).ConfigureAwait(false);
             _logger.LogInformation("Queues on Redis at {Host}:{Port} (db {Database})", redis.Hostname, redis.Port, redis.Database);
         }
-        catch (RedisConnectionException e)
+        catch (QueueUnavailableException e)
         {
             // Start anyway, as after an outage: receivers refuse with 4xx and workers wait until Redis answers,
             // so the start order of pods does not matter.
@@ -432,7 +432,7 @@ internal sealed class MailerHost : IAsyncDisposable
             {
                 return await store.CountAsync(_options.Queues.Scheduled, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+            catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
             {
                 return 0.0;
             }
@@ -444,7 +444,7 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             return await redis.ReadyCountAsync(queue, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+        catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
         {
             return 0.0;
         }

@@ -34,7 +34,7 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         {
             await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = message.Uuid }, bytes), cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisConnectionException e)
+        catch (QueueUnavailableException e)
         {
             // An outage refuses every submission: one line each, no stack trace.
             _dropped.Increment();
@@ -108,7 +108,7 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         {
             await store.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisConnectionException e)
+        catch (QueueUnavailableException e)
         {
             _dropped.Increment(messages.Count);
             logger.LogWarning("Refused {Count} messages, first {Uuid}: the queue is unavailable ({Error})", messages.Count, messages[0].Uuid, e.Message);
