@@ -23,8 +23,9 @@ public sealed class ReportAuthenticationConfigTests
     public void The_keys_load_and_their_defaults_authenticate_before_suppressing()
     {
         var defaults = Load("");
-        Assert.Equal(([], false, PublicSuffixList.DefaultPath, TimeSpan.FromSeconds(15)),
-            (defaults.FeedbackLoops, defaults.SuppressUnauthenticated, defaults.PublicSuffixList, defaults.ReportAuthenticationTimeout));
+        Assert.Empty(defaults.FeedbackLoops);
+        Assert.Equal((false, PublicSuffixList.DefaultPath, TimeSpan.FromSeconds(15)),
+            (defaults.SuppressUnauthenticated, defaults.PublicSuffixList, defaults.ReportAuthenticationTimeout));
 
         var set = Load("""
               feedback-loops:
@@ -34,8 +35,9 @@ public sealed class ReportAuthenticationConfigTests
               public-suffix-list: /opt/psl.dat
               report-authentication-timeout-seconds: 5
             """);
-        Assert.Equal((["fbl.example.net", "feedback.isp.example"], true, "/opt/psl.dat", TimeSpan.FromSeconds(5)),
-            (set.FeedbackLoops, set.SuppressUnauthenticated, set.PublicSuffixList, set.ReportAuthenticationTimeout));
+        Assert.Equal(["fbl.example.net", "feedback.isp.example"], set.FeedbackLoops);
+        Assert.Equal((true, "/opt/psl.dat", TimeSpan.FromSeconds(5)),
+            (set.SuppressUnauthenticated, set.PublicSuffixList, set.ReportAuthenticationTimeout));
     }
 
     [Fact]
