@@ -165,36 +165,14 @@ public sealed class ReportAuthenticationTests(TestWorld world) : IClassFixture<T
     private static async Task<IReadOnlyList<SuppressionEntry>> ListAsync(ISuppressionStore store) =>
         (await store.ListAsync(new SuppressionQuery { Limit = 100 }, CancellationToken.None)).Entries;
 
-    private static string Dsn(string uuid, string recipient, string? returnedTo = null) => string.Join("\r\n",
-        "From: Mail Delivery System <MAILER-DAEMON@mta.bouncer.test>",
-        $"To: bounce-{uuid}@{Domain}",
-        "Subject: Undelivered Mail Returned to Sender",
-        "MIME-Version: 1.0",
-        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"dsn\"",
-        "",
-        "--dsn",
-        "Content-Type: text/plain",
-        "",
-        "Your message could not be delivered.",
-        "--dsn",
-        "Content-Type: message/delivery-status",
-        "",
-        "Reporting-MTA: dns; mta.bouncer.test",
-        "",
-        $"Final-Recipient: rfc822; {recipient}",
-        "Action: failed",
-        "Status: 5.1.1",
-        $"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: User unknown",
-        "--dsn",
-        "Content-Type: text/rfc822-headers",
-        "",
+    /// <summary>A DSN returning the headers of our message <paramref name="uuid"/>, sent to <paramref name="returnedTo"/>
+    /// (by default the recipient it reports).</summary>
+    private static string Dsn(string uuid, string recipient, string? returnedTo = null) => Messages.Dsn(uuid, recipient, string.Join("\r\n",
         $"From: News <news@{TestWorld.SenderDomain}>",
         $"To: <{returnedTo ?? recipient}>",
         "Subject: Our news",
         $"Message-ID: <{uuid}@{Domain}>",
-        $"X-Uuid: {uuid}",
-        "--dsn--",
-        "");
+        $"X-Uuid: {uuid}"));
 
     private static string Arf(string uuid, string from, string complainer) => string.Join("\r\n",
         $"From: <{from}>",
