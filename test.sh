@@ -11,6 +11,8 @@ done
 # PostgreSQL: the tests run private clusters with the newest version's initdb (Debian keeps each under its own bin).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 /usr/bin/python3 -c 'import dkim, dns.resolver' >/dev/null 2>&1 || need+=(python3-dkim python3-dnspython)
+# The MX server's relaxed DMARC alignment of reports reads the Public Suffix List from here (mxserver/public-suffix-list).
+[ -f /usr/share/publicsuffix/public_suffix_list.dat ] || need+=(publicsuffix)
 # swaks speaks STARTTLS only through Net::SSLeay, which it merely recommends (and --no-install-recommends skips).
 /usr/bin/perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
 # The tracker's unsubscribe page is tested in a real browser: Debian's Chromium, driven by Playwright.

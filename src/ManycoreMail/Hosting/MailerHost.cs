@@ -11,6 +11,7 @@ using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Embedded;
 using ManycoreMail.Queue.Redis;
+using ManycoreMail.ReportAuthentication;
 using ManycoreMail.Roles.Backdata;
 using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.MxServer;
@@ -176,11 +177,16 @@ internal sealed class MailerHost : IAsyncDisposable
                 _disposables.Add(inbound);
                 await StartRoleAsync(inbound.Worker.AsRole(), cancellationToken).ConfigureAwait(false);
             }
+            // Reports are authenticated with the same resolvers as the sender's deliveries.
+            var reportDns = new DnsResolver(_options.Sender.DnsServers is { } dnsServers ? DnsResolverOptions.FromServers(dnsServers) : DnsResolverOptions.FromResolvConf(), _time);
+            _disposables.Add(reportDns);
+            var reports = ReportPolicy.Create(_options.MxServer, reportDns, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers);
             var handler = new MxHandler(domains,
                 new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers.CreateLogger<MxHandler>(), forwarder,
                 suppressions: AutoSuppressions,
                 unsubscribeScopes: new UnsubscribeScopes(_options.Tracking?.UnsubscribeScope ?? SuppressionScope.Sender, _options.Transformer?.Domains ?? [], _loggers.CreateLogger<UnsubscribeScopes>()),
-                inbound: inbound?.Acceptor);
+                inbound: inbound?.Acceptor,
+                reports: reports);
             var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers);
             await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
         }
