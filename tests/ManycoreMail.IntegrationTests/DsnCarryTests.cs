@@ -34,6 +34,25 @@ public sealed class DsnCarryTests(TestWorld world) : IClassFixture<TestWorld>
         Assert.Contains("refused: {}", output);
     }
 
+    /// <summary>A recording next hop for ok.test offering <paramref name="keywords"/>, and a mailer sending to it.</summary>
+    private async Task<Run> StartAsync(params string[] keywords)
+    {
+        var peer = RecordingSmtpPeer.Start(TestWorld.MxAddresses["ok.test"], world.SmtpPort, keywords);
+        var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        return new Run(peer, webhook, config, await RunningMailer.StartAsync(config));
+    }
+
+    private sealed record Run(RecordingSmtpPeer Peer, WebhookListener Webhook, MailerConfig Config, RunningMailer Mailer) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Mailer.DisposeAsync();
+            Webhook.Dispose();
+            await Peer.DisposeAsync();
+        }
+    }
+
     private static string Json(string[] values) => System.Text.Json.JsonSerializer.Serialize(values);
 
     private static Task<string[]> LinesAsync(RecordingSmtpPeer peer, string verb, int count) =>
@@ -43,11 +62,8 @@ public sealed class DsnCarryTests(TestWorld world) : IClassFixture<TestWorld>
     [Fact]
     public async Task Ret_envid_notify_and_orcpt_given_at_submission_reach_a_next_hop_that_offers_dsn()
     {
-        await using var peer = RecordingSmtpPeer.Start(TestWorld.MxAddresses["ok.test"], world.SmtpPort, "PIPELINING", "8BITMIME", "DSN", "ENHANCEDSTATUSCODES");
-        using var webhook = new WebhookListener();
-        var config = new MailerConfig(world, webhook.Url).Write();
-        await using var mailer = await RunningMailer.StartAsync(config);
-        var uuid = Messages.NewUuid();
+        await using var run = await StartAsync("PIPELINING", "8BITMIME", "DSN", "ENHANCEDSTATUSCODES");
+        var (peer, config, uuid) = (run.Peer, run.Config, Messages.NewUuid());
         // reader@ok.test is an envelope recipient with DSN parameters; copy@ok.test is only in the header, so it has none.
         await SubmitAsync(config, Messages.Simple(uuid, "reader@ok.test", "Cc: copy@ok.test\r\n"), ["reader@ok.test"],
             ["RET=HDRS", "ENVID=QQ+2B314159"], ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;Reader+2Bx@ok.test"]);
@@ -63,11 +79,8 @@ public sealed class DsnCarryTests(TestWorld world) : IClassFixture<TestWorld>
     [Fact]
     public async Task Without_dsn_at_the_next_hop_the_parameters_are_left_off_and_the_message_is_delivered()
     {
-        await using var peer = RecordingSmtpPeer.Start(TestWorld.MxAddresses["ok.test"], world.SmtpPort, "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES");
-        using var webhook = new WebhookListener();
-        var config = new MailerConfig(world, webhook.Url).Write();
-        await using var mailer = await RunningMailer.StartAsync(config);
-        var uuid = Messages.NewUuid();
+        await using var run = await StartAsync("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES");
+        var (peer, webhook, config, uuid) = (run.Peer, run.Webhook, run.Config, Messages.NewUuid());
         await SubmitAsync(config, Messages.Simple(uuid, "reader@ok.test"), ["reader@ok.test"], ["RET=FULL", "ENVID=x"], ["NOTIFY=NEVER"]);
 
         Assert.Equal(["RCPT TO:<reader@ok.test>"], await LinesAsync(peer, "RCPT", 1));
@@ -81,11 +94,8 @@ public sealed class DsnCarryTests(TestWorld world) : IClassFixture<TestWorld>
     [Fact]
     public async Task Smtputf8_declared_at_submission_is_declared_to_a_next_hop_that_offers_it()
     {
-        await using var peer = RecordingSmtpPeer.Start(TestWorld.MxAddresses["ok.test"], world.SmtpPort, "PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES");
-        using var webhook = new WebhookListener();
-        var config = new MailerConfig(world, webhook.Url).Write();
-        await using var mailer = await RunningMailer.StartAsync(config);
-        var uuid = Messages.NewUuid();
+        await using var run = await StartAsync("PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES");
+        var (peer, config, uuid) = (run.Peer, run.Config, Messages.NewUuid());
         await SubmitAsync(config, Utf8Message(uuid), ["reader@ok.test"], ["SMTPUTF8"], []);
 
         var mail = Assert.Single(await LinesAsync(peer, "MAIL", 1));
@@ -96,11 +106,8 @@ public sealed class DsnCarryTests(TestWorld world) : IClassFixture<TestWorld>
     [Fact]
     public async Task A_message_that_needs_smtputf8_bounces_5_6_7_at_a_next_hop_without_it()
     {
-        await using var peer = RecordingSmtpPeer.Start(TestWorld.MxAddresses["ok.test"], world.SmtpPort, "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES");
-        using var webhook = new WebhookListener();
-        var config = new MailerConfig(world, webhook.Url).Write();
-        await using var mailer = await RunningMailer.StartAsync(config);
-        var uuid = Messages.NewUuid();
+        await using var run = await StartAsync("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES");
+        var (peer, webhook, config, uuid) = (run.Peer, run.Webhook, run.Config, Messages.NewUuid());
         await SubmitAsync(config, Utf8Message(uuid), ["reader@ok.test"], ["SMTPUTF8"], []);
 
         var bounce = await webhook.WaitForAsync(e => (string?)e["uuid"] == uuid, Patience, "bounce event");

@@ -8,14 +8,7 @@ namespace ManycoreMail.Smtp.Tests;
 /// <summary>The outbound client passing on DSN parameters and SMTPUTF8, against our server (which parses them back).</summary>
 public sealed class ClientDsnTests
 {
-    private static readonly SmtpClientOptions Plain = new()
-    {
-        HeloName = "client.test",
-        TlsMode = SmtpTlsMode.None,
-        CommandTimeout = TimeSpan.FromSeconds(20),
-        DataTimeout = TimeSpan.FromSeconds(20),
-        ConnectTimeout = TimeSpan.FromSeconds(10),
-    };
+    private static readonly SmtpClientOptions Plain = ClientAgainstServerTests.Plain;
 
     private static readonly SmtpDeliveryRequest Request = new()
     {
