@@ -139,12 +139,12 @@ internal sealed class DeliveryEngine : IDisposable
 
     /// <summary>Delivers one message to the recipients of one domain and returns what became of each.</summary>
     public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(string queue, string domain, IReadOnlyList<string> recipients,
-        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken, SmtpDeliveryRequest? request = null)
     {
         var refused = UnwritableAddresses.Bounces(reversePath, recipients);
         if (refused.Count == 0)
         {
-            return await DeliverWritableAsync(queue, domain, recipients, reversePath, message, cancellationToken).ConfigureAwait(false);
+            return await DeliverWritableAsync(queue, domain, recipients, reversePath, message, request ?? SmtpDeliveryRequest.None, cancellationToken).ConfigureAwait(false);
         }
         _logger.LogWarning("{Count} recipient(s) bounced without a connection: {Reason}", refused.Count, refused[0].Reason);
         Metrics.Record(domain, refused);
@@ -154,12 +154,12 @@ internal sealed class DeliveryEngine : IDisposable
         {
             return refused;
         }
-        var outcomes = await DeliverWritableAsync(queue, domain, writable, reversePath, message, cancellationToken).ConfigureAwait(false);
+        var outcomes = await DeliverWritableAsync(queue, domain, writable, reversePath, message, request ?? SmtpDeliveryRequest.None, cancellationToken).ConfigureAwait(false);
         return [.. refused, .. outcomes];
     }
 
     private async Task<IReadOnlyList<RecipientOutcome>> DeliverWritableAsync(string queue, string domain, IReadOnlyList<string> recipients,
-        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+        string reversePath, ReadOnlyMemory<byte> message, SmtpDeliveryRequest request, CancellationToken cancellationToken)
     {
         if (IsQueueBounced(queue))
         {
@@ -188,7 +188,7 @@ internal sealed class DeliveryEngine : IDisposable
         }
 
         var batch = site!.Limits.MaxRecipientsPerMessage is { } max && max > 0 ? max : recipients.Count;
-        var jobs = recipients.Chunk(batch).Select(chunk => new DeliveryJob(queue, domain, chunk, reversePath, message, hosts!)).ToArray();
+        var jobs = recipients.Chunk(batch).Select(chunk => new DeliveryJob(queue, domain, chunk, reversePath, message, hosts!) { Request = request }).ToArray();
         _scheduled.AddOrUpdate(queue, jobs.Length, (_, n) => n + jobs.Length);
         try
         {

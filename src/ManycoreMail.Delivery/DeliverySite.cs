@@ -408,7 +408,7 @@ internal sealed class DeliverySite
     {
         try
         {
-            var result = await connection.SendAsync(job.ReversePath, job.Recipients, job.Message, _stopping).ConfigureAwait(false);
+            var result = await connection.SendAsync(job.ReversePath, job.Recipients, job.Message, job.Request, _stopping).ConfigureAwait(false);
             return (TransactionReplies.Interpret(result, host), null);
         }
         catch (SmtpAddressException e)
