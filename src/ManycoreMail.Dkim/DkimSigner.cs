@@ -88,6 +88,10 @@ public sealed class DkimSigner
     /// <summary>The keys in the order their signatures are written.</summary>
     public IReadOnlyList<DkimSigningKey> Keys => [.. _keys.Select(k => k.Key)];
 
+    /// <summary>Whether any key signs at <paramref name="moment"/> (otherwise <see cref="Sign(ReadOnlySpan{byte}, DateTimeOffset)"/>
+    /// returns nothing).</summary>
+    public bool HasKeyValidAt(DateTimeOffset moment) => _keys.Any(k => k.Key.IsValidAt(moment));
+
     /// <summary>The complete "DKIM-Signature: ..." fields, one per key valid at <paramref name="timestamp"/>, each
     /// folded and ending in CRLF, to be put at the top of <paramref name="message"/> (CRLF line ends). Empty when no
     /// key is valid then.</summary>
@@ -101,12 +105,7 @@ public sealed class DkimSigner
 
     private byte[] Sign(ReadOnlySpan<byte> message, ReadOnlySpan<byte> separateBody, bool bodyIsSeparate, DateTimeOffset timestamp)
     {
-        var validKeys = 0;
-        foreach (var key in _keys)
-        {
-            validKeys += key.Key.IsValidAt(timestamp) ? 1 : 0;
-        }
-        if (validKeys == 0)
+        if (!HasKeyValidAt(timestamp))
         {
             return [];
         }

@@ -6,7 +6,7 @@ namespace ManycoreMail.Dkim;
 
 /// <summary>A domain's signing identity: domain, selector and a private key whose type decides a=, optionally
 /// limited to a window of time (for rotation).</summary>
-public sealed class DkimSigningKey
+public sealed record DkimSigningKey
 {
     /// <summary>RFC 8301 §3.2: signers MUST use RSA keys of at least 1024 bits.</summary>
     public const int MinimumKeyBits = 1024;
@@ -66,6 +66,41 @@ public sealed class DkimSigningKey
     public string PublicKeyRecord() => _rsa is not null
         ? "v=DKIM1; k=rsa; p=" + Convert.ToBase64String(_rsa.ExportSubjectPublicKeyInfo())
         : "v=DKIM1; k=ed25519; p=" + Convert.ToBase64String(_ed25519!.PublicKey.Export(KeyBlobFormat.RawPublicKey));
+
+    /// <summary>Whether a published key record holds this key's public half. For RSA, p= is a SubjectPublicKeyInfo
+    /// (RFC 6376 §3.6.1); some publish a bare RSAPublicKey, which verifiers accept too.</summary>
+    public bool IsPublishedBy(DkimKeyRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (_ed25519 is not null)
+        {
+            return string.Equals(record.KeyType, "ed25519", StringComparison.OrdinalIgnoreCase)
+                && record.PublicKey.AsSpan().SequenceEqual(_ed25519.PublicKey.Export(KeyBlobFormat.RawPublicKey));
+        }
+        if (!string.Equals(record.KeyType, "rsa", StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+        using var published = RSA.Create();
+        try
+        {
+            published.ImportSubjectPublicKeyInfo(record.PublicKey, out _);
+        }
+        catch (CryptographicException)
+        {
+            try
+            {
+                published.ImportRSAPublicKey(record.PublicKey, out _);
+            }
+            catch (CryptographicException)
+            {
+                return false;
+            }
+        }
+        var ours = _rsa!.ExportParameters(includePrivateParameters: false);
+        var theirs = published.ExportParameters(includePrivateParameters: false);
+        return ours.Modulus.AsSpan().SequenceEqual(theirs.Modulus) && ours.Exponent.AsSpan().SequenceEqual(theirs.Exponent);
+    }
 
     /// <summary>Signs the SHA-256 of the canonical header data: RSASSA-PKCS1-v1_5 for RSA; for Ed25519, PureEdDSA
     /// over the 32 hash bytes themselves (RFC 8463 §3). Returns the signature length.</summary>
