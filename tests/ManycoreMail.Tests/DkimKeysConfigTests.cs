@@ -5,10 +5,7 @@ namespace ManycoreMail.Tests;
 /// <summary>transformer/domain-settings[]: extra-dkim-keys and the not-before / not-after windows.</summary>
 public sealed class DkimKeysConfigTests : IDisposable
 {
-    private const string Global = """
-        transformer:
-          x-mailer: Mailer
-        """;
+    private const string Global = ConfigLoaderTests.Global;
 
     private readonly string _directory = Directory.CreateTempSubdirectory("mm-dkimcfg-").FullName;
     private readonly string _main;
