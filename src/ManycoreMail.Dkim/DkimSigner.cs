@@ -90,7 +90,18 @@ public sealed class DkimSigner
 
     /// <summary>Whether any key signs at <paramref name="moment"/> (otherwise <see cref="Sign(ReadOnlySpan{byte}, DateTimeOffset)"/>
     /// returns nothing).</summary>
-    public bool HasKeyValidAt(DateTimeOffset moment) => _keys.Any(k => k.Key.IsValidAt(moment));
+    public bool HasKeyValidAt(DateTimeOffset moment)
+    {
+        // A loop, not Any(): this runs for every message and a closure would be its only extra allocation.
+        foreach (var key in _keys)
+        {
+            if (key.Key.IsValidAt(moment))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>The complete "DKIM-Signature: ..." fields, one per key valid at <paramref name="timestamp"/>, each
     /// folded and ending in CRLF, to be put at the top of <paramref name="message"/> (CRLF line ends). Empty when no
