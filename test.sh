@@ -5,7 +5,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
 need=()
-for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:swaks saslpasswd2:sasl2-bin saslpasswd2:libsasl2-modules curl:curl; do
+for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:swaks saslpasswd2:sasl2-bin saslpasswd2:libsasl2-modules curl:curl openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 # PostgreSQL: the tests run private clusters with the newest version's initdb (Debian keeps each under its own bin).
@@ -13,6 +13,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/n
 /usr/bin/python3 -c 'import dkim, dns.resolver' >/dev/null 2>&1 || need+=(python3-dkim python3-dnspython)
 # The MX server's relaxed DMARC alignment of reports reads the Public Suffix List from here (mxserver/public-suffix-list).
 [ -f /usr/share/publicsuffix/public_suffix_list.dat ] || need+=(publicsuffix)
+# dkimpy needs PyNaCl for ed25519-sha256 (RFC 8463).
+/usr/bin/python3 -c 'import nacl' >/dev/null 2>&1 || need+=(python3-nacl)
 # swaks speaks STARTTLS only through Net::SSLeay, which it merely recommends (and --no-install-recommends skips).
 /usr/bin/perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
 # The tracker's unsubscribe page is tested in a real browser: Debian's Chromium, driven by Playwright.

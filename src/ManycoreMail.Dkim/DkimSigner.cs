@@ -1,94 +1,20 @@
 using System.Buffers;
 using System.Buffers.Text;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using ManycoreMail.Mime;
 
 namespace ManycoreMail.Dkim;
 
-/// <summary>A domain's signing identity.</summary>
-public sealed record DkimSigningKey(string Domain, string Selector, RSA Key)
-{
-    /// <summary>RFC 8301 §3.2: signers MUST use RSA keys of at least 1024 bits.</summary>
-    public const int MinimumKeyBits = 1024;
-
-    /// <summary>Load an RSA private key from PEM: PKCS#1 (BEGIN RSA PRIVATE KEY) or PKCS#8 (BEGIN PRIVATE KEY).</summary>
-    /// <exception cref="DkimKeyException">No RSA private key in the text, or it cannot be read.</exception>
-    public static RSA LoadRsaPrivateKey(string pem)
-    {
-        if (string.IsNullOrWhiteSpace(pem))
-        {
-            throw new DkimKeyException("The DKIM key text is empty.");
-        }
-
-        // Find the private key block ourselves, so that the error can say what was there instead.
-        Range? keyBlock = null;
-        string? otherLabel = null;
-        var rest = pem.AsSpan();
-        var offset = 0;
-        // Each round moves past one PEM block.
-        while (PemEncoding.TryFind(rest, out var fields))
-        {
-            var label = rest[fields.Label];
-            if (label.SequenceEqual("RSA PRIVATE KEY") || label.SequenceEqual("PRIVATE KEY"))
-            {
-                if (keyBlock is not null)
-                {
-                    throw new DkimKeyException("The DKIM key text holds more than one private key.");
-                }
-                keyBlock = new Range(offset + fields.Location.Start.Value, offset + fields.Location.End.Value);
-            }
-            else
-            {
-                otherLabel ??= label.ToString();
-            }
-            var consumed = fields.Location.End.Value;
-            rest = rest[consumed..];
-            offset += consumed;
-        }
-
-        if (keyBlock is null)
-        {
-            throw new DkimKeyException(otherLabel switch
-            {
-                null => "No PEM block found in the DKIM key text (expected BEGIN RSA PRIVATE KEY or BEGIN PRIVATE KEY).",
-                "ENCRYPTED PRIVATE KEY" => "The DKIM key is encrypted (BEGIN ENCRYPTED PRIVATE KEY); an unencrypted key is needed.",
-                "PUBLIC KEY" or "RSA PUBLIC KEY" => $"The DKIM key text holds a public key (BEGIN {otherLabel}); the private key is needed.",
-                _ => $"The DKIM key text holds no private key, only BEGIN {otherLabel}; expected BEGIN RSA PRIVATE KEY or BEGIN PRIVATE KEY.",
-            });
-        }
-
-        var rsa = RSA.Create();
-        try
-        {
-            rsa.ImportFromPem(pem.AsSpan()[keyBlock.Value]);
-        }
-        catch (Exception e) when (e is CryptographicException or ArgumentException)
-        {
-            rsa.Dispose();
-            throw new DkimKeyException(
-                "The DKIM private key could not be read: it is not a well-formed RSA key in PKCS#1 or PKCS#8 form " +
-                "(a key of another algorithm, such as EC or Ed25519, is not supported for rsa-sha256).", e);
-        }
-        if (rsa.KeySize < MinimumKeyBits)
-        {
-            var bits = rsa.KeySize;
-            rsa.Dispose();
-            throw new DkimKeyException($"The DKIM key has {bits} bits; RFC 8301 requires at least {MinimumKeyBits}.");
-        }
-        return rsa;
-    }
-}
-
-public sealed class DkimKeyException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>RFC 6376 signer: rsa-sha256, relaxed/relaxed, streamed body hash. Thread-safe.</summary>
+/// <summary>RFC 6376 signer: rsa-sha256 and ed25519-sha256 (RFC 8463), relaxed/relaxed, streamed body hash, one
+/// signature per key valid at the signing moment. Thread-safe.</summary>
 /// <remarks>
-/// Per message it allocates the returned field, one <see cref="IncrementalHash"/> and little else: header
-/// positions live on the stack, canonical headers and the field under construction in pooled buffers, the hashes
-/// and the signature in stack memory. Everything that depends only on the key (the folded "v= a= c= d= s=" start of
-/// the field, the header names as bytes) is prepared once in the constructor.
+/// Per message it allocates the returned fields, one <see cref="IncrementalHash"/> and little else: header
+/// positions live on the stack, canonical headers and the fields under construction in pooled buffers, the hashes
+/// and the signatures in stack memory. The body is hashed once and the header fields are selected and
+/// canonicalised once, whatever the number of keys; only the hash over them and the signature field is per key.
+/// Everything that depends only on a key (the folded "v= a= c= d= s=" start of its field, the header names as
+/// bytes) is prepared once in the constructor.
 /// </remarks>
 public sealed class DkimSigner
 {
@@ -106,26 +32,41 @@ public sealed class DkimSigner
     private const int FoldColumn = 76;
     private const int MaxStackFields = 128;
 
-    private readonly RSA _key;
+    private readonly KeyState[] _keys;
     private readonly string[] _headers;
     private readonly byte[][] _headerBytes;
     private readonly byte[][] _oversignBytes;
-    private readonly byte[] _prefix;
-    private readonly int _prefixColumn;
-    private readonly int _signatureLength;
+    private readonly int _maxSignatureLength;
     private readonly int _fromIndex;
 
     public DkimSigner(DkimSigningKey key, IReadOnlyList<string> headersToSign, IReadOnlyList<string> oversign)
+        : this([key], headersToSign, oversign)
     {
-        ArgumentNullException.ThrowIfNull(key);
-        ArgumentNullException.ThrowIfNull(key.Key);
+    }
+
+    /// <summary>A signer that adds one signature per key, RSA ones first (a verifier that stops at the first
+    /// signature it can check then meets the algorithm every verifier knows).</summary>
+    public DkimSigner(IReadOnlyList<DkimSigningKey> keys, IReadOnlyList<string> headersToSign, IReadOnlyList<string> oversign)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
         ArgumentNullException.ThrowIfNull(headersToSign);
         ArgumentNullException.ThrowIfNull(oversign);
-        ValidateTagValue(key.Domain, "domain");
-        ValidateTagValue(key.Selector, "selector");
+        if (keys.Count == 0)
+        {
+            throw new ArgumentException("A DKIM signer needs at least one key.", nameof(keys));
+        }
+        foreach (var key in keys)
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            ValidateTagValue(key.Domain, "domain");
+            ValidateTagValue(key.Selector, "selector");
+        }
+        var duplicate = keys.GroupBy(k => (Domain: k.Domain.ToLowerInvariant(), Selector: k.Selector.ToLowerInvariant())).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ArgumentException($"The DKIM selector '{duplicate.Key.Selector}' of '{duplicate.Key.Domain}' is given twice.", nameof(keys));
+        }
 
-        _key = key.Key;
-        _signatureLength = (key.Key.KeySize + 7) / 8;
         _headers = [.. headersToSign.Distinct(StringComparer.OrdinalIgnoreCase)];
         foreach (var name in _headers.Concat(oversign))
         {
@@ -138,23 +79,33 @@ public sealed class DkimSigner
         }
         _headerBytes = [.. _headers.Select(Encoding.ASCII.GetBytes)];
         _oversignBytes = [.. oversign.Select(Encoding.ASCII.GetBytes)];
-
-        var prefix = new byte[256 + key.Domain.Length + key.Selector.Length];
-        var writer = new FoldingWriter(prefix);
-        writer.WriteRaw("DKIM-Signature:"u8);
-        writer.WriteToken("v=1;"u8, space: true);
-        writer.WriteToken("a=rsa-sha256;"u8, space: true);
-        writer.WriteToken("c=relaxed/relaxed;"u8, space: true);
-        writer.WriteToken(Encoding.ASCII.GetBytes($"d={key.Domain};"), space: true);
-        writer.WriteToken(Encoding.ASCII.GetBytes($"s={key.Selector};"), space: true);
-        _prefix = prefix[..writer.Written];
-        _prefixColumn = writer.Column;
+        _keys = [.. keys.OrderBy(k => k.Algorithm == DkimAlgorithm.RsaSha256 ? 0 : 1).Select(KeyState.Create)];
+        _maxSignatureLength = _keys.Max(k => k.Key.SignatureLength);
     }
 
     public IReadOnlyList<string> HeadersToSign => _headers;
 
-    /// <summary>The complete "DKIM-Signature: ..." field, folded, ending in CRLF, to be put at the top of
-    /// <paramref name="message"/> (CRLF line ends).</summary>
+    /// <summary>The keys in the order their signatures are written.</summary>
+    public IReadOnlyList<DkimSigningKey> Keys => [.. _keys.Select(k => k.Key)];
+
+    /// <summary>Whether any key signs at <paramref name="moment"/> (otherwise <see cref="Sign(ReadOnlySpan{byte}, DateTimeOffset)"/>
+    /// returns nothing).</summary>
+    public bool HasKeyValidAt(DateTimeOffset moment)
+    {
+        // A loop, not Any(): this runs for every message and a closure would be its only extra allocation.
+        foreach (var key in _keys)
+        {
+            if (key.Key.IsValidAt(moment))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The complete "DKIM-Signature: ..." fields, one per key valid at <paramref name="timestamp"/>, each
+    /// folded and ending in CRLF, to be put at the top of <paramref name="message"/> (CRLF line ends). Empty when no
+    /// key is valid then.</summary>
     /// <exception cref="FormatException">The message's header block is malformed.</exception>
     public byte[] Sign(ReadOnlySpan<byte> message, DateTimeOffset timestamp) => Sign(message, default, bodyIsSeparate: false, timestamp);
 
@@ -165,9 +116,14 @@ public sealed class DkimSigner
 
     private byte[] Sign(ReadOnlySpan<byte> message, ReadOnlySpan<byte> separateBody, bool bodyIsSeparate, DateTimeOffset timestamp)
     {
+        if (!HasKeyValidAt(timestamp))
+        {
+            return [];
+        }
+
         FieldPosition[]? rentedFields = null;
         byte[]? canonical = null;
-        byte[]? field = null;
+        byte[]? output = null;
         try
         {
             Span<FieldPosition> fields = stackalloc FieldPosition[MaxStackFields];
@@ -196,10 +152,22 @@ public sealed class DkimSigner
             }
             fields = fields[..fieldCount];
 
+            // One body pass for all the signatures: they share the canonicalisation and so the body hash.
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             Span<byte> bodyHash = stackalloc byte[32];
             RelaxedCanonicalization.HashBody(bodyIsSeparate ? separateBody : message[reader.BodyOffset..], hash);
             hash.GetHashAndReset(bodyHash);
+            Span<byte> bodyHashTag = stackalloc byte[4 + 44];
+            "bh="u8.CopyTo(bodyHashTag);
+            Base64.EncodeToUtf8(bodyHash, bodyHashTag[3..], out _, out var bodyHashChars);
+            bodyHashTag[3 + bodyHashChars] = (byte)';';
+            bodyHashTag = bodyHashTag[..(4 + bodyHashChars)];
+
+            Span<byte> timeTag = stackalloc byte[24];
+            "t="u8.CopyTo(timeTag);
+            Utf8Formatter.TryFormat(timestamp.ToUnixTimeSeconds(), timeTag[2..], out var digits);
+            timeTag[2 + digits] = (byte)';';
+            timeTag = timeTag[..(digits + 3)];
 
             // Select bottom-up (RFC 6376 §5.4.2): for each name, its last instance first. Each field is chosen at
             // most once because the names are distinct.
@@ -225,8 +193,15 @@ public sealed class DkimSigner
             {
                 throw new FormatException("Cannot DKIM-sign the message: it has no From field (RFC 6376 §5.4 requires signing it).");
             }
-            var fieldCapacity = FieldCapacity(chosen);
-            canonical = ArrayPool<byte>.Shared.Rent(hashedLength + fieldCapacity + 2);
+            var outputCapacity = 0;
+            var maxFieldCapacity = 0;
+            foreach (var key in _keys)
+            {
+                var capacity = FieldCapacity(key, chosen);
+                outputCapacity += capacity;
+                maxFieldCapacity = Math.Max(maxFieldCapacity, capacity);
+            }
+            canonical = ArrayPool<byte>.Shared.Rent(hashedLength + maxFieldCapacity + 2);
             var canonicalLength = 0;
             foreach (var f in chosenFields[..chosenCount])
             {
@@ -234,39 +209,37 @@ public sealed class DkimSigner
                     message[fields[f].Start..fields[f].End], canonical.AsSpan(canonicalLength));
             }
 
-            field = ArrayPool<byte>.Shared.Rent(fieldCapacity);
-            var writer = new FoldingWriter(field);
-            writer.WriteRaw(_prefix, _prefixColumn);
-            Span<byte> number = stackalloc byte[24];
-            "t="u8.CopyTo(number);
-            Utf8Formatter.TryFormat(timestamp.ToUnixTimeSeconds(), number[2..], out var digits);
-            number[2 + digits] = (byte)';';
-            writer.WriteToken(number[..(digits + 3)], space: true);
-            WriteHeaderList(ref writer, chosen);
-
-            Span<byte> bodyHashTag = stackalloc byte[4 + 44];
-            "bh="u8.CopyTo(bodyHashTag);
-            Base64.EncodeToUtf8(bodyHash, bodyHashTag[3..], out _, out var bodyHashChars);
-            bodyHashTag[3 + bodyHashChars] = (byte)';';
-            writer.WriteToken(bodyHashTag[..(4 + bodyHashChars)], space: true);
-            writer.WriteToken("b="u8, space: true);
-
-            // The signature covers the field itself with an empty b=, relaxed, without its final CRLF (§3.7).
-            var signedFieldLength = RelaxedCanonicalization.CanonicalizeHeader(field.AsSpan(0, writer.Written), canonical.AsSpan(canonicalLength)) - 2;
-            hash.AppendData(canonical, 0, canonicalLength + signedFieldLength);
+            output = ArrayPool<byte>.Shared.Rent(outputCapacity);
+            var outputLength = 0;
             Span<byte> headerHash = stackalloc byte[32];
-            hash.GetHashAndReset(headerHash);
-
-            Span<byte> signature = stackalloc byte[_signatureLength];
-            if (!_key.TrySignHash(headerHash, signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1, out var signatureLength))
+            Span<byte> signature = stackalloc byte[_maxSignatureLength];
+            Span<byte> signatureBase64 = stackalloc byte[(_maxSignatureLength + 2) / 3 * 4];
+            foreach (var key in _keys)
             {
-                throw new CryptographicException("The RSA signature did not fit the buffer sized from the key.");
+                if (!key.Key.IsValidAt(timestamp))
+                {
+                    continue;
+                }
+                var writer = new FoldingWriter(output.AsSpan(outputLength));
+                writer.WriteRaw(key.Prefix, key.PrefixColumn);
+                writer.WriteToken(timeTag, space: true);
+                WriteHeaderList(ref writer, chosen);
+                writer.WriteToken(bodyHashTag, space: true);
+                writer.WriteToken("b="u8, space: true);
+
+                // The signature covers the field itself with an empty b=, relaxed, without its final CRLF (§3.7).
+                var signedFieldLength = RelaxedCanonicalization.CanonicalizeHeader(
+                    output.AsSpan(outputLength, writer.Written), canonical.AsSpan(canonicalLength)) - 2;
+                hash.AppendData(canonical, 0, canonicalLength + signedFieldLength);
+                hash.GetHashAndReset(headerHash);
+
+                var signatureLength = key.Key.SignHash(headerHash, signature);
+                Base64.EncodeToUtf8(signature[..signatureLength], signatureBase64, out _, out var signatureChars);
+                writer.WriteBreakable(signatureBase64[..signatureChars]);
+                writer.WriteRaw("\r\n"u8);
+                outputLength += writer.Written;
             }
-            Span<byte> signatureBase64 = stackalloc byte[(signatureLength + 2) / 3 * 4];
-            Base64.EncodeToUtf8(signature[..signatureLength], signatureBase64, out _, out var signatureChars);
-            writer.WriteBreakable(signatureBase64[..signatureChars]);
-            writer.WriteRaw("\r\n"u8);
-            return field.AsSpan(0, writer.Written).ToArray();
+            return output.AsSpan(0, outputLength).ToArray();
         }
         finally
         {
@@ -278,9 +251,9 @@ public sealed class DkimSigner
             {
                 ArrayPool<byte>.Shared.Return(canonical);
             }
-            if (field is not null)
+            if (output is not null)
             {
-                ArrayPool<byte>.Shared.Return(field);
+                ArrayPool<byte>.Shared.Return(output);
             }
         }
     }
@@ -321,8 +294,8 @@ public sealed class DkimSigner
         return max;
     }
 
-    /// <summary>An upper bound of the folded field: content plus, at worst, one fold (3 bytes) per token.</summary>
-    private int FieldCapacity(ReadOnlySpan<int> chosen)
+    /// <summary>An upper bound of one key's folded field: content plus, at worst, one fold (3 bytes) per token.</summary>
+    private int FieldCapacity(KeyState key, ReadOnlySpan<int> chosen)
     {
         var names = 0;
         var tokens = 8;
@@ -336,8 +309,8 @@ public sealed class DkimSigner
             names += name.Length + 1;
             tokens++;
         }
-        var signatureChars = (_signatureLength + 2) / 3 * 4;
-        return _prefix.Length + 64 + names + 48 + signatureChars + 4 * (tokens + signatureChars / 40 + 2);
+        var signatureChars = (key.Key.SignatureLength + 2) / 3 * 4;
+        return key.Prefix.Length + 64 + names + 48 + signatureChars + 4 * (tokens + signatureChars / 40 + 2);
     }
 
     private static void ValidateTagValue(string value, string what)
@@ -357,6 +330,23 @@ public sealed class DkimSigner
     }
 
     private readonly record struct FieldPosition(int Start, int NameLength, int End);
+
+    /// <summary>A key with the start of its field ("DKIM-Signature: v=1; a=...; c=...; d=...; s=...;"), folded.</summary>
+    private sealed record KeyState(DkimSigningKey Key, byte[] Prefix, int PrefixColumn)
+    {
+        public static KeyState Create(DkimSigningKey key)
+        {
+            var prefix = new byte[256 + key.Domain.Length + key.Selector.Length];
+            var writer = new FoldingWriter(prefix);
+            writer.WriteRaw("DKIM-Signature:"u8);
+            writer.WriteToken("v=1;"u8, space: true);
+            writer.WriteToken(Encoding.ASCII.GetBytes($"a={key.AlgorithmName};"), space: true);
+            writer.WriteToken("c=relaxed/relaxed;"u8, space: true);
+            writer.WriteToken(Encoding.ASCII.GetBytes($"d={key.Domain};"), space: true);
+            writer.WriteToken(Encoding.ASCII.GetBytes($"s={key.Selector};"), space: true);
+            return new KeyState(key, prefix[..writer.Written], writer.Column);
+        }
+    }
 
     /// <summary>Writes the field into a buffer, starting a continuation line (CRLF SP) whenever the next token
     /// would pass <see cref="FoldColumn"/>.</summary>

@@ -4,7 +4,7 @@ namespace ManycoreMail.Tests;
 
 public sealed class ConfigLoaderTests
 {
-    private const string Global = """
+    internal const string Global = """
         reliable-queue:
           queue-names:
             primary-queue: IB-MAIL-QUEUE-P0

@@ -1,12 +1,14 @@
 using System.CommandLine;
 using System.Security.Cryptography;
+using System.Text;
 using ManycoreMail.Config;
 using ManycoreMail.Dkim;
+using NSec.Cryptography;
 
 namespace ManycoreMail.Cli;
 
-/// <summary><c>mailer dkim keygen DOMAIN [--selector S] [--bits 2048] [--out FILE] [--force]</c>: writes a new RSA
-/// key (PKCS#8 PEM, mode 0600) and prints the TXT record to publish.</summary>
+/// <summary><c>mailer dkim keygen DOMAIN [--selector S] [--bits 2048 | --ed25519] [--out FILE] [--force]</c>: writes a
+/// new RSA or Ed25519 key (PKCS#8 PEM, mode 0600) and prints the TXT record to publish.</summary>
 internal static class DkimKeygenCommand
 {
     public const int DefaultBits = 2048;
@@ -20,11 +22,13 @@ internal static class DkimKeygenCommand
         var domain = new Argument<string>("DOMAIN") { Description = "The sending domain (d=)" };
         var selector = new Option<string?>("--selector") { Description = "Selector (s=); default: the domain's selector in transformer/domain-settings, else mailer" };
         var bits = new Option<int>("--bits") { Description = $"RSA key size ({DkimSigningKey.MinimumKeyBits}-{MaxBits})", DefaultValueFactory = _ => DefaultBits };
+        var ed25519 = new Option<bool>("--ed25519") { Description = "An Ed25519 key (ed25519-sha256, RFC 8463) instead of RSA" };
         var output = new Option<string?>("--out") { Description = "Key file; default: the domain's dkim-private-key-file in the configuration, else DOMAIN.pem" };
         var force = new Option<bool>("--force") { Description = "Replace an existing key file" };
         keygen.Arguments.Add(domain);
         keygen.Options.Add(selector);
         keygen.Options.Add(bits);
+        keygen.Options.Add(ed25519);
         keygen.Options.Add(output);
         keygen.Options.Add(force);
         var config = addConfig(keygen);
@@ -37,7 +41,11 @@ internal static class DkimKeygenCommand
                 parse.GetValue(selector) ?? configured.Selector ?? DefaultSelector,
                 parse.GetValue(bits),
                 parse.GetValue(output) ?? configured.KeyFile ?? name + ".pem",
-                parse.GetValue(force));
+                parse.GetValue(force))
+            {
+                Ed25519 = parse.GetValue(ed25519),
+                BitsGiven = parse.GetResult(bits) is { Implicit: false },
+            };
             return Run(request, Console.Out, Console.Error);
         });
         dkim.Subcommands.Add(keygen);
@@ -69,7 +77,12 @@ internal static class DkimKeygenCommand
             error.WriteLine($"--selector: '{request.Selector}' is not a selector (letters, digits, '-', dot-separated labels).");
             return 2;
         }
-        if (request.Bits < DkimSigningKey.MinimumKeyBits || request.Bits > MaxBits || request.Bits % 8 != 0)
+        if (request.Ed25519 && request.BitsGiven)
+        {
+            error.WriteLine("--bits: sizes an RSA key; an Ed25519 key (--ed25519) is always 256 bits.");
+            return 2;
+        }
+        if (!request.Ed25519 && (request.Bits < DkimSigningKey.MinimumKeyBits || request.Bits > MaxBits || request.Bits % 8 != 0))
         {
             error.WriteLine($"--bits: {request.Bits} is not a multiple of 8 between {DkimSigningKey.MinimumKeyBits} (RFC 8301) and {MaxBits}.");
             return 2;
@@ -80,21 +93,41 @@ internal static class DkimKeygenCommand
             return 2;
         }
 
-        using var rsa = RSA.Create(request.Bits);
+        var (pem, description) = request.Ed25519 ? NewEd25519Key() : NewRsaKey(request.Bits);
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(request.OutputFile)) ?? ".");
-            Hosting.PrivateFiles.Write(request.OutputFile, rsa.ExportPkcs8PrivateKeyPem() + "\n");
+            Hosting.PrivateFiles.Write(request.OutputFile, pem + "\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             error.WriteLine($"--out: {request.OutputFile}: {e.Message}");
             return 1;
         }
-        output.WriteLine($"Wrote a {request.Bits}-bit RSA key to {request.OutputFile} (mode 0600). Publish this TXT record:");
-        output.WriteLine(DkimTxtRecord.ZoneLine(request.Selector, request.Domain, rsa));
+        // The record comes from the file as the transformer will load it, so what is printed is what signs.
+        var key = DkimSigningKey.Load(request.Domain.TrimEnd('.'), request.Selector, pem);
+        output.WriteLine($"Wrote {description} to {request.OutputFile} (mode 0600). Publish this TXT record:");
+        output.WriteLine(DkimTxtRecord.ZoneLine(key));
         return 0;
+    }
+
+    private static (string Pem, string Description) NewRsaKey(int bits)
+    {
+        using var rsa = RSA.Create(bits);
+        return (rsa.ExportPkcs8PrivateKeyPem(), $"a {bits}-bit RSA key");
+    }
+
+    /// <summary>PKCS#8 with the Ed25519 OID (RFC 8410), the form <c>openssl genpkey -algorithm ed25519</c> writes.</summary>
+    private static (string Pem, string Description) NewEd25519Key()
+    {
+        using var key = Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
+        return (Encoding.ASCII.GetString(key.Export(KeyBlobFormat.PkixPrivateKeyText)).TrimEnd(), "an Ed25519 key");
     }
 }
 
-internal sealed record KeygenRequest(string Domain, string Selector, int Bits, string OutputFile, bool Force);
+internal sealed record KeygenRequest(string Domain, string Selector, int Bits, string OutputFile, bool Force)
+{
+    public bool Ed25519 { get; init; }
+    /// <summary>--bits was on the command line (it contradicts --ed25519).</summary>
+    public bool BitsGiven { get; init; }
+}

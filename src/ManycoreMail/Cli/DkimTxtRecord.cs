@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using ManycoreMail.Dkim;
 
 namespace ManycoreMail.Cli;
 
@@ -15,9 +16,13 @@ internal static class DkimTxtRecord
     public static string Value(RSA key) => "v=DKIM1; k=rsa; p=" + Convert.ToBase64String(key.ExportSubjectPublicKeyInfo());
 
     /// <summary><c>S._domainkey.DOMAIN. IN TXT "..." "..."</c>, the data split into strings of at most 255 characters.</summary>
-    public static string ZoneLine(string selector, string domain, RSA key)
+    public static string ZoneLine(string selector, string domain, RSA key) => ZoneLine(selector, domain, Value(key));
+
+    /// <summary>The zone-file line publishing any key's record (k=rsa or k=ed25519).</summary>
+    public static string ZoneLine(DkimSigningKey key) => ZoneLine(key.Selector, key.Domain, key.PublicKeyRecord());
+
+    private static string ZoneLine(string selector, string domain, string value)
     {
-        var value = Value(key);
         var line = new StringBuilder(Name(selector, domain)).Append(". IN TXT");
         for (var start = 0; start < value.Length; start += MaxStringLength)
         {

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
 using ManycoreMail.Config;
 using ManycoreMail.Dkim;
 using ManycoreMail.Dns;
@@ -33,7 +32,10 @@ internal sealed class DnsChecker(IDnsResolver resolver, ISpfChecker spf)
         var rows = new List<DnsCheckRow>();
         foreach (var domain in setup.Domains)
         {
-            rows.Add(await CheckDkimAsync(domain, cancellationToken).ConfigureAwait(false));
+            foreach (var key in domain.DkimKeys)
+            {
+                rows.Add(await CheckDkimAsync(domain, key, cancellationToken).ConfigureAwait(false));
+            }
             foreach (var identity in setup.Identities)
             {
                 rows.Add(await CheckSpfAsync(domain.ReturnPathDomain, identity, cancellationToken).ConfigureAwait(false));
@@ -53,71 +55,45 @@ internal sealed class DnsChecker(IDnsResolver resolver, ISpfChecker spf)
         return rows;
     }
 
-    private async Task<DnsCheckRow> CheckDkimAsync(DomainSettings domain, CancellationToken cancellationToken)
+    /// <summary>One row per configured key of the domain (the main one, then extra-dkim-keys).</summary>
+    private async Task<DnsCheckRow> CheckDkimAsync(DomainSettings domain, DkimKeySettings configured, CancellationToken cancellationToken)
     {
         const string check = "dkim";
-        var name = DkimTxtRecord.Name(domain.Selector, domain.Domain);
-        RSA key;
+        var name = DkimTxtRecord.Name(configured.Selector, domain.Domain);
+        DkimSigningKey key;
         try
         {
-            key = DkimSigningKey.LoadRsaPrivateKey(await File.ReadAllTextAsync(domain.DkimPrivateKeyFile, cancellationToken).ConfigureAwait(false));
+            key = DkimSigningKey.Load(domain.Domain, configured.Selector, await File.ReadAllTextAsync(configured.PrivateKeyFile, cancellationToken).ConfigureAwait(false));
         }
         catch (Exception e) when (e is DkimKeyException or IOException or UnauthorizedAccessException)
         {
             return DnsCheckRow.Fail(check, domain.Domain,
-                $"cannot read {domain.DkimPrivateKeyFile}: {e.Message} Create one with: mailer dkim keygen {domain.Domain} --selector {domain.Selector}");
+                $"cannot read {configured.PrivateKeyFile}: {e.Message} Create one with: mailer dkim keygen {domain.Domain} --selector {configured.Selector}");
         }
-        using (key)
+        var publish = "publish: " + DkimTxtRecord.ZoneLine(key);
+        var txt = await resolver.ResolveTxtAsync(name, cancellationToken).ConfigureAwait(false);
+        if (txt.Status == DnsStatus.TemporaryFailure)
         {
-            var publish = "publish: " + DkimTxtRecord.ZoneLine(domain.Selector, domain.Domain, key);
-            var txt = await resolver.ResolveTxtAsync(name, cancellationToken).ConfigureAwait(false);
-            if (txt.Status == DnsStatus.TemporaryFailure)
-            {
-                return DnsCheckRow.Fail(check, domain.Domain, $"DNS error looking up TXT {name}; try again");
-            }
-            var records = txt.Records.Where(r => r.Contains("p=", StringComparison.Ordinal)).ToArray();
-            if (records.Length == 0)
-            {
-                return DnsCheckRow.Fail(check, domain.Domain, $"no DKIM key record at {name}; {publish}");
-            }
-            if (records.Length > 1)
-            {
-                return DnsCheckRow.Fail(check, domain.Domain, $"{records.Length} TXT records at {name}, receivers need exactly one; keep only: {DkimTxtRecord.ZoneLine(domain.Selector, domain.Domain, key)}");
-            }
-            if (!DkimKeyRecord.TryParse(records[0], out var record, out var problem))
-            {
-                return DnsCheckRow.Fail(check, domain.Domain, $"the record at {name} does not parse ({problem}); {publish}");
-            }
-            if (!SameKey(record.PublicKey, key))
-            {
-                return DnsCheckRow.Fail(check, domain.Domain, $"the key at {name} is not the public half of {domain.DkimPrivateKeyFile}; {publish}");
-            }
-            return DnsCheckRow.Ok(check, domain.Domain, $"{name} holds the key of {domain.DkimPrivateKeyFile}");
+            return DnsCheckRow.Fail(check, domain.Domain, $"DNS error looking up TXT {name}; try again");
         }
-    }
-
-    /// <summary>p= is a SubjectPublicKeyInfo (RFC 6376 §3.6.1); some publish a bare RSAPublicKey, which verifiers accept too.</summary>
-    private static bool SameKey(byte[] published, RSA key)
-    {
-        using var publishedKey = RSA.Create();
-        try
+        var records = txt.Records.Where(r => r.Contains("p=", StringComparison.Ordinal)).ToArray();
+        if (records.Length == 0)
         {
-            publishedKey.ImportSubjectPublicKeyInfo(published, out _);
+            return DnsCheckRow.Fail(check, domain.Domain, $"no DKIM key record at {name}; {publish}");
         }
-        catch (CryptographicException)
+        if (records.Length > 1)
         {
-            try
-            {
-                publishedKey.ImportRSAPublicKey(published, out _);
-            }
-            catch (CryptographicException)
-            {
-                return false;
-            }
+            return DnsCheckRow.Fail(check, domain.Domain, $"{records.Length} TXT records at {name}, receivers need exactly one; keep only: {DkimTxtRecord.ZoneLine(key)}");
         }
-        var ours = key.ExportParameters(includePrivateParameters: false);
-        var theirs = publishedKey.ExportParameters(includePrivateParameters: false);
-        return ours.Modulus.AsSpan().SequenceEqual(theirs.Modulus) && ours.Exponent.AsSpan().SequenceEqual(theirs.Exponent);
+        if (!DkimKeyRecord.TryParse(records[0], out var record, out var problem))
+        {
+            return DnsCheckRow.Fail(check, domain.Domain, $"the record at {name} does not parse ({problem}); {publish}");
+        }
+        if (!key.IsPublishedBy(record))
+        {
+            return DnsCheckRow.Fail(check, domain.Domain, $"the key at {name} is not the public half of {configured.PrivateKeyFile}; {publish}");
+        }
+        return DnsCheckRow.Ok(check, domain.Domain, $"{name} holds the key of {configured.PrivateKeyFile}");
     }
 
     /// <summary>Receivers evaluate SPF for the MAIL FROM, which is on the return-path domain.</summary>

@@ -311,8 +311,13 @@ internal static partial class ConfigLoader
             {
                 item.Error("return-path-domain", $"'{returnPath}' is not a domain name");
             }
+            var (notBefore, notAfter) = ReadKeyWindow(item);
             domains.Add(new DomainSettings
             {
+                DkimNotBefore = notBefore,
+                DkimNotAfter = notAfter,
+                ConfigKey = $"{item.FileName}: {item.Path}",
+                ExtraDkimKeys = ReadExtraDkimKeys(item, selector),
                 // The original compared the lower-cased From domain with the key as written, so a key with
                 // capitals never matched; we compare case-insensitively.
                 Domain = domain.Trim().TrimEnd('.').ToLowerInvariant(),
@@ -332,6 +337,71 @@ internal static partial class ConfigLoader
             FeedbackMailType = feedback.String("mail-type"),
             FeedbackSenderId = feedback.String("sender-id"),
         };
+    }
+
+    /// <summary>domain-settings[]/extra-dkim-keys: more keys of the domain, each signing too; a selector names
+    /// one key of the domain only.</summary>
+    private static IReadOnlyList<DkimKeySettings> ReadExtraDkimKeys(YamlSection domain, string mainSelector)
+    {
+        var keys = new List<DkimKeySettings>();
+        var selectors = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { mainSelector };
+        foreach (var item in domain.SectionList("extra-dkim-keys"))
+        {
+            var selector = item.String("selector", required: true);
+            var keyFile = item.String("private-key-file", required: true);
+            var (notBefore, notAfter) = ReadKeyWindow(item);
+            if (selector is null || keyFile is null)
+            {
+                continue;
+            }
+            if (!selectors.Add(selector))
+            {
+                item.Error("selector", $"'{selector}' is already a selector of this domain; each key needs its own");
+            }
+            if (!File.Exists(keyFile))
+            {
+                item.Error("private-key-file", $"file '{keyFile}' does not exist");
+            }
+            keys.Add(new DkimKeySettings(selector, FullPath(keyFile), $"{item.FileName}: {item.KeyPath("private-key-file")}")
+            {
+                NotBefore = notBefore,
+                NotAfter = notAfter,
+            });
+        }
+        return keys;
+    }
+
+    /// <summary>not-before / not-after: RFC 3339 dates (a full-date alone is midnight UTC).</summary>
+    private static (DateTimeOffset? NotBefore, DateTimeOffset? NotAfter) ReadKeyWindow(YamlSection item)
+    {
+        var notBefore = ReadRfc3339(item, "not-before");
+        var notAfter = ReadRfc3339(item, "not-after");
+        if (notBefore is { } start && notAfter is { } end && end < start)
+        {
+            item.Error("not-after", $"{end:O} is before not-before {start:O}: the key would never sign");
+        }
+        return (notBefore, notAfter);
+    }
+
+    private static readonly string[] Rfc3339Formats =
+    [
+        "yyyy-MM-dd'T'HH:mm:ssK", "yyyy-MM-dd'T'HH:mm:ss.FFFFFFFK", "yyyy-MM-dd' 'HH:mm:ssK", "yyyy-MM-dd",
+    ];
+
+    private static DateTimeOffset? ReadRfc3339(YamlSection item, string key)
+    {
+        var text = item.String(key);
+        if (text is null)
+        {
+            return null;
+        }
+        if (!DateTimeOffset.TryParseExact(text.Trim(), Rfc3339Formats, CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var moment))
+        {
+            item.Error(key, $"'{text}' is not an RFC 3339 date (2026-03-01 or 2026-03-01T00:00:00Z)");
+            return null;
+        }
+        return moment;
     }
 
     private static SenderOptions? ReadSender(YamlSection section, YamlSection postfixlog, List<MetricsBind> metrics)

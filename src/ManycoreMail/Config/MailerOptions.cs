@@ -132,6 +132,28 @@ internal sealed record DomainSettings
     public required string ReturnPathDomain { get; init; }
     public string Selector { get; init; } = "mailer";
     public string? BeaconUrl { get; init; }
+    /// <summary>The main key's window (not-before / not-after on the domain's entry).</summary>
+    public DateTimeOffset? DkimNotBefore { get; init; }
+    public DateTimeOffset? DkimNotAfter { get; init; }
+    /// <summary>Where the main key is configured, for errors about it ("file: transformer/domain-settings[0]").</summary>
+    public string ConfigKey { get; init; } = "transformer/domain-settings";
+    public IReadOnlyList<DkimKeySettings> ExtraDkimKeys { get; init; } = [];
+
+    /// <summary>Every configured key: the main one, then the extra ones in configuration order.</summary>
+    public IEnumerable<DkimKeySettings> DkimKeys =>
+        ExtraDkimKeys.Prepend(new DkimKeySettings(Selector, DkimPrivateKeyFile, $"{ConfigKey}/dkim-private-key-file")
+        {
+            NotBefore = DkimNotBefore,
+            NotAfter = DkimNotAfter,
+        });
+}
+
+/// <summary>One DKIM key of a sending domain; <paramref name="ConfigKey"/> names the file and key of its
+/// private-key-file for errors.</summary>
+internal sealed record DkimKeySettings(string Selector, string PrivateKeyFile, string ConfigKey)
+{
+    public DateTimeOffset? NotBefore { get; init; }
+    public DateTimeOffset? NotAfter { get; init; }
 }
 
 internal sealed record TransformerOptions

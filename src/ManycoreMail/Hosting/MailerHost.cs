@@ -118,7 +118,7 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         // Load everything that can fail before anything listens, so a bad key stops the start cleanly.
         var sendingDomains = roles.Contains(RoleNames.Transformer)
-            ? SendingDomain.LoadAll(_options.Transformer!.Domains, "customer config")
+            ? SendingDomain.LoadAll(_options.Transformer!.Domains, _time.GetUtcNow(), _loggers.CreateLogger("ManycoreMail.Transformer"))
             : null;
 
         Directory.CreateDirectory(_options.Storage.Path);

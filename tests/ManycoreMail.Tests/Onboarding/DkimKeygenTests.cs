@@ -67,6 +67,56 @@ public sealed partial class DkimKeygenTests : IDisposable
         Assert.False(File.Exists(file));
     }
 
+    [Fact]
+    public async Task Keygen_ed25519_writes_a_0600_pkcs8_key_whose_printed_record_verifies_its_signatures()
+    {
+        var file = Path.Combine(_directory, "ed.pem");
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var exit = DkimKeygenCommand.Run(new KeygenRequest("example.org", "ed2026", 2048, file, Force: false) { Ed25519 = true }, output, error);
+
+        Assert.True(exit == 0, error.ToString());
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        var pem = File.ReadAllText(file);
+        Assert.StartsWith("-----BEGIN PRIVATE KEY-----", pem, StringComparison.Ordinal);
+        var key = DkimSigningKey.Load("example.org", "ed2026", pem);
+        Assert.Equal(DkimAlgorithm.Ed25519Sha256, key.Algorithm);
+        var line = output.ToString().Split('\n').Single(l => l.Contains(" IN TXT ", StringComparison.Ordinal));
+        Assert.StartsWith("ed2026._domainkey.example.org. IN TXT \"v=DKIM1; k=ed25519; p=", line, StringComparison.Ordinal);
+        var published = Assert.Single(QuotedString().Matches(line)).Groups[1].Value;
+        Assert.True(DkimKeyRecord.TryParse(published, out var record, out var problem), problem);
+        Assert.Equal(32, record.PublicKey.Length);
+
+        // The printed record verifies what the key in the file signs.
+        var message = "From: a@example.org\r\nTo: b@example.net\r\n\r\nbody\r\n"u8.ToArray();
+        var field = new DkimSigner(key, DkimSigner.DefaultHeaders, DkimSigner.DefaultOversign).Sign(message, DateTimeOffset.UtcNow);
+        var verifier = new DkimVerifier(new OneRecord("ed2026._domainkey.example.org", published), TimeProvider.System);
+        var result = Assert.Single(await verifier.VerifyAsync(new([.. field, .. message]), CancellationToken.None));
+        Assert.Equal(DkimResult.Pass, result.Result);
+    }
+
+    [Fact]
+    public void Keygen_ed25519_refuses_bits()
+    {
+        var file = Path.Combine(_directory, "ed.pem");
+        var error = new StringWriter();
+
+        var exit = DkimKeygenCommand.Run(new KeygenRequest("example.org", "ed", 2048, file, Force: false) { Ed25519 = true, BitsGiven = true }, TextWriter.Null, error);
+
+        Assert.Equal(2, exit);
+        Assert.StartsWith("--bits:", error.ToString(), StringComparison.Ordinal);
+        Assert.False(File.Exists(file));
+    }
+
+    private sealed class OneRecord(string name, string record) : IDkimKeyResolver
+    {
+        public ValueTask<DkimKeyLookup> LookupAsync(string selector, string domain, CancellationToken cancellationToken) =>
+            ValueTask.FromResult($"{selector}._domainkey.{domain}" == name
+                ? new DkimKeyLookup(DkimKeyLookupStatus.Found, [record])
+                : new DkimKeyLookup(DkimKeyLookupStatus.NotFound, []));
+    }
+
     [GeneratedRegex("\"([^\"]*)\"")]
     private static partial Regex QuotedString();
 }

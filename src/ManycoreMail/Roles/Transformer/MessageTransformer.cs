@@ -171,6 +171,10 @@ internal sealed class MessageTransformer
             ReturnPath = $"bounce-{uuid}@{returnPathDomain}",
             Recipients = sendTo,
         };
+        if (!submitted.Domain.Signer.HasKeyValidAt(now))
+        {
+            warnings.Add($"no DKIM key of {submitted.Domain.Settings.Domain} is valid now (not-before / not-after); sent unsigned");
+        }
         var beacon = submitted.Domain.Settings.BeaconUrl is { } beaconTemplate ? BeaconPixel(beaconTemplate, streamId, warnings) : null;
 
         var tracking = _tracking;

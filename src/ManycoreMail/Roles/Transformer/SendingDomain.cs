@@ -1,28 +1,47 @@
 using ManycoreMail.Config;
 using ManycoreMail.Dkim;
+using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Transformer;
 
-/// <summary>A configured sending domain with its key loaded once.</summary>
+/// <summary>A configured sending domain with its keys loaded once, in one signer (one signature per key valid at
+/// the moment of signing).</summary>
 internal sealed record SendingDomain(DomainSettings Settings, DkimSigner Signer)
 {
-    /// <summary>Loads every domain's key; a key that cannot be read is a configuration error naming the key.</summary>
-    public static IReadOnlyDictionary<string, SendingDomain> LoadAll(IReadOnlyList<DomainSettings> domains, string configFile)
+    /// <summary>Loads every domain's keys; a key that cannot be read is a configuration error naming the file and key.
+    /// A domain with no key valid at <paramref name="now"/> is only a warning: its messages go out unsigned until
+    /// one is, which a rotation in progress may intend.</summary>
+    public static IReadOnlyDictionary<string, SendingDomain> LoadAll(IReadOnlyList<DomainSettings> domains, DateTimeOffset now, ILogger logger)
     {
         var problems = new List<string>();
         var loaded = new Dictionary<string, SendingDomain>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i < domains.Count; i++)
+        foreach (var settings in domains)
         {
-            var settings = domains[i];
-            try
+            var keys = new List<DkimSigningKey>();
+            foreach (var key in settings.DkimKeys)
             {
-                var rsa = DkimSigningKey.LoadRsaPrivateKey(File.ReadAllText(settings.DkimPrivateKeyFile));
-                var key = new DkimSigningKey(settings.Domain, settings.Selector, rsa);
-                loaded[settings.Domain] = new SendingDomain(settings, new DkimSigner(key, DkimSigner.DefaultHeaders, DkimSigner.DefaultOversign));
+                try
+                {
+                    keys.Add(DkimSigningKey.Load(settings.Domain, key.Selector, File.ReadAllText(key.PrivateKeyFile)) with
+                    {
+                        NotBefore = key.NotBefore,
+                        NotAfter = key.NotAfter,
+                    });
+                }
+                catch (Exception e) when (e is DkimKeyException or IOException or UnauthorizedAccessException)
+                {
+                    problems.Add($"{key.ConfigKey}: {key.PrivateKeyFile}: {e.Message}");
+                }
             }
-            catch (Exception e) when (e is DkimKeyException or IOException or UnauthorizedAccessException)
+            if (keys.Count != settings.DkimKeys.Count())
             {
-                problems.Add($"{configFile}: transformer/domain-settings[{i}]/dkim-private-key-file: {e.Message}");
+                continue;
+            }
+            loaded[settings.Domain] = new SendingDomain(settings, new DkimSigner(keys, DkimSigner.DefaultHeaders, DkimSigner.DefaultOversign));
+            if (!keys.Any(k => k.IsValidAt(now)))
+            {
+                logger.LogWarning("DKIM: no key of {Domain} is valid now ({Now:O}); its messages go out unsigned until one is (see not-before / not-after in {ConfigKey})",
+                    settings.Domain, now, settings.ConfigKey);
             }
         }
         if (problems.Count > 0)
