@@ -1,7 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Security;
-using System.Net.Sockets;
 using System.Text;
 using ManycoreMail.Dns;
 
@@ -30,21 +27,9 @@ public sealed class MtaStsFetcher : IDisposable
         ArgumentNullException.ThrowIfNull(resolver);
         ArgumentNullException.ThrowIfNull(trust);
         _port = port;
-        var handler = new SocketsHttpHandler
-        {
-            AllowAutoRedirect = false, // §3.3: "HTTP 3xx redirects MUST NOT be followed"
-            UseCookies = false,
-            UseProxy = false,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(1),
-            ConnectCallback = (context, token) => ConnectAsync(resolver, context.DnsEndPoint, token),
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                // The handler sets the request's host as the TLS target, so the stack's name check is the one we want.
-                RemoteCertificateValidationCallback = (_, certificate, chain, errors) => trust.Verify(certificate, chain, errors, hostName: null) is null,
-            },
-        };
-        _http = new HttpClient(handler) { Timeout = timeout, MaxResponseContentBufferSize = MaxPolicyBytes };
-        _http.DefaultRequestHeaders.UserAgent.Add(new ProductInfoHeaderValue("ManycoreMail", "1"));
+        // §3.3: "HTTP 3xx redirects MUST NOT be followed".
+        _http = ResolvingHttp.CreateClient(resolver, trust, timeout);
+        _http.MaxResponseContentBufferSize = MaxPolicyBytes;
     }
 
     public async Task<MtaStsPolicy> FetchAsync(string domain, CancellationToken cancellationToken)
@@ -97,37 +82,4 @@ public sealed class MtaStsFetcher : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
-
-    /// <summary>Every address of the host through our resolver, in order, until one connects.</summary>
-    private static async ValueTask<Stream> ConnectAsync(IDnsResolver resolver, DnsEndPoint endPoint, CancellationToken cancellationToken)
-    {
-        var addresses = await resolver.ResolveAddressesAsync(endPoint.Host, cancellationToken).ConfigureAwait(false);
-        if (!addresses.IsOk)
-        {
-            throw new HttpRequestException($"{endPoint.Host} has no address ({addresses.Status})");
-        }
-
-        SocketException? last = null;
-        foreach (var address in addresses.Records)
-        {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(new IPEndPoint(address, endPoint.Port), cancellationToken).ConfigureAwait(false);
-                return new NetworkStream(socket, ownsSocket: true);
-            }
-            catch (SocketException e)
-            {
-                socket.Dispose();
-                last = e;
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-
-        throw new HttpRequestException($"could not connect to {endPoint.Host}:{endPoint.Port}", last);
-    }
 }
