@@ -6,7 +6,7 @@ namespace ManycoreMail.TransportSecurity.Tests;
 
 /// <summary>openssl s_server on 127.0.0.1 serving files from a directory over HTTPS (-WWW): a real TLS peer for
 /// handshakes and the MTA-STS policy server.</summary>
-internal sealed class OpenSslServer : IDisposable
+public sealed class OpenSslServer : IDisposable
 {
     private readonly PeerProcess _process;
 

@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace ManycoreMail.TransportSecurity.Tests;
 
 /// <summary>Certificates made in the test: a CA, leaves it issues, self-signed leaves; PEM files for openssl.</summary>
-internal static class TestPki
+public static class TestPki
 {
     public static X509Certificate2 CreateCa(string name)
     {
