@@ -187,7 +187,13 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             var resolver = new DnsResolver(_options.Sender.DnsServers is { } servers ? DnsResolverOptions.FromServers(servers) : DnsResolverOptions.FromResolvConf(), _time);
             _disposables.Add(resolver);
-            var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics.ForRoles(RoleNames.Sender)), _time, _loggers.CreateLogger<DeliveryEngine>());
+            var transportSecurity = TransportSecurityWiring.Create(_options, resolver, _time);
+            _disposables.Add(transportSecurity);
+            if (transportSecurity.ReportingRole(_options, resolver, _store, _time, _logger) is { } tlsReports)
+            {
+                await StartRoleAsync(tlsReports, cancellationToken).ConfigureAwait(false);
+            }
+            var engine = new DeliveryEngine(_options.Sender, new MailRouter(resolver), new SenderMetrics(Metrics.ForRoles(RoleNames.Sender)), _time, _loggers.CreateLogger<DeliveryEngine>(), transportSecurity.Gate);
             _disposables.Add(engine);
             var outbox = _options.Sender.Sink ? new OutboxSink(Path.Combine(_options.Storage.Path, "outbox"), engine.Metrics, _loggers.CreateLogger<OutboxSink>()) : null;
             var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions, outbox);

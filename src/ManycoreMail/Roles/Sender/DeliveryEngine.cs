@@ -35,7 +35,8 @@ internal sealed class DeliveryEngine : IDisposable
     private readonly ConcurrentDictionary<string, DateTimeOffset> _bouncedQueues = new(StringComparer.OrdinalIgnoreCase);
     private long _nextEvictionTicks;
 
-    public DeliveryEngine(SenderOptions options, MailRouter router, SenderMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger)
+    public DeliveryEngine(SenderOptions options, MailRouter router, SenderMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger,
+        TransportSecurity.TransportSecurityGate? transportSecurity = null)
     {
         _options = options;
         _router = router;
@@ -43,7 +44,7 @@ internal sealed class DeliveryEngine : IDisposable
         _time = time;
         _logger = logger;
         _shaping = new TrafficShaping(options.Delivery.DefaultLimits, options.Delivery.ShapingRules);
-        _connector = new SiteConnector(options.HeloName, options.Delivery, new TlsMemory(options.Delivery.BrokenTlsMemory, time), logger);
+        _connector = new SiteConnector(options.HeloName, options.Delivery, new TlsMemory(options.Delivery.BrokenTlsMemory, time), logger, transportSecurity);
     }
 
     public SenderMetrics Metrics { get; }
