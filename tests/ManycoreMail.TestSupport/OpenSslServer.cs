@@ -1,8 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
-using ManycoreMail.TestSupport;
 
-namespace ManycoreMail.TransportSecurity.Tests;
+namespace ManycoreMail.TestSupport;
 
 /// <summary>openssl s_server on 127.0.0.1 serving files from a directory over HTTPS (-WWW): a real TLS peer for
 /// handshakes and the MTA-STS policy server.</summary>

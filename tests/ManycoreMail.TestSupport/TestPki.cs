@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace ManycoreMail.TransportSecurity.Tests;
+namespace ManycoreMail.TestSupport;
 
 /// <summary>Certificates made in the test: a CA, leaves it issues, self-signed leaves; PEM files for openssl.</summary>
 public static class TestPki
