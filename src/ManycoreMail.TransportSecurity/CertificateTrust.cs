@@ -55,18 +55,7 @@ public sealed class CertificateTrust
             return "the certificate does not chain to a trusted root: " + Describe(presented);
         }
 
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(_extraRoots);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        if (presented is not null)
-        {
-            foreach (var element in presented.ChainElements)
-            {
-                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-            }
-        }
+        using var chain = OfflineChain.Create(_extraRoots, presented?.ChainElements.Select(e => e.Certificate) ?? []);
 
         return chain.Build(leaf) ? null : "the certificate does not chain to a trusted root: " + Describe(chain);
     }
@@ -75,13 +64,7 @@ public sealed class CertificateTrust
     /// stack verdict (the presented chain only).</summary>
     public string? VerifyPresented(X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, string hostName)
     {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        foreach (var certificate in presented)
-        {
-            chain.ChainPolicy.ExtraStore.Add(certificate);
-        }
+        using var chain = OfflineChain.Create([], presented);
 
         var errors = chain.Build(leaf) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateChainErrors;
         return Verify(leaf, chain, errors, hostName);

@@ -94,20 +94,10 @@ public static class DaneMatcher
         _ => false,
     };
 
-    /// <summary>Builds the chain with the anchor as the only root. Dates are not checked against the anchor's
-    /// (RFC 7672 §3.1.2 leaves expiry of a TA to its operator), so the verification time is the leaf's own
-    /// validity: an expired leaf under DANE-TA still fails.</summary>
+    /// <summary>Builds the chain with the anchor as the only root; the leaf must reach it.</summary>
     private static bool ChainsTo(X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, X509Certificate2 anchor)
     {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(anchor);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        foreach (var certificate in presented)
-        {
-            chain.ChainPolicy.ExtraStore.Add(certificate);
-        }
+        using var chain = OfflineChain.Create([anchor], presented);
 
         // The anchor may be an intermediate whose issuer the server also sent: it is trusted as the root anyway.
         chain.ChainPolicy.VerificationFlags = X509VerificationFlags.AllowUnknownCertificateAuthority;

@@ -15,6 +15,9 @@ public sealed class MtaStsPolicySource(IDnsResolver resolver, MtaStsFetcher fetc
     /// connection to it would otherwise wait for the policy server.</summary>
     public static readonly TimeSpan RetryFailedFetchAfter = TimeSpan.FromMinutes(5);
 
+    /// <summary>Failed domains remembered at most; past it they are forgotten (costing one more fetch each).</summary>
+    private const int MaxRememberedFailures = 10_000;
+
     private readonly ConcurrentDictionary<string, Lazy<Task<MtaStsLookup>>> _inFlight = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, (DateTimeOffset Until, MtaStsLookup Lookup)> _failures = new(StringComparer.OrdinalIgnoreCase);
 
@@ -60,6 +63,11 @@ public sealed class MtaStsPolicySource(IDnsResolver resolver, MtaStsFetcher fetc
         catch (MtaStsFetchException e)
         {
             var lookup = new MtaStsLookup(cached, e.ResultType, e.Message);
+            if (_failures.Count >= MaxRememberedFailures)
+            {
+                _failures.Clear();
+            }
+
             _failures[domain] = (time.GetUtcNow() + RetryFailedFetchAfter, lookup);
             return lookup;
         }
