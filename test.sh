@@ -5,7 +5,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 
 need=()
-for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:swaks saslpasswd2:sasl2-bin saslpasswd2:libsasl2-modules curl:curl openssl:openssl; do
+for pair in redis-server:redis-server dnsmasq:dnsmasq smtp-sink:postfix swaks:swaks saslpasswd2:sasl2-bin saslpasswd2:libsasl2-modules curl:curl nsd:nsd unbound:unbound ldns-signzone:ldnsutils drill:ldnsutils openssl:openssl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair##*:}")
 done
 # PostgreSQL: the tests run private clusters with the newest version's initdb (Debian keeps each under its own bin).
@@ -34,7 +34,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Stop anything a package may have started anyway; the tests bind their own instances to 127.0.0.1.
-for service in redis-server dnsmasq postfix postgresql; do
+for service in redis-server dnsmasq postfix postgresql nsd unbound; do
   (command -v service >/dev/null && service "$service" stop >/dev/null 2>&1) || true
 done
 

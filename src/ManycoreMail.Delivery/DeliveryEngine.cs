@@ -35,7 +35,8 @@ internal sealed class DeliveryEngine : IDisposable
     private long _nextEvictionTicks;
 
     /// <param name="smtpPort">The port of MX hosts (25; another only in tests).</param>
-    public DeliveryEngine(DeliveryOptions options, string heloName, int smtpPort, MailRouter router, IDeliveryMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger)
+    public DeliveryEngine(DeliveryOptions options, string heloName, int smtpPort, MailRouter router, IDeliveryMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger,
+        TransportSecurity.TransportSecurityGate? transportSecurity = null)
     {
         _options = options;
         _smtpPort = smtpPort;
@@ -44,7 +45,7 @@ internal sealed class DeliveryEngine : IDisposable
         _time = time;
         _logger = logger;
         _shaping = new TrafficShaping(options.DefaultLimits, options.ShapingRules);
-        _connector = new SiteConnector(heloName, options, new TlsMemory(options.BrokenTlsMemory, time), logger);
+        _connector = new SiteConnector(heloName, options, new TlsMemory(options.BrokenTlsMemory, time), logger, transportSecurity);
     }
 
     public IDeliveryMetrics Metrics { get; }

@@ -185,6 +185,7 @@ internal sealed class DeliverySite
     {
         SmtpClientConnection? connection = null;
         SiteHost? host = null;
+        string? connectedFor = null; // the domain whose transport policy the connection was opened under
         var delivered = 0;
         var lastUsed = _time.GetUtcNow();
         try
@@ -202,10 +203,16 @@ internal sealed class DeliverySite
                         await CloseAsync(connection).ConfigureAwait(false);
                         connection = null;
                     }
+                    if (connection is not null && job.Domain != connectedFor && !await _connector.MayShareAsync(job.Domain, host!, Policy, _stopping).ConfigureAwait(false))
+                    {
+                        await CloseAsync(connection).ConfigureAwait(false);
+                        connection = null;
+                    }
                     if (connection is null)
                     {
                         ConnectFailure? failure;
-                        (connection, host, failure) = await _connector.ConnectAsync(job.Hosts, Policy, _stopping).ConfigureAwait(false);
+                        connectedFor = job.Domain;
+                        (connection, host, failure) = await _connector.ConnectAsync(job.Domain, job.Hosts, Policy, _stopping).ConfigureAwait(false);
                         if (connection is null)
                         {
                             EnterBackoff(failure!);

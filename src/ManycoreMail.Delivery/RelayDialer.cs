@@ -31,7 +31,7 @@ internal sealed class RelayDialer
         {
             return (null, new ConnectFailure($"relay host {_relay.Host} has no address", false, null));
         }
-        var (connection, _, failure) = await _connector.ConnectAsync(hosts, _policy, cancellationToken).ConfigureAwait(false);
+        var (connection, _, failure) = await _connector.ConnectAsync(_relay.Host, hosts, _policy, cancellationToken).ConfigureAwait(false);
         return (connection, failure);
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
+using ManycoreMail.TransportSecurity;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Delivery;
@@ -20,18 +21,37 @@ internal sealed record ConnectFailure(string Reason, bool SiteAnswered, SmtpRepl
 /// <summary>Opens one connection to a site: each host and address by preference until one greets us, STARTTLS per
 /// policy (plain text again for a host with broken TLS when the policy allows); a smarthost through its
 /// <see cref="RelayConnector"/>, which verifies it and authenticates.</summary>
-internal sealed class SiteConnector(string heloName, DeliveryOptions options, TlsMemory tlsMemory, ILogger logger)
+internal sealed class SiteConnector(string heloName, DeliveryOptions options, TlsMemory tlsMemory, ILogger logger, TransportSecurityGate? security = null)
 {
+    /// <summary>Whether a connection opened for another domain may carry <paramref name="domain"/>'s mail too: only when
+    /// that domain asks nothing of the host (MTA-STS and DANE are per domain and per host).</summary>
+    public async Task<bool> MayShareAsync(string domain, SiteHost host, SitePolicy policy, CancellationToken cancellationToken) =>
+        policy.Relay is not null || security is null || await security.IsOpportunisticAsync(domain, host.Name, cancellationToken).ConfigureAwait(false);
+
     public async Task<(SmtpClientConnection? Connection, SiteHost? Host, ConnectFailure? Failure)> ConnectAsync(
-        IReadOnlyList<SiteHost> hosts, SitePolicy policy, CancellationToken cancellationToken)
+        string domain, IReadOnlyList<SiteHost> hosts, SitePolicy policy, CancellationToken cancellationToken)
     {
         var failures = new List<string>(Math.Min(hosts.Count, 4));
         var answered = false;
         SmtpReply? lastReply = null;
+        // MTA-STS and DANE apply to MX delivery; a smarthost has its own TLS settings.
+        var secured = policy.Relay is null && security is not null
+            ? await security.ResolveAsync(domain, [.. hosts.Select(h => h.Name).Distinct(StringComparer.OrdinalIgnoreCase)], cancellationToken).ConfigureAwait(false)
+            : null;
         foreach (var host in hosts)
         {
             var tls = policy.Tls;
-            if (policy.MayFallBackToPlain && tlsMemory.IsBroken(host.Name))
+            var hostPolicy = secured?.For(host.Name);
+            if (hostPolicy?.Skip is { } skip)
+            {
+                failures.Add($"{host.Name}: {skip}");
+                continue;
+            }
+            if (hostPolicy is { TlsRequired: true })
+            {
+                tls = SmtpTlsMode.Required;
+            }
+            else if (policy.MayFallBackToPlain && tlsMemory.IsBroken(host.Name))
             {
                 tls = SmtpTlsMode.None;
             }
@@ -41,9 +61,14 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
                 try
                 {
                     var transport = ClientOptions(host, tls);
+                    if (secured is not null && hostPolicy is not null)
+                    {
+                        transport = transport with { CertificateValidation = security!.Validator(secured, hostPolicy, host.EndPoint) };
+                    }
                     var connection = policy.Relay is { } relay
                         ? await relay.ConnectAsync(host.EndPoint, transport, cancellationToken).ConfigureAwait(false)
                         : await SmtpClientConnection.ConnectAsync(host.EndPoint, transport, cancellationToken).ConfigureAwait(false);
+                    security?.Connected(secured, hostPolicy, host.EndPoint, connection.IsTls);
                     return (connection, host, null);
                 }
                 catch (Exception e) when (e is SmtpClientException or SocketException or IOException or TimeoutException)
@@ -55,6 +80,7 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
                     // A smarthost refused (untrusted, no TLS for the credentials) is a configuration or an attack: say so.
                     logger.Log(policy.Relay is null ? LogLevel.Information : LogLevel.Warning,
                         "Could not use {Host} [{EndPoint}]: {Error}", host.Name, host.EndPoint, e.Message);
+                    security?.Failed(secured, hostPolicy, host.EndPoint, e);
                     if (tls == SmtpTlsMode.Opportunistic && policy.MayFallBackToPlain && IsTlsFailure(e))
                     {
                         // RFC 7435: opportunistic TLS must never make mail undeliverable.

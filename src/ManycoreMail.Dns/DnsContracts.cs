@@ -15,7 +15,10 @@ public enum DnsStatus
     TemporaryFailure,
 }
 
-public readonly record struct DnsResult<T>(DnsStatus Status, IReadOnlyList<T> Records)
+/// <summary>An answer. <see cref="Authenticated"/> is the resolver's AD bit: it validated the answer (or the denial of
+/// it) with DNSSEC. It means something only when the path to the resolver is trusted (loopback or a private network),
+/// as RFC 7672 §2.1 says of the stub that relies on it.</summary>
+public readonly record struct DnsResult<T>(DnsStatus Status, IReadOnlyList<T> Records, bool Authenticated = false)
 {
     public bool IsOk => Status == DnsStatus.Ok;
 }
@@ -24,6 +27,20 @@ public readonly record struct DnsResult<T>(DnsStatus Status, IReadOnlyList<T> Re
 public sealed record MxRecord(ushort Preference, string Exchange)
 {
     public bool IsNullMx => Exchange.Length == 0;
+}
+
+/// <summary>A TLSA record (RFC 6698 §2.1): which certificate or key the TLS server of a port must present.</summary>
+/// <param name="Usage">0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE (RFC 7218 names).</param>
+/// <param name="Selector">0 the whole certificate, 1 its SubjectPublicKeyInfo.</param>
+/// <param name="MatchingType">0 the data itself, 1 its SHA-256, 2 its SHA-512.</param>
+public sealed record TlsaRecord(byte Usage, byte Selector, byte MatchingType, ReadOnlyMemory<byte> Data)
+{
+    public override string ToString() => $"{Usage} {Selector} {MatchingType} {Convert.ToHexStringLower(Data.Span)}";
+
+    public bool Equals(TlsaRecord? other) =>
+        other is not null && Usage == other.Usage && Selector == other.Selector && MatchingType == other.MatchingType && Data.Span.SequenceEqual(other.Data.Span);
+
+    public override int GetHashCode() => HashCode.Combine(Usage, Selector, MatchingType, Data.Length);
 }
 
 public interface IDnsResolver
@@ -54,6 +71,12 @@ public interface IDnsResolver
     /// without trailing dot and lower case. A resolver that cannot ask for PTR records finds none (the default).</summary>
     ValueTask<DnsResult<string>> ResolvePtrAsync(IPAddress address, CancellationToken cancellationToken) =>
         ValueTask.FromResult(new DnsResult<string>(DnsStatus.NoData, []));
+
+    /// <summary>TLSA records at <paramref name="name"/> (such as <c>_25._tcp.mx.example.com</c>). DANE trusts them
+    /// only when the result is <see cref="DnsResult{T}.Authenticated"/>. A resolver that cannot ask finds none
+    /// (the default), which leaves DANE out.</summary>
+    ValueTask<DnsResult<TlsaRecord>> ResolveTlsaAsync(string name, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new DnsResult<TlsaRecord>(DnsStatus.NoData, []));
 }
 
 /// <summary>Where mail for a domain goes, per RFC 5321 §5.1.</summary>

@@ -16,11 +16,13 @@ public sealed class DnsResolver : IDnsResolver, IDisposable
     private readonly DnsRecordCache<IPAddress> _addresses;
     private readonly DnsRecordCache<string> _txt;
     private readonly DnsRecordCache<string> _ptr;
+    private readonly DnsRecordCache<TlsaRecord> _tlsa;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<MxRecord>>> _lookupMx;
     private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<IPAddress>>> _lookupAddresses;
     private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<string>>> _lookupTxt;
     private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<string>>> _lookupPtr;
+    private readonly Func<string, DnsRecordType, CancellationToken, Task<DnsAnswer<TlsaRecord>>> _lookupTlsa;
 
     public DnsResolver(DnsResolverOptions options, TimeProvider timeProvider)
     {
@@ -40,12 +42,14 @@ public sealed class DnsResolver : IDnsResolver, IDisposable
         _addresses = new DnsRecordCache<IPAddress>(timeProvider, options.MaxCacheEntries);
         _txt = new DnsRecordCache<string>(timeProvider, options.MaxCacheEntries);
         _ptr = new DnsRecordCache<string>(timeProvider, options.MaxCacheEntries);
+        _tlsa = new DnsRecordCache<TlsaRecord>(timeProvider, options.MaxCacheEntries);
         _lookupMx = (name, type, token) => _client.QueryAsync<MxRecord>(name, type, DnsRecordDecoders.TryDecodeMx, token);
         _lookupAddresses = (name, type, token) => type == DnsRecordType.A
             ? _client.QueryAsync<IPAddress>(name, type, DnsRecordDecoders.TryDecodeA, token)
             : _client.QueryAsync<IPAddress>(name, type, DnsRecordDecoders.TryDecodeAaaa, token);
         _lookupTxt = (name, type, token) => _client.QueryAsync<string>(name, type, DnsRecordDecoders.TryDecodeTxt, token);
         _lookupPtr = (name, type, token) => _client.QueryAsync<string>(name, type, DnsRecordDecoders.TryDecodePtr, token);
+        _lookupTlsa = (name, type, token) => _client.QueryAsync<TlsaRecord>(name, type, DnsRecordDecoders.TryDecodeTlsa, token);
     }
 
     /// <summary>A resolver on the system clock.</summary>
@@ -105,6 +109,11 @@ public sealed class DnsResolver : IDnsResolver, IDisposable
         return _ptr.GetOrLookupAsync(DnsName.ReverseLookupName(address), DnsRecordType.Ptr, _lookupPtr, Lifetime, cancellationToken);
     }
 
+    public ValueTask<DnsResult<TlsaRecord>> ResolveTlsaAsync(string name, CancellationToken cancellationToken) =>
+        DnsName.TryNormalize(name, out var normalized)
+            ? _tlsa.GetOrLookupAsync(normalized, DnsRecordType.Tlsa, _lookupTlsa, Lifetime, cancellationToken)
+            : ValueTask.FromResult(new DnsResult<TlsaRecord>(DnsStatus.NxDomain, []));
+
     public void Dispose()
     {
         if (!_lifetime.IsCancellationRequested)
@@ -128,14 +137,16 @@ public sealed class DnsResolver : IDnsResolver, IDisposable
     /// otherwise NXDOMAIN from either is final, then trouble on either means try later, else there are none.</summary>
     internal static DnsResult<IPAddress> CombineAddresses(DnsResult<IPAddress> a, DnsResult<IPAddress> aaaa)
     {
+        // Authentic only when both halves are: an unsigned AAAA answer could add an address nobody vouched for.
+        var authenticated = a.Authenticated && aaaa.Authenticated;
         if (a.IsOk || aaaa.IsOk)
         {
-            return new(DnsStatus.Ok, [.. a.Records, .. aaaa.Records]);
+            return new(DnsStatus.Ok, [.. a.Records, .. aaaa.Records], authenticated);
         }
 
         if (a.Status == DnsStatus.NxDomain || aaaa.Status == DnsStatus.NxDomain)
         {
-            return new(DnsStatus.NxDomain, []);
+            return new(DnsStatus.NxDomain, [], authenticated);
         }
 
         return a.Status == DnsStatus.TemporaryFailure || aaaa.Status == DnsStatus.TemporaryFailure

@@ -21,13 +21,13 @@ public sealed class WireTests
         DnsResponseParser.Parse(message, new DnsQuestion(Id, name, type), decoder, out response);
 
     [Fact]
-    public void Query_has_random_id_recursion_desired_one_question_and_an_edns_opt_for_1232_bytes()
+    public void Query_has_random_id_recursion_desired_authentic_data_asked_one_question_and_an_edns_opt_for_1232_bytes()
     {
         var query = Query("mx1.example.test", DnsRecordType.Mx);
 
         byte[] expected =
         [
-            0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
+            0x12, 0x34, 0x01, 0x20, 0, 1, 0, 0, 0, 0, 0, 1, // RD, and AD: tell us whether you validated (RFC 6840 §5.7)
             3, (byte)'m', (byte)'x', (byte)'1', 7, (byte)'e', (byte)'x', (byte)'a', (byte)'m', (byte)'p', (byte)'l', (byte)'e', 4, (byte)'t', (byte)'e', (byte)'s', (byte)'t', 0,
             0, 15, 0, 1,
             0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0,

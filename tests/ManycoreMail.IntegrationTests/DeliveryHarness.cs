@@ -69,8 +69,10 @@ internal sealed class DeliveryHarness : IAsyncDisposable
 
     /// <param name="suppressions">Where the sender adds the entries of its bounces; null: none.</param>
     /// <param name="logger">The sender role's logger; null: none.</param>
+    /// <param name="dnsServer">The resolver the sender asks instead of the harness's dnsmasq (a validating unbound).</param>
+    /// <param name="transportSecurity">MTA-STS and DANE over the sender's resolver; null: opportunistic TLS only.</param>
     public async Task StartSenderAsync(Func<SenderOptions, SenderOptions>? configure = null, TimeProvider? time = null, SuppressionWriter? suppressions = null,
-        ILogger<SenderRole>? logger = null)
+        ILogger<SenderRole>? logger = null, IPEndPoint? dnsServer = null, Func<IDnsResolver, TransportSecurity.TransportSecurityGate>? transportSecurity = null)
     {
         var options = new SenderOptions
         {
@@ -90,9 +92,10 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         options = configure?.Invoke(options) ?? options;
         Options = options;
         time ??= TimeProvider.System;
-        _resolver = new DnsResolver(DnsResolverOptions.FromServers([Dns.EndPoint.ToString()]), time);
+        _resolver = new DnsResolver(DnsResolverOptions.FromServers([(dnsServer ?? Dns.EndPoint).ToString()]), time);
         var senderMetrics = new SenderMetrics(Metrics);
-        var engine = new DeliveryEngine(options.Delivery, options.HeloName, options.SmtpPort, new MailRouter(_resolver), senderMetrics, time, NullLogger<DeliveryEngine>.Instance);
+        var engine = new DeliveryEngine(options.Delivery, options.HeloName, options.SmtpPort, new MailRouter(_resolver), senderMetrics, time, NullLogger<DeliveryEngine>.Instance,
+            transportSecurity?.Invoke(_resolver));
         // As the host runs it: the spool behind the store that keeps the sender's leases while it delivers.
         _leases = new LeaseKeepingStore(Store, time, NullLogger.Instance);
         Role = new SenderRole(_leases, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, senderMetrics, new EventQueue(Store, EventsQueue),

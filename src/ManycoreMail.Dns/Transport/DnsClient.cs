@@ -43,11 +43,11 @@ internal sealed class DnsClient(DnsResolverOptions options)
                 switch (response.ResponseCode)
                 {
                     case DnsResponseCode.NoError when response.Records.Count > 0:
-                        return new(new(DnsStatus.Ok, response.Records), CacheTime(response.Ttl));
+                        return new(new(DnsStatus.Ok, response.Records, response.IsAuthenticated), CacheTime(response.Ttl));
                     case DnsResponseCode.NoError:
-                        return new(new(DnsStatus.NoData, []), NegativeCacheTime(response.NegativeTtl));
+                        return new(new(DnsStatus.NoData, [], response.IsAuthenticated), NegativeCacheTime(response.NegativeTtl));
                     case DnsResponseCode.NameError:
-                        return new(new(DnsStatus.NxDomain, []), NegativeCacheTime(response.NegativeTtl));
+                        return new(new(DnsStatus.NxDomain, [], response.IsAuthenticated), NegativeCacheTime(response.NegativeTtl));
                 }
 
                 break; // SERVFAIL, REFUSED and the like: asking this server again right away will not help

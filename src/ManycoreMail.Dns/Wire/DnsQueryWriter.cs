@@ -20,7 +20,9 @@ internal static class DnsQueryWriter
         }
 
         BinaryPrimitives.WriteUInt16BigEndian(destination, id);
-        BinaryPrimitives.WriteUInt16BigEndian(destination[2..], DnsConstants.FlagRecursionDesired);
+        // AD set in a query asks a validating resolver to say whether it validated the answer (RFC 6840 §5.7),
+        // without the RRSIG records that the DO bit would bring and that a stub does not check itself.
+        BinaryPrimitives.WriteUInt16BigEndian(destination[2..], DnsConstants.FlagRecursionDesired | DnsConstants.FlagAuthenticData);
         BinaryPrimitives.WriteUInt16BigEndian(destination[4..], 1); // QDCOUNT
         BinaryPrimitives.WriteUInt16BigEndian(destination[6..], 0); // ANCOUNT
         BinaryPrimitives.WriteUInt16BigEndian(destination[8..], 0); // NSCOUNT

@@ -91,6 +91,17 @@ internal static class DnsRecordDecoders
         return false;
     }
 
+    /// <summary>RFC 6698 §2.1: usage, selector and matching type octets, then the association data (at least one
+    /// octet; its length for SHA-256 and SHA-512 is checked where the record is used, so an odd record is skipped
+    /// there rather than failing the whole answer).</summary>
+    public static bool TryDecodeTlsa(ReadOnlySpan<byte> message, int offset, int length, [MaybeNullWhen(false)] out TlsaRecord value)
+    {
+        value = length > 3
+            ? new TlsaRecord(message[offset], message[offset + 1], message[offset + 2], message.Slice(offset + 3, length - 3).ToArray())
+            : null;
+        return value is not null;
+    }
+
     /// <summary>A PTR's RDATA is one domain name, shaped like a CNAME's.</summary>
     public static bool TryDecodePtr(ReadOnlySpan<byte> message, int offset, int length, [MaybeNullWhen(false)] out string value) =>
         TryDecodeCname(message, offset, length, out value);

@@ -11,6 +11,7 @@ internal enum DnsRecordType : ushort
     Txt = 16,
     Aaaa = 28,
     Opt = 41,
+    Tlsa = 52,
 }
 
 /// <summary>RCODE values of the header (RFC 1035 §4.1.1).</summary>
@@ -38,6 +39,9 @@ internal static class DnsConstants
     public const ushort FlagResponse = 0x8000;
     public const ushort FlagTruncated = 0x0200;
     public const ushort FlagRecursionDesired = 0x0100;
+
+    /// <summary>Authentic Data (RFC 4035 §3.2.3): the validating resolver checked every record of the answer.</summary>
+    public const ushort FlagAuthenticData = 0x0020;
     public const ushort OpcodeMask = 0x7800;
     public const ushort ResponseCodeMask = 0x000F;
 }

@@ -23,6 +23,9 @@ internal sealed class DnsResponse<T>
 
     public required bool IsTruncated { get; init; }
 
+    /// <summary>The AD bit: the resolver vouches that it validated the answer with DNSSEC.</summary>
+    public bool IsAuthenticated { get; init; }
+
     /// <summary>Records of the asked type owned by the end of the CNAME chain.</summary>
     public required IReadOnlyList<T> Records { get; init; }
 
@@ -118,6 +121,7 @@ internal static class DnsResponseParser
         {
             ResponseCode = responseCode,
             IsTruncated = false,
+            IsAuthenticated = (flags & DnsConstants.FlagAuthenticData) != 0,
             Records = records,
             Ttl = ttl,
             NegativeTtl = records.Count == 0 ? FindNegativeTtl(message, authorityStart, authorityCount) : null,

@@ -448,6 +448,7 @@ internal static partial class ConfigLoader
             Lease = lease is { } leaseSeconds ? TimeSpan.FromSeconds(leaseSeconds) : TimeSpan.FromMinutes(30),
             Delivery = Roles.Sender.DeliveryOptionsReader.Read(section),
             Sink = sink,
+            TransportSecurity = ReadTransportSecurity(section),
         };
     }
 

@@ -188,6 +188,8 @@ internal sealed record SenderOptions
     public Delivery.RetryPolicy Retries => new(FirstRetryDelay, MaxRetryDelay, MaxQueueLifetime, Delivery.QueueLifetimes);
     /// <summary><c>sender/sink</c>: nothing is sent; every message is written to storage/path/outbox (dev mode).</summary>
     public bool Sink { get; init; }
+    /// <summary><c>sender/mta-sts</c>, <c>sender/dane</c>, <c>sender/ca-file</c>, <c>sender/tls-rpt</c>.</summary>
+    public TransportSecurityOptions TransportSecurity { get; init; } = new();
 }
 
 internal sealed record MxServerOptions

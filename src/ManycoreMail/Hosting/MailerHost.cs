@@ -194,8 +194,14 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             var resolver = new DnsResolver(_options.Sender.DnsServers is { } servers ? DnsResolverOptions.FromServers(servers) : DnsResolverOptions.FromResolvConf(), _time);
             _disposables.Add(resolver);
+            var transportSecurity = TransportSecurityWiring.Create(_options, resolver, _time);
+            _disposables.Add(transportSecurity);
+            if (transportSecurity.ReportingRole(_options, resolver, _store, _time, _logger) is { } tlsReports)
+            {
+                await StartRoleAsync(tlsReports, cancellationToken).ConfigureAwait(false);
+            }
             var senderMetrics = new SenderMetrics(Metrics.ForRoles(RoleNames.Sender));
-            var engine = new DeliveryEngine(_options.Sender.Delivery, _options.Sender.HeloName, _options.Sender.SmtpPort, new MailRouter(resolver), senderMetrics, _time, _loggers.CreateLogger<DeliveryEngine>());
+            var engine = new DeliveryEngine(_options.Sender.Delivery, _options.Sender.HeloName, _options.Sender.SmtpPort, new MailRouter(resolver), senderMetrics, _time, _loggers.CreateLogger<DeliveryEngine>(), transportSecurity.Gate);
             _disposables.Add(engine);
             var outbox = _options.Sender.Sink ? new OutboxSink(Path.Combine(_options.Storage.Path, "outbox"), senderMetrics, _loggers.CreateLogger<OutboxSink>()) : null;
             var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, senderMetrics, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions, outbox);

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using ManycoreMail.Dns;
+
+namespace ManycoreMail.TransportSecurity.MtaSts;
+
+/// <summary>The policy in force for a domain, or none, and what went wrong getting it (for TLS-RPT).</summary>
+public sealed record MtaStsLookup(CachedMtaStsPolicy? Policy, string? FailureType = null, string? Failure = null);
+
+/// <summary>The MTA-STS policy of a recipient domain per RFC 8461 §5.1: the <c>_mta-sts</c> record says which policy
+/// id is current; a cached policy with that id is used, a new id is fetched, and a failed fetch keeps an unexpired
+/// cached policy (so blocking the fetch cannot downgrade a domain we already know).</summary>
+public sealed class MtaStsPolicySource(IDnsResolver resolver, MtaStsFetcher fetcher, MtaStsPolicyStore store, TimeProvider time)
+{
+    /// <summary>After a failed fetch without a cached policy the domain is asked again only after this: every
+    /// connection to it would otherwise wait for the policy server.</summary>
+    public static readonly TimeSpan RetryFailedFetchAfter = TimeSpan.FromMinutes(5);
+
+    /// <summary>Failed domains remembered at most; past it they are forgotten (costing one more fetch each).</summary>
+    private const int MaxRememberedFailures = 10_000;
+
+    private readonly ConcurrentDictionary<string, Lazy<Task<MtaStsLookup>>> _inFlight = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Until, MtaStsLookup Lookup)> _failures = new(StringComparer.OrdinalIgnoreCase);
+
+    public async Task<MtaStsLookup> GetAsync(string domain, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(domain);
+        var txt = await resolver.ResolveTxtAsync("_mta-sts." + domain, cancellationToken).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        var cached = store.Get(domain) is { } c && c.IsFresh(now) ? c : null;
+        var record = txt.IsOk ? MtaStsRecord.Select(txt.Records) : null;
+        if (record is null || record.Id == cached?.Id)
+        {
+            // No record (or DNS trouble): a cached policy stays in force until it expires (§5.1).
+            return new MtaStsLookup(cached);
+        }
+
+        if (_failures.TryGetValue(domain, out var failed) && failed.Until > now && cached is null)
+        {
+            return failed.Lookup;
+        }
+
+        var fetch = _inFlight.GetOrAdd(domain, d => new Lazy<Task<MtaStsLookup>>(() => FetchAsync(d, record, cached, cancellationToken)));
+        try
+        {
+            return await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _inFlight.TryRemove(new(domain, fetch));
+        }
+    }
+
+    private async Task<MtaStsLookup> FetchAsync(string domain, MtaStsRecord record, CachedMtaStsPolicy? cached, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var policy = await fetcher.FetchAsync(domain, cancellationToken).ConfigureAwait(false);
+            var fresh = new CachedMtaStsPolicy(domain, record.Id, time.GetUtcNow(), policy);
+            await store.PutAsync(fresh, cancellationToken).ConfigureAwait(false);
+            _failures.TryRemove(domain, out _);
+            return new MtaStsLookup(fresh);
+        }
+        catch (MtaStsFetchException e)
+        {
+            var lookup = new MtaStsLookup(cached, e.ResultType, e.Message);
+            if (_failures.Count >= MaxRememberedFailures)
+            {
+                _failures.Clear();
+            }
+
+            _failures[domain] = (time.GetUtcNow() + RetryFailedFetchAfter, lookup);
+            return lookup;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Net;
+using System.Net.Security;
+using ManycoreMail.TransportSecurity.Reporting;
+
+namespace ManycoreMail.TransportSecurity;
+
+/// <summary>What the SMTP connector calls around each connection: the policy for the domain's hosts before, a
+/// certificate check during the handshake, and the outcome after, each session counted for TLS-RPT.</summary>
+public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSink reports)
+{
+    public async Task<DomainTlsPolicy> ResolveAsync(string domain, IReadOnlyList<string> hosts, CancellationToken cancellationToken)
+    {
+        var resolved = await policy.ResolveAsync(domain, hosts, cancellationToken).ConfigureAwait(false);
+        if (resolved.StsFailureType is { } failure)
+        {
+            reports.Record(Result(resolved, null, null) with { FailureType = failure, FailureReasonCode = resolved.StsFailure });
+        }
+
+        foreach (var host in resolved.Hosts.Where(h => h.Skip is not null && h.Kind == TlsPolicyKind.Tlsa))
+        {
+            reports.Record(Result(resolved, host, null) with { FailureType = TlsResultType.DnssecInvalid, ReceivingMxHostname = host.Host });
+        }
+
+        return resolved;
+    }
+
+    /// <summary>True when nothing is asked of <paramref name="host"/> for <paramref name="domain"/>'s mail.</summary>
+    public async Task<bool> IsOpportunisticAsync(string domain, string host, CancellationToken cancellationToken)
+    {
+        var resolved = await policy.ResolveAsync(domain, [host], cancellationToken).ConfigureAwait(false);
+        return resolved.For(host) is { Kind: TlsPolicyKind.None, TlsRequired: false, Skip: null };
+    }
+
+    /// <summary>The handshake's certificate check: the host policy decides, a refusal is counted (and under MTA-STS
+    /// testing only counted: the connection goes on).</summary>
+    public RemoteCertificateValidationCallback Validator(DomainTlsPolicy domain, HostTlsPolicy host, IPEndPoint endPoint) =>
+        (_, certificate, chain, errors) =>
+        {
+            var refusal = host.Check(certificate, chain, errors);
+            if (refusal is null)
+            {
+                return true;
+            }
+
+            reports.Record(Result(domain, host, endPoint) with { FailureType = FailureType(host, refusal), FailureReasonCode = refusal });
+            return host.ReportOnly;
+        };
+
+    public void Connected(DomainTlsPolicy? domain, HostTlsPolicy? host, IPEndPoint endPoint, bool isTls)
+    {
+        if (domain is not null && host is not null && (isTls || host.Kind == TlsPolicyKind.None))
+        {
+            reports.Record(Result(domain, host, endPoint));
+        }
+    }
+
+    /// <summary>Counts a required STARTTLS the server did not offer or refused; certificate refusals were counted by
+    /// <see cref="Validator"/>.</summary>
+    public void Failed(DomainTlsPolicy? domain, HostTlsPolicy? host, IPEndPoint endPoint, Exception error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        if (domain is not null && host is { TlsRequired: true } && error.Message.Contains("STARTTLS", StringComparison.Ordinal))
+        {
+            reports.Record(Result(domain, host, endPoint) with { FailureType = TlsResultType.StartTlsNotSupported, FailureReasonCode = error.Message });
+        }
+    }
+
+    private static string FailureType(HostTlsPolicy host, string refusal) =>
+        host.Kind == TlsPolicyKind.Sts
+            ? refusal.Contains("does not name", StringComparison.Ordinal) ? TlsResultType.CertificateHostMismatch : TlsResultType.CertificateNotTrusted
+            : TlsResultType.ValidationFailure;
+
+    private static TlsSessionResult Result(DomainTlsPolicy domain, HostTlsPolicy? host, IPEndPoint? endPoint)
+    {
+        var kind = host?.Kind ?? (domain.Sts is null ? TlsPolicyKind.None : TlsPolicyKind.Sts);
+        IReadOnlyList<string> strings = kind switch
+        {
+            TlsPolicyKind.Sts when domain.Sts is { } sts => sts.Policy.Text.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+            TlsPolicyKind.Tlsa => [.. host!.Tlsa.Select(r => r.ToString())],
+            _ => [],
+        };
+        return new TlsSessionResult(domain.Domain, kind, strings, domain.Sts?.Policy.MxPatterns ?? [],
+            ReceivingMxHostname: host?.Host, ReceivingIp: endPoint?.Address);
+    }
+}

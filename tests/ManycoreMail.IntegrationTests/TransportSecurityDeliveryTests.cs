@@ -1,0 +1,89 @@
+using System.Security.Cryptography.X509Certificates;
+using ManycoreMail.Dns;
+using ManycoreMail.Smtp.Server;
+using ManycoreMail.TestSupport;
+using ManycoreMail.TransportSecurity;
+using ManycoreMail.TransportSecurity.MtaSts;
+using ManycoreMail.TransportSecurity.Reporting;
+
+namespace ManycoreMail.IntegrationTests;
+
+/// <summary>The sender with MTA-STS and DANE on, against real peers: nsd serving a signed zone behind a validating
+/// unbound, openssl s_server as the MTA-STS policy server, our SMTP server presenting right and wrong certificates.</summary>
+public sealed class TransportSecurityDeliveryTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Dane_ee_delivers_to_the_published_key_and_defers_when_the_server_presents_another()
+    {
+        using var published = TestPki.SelfSigned("anything.example");
+        using var other = TestPki.SelfSigned("mx-bad.dane.test");
+        using var dns = await SignedDns.StartAsync("dane.test", [
+            "ee MX 10 mx-ee.dane.test.", "mx-ee A 127.0.0.71", $"_25._tcp.mx-ee TLSA 3 1 1 {TestPki.SpkiSha256(published)}",
+            "bad MX 10 mx-bad.dane.test.", "mx-bad A 127.0.0.72", $"_25._tcp.mx-bad TLSA 3 1 1 {TestPki.SpkiSha256(published)}",
+        ]);
+        await using var harness = await DeliveryHarness.StartAsync([]);
+        var good = harness.StartServer("127.0.0.71", new ScriptedHandler(), WithCertificate(published));
+        var bad = harness.StartServer("127.0.0.72", new ScriptedHandler(), WithCertificate(other));
+        var reports = new TlsReportCollector(TimeProvider.System);
+        await harness.StartSenderAsync(dnsServer: dns.EndPoint,
+            transportSecurity: resolver => new TransportSecurityGate(new TransportPolicy(resolver, null, dane: true, new CertificateTrust()), reports));
+
+        await harness.EnqueueAsync("d1", "a@ee.dane.test");
+        await harness.EnqueueAsync("d2", "b@bad.dane.test");
+        var delivered = Assert.Single(await harness.WaitForEventsAsync(1, Deadline));
+        Assert.Equal("delivered", delivered.GetProperty("event").GetString());
+        Assert.Single(good.Handler.Delivered);
+        Assert.True(Assert.Single(good.Handler.Delivered).Session.IsTls);
+
+        await Eventually.TrueAsync(() => harness.Role!.Engine.Snapshot().Any(s => s.BackoffUntil is not null), Deadline, "the mismatching site to back off");
+        Assert.Empty(bad.Handler.Delivered);
+
+        var policies = Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies;
+        var ee = Assert.Single(policies, p => p.PolicyDomain == "ee.dane.test");
+        Assert.Equal((TlsPolicyKind.Tlsa, 1L, 0L), (ee.Kind, ee.Successes, ee.FailureCount));
+        var refused = Assert.Single(policies, p => p.PolicyDomain == "bad.dane.test");
+        Assert.Equal(TlsResultType.ValidationFailure, refused.Failures[0].ResultType);
+    }
+
+    [Fact]
+    public async Task Mta_sts_enforce_defers_when_the_mx_certificate_does_not_name_the_host()
+    {
+        using var ca = TestPki.CreateCa("STS delivery test CA");
+        using var misnamed = TestPki.Issue(ca, "wrong.sts.test");
+        using var dns = await SignedDns.StartAsync("signed.test", [], new Dictionary<string, IEnumerable<string>>
+        {
+            ["sts.test"] = ["@ MX 10 mx.sts.test.", "mx A 127.0.0.73", "mta-sts A 127.0.0.1", "_mta-sts TXT \"v=STSv1; id=1\""],
+        });
+        var web = Directory.CreateTempSubdirectory("sts-web-").FullName;
+        Directory.CreateDirectory(Path.Combine(web, ".well-known"));
+        File.WriteAllText(Path.Combine(web, ".well-known", "mta-sts.txt"), "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400\n");
+        using var policyServer = await OpenSslServer.StartAsync(TestPki.WritePem(TestPki.Issue(ca, "mta-sts.sts.test"), web, "policy"), web);
+
+        await using var harness = await DeliveryHarness.StartAsync([]);
+        var mx = harness.StartServer("127.0.0.73", new ScriptedHandler(), WithCertificate(misnamed));
+        var reports = new TlsReportCollector(TimeProvider.System);
+        var trust = new CertificateTrust([ca]);
+        await harness.StartSenderAsync(dnsServer: dns.EndPoint, transportSecurity: resolver =>
+        {
+            var fetcher = new MtaStsFetcher(resolver, trust, TimeSpan.FromSeconds(20), policyServer.Port);
+            var source = new MtaStsPolicySource(resolver, fetcher, new MtaStsPolicyStore(harness.Directory), TimeProvider.System);
+            return new TransportSecurityGate(new TransportPolicy(resolver, source, dane: true, trust), reports);
+        });
+
+        await harness.EnqueueAsync("s1", "a@sts.test");
+        await Eventually.TrueAsync(() => harness.Role!.Engine.Snapshot().Any(s => s.BackoffUntil is not null) && harness.Role.ActiveCount == 0, Deadline, "deferred");
+        Assert.Empty(mx.Handler.Delivered);
+        Assert.Equal(1, await harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None));
+        Assert.True(File.Exists(Path.Combine(harness.Directory, "mta-sts-policies.json")));
+
+        var policy = Assert.Single(Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies);
+        Assert.Equal(TlsPolicyKind.Sts, policy.Kind);
+        Assert.Equal(TlsResultType.CertificateHostMismatch, policy.Failures[0].ResultType);
+        Directory.Delete(web, recursive: true);
+    }
+
+    private static SmtpServerOptions WithCertificate(X509Certificate2 certificate) =>
+        new() { ServerName = "mx.test", CertificateProvider = () => certificate };
+}
