@@ -23,7 +23,7 @@ internal sealed record ConnectFailure(string Reason, bool SiteAnswered, SmtpRepl
 internal sealed class SiteConnector(string heloName, DeliveryOptions options, TlsMemory tlsMemory, ILogger logger)
 {
     public async Task<(SmtpClientConnection? Connection, SiteHost? Host, ConnectFailure? Failure)> ConnectAsync(
-        IReadOnlyList<SiteHost> hosts, SitePolicy policy, CancellationToken cancellationToken)
+        IReadOnlyList<SiteHost> hosts, SitePolicy policy, CancellationToken cancellationToken, EgressSource? source = null)
     {
         var failures = new List<string>(Math.Min(hosts.Count, 4));
         var answered = false;
@@ -40,7 +40,7 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
             {
                 try
                 {
-                    var transport = ClientOptions(host, tls);
+                    var transport = ClientOptions(host, tls, source);
                     var connection = policy.Relay is { } relay
                         ? await relay.ConnectAsync(host.EndPoint, transport, cancellationToken).ConfigureAwait(false)
                         : await SmtpClientConnection.ConnectAsync(host.EndPoint, transport, cancellationToken).ConfigureAwait(false);
@@ -72,12 +72,13 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
     }
 
     /// <summary>MX hosts are not authenticated (RFC 7435); a relay connector replaces the TLS settings with its own.</summary>
-    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls) => new()
+    /// <param name="source">The egress source of the site: its address and HELO name (null: the sender's).</param>
+    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls, EgressSource? source) => new()
     {
-        HeloName = heloName,
+        HeloName = source?.HeloName ?? heloName,
         TlsMode = tls,
         TargetHost = host.Name,
-        SourceAddress = options.SourceAddress,
+        SourceAddress = source is null ? options.SourceAddress : source.Address,
         ConnectTimeout = options.ConnectTimeout,
         CommandTimeout = options.CommandTimeout,
         Transcript = logger.IsEnabled(LogLevel.Trace) ? logger : null,
