@@ -68,6 +68,19 @@ internal sealed class DeliverySite
     public SiteEgress? Egress { get; }
     /// <summary>Suspensions and throttles adaptive shaping put on the site.</summary>
     public SiteAdaptation Adaptation { get; } = new();
+    public IReadOnlyList<AdaptationView> ActiveAdaptations => Adaptation.Active(_time.GetUtcNow());
+
+    /// <summary>Lifts adaptive shaping's suspension and throttle (<c>mailer site resume</c>) and the back-off the reply
+    /// that caused them put on the site; false when neither stood.</summary>
+    public bool ClearAdaptation()
+    {
+        if (!Adaptation.Clear(_time.GetUtcNow()))
+        {
+            return false;
+        }
+        ClearBackoff();
+        return true;
+    }
 
     public int ReadyCount { get { lock (_lock) return _ready.Count; } }
     public int ConnectionCount { get { lock (_lock) return _connections; } }

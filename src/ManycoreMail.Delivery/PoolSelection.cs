@@ -141,6 +141,10 @@ internal static class EgressProviders
 {
     public const string Other = "other";
 
+    /// <summary>Every provider name the rules give, and "other".</summary>
+    public static IReadOnlyList<string> Names(IReadOnlyList<ShapingRule> rules) =>
+        [.. rules.Select(r => r.Name).Distinct(StringComparer.OrdinalIgnoreCase), Other];
+
     public static string Of(IReadOnlyList<ShapingRule> rules, string domain, IReadOnlyList<string> mxHosts)
     {
         foreach (var rule in rules)
