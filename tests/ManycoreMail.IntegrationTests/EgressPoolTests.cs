@@ -106,7 +106,8 @@ public sealed class EgressPoolTests
         var today = DateOnly.FromDateTime(clock.GetUtcNow().UtcDateTime);
         var warming = S1 with { WarmUp = new WarmUpSchedule(today, [new WarmUpStep(1, 2), new WarmUpStep(2, 3)]) };
         var egress = new EgressOptions([new EgressPool("p", [warming])], [], "p");
-        await harness.StartSenderAsync(o => o with { Delivery = o.Delivery with { Egress = egress } }, clock);
+        // A queue lifetime past the next midnight: a wait beyond it would bounce the recipient as expired.
+        await harness.StartSenderAsync(o => o with { MaxQueueLifetime = TimeSpan.FromDays(2), Delivery = o.Delivery with { Egress = egress } }, clock);
 
         for (var i = 0; i < 3; i++)
         {
