@@ -61,16 +61,12 @@ public sealed class EgressPoolTests
         var egress = new EgressOptions([new EgressPool("p", [S1 with { Weight = 3 }, S2])], [], "p");
         await harness.StartSenderAsync(o => o with { Delivery = o.Delivery with { Egress = egress } });
 
-        for (var i = 0; i < 8; i++)
-        {
-            await EnqueueAsync(harness, $"w{i}@pools.test");
-        }
-        await Eventually.GetAsync(() => Task.FromResult(server.Handler.Delivered.Count >= 8 ? "all" : null), Deadline, "eight deliveries");
+        var byHelo = await DeliverManyAsync(harness, server, 8);
 
         // Smooth weighted round robin is exact over whole rounds: 8 picks at 3:1 are 6 and 2, in whatever order they ran.
-        var byAddress = server.Handler.Delivered.GroupBy(d => d.Session.RemoteEndPoint.Address.ToString()).ToDictionary(g => g.Key, g => g.Count());
-        Assert.Equal(6, byAddress["127.0.0.2"]);
-        Assert.Equal(2, byAddress["127.0.0.3"]);
+        Assert.Equal(6, byHelo["a.egress.test"]);
+        Assert.Equal(2, byHelo["b.egress.test"]);
+        Assert.All(server.Handler.Delivered, d => Assert.Equal(d.Session.HeloName == "a.egress.test" ? "127.0.0.2" : "127.0.0.3", d.Session.RemoteEndPoint.Address.ToString()));
     }
 
     [Fact]
@@ -83,13 +79,8 @@ public sealed class EgressPoolTests
         var egress = new EgressOptions([new EgressPool("p", [warming, S2])], [], "p");
         await harness.StartSenderAsync(o => o with { Delivery = o.Delivery with { Egress = egress } });
 
-        for (var i = 0; i < 5; i++)
-        {
-            await EnqueueAsync(harness, $"o{i}@pools.test");
-        }
-        await Eventually.GetAsync(() => Task.FromResult(server.Handler.Delivered.Count >= 5 ? "all" : null), Deadline, "five deliveries");
+        var byHelo = await DeliverManyAsync(harness, server, 5);
 
-        var byHelo = server.Handler.Delivered.GroupBy(d => d.Session.HeloName!).ToDictionary(g => g.Key, g => g.Count());
         Assert.Equal(2, byHelo["a.egress.test"]);
         Assert.Equal(3, byHelo["b.egress.test"]);
         var metrics = await harness.MetricsTextAsync();
@@ -199,6 +190,17 @@ public sealed class EgressPoolTests
         await EnqueueAsync(harness, "after@gmailish.test");
         await Eventually.GetAsync(() => Task.FromResult(server.Handler.Delivered.Any(d => d.Recipient == "after@gmailish.test") ? "delivered" : null), Deadline,
             "a delivery once resumed");
+    }
+
+    /// <summary>Sends <paramref name="count"/> messages to pools.test and counts their deliveries by HELO name.</summary>
+    private static async Task<Dictionary<string, int>> DeliverManyAsync(DeliveryHarness harness, ScriptedServer server, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await EnqueueAsync(harness, $"m{i}@pools.test");
+        }
+        await Eventually.GetAsync(() => Task.FromResult(server.Handler.Delivered.Count >= count ? "all" : null), Deadline, $"{count} deliveries");
+        return server.Handler.Delivered.GroupBy(d => d.Session.HeloName!).ToDictionary(g => g.Key, g => g.Count());
     }
 
     private static ValueTask EnqueueAsync(DeliveryHarness harness, string recipient, string? campaign = null, string? tenant = null, string? returnPath = null) =>
