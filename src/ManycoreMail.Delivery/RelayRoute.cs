@@ -40,6 +40,11 @@ internal sealed record RelayRoute(string Host, int Port, SmtpTlsMode Tls, string
         return roots;
     }
 
+    /// <summary>The relay's addresses, each a host of its site (the name is the relay's, for the certificate check).</summary>
+    public async Task<IReadOnlyList<SiteHost>> ResolveAsync(CancellationToken cancellationToken) =>
+        (await RelayConnector.ResolveAsync(Host, Port, cancellationToken).ConfigureAwait(false))
+            .Select(endPoint => new SiteHost(Host, endPoint)).ToArray();
+
     // A record prints every property; the password must never reach a log line.
     public override string ToString() =>
         $"RelayRoute {{ Host = {Host}, Port = {Port}, Tls = {Tls}, Username = {Username}, CaFile = {CaFile}, VerifyCertificate = {VerifyCertificate} }}";

@@ -31,7 +31,34 @@ public sealed record MessageEnvelope
     /// <summary>What the body holds when it is not a raw RFC 5322 message (or an event's JSON): for example
     /// <c>send-request</c>, a JSON send held until its send time and composed then. Null for raw messages.</summary>
     public string? BodyFormat { get; init; }
+
+    /// <summary>The RFC 3461 parameters the submitting client gave (RET, ENVID, and NOTIFY and ORCPT per recipient),
+    /// for the outbound client to pass on; null when it gave none.</summary>
+    public EnvelopeDsn? Dsn { get; init; }
+
+    /// <summary>True when the submitting client declared SMTPUTF8 (RFC 6531) on MAIL FROM; null otherwise.</summary>
+    public bool? Smtputf8 { get; init; }
 }
+
+/// <summary>RFC 3461 requests for a message, in their wire words so the JSON reads like the commands did.</summary>
+/// <param name="Return">RET: "FULL" or "HDRS"; null when not given.</param>
+/// <param name="EnvelopeId">ENVID, xtext-decoded; null when not given.</param>
+/// <param name="Recipients">NOTIFY and ORCPT per envelope recipient that gave either.</param>
+public sealed record EnvelopeDsn(string? Return, string? EnvelopeId, IReadOnlyList<RecipientDsn> Recipients)
+{
+    /// <summary>The same requests for only <paramref name="recipients"/> (the recipients of one outbound copy);
+    /// null when nothing is left to carry.</summary>
+    public EnvelopeDsn? For(IReadOnlyList<string> recipients)
+    {
+        var kept = Recipients.Where(r => recipients.Contains(r.Address, StringComparer.OrdinalIgnoreCase)).ToArray();
+        return kept.Length == 0 && Return is null && EnvelopeId is null ? null : this with { Recipients = kept };
+    }
+}
+
+/// <param name="Address">The recipient as given on RCPT TO.</param>
+/// <param name="Notify">NOTIFY: "NEVER" or a comma list of SUCCESS, FAILURE, DELAY; null when not given.</param>
+/// <param name="OriginalRecipient">ORCPT as addr-type ";" address, decoded (for example "rfc822;a@example.com").</param>
+public sealed record RecipientDsn(string Address, string? Notify, string? OriginalRecipient);
 
 /// <summary>An item to put on a queue: envelope plus raw bytes (a message or an event's JSON).</summary>
 public sealed record QueueItem(MessageEnvelope Envelope, ReadOnlyMemory<byte> Body);

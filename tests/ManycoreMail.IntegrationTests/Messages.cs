@@ -19,4 +19,29 @@ public static class Messages
         "\r\n" + body;
 
     public static byte[] Bytes(string message) => Encoding.UTF8.GetBytes(message);
+
+    /// <summary>An RFC 3464 DSN to our VERP address for message <paramref name="uuid"/>: <paramref name="recipient"/>
+    /// failed with 5.1.1; <paramref name="returnedHeaders"/>, when given, are returned as a text/rfc822-headers part.</summary>
+    public static string Dsn(string uuid, string recipient, string? returnedHeaders = null) => string.Join("\r\n",
+        "From: Mail Delivery System <MAILER-DAEMON@mx.ok.test>",
+        $"To: bounce-{uuid}@{TestWorld.ReturnPathDomain}",
+        "Subject: Undelivered Mail Returned to Sender",
+        "MIME-Version: 1.0",
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=\"dsn\"",
+        "",
+        "--dsn",
+        "Content-Type: text/plain",
+        "",
+        "Your message could not be delivered.",
+        "--dsn",
+        "Content-Type: message/delivery-status",
+        "",
+        "Reporting-MTA: dns; mx.ok.test",
+        "",
+        $"Final-Recipient: rfc822; {recipient}",
+        "Action: failed",
+        "Status: 5.1.1",
+        $"Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: User unknown",
+        returnedHeaders is null ? "--dsn--" : "--dsn\r\nContent-Type: text/rfc822-headers\r\n\r\n" + returnedHeaders + "\r\n--dsn--",
+        "");
 }

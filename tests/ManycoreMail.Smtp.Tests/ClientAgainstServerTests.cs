@@ -9,7 +9,7 @@ namespace ManycoreMail.Smtp.Tests;
 /// <summary>Our client against our server over loopback.</summary>
 public sealed class ClientAgainstServerTests
 {
-    private static readonly SmtpClientOptions Plain = new()
+    internal static readonly SmtpClientOptions Plain = new()
     {
         HeloName = "client.test",
         TlsMode = SmtpTlsMode.None,

@@ -72,14 +72,14 @@ public sealed record RedisClientOptions
 }
 
 /// <summary>The server answered with an error reply (the connection is fine).</summary>
-public sealed class RedisServerException(string message) : Exception(message)
+public sealed class RedisServerException(string message) : QueueStoreException(message)
 {
     /// <summary>
     /// The server refused the command without running it for a reason that passes by itself: it is still loading
     /// its data set after a restart (LOADING), a script is running (BUSY), a cluster slot is moving (TRYAGAIN) or a
     /// replica has lost its primary (MASTERDOWN). The same command may simply be sent again later.
     /// </summary>
-    public bool IsTransient => Message.StartsWith("LOADING", StringComparison.Ordinal)
+    public override bool IsTransient => Message.StartsWith("LOADING", StringComparison.Ordinal)
         || Message.StartsWith("BUSY", StringComparison.Ordinal)
         || Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
         || Message.StartsWith("MASTERDOWN", StringComparison.Ordinal);
@@ -87,7 +87,7 @@ public sealed class RedisServerException(string message) : Exception(message)
 
 /// <summary>Redis could not be reached, or the connection broke while the command was in flight
 /// (then it may or may not have been executed).</summary>
-public sealed class RedisConnectionException : Exception
+public sealed class RedisConnectionException : QueueUnavailableException
 {
     public RedisConnectionException(string message) : base(message) { }
 

@@ -52,6 +52,7 @@ internal readonly record struct RedisItemMeta(long Id, int Attempts, long Create
     private static bool IsEmpty(MessageEnvelope envelope) =>
         ReferenceEquals(envelope, MessageEnvelope.Empty)
         || (envelope.Uuid is null && envelope.Campaign is null && envelope.Tenant is null && envelope.ReturnPath is null && envelope.BodyFormat is null
+            && envelope.Dsn is null && envelope.Smtputf8 is null
             && envelope.Recipients.Count == 0);
 
     private static int WriteNumber(Span<byte> destination, long value)

@@ -7,6 +7,8 @@ using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using ManycoreMail.Smtp.Internal;
+using ManycoreMail.Smtp.Server;
 
 namespace ManycoreMail.Smtp.Client;
 
@@ -313,9 +315,18 @@ public sealed class SmtpClientConnection : IAsyncDisposable
     /// Leaves the connection ready for the next transaction (sends RSET when DATA did not complete).
     /// Addresses are written in their RFC 5321 form (<see cref="SmtpMailbox"/>).</summary>
     /// <exception cref="SmtpAddressException">An address cannot be written in SMTP; nothing was sent.</exception>
-    public async Task<SmtpTransactionResult> SendAsync(string reversePath, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    public Task<SmtpTransactionResult> SendAsync(string reversePath, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        SendAsync(reversePath, recipients, message, SmtpDeliveryRequest.None, cancellationToken);
+
+    /// <summary>The same, passing on what the submitting client asked for in <paramref name="request"/>: RET and ENVID
+    /// on MAIL, NOTIFY and ORCPT on RCPT when the server offers DSN (RFC 3461 §5.2: without it they are dropped), and
+    /// SMTPUTF8 on MAIL when the server offers it. A message that needs SMTPUTF8 (declared, and UTF-8 in its header)
+    /// is not sent to a server without it: every recipient gets a local "553 5.6.7" (RFC 6531 §3.4), nothing is written.</summary>
+    public async Task<SmtpTransactionResult> SendAsync(string reversePath, IReadOnlyList<string> recipients, ReadOnlyMemory<byte> message,
+        SmtpDeliveryRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reversePath);
+        ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(recipients);
         if (recipients.Count == 0)
         {
@@ -331,6 +342,14 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         }
 
         EnsureUsable();
+        var utf8 = request.Smtputf8 && _capabilities.ContainsKey("SMTPUTF8");
+        if (request.Smtputf8 && !utf8 && SmtpDeliveryRequest.HeaderNeedsUtf8(message.Span))
+        {
+            var refusal = new SmtpReply(553, "5.6.7", $"SMTPUTF8 is required, but {RemoteEndPoint} does not offer it");
+            return new SmtpTransactionResult(refusal, recipients.Select(r => (r, refusal)).ToArray(), null);
+        }
+
+        var dsn = request.HasDsn && _capabilities.ContainsKey("DSN");
         var mailParameters = new StringBuilder();
         mailParameters.Append('<').Append(reverse).Append('>');
         if (_capabilities.ContainsKey("SIZE"))
@@ -343,6 +362,21 @@ public sealed class SmtpClientConnection : IAsyncDisposable
             mailParameters.Append(" BODY=8BITMIME");
         }
 
+        if (utf8)
+        {
+            mailParameters.Append(" SMTPUTF8");
+        }
+
+        if (dsn)
+        {
+            AppendDsnParameters(mailParameters, request);
+        }
+
+        for (var i = 0; i < forward.Length; i++)
+        {
+            forward[i] = RcptArgument(forward[i], dsn ? request.RecipientOf(recipients[i]) : null);
+        }
+
         // RFC 2920: MAIL and every RCPT go in one write; DATA is sent on its own once we know whether
         // any recipient was accepted, so a server never gets DATA for an empty transaction.
         var pipelining = _capabilities.ContainsKey("PIPELINING");
@@ -351,7 +385,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         {
             foreach (var path in forward)
             {
-                WriteCommand("RCPT TO:"u8, "<" + path + ">");
+                WriteCommand("RCPT TO:"u8, path);
             }
         }
 
@@ -369,7 +403,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
             }
             else if (mailReply.IsPositive)
             {
-                reply = await CommandAsync("RCPT TO:"u8, "<" + forward[i] + ">", cancellationToken).ConfigureAwait(false);
+                reply = await CommandAsync("RCPT TO:"u8, forward[i], cancellationToken).ConfigureAwait(false);
             }
             else
             {
@@ -409,6 +443,41 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         await WriteBodyAsync(message, cancellationToken).ConfigureAwait(false);
         var finalReply = await ReadReplyAsync(_options.DataTimeout, cancellationToken).ConfigureAwait(false);
         return new SmtpTransactionResult(mailReply, replies, finalReply);
+    }
+
+    private static void AppendDsnParameters(StringBuilder mail, SmtpDeliveryRequest request)
+    {
+        if (request.Return != DsnReturn.Unspecified)
+        {
+            mail.Append(request.Return == DsnReturn.Full ? " RET=FULL" : " RET=HDRS");
+        }
+
+        if (request.EnvelopeId is { } envelopeId)
+        {
+            mail.Append(" ENVID=").Append(DsnParameters.EncodeXtext(envelopeId));
+        }
+    }
+
+    /// <summary>"&lt;path&gt;" and the recipient's NOTIFY and ORCPT when it has them.</summary>
+    private static string RcptArgument(string path, SmtpRecipient? dsn)
+    {
+        if (dsn is null || (dsn.Notify == DsnNotify.Unspecified && dsn.OriginalRecipient is null))
+        {
+            return "<" + path + ">";
+        }
+
+        var argument = new StringBuilder().Append('<').Append(path).Append('>');
+        if (dsn.Notify != DsnNotify.Unspecified)
+        {
+            argument.Append(" NOTIFY=").Append(SmtpDeliveryRequest.NotifyText(dsn.Notify));
+        }
+
+        if (dsn.OriginalRecipient is { } original)
+        {
+            argument.Append(" ORCPT=").Append(DsnParameters.EncodeOriginalRecipient(dsn.OriginalRecipientType ?? "rfc822", original));
+        }
+
+        return argument.ToString();
     }
 
     private static string PathOf(string address) =>

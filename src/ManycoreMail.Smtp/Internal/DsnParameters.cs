@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Unicode;
 using ManycoreMail.Smtp.Server;
 
 namespace ManycoreMail.Smtp.Internal;
@@ -43,36 +44,6 @@ internal static class DsnParameters
 
         // NEVER must stand alone (§4.1).
         return notify == DsnNotify.Never || !notify.HasFlag(DsnNotify.Never);
-    }
-
-    /// <summary>ORCPT=addr-type;xtext (§4.2).</summary>
-    public static bool TryParseOriginalRecipient(ReadOnlySpan<byte> value, out string type, out string address)
-    {
-        type = string.Empty;
-        address = string.Empty;
-        var semicolon = value.IndexOf((byte)';');
-        if (value.Length > MaxOriginalRecipient || semicolon <= 0)
-        {
-            return false;
-        }
-
-        var typeBytes = value[..semicolon];
-        foreach (var b in typeBytes)
-        {
-            // addr-type is an atom; in practice "rfc822" or "utf-8".
-            if (!(char.IsAsciiLetterOrDigit((char)b) || b == (byte)'-'))
-            {
-                return false;
-            }
-        }
-
-        if (!TryDecodeXtext(value[(semicolon + 1)..], out address) || address.Length == 0)
-        {
-            return false;
-        }
-
-        type = Encoding.ASCII.GetString(typeBytes);
-        return true;
     }
 
     /// <summary>RFC 3461 §4: xtext is printable ASCII but "+" and "=", with "+HH" for any other octet. The
@@ -122,6 +93,96 @@ internal static class DsnParameters
 
         value = Encoding.ASCII.GetString(decoded[..length]);
         return true;
+    }
+
+    /// <summary>RFC 3461 §4: xtext of <paramref name="value"/>, "+HH" (upper case) for "+", "=", controls, space and
+    /// anything outside ASCII (as its UTF-8 octets).</summary>
+    public static string EncodeXtext(string value)
+    {
+        var text = new StringBuilder(value.Length);
+        foreach (var b in Encoding.UTF8.GetBytes(value))
+        {
+            if (b is < 0x21 or > 0x7E or (byte)'+' or (byte)'=')
+            {
+                text.Append('+').Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                text.Append((char)b);
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>RFC 6533 §3: utf-8-addr-xtext, or utf-8-addr-unitext when <paramref name="allowUtf8"/> (an SMTPUTF8
+    /// transaction): printable ASCII but "+", "=" and "\", raw UTF-8 (unitext only), and "\x{HEX}" for any Unicode scalar
+    /// value. The decoded address may hold no control characters.</summary>
+    public static bool TryDecodeUtf8Address(ReadOnlySpan<byte> encoded, bool allowUtf8, out string value)
+    {
+        value = string.Empty;
+        if (encoded.IsEmpty || !Utf8.IsValid(encoded) || (!allowUtf8 && encoded.ContainsAnyExceptInRange((byte)0, (byte)0x7F)))
+        {
+            return false;
+        }
+
+        var text = new StringBuilder(encoded.Length);
+        var rest = Encoding.UTF8.GetString(encoded).AsSpan();
+        // Bounded by the text: each pass consumes one character or one escape.
+        while (!rest.IsEmpty)
+        {
+            var c = rest[0];
+            if (c == '\\')
+            {
+                var close = rest.IndexOf('}');
+                if (!rest.StartsWith("\\x{") || close < 5 || close > 9
+                    || !int.TryParse(rest[3..close], System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out var scalar)
+                    || !Rune.TryCreate(scalar, out var rune) || Rune.IsControl(rune))
+                {
+                    return false;
+                }
+
+                text.Append(rune.ToString());
+                rest = rest[(close + 1)..];
+                continue;
+            }
+
+            if (c is < '!' or '+' or '=' or (char)0x7F || char.IsControl(c))
+            {
+                return false;
+            }
+
+            text.Append(c);
+            rest = rest[1..];
+        }
+
+        value = text.ToString();
+        return true;
+    }
+
+    /// <summary>The ORCPT value for <paramref name="type"/> and <paramref name="address"/>: RFC 6533 utf-8-addr-xtext
+    /// for "utf-8" (every character outside printable ASCII, and "+", "=", "\", as \x{HEX}), RFC 3461 xtext otherwise.</summary>
+    public static string EncodeOriginalRecipient(string type, string address)
+    {
+        if (!string.Equals(type, "utf-8", StringComparison.OrdinalIgnoreCase))
+        {
+            return type + ";" + EncodeXtext(address);
+        }
+
+        var text = new StringBuilder(type.Length + 1 + address.Length).Append(type).Append(';');
+        foreach (var rune in address.EnumerateRunes())
+        {
+            if (rune.Value is < 0x21 or > 0x7E or '+' or '=' or '\\')
+            {
+                text.Append("\\x{").Append(rune.Value.ToString("X", System.Globalization.CultureInfo.InvariantCulture)).Append('}');
+            }
+            else
+            {
+                text.Append((char)rune.Value);
+            }
+        }
+
+        return text.ToString();
     }
 
     /// <summary>RFC 3461 says upper-case hex; lower case is accepted, being unambiguous.</summary>

@@ -10,6 +10,7 @@ using System.Security.Authentication;
 using System.Text;
 using System.Text.Unicode;
 using ManycoreMail.Smtp.Internal;
+using ManycoreMail.Smtp.Server.Grammar;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Smtp.Server;
@@ -65,7 +66,6 @@ internal sealed class SmtpSession : IAsyncDisposable
     private string? _reversePath;
     private SmtpMailParameters _mailParameters = SmtpMailParameters.None;
     private bool _recipientAttempted;
-    private string? _authLoginUser;
     private int _errors;
     private int _authFailures;
 
@@ -76,12 +76,9 @@ internal sealed class SmtpSession : IAsyncDisposable
     private long _rateWindowStart;
     private long _rateWindowBytes;
 
-    /// <summary>The transaction's content came (or is coming) in BDAT chunks; DATA is then refused.</summary>
-    private bool _chunking;
-    private long _chunkRemaining;
-    private long _chunkSize;
-    private bool _chunkLast;
-    private ChunkRefusal _chunkRefusal;
+    private readonly SaslExchange _sasl = new();
+    /// <summary>BDAT's state: the chunk being read, and whether the transaction's content comes in chunks.</summary>
+    private readonly BdatChunks _chunks = new();
 
     private enum InputMode : byte
     {
@@ -89,9 +86,8 @@ internal sealed class SmtpSession : IAsyncDisposable
         Data,
         /// <summary>Reading the octets of a BDAT chunk (counted, never parsed as commands).</summary>
         Chunk,
-        AuthPlainResponse,
-        AuthLoginUser,
-        AuthLoginPassword,
+        /// <summary>Reading the client's next AUTH response line (<see cref="_sasl"/>).</summary>
+        AuthResponse,
     }
 
     private enum Next : byte
@@ -108,18 +104,6 @@ internal sealed class SmtpSession : IAsyncDisposable
         RcptTo,
         Authenticate,
         Message,
-    }
-
-    /// <summary>Why the BDAT chunk being read will be refused once it has been read (RFC 3030 §2: the
-    /// octets must be consumed whatever the answer, or they would be read as commands).</summary>
-    private enum ChunkRefusal : byte
-    {
-        None,
-        NeedMail,
-        NeedRcpt,
-        NoValidRecipients,
-        /// <summary>The listener's memory for bodies being received is used up.</summary>
-        NoMemory,
     }
 
     /// <summary>Which limit a read may run into first.</summary>
@@ -492,15 +476,14 @@ internal sealed class SmtpSession : IAsyncDisposable
 
             if (_mode == InputMode.Chunk)
             {
-                var take = Math.Min(_chunkRemaining, buffer.Length);
-                if (_chunkRefusal == ChunkRefusal.None)
+                var take = _chunks.Take(buffer.Length);
+                if (_chunks.Refusal == ChunkRefusal.None)
                 {
                     _data.DecodeChunk(buffer.Slice(0, take));
                 }
 
                 buffer = buffer.Slice(take);
-                _chunkRemaining -= take;
-                if (_chunkRemaining > 0)
+                if (_chunks.Remaining > 0)
                 {
                     return (buffer.End, Next.Continue);
                 }
@@ -599,42 +582,10 @@ internal sealed class SmtpSession : IAsyncDisposable
     {
         pending = default;
         SmtpTranscript.Command(_logger, _info.RemoteEndPoint, line, authResponse: _mode != InputMode.Command);
-        switch (_mode)
+        if (_mode == InputMode.AuthResponse)
         {
-            case InputMode.AuthPlainResponse:
-                _mode = InputMode.Command;
-                return IsCancel(line) ? Cancelled() : DecodePlain(line, out pending);
-            case InputMode.AuthLoginUser:
-                _mode = InputMode.Command;
-                if (IsCancel(line))
-                {
-                    return Cancelled();
-                }
-
-                if (!TryDecodeBase64(line, out var user))
-                {
-                    return Error("501 5.5.2 Cannot decode response\r\n"u8);
-                }
-
-                _authLoginUser = user;
-                _mode = InputMode.AuthLoginPassword;
-                _writer.Write("334 UGFzc3dvcmQ6\r\n"u8);
-                return Next.Continue;
-            case InputMode.AuthLoginPassword:
-                _mode = InputMode.Command;
-                if (IsCancel(line))
-                {
-                    return Cancelled();
-                }
-
-                if (!TryDecodeBase64(line, out var password))
-                {
-                    return Error("501 5.5.2 Cannot decode response\r\n"u8);
-                }
-
-                pending = new Pending(PendingKind.Authenticate, _authLoginUser ?? string.Empty, password);
-                _authLoginUser = null;
-                return Next.Continue;
+            _mode = InputMode.Command;
+            return AuthStep(_sasl.Respond(line), out pending);
         }
 
         var space = line.IndexOf((byte)' ');
@@ -697,47 +648,10 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Next.Continue;
         }
 
-        SmtpReplyWriter.WriteLine(_writer, 250, last: false, null, _options.ServerName);
-        _writer.Write("250-PIPELINING\r\n"u8);
-        WriteSizeExtension();
-        if (!_info.IsTls && _options.CertificateProvider() is not null)
-        {
-            _writer.Write("250-STARTTLS\r\n"u8);
-        }
-
-        if (AuthAllowedHere)
-        {
-            _writer.Write("250-AUTH PLAIN LOGIN\r\n"u8);
-        }
-
-        _writer.Write("250-8BITMIME\r\n"u8);
-        if (_options.Smtputf8)
-        {
-            _writer.Write("250-SMTPUTF8\r\n"u8);
-        }
-
-        if (_options.Chunking)
-        {
-            _writer.Write("250-CHUNKING\r\n"u8);
-        }
-
-        if (_options.Dsn)
-        {
-            _writer.Write("250-DSN\r\n"u8);
-        }
-
-        _writer.Write("250 ENHANCEDSTATUSCODES\r\n"u8);
+        EhloKeywords.Write(_writer, new EhloOffer(_options.ServerName, _options.MaxMessageSize,
+            StartTls: !_info.IsTls && _options.CertificateProvider() is not null, Auth: AuthAllowedHere,
+            _options.Smtputf8, _options.Chunking, _options.Dsn));
         return Next.Continue;
-    }
-
-    private void WriteSizeExtension()
-    {
-        var span = _writer.GetSpan(32);
-        "250-SIZE "u8.CopyTo(span);
-        Utf8Formatter.TryFormat(_options.MaxMessageSize, span[9..], out var written);
-        span[9 + written] = (byte)'\r';
-        span[10 + written] = (byte)'\n';
-        _writer.Advance(11 + written);
     }
 
     private bool AuthAllowedHere => _options.AuthEnabled && (_info.IsTls || _info.IsTrusted || !_options.AuthRequiresTls);
@@ -780,96 +694,12 @@ internal sealed class SmtpSession : IAsyncDisposable
                 return Error("501 5.1.7 Bad sender address syntax\r\n"u8);
         }
 
-        var mail = SmtpMailParameters.None;
-        var seen = MailParameter.None;
-        // Bounded by the parameter text: each pass consumes one parameter.
-        while (!parameters.IsEmpty)
+        var error = MailParameterParser.Parse(parameters, Policy, out var mail);
+        if (error != ParameterError.None)
         {
-            var space = parameters.IndexOf((byte)' ');
-            var parameter = space < 0 ? parameters : parameters[..space];
-            parameters = space < 0 ? [] : parameters[(space + 1)..].TrimStart((byte)' ');
-            var equals = parameter.IndexOf((byte)'=');
-            var keyword = equals < 0 ? parameter : parameter[..equals];
-            var value = equals < 0 ? [] : parameter[(equals + 1)..];
-
-            var kind = MailParameterOf(keyword);
-            if (kind == MailParameter.None)
-            {
-                return Error("555 5.5.4 Unsupported MAIL parameter\r\n"u8);
-            }
-
-            if ((seen & kind) != 0)
-            {
-                return Error("501 5.5.4 Duplicate MAIL parameter\r\n"u8);
-            }
-
-            seen |= kind;
-            // SMTPUTF8 takes no value; every other parameter needs one.
-            if ((kind == MailParameter.Smtputf8) != (equals < 0) || (equals >= 0 && value.IsEmpty))
-            {
-                return Error("501 5.5.4 Bad MAIL parameter syntax\r\n"u8);
-            }
-
-            switch (kind)
-            {
-                case MailParameter.Size:
-                    if (!Utf8Parser.TryParse(value, out long declared, out var used) || used != value.Length || declared < 0)
-                    {
-                        return Error("501 5.5.4 Bad SIZE parameter\r\n"u8);
-                    }
-
-                    if (declared > _options.MaxMessageSize)
-                    {
-                        return Reply("552 5.3.4 Message size exceeds fixed maximum message size\r\n"u8);
-                    }
-
-                    mail = mail with { DeclaredSize = declared };
-                    break;
-                case MailParameter.Body:
-                    if (Ascii.EqualsIgnoreCase(value, "7BIT"u8))
-                    {
-                        mail = mail with { Body = SmtpBodyType.SevenBit };
-                    }
-                    else if (Ascii.EqualsIgnoreCase(value, "8BITMIME"u8))
-                    {
-                        mail = mail with { Body = SmtpBodyType.EightBitMime };
-                    }
-                    else
-                    {
-                        return Error("501 5.5.4 Unsupported BODY type\r\n"u8);
-                    }
-
-                    break;
-                case MailParameter.Smtputf8:
-                    mail = mail with { Utf8 = true };
-                    break;
-                case MailParameter.Return:
-                    if (Ascii.EqualsIgnoreCase(value, "FULL"u8))
-                    {
-                        mail = mail with { Return = DsnReturn.Full };
-                    }
-                    else if (Ascii.EqualsIgnoreCase(value, "HDRS"u8))
-                    {
-                        mail = mail with { Return = DsnReturn.Headers };
-                    }
-                    else
-                    {
-                        return Error("501 5.5.4 Bad RET parameter\r\n"u8);
-                    }
-
-                    break;
-                case MailParameter.EnvelopeId:
-                    if (value.Length > DsnParameters.MaxEnvelopeId || !DsnParameters.TryDecodeXtext(value, out var envelopeId))
-                    {
-                        return Error("501 5.5.4 Bad ENVID parameter\r\n"u8);
-                    }
-
-                    mail = mail with { EnvelopeId = envelopeId };
-                    break;
-                case MailParameter.Auth:
-                    // RFC 4954 §5: the AUTH parameter may be ignored; we never relay on its word.
-                    break;
-            }
+            var reply = ParameterReplies.For(error, rcpt: false);
+            // SIZE over the limit refuses the message; it is no protocol error.
+            return error == ParameterError.TooLarge ? Reply(reply) : Error(reply);
         }
 
         if (utf8Address && !mail.Utf8)
@@ -881,28 +711,7 @@ internal sealed class SmtpSession : IAsyncDisposable
         return Next.Continue;
     }
 
-    [Flags]
-    private enum MailParameter : byte
-    {
-        None = 0,
-        Size = 1,
-        Body = 2,
-        Smtputf8 = 4,
-        Return = 8,
-        EnvelopeId = 16,
-        Auth = 32,
-    }
-
-    private MailParameter MailParameterOf(ReadOnlySpan<byte> keyword)
-    {
-        if (Ascii.EqualsIgnoreCase(keyword, "SIZE"u8)) return MailParameter.Size;
-        if (Ascii.EqualsIgnoreCase(keyword, "BODY"u8)) return MailParameter.Body;
-        if (Ascii.EqualsIgnoreCase(keyword, "SMTPUTF8"u8) && _options.Smtputf8) return MailParameter.Smtputf8;
-        if (Ascii.EqualsIgnoreCase(keyword, "RET"u8) && _options.Dsn) return MailParameter.Return;
-        if (Ascii.EqualsIgnoreCase(keyword, "ENVID"u8) && _options.Dsn) return MailParameter.EnvelopeId;
-        if (Ascii.EqualsIgnoreCase(keyword, "AUTH"u8) && _options.AuthEnabled) return MailParameter.Auth;
-        return MailParameter.None;
-    }
+    private ParameterPolicy Policy => new(_options.Smtputf8, _options.Dsn, _options.AuthEnabled, _options.MaxMessageSize);
 
     private Next Rcpt(ReadOnlySpan<byte> args, out Pending pending)
     {
@@ -912,7 +721,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("503 5.5.1 Need MAIL command\r\n"u8);
         }
 
-        if (_chunking)
+        if (_chunks.Chunking)
         {
             return Error("503 5.5.1 RCPT not allowed after BDAT\r\n"u8);
         }
@@ -941,36 +750,10 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter\r\n"u8);
         }
 
-        var notify = DsnNotify.Unspecified;
-        string? originalType = null;
-        string? original = null;
-        // Bounded by the parameter text: each pass consumes one parameter.
-        while (!parameters.IsEmpty)
+        var error = RcptParameterParser.Parse(parameters, Policy, _mailParameters.Utf8, out var dsn);
+        if (error != ParameterError.None)
         {
-            var space = parameters.IndexOf((byte)' ');
-            var parameter = space < 0 ? parameters : parameters[..space];
-            parameters = space < 0 ? [] : parameters[(space + 1)..].TrimStart((byte)' ');
-            if (_options.Dsn && parameter.Length > 7 && Ascii.EqualsIgnoreCase(parameter[..7], "NOTIFY="u8))
-            {
-                if (notify != DsnNotify.Unspecified || !DsnParameters.TryParseNotify(parameter[7..], out notify))
-                {
-                    return Error("501 5.5.4 Bad NOTIFY parameter\r\n"u8);
-                }
-            }
-            else if (_options.Dsn && parameter.Length > 6 && Ascii.EqualsIgnoreCase(parameter[..6], "ORCPT="u8))
-            {
-                if (original is not null || !DsnParameters.TryParseOriginalRecipient(parameter[6..], out var type, out var address))
-                {
-                    return Error("501 5.5.4 Bad ORCPT parameter\r\n"u8);
-                }
-
-                originalType = type;
-                original = address;
-            }
-            else
-            {
-                return Error("555 5.5.4 Unsupported RCPT parameter\r\n"u8);
-            }
+            return Error(ParameterReplies.For(error, rcpt: true));
         }
 
         if (_recipients.Count >= _options.MaxRecipients)
@@ -978,7 +761,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Reply("452 4.5.3 Too many recipients\r\n"u8);
         }
 
-        pending = new Pending(PendingKind.RcptTo, forwardPath, Recipient: new SmtpRecipient(forwardPath, notify, originalType, original));
+        pending = new Pending(PendingKind.RcptTo, forwardPath, Recipient: new SmtpRecipient(forwardPath, dsn.Notify, dsn.OriginalRecipientType, dsn.OriginalRecipient));
         return Next.Continue;
     }
 
@@ -989,7 +772,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("503 5.5.1 Need MAIL command\r\n"u8);
         }
 
-        if (_chunking)
+        if (_chunks.Chunking)
         {
             // RFC 3030 §2: DATA and BDAT may not be mixed in one transaction.
             return Error("503 5.5.1 DATA not allowed after BDAT\r\n"u8);
@@ -1020,42 +803,29 @@ internal sealed class SmtpSession : IAsyncDisposable
     /// <summary>RFC 3030: "BDAT" SP chunk-size [SP "LAST"]. The reply comes once the chunk's octets are read.</summary>
     private Next Bdat(ReadOnlySpan<byte> args)
     {
-        var space = args.IndexOf((byte)' ');
-        var sizeText = space < 0 ? args : args[..space];
-        var rest = space < 0 ? [] : args[(space + 1)..];
-        var last = Ascii.EqualsIgnoreCase(rest, "LAST"u8);
-        // At most 18 digits keeps the count inside a long; a chunk that size is refused as too large anyway.
-        if (sizeText.IsEmpty || sizeText.Length > 18 || sizeText.ContainsAnyExceptInRange((byte)'0', (byte)'9')
-            || (!rest.IsEmpty && !last)
-            || !Utf8Parser.TryParse(sizeText, out long size, out _))
+        if (!BdatChunks.TryParse(args, out var size, out var last))
         {
             // Without a size we cannot know where the chunk ends: what follows is read as commands, which
             // is safe because only this client's own (already refused) bytes are at stake.
             return Error("501 5.5.4 Syntax: BDAT chunk-size [LAST]\r\n"u8);
         }
 
-        _chunkRemaining = size;
-        _chunkSize = size;
-        _chunkLast = last;
-        _chunkRefusal = _reversePath is null ? ChunkRefusal.NeedMail
-            : _recipients.Count > 0 ? ChunkRefusal.None
-            : _recipientAttempted ? ChunkRefusal.NoValidRecipients
-            : ChunkRefusal.NeedRcpt;
-        if (_chunkRefusal == ChunkRefusal.None && !_chunking)
+        var refusal = BdatChunks.RefusalFor(_reversePath is not null, _recipients.Count, _recipientAttempted);
+        if (refusal == ChunkRefusal.None && !_chunks.Chunking)
         {
             if (!HasRoomToReceive())
             {
                 // The chunk's octets are skipped, and the transaction is over (RFC 3030 §2: a failed BDAT
                 // leaves it to RSET; later chunks find no MAIL).
-                _chunkRefusal = ChunkRefusal.NoMemory;
+                refusal = ChunkRefusal.NoMemory;
             }
             else
             {
-                _chunking = true;
                 _data.Begin(_options.MaxMessageSize, _options.MaxDataLineLength, chunked: true);
             }
         }
 
+        _chunks.Begin(size, last, refusal);
         StartRateWindow();
         _mode = InputMode.Chunk;
         return Next.Continue;
@@ -1076,7 +846,7 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     private async ValueTask<Next> CompleteChunkAsync()
     {
-        switch (_chunkRefusal)
+        switch (_chunks.Refusal)
         {
             case ChunkRefusal.NeedMail:
                 return Error("503 5.5.1 Need MAIL command\r\n"u8);
@@ -1104,13 +874,9 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Reply("552 5.3.4 Message size exceeds fixed maximum message size\r\n"u8);
         }
 
-        if (!_chunkLast)
+        if (!_chunks.Last)
         {
-            var span = _writer.GetSpan(64);
-            "250 2.0.0 "u8.CopyTo(span);
-            Utf8Formatter.TryFormat(_chunkSize, span[10..], out var written);
-            " octets received\r\n"u8.CopyTo(span[(10 + written)..]);
-            _writer.Advance(10 + written + 18);
+            _chunks.WriteReceived(_writer);
             return Next.Continue;
         }
 
@@ -1190,108 +956,33 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("538 5.7.11 Encryption required for requested authentication mechanism\r\n"u8);
         }
 
-        var space = args.IndexOf((byte)' ');
-        var mechanism = space < 0 ? args : args[..space];
-        var initial = space < 0 ? [] : args[(space + 1)..];
-
-        if (Ascii.EqualsIgnoreCase(mechanism, "PLAIN"u8))
-        {
-            if (initial.IsEmpty)
-            {
-                _mode = InputMode.AuthPlainResponse;
-                return Reply("334 \r\n"u8);
-            }
-
-            return DecodePlain(initial, out pending);
-        }
-
-        if (Ascii.EqualsIgnoreCase(mechanism, "LOGIN"u8))
-        {
-            if (initial.IsEmpty)
-            {
-                _mode = InputMode.AuthLoginUser;
-                return Reply("334 VXNlcm5hbWU6\r\n"u8);
-            }
-
-            if (!TryDecodeBase64(initial, out var user))
-            {
-                return Error("501 5.5.2 Cannot decode response\r\n"u8);
-            }
-
-            _authLoginUser = user;
-            _mode = InputMode.AuthLoginPassword;
-            return Reply("334 UGFzc3dvcmQ6\r\n"u8);
-        }
-
-        return Error("504 5.5.4 Unrecognized authentication type\r\n"u8);
+        return AuthStep(_sasl.Start(args), out pending);
     }
 
-    /// <summary>RFC 4616: [authzid] NUL authcid NUL passwd.</summary>
-    private Next DecodePlain(ReadOnlySpan<byte> base64, out Pending pending)
+    /// <summary>Answers one step of an AUTH exchange; complete credentials become work for the handler.</summary>
+    private Next AuthStep(in SaslStep step, out Pending pending)
     {
         pending = default;
-        var decoded = ArrayPool<byte>.Shared.Rent(Base64.GetMaxDecodedFromUtf8Length(base64.Length));
-        try
+        switch (step.Outcome)
         {
-            var length = 0;
-            if (!base64.SequenceEqual("="u8)
-                && Base64.DecodeFromUtf8(base64, decoded, out _, out length) != OperationStatus.Done)
-            {
-                return Error("501 5.5.2 Cannot decode response\r\n"u8);
-            }
-
-            var message = decoded.AsSpan(0, length);
-            var first = message.IndexOf((byte)0);
-            var second = first < 0 ? -1 : message[(first + 1)..].IndexOf((byte)0);
-            if (second < 0)
-            {
-                return Error("501 5.5.2 Cannot decode response\r\n"u8);
-            }
-
-            var authzid = message[..first];
-            var authcid = message.Slice(first + 1, second);
-            var password = message[(first + 1 + second + 1)..];
-            if (!authzid.IsEmpty && !authzid.SequenceEqual(authcid))
-            {
-                // Acting as somebody else is not supported: same answer as bad credentials.
-                pending = new Pending(PendingKind.Authenticate, string.Empty, string.Empty);
+            case SaslOutcome.AskResponse:
+                _mode = InputMode.AuthResponse;
+                return Reply("334 \r\n"u8);
+            case SaslOutcome.AskUser:
+                _mode = InputMode.AuthResponse;
+                return Reply("334 VXNlcm5hbWU6\r\n"u8);
+            case SaslOutcome.AskPassword:
+                _mode = InputMode.AuthResponse;
+                return Reply("334 UGFzc3dvcmQ6\r\n"u8);
+            case SaslOutcome.Credentials:
+                pending = new Pending(PendingKind.Authenticate, step.User, step.Password);
                 return Next.Continue;
-            }
-
-            pending = new Pending(PendingKind.Authenticate, Encoding.UTF8.GetString(authcid), Encoding.UTF8.GetString(password));
-            return Next.Continue;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(decoded, clearArray: true);
-        }
-    }
-
-    private static bool IsCancel(ReadOnlySpan<byte> line) => line.SequenceEqual("*"u8);
-
-    private Next Cancelled()
-    {
-        _authLoginUser = null;
-        return Error("501 5.0.0 Authentication cancelled\r\n"u8);
-    }
-
-    private static bool TryDecodeBase64(ReadOnlySpan<byte> base64, out string value)
-    {
-        var decoded = ArrayPool<byte>.Shared.Rent(Base64.GetMaxDecodedFromUtf8Length(base64.Length));
-        try
-        {
-            if (Base64.DecodeFromUtf8(base64, decoded, out _, out var length) != OperationStatus.Done)
-            {
-                value = string.Empty;
-                return false;
-            }
-
-            value = Encoding.UTF8.GetString(decoded, 0, length);
-            return true;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(decoded, clearArray: true);
+            case SaslOutcome.Cancelled:
+                return Error("501 5.0.0 Authentication cancelled\r\n"u8);
+            case SaslOutcome.Malformed:
+                return Error("501 5.5.2 Cannot decode response\r\n"u8);
+            default:
+                return Error("504 5.5.4 Unrecognized authentication type\r\n"u8);
         }
     }
 
@@ -1417,7 +1108,7 @@ internal sealed class SmtpSession : IAsyncDisposable
                 {
                     Mail = _mailParameters,
                     RecipientDetails = [.. _recipients],
-                    Chunked = _chunking,
+                    Chunked = _chunks.Chunking,
                 };
                 var message = _data.Message;
                 reply = await AskHandlerAsync(new Pending(PendingKind.Message), envelope, message).ConfigureAwait(false);
@@ -1499,12 +1190,13 @@ internal sealed class SmtpSession : IAsyncDisposable
         _mailParameters = SmtpMailParameters.None;
         _recipients.Clear();
         _recipientAttempted = false;
-        if (_chunking)
+        if (_chunks.Chunking)
         {
             // Between chunks (RSET, EHLO): what was received so far is dropped.
-            _chunking = false;
             _data.Release();
         }
+
+        _chunks.EndTransaction();
     }
 
     private async Task<bool> UpgradeToTlsAsync()

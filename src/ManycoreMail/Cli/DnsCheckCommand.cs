@@ -38,15 +38,21 @@ internal static class DnsCheckCommand
     public static async Task<int> RunAsync(MailerOptions options, IReadOnlyList<string> domains, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         var configured = options.Transformer?.Domains ?? [];
-        var unknown = domains.Where(d => !configured.Any(c => string.Equals(c.Domain, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))).ToArray();
+        var extra = options.MxServer?.ExtraDomains ?? [];
+        var unknown = domains.Where(d => !configured.Any(c => string.Equals(c.Domain, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))
+            && !extra.Contains(d.TrimEnd('.'), StringComparer.OrdinalIgnoreCase)).ToArray();
         if (unknown.Length > 0 || configured.Count == 0)
         {
             await error.WriteLineAsync(configured.Count == 0
                 ? "transformer/domain-settings: no sending domain is configured; add one (mailer dkim keygen DOMAIN makes its key)."
-                : $"DOMAIN: {string.Join(", ", unknown)} not in transformer/domain-settings (configured: {string.Join(", ", configured.Select(c => c.Domain))}).").ConfigureAwait(false);
+                : $"DOMAIN: {string.Join(", ", unknown)} not in transformer/domain-settings or mxserver/domains (configured: {string.Join(", ", configured.Select(c => c.Domain).Concat(extra))}).").ConfigureAwait(false);
             return 2;
         }
         var chosen = domains.Count == 0 ? configured : configured.Where(c => domains.Any(d => string.Equals(c.Domain, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))).ToArray();
+        // An extra domain that is also a return-path domain already gets its MX row.
+        var extraMx = extra.Where(e => domains.Count == 0 || domains.Any(d => string.Equals(e, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)))
+            .Where(e => !chosen.Any(c => string.Equals(c.ReturnPathDomain, e, StringComparison.OrdinalIgnoreCase)))
+            .ToArray();
 
         DnsResolverOptions resolverOptions;
         try
@@ -60,7 +66,7 @@ internal static class DnsCheckCommand
         }
         using var resolver = new DnsResolver(resolverOptions);
         var mxAddress = options.MxServer?.Bind.Address is { } bind && !bind.Equals(IPAddress.Any) && !bind.Equals(IPAddress.IPv6Any) ? bind : null;
-        var setup = new DnsCheckSetup(chosen, options.Sender.HeloName, options.Sender.Delivery.SourceAddress, mxAddress);
+        var setup = new DnsCheckSetup(chosen, options.Sender.HeloName, DnsCheckSetup.IdentitiesOf(options), extraMx, mxAddress);
         var rows = await new DnsChecker(resolver, new SpfEvaluator(resolver)).CheckAsync(setup, cancellationToken).ConfigureAwait(false);
         await output.WriteAsync(DnsCheckTable.Format(rows)).ConfigureAwait(false);
         return rows.All(r => r.Status == DnsCheckStatus.Ok) ? 0 : 1;

@@ -7,10 +7,22 @@ using ManycoreMail.Dns.Spf;
 
 namespace ManycoreMail.Cli;
 
-/// <summary>What <c>mailer dns check</c> compares DNS with: the sending domains and the sender's identity.</summary>
-/// <param name="SourceAddress"><c>sender/source-address</c>; null when the kernel chooses (then SPF and PTR cannot be checked).</param>
+/// <summary>One address mail leaves from and the name it says in HELO: receivers check SPF and PTR against the pair.</summary>
+/// <param name="SourceAddress">null when the kernel chooses (then SPF and PTR cannot be checked).</param>
+internal sealed record SendingIdentity(IPAddress? SourceAddress, string HeloName);
+
+/// <summary>What <c>mailer dns check</c> compares DNS with: the sending domains, every sending identity, and the
+/// domains the MX server receives for besides the return-path domains (<c>mxserver/domains</c>).</summary>
+/// <param name="HeloName"><c>sender/helo-name</c>: the name the return-path MX records should point at.</param>
 /// <param name="MxAddress">The MX server's bind address when it is a specific one, else null.</param>
-internal sealed record DnsCheckSetup(IReadOnlyList<DomainSettings> Domains, string HeloName, IPAddress? SourceAddress, IPAddress? MxAddress);
+internal sealed record DnsCheckSetup(IReadOnlyList<DomainSettings> Domains, string HeloName, IReadOnlyList<SendingIdentity> Identities,
+    IReadOnlyList<string> ExtraMxDomains, IPAddress? MxAddress)
+{
+    /// <summary>The (source address, HELO name) pairs the sender uses, built in this one place: today
+    /// <c>sender/source-address</c> with <c>sender/helo-name</c>; further egress sources extend this list.</summary>
+    public static IReadOnlyList<SendingIdentity> IdentitiesOf(MailerOptions options) =>
+        [new SendingIdentity(options.Sender.Delivery.SourceAddress, options.Sender.HeloName)];
+}
 
 /// <summary>Checks the records receivers look at for each sending domain: DKIM key, SPF, DMARC, the return-path MX,
 /// and the sending address's PTR and forward lookup against the HELO name.</summary>
@@ -22,11 +34,22 @@ internal sealed class DnsChecker(IDnsResolver resolver, ISpfChecker spf)
         foreach (var domain in setup.Domains)
         {
             rows.Add(await CheckDkimAsync(domain, cancellationToken).ConfigureAwait(false));
-            rows.Add(await CheckSpfAsync(domain.ReturnPathDomain, setup, cancellationToken).ConfigureAwait(false));
+            foreach (var identity in setup.Identities)
+            {
+                rows.Add(await CheckSpfAsync(domain.ReturnPathDomain, identity, cancellationToken).ConfigureAwait(false));
+            }
             rows.Add(await CheckDmarcAsync(domain.Domain, cancellationToken).ConfigureAwait(false));
             rows.Add(await CheckMxAsync(domain.ReturnPathDomain, setup, cancellationToken).ConfigureAwait(false));
         }
-        rows.Add(await CheckPtrAsync(setup, cancellationToken).ConfigureAwait(false));
+        // mxserver/domains: the MX server takes bounces and feedback for these too: their MX must reach it as the return paths' do.
+        foreach (var domain in setup.ExtraMxDomains)
+        {
+            rows.Add(await CheckMxAsync(domain, setup, cancellationToken).ConfigureAwait(false));
+        }
+        foreach (var identity in setup.Identities)
+        {
+            rows.Add(await CheckPtrAsync(identity, cancellationToken).ConfigureAwait(false));
+        }
         return rows;
     }
 
@@ -98,7 +121,7 @@ internal sealed class DnsChecker(IDnsResolver resolver, ISpfChecker spf)
     }
 
     /// <summary>Receivers evaluate SPF for the MAIL FROM, which is on the return-path domain.</summary>
-    private async Task<DnsCheckRow> CheckSpfAsync(string domain, DnsCheckSetup setup, CancellationToken cancellationToken)
+    private async Task<DnsCheckRow> CheckSpfAsync(string domain, SendingIdentity setup, CancellationToken cancellationToken)
     {
         const string check = "spf";
         var mechanism = setup.SourceAddress is { } address
@@ -207,7 +230,7 @@ internal sealed class DnsChecker(IDnsResolver resolver, ISpfChecker spf)
     }
 
     /// <summary>Receivers compare the connecting address's PTR, and that name's addresses, with the HELO name.</summary>
-    private async Task<DnsCheckRow> CheckPtrAsync(DnsCheckSetup setup, CancellationToken cancellationToken)
+    private async Task<DnsCheckRow> CheckPtrAsync(SendingIdentity setup, CancellationToken cancellationToken)
     {
         const string check = "ptr";
         var helo = setup.HeloName.TrimEnd('.');

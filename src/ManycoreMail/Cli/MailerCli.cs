@@ -44,9 +44,10 @@ internal static class MailerCli
         root.Subcommands.Add(check);
 
         var classify = new Command("classify", "Classify received mails (bounce, feedback, autoreply, unsubscribe, other) exactly as the MX server does; one JSON line per file.");
-        var files = new Argument<string[]>("FILE") { Arity = ArgumentArity.OneOrMore, Description = "Mail files (.eml)" };
+        var files = new Argument<string[]>("PATH") { Arity = ArgumentArity.OneOrMore, Description = "Mail files (.eml), or folders of them" };
         classify.Arguments.Add(files);
-        classify.SetAction(parse => Roles.MxServer.ClassifyCommand.Run(parse.GetValue(files) ?? [], Console.Out, Console.Error));
+        classify.SetAction(parse => Roles.MxServer.ClassifyCommand.Run(parse.GetValue(files) ?? [], Console.Out, Console.Error,
+            new Roles.MxServer.ClassifyProgress(Console.Error, terminal: !Console.IsErrorRedirected)));
         root.Subcommands.Add(classify);
 
         root.Subcommands.Add(Events.EventsCommand.AddListing(Events.DeadLetterCommand.Build(AddLoadedConfig), AddLoadedConfig));
@@ -254,7 +255,7 @@ internal static class MailerCli
                 logger.LogCritical("{Problems}", e.Message);
                 return 2;
             }
-            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or Queue.Redis.RedisServerException)
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or Queue.QueueStoreException)
             {
                 logger.LogCritical(e, "Could not start: {Error}", e.Message);
                 return 1;

@@ -404,6 +404,10 @@ internal static partial class ConfigLoader
         {
             section.Error("inbound-max-retry-seconds", $"{inboundMaxRetry} is shorter than inbound-first-retry-seconds ({inboundFirstRetry ?? 30})");
         }
+        var feedbackLoops = ReadFeedbackLoops(section);
+        var suppressUnauthenticated = section.Bool("suppress-unauthenticated");
+        var publicSuffixList = section.String("public-suffix-list");
+        var reportTimeout = section.Int("report-authentication-timeout-seconds", min: 1, max: 300);
         ReadLegacyRedis(section);
         ReadPrometheus(section, metrics, "mx-server");
         if (bind is null || directory is null)
@@ -424,7 +428,32 @@ internal static partial class ConfigLoader
             InboundRoutes = inboundRoutes,
             InboundFirstRetry = TimeSpan.FromSeconds(inboundFirstRetry ?? 30),
             InboundMaxRetry = TimeSpan.FromSeconds(inboundMaxRetry ?? 3600),
+            FeedbackLoops = feedbackLoops,
+            SuppressUnauthenticated = suppressUnauthenticated ?? false,
+            PublicSuffixList = publicSuffixList is { Length: > 0 } path ? FullPath(path) : ReportAuthentication.PublicSuffixList.DefaultPath,
+            ReportAuthenticationTimeout = TimeSpan.FromSeconds(reportTimeout ?? 15),
         };
+    }
+
+    /// <summary><c>mxserver/feedback-loops: [{domain: ...}]</c>: each entry's reporting domain, lower case.</summary>
+    private static IReadOnlyList<string> ReadFeedbackLoops(YamlSection mxServer)
+    {
+        var domains = new List<string>();
+        foreach (var entry in mxServer.SectionList("feedback-loops"))
+        {
+            var domain = entry.String("domain", required: true)?.Trim().TrimEnd('.').ToLowerInvariant();
+            if (domain is null)
+            {
+                continue;
+            }
+            if (domain.Length == 0 || domain.Contains('@') || !domain.Contains('.') || domain.Any(char.IsWhiteSpace))
+            {
+                entry.Error("domain", $"'{domain}' is not a domain name (e.g. fbl.example.net)");
+                continue;
+            }
+            domains.Add(domain);
+        }
+        return domains;
     }
 
     private static BackdataOptions? ReadBackdata(YamlSection section, List<MetricsBind> metrics)

@@ -189,6 +189,16 @@ internal sealed record MxServerOptions
     public TimeSpan InboundFirstRetry { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary><c>inbound-max-retry-seconds</c>: the longest wait between POSTs.</summary>
     public TimeSpan InboundMaxRetry { get; init; } = TimeSpan.FromHours(1);
+    /// <summary><c>feedback-loops</c>: the reporting domains of the feedback loops we joined (an ARF report DKIM-signed
+    /// by, or SPF-passing for, one of them or a subdomain is authenticated).</summary>
+    public IReadOnlyList<string> FeedbackLoops { get; init; } = [];
+    /// <summary><c>suppress-unauthenticated</c>: reports that were not authenticated suppress as well (off: they only
+    /// become events marked <c>authenticated: false</c>).</summary>
+    public bool SuppressUnauthenticated { get; init; }
+    /// <summary><c>public-suffix-list</c>: the Public Suffix List file, for organizational domains (relaxed alignment).</summary>
+    public string PublicSuffixList { get; init; } = ReportAuthentication.PublicSuffixList.DefaultPath;
+    /// <summary><c>report-authentication-timeout-seconds</c>: SPF and DKIM of a report together, at most this long.</summary>
+    public TimeSpan ReportAuthenticationTimeout { get; init; } = TimeSpan.FromSeconds(15);
 }
 
 internal sealed record BackdataOptions

@@ -73,7 +73,7 @@ internal static class DeadLetterCommand
                 await error.WriteLineAsync($"{e.Message} To replay dead letters on the embedded spool, stop the mailer first; listing works while it runs.").ConfigureAwait(false);
                 return 1;
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisServerException)
+            catch (Exception e) when (e is QueueUnavailableException or QueueStoreException)
             {
                 await error.WriteLineAsync($"Redis at {options.Redis.Hostname}:{options.Redis.Port}: {e.Message}").ConfigureAwait(false);
                 return 1;

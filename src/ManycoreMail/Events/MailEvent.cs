@@ -90,6 +90,9 @@ internal sealed record MailEvent
     /// would have been sent with; written only when set.</summary>
     public string? Outbox { get; init; }
     public string? ReturnPath { get; init; }
+    /// <summary>Ours: bounce (and autoreply), spam-report and unsubscribe from the MX server: whether the report was
+    /// authenticated (SPF, DKIM, the returned headers; see the MX server). Written only when set.</summary>
+    public bool? Authenticated { get; init; }
 
     public static MailEvent Delivered(string? uuid, DateTimeOffset at, string? ip, string email) =>
         new() { Kind = EventKinds.Delivered, Uuid = uuid, Timestamp = at.ToUnixTimeSeconds(), Ip = ip, Email = email };
@@ -154,6 +157,7 @@ internal sealed record MailEvent
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "class", Class);
                     WriteTenancy(json);
+                    WriteIfSet(json, "authenticated", Authenticated);
                     break;
                 case EventKinds.Error:
                     json.WriteString("msg", Message ?? "");
@@ -171,12 +175,14 @@ internal sealed record MailEvent
                 case EventKinds.SpamReport:
                     WriteUuidTimestamp(json);
                     json.WriteString("email", Email);
+                    WriteIfSet(json, "authenticated", Authenticated);
                     break;
                 case EventKinds.Unsubscribe:
                     WriteUuidTimestamp(json);
                     WriteIfSet(json, "email", Email);
                     WriteIfSet(json, "scope", Scope);
                     WriteTenancy(json);
+                    WriteIfSet(json, "authenticated", Authenticated);
                     break;
                 case EventKinds.Open:
                 case EventKinds.Click:
@@ -220,6 +226,14 @@ internal sealed record MailEvent
     {
         WriteIfSet(json, "tenant", Tenant);
         WriteIfSet(json, "campaign", Campaign);
+    }
+
+    private static void WriteIfSet(Utf8JsonWriter json, string name, bool? value)
+    {
+        if (value is { } set)
+        {
+            json.WriteBoolean(name, set);
+        }
     }
 
     private static void WriteIfSet(Utf8JsonWriter json, string name, string? value)

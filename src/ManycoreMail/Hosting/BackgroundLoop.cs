@@ -47,7 +47,7 @@ internal sealed class BackgroundLoop(string name, Func<CancellationToken, Task> 
                 {
                     pause = TimeSpan.FromMilliseconds(100);
                 }
-                var outage = e is Queue.Redis.RedisConnectionException or Queue.Redis.RedisServerException { IsTransient: true };
+                var outage = e is Queue.QueueUnavailableException or Queue.QueueStoreException { IsTransient: true };
                 if (outage)
                 {
                     // An outage, not a bug: one line per retry (the back-off keeps them few), no stack trace.

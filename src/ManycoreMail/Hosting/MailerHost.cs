@@ -11,6 +11,7 @@ using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Embedded;
 using ManycoreMail.Queue.Redis;
+using ManycoreMail.ReportAuthentication;
 using ManycoreMail.Roles.Backdata;
 using ManycoreMail.Roles.HttpReceiver;
 using ManycoreMail.Roles.MxServer;
@@ -162,7 +163,7 @@ internal sealed class MailerHost : IAsyncDisposable
             }
             var forwarder = _options.MxServer!.Forwarding is { } forwarding
                 ? new Forwarder(forwarding, forwarding.Route == ForwardingRouteKind.Relay
-                        ? new RelayForwardingRoute(forwarding.Relay!, _options.Sender.HeloName, _loggers.CreateLogger<RelayForwardingRoute>())
+                        ? new RelayForwardingRoute(forwarding.Relay!, _options.Sender.HeloName, _time, _loggers.CreateLogger<RelayForwardingRoute>())
                         : new QueueForwardingRoute(_store, _options.Queues.Outbound),
                     _options.Sender.HeloName, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers.CreateLogger<Forwarder>())
                 : null;
@@ -176,11 +177,16 @@ internal sealed class MailerHost : IAsyncDisposable
                 _disposables.Add(inbound);
                 await StartRoleAsync(inbound.Worker.AsRole(), cancellationToken).ConfigureAwait(false);
             }
+            // Reports are authenticated with the same resolvers as the sender's deliveries.
+            var reportDns = new DnsResolver(_options.Sender.DnsServers is { } dnsServers ? DnsResolverOptions.FromServers(dnsServers) : DnsResolverOptions.FromResolvConf(), _time);
+            _disposables.Add(reportDns);
+            var reports = ReportPolicy.Create(_options.MxServer, reportDns, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers);
             var handler = new MxHandler(domains,
                 new EmlStore(_options.MxServer!.EmlDirectory, _options.MxServer.EmlMaxBytes, _options.MxServer.EmlRetention, _time), events, Metrics.ForRoles(RoleNames.MxServer), _time, _loggers.CreateLogger<MxHandler>(), forwarder,
                 suppressions: AutoSuppressions,
                 unsubscribeScopes: new UnsubscribeScopes(_options.Tracking?.UnsubscribeScope ?? SuppressionScope.Sender, _options.Transformer?.Domains ?? [], _loggers.CreateLogger<UnsubscribeScopes>()),
-                inbound: inbound?.Acceptor);
+                inbound: inbound?.Acceptor,
+                reports: reports);
             var mx = MxServerRole.Create(_options.MxServer, _options.Sender.HeloName, certificate!, handler, _loggers);
             await StartRoleAsync(mx, cancellationToken).ConfigureAwait(false);
         }
@@ -360,7 +366,7 @@ internal sealed class MailerHost : IAsyncDisposable
             await store.Client.ConnectAsync(cancellationToken).ConfigureAwait(false);
             _logger.LogInformation("Queues on Redis at {Host}:{Port} (db {Database})", redis.Hostname, redis.Port, redis.Database);
         }
-        catch (RedisConnectionException e)
+        catch (QueueUnavailableException e)
         {
             // Start anyway, as after an outage: receivers refuse with 4xx and workers wait until Redis answers,
             // so the start order of pods does not matter.
@@ -440,7 +446,7 @@ internal sealed class MailerHost : IAsyncDisposable
             {
                 return await store.CountAsync(_options.Queues.Scheduled, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+            catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
             {
                 return 0.0;
             }
@@ -452,7 +458,7 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             return await redis.ReadyCountAsync(queue, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+        catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
         {
             return 0.0;
         }

@@ -131,7 +131,7 @@ internal sealed class RedisWorkerStore : IQueueStore
             }
             // A broken connection may have lost the reply of an applied settlement (ambiguous); a server that is
             // still loading its data after a restart ran nothing. Both pass by themselves.
-            catch (Exception e) when (e is RedisConnectionException or RedisServerException { IsTransient: true })
+            catch (Exception e) when (e is QueueUnavailableException or QueueStoreException { IsTransient: true })
             {
                 if (_time.GetUtcNow() + pause >= giveUpAt || stop.IsCancellationRequested)
                 {
@@ -141,7 +141,7 @@ internal sealed class RedisWorkerStore : IQueueStore
                 {
                     _logger.LogWarning("Redis unavailable while settling leased work ({Error}); retrying until it is back", e.Message);
                 }
-                ambiguous |= e is RedisConnectionException;
+                ambiguous |= e is QueueUnavailableException;
                 waited = true;
                 await Task.Delay(pause, _time, stop.Token).ConfigureAwait(false);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, MaxPause.Ticks));

@@ -13,8 +13,10 @@ internal sealed record IngressSubmission(IngressMessage Message, ReadOnlyMemory<
 /// <summary>An accepted message to hold on the scheduled queue until <paramref name="SendAt"/>; <paramref name="BodyFormat"/>
 /// is null for a raw message and <see cref="HeldSend.BodyFormat"/> for a JSON send composed at its time.
 /// <paramref name="Tenant"/> is the tenant it was accepted for (null when none): only that tenant's logins (and logins
-/// without a tenant) may cancel it.</summary>
-internal sealed record HeldSubmission(IngressMessage Message, ReadOnlyMemory<byte> Body, DateTimeOffset SendAt, string? Tenant, string? BodyFormat = null);
+/// without a tenant) may cancel it.
+/// <paramref name="Requests"/> is what an SMTP client asked of delivery (DSN, SMTPUTF8), kept beside the held message.</summary>
+internal sealed record HeldSubmission(IngressMessage Message, ReadOnlyMemory<byte> Body, DateTimeOffset SendAt, string? Tenant, string? BodyFormat = null,
+    SubmissionRequests? Requests = null);
 
 /// <summary>Puts an accepted submission on the primary or default queue, durably, or holds it on the scheduled queue
 /// until its send time, and counts it under the original receivers' metric names.</summary>
@@ -27,14 +29,16 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
 
     /// <summary>Queues the message durably; false (logged, counted as dropped) when the queue cannot take
     /// it now, which the receivers answer with a temporary refusal.</summary>
-    public async ValueTask<bool> TryEnqueueAsync(IngressMessage message, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    public async ValueTask<bool> TryEnqueueAsync(IngressMessage message, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken,
+        SubmissionRequests? requests = null)
     {
         var queue = message.IsPrimary ? names.Primary : names.Default;
+        var envelope = (requests ?? SubmissionRequests.None).ApplyTo(new MessageEnvelope { Uuid = message.Uuid });
         try
         {
-            await store.EnqueueAsync(queue, new QueueItem(new MessageEnvelope { Uuid = message.Uuid }, bytes), cancellationToken).ConfigureAwait(false);
+            await store.EnqueueAsync(queue, new QueueItem(envelope, bytes), cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisConnectionException e)
+        catch (QueueUnavailableException e)
         {
             // An outage refuses every submission: one line each, no stack trace.
             _dropped.Increment();
@@ -53,12 +57,12 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
     }
 
     /// <summary>Queues the message now, or holds it until <paramref name="holdUntil"/> (its <c>X-Send-At</c>) when that
-    /// is set, for <paramref name="tenant"/>; false as <see cref="TryEnqueueAsync"/>.</summary>
+    /// is set, for <paramref name="tenant"/>, with what the client asked of delivery; false as <see cref="TryEnqueueAsync"/>.</summary>
     public ValueTask<bool> TryEnqueueOrHoldAsync(IngressMessage message, ReadOnlyMemory<byte> bytes, DateTimeOffset? holdUntil, string? tenant,
-        CancellationToken cancellationToken) =>
+        CancellationToken cancellationToken, SubmissionRequests? requests = null) =>
         holdUntil is { } sendAt
-            ? TryHoldBatchAsync([new HeldSubmission(message, bytes, sendAt, tenant)], cancellationToken)
-            : TryEnqueueAsync(message, bytes, cancellationToken);
+            ? TryHoldBatchAsync([new HeldSubmission(message, bytes, sendAt, tenant, Requests: requests)], cancellationToken)
+            : TryEnqueueAsync(message, bytes, cancellationToken, requests);
 
     /// <summary>Queues every message in one transaction (all or none); false as <see cref="TryEnqueueAsync"/>.</summary>
     public ValueTask<bool> TryEnqueueBatchAsync(IReadOnlyList<IngressSubmission> submissions, CancellationToken cancellationToken)
@@ -92,7 +96,7 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         var transaction = new QueueTransaction();
         foreach (var held in submissions)
         {
-            var envelope = new MessageEnvelope { Uuid = held.Message.Uuid, BodyFormat = held.BodyFormat };
+            var envelope = (held.Requests ?? SubmissionRequests.None).ApplyTo(new MessageEnvelope { Uuid = held.Message.Uuid, BodyFormat = held.BodyFormat });
             transaction.Enqueue(names.Scheduled, new QueueItem(envelope, held.Body), held.SendAt);
         }
         return await TryCommitAsync(transaction, messages, countAsEnqueued: false, cancellationToken).ConfigureAwait(false);
@@ -108,7 +112,7 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         {
             await store.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         }
-        catch (RedisConnectionException e)
+        catch (QueueUnavailableException e)
         {
             _dropped.Increment(messages.Count);
             logger.LogWarning("Refused {Count} messages, first {Uuid}: the queue is unavailable ({Error})", messages.Count, messages[0].Uuid, e.Message);

@@ -28,7 +28,7 @@ internal sealed class Gauge(string name, string help, Func<CancellationToken, Va
         {
             return await read(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or Queue.Redis.RedisConnectionException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException or Queue.QueueUnavailableException)
         {
             return double.NaN;
         }

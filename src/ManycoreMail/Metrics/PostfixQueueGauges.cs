@@ -44,7 +44,7 @@ internal static class PostfixQueueGauges
         {
             return await store.CountAsync(queue, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+        catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
         {
             return 0.0;
         }
@@ -56,7 +56,7 @@ internal static class PostfixQueueGauges
         {
             return (await store.ReadDeadLettersAsync(queue, DeadLetterScrapeCap, cancellationToken).ConfigureAwait(false)).Count;
         }
-        catch (Exception e) when (e is RedisConnectionException or RedisServerException or ObjectDisposedException)
+        catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
         {
             return 0.0;
         }

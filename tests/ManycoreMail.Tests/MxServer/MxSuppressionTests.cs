@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using ManycoreMail.AutoSuppression;
 using ManycoreMail.Config;
+using ManycoreMail.Dns.Spf;
 using ManycoreMail.Events;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue.Embedded;
@@ -11,13 +12,15 @@ using ManycoreMail.Roles.MxServer;
 using ManycoreMail.Smtp.Server;
 using ManycoreMail.Suppression;
 using ManycoreMail.Tests.AutoSuppression;
+using ManycoreMail.Tests.ReportAuthentication;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace ManycoreMail.Tests.MxServer;
 
 /// <summary>What the MX server suppresses by itself: the address of an unsubscribe mail (From, else the envelope
 /// sender), the complainer of a spam report and the recipient of a final userunknown/hostunknown DSN; nothing when
-/// <c>suppression/auto</c> leaves the reason out; and a failing store never changes the answer.</summary>
+/// <c>suppression/auto</c> leaves the reason out; and a failing store never changes the answer. The reports here are
+/// suppressing whether authenticated or not (<c>suppress-unauthenticated</c>) unless a test says otherwise.</summary>
 public sealed class MxSuppressionTests : IAsyncLifetime
 {
     private const string Events = "EVENT_QUEUE";
@@ -118,14 +121,36 @@ public sealed class MxSuppressionTests : IAsyncLifetime
         Assert.Equal("spam-report", Assert.Single(await EventsAsync()).GetProperty("event").GetString());
     }
 
+    [Fact]
+    public async Task Unauthenticated_reports_become_events_that_say_so_and_suppress_only_when_configured()
+    {
+        // SPF fails for the unsubscribing address's domain and there is no DKIM signature.
+        await SendAsync("reader@ok.test", "unsub-c0ffee42@rp.test", "From: reader@ok.test\r\n\r\nplease\r\n", spf: SpfResult.Fail, suppressUnauthenticated: false);
+        await SendAsync("", "fbl@rp.test", Arf("complainer@ok.test"), spf: SpfResult.Fail, suppressUnauthenticated: false);
+        await SendAsync("", "bounce-c0ffee42@rp.test", Dsn("gone@ok.test", "5.1.1", "550 5.1.1 <gone@ok.test>: User unknown"), spf: SpfResult.SoftFail, suppressUnauthenticated: false);
+
+        Assert.Empty(_store.Entries);
+        Assert.Equal([("unsubscribe", false), ("spam-report", false), ("bounce", false)],
+            (await EventsAsync()).Select(e => (e.GetProperty("event").GetString(), e.GetProperty("authenticated").GetBoolean())));
+        var metrics = await _metrics.RenderAsync(CancellationToken.None);
+        foreach (var kind in new[] { "unsubscribe", "complaint", "bounce" })
+        {
+            Assert.Contains($"mxserver_unauthenticated_reports_total{{kind=\"{kind}\"}} 1", metrics, StringComparison.Ordinal);
+        }
+
+        await SendAsync("", "fbl@rp.test", Arf("complainer@ok.test"), spf: SpfResult.Fail, suppressUnauthenticated: true);
+        Assert.Equal("complainer@ok.test", Assert.Single(_store.Entries).Email);
+    }
+
     /// <summary>One mail through a handler whose writer is flushed before returning, so the store shows its entries.</summary>
     private async Task<Smtp.SmtpReply> SendAsync(string sender, string recipient, string message, SuppressionScope scope = SuppressionScope.Sender,
-        SuppressionOptions? auto = null)
+        SuppressionOptions? auto = null, SpfResult spf = SpfResult.Pass, bool suppressUnauthenticated = true)
     {
         await using var writer = new SuppressionWriter(_store, auto ?? new SuppressionOptions(), _metrics, NullLogger<SuppressionWriter>.Instance);
         var handler = new MxHandler(new HashSet<string>(["rp.test"], StringComparer.OrdinalIgnoreCase), new EmlStore(Path.Combine(_directory, "eml")),
             new EventQueue(_spool, Events), _metrics, TimeProvider.System, NullLogger<MxHandler>.Instance,
-            suppressions: writer, unsubscribeScopes: new UnsubscribeScopes(scope, Domains, NullLogger.Instance));
+            suppressions: writer, unsubscribeScopes: new UnsubscribeScopes(scope, Domains, NullLogger.Instance),
+            reports: ReportPolicies.With(new FixedSpf(spf), _metrics, suppressUnauthenticated));
         return await handler.MessageAsync(Session, new SmtpEnvelope(sender, [recipient]), new ReadOnlySequence<byte>(Encoding.ASCII.GetBytes(message)), CancellationToken.None);
     }
 

@@ -97,6 +97,25 @@ public sealed class DnsCheckTests : IDisposable
         Assert.StartsWith("DOMAIN: unknown.test not in transformer/domain-settings", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_mx_servers_extra_domains_get_an_MX_row_each_and_a_wrong_one_fails()
+    {
+        using var dns = Dnsmasq.Start([.. DomainRecords("good.test"), .. SenderRecords(Helo),
+            $"mx-host=bounces.test,{Helo},10", "mx-host=elsewhere.test,mx.other.test,10"]);
+
+        var (exit, table) = await CheckAsync(dns, ["good.test", "bounces.test", "elsewhere.test"], Source, ["bounces.test", "elsewhere.test", "good.test"]);
+
+        Assert.True(exit == 1, table);
+        Assert.Equal(["dkim good.test OK", "spf good.test OK", "dmarc good.test OK", "mx good.test OK",
+            "mx bounces.test OK", "mx elsewhere.test FAIL", $"ptr {Helo} OK"], Summary(table));
+        Assert.Contains($"publish: elsewhere.test. IN MX 10 {Helo}.", Line(table, "mx", "elsewhere.test"), StringComparison.Ordinal);
+
+        // Named alone, an extra domain is checked alone (with the sending address's PTR).
+        (exit, table) = await CheckAsync(dns, ["bounces.test"], Source, ["bounces.test"]);
+        Assert.True(exit == 0, table);
+        Assert.Equal(["mx bounces.test OK", $"ptr {Helo} OK"], Summary(table));
+    }
+
     private static string[] Summary(string table) =>
         table.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
             .Select(line => string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(3)))
@@ -105,17 +124,17 @@ public sealed class DnsCheckTests : IDisposable
     private static string Line(string table, string check, string domain) =>
         table.Split('\n').Single(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [var c, var d, ..] && c == check && d == domain);
 
-    private async Task<(int Exit, string Table)> CheckAsync(Dnsmasq dns, string[] domains, string? source)
+    private async Task<(int Exit, string Table)> CheckAsync(Dnsmasq dns, string[] domains, string? source, string[]? extraDomains = null)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await DnsCheckCommand.RunAsync(Options(dns, source), domains, output, error, CancellationToken.None);
+        var exit = await DnsCheckCommand.RunAsync(Options(dns, source, extraDomains), domains, output, error, CancellationToken.None);
         return (exit, output + error.ToString());
     }
 
     private static readonly string[] Domains = ["good.test", "wrongkey.test", "nospf.test", "spfdenies.test", "nodmarc.test", "badmarc.test", "mxelsewhere.test"];
 
-    private MailerOptions Options(Dnsmasq dns, string? source)
+    private MailerOptions Options(Dnsmasq dns, string? source, string[]? extraDomains = null)
     {
         var keyFile = Path.Combine(_directory, "key.pem");
         File.WriteAllText(keyFile, _key.ExportPkcs8PrivateKeyPem());
@@ -138,6 +157,7 @@ public sealed class DnsCheckTests : IDisposable
             mxserver:
               bind: {"{"} inet-interface: 0.0.0.0, inet-port: 2525 {"}"}
               eml-directory: {_directory}
+            {(extraDomains is null ? "" : $"  domains: [{string.Join(", ", extraDomains)}]")}
             """;
         return ConfigLoader.Parse(MinimalGlobalConfig.Yaml, customer).Options;
     }

@@ -22,7 +22,7 @@ internal sealed class HttpFront(
     IReadOnlyList<IPEndPoint> metricsBinds,
     MetricsRegistry metrics,
     ILoggerFactory loggers,
-    MxServer.InboundEmailEndpoint? inboundEmail = null,
+    IListenerEndpoint? inboundEmail = null,
     EventsEndpoint? events = null,
     SuppressionsEndpoint? suppressions = null,
     HttpSite? tracker = null,

@@ -63,31 +63,27 @@ internal sealed class QueueForwardingRoute(IQueueStore store, string outboundQue
 /// SMTP relay and answers non-2xx on trouble). The relay's verdict becomes ours: a recipient it refuses for good
 /// is refused for good (the original sender's server bounces it), anything temporary is a 4xx / 503. The relay is
 /// reached through the same <see cref="RelayConnector"/> as the sender's smarthosts: verified, and credentials only
-/// inside TLS; a relay that fails those checks is a temporary failure, never a plain-text fallback.
+/// inside TLS; a relay that fails those checks is a temporary failure, never a plain-text fallback. Each of its
+/// addresses is tried in turn, as the sender does (<see cref="RelayDialer"/>).
 /// </summary>
-internal sealed class RelayForwardingRoute(RelayRoute relay, string heloName, ILogger logger) : IForwardingRoute
+internal sealed class RelayForwardingRoute(RelayRoute relay, string heloName, TimeProvider time, ILogger logger) : IForwardingRoute
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(2);
 
-    private readonly RelayConnector _connector = relay.CreateConnector();
+    private readonly RelayDialer _dialer = new(relay, heloName, ConnectTimeout, CommandTimeout, time, logger);
 
     public async ValueTask<ForwardResult> SendAsync(IReadOnlyList<OutboundMessage> messages, CancellationToken cancellationToken)
     {
-        var endPoints = await RelayConnector.ResolveAsync(relay.Host, relay.Port, cancellationToken).ConfigureAwait(false);
-        if (endPoints.Count == 0)
-        {
-            return new ForwardResult.Temporary($"relay {relay.Host} has no address");
-        }
-        var transport = new SmtpClientOptions
-        {
-            HeloName = heloName,
-            ConnectTimeout = ConnectTimeout,
-            CommandTimeout = CommandTimeout,
-        };
         try
         {
-            var connection = await _connector.ConnectAsync(endPoints[0], transport, cancellationToken).ConfigureAwait(false);
+            var (connection, failure) = await _dialer.ConnectAsync(cancellationToken).ConfigureAwait(false);
+            if (connection is null)
+            {
+                logger.LogWarning("Forwarding through relay {Relay} failed: {Error}", relay.Host, failure?.Reason);
+                // The detail (addresses, TLS errors) is for our log, not for the sending server.
+                return new ForwardResult.Temporary($"relay {relay.Host} unavailable");
+            }
             await using (connection.ConfigureAwait(false))
             {
                 var accepted = 0;

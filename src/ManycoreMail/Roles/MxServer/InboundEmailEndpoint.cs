@@ -19,6 +19,7 @@ namespace ManycoreMail.Roles.MxServer;
 /// refusals as 4xx; 503 with Retry-After on temporary trouble, so the pipe exits 75 and the MTA retries.
 /// </summary>
 internal sealed class InboundEmailEndpoint(IPEndPoint bind, Forwarder forwarder, string psk, long maxMessageSize, ILogger<InboundEmailEndpoint> logger)
+    : IListenerEndpoint
 {
     private readonly byte[] _pskHash = SHA256.HashData(Encoding.UTF8.GetBytes(psk));
 

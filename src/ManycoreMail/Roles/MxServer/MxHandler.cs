@@ -4,6 +4,7 @@ using ManycoreMail.Classification;
 using ManycoreMail.Events;
 using ManycoreMail.Metrics;
 using ManycoreMail.Mime;
+using ManycoreMail.ReportAuthentication;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Server;
 using ManycoreMail.Suppression;
@@ -24,6 +25,10 @@ namespace ManycoreMail.Roles.MxServer;
 /// writer never waits for its store, so a store failure never changes the answer.
 /// With <c>mxserver/inbound-routes</c>, a routed recipient's mail goes to <see cref="InboundAcceptor"/> (queued for the
 /// customer's URL before the 250) and to nothing else; the mail's other recipients are handled as above.
+/// Every report (bounce, feedback report, auto-reply, unsubscribe mail) is authenticated once, after classification
+/// (<see cref="ReportPolicy"/>: SPF and DKIM within a deadline, then the report kind's rule); its events carry
+/// <c>authenticated</c>, and only authenticated reports suppress unless <c>mxserver/suppress-unauthenticated</c> says
+/// otherwise. Without a policy no report is authenticated.
 /// </summary>
 internal sealed class MxHandler(
     IReadOnlySet<string> acceptedDomains,
@@ -36,7 +41,8 @@ internal sealed class MxHandler(
     Func<ReadOnlyMemory<byte>, IReadOnlyList<string>, MailClassification>? classify = null,
     SuppressionWriter? suppressions = null,
     UnsubscribeScopes? unsubscribeScopes = null,
-    InboundAcceptor? inbound = null) : ISmtpHandler
+    InboundAcceptor? inbound = null,
+    ReportPolicy? reports = null) : ISmtpHandler
 {
     private readonly Counter _unsubscribes = metrics.Counter("mxserver_received_unsubscribe_total", "Unsubscribe mails received.");
     private readonly Counter _unclassified = metrics.Counter("mxserver_received_unclassified_total", "Mails received and stored unclassified.");
@@ -142,11 +148,13 @@ internal sealed class MxHandler(
         }
         var unsubscribes = new List<LocalRecipient>();
         var recipients = new List<string>();
+        string? verpUuid = null;
         foreach (var recipient in envelope.Recipients)
         {
             if (!handledRecipients.Contains(recipient) && LocalRecipient.TryParse(recipient, acceptedDomains, out var local))
             {
                 recipients.Add(local.LocalPart + "@" + local.Domain);
+                verpUuid ??= local.BounceUuid;
                 if (local.UnsubscribeUuid is not null)
                 {
                     unsubscribes.Add(local);
@@ -159,11 +167,14 @@ internal sealed class MxHandler(
             if (unsubscribes.Count > 0)
             {
                 var email = UnsubscribingAddress(bytes, envelope.ReversePath);
+                var sender = await AuthenticateAsync(session, envelope.ReversePath, bytes, cancellationToken).ConfigureAwait(false);
+                var authenticated = sender is not null && reports!.Trust.FromAligned(sender, ReportTrust.AuthorDomain(bytes));
+                Count(authenticated, ReportPolicy.Unsubscribe, envelope.ReversePath, sender);
                 foreach (var unsubscribe in unsubscribes)
                 {
-                    await events.EmitAsync(MailEvent.Unsubscribe(unsubscribe.UnsubscribeUuid!, now, email), cancellationToken).ConfigureAwait(false);
+                    await events.EmitAsync(MailEvent.Unsubscribe(unsubscribe.UnsubscribeUuid!, now, email) with { Authenticated = authenticated }, cancellationToken).ConfigureAwait(false);
                     _unsubscribes.Increment();
-                    if (email is not null && unsubscribeScopes is not null && suppressions?.Adds(SuppressionReason.Unsubscribe) == true)
+                    if (email is not null && unsubscribeScopes is not null && suppressions?.Adds(SuppressionReason.Unsubscribe) == true && Suppresses(authenticated))
                     {
                         suppressions.Add(unsubscribeScopes.For(email, unsubscribe.Domain, now));
                     }
@@ -174,25 +185,50 @@ internal sealed class MxHandler(
             switch (verdict.Kind)
             {
                 case MailKind.Bounce when verdict.Recipients.Count > 0:
+                {
+                    var sender = await AuthenticateAsync(session, envelope.ReversePath, bytes, cancellationToken).ConfigureAwait(false);
+                    var returned = sender is null ? null : ReturnedHeaders.Find(bytes);
+                    var anyUnauthenticated = false;
                     foreach (var failed in verdict.Recipients)
                     {
-                        var bounce = MailEvent.Bounce(verdict.Uuid, now, "", failed.Type, failed.Diagnostic, failed.Address) with { Class = failed.Class };
+                        // Per recipient: the returned headers may name one of them and not another.
+                        var authenticated = sender is not null && reports!.Trust.Bounce(sender, verpUuid, returned, failed.Address);
+                        anyUnauthenticated |= !authenticated;
+                        var bounce = MailEvent.Bounce(verdict.Uuid, now, "", failed.Type, failed.Diagnostic, failed.Address) with { Class = failed.Class, Authenticated = authenticated };
                         await events.EmitAsync(bounce, cancellationToken).ConfigureAwait(false);
                         _bounces.Increment(failed.Type);
-                        Suppress(AutomaticEntries.ForBounce(failed.Address, failed.Type, failed.Class, now));
+                        if (Suppresses(authenticated))
+                        {
+                            Suppress(AutomaticEntries.ForBounce(failed.Address, failed.Type, failed.Class, now));
+                        }
                     }
+                    Count(!anyUnauthenticated, ReportPolicy.Bounce, envelope.ReversePath, sender);
                     return new SmtpReply(250, "2.0.0", "Bounce accepted");
+                }
                 case MailKind.Feedback:
-                    await events.EmitAsync(MailEvent.SpamReport(verdict.Uuid, now, verdict.Email), cancellationToken).ConfigureAwait(false);
+                {
+                    var sender = await AuthenticateAsync(session, envelope.ReversePath, bytes, cancellationToken).ConfigureAwait(false);
+                    var authenticated = sender is not null && reports!.Trust.Complaint(sender, ReportTrust.AuthorDomain(bytes));
+                    Count(authenticated, ReportPolicy.Complaint, envelope.ReversePath, sender);
+                    await events.EmitAsync(MailEvent.SpamReport(verdict.Uuid, now, verdict.Email) with { Authenticated = authenticated }, cancellationToken).ConfigureAwait(false);
                     _spam.Increment();
-                    Suppress(AutomaticEntries.ForComplaint(verdict.Email, verdict.FeedbackType, now));
+                    if (Suppresses(authenticated))
+                    {
+                        Suppress(AutomaticEntries.ForComplaint(verdict.Email, verdict.FeedbackType, now));
+                    }
                     return new SmtpReply(250, "2.0.0", "Feedback report accepted");
+                }
                 case MailKind.AutoReply:
+                {
+                    var sender = await AuthenticateAsync(session, envelope.ReversePath, bytes, cancellationToken).ConfigureAwait(false);
+                    var authenticated = sender is not null && reports!.Trust.FromAligned(sender, ReportTrust.AuthorDomain(bytes));
+                    Count(authenticated, ReportPolicy.AutoReply, envelope.ReversePath, sender);
                     // As the original: an auto-reply is a bounce of type autoreply with an empty ip and reason.
-                    await events.EmitAsync(MailEvent.Bounce(verdict.Uuid ?? "", now, "", BounceTypes.AutoReply, "", null), cancellationToken).ConfigureAwait(false);
+                    await events.EmitAsync(MailEvent.Bounce(verdict.Uuid ?? "", now, "", BounceTypes.AutoReply, "", null) with { Authenticated = authenticated }, cancellationToken).ConfigureAwait(false);
                     _autoreplies.Increment();
                     _bounces.Increment(BounceTypes.AutoReply);
                     return new SmtpReply(250, "2.0.0", "Auto-reply accepted");
+                }
             }
             var file = await store.SaveAsync(message, now, cancellationToken).ConfigureAwait(false);
             _unclassified.Increment();
@@ -209,6 +245,23 @@ internal sealed class MxHandler(
     /// <summary>The recipient as one of our addresses when an inbound route takes it, else null.</summary>
     private LocalRecipient? Routed(string address) =>
         inbound is not null && LocalRecipient.TryParse(address, inbound.Domains, out var local) && inbound.IsRouted(local) ? local : null;
+
+    /// <summary>SPF and DKIM of the mail, once, within the policy's deadline; null without a policy (nothing is authenticated).</summary>
+    private async Task<SenderAuthentication?> AuthenticateAsync(SmtpSessionInfo session, string reversePath, ReadOnlyMemory<byte> message, CancellationToken cancellationToken) =>
+        reports is null ? null
+            : await reports.Sender.CheckAsync(session.RemoteEndPoint.Address, session.HeloName ?? "", reversePath, message, cancellationToken).ConfigureAwait(false);
+
+    private bool Suppresses(bool authenticated) => reports?.Suppresses(authenticated) ?? false;
+
+    private void Count(bool authenticated, string kind, string reversePath, SenderAuthentication? sender)
+    {
+        if (authenticated)
+        {
+            return;
+        }
+        reports?.Count(authenticated, kind);
+        logger.LogInformation("Unauthenticated {Kind} from <{Sender}>: {Checks}", kind, reversePath, sender?.Summary ?? "not checked (no report policy)");
+    }
 
     private void Suppress(SuppressionEntry? entry)
     {

@@ -2,6 +2,7 @@ using System.Buffers;
 using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Mime;
+using ManycoreMail.Sending;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Server;
 using Microsoft.Extensions.Logging;
@@ -45,8 +46,8 @@ internal sealed class SubmissionHandler(
     {
         // The server hands over the body as pooled segments, valid only during this call. The header checks
         // and the spool want one stable block that outlives it, so this is the single copy a message costs
-        // between the socket and the spool (the DSN parameters in envelope are not used by the original's
-        // submission path: recipients come from the headers).
+        // between the socket and the spool. The envelope's DSN parameters and SMTPUTF8 travel with the message as
+        // metadata (DsnCarry); its recipients are not used: they come from the headers, as in the original.
         // Uninitialised: every byte is overwritten at once, and zeroing a 100 KB body first is pure cost.
         var bytes = GC.AllocateUninitializedArray<byte>(checked((int)message.Length));
         message.CopyTo(bytes);
@@ -75,7 +76,7 @@ internal sealed class SubmissionHandler(
             logger.LogInformation("Refused a message from {Remote}: {Reason}", session.RemoteEndPoint, badSendAt.Message);
             return new SmtpReply(badSendAt.SmtpCode, badSendAt.EnhancedStatus, badSendAt.Message);
         }
-        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, tenant, cancellationToken).ConfigureAwait(false))
+        if (!await queue.TryEnqueueOrHoldAsync(accepted, queued, holdUntil, tenant, cancellationToken, DsnCarry.FromSubmission(envelope)).ConfigureAwait(false))
         {
             return new SmtpReply(451, "4.3.0", "Queue unavailable, please try again later");
         }

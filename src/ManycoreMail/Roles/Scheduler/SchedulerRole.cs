@@ -105,7 +105,8 @@ internal sealed class SchedulerRole(
                 break;
             case ScheduledDecision.HandOn handOn:
                 var queue = handOn.Message.IsPrimary ? queues.Primary : queues.Default;
-                var envelope = new MessageEnvelope { Uuid = handOn.Message.Uuid };
+                // What an SMTP client asked of delivery was held with the message and goes on with it.
+                var envelope = new MessageEnvelope { Uuid = handOn.Message.Uuid, Dsn = item.Envelope.Dsn, Smtputf8 = item.Envelope.Smtputf8 };
                 if (handOn.Body is { } composed)
                 {
                     transaction.Complete(item).Enqueue(queue, new QueueItem(envelope, composed));

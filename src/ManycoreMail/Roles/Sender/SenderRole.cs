@@ -5,6 +5,7 @@ using ManycoreMail.Events;
 using ManycoreMail.Hosting;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
+using ManycoreMail.Sending;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Roles.Sender;
@@ -181,6 +182,7 @@ internal sealed class SenderRole
         var envelope = item.Envelope;
         var tenant = envelope.Tenant ?? _options.Delivery.Tenant;
         var groups = envelope.Recipients.GroupBy(DomainOf, StringComparer.OrdinalIgnoreCase).ToArray();
+        var request = DsnCarry.ForDelivery(envelope);
         // Every domain of the message goes to its own site at once; the message settles when all have answered.
         var deliveries = new Task<IReadOnlyList<RecipientOutcome>>[groups.Length];
         var queues = new string[groups.Length];
@@ -194,7 +196,7 @@ internal sealed class SenderRole
         {
             deliveries[i] = _outbox is { } outbox
                 ? outbox.StoreAsync(envelope.Uuid, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken)
-                : _engine.DeliverAsync(queues[i], groups[i].Key, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken);
+                : _engine.DeliverAsync(queues[i], groups[i].Key, [.. groups[i]], envelope.ReturnPath ?? "", item.Body, cancellationToken, request);
         }
         await Task.WhenAll(deliveries).ConfigureAwait(false);
 

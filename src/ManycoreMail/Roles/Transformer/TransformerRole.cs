@@ -226,6 +226,11 @@ internal sealed class TransformerRole
         return HandOffAsync(item, outcome, submitted.Uuid, now);
     }
 
+    /// <summary>An outbound envelope with what the submission carried: its acceptance time, and the client's DSN
+    /// requests for this copy's recipients and SMTPUTF8.</summary>
+    private static MessageEnvelope Outbound(MessageEnvelope outbound, MessageEnvelope submitted, DateTimeOffset acceptedAt) =>
+        outbound with { AcceptedAt = acceptedAt, Dsn = submitted.Dsn?.For(outbound.Recipients), Smtputf8 = submitted.Smtputf8 };
+
     private async Task HandOffAsync(LeasedItem item, TransformOutcome outcome, string? uuid, DateTimeOffset now)
     {
         var transaction = new QueueTransaction();
@@ -236,14 +241,14 @@ internal sealed class TransformerRole
                 var acceptedAt = item.Envelope.AcceptedAt ?? item.CreatedAt;
                 if (ready.Messages is [{ SubmittedOffset: { } offset } only])
                 {
-                    transaction.Forward(item, _queues.Outbound, only.Envelope with { AcceptedAt = acceptedAt }, only.Prefix, offset);
+                    transaction.Forward(item, _queues.Outbound, Outbound(only.Envelope, item.Envelope, acceptedAt), only.Prefix, offset);
                 }
                 else
                 {
                     transaction.Complete(item);
                     foreach (var message in ready.Messages)
                     {
-                        transaction.Enqueue(_queues.Outbound, new QueueItem(message.Envelope with { AcceptedAt = acceptedAt }, message.Message(item.Body.Span)));
+                        transaction.Enqueue(_queues.Outbound, new QueueItem(Outbound(message.Envelope, item.Envelope, acceptedAt), message.Message(item.Body.Span)));
                     }
                 }
                 foreach (var (email, entry) in ready.Suppressed)
