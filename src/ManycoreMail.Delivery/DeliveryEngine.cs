@@ -25,6 +25,9 @@ internal sealed class DeliveryEngine : IDisposable
     private readonly SiteConnector _connector;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly PoolSelection _pools;
+    private readonly AdaptiveShaping _adaptive;
+    private readonly IEgressMetrics? _egressMetrics;
     private readonly ConcurrentDictionary<string, DeliverySite> _sites = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, int> _scheduled = new(StringComparer.OrdinalIgnoreCase);
     private readonly CancellationTokenSource _stopping = new();
@@ -35,8 +38,9 @@ internal sealed class DeliveryEngine : IDisposable
     private long _nextEvictionTicks;
 
     /// <param name="smtpPort">The port of MX hosts (25; another only in tests).</param>
+    /// <param name="egress">Where warm-up counts persist and egress metrics go; null: in memory, none.</param>
     public DeliveryEngine(DeliveryOptions options, string heloName, int smtpPort, MailRouter router, IDeliveryMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger,
-        TransportSecurity.TransportSecurityGate? transportSecurity = null)
+        EgressServices? egress = null, TransportSecurity.TransportSecurityGate? transportSecurity = null)
     {
         _options = options;
         _smtpPort = smtpPort;
@@ -46,7 +50,14 @@ internal sealed class DeliveryEngine : IDisposable
         _logger = logger;
         _shaping = new TrafficShaping(options.DefaultLimits, options.ShapingRules);
         _connector = new SiteConnector(heloName, options, new TlsMemory(options.BrokenTlsMemory, time), logger, transportSecurity);
+        _pools = new PoolSelection(options.Egress ?? EgressOptions.Implicit(options.SourceAddress, heloName),
+            new WarmUpLedger(egress?.WarmUpStore ?? new InMemoryWarmUpStore(), time), time);
+        _egressMetrics = egress?.Metrics;
+        _adaptive = new AdaptiveShaping(options.AdaptiveRules, _pools, BounceQueue, _egressMetrics, time, logger);
     }
+
+    /// <summary>The egress pools, their sources' suspensions and warm-up counts.</summary>
+    public PoolSelection Pools => _pools;
 
     public IDeliveryMetrics Metrics { get; }
 
@@ -175,7 +186,10 @@ internal sealed class DeliveryEngine : IDisposable
                 true, BounceClass.Throttled, until)).ToArray();
         }
         EvictIdleSites();
-        var (site, hosts, final) = await RouteAsync(domain, recipients, cancellationToken).ConfigureAwait(false);
+        // One source per (message, domain), chosen once the provider is known and kept if the job is routed again.
+        SourceChoice? chosen = null;
+        SourceChoice Choose(string provider) => chosen ??= ChooseSource(queue, reversePath, provider, recipients.Count);
+        var (site, hosts, final) = await RouteAsync(domain, recipients, Choose, cancellationToken).ConfigureAwait(false);
         if (final is not null)
         {
             foreach (var outcome in final)
@@ -195,7 +209,7 @@ internal sealed class DeliveryEngine : IDisposable
         {
             foreach (var job in jobs)
             {
-                site = await PlaceAsync(site, job, recipients, cancellationToken).ConfigureAwait(false);
+                site = await PlaceAsync(site, job, recipients, Choose, cancellationToken).ConfigureAwait(false);
             }
             var results = await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
             var outcomes = results.SelectMany(r => r).ToArray();
@@ -210,7 +224,8 @@ internal sealed class DeliveryEngine : IDisposable
 
     /// <summary>Queues a job on its site; a site the idle sweep retired between routing and now is routed again
     /// (a fresh site, same limits).</summary>
-    private async Task<DeliverySite> PlaceAsync(DeliverySite site, DeliveryJob job, IReadOnlyList<string> recipients, CancellationToken cancellationToken)
+    private async Task<DeliverySite> PlaceAsync(DeliverySite site, DeliveryJob job, IReadOnlyList<string> recipients, Func<string, SourceChoice> choose,
+        CancellationToken cancellationToken)
     {
         for (var round = 0; round < 10; round++)
         {
@@ -218,7 +233,7 @@ internal sealed class DeliveryEngine : IDisposable
             {
                 return site;
             }
-            var (fresh, _, _) = await RouteAsync(job.Domain, recipients, cancellationToken).ConfigureAwait(false);
+            var (fresh, _, _) = await RouteAsync(job.Domain, recipients, choose, cancellationToken).ConfigureAwait(false);
             if (fresh is null)
             {
                 break;
@@ -230,9 +245,8 @@ internal sealed class DeliveryEngine : IDisposable
     }
 
     private async Task<(DeliverySite? Site, IReadOnlyList<SiteHost>? Hosts, IReadOnlyList<RecipientOutcome>? Final)> RouteAsync(
-        string domain, IReadOnlyList<string> recipients, CancellationToken cancellationToken)
+        string domain, IReadOnlyList<string> recipients, Func<string, SourceChoice> choose, CancellationToken cancellationToken)
     {
-        var delivery = _options;
         if (RelayFor(domain) is { } relay)
         {
             var relayHosts = await relay.ResolveAsync(cancellationToken).ConfigureAwait(false);
@@ -240,9 +254,15 @@ internal sealed class DeliveryEngine : IDisposable
             {
                 return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, $"relay host {relay.Host} has no address", false, BounceClass.Connection)));
             }
-            var relayName = $"relay:{relay.Host}:{relay.Port}";
+            var relayChoice = choose(EgressProviders.Of(_options.ShapingRules, domain, [relay.Host]));
+            if (relayChoice.Source is not { } relaySource)
+            {
+                return (null, null, WaitForSource(recipients, relayChoice));
+            }
+            // Relay sites of the implicit pool keep their names of before pools.
+            var relayName = $"relay:{relay.Host}:{relay.Port}" + (_pools.Options.IsImplicit ? "" : "@" + relaySource.Name);
             var relaySite = _sites.GetOrAdd(relayName, name => NewSite(name, _shaping.LimitsFor(domain, [relay.Host]),
-                new SitePolicy(relay.Tls, relay.CreateConnector())));
+                new SitePolicy(relay.Tls, relay.CreateConnector()), new SiteEgress(relaySource, EgressProviders.Of(_options.ShapingRules, domain, [relay.Host]), [relay.Host], _adaptive)));
             return (relaySite, relayHosts, null);
         }
 
@@ -266,12 +286,18 @@ internal sealed class DeliveryEngine : IDisposable
             }
         }
         var names = route.Hosts.Select(h => h.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToArray();
+        var provider = EgressProviders.Of(_options.ShapingRules, domain, names);
+        var choice = choose(provider);
+        if (choice.Source is not { } source)
+        {
+            return (null, null, WaitForSource(recipients, choice));
+        }
         var tlsRequired = IsTlsRequired(domain);
         var siteName = string.Join(",", names)
-            + (delivery.SourceAddress is { } source ? "@" + source : "")
+            + (source.Name.Length > 0 ? "@" + source.Name : "")
             + (tlsRequired ? "(tls)" : "");
         var site = _sites.GetOrAdd(siteName, name => NewSite(name, _shaping.LimitsFor(domain, names),
-            new SitePolicy(tlsRequired ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic)));
+            new SitePolicy(tlsRequired ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic), new SiteEgress(source, provider, names, _adaptive)));
         return (site, hosts, null);
     }
 
@@ -302,11 +328,25 @@ internal sealed class DeliveryEngine : IDisposable
         return evicted;
     }
 
-    private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy)
+    private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy, SiteEgress egress)
     {
         _logger.LogDebug("New site {Site}: {Limits}", name, limits);
-        return new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token);
+        return new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token, egress);
     }
+
+    private SourceChoice ChooseSource(string queue, string reversePath, string provider, int recipients)
+    {
+        var choice = _pools.Choose(_pools.PoolFor(queue, reversePath), provider, recipients);
+        if (choice.Source is { } source)
+        {
+            _egressMetrics?.SourceChosen(choice.Pool.Name, source.Name);
+        }
+        return choice;
+    }
+
+    /// <summary>No source may send now: the recipients wait for one, which is not an attempt (it has a time).</summary>
+    private static IReadOnlyList<RecipientOutcome> WaitForSource(IReadOnlyList<string> recipients, SourceChoice choice) =>
+        All(recipients, r => new RecipientOutcome.Deferred(r, choice.Reason!, SiteAnswered: true, BounceClass.Throttled, choice.WaitUntil));
 
     private RelayRoute? RelayFor(string domain)
     {

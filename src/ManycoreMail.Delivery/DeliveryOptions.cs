@@ -40,6 +40,10 @@ internal sealed record DeliveryOptions
     /// <summary>Client timeouts; shorter than RFC 5321's minutes only in tests.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan CommandTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>sender/egress-pools, pool-selection, default-pool; null: <see cref="SourceAddress"/> is the one source.</summary>
+    public EgressOptions? Egress { get; init; }
+    /// <summary>sender/adaptive-shaping: the shipped rules first (unless shipped-adaptive-shaping is false), configured ones after.</summary>
+    public IReadOnlyList<AdaptiveRule> AdaptiveRules { get; init; } = ShippedAdaptiveShaping.Rules;
 }
 
 /// <summary>The HTTP operations endpoint: on its own bind (loopback unless configured otherwise), never on the

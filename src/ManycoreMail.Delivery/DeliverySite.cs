@@ -38,9 +38,10 @@ internal sealed class DeliverySite
     private DateTimeOffset _lastUsed;
 
     public DeliverySite(string name, SiteLimits limits, SitePolicy policy, SiteConnector connector, DeliveryOptions options,
-        IDeliveryMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping)
+        IDeliveryMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping, SiteEgress? egress = null)
     {
         Name = name;
+        Egress = egress;
         Limits = limits;
         Policy = policy;
         _connector = connector;
@@ -63,6 +64,23 @@ internal sealed class DeliverySite
     public string Name { get; }
     public SiteLimits Limits { get; }
     public SitePolicy Policy { get; }
+    /// <summary>The source it sends from and the provider it belongs to (null only for sites made without a pool).</summary>
+    public SiteEgress? Egress { get; }
+    /// <summary>Suspensions and throttles adaptive shaping put on the site.</summary>
+    public SiteAdaptation Adaptation { get; } = new();
+    public IReadOnlyList<AdaptationView> ActiveAdaptations => Adaptation.Active(_time.GetUtcNow());
+
+    /// <summary>Lifts adaptive shaping's suspension and throttle (<c>mailer site resume</c>) and the back-off the reply
+    /// that caused them put on the site; false when neither stood.</summary>
+    public bool ClearAdaptation()
+    {
+        if (!Adaptation.Clear(_time.GetUtcNow()))
+        {
+            return false;
+        }
+        ClearBackoff();
+        return true;
+    }
 
     public int ReadyCount { get { lock (_lock) return _ready.Count; } }
     public int ConnectionCount { get { lock (_lock) return _connections; } }
@@ -70,7 +88,24 @@ internal sealed class DeliverySite
     public DateTimeOffset? BackoffUntil { get { lock (_lock) return _backoffUntil > _time.GetUtcNow() ? _backoffUntil : null; } }
 
     /// <summary>True when the site holds nothing: no job waiting, no connection, no back-off or suspension to remember.</summary>
-    public bool IsIdle { get { lock (_lock) return _ready.Count == 0 && _connections == 0 && !_suspended && _backoffUntil <= _time.GetUtcNow(); } }
+    public bool IsIdle { get { lock (_lock) return _ready.Count == 0 && _connections == 0 && !_suspended && _backoffUntil <= _time.GetUtcNow() && !Adaptation.IsActive(_time.GetUtcNow()); } }
+
+    /// <summary>An adaptive suspension: what waits is rescheduled for its end (not an attempt), and so is what comes.</summary>
+    public void SuspendFor(AdaptationView suspension)
+    {
+        Adaptation.Suspend(suspension);
+        lock (_lock)
+        {
+            while (_ready.TryDequeue(out var job))
+            {
+                _readySignal.Wait(0);
+                DeferForAdaptation(job, suspension.Until);
+            }
+        }
+    }
+
+    private void DeferForAdaptation(DeliveryJob job, DateTimeOffset until) =>
+        job.DeferAll($"delivery to {Name} is suspended by adaptive shaping until {until:u}", siteAnswered: true, BounceClass.Throttled, until);
 
     public void Suspend(bool suspended)
     {
@@ -97,7 +132,7 @@ internal sealed class DeliverySite
         var now = _time.GetUtcNow();
         lock (_lock)
         {
-            if (_ready.Count > 0 || _connections > 0 || _suspended || _backoffUntil > now || now - _lastUsed < idleFor)
+            if (_ready.Count > 0 || _connections > 0 || _suspended || _backoffUntil > now || now - _lastUsed < idleFor || Adaptation.IsActive(now))
             {
                 return false;
             }
@@ -160,6 +195,11 @@ internal sealed class DeliverySite
                 DeferForBackoff(job);
                 return true;
             }
+            if (Adaptation.SuspendedUntil(now) is { } adaptiveUntil)
+            {
+                DeferForAdaptation(job, adaptiveUntil);
+                return true;
+            }
             if (_ready.Count >= _maxReady)
             {
                 job.DeferAll($"too many messages waiting for {Name}; rescheduled", siteAnswered: true, BounceClass.Throttled, now + TimeSpan.FromMinutes(1));
@@ -167,7 +207,7 @@ internal sealed class DeliverySite
             }
             _ready.Enqueue(job);
             _readySignal.Release();
-            if (_ready.Count > _idleWorkers && _connections < Limits.MaxConnections)
+            if (_ready.Count > _idleWorkers && _connections < Adaptation.MaxConnections(Limits.MaxConnections, now))
             {
                 _connections++;
                 _ = Task.Run(RunConnectionAsync, CancellationToken.None);
@@ -212,9 +252,13 @@ internal sealed class DeliverySite
                     {
                         ConnectFailure? failure;
                         connectedFor = job.Domain;
-                        (connection, host, failure) = await _connector.ConnectAsync(job.Domain, job.Hosts, Policy, _stopping).ConfigureAwait(false);
+                        (connection, host, failure) = await _connector.ConnectAsync(job.Domain, job.Hosts, Policy, _stopping, Egress?.Source).ConfigureAwait(false);
                         if (connection is null)
                         {
+                            if (failure!.Reply is { } refused)
+                            {
+                                Egress?.Observer?.Observe(this, job, refused);
+                            }
                             EnterBackoff(failure!);
                             lock (_lock)
                             {
@@ -241,6 +285,16 @@ internal sealed class DeliverySite
                     {
                         EnterBackoff(broken);
                         DrainForBackoff();
+                        return;
+                    }
+                    if (Adaptation.SuspendedUntil(_time.GetUtcNow()) is not null)
+                    {
+                        // Adaptive shaping suspended the site on this reply: leave (what waited has been rescheduled).
+                        if (connection is not null)
+                        {
+                            await CloseAsync(connection).ConfigureAwait(false);
+                            connection = null;
+                        }
                         return;
                     }
                 }
@@ -377,9 +431,13 @@ internal sealed class DeliverySite
         {
             TimeSpan wait;
             var now = _time.GetUtcNow();
-            lock (_lock)
+            wait = Adaptation.TryAcquire(now);
+            if (wait <= TimeSpan.Zero)
             {
-                wait = _rate.TryAcquire(now);
+                lock (_lock)
+                {
+                    wait = _rate.TryAcquire(now);
+                }
             }
             if (wait <= TimeSpan.Zero)
             {
@@ -416,6 +474,13 @@ internal sealed class DeliverySite
         try
         {
             var result = await connection.SendAsync(job.ReversePath, job.Recipients, job.Message, job.Request, _stopping).ConfigureAwait(false);
+            if (Egress?.Observer is { } observer)
+            {
+                foreach (var refused in AdaptiveShaping.Refusals(result))
+                {
+                    observer.Observe(this, job, refused);
+                }
+            }
             return (TransactionReplies.Interpret(result, host), null);
         }
         catch (SmtpAddressException e)
@@ -432,6 +497,10 @@ internal sealed class DeliverySite
         {
             _logger.LogInformation("Delivery to {Host} [{EndPoint}] broke off: {Error}", host.Name, host.EndPoint, e.Message);
             var reply = (e as SmtpClientException)?.Reply;
+            if (reply is { } refused)
+            {
+                Egress?.Observer?.Observe(this, job, refused);
+            }
             var reason = TransactionReplies.Describe(host, reply) ?? $"{host.Name}[{host.EndPoint.Address}]:{host.EndPoint.Port}: {e.Message}";
             IReadOnlyList<RecipientOutcome> outcomes = reply is { IsPermanentFailure: true } permanent
                 ? job.Recipients.Select(r => TransactionReplies.Bounce(r, permanent, host, command: null)).ToArray()

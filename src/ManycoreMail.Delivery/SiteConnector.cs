@@ -29,7 +29,7 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
         policy.Relay is not null || security is null || await security.IsOpportunisticAsync(domain, host.Name, cancellationToken).ConfigureAwait(false);
 
     public async Task<(SmtpClientConnection? Connection, SiteHost? Host, ConnectFailure? Failure)> ConnectAsync(
-        string domain, IReadOnlyList<SiteHost> hosts, SitePolicy policy, CancellationToken cancellationToken)
+        string domain, IReadOnlyList<SiteHost> hosts, SitePolicy policy, CancellationToken cancellationToken, EgressSource? source = null)
     {
         var failures = new List<string>(Math.Min(hosts.Count, 4));
         var answered = false;
@@ -60,7 +60,7 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
             {
                 try
                 {
-                    var transport = ClientOptions(host, tls);
+                    var transport = ClientOptions(host, tls, source);
                     if (secured is not null && hostPolicy is not null)
                     {
                         transport = transport with { CertificateValidation = security!.Validator(secured, hostPolicy, host.EndPoint) };
@@ -98,12 +98,13 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
     }
 
     /// <summary>MX hosts are not authenticated (RFC 7435); a relay connector replaces the TLS settings with its own.</summary>
-    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls) => new()
+    /// <param name="source">The egress source of the site: its address and HELO name (null: the sender's).</param>
+    private SmtpClientOptions ClientOptions(SiteHost host, SmtpTlsMode tls, EgressSource? source) => new()
     {
-        HeloName = heloName,
+        HeloName = source?.HeloName ?? heloName,
         TlsMode = tls,
         TargetHost = host.Name,
-        SourceAddress = options.SourceAddress,
+        SourceAddress = source is null ? options.SourceAddress : source.Address,
         ConnectTimeout = options.ConnectTimeout,
         CommandTimeout = options.CommandTimeout,
         Transcript = logger.IsEnabled(LogLevel.Trace) ? logger : null,

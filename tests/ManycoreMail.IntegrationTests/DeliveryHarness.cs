@@ -71,8 +71,11 @@ internal sealed class DeliveryHarness : IAsyncDisposable
     /// <param name="logger">The sender role's logger; null: none.</param>
     /// <param name="dnsServer">The resolver the sender asks instead of the harness's dnsmasq (a validating unbound).</param>
     /// <param name="transportSecurity">MTA-STS and DANE over the sender's resolver; null: opportunistic TLS only.</param>
+    /// <param name="warmUps">Where warm-up counts persist; null: in memory.</param>
+    /// <param name="engineLogger">The delivery engine's logger (adaptive shaping's lines); null: none.</param>
     public async Task StartSenderAsync(Func<SenderOptions, SenderOptions>? configure = null, TimeProvider? time = null, SuppressionWriter? suppressions = null,
-        ILogger<SenderRole>? logger = null, IPEndPoint? dnsServer = null, Func<IDnsResolver, TransportSecurity.TransportSecurityGate>? transportSecurity = null)
+        ILogger<SenderRole>? logger = null, IPEndPoint? dnsServer = null, Func<IDnsResolver, TransportSecurity.TransportSecurityGate>? transportSecurity = null,
+        IWarmUpStore? warmUps = null, ILogger<DeliveryEngine>? engineLogger = null)
     {
         var options = new SenderOptions
         {
@@ -94,8 +97,11 @@ internal sealed class DeliveryHarness : IAsyncDisposable
         time ??= TimeProvider.System;
         _resolver = new DnsResolver(DnsResolverOptions.FromServers([(dnsServer ?? Dns.EndPoint).ToString()]), time);
         var senderMetrics = new SenderMetrics(Metrics);
-        var engine = new DeliveryEngine(options.Delivery, options.HeloName, options.SmtpPort, new MailRouter(_resolver), senderMetrics, time, NullLogger<DeliveryEngine>.Instance,
+        var egressMetrics = new EgressMetrics(Metrics);
+        var engine = new DeliveryEngine(options.Delivery, options.HeloName, options.SmtpPort, new MailRouter(_resolver), senderMetrics, time,
+            engineLogger ?? NullLogger<DeliveryEngine>.Instance, new EgressServices(warmUps, egressMetrics),
             transportSecurity?.Invoke(_resolver));
+        egressMetrics.Watch(engine, EgressProviders.Names(options.Delivery.ShapingRules));
         // As the host runs it: the spool behind the store that keeps the sender's leases while it delivers.
         _leases = new LeaseKeepingStore(Store, time, NullLogger.Instance);
         Role = new SenderRole(_leases, new QueueNames("P0", "P1", Outbound, EventsQueue), options, engine, senderMetrics, new EventQueue(Store, EventsQueue),

@@ -201,8 +201,16 @@ internal sealed class MailerHost : IAsyncDisposable
                 await StartRoleAsync(tlsReports, cancellationToken).ConfigureAwait(false);
             }
             var senderMetrics = new SenderMetrics(Metrics.ForRoles(RoleNames.Sender));
-            var engine = new DeliveryEngine(_options.Sender.Delivery, _options.Sender.HeloName, _options.Sender.SmtpPort, new MailRouter(resolver), senderMetrics, _time, _loggers.CreateLogger<DeliveryEngine>(), transportSecurity.Gate);
+            var egressMetrics = new EgressMetrics(Metrics.ForRoles(RoleNames.Sender));
+            var warmUps = SqliteWarmUpStore.OpenIfNeeded(_options.Sender.Delivery, _options.Storage.Path, _time);
+            var engine = new DeliveryEngine(_options.Sender.Delivery, _options.Sender.HeloName, _options.Sender.SmtpPort, new MailRouter(resolver), senderMetrics, _time, _loggers.CreateLogger<DeliveryEngine>(),
+                new EgressServices(warmUps, egressMetrics), transportSecurity.Gate);
             _disposables.Add(engine);
+            if (warmUps is not null)
+            {
+                _disposables.Add(warmUps);
+            }
+            egressMetrics.Watch(engine, EgressProviders.Names(_options.Sender.Delivery.ShapingRules));
             var outbox = _options.Sender.Sink ? new OutboxSink(Path.Combine(_options.Storage.Path, "outbox"), senderMetrics, _loggers.CreateLogger<OutboxSink>()) : null;
             var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, senderMetrics, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions, outbox);
             await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);

@@ -212,6 +212,24 @@ internal sealed class AdminClient : IDisposable
             var state = s.Suspended ? "suspended" : s.BackoffUntil is { } until ? $"back-off until {until:u}" : "";
             await output.WriteLineAsync(string.Format(culture, "{0,-40} {1,5} {2,11} {3}", s.Name, s.Ready, s.Connections, state)).ConfigureAwait(false);
         }
+        if (view.Sources.Count > 0)
+        {
+            await output.WriteLineAsync().ConfigureAwait(false);
+            await output.WriteLineAsync("POOL         SOURCE       ADDRESS          HELO                           WEIGHT STATE").ConfigureAwait(false);
+            foreach (var s in view.Sources)
+            {
+                var state = s.SuspendedUntil is { } until ? $"suspended until {until:u}" : "";
+                await output.WriteLineAsync(string.Format(culture, "{0,-12} {1,-12} {2,-16} {3,-30} {4,6} {5}", s.Pool, s.Name, s.Address, s.HeloName, s.Weight, state)).ConfigureAwait(false);
+                foreach (var w in s.WarmUp)
+                {
+                    await output.WriteLineAsync(string.Format(culture, "  warm-up {0}: {1}/{2} today", w.Provider, w.Sent, w.Cap)).ConfigureAwait(false);
+                }
+            }
+        }
+        foreach (var a in view.Adaptive)
+        {
+            await output.WriteLineAsync($"adaptive: {a.Action} {a.Target} until {a.Until:u} (rule {a.Rule}: {a.Reply})").ConfigureAwait(false);
+        }
         foreach (var pattern in view.SuspendedQueues)
         {
             await output.WriteLineAsync($"suspended: {pattern}").ConfigureAwait(false);

@@ -16,7 +16,23 @@ internal sealed record ScheduledQueueView(string Name, int InDelivery, int Defer
 internal sealed record SiteView(string Name, int Ready, int Connections, bool Suspended, DateTimeOffset? BackoffUntil);
 
 internal sealed record QueuesView(IReadOnlyList<DurableQueueView> Durable, IReadOnlyList<ScheduledQueueView> Scheduled,
-    IReadOnlyList<SiteView> Sites, IReadOnlyList<string> SuspendedQueues, IReadOnlyList<string> BouncedQueues);
+    IReadOnlyList<SiteView> Sites, IReadOnlyList<string> SuspendedQueues, IReadOnlyList<string> BouncedQueues)
+{
+    /// <summary>The egress sources by pool, with their warm-up progress today.</summary>
+    public IReadOnlyList<SourceView> Sources { get; init; } = [];
+    /// <summary>Adaptive shaping's suspensions and throttles standing now (lifted by <c>mailer site resume</c>).</summary>
+    public IReadOnlyList<AdaptiveView> Adaptive { get; init; } = [];
+}
+
+/// <summary>One egress source: where it sends from, as whom, its share, an adaptive suspension, its warm-up today.</summary>
+internal sealed record SourceView(string Pool, string Name, string? Address, string? HeloName, int Weight, DateTimeOffset? SuspendedUntil,
+    IReadOnlyList<WarmUpView> WarmUp);
+
+/// <summary>Today's count and cap of a warming source for a provider it has been used for.</summary>
+internal sealed record WarmUpView(string Provider, int Sent, int Cap);
+
+/// <summary>An adaptive action standing on a site or a source.</summary>
+internal sealed record AdaptiveView(string Target, string Rule, string Action, DateTimeOffset Until, string Reply);
 
 internal sealed record MessageView(long Id, string? Uuid, string State, IReadOnlyList<LedgerRecipient> Recipients, int Attempts,
     int UncountedAttempts, DateTimeOffset CreatedAt, DateTimeOffset? RetryAt, string? LastError);
@@ -70,7 +86,25 @@ internal sealed class DeliveryAdmin(SenderRole sender, IQueueStore store, QueueN
                 bounced.Any(p => ScheduledQueueName.Matches(p, q))))
             .ToArray();
         var sites = Engine.Snapshot().Select(s => new SiteView(s.Name, s.Ready, s.Connections, s.Suspended, s.BackoffUntil)).ToArray();
-        return new QueuesView(durable, scheduled, sites, Engine.SuspendedQueues.ToArray(), bounced);
+        return new QueuesView(durable, scheduled, sites, Engine.SuspendedQueues.ToArray(), bounced) { Sources = Sources(), Adaptive = Adaptive() };
+    }
+
+    private SourceView[] Sources()
+    {
+        var pools = Engine.Pools;
+        var suspended = pools.SuspendedSources.ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase);
+        var progress = pools.WarmUp.Progress(pools.Sources, EgressProviders.Names(options.Delivery.ShapingRules));
+        return pools.Options.Pools.SelectMany(pool => pool.Sources.Select(s => new SourceView(pool.Name, s.Name, s.Address?.ToString(), s.HeloName ?? options.HeloName,
+                s.Weight, suspended.TryGetValue(s.Name, out var until) ? until : null,
+                progress.Where(p => p.Source == s.Name && p.Sent > 0).Select(p => new WarmUpView(p.Provider, p.Sent, p.Cap)).ToArray())))
+            .ToArray();
+    }
+
+    private AdaptiveView[] Adaptive()
+    {
+        var sites = Engine.Sites.SelectMany(site => site.ActiveAdaptations.Select(a => new AdaptiveView("site " + site.Name, a.Rule, a.Action, a.Until, a.Reply)));
+        var sources = Engine.Pools.SuspendedSources.Select(s => new AdaptiveView("source " + s.Key, "", "suspend", s.Value, ""));
+        return sites.Concat(sources).OrderBy(a => a.Target, StringComparer.Ordinal).ToArray();
     }
 
     /// <summary>By durable id or X-Uuid; null when this process does not know the message.</summary>
@@ -79,14 +113,21 @@ internal sealed class DeliveryAdmin(SenderRole sender, IQueueStore store, QueueN
             e.UncountedAttempts, e.CreatedAt, e.RetryAt, e.LastError)
         : null;
 
+    /// <summary>Suspends or resumes a site. Resuming also lifts what adaptive shaping put on it (a suspension, a throttle)
+    /// and its back-off; <paramref name="name"/> may also be a source that adaptive shaping suspended.</summary>
     public AdminResult? SuspendSite(string name, bool suspend)
     {
         if (Engine.FindSite(name) is not { } site)
         {
-            return null;
+            return !suspend && Engine.Pools.Resume(name) ? new AdminResult($"source {name} resumed (adaptive suspension lifted)", 1) : null;
         }
         site.Suspend(suspend);
-        return new AdminResult(suspend ? $"site {site.Name} suspended" : $"site {site.Name} resumed", 1);
+        if (suspend)
+        {
+            return new AdminResult($"site {site.Name} suspended", 1);
+        }
+        var adaptive = site.ClearAdaptation();
+        return new AdminResult($"site {site.Name} resumed" + (adaptive ? " (adaptive suspension or throttle lifted)" : ""), 1);
     }
 
     public AdminResult SuspendQueue(string pattern)

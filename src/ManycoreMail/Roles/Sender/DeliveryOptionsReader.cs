@@ -79,6 +79,8 @@ internal static class DeliveryOptionsReader
             Admin = ReadAdmin(section.Section("admin")),
             SuspendedRetry = Seconds(section, "suspended-retry-seconds", defaults.SuspendedRetry),
             SiteIdleEviction = Seconds(section, "site-idle-eviction-seconds", defaults.SiteIdleEviction),
+            Egress = EgressOptionsReader.ReadPools(section),
+            AdaptiveRules = EgressOptionsReader.ReadAdaptive(section, ReadLimits),
         };
     }
 
