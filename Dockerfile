@@ -15,7 +15,6 @@ FROM mcr.microsoft.com/dotnet/aspnet:10.0
 # add a warning.
 ENV ASPNETCORE_HTTP_PORTS=
 # The Public Suffix List, for the MX server's relaxed DMARC alignment of reports (mxserver/public-suffix-list).
-USER root
 RUN apt-get update && apt-get install -y --no-install-recommends publicsuffix && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app /app
 COPY LICENSE /app/LICENSE
