@@ -115,7 +115,8 @@ internal sealed class ReportEntity
         if (contentType.IsMultipart && contentType.GetParameter("boundary") is { Length: > 0 } boundary)
         {
             var childDefault = contentType.MediaSubtype == "digest" ? "message/rfc822" : "text/plain";
-            var parts = SplitMultipart(rawBody, Encoding.UTF8.GetBytes("--" + boundary));
+            var parts = new List<Range>();
+            MimeWalker.Split(rawBody.Span, Encoding.UTF8.GetBytes("--" + boundary), parts, MaxParts);
             if (parts.Count > 0)
             {
                 var children = new List<ReportEntity>(parts.Count);
@@ -125,7 +126,7 @@ internal sealed class ReportEntity
                     {
                         break;
                     }
-                    children.Add(ParseEntity(part, depth + 1, budget, headersOnly: false, childDefault));
+                    children.Add(ParseEntity(rawBody[part], depth + 1, budget, headersOnly: false, childDefault));
                 }
                 return new ReportEntity(fields, contentType, rawBody, BodyForm.Raw, children);
             }
@@ -244,66 +245,6 @@ internal sealed class ReportEntity
     {
         var lf = text[position..].IndexOf((byte)'\n');
         return lf < 0 ? text.Length : position + lf + 1;
-    }
-
-    /// <summary>The parts between delimiter lines, as slices of <paramref name="body"/>.</summary>
-    private static List<ReadOnlyMemory<byte>> SplitMultipart(ReadOnlyMemory<byte> body, ReadOnlySpan<byte> delimiter)
-    {
-        var parts = new List<ReadOnlyMemory<byte>>();
-        var span = body.Span;
-        var position = 0;
-        var partStart = -1;
-        while (position < span.Length && parts.Count < MaxParts)
-        {
-            // Jump from one occurrence of the delimiter to the next; only one that starts a line counts.
-            var found = span[position..].IndexOf(delimiter);
-            if (found < 0)
-            {
-                break;
-            }
-            var at = position + found;
-            var end = NextLine(span, at);
-            var line = span[at..end].TrimEnd(LineSpace);
-            if ((at == 0 || span[at - 1] == (byte)'\n') && line.Length >= delimiter.Length)
-            {
-                var rest = line[delimiter.Length..];
-                var closing = rest.StartsWith("--"u8);
-                if (rest.IsEmpty || closing)
-                {
-                    if (partStart >= 0)
-                    {
-                        // Two delimiter lines in a row enclose an empty part (the line end belongs to the first).
-                        parts.Add(body[partStart..Math.Max(partStart, TrimLastLineEnd(span, at))]);
-                    }
-                    partStart = closing ? -1 : end;
-                    if (closing)
-                    {
-                        return parts;
-                    }
-                }
-            }
-            position = end;
-        }
-        if (partStart >= 0 && partStart < span.Length)
-        {
-            // No closing delimiter (a truncated bounce): keep what there is.
-            parts.Add(body[partStart..]);
-        }
-        return parts;
-    }
-
-    private static int TrimLastLineEnd(ReadOnlySpan<byte> body, int position)
-    {
-        // The line break before a delimiter belongs to the delimiter (RFC 2046 §5.1.1).
-        if (position > 0 && body[position - 1] == (byte)'\n')
-        {
-            position--;
-            if (position > 0 && body[position - 1] == (byte)'\r')
-            {
-                position--;
-            }
-        }
-        return position;
     }
 
     private static ReadOnlyMemory<byte> TransferDecode(ReadOnlyMemory<byte> raw, string? transferEncoding)

@@ -11,9 +11,6 @@ namespace ManycoreMail.Mime;
 /// <see cref="HtmlLinkRewriter"/>.</remarks>
 public static class HtmlBeacon
 {
-    /// <summary>Multipart nesting deeper than this is not walked (a hostile message must not recurse forever).</summary>
-    public const int MaxDepth = 32;
-
     /// <summary>Returns the new body (CRLF), or null when no text/html part with a &lt;/body&gt; was found.</summary>
     public static byte[]? Inject(ReadOnlyMemory<byte> message, MessageHeaders headers, string html)
     {

@@ -21,7 +21,7 @@ internal interface IPartContentEditor
     void Edit(ReadOnlySpan<byte> content, PartInfo part, List<ContentEdit> edits);
 }
 
-/// <summary>The walk shared by the pixel and the link rewriting: finds every text/html part (and, when asked, every
+/// <summary>The rewrite shared by the pixel and the link rewriting: on <see cref="MimeWalker"/>'s walk, finds every text/html part (and, when asked, every
 /// text/plain part) at any multipart depth, hands its decoded content to an <see cref="IPartContentEditor"/>, and writes the edits back in the part's own
 /// Content-Transfer-Encoding (base64, quoted-printable, 7bit, 8bit) and charset.</summary>
 /// <remarks>
@@ -57,55 +57,34 @@ internal sealed class HtmlPartRewriter
         ArgumentNullException.ThrowIfNull(headers);
         var bodyStart = Math.Min(headers.BodyOffset, message.Length);
         var rewriter = new HtmlPartRewriter(message, htmlEditor, plainEditor);
-        rewriter.VisitEntity(headers, bodyStart, message.Length, depth: 0, inDigest: false);
+        MimeWalker.Walk(message, headers, rewriter.Visit);
         return rewriter._edits.Count == 0 ? null : rewriter.Assemble(bodyStart);
     }
 
     private readonly record struct Edit(int Start, int End, byte[] Replacement);
 
-    private void VisitEntity(MessageHeaders headers, int bodyStart, int end, int depth, bool inDigest)
+    private void Visit(MimeWalkPart part)
     {
-        var contentType = ContentType.Parse(headers.First("Content-Type"));
-        if (contentType is null)
+        if (part.IsAttachment)
+        {
+            return;
+        }
+        if (part.ContentType is not { } contentType)
         {
             // RFC 2045 §5.2 / RFC 2046 §5.1.5: the default is text/plain, message/rfc822 in a digest.
-            if (_plainEditor is not null && !inDigest && !IsAttachment(headers))
+            if (_plainEditor is not null && !part.InDigest)
             {
-                RewriteContent(_plainEditor, headers, charset: null, bodyStart, end);
+                RewriteContent(_plainEditor, part);
             }
-            return;
-        }
-        if (contentType.IsMultipart)
-        {
-            var boundary = contentType.GetParameter("boundary");
-            if (depth >= HtmlBeacon.MaxDepth || string.IsNullOrEmpty(boundary) || boundary.Length > 200 || !Ascii.IsValid(boundary))
-            {
-                return;
-            }
-            var parts = new List<(int Start, int End)>();
-            FindParts(_message.Span, bodyStart, end, Encoding.ASCII.GetBytes("--" + boundary), parts);
-            foreach (var (partStart, partEnd) in parts)
-            {
-                if (!MessageHeaders.TryParse(_message[partStart..partEnd], out var partHeaders, out _))
-                {
-                    continue;
-                }
-                var partBody = Math.Min(partStart + partHeaders.BodyOffset, partEnd);
-                VisitEntity(partHeaders, partBody, partEnd, depth + 1, contentType.Is("multipart", "digest"));
-            }
-            return;
-        }
-        if (IsAttachment(headers))
-        {
             return;
         }
         if (contentType.Is("text", "html"))
         {
-            RewriteContent(_htmlEditor, headers, contentType.GetParameter("charset"), bodyStart, end);
+            RewriteContent(_htmlEditor, part);
         }
         else if (_plainEditor is not null && contentType.Is("text", "plain"))
         {
-            RewriteContent(_plainEditor, headers, contentType.GetParameter("charset"), bodyStart, end);
+            RewriteContent(_plainEditor, part);
         }
     }
 
@@ -134,14 +113,16 @@ internal sealed class HtmlPartRewriter
         return output;
     }
 
-    private void RewriteContent(IPartContentEditor editor, MessageHeaders headers, string? charset, int bodyStart, int end)
+    private void RewriteContent(IPartContentEditor editor, MimeWalkPart part)
     {
+        var charset = part.Charset;
+        var bodyStart = part.BodyStart;
         if (!MimeCharsets.IsAsciiCompatible(charset, out var isUtf8))
         {
             return;
         }
-        var encoding = (headers.First("Content-Transfer-Encoding") ?? "7bit").Trim().ToLowerInvariant();
-        var content = _message.Span[bodyStart..end];
+        var encoding = part.TransferEncoding;
+        var content = _message.Span[bodyStart..part.BodyEnd];
         _partEdits.Clear();
         switch (encoding)
         {
@@ -244,80 +225,6 @@ internal sealed class HtmlPartRewriter
                 throw new InvalidOperationException("HTML edits must be in ascending order, non-overlapping and within the part.");
             }
             position = edit.End;
-        }
-    }
-
-    private static bool IsAttachment(MessageHeaders headers) =>
-        headers.First("Content-Disposition")?.TrimStart().StartsWith("attachment", StringComparison.OrdinalIgnoreCase) == true;
-
-    /// <summary>The encapsulated parts of a multipart body (RFC 2046 §5.1.1): each part runs from after its
-    /// delimiter line to before the line break that precedes the next delimiter. Preamble and epilogue are skipped.</summary>
-    private static void FindParts(ReadOnlySpan<byte> span, int start, int end, ReadOnlySpan<byte> delimiter, List<(int, int)> parts)
-    {
-        var partStart = -1;
-        var search = start;
-        // Every round moves search forward.
-        while (search < end)
-        {
-            var index = span[search..end].IndexOf(delimiter);
-            if (index < 0)
-            {
-                break;
-            }
-            var position = search + index;
-            search = position + 1;
-            if (position != start && span[position - 1] != (byte)'\n')
-            {
-                continue;
-            }
-            var after = position + delimiter.Length;
-            var isClose = after + 1 < end && span[after] == (byte)'-' && span[after + 1] == (byte)'-';
-            var k = isClose ? after + 2 : after;
-            while (k < end && span[k] is (byte)' ' or (byte)'\t')
-            {
-                k++; // transport padding
-            }
-            int next;
-            if (k == end)
-            {
-                next = end;
-            }
-            else if (span[k] == (byte)'\n')
-            {
-                next = k + 1;
-            }
-            else if (span[k] == (byte)'\r' && (k + 1 == end || span[k + 1] == (byte)'\n'))
-            {
-                next = Math.Min(k + 2, end);
-            }
-            else
-            {
-                continue; // "--boundaryX": a longer line, not our delimiter
-            }
-
-            if (partStart >= 0)
-            {
-                var contentEnd = position;
-                if (contentEnd > partStart && span[contentEnd - 1] == (byte)'\n')
-                {
-                    contentEnd--;
-                    if (contentEnd > partStart && span[contentEnd - 1] == (byte)'\r')
-                    {
-                        contentEnd--;
-                    }
-                }
-                parts.Add((partStart, contentEnd));
-            }
-            if (isClose)
-            {
-                return;
-            }
-            partStart = next;
-            search = next;
-        }
-        if (partStart >= 0 && partStart < end)
-        {
-            parts.Add((partStart, end)); // no close delimiter: the last part runs to the end
         }
     }
 }
