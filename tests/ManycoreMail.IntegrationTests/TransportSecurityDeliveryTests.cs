@@ -89,7 +89,8 @@ public sealed class TransportSecurityDeliveryTests
         Assert.True(File.Exists(Path.Combine(harness.Directory, "mta-sts-policies.json")));
 
         var policies = Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies;
-        Assert.Equal((TlsPolicyKind.None, 1L), Assert.Single(policies, p => p.PolicyDomain == "plain.test") is var plain ? (plain.Kind, plain.Successes) : default);
+        var plain = Assert.Single(policies, p => p.PolicyDomain == "plain.test");
+        Assert.Equal((TlsPolicyKind.None, 1L), (plain.Kind, plain.Successes));
         var policy = Assert.Single(policies, p => p.PolicyDomain == "sts.test");
         Assert.Equal(TlsPolicyKind.Sts, policy.Kind);
         Assert.Equal(TlsResultType.CertificateHostMismatch, policy.Failures[0].ResultType);
