@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using ManycoreMail.Smtp;
 using ManycoreMail.Smtp.Client;
+using ManycoreMail.TransportSecurity;
 using Microsoft.Extensions.Logging;
 
 namespace ManycoreMail.Delivery;
@@ -220,6 +221,12 @@ internal sealed class DeliverySite
         job.DeferAll($"{Name} is in back-off after: {_backoffCause?.Reason}", _backoffCause?.SiteAnswered ?? false,
             _backoffCause?.Reply is { } r ? ReplyClassifier.Classify(r).BounceClass : BounceClass.Connection, _backoffUntil);
 
+    /// <summary>The recipient domain's MTA-STS or DANE policy refused every host: only that domain's mail waits (with
+    /// the policy's enhanced status and reason); the site stays open for the other domains sharing its MX set.</summary>
+    private static void DeferForPolicy(DeliveryJob job, ConnectFailure failure, PolicyRefusal refusal) =>
+        job.DeferAll($"{refusal.EnhancedStatus} {failure.Reason}", failure.SiteAnswered,
+            ReplyClassifier.Classify(new SmtpReply(451, refusal.EnhancedStatus, refusal.Reason)).BounceClass);
+
     /// <summary>One pooled connection's life: take ready jobs until idle, reconnecting after the per-connection limit.</summary>
     private async Task RunConnectionAsync()
     {
@@ -255,11 +262,16 @@ internal sealed class DeliverySite
                         (connection, host, failure) = await _connector.ConnectAsync(job.Domain, job.Hosts, Policy, _stopping, Egress?.Source).ConfigureAwait(false);
                         if (connection is null)
                         {
-                            if (failure!.Reply is { } refused)
+                            if (failure!.Refusal is { } policyRefusal)
+                            {
+                                DeferForPolicy(job, failure, policyRefusal);
+                                continue;
+                            }
+                            if (failure.Reply is { } refused)
                             {
                                 Egress?.Observer?.Observe(this, job, refused);
                             }
-                            EnterBackoff(failure!);
+                            EnterBackoff(failure);
                             lock (_lock)
                             {
                                 DeferForBackoff(job);

@@ -15,8 +15,10 @@ internal sealed record SitePolicy(SmtpTlsMode Tls, RelayConnector? Relay = null)
     public bool MayFallBackToPlain => Relay is null && Tls == SmtpTlsMode.Opportunistic;
 }
 
-/// <summary>A connection that failed for every host: why, and whether any server said something.</summary>
-internal sealed record ConnectFailure(string Reason, bool SiteAnswered, SmtpReply? Reply);
+/// <summary>A connection that failed for every host: why, and whether any server said something. <paramref name="Refusal"/>
+/// is set when every host was refused by the recipient domain's MTA-STS or DANE policy: the domain's mail waits, the
+/// site (shared by other domains with the same MX set) is healthy.</summary>
+internal sealed record ConnectFailure(string Reason, bool SiteAnswered, SmtpReply? Reply, PolicyRefusal? Refusal = null);
 
 /// <summary>Opens one connection to a site: each host and address by preference until one greets us, STARTTLS per
 /// policy (plain text again for a host with broken TLS when the policy allows); a smarthost through its
@@ -34,6 +36,8 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
         var failures = new List<string>(Math.Min(hosts.Count, 4));
         var answered = false;
         SmtpReply? lastReply = null;
+        PolicyRefusal? refusal = null;
+        var refusals = 0;
         // MTA-STS and DANE apply to MX delivery; a smarthost has its own TLS settings.
         var secured = policy.Relay is null && security is not null
             ? await security.ResolveAsync(domain, [.. hosts.Select(h => h.Name).Distinct(StringComparer.OrdinalIgnoreCase)], cancellationToken).ConfigureAwait(false)
@@ -42,9 +46,11 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
         {
             var tls = policy.Tls;
             var hostPolicy = secured?.For(host.Name);
-            if (hostPolicy?.Skip is { } skip)
+            if (hostPolicy is { Skip: not null })
             {
-                failures.Add($"{host.Name}: {skip}");
+                refusal = TransportSecurityGate.Skipped(hostPolicy);
+                refusals++;
+                failures.Add(refusal.Reason);
                 continue;
             }
             if (hostPolicy is { TlsRequired: true })
@@ -58,12 +64,16 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
             // At most two tries per address: as the policy says, then plain text if TLS itself broke.
             for (var attempt = 0; attempt < 2; attempt++)
             {
+                string? certificateRefusal = null;
                 try
                 {
                     var transport = ClientOptions(host, tls, source);
                     if (secured is not null && hostPolicy is not null)
                     {
-                        transport = transport with { CertificateValidation = security!.Validator(secured, hostPolicy, host.EndPoint) };
+                        transport = transport with
+                        {
+                            CertificateValidation = security!.Validator(secured, hostPolicy, host.EndPoint, r => certificateRefusal = r),
+                        };
                     }
                     var connection = policy.Relay is { } relay
                         ? await relay.ConnectAsync(host.EndPoint, transport, cancellationToken).ConfigureAwait(false)
@@ -81,6 +91,13 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
                     logger.Log(policy.Relay is null ? LogLevel.Information : LogLevel.Warning,
                         "Could not use {Host} [{EndPoint}]: {Error}", host.Name, host.EndPoint, e.Message);
                     security?.Failed(secured, hostPolicy, host.EndPoint, e);
+                    if (secured is not null && TransportSecurityGate.Refusal(hostPolicy, e, certificateRefusal) is { } refused)
+                    {
+                        refusal = refused;
+                        refusals++;
+                        failures[^1] = refused.Reason;
+                        break;
+                    }
                     if (tls == SmtpTlsMode.Opportunistic && policy.MayFallBackToPlain && IsTlsFailure(e))
                     {
                         // RFC 7435: opportunistic TLS must never make mail undeliverable.
@@ -94,7 +111,9 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
             }
         }
         var reason = failures.Count == 0 ? "no usable mail host" : string.Join("; ", failures.TakeLast(3));
-        return (null, null, new ConnectFailure(reason, answered, lastReply));
+        // Only when the policy refused every host is it the domain's failure; any other failure is the site's.
+        var byPolicy = refusals > 0 && refusals == failures.Count ? refusal : null;
+        return (null, null, new ConnectFailure(reason, answered, lastReply, byPolicy));
     }
 
     /// <summary>MX hosts are not authenticated (RFC 7435); a relay connector replaces the TLS settings with its own.</summary>

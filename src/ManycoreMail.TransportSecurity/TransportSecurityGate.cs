@@ -32,8 +32,9 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
     }
 
     /// <summary>The handshake's certificate check: the host policy decides, a refusal is counted (and under MTA-STS
-    /// testing only counted: the connection goes on).</summary>
-    public RemoteCertificateValidationCallback Validator(DomainTlsPolicy domain, HostTlsPolicy host, IPEndPoint endPoint) =>
+    /// testing only counted: the connection goes on). <paramref name="refused"/> hears the reason, so the deferral
+    /// can say it (the TLS stack only says "rejected by the callback").</summary>
+    public RemoteCertificateValidationCallback Validator(DomainTlsPolicy domain, HostTlsPolicy host, IPEndPoint endPoint, Action<string>? refused = null) =>
         (_, certificate, chain, errors) =>
         {
             var refusal = host.Check(certificate, chain, errors);
@@ -43,8 +44,52 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
             }
 
             reports.Record(Result(domain, host, endPoint) with { FailureType = FailureType(host, refusal), FailureReasonCode = refusal });
+            if (!host.ReportOnly)
+            {
+                refused?.Invoke(refusal);
+            }
+
             return host.ReportOnly;
         };
+
+    /// <summary>Non-null when <paramref name="error"/> is the host policy refusing the connection rather than the
+    /// network or the server failing: such a failure belongs to the recipient domain, not to the MX set.</summary>
+    /// <param name="certificateRefusal">What <see cref="Validator"/> reported for this attempt, if anything.</param>
+    public static PolicyRefusal? Refusal(HostTlsPolicy? host, Exception error, string? certificateRefusal)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        if (host is not { TlsRequired: true, ReportOnly: false })
+        {
+            return null;
+        }
+
+        if (certificateRefusal is not null)
+        {
+            return PolicyRefusal.Failed($"{host.Host}: {Describe(host)} refused the certificate: {certificateRefusal}");
+        }
+
+        if (error.Message.Contains("STARTTLS", StringComparison.Ordinal))
+        {
+            return PolicyRefusal.NoTls($"{host.Host}: TLS is required by {Describe(host)} but {error.Message}");
+        }
+
+        return error.InnerException is System.Security.Authentication.AuthenticationException
+            ? PolicyRefusal.Failed($"{host.Host}: TLS is required by {Describe(host)} but {error.Message}")
+            : null;
+    }
+
+    /// <summary>A host the policy excludes outright (<see cref="HostTlsPolicy.Skip"/>).</summary>
+    public static PolicyRefusal Skipped(HostTlsPolicy host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        return PolicyRefusal.Failed($"{host.Host}: {Describe(host)}: {host.Skip}");
+    }
+
+    private static string Describe(HostTlsPolicy host) => host.Kind switch
+    {
+        TlsPolicyKind.Sts => "the MTA-STS policy",
+        _ => "DANE",
+    };
 
     public void Connected(DomainTlsPolicy? domain, HostTlsPolicy? host, IPEndPoint endPoint, bool isTls)
     {

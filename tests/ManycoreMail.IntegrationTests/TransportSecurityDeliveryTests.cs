@@ -37,8 +37,10 @@ public sealed class TransportSecurityDeliveryTests
         Assert.Single(good.Handler.Delivered);
         Assert.True(Assert.Single(good.Handler.Delivered).Session.IsTls);
 
-        await Eventually.TrueAsync(() => harness.Role!.Engine.Snapshot().Any(s => s.BackoffUntil is not null), Deadline, "the mismatching site to back off");
+        var deferred = await DeferredAsync(harness, "b@bad.dane.test");
+        Assert.StartsWith("4.7.5 mx-bad.dane.test: DANE refused the certificate", deferred, StringComparison.Ordinal);
         Assert.Empty(bad.Handler.Delivered);
+        Assert.DoesNotContain(harness.Role!.Engine.Snapshot(), s => s.BackoffUntil is not null);
 
         var policies = Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies;
         var ee = Assert.Single(policies, p => p.PolicyDomain == "ee.dane.test");
@@ -48,13 +50,14 @@ public sealed class TransportSecurityDeliveryTests
     }
 
     [Fact]
-    public async Task Mta_sts_enforce_defers_when_the_mx_certificate_does_not_name_the_host()
+    public async Task Mta_sts_enforce_defers_its_domain_with_4_7_5_while_another_domain_on_the_same_mx_delivers()
     {
         using var ca = TestPki.CreateCa("STS delivery test CA");
         using var misnamed = TestPki.Issue(ca, "wrong.sts.test");
         using var dns = await SignedDns.StartAsync("signed.test", [], new Dictionary<string, IEnumerable<string>>
         {
             ["sts.test"] = ["@ MX 10 mx.sts.test.", "mx A 127.0.0.73", "mta-sts A 127.0.0.1", "_mta-sts TXT \"v=STSv1; id=1\""],
+            ["plain.test"] = ["@ MX 10 mx.sts.test."],
         });
         var web = Directory.CreateTempSubdirectory("sts-web-").FullName;
         Directory.CreateDirectory(Path.Combine(web, ".well-known"));
@@ -73,15 +76,38 @@ public sealed class TransportSecurityDeliveryTests
         });
 
         await harness.EnqueueAsync("s1", "a@sts.test");
-        await Eventually.TrueAsync(() => harness.Role!.Engine.Snapshot().Any(s => s.BackoffUntil is not null) && harness.Role.ActiveCount == 0, Deadline, "deferred");
-        Assert.Empty(mx.Handler.Delivered);
+        var deferred = await DeferredAsync(harness, "a@sts.test");
+        Assert.StartsWith("4.7.5 mx.sts.test: the MTA-STS policy refused the certificate", deferred, StringComparison.Ordinal);
+        // The refusal is sts.test's alone: a domain without a policy on the same MX host set is not held back.
+        await harness.EnqueueAsync("p1", "b@plain.test");
+        var delivered = Assert.Single(await harness.WaitForEventsAsync(1, Deadline));
+        Assert.Equal("b@plain.test", delivered.GetProperty("email").GetString());
+        Assert.Equal("b@plain.test", Assert.Single(mx.Handler.Delivered).Recipient);
+        Assert.DoesNotContain(harness.Role!.Engine.Snapshot(), s => s.BackoffUntil is not null);
+        await Eventually.TrueAsync(() => harness.Role.ActiveCount == 0, Deadline, "the deferral settled");
         Assert.Equal(1, await harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None));
         Assert.True(File.Exists(Path.Combine(harness.Directory, "mta-sts-policies.json")));
 
-        var policy = Assert.Single(Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies);
+        var policies = Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies;
+        var plain = Assert.Single(policies, p => p.PolicyDomain == "plain.test");
+        Assert.Equal((TlsPolicyKind.None, 1L), (plain.Kind, plain.Successes));
+        var policy = Assert.Single(policies, p => p.PolicyDomain == "sts.test");
         Assert.Equal(TlsPolicyKind.Sts, policy.Kind);
         Assert.Equal(TlsResultType.CertificateHostMismatch, policy.Failures[0].ResultType);
         Directory.Delete(web, recursive: true);
+    }
+
+    /// <summary>The reason of the first deferred event for <paramref name="recipient"/>.</summary>
+    private static async Task<string> DeferredAsync(DeliveryHarness harness, string recipient)
+    {
+        var events = await Eventually.GetAsync(async () =>
+        {
+            var all = await harness.WaitForEventsAsync(0, Deadline, withDeferred: true);
+            return all.FirstOrDefault(e => e.GetProperty("event").GetString() == "deferred" && e.GetProperty("email").GetString() == recipient) is { ValueKind: System.Text.Json.JsonValueKind.Object } found
+                ? found.GetProperty("reason").GetString()
+                : null;
+        }, Deadline, $"a deferred event for {recipient}");
+        return events!;
     }
 
     private static SmtpServerOptions WithCertificate(X509Certificate2 certificate) =>

@@ -111,6 +111,45 @@ public sealed class MtaStsTests(MtaStsWorld world) : IClassFixture<MtaStsWorld>
     }
 
     [Fact]
+    public async Task A_caller_giving_up_does_not_cancel_the_fetch_another_caller_shares()
+    {
+        // A policy "server" that accepts and stays silent: the fetch is in flight until the test closes the socket.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var accepted = new System.Collections.Concurrent.ConcurrentQueue<Socket>();
+        var accepting = Task.Run(async () =>
+        {
+            while (true)
+            {
+                accepted.Enqueue(await silent.AcceptSocketAsync());
+            }
+        });
+        var storage = System.IO.Directory.CreateTempSubdirectory("sts-shared-").FullName;
+        using var resolver = world.CreateResolver();
+        using var fetcher = new MtaStsFetcher(resolver, world.Trust, Timeout, ((IPEndPoint)silent.LocalEndpoint).Port);
+        var source = new MtaStsPolicySource(resolver, fetcher, new MtaStsPolicyStore(storage), TimeProvider.System);
+
+        using var impatient = new CancellationTokenSource();
+        var first = source.GetAsync("sts.test", impatient.Token);
+        await Eventually.TrueAsync(() => !accepted.IsEmpty, Timeout, "the policy fetch to connect");
+        var second = source.GetAsync("sts.test", None);
+        await impatient.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
+
+        // The server hangs up: the shared fetch ends as a fetch error, not as the first caller's cancellation.
+        foreach (var socket in accepted)
+        {
+            socket.Dispose();
+        }
+
+        var lookup = await second;
+        Assert.Equal("sts-policy-fetch-error", lookup.FailureType);
+        Assert.Single(accepted);
+        silent.Stop();
+        System.IO.Directory.Delete(storage, recursive: true);
+    }
+
+    [Fact]
     public async Task Enforce_skips_mx_hosts_outside_the_policy_and_requires_a_verified_named_certificate()
     {
         var storage = System.IO.Directory.CreateTempSubdirectory("sts-store-").FullName;

@@ -39,14 +39,21 @@ public sealed class MtaStsPolicySource(IDnsResolver resolver, MtaStsFetcher fetc
             return failed.Lookup;
         }
 
-        var fetch = _inFlight.GetOrAdd(domain, d => new Lazy<Task<MtaStsLookup>>(() => FetchAsync(d, record, cached, cancellationToken)));
+        var fetch = _inFlight.GetOrAdd(domain, d => new Lazy<Task<MtaStsLookup>>(() => FetchSharedAsync(d, record, cached)));
+        return await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One fetch per domain, awaited by every caller that asks meanwhile. It runs on no caller's token: the
+    /// first caller giving up must not fail the others. The fetcher's own timeout bounds it.</summary>
+    private async Task<MtaStsLookup> FetchSharedAsync(string domain, MtaStsRecord record, CachedMtaStsPolicy? cached)
+    {
         try
         {
-            return await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return await FetchAsync(domain, record, cached, CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
-            _inFlight.TryRemove(new(domain, fetch));
+            _inFlight.TryRemove(domain, out _);
         }
     }
 
