@@ -65,7 +65,8 @@ internal sealed class OperationsSync(DeliveryEngine engine, IDeliveryStateStore 
 {
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(2);
 
-    private readonly Channel<OperationChange> _changes = Channel.CreateUnbounded<OperationChange>(new UnboundedChannelOptions { SingleReader = true });
+    // Not SingleReader: the single-reader channel cannot count, and the loop asks whether changes are still waiting.
+    private readonly Channel<OperationChange> _changes = Channel.CreateUnbounded<OperationChange>();
 
     /// <summary>Hands a change to the writer (the engine calls this; never blocks).</summary>
     public void Publish(OperationChange change) => _changes.Writer.TryWrite(change);

@@ -369,9 +369,11 @@ internal sealed class MailerHost : IAsyncDisposable
     /// is logged; the loop loads it once it answers.</summary>
     private async Task StartOperationsSyncAsync(DeliveryEngine engine, CancellationToken cancellationToken)
     {
-        var redis = Queue == QueueBackend.Redis ? new RedisClient(RedisClientOf(_options.Redis, "manycore-mail-ops-" + Environment.ProcessId)) : null;
+        var redis = Queue == QueueBackend.Redis
+            ? new RedisDeliveryStateStore(new RedisClient(RedisClientOf(_options.Redis, "manycore-mail-ops-" + Environment.ProcessId)), new RedisQueueStoreOptions().KeyPrefix)
+            : null;
         var sqlite = redis is null ? SqliteDeliveryStateStore.Open(_options.Storage.Path) : null;
-        IDeliveryStateStore store = redis is not null ? new RedisDeliveryStateStore(redis, new RedisQueueStoreOptions().KeyPrefix) : sqlite!;
+        IDeliveryStateStore store = (IDeliveryStateStore?)redis ?? sqlite!;
         var sync = new OperationsSync(engine, store, _time, _loggers.CreateLogger<OperationsSync>());
         engine.Journal(sync.Publish);
         try

@@ -86,9 +86,10 @@ internal sealed class SqliteDeliveryStateStore : IDeliveryStateStore, IDisposabl
 /// <summary>
 /// The operations state on <c>--queue redis</c>: one hash <c>{prefix}ops</c> (prefix as the queue store's), field
 /// <c>kind|target</c>, value <c>until-ms|detail</c> (until empty: until lifted), shared by every sender process of the
-/// cluster; lapsed fields are dropped as they are read.
+/// cluster; lapsed fields are dropped as they are read. Owns its client (a connection of its own, so that polls never
+/// queue behind the queue store's blocking reads).
 /// </summary>
-internal sealed class RedisDeliveryStateStore(RedisClient redis, string keyPrefix) : IDeliveryStateStore
+internal sealed class RedisDeliveryStateStore(RedisClient redis, string keyPrefix) : IDeliveryStateStore, IAsyncDisposable
 {
     private readonly string _key = keyPrefix + "ops";
 
@@ -143,4 +144,6 @@ internal sealed class RedisDeliveryStateStore(RedisClient redis, string keyPrefi
             : long.TryParse(value[..split], NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
         return new OperationEntry(kind, field[(bar + 1)..], until, value[(split + 1)..]);
     }
+
+    public ValueTask DisposeAsync() => redis.DisposeAsync();
 }
