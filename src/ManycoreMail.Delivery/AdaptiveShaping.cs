@@ -251,7 +251,7 @@ internal sealed class SiteAdaptation
 /// line with its fields and a count in <see cref="IEgressMetrics.AdaptiveAction"/>.
 /// </summary>
 internal sealed class AdaptiveShaping(IReadOnlyList<AdaptiveRule> rules, PoolSelection pools, Func<string, TimeSpan, int> bounceQueue,
-    IEgressMetrics? metrics, TimeProvider time, ILogger logger) : IReplyObserver
+    IEgressMetrics? metrics, TimeProvider time, ILogger logger, Action<OperationChange>? publish = null) : IReplyObserver
 {
     /// <summary>Bounce directives by queue, so that a burst of matching replies bounces a queue once.</summary>
     private readonly ConcurrentDictionary<string, DateTimeOffset> _bounced = new(StringComparer.OrdinalIgnoreCase);
@@ -286,6 +286,7 @@ internal sealed class AdaptiveShaping(IReadOnlyList<AdaptiveRule> rules, PoolSel
                     return;
                 }
                 pools.Suspend(egress.Source.Name, until);
+                publish?.Invoke(new OperationChange(new OperationEntry(OperationKind.SourceSuspended, egress.Source.Name, until)));
                 target = "source " + egress.Source.Name;
                 break;
             case AdaptiveAction.Suspend:
@@ -294,6 +295,7 @@ internal sealed class AdaptiveShaping(IReadOnlyList<AdaptiveRule> rules, PoolSel
                     return;
                 }
                 site.SuspendFor(view);
+                publish?.Invoke(new OperationChange(OperationEntry.Adaptive(OperationKind.SiteAdaptiveSuspended, site.Name, view)));
                 target = "site " + site.Name;
                 break;
             case AdaptiveAction.Throttle:
@@ -302,6 +304,7 @@ internal sealed class AdaptiveShaping(IReadOnlyList<AdaptiveRule> rules, PoolSel
                     return;
                 }
                 site.Adaptation.Throttle(view, rule.Limits ?? SiteLimits.Default);
+                publish?.Invoke(new OperationChange(OperationEntry.Adaptive(OperationKind.SiteThrottled, site.Name, view)));
                 target = "site " + site.Name;
                 break;
             default:

@@ -35,6 +35,12 @@ internal sealed class DeliveryEngine : IDisposable
     private readonly ConcurrentDictionary<string, bool> _suspendedQueues = new(StringComparer.OrdinalIgnoreCase);
     /// <summary>Scheduled queue patterns an operator bounced, until when messages still waiting for them are bounced.</summary>
     private readonly ConcurrentDictionary<string, DateTimeOffset> _bouncedQueues = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Sites an operator suspended, by name: kept here so that a site made later (here, or after a restart or
+    /// an eviction) starts suspended.</summary>
+    private readonly ConcurrentDictionary<string, bool> _suspendedSites = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Adaptive actions by site name as last loaded from the operations store, applied to sites made later.</summary>
+    private IReadOnlyDictionary<string, OperationEntry[]> _storedAdaptations = new Dictionary<string, OperationEntry[]>();
+    private Action<OperationChange> _publish = _ => { };
     private long _nextEvictionTicks;
 
     /// <param name="smtpPort">The port of MX hosts (25; another only in tests).</param>
@@ -53,7 +59,7 @@ internal sealed class DeliveryEngine : IDisposable
         _pools = new PoolSelection(options.Egress ?? EgressOptions.Implicit(options.SourceAddress, heloName),
             new WarmUpLedger(egress?.WarmUpStore ?? new InMemoryWarmUpStore(), time), time);
         _egressMetrics = egress?.Metrics;
-        _adaptive = new AdaptiveShaping(options.AdaptiveRules, _pools, BounceQueue, _egressMetrics, time, logger);
+        _adaptive = new AdaptiveShaping(options.AdaptiveRules, _pools, BounceQueue, _egressMetrics, time, logger, change => _publish(change));
     }
 
     /// <summary>The egress pools, their sources' suspensions and warm-up counts.</summary>
@@ -86,9 +92,128 @@ internal sealed class DeliveryEngine : IDisposable
 
     /// <summary>Holds every scheduled queue matching <paramref name="pattern"/> (exact, or a prefix ending in '*'):
     /// its messages are rescheduled without counting an attempt until <see cref="ResumeQueue"/>.</summary>
-    public void SuspendQueue(string pattern) => _suspendedQueues[pattern] = true;
+    public void SuspendQueue(string pattern)
+    {
+        _suspendedQueues[pattern] = true;
+        _publish(new OperationChange(new OperationEntry(OperationKind.QueueSuspended, pattern, null)));
+    }
 
-    public bool ResumeQueue(string pattern) => _suspendedQueues.TryRemove(pattern, out _);
+    public bool ResumeQueue(string pattern)
+    {
+        _publish(new OperationChange(new OperationEntry(OperationKind.QueueSuspended, pattern, null), Removed: true));
+        return _suspendedQueues.TryRemove(pattern, out _);
+    }
+
+    /// <summary>Sends every operations change (operator and adaptive) to <paramref name="publish"/>, which persists it and
+    /// tells the other processes; set once at start, before deliveries.</summary>
+    public void Journal(Action<OperationChange> publish) => _publish = publish;
+
+    /// <summary>Suspends or resumes the site named <paramref name="name"/>, here and (through the journal) in every process
+    /// sharing the operations store; false when no such site is known here.</summary>
+    public bool SuspendSite(string name, bool suspend)
+    {
+        var site = FindSite(name);
+        if (site is null && !(!suspend && _suspendedSites.ContainsKey(name)))
+        {
+            return false;
+        }
+        var key = site?.Name ?? name;
+        if (suspend)
+        {
+            _suspendedSites[key] = true;
+        }
+        else
+        {
+            _suspendedSites.TryRemove(key, out _);
+        }
+        site?.Suspend(suspend);
+        _publish(new OperationChange(new OperationEntry(OperationKind.SiteSuspended, key, null), Removed: !suspend));
+        return true;
+    }
+
+    /// <summary>Lifts adaptive shaping's suspension and throttle of a site (<c>mailer site resume</c>); false when none stood.</summary>
+    public bool ClearAdaptation(DeliverySite site)
+    {
+        _publish(new OperationChange(new OperationEntry(OperationKind.SiteAdaptiveSuspended, site.Name, null), Removed: true));
+        _publish(new OperationChange(new OperationEntry(OperationKind.SiteThrottled, site.Name, null), Removed: true));
+        return site.ClearAdaptation();
+    }
+
+    /// <summary>Lifts adaptive shaping's suspension of a source; false when none stood.</summary>
+    public bool ResumeSource(string source)
+    {
+        _publish(new OperationChange(new OperationEntry(OperationKind.SourceSuspended, source, null), Removed: true));
+        return _pools.Resume(source);
+    }
+
+    /// <summary>Makes the operations state what <paramref name="entries"/> (the store's, standing now) say: what another
+    /// process changed takes effect here, and what was lifted there is lifted here.</summary>
+    public void ApplyOperations(IReadOnlyList<OperationEntry> entries)
+    {
+        var now = _time.GetUtcNow();
+        var standing = entries.Where(e => e.Stands(now)).ToArray();
+        Replace(_suspendedSites, standing.Where(e => e.Kind == OperationKind.SiteSuspended).ToDictionary(e => e.Target, _ => true, StringComparer.OrdinalIgnoreCase));
+        Replace(_suspendedQueues, standing.Where(e => e.Kind == OperationKind.QueueSuspended).ToDictionary(e => e.Target, _ => true, StringComparer.OrdinalIgnoreCase));
+        Replace(_bouncedQueues, standing.Where(e => e.Kind == OperationKind.QueueBounced)
+            .ToDictionary(e => e.Target, e => e.Until ?? DateTimeOffset.MaxValue, StringComparer.OrdinalIgnoreCase));
+        var sources = standing.Where(e => e.Kind == OperationKind.SourceSuspended).ToDictionary(e => e.Target, e => e.Until ?? DateTimeOffset.MaxValue, StringComparer.OrdinalIgnoreCase);
+        foreach (var (source, _) in _pools.SuspendedSources.Where(s => !sources.ContainsKey(s.Key)))
+        {
+            _pools.Resume(source);
+        }
+        foreach (var (source, until) in sources)
+        {
+            _pools.Suspend(source, until);
+        }
+        _storedAdaptations = standing.Where(e => e.Kind is OperationKind.SiteAdaptiveSuspended or OperationKind.SiteThrottled)
+            .GroupBy(e => e.Target, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.OrdinalIgnoreCase);
+        foreach (var site in _sites.Values)
+        {
+            ApplyStored(site);
+        }
+    }
+
+    /// <summary>Brings one site to the stored state: its operator suspension and its adaptive actions.</summary>
+    private void ApplyStored(DeliverySite site)
+    {
+        var suspended = _suspendedSites.ContainsKey(site.Name);
+        if (site.IsSuspended != suspended)
+        {
+            site.Suspend(suspended);
+        }
+        var now = _time.GetUtcNow();
+        var wanted = _storedAdaptations.GetValueOrDefault(site.Name) ?? [];
+        var views = wanted.Select(e => e.AsAdaptation()).ToArray();
+        var active = site.Adaptation.Active(now);
+        if (views.Length == active.Count && views.All(active.Contains))
+        {
+            return;
+        }
+        site.Adaptation.Clear(now);
+        foreach (var (entry, view) in wanted.Zip(views))
+        {
+            if (entry.Kind == OperationKind.SiteAdaptiveSuspended)
+            {
+                site.SuspendFor(view);
+            }
+            else if (_options.AdaptiveRules.FirstOrDefault(r => r.Name == view.Rule) is { } rule)
+            {
+                site.Adaptation.Throttle(view, rule.Limits ?? SiteLimits.Default);
+            }
+        }
+    }
+
+    private static void Replace<T>(ConcurrentDictionary<string, T> current, Dictionary<string, T> wanted)
+    {
+        foreach (var key in current.Keys.Where(k => !wanted.ContainsKey(k)))
+        {
+            current.TryRemove(key, out _);
+        }
+        foreach (var (key, value) in wanted)
+        {
+            current[key] = value;
+        }
+    }
 
     public bool IsQueueSuspended(string queue) => _suspendedQueues.Keys.Any(p => ScheduledQueueName.Matches(p, queue));
 
@@ -97,7 +222,9 @@ internal sealed class DeliveryEngine : IDisposable
     /// longest queue lifetime, after which none of them can be left). Returns how many were bounced now.</summary>
     public int BounceQueue(string pattern, TimeSpan standFor)
     {
-        _bouncedQueues[pattern] = _time.GetUtcNow() + standFor;
+        var until = _time.GetUtcNow() + standFor;
+        _bouncedQueues[pattern] = until;
+        _publish(new OperationChange(new OperationEntry(OperationKind.QueueBounced, pattern, until)));
         var bounced = 0;
         foreach (var site in _sites.Values)
         {
@@ -111,7 +238,11 @@ internal sealed class DeliveryEngine : IDisposable
     }
 
     /// <summary>Withdraws a bounce directive (messages not yet bounced are delivered again).</summary>
-    public bool CancelBounce(string pattern) => _bouncedQueues.TryRemove(pattern, out _);
+    public bool CancelBounce(string pattern)
+    {
+        _publish(new OperationChange(new OperationEntry(OperationKind.QueueBounced, pattern, null), Removed: true));
+        return _bouncedQueues.TryRemove(pattern, out _);
+    }
 
     private bool IsQueueBounced(string queue)
     {
@@ -331,7 +462,9 @@ internal sealed class DeliveryEngine : IDisposable
     private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy, SiteEgress egress)
     {
         _logger.LogDebug("New site {Site}: {Limits}", name, limits);
-        return new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token, egress);
+        var site = new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token, egress);
+        ApplyStored(site);
+        return site;
     }
 
     private SourceChoice ChooseSource(string queue, string reversePath, string provider, int recipients)

@@ -211,6 +211,7 @@ internal sealed class MailerHost : IAsyncDisposable
                 _disposables.Add(warmUps);
             }
             egressMetrics.Watch(engine, EgressProviders.Names(_options.Sender.Delivery.ShapingRules));
+            await StartOperationsSyncAsync(engine, cancellationToken).ConfigureAwait(false);
             var outbox = _options.Sender.Sink ? new OutboxSink(Path.Combine(_options.Storage.Path, "outbox"), senderMetrics, _loggers.CreateLogger<OutboxSink>()) : null;
             var sender = new SenderRole(_store, _options.Queues, _options.Sender, engine, senderMetrics, events, Metrics.ForRoles(RoleNames.Sender), _time, _loggers.CreateLogger<SenderRole>(), AutoSuppressions, outbox);
             await StartRoleAsync(sender.AsRole(), cancellationToken).ConfigureAwait(false);
@@ -361,6 +362,43 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         await role.StartAsync(cancellationToken).ConfigureAwait(false);
         _started.Add(role);
+    }
+
+    /// <summary>Suspensions, bounces and adaptive actions in a store that outlives the process (and, on Redis, is the
+    /// cluster's): loaded before the first delivery, then kept in step by a loop. A store that does not answer at start
+    /// is logged; the loop loads it once it answers.</summary>
+    private async Task StartOperationsSyncAsync(DeliveryEngine engine, CancellationToken cancellationToken)
+    {
+        var redis = Queue == QueueBackend.Redis
+            ? new RedisDeliveryStateStore(new RedisClient(RedisClientOf(_options.Redis, "manycore-mail-ops-" + Environment.ProcessId)), new RedisQueueStoreOptions().KeyPrefix)
+            : null;
+        var sqlite = redis is null ? SqliteDeliveryStateStore.Open(_options.Storage.Path) : null;
+        IDeliveryStateStore store = (IDeliveryStateStore?)redis ?? sqlite!;
+        var sync = new OperationsSync(engine, store, _time, _loggers.CreateLogger<OperationsSync>());
+        engine.Journal(sync.Publish);
+        try
+        {
+            await sync.LoadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (QueueUnavailableException e)
+        {
+            _logger.LogWarning("The operations state is not reachable yet ({Error}); suspensions apply once it is", e.Message);
+        }
+        await StartRoleAsync(new BackgroundLoop("operations-sync", async stopping =>
+        {
+            try
+            {
+                await sync.RunAsync(stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                sqlite?.Dispose();
+                if (redis is not null)
+                {
+                    await redis.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }, _logger, _time), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<IQueueStore> OpenRedisAsync(CancellationToken cancellationToken)

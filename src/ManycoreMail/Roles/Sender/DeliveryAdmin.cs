@@ -117,17 +117,17 @@ internal sealed class DeliveryAdmin(SenderRole sender, IQueueStore store, QueueN
     /// and its back-off; <paramref name="name"/> may also be a source that adaptive shaping suspended.</summary>
     public AdminResult? SuspendSite(string name, bool suspend)
     {
-        if (Engine.FindSite(name) is not { } site)
+        if (!Engine.SuspendSite(name, suspend))
         {
-            return !suspend && Engine.Pools.Resume(name) ? new AdminResult($"source {name} resumed (adaptive suspension lifted)", 1) : null;
+            return !suspend && Engine.ResumeSource(name) ? new AdminResult($"source {name} resumed (adaptive suspension lifted)", 1) : null;
         }
-        site.Suspend(suspend);
+        var site = Engine.FindSite(name);
         if (suspend)
         {
-            return new AdminResult($"site {site.Name} suspended", 1);
+            return new AdminResult($"site {site?.Name ?? name} suspended", 1);
         }
-        var adaptive = site.ClearAdaptation();
-        return new AdminResult($"site {site.Name} resumed" + (adaptive ? " (adaptive suspension or throttle lifted)" : ""), 1);
+        var adaptive = site is not null && Engine.ClearAdaptation(site);
+        return new AdminResult($"site {site?.Name ?? name} resumed" + (adaptive ? " (adaptive suspension or throttle lifted)" : ""), 1);
     }
 
     public AdminResult SuspendQueue(string pattern)
