@@ -185,7 +185,10 @@ internal sealed class DeliveryEngine : IDisposable
         var wanted = _storedAdaptations.GetValueOrDefault(site.Name) ?? [];
         var views = wanted.Select(e => e.AsAdaptation()).ToArray();
         var active = site.Adaptation.Active(now);
-        if (views.Length == active.Count && views.All(active.Contains))
+        // The store keeps times to the millisecond: compare at that grain, or a site's own action would be redone on
+        // every poll (and a throttle's rate limiter reset with it).
+        static (string, string, long) Key(AdaptationView v) => (v.Rule, v.Action, v.Until.ToUnixTimeMilliseconds());
+        if (views.Length == active.Count && views.Select(Key).ToHashSet().SetEquals(active.Select(Key)))
         {
             return;
         }

@@ -66,6 +66,25 @@ public sealed class OperationsStateTests
         await Eventually.TrueAsync(() => !b.Engine.IsQueueSuspended("spring:acme@x.test"), Deadline, "the resume to reach the other sender");
     }
 
+    [Fact]
+    public async Task On_redis_a_site_suspended_in_one_sender_is_suspended_in_another_that_makes_the_site_later()
+    {
+        using var redis = await RedisServer.StartAsync();
+        var options = new RedisClientOptions { Host = redis.Host, Port = redis.Port };
+        // A relay nobody listens on: the site exists once a delivery was tried (refused), without DNS.
+        var relay = new RelayRoute("127.0.0.1", FreePort.Tcp(), Smtp.Client.SmtpTlsMode.None, null, null);
+        await using var a = await RunningEngine.StartAsync(new RedisDeliveryStateStore(new RedisClient(options), "mm:"), TimeProvider.System, relay);
+        await using var b = await RunningEngine.StartAsync(new RedisDeliveryStateStore(new RedisClient(options), "mm:"), TimeProvider.System, relay);
+        var refused = await a.DeliverAsync();
+        Assert.DoesNotContain("suspended", refused.Reason, StringComparison.Ordinal);
+
+        Assert.True(a.Engine.SuspendSite($"relay:127.0.0.1:{relay.Port}", suspend: true));
+
+        var held = await Eventually.GetAsync(async () => await b.DeliverAsync() is { } d && d.Reason.Contains("suspended by an operator", StringComparison.Ordinal) ? d : null,
+            Deadline, "the other sender to hold the site");
+        Assert.Contains($"relay:127.0.0.1:{relay.Port}", held.Reason, StringComparison.Ordinal);
+    }
+
     /// <summary>An engine with its operations loaded from a store and kept in step by a running sync loop.</summary>
     private sealed class RunningEngine : IAsyncDisposable
     {
@@ -73,11 +92,11 @@ public sealed class OperationsStateTests
         private readonly DnsResolver _resolver;
         private Task _sync = Task.CompletedTask;
 
-        private RunningEngine(IDeliveryStateStore store, TimeProvider time)
+        private RunningEngine(IDeliveryStateStore store, TimeProvider time, RelayRoute? relay)
         {
             Store = store;
             _resolver = new DnsResolver(DnsResolverOptions.FromServers(["127.0.0.1:9"]), time);
-            Engine = new DeliveryEngine(new DeliveryOptions(), "mailer.test", 25, new MailRouter(_resolver), new SenderMetrics(new MetricsRegistry()), time,
+            Engine = new DeliveryEngine(new DeliveryOptions { Relay = relay, ConnectTimeout = TimeSpan.FromSeconds(5) }, "mailer.test", 25, new MailRouter(_resolver), new SenderMetrics(new MetricsRegistry()), time,
                 NullLogger<DeliveryEngine>.Instance);
         }
 
@@ -85,14 +104,22 @@ public sealed class OperationsStateTests
 
         public IDeliveryStateStore Store { get; }
 
-        public static async Task<RunningEngine> StartAsync(IDeliveryStateStore store, TimeProvider time)
+        public static async Task<RunningEngine> StartAsync(IDeliveryStateStore store, TimeProvider time, RelayRoute? relay = null)
         {
-            var running = new RunningEngine(store, time);
+            var running = new RunningEngine(store, time, relay);
             var sync = new OperationsSync(running.Engine, store, time, NullLogger.Instance);
             running.Engine.Journal(sync.Publish);
             await sync.LoadAsync(CancellationToken.None);
             running._sync = sync.RunAsync(running._stopping.Token);
             return running;
+        }
+
+        /// <summary>One message to the relay; what became of its recipient (deferred: nothing listens).</summary>
+        public async Task<RecipientOutcome.Deferred> DeliverAsync()
+        {
+            var outcomes = await Engine.DeliverAsync("spring:acme@x.test", "x.test", ["a@x.test"], "s@mailer.test", "Subject: t\r\n\r\nbody\r\n"u8.ToArray(),
+                CancellationToken.None);
+            return Assert.IsType<RecipientOutcome.Deferred>(Assert.Single(outcomes));
         }
 
         public async ValueTask DisposeAsync()
