@@ -282,7 +282,7 @@ rsa=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/{print $6}'
 mkdir -p "$root/bench/results"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 python3 - "$results" "$rsa" "$root/bench/results/e2e-$stamp" "$warmup" <<'PY'
-import json, sys
+import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 rsa, out, warmup = sys.argv[2], sys.argv[3], int(sys.argv[4])
 base = {(r["messages"], r["size"]): r for r in rows if r["system"] == "postfix"}
@@ -302,6 +302,6 @@ lines.append(f"openssl speed rsa2048 (one core): {rsa} signs/s. Machine CPU incl
              + (f"Each system first took {warmup} unmeasured messages of the same workload (warm-up)." if warmup else "No warm-up (cold start)."))
 text = "\n".join(lines)
 open(out + ".md", "w").write(text + "\n")
-json.dump({"rsa2048_signs_per_s": float(rsa or 0), "warmup_messages": warmup, "results": rows}, open(out + ".json", "w"), indent=2)
+json.dump({"rsa2048_signs_per_s": float(rsa or 0), "warmup_messages": warmup, "vcpus": os.cpu_count(), "results": rows}, open(out + ".json", "w"), indent=2)
 print(text)
 PY
