@@ -13,7 +13,7 @@ internal static class DnsCheckCommand
     public static Command Build(Func<Command, Func<ParseResult, MailerOptions>> addConfig)
     {
         var dns = new Command("dns", "The DNS records the sending domains need.");
-        var check = new Command("check", "Check DKIM, SPF, DMARC, the return-path MX and the sending address's PTR of each sending domain; print what to fix.");
+        var check = new Command("check", "Check DKIM, SPF, DMARC, the return-path MX and the sending addresses' PTR of each sending domain, and the SRS domain's SPF and MX; print what to fix.");
         var domains = new Argument<string[]>("DOMAIN") { Arity = ArgumentArity.ZeroOrMore, Description = "Sending domains (default: every one in transformer/domain-settings)" };
         check.Arguments.Add(domains);
         var config = addConfig(check);
@@ -39,13 +39,15 @@ internal static class DnsCheckCommand
     {
         var configured = options.Transformer?.Domains ?? [];
         var extra = options.MxServer?.ExtraDomains ?? [];
+        var srsDomain = options.MxServer?.Forwarding?.SrsDomain;
         var unknown = domains.Where(d => !configured.Any(c => string.Equals(c.Domain, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))
-            && !extra.Contains(d.TrimEnd('.'), StringComparer.OrdinalIgnoreCase)).ToArray();
+            && !extra.Contains(d.TrimEnd('.'), StringComparer.OrdinalIgnoreCase)
+            && !string.Equals(srsDomain, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)).ToArray();
         if (unknown.Length > 0 || configured.Count == 0)
         {
             await error.WriteLineAsync(configured.Count == 0
                 ? "transformer/domain-settings: no sending domain is configured; add one (mailer dkim keygen DOMAIN makes its key)."
-                : $"DOMAIN: {string.Join(", ", unknown)} not in transformer/domain-settings or mxserver/domains (configured: {string.Join(", ", configured.Select(c => c.Domain).Concat(extra))}).").ConfigureAwait(false);
+                : $"DOMAIN: {string.Join(", ", unknown)} not in transformer/domain-settings, mxserver/domains or mxserver/forwarding/srs-domain (configured: {string.Join(", ", configured.Select(c => c.Domain).Concat(extra).Concat(srsDomain is null ? [] : [srsDomain]))}).").ConfigureAwait(false);
             return 2;
         }
         var chosen = domains.Count == 0 ? configured : configured.Where(c => domains.Any(d => string.Equals(c.Domain, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))).ToArray();
@@ -66,7 +68,11 @@ internal static class DnsCheckCommand
         }
         using var resolver = new DnsResolver(resolverOptions);
         var mxAddress = options.MxServer?.Bind.Address is { } bind && !bind.Equals(IPAddress.Any) && !bind.Equals(IPAddress.IPv6Any) ? bind : null;
-        var setup = new DnsCheckSetup(chosen, options.Sender.HeloName, DnsCheckSetup.IdentitiesOf(options), extraMx, mxAddress);
+        // An SRS domain that is also a chosen return-path domain already has its SPF and MX rows.
+        var checkSrs = srsDomain is not null
+            && (domains.Count == 0 || domains.Any(d => string.Equals(srsDomain, d.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)))
+            && !chosen.Any(c => string.Equals(c.ReturnPathDomain, srsDomain, StringComparison.OrdinalIgnoreCase));
+        var setup = new DnsCheckSetup(chosen, options.Sender.HeloName, DnsCheckSetup.IdentitiesOf(options), extraMx, mxAddress, checkSrs ? srsDomain : null);
         var rows = await new DnsChecker(resolver, new SpfEvaluator(resolver)).CheckAsync(setup, cancellationToken).ConfigureAwait(false);
         await output.WriteAsync(DnsCheckTable.Format(rows)).ConfigureAwait(false);
         return rows.All(r => r.Status == DnsCheckStatus.Ok) ? 0 : 1;

@@ -10,17 +10,30 @@ namespace ManycoreMail.Cli;
 /// <param name="SourceAddress">null when the kernel chooses (then SPF and PTR cannot be checked).</param>
 internal sealed record SendingIdentity(IPAddress? SourceAddress, string HeloName);
 
-/// <summary>What <c>mailer dns check</c> compares DNS with: the sending domains, every sending identity, and the
-/// domains the MX server receives for besides the return-path domains (<c>mxserver/domains</c>).</summary>
+/// <summary>What <c>mailer dns check</c> compares DNS with: the sending domains, every sending identity, the
+/// domains the MX server receives for besides the return-path domains (<c>mxserver/domains</c>), and the SRS domain of
+/// forwarded mail.</summary>
 /// <param name="HeloName"><c>sender/helo-name</c>: the name the return-path MX records should point at.</param>
 /// <param name="MxAddress">The MX server's bind address when it is a specific one, else null.</param>
+/// <param name="SrsDomain"><c>mxserver/forwarding/srs-domain</c> when forwarding is on and the domain is checked, else null.</param>
 internal sealed record DnsCheckSetup(IReadOnlyList<DomainSettings> Domains, string HeloName, IReadOnlyList<SendingIdentity> Identities,
-    IReadOnlyList<string> ExtraMxDomains, IPAddress? MxAddress)
+    IReadOnlyList<string> ExtraMxDomains, IPAddress? MxAddress, string? SrsDomain = null)
 {
-    /// <summary>The (source address, HELO name) pairs the sender uses, built in this one place: today
-    /// <c>sender/source-address</c> with <c>sender/helo-name</c>; further egress sources extend this list.</summary>
-    public static IReadOnlyList<SendingIdentity> IdentitiesOf(MailerOptions options) =>
-        [new SendingIdentity(options.Sender.Delivery.SourceAddress, options.Sender.HeloName)];
+    /// <summary>The (source address, HELO name) pairs the sender uses, built in this one place: every source of
+    /// <c>sender/egress-pools</c> (its HELO name, else <c>sender/helo-name</c>), or without pools
+    /// <c>sender/source-address</c> with <c>sender/helo-name</c>.</summary>
+    public static IReadOnlyList<SendingIdentity> IdentitiesOf(MailerOptions options)
+    {
+        var helo = options.Sender.HeloName;
+        if (options.Sender.Delivery.Egress is not { IsImplicit: false } egress)
+        {
+            return [new SendingIdentity(options.Sender.Delivery.SourceAddress, helo)];
+        }
+        return egress.Pools.SelectMany(pool => pool.Sources)
+            .Select(source => new SendingIdentity(source.Address, source.HeloName ?? helo))
+            .Distinct()
+            .ToArray();
+    }
 }
 
 /// <summary>Checks the records receivers look at for each sending domain: DKIM key, SPF, DMARC, the return-path MX,
@@ -47,6 +60,19 @@ internal sealed class DnsChecker(IDnsResolver resolver, ISpfChecker spf)
         foreach (var domain in setup.ExtraMxDomains)
         {
             rows.Add(await CheckMxAsync(domain, setup, cancellationToken).ConfigureAwait(false));
+        }
+        // Forwarded mail leaves with an SRS return path on this domain: receivers check its SPF against our sources, and
+        // bounces to those addresses must come back to our MX server to be unwrapped.
+        if (setup.SrsDomain is { } srs)
+        {
+            foreach (var identity in setup.Identities)
+            {
+                rows.Add(await CheckSpfAsync(srs, identity, cancellationToken).ConfigureAwait(false));
+            }
+            if (!setup.ExtraMxDomains.Contains(srs, StringComparer.OrdinalIgnoreCase))
+            {
+                rows.Add(await CheckMxAsync(srs, setup, cancellationToken).ConfigureAwait(false));
+            }
         }
         foreach (var identity in setup.Identities)
         {

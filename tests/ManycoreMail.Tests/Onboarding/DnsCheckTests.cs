@@ -116,6 +116,43 @@ public sealed class DnsCheckTests : IDisposable
         Assert.Equal(["mx bounces.test OK", $"ptr {Helo} OK"], Summary(table));
     }
 
+    [Fact]
+    public async Task The_srs_domain_gets_SPF_rows_for_every_egress_source_and_an_MX_row()
+    {
+        // Two egress sources: the second (192.0.2.11, its own HELO name) is not in the SRS domain's SPF record.
+        using var dns = Dnsmasq.Start([.. DomainRecords("good.test", spf: "v=spf1 ip4:192.0.2.10 ip4:192.0.2.11 -all"), .. SenderRecords(Helo),
+            "ptr-record=11.2.0.192.in-addr.arpa,b.sender.test", "host-record=b.sender.test,192.0.2.11",
+            "txt-record=srs.test,\"v=spf1 ip4:192.0.2.10 -all\"", $"mx-host=srs.test,{Helo},10"]);
+        var sections = $$"""
+              egress-pools:
+                - name: warm
+                  sources:
+                    - {name: s1, source-address: {{Source}}}
+                    - {name: s2, source-address: 192.0.2.11, helo-name: b.sender.test}
+            mxserver:
+              bind: {inet-interface: 0.0.0.0, inet-port: 2525}
+              eml-directory: {{_directory}}
+              forwarding:
+                aliases: [{alias: info@good.test, to: [alice@real.test]}]
+                srs-secret: "0123456789abcdef0123"
+                srs-domain: srs.test
+            """;
+
+        var (exit, table) = await CheckAsync(dns, ["good.test", "srs.test"], source: null, extraSections: sections);
+
+        Assert.True(exit == 1, table);
+        Assert.Equal(["dkim good.test OK", "spf good.test OK", "spf good.test OK", "dmarc good.test OK", "mx good.test OK",
+            "spf srs.test OK", "spf srs.test FAIL", "mx srs.test OK", $"ptr {Helo} OK", "ptr b.sender.test OK"], Summary(table));
+        Assert.Contains("fail for 192.0.2.11", table, StringComparison.Ordinal);
+
+        // Named alone, the SRS domain is checked alone; an unknown name is still refused.
+        (exit, table) = await CheckAsync(dns, ["srs.test"], source: null, extraSections: sections);
+        Assert.Equal(["spf srs.test OK", "spf srs.test FAIL", "mx srs.test OK", $"ptr {Helo} OK", "ptr b.sender.test OK"], Summary(table));
+        (exit, table) = await CheckAsync(dns, ["other.test"], source: null, extraSections: sections);
+        Assert.Equal(2, exit);
+        Assert.Contains("mxserver/forwarding/srs-domain (configured: ", table, StringComparison.Ordinal);
+    }
+
     private static string[] Summary(string table) =>
         table.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)
             .Select(line => string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Take(3)))
@@ -124,11 +161,12 @@ public sealed class DnsCheckTests : IDisposable
     private static string Line(string table, string check, string domain) =>
         table.Split('\n').Single(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [var c, var d, ..] && c == check && d == domain);
 
-    private async Task<(int Exit, string Table)> CheckAsync(Dnsmasq dns, string[] domains, string? source, string[]? extraDomains = null)
+    private async Task<(int Exit, string Table)> CheckAsync(Dnsmasq dns, string[] domains, string? source, string[]? extraDomains = null, string? extraSections = null)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await DnsCheckCommand.RunAsync(Options(dns, source, extraDomains), domains, output, error, CancellationToken.None);
+        var options = extraSections is null ? Options(dns, source, extraDomains) : OptionsWith(dns, extraSections);
+        var exit = await DnsCheckCommand.RunAsync(options, domains, output, error, CancellationToken.None);
         return (exit, output + error.ToString());
     }
 
@@ -158,6 +196,28 @@ public sealed class DnsCheckTests : IDisposable
               bind: {"{"} inet-interface: 0.0.0.0, inet-port: 2525 {"}"}
               eml-directory: {_directory}
             {(extraDomains is null ? "" : $"  domains: [{string.Join(", ", extraDomains)}]")}
+            """;
+        return ConfigLoader.Parse(MinimalGlobalConfig.Yaml, customer).Options;
+    }
+
+    /// <summary>good.test alone, with <paramref name="sections"/> appended inside <c>sender</c> (its first lines) and after it.</summary>
+    private MailerOptions OptionsWith(Dnsmasq dns, string sections)
+    {
+        var keyFile = Path.Combine(_directory, "key.pem");
+        File.WriteAllText(keyFile, _key.ExportPkcs8PrivateKeyPem());
+        var customer = $"""
+            transformer:
+              email-headers:
+                inject:
+                  List-Unsubscribe: x
+              domain-settings:
+                - domain: good.test
+                  dkim-private-key-file: {keyFile}
+                  return-path-domain: good.test
+            sender:
+              helo-name: {Helo}
+              dns-servers: ["{dns.EndPoint}"]
+            {sections}
             """;
         return ConfigLoader.Parse(MinimalGlobalConfig.Yaml, customer).Options;
     }
