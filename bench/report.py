@@ -133,6 +133,19 @@ def nice_ceiling(value):
     return 10 * magnitude
 
 
+def bar_slots(svg, x0, y0, w, h, groups, systems):
+    """Lays the groups side by side and yields (x, bar width, system, row) for each bar that has a row; writes each
+    group's label under the axis."""
+    group_w = w / len(groups)
+    bar_w = min(38, group_w * 0.8 / max(len(systems), 1))
+    for gi, (group_label, members) in enumerate(groups):
+        start = x0 + gi * group_w + (group_w - bar_w * len(systems)) / 2
+        for si, system in enumerate(systems):
+            if members.get(system) is not None:
+                yield start + si * bar_w, bar_w, system, members[system]
+        svg.text(x0 + gi * group_w + group_w / 2, y0 + h + 16, group_label, size=12, anchor="middle")
+
+
 def bar_panel(svg, x0, y0, w, h, title, groups, systems, value_of, label_of, scale_max):
     """Grouped vertical bars: one group per workload, one bar per system."""
     svg.text(x0, y0 - 12, title, size=14, weight="bold")
@@ -142,22 +155,13 @@ def bar_panel(svg, x0, y0, w, h, title, groups, systems, value_of, label_of, sca
         y = y0 + h - h * tick / 4
         svg.line(x0, y, x0 + w, y)
         svg.text(x0 - 6, y + 4, f"{value:,.0f}", size=10, anchor="end", fill="#57606a")
-    group_w = w / len(groups)
-    bar_w = min(38, group_w * 0.8 / max(len(systems), 1))
-    for gi, (group_label, members) in enumerate(groups):
-        start = x0 + gi * group_w + (group_w - bar_w * len(systems)) / 2
-        for si, system in enumerate(systems):
-            row = members.get(system)
-            if row is None:
-                continue
-            value = value_of(row)
-            bar_h = h * min(value / scale_max, 1)
-            x = start + si * bar_w
-            svg.rect(x + 2, y0 + h - bar_h, bar_w - 4, bar_h, COLOURS.get(system, "#6e7781"),
-                     title=f"{LABELS.get(system, system)}: {value:,.0f}")
-            for li, label_line in enumerate(reversed(label_of(row).split("\n"))):
-                svg.text(x + bar_w / 2, y0 + h - bar_h - 4 - 12 * li, label_line, size=10, anchor="middle")
-        svg.text(x0 + gi * group_w + group_w / 2, y0 + h + 16, group_label, size=12, anchor="middle")
+    for x, bar_w, system, row in bar_slots(svg, x0, y0, w, h, groups, systems):
+        value = value_of(row)
+        bar_h = h * min(value / scale_max, 1)
+        svg.rect(x + 2, y0 + h - bar_h, bar_w - 4, bar_h, COLOURS.get(system, "#6e7781"),
+                 title=f"{LABELS.get(system, system)}: {value:,.0f}")
+        for li, label_line in enumerate(reversed(label_of(row).split("\n"))):
+            svg.text(x + bar_w / 2, y0 + h - bar_h - 4 - 12 * li, label_line, size=10, anchor="middle")
 
 
 def latency_panel(svg, x0, y0, w, h, groups, systems):
@@ -173,23 +177,16 @@ def latency_panel(svg, x0, y0, w, h, groups, systems):
     for ms in (10, 100, 1000, 10_000, 100_000):
         svg.line(x0, y_of(ms), x0 + w, y_of(ms))
         svg.text(x0 - 6, y_of(ms) + 4, f"{ms:,}", size=10, anchor="end", fill="#57606a")
-    group_w = w / len(groups)
-    bar_w = min(38, group_w * 0.8 / max(len(systems), 1))
-    for gi, (group_label, members) in enumerate(groups):
-        start = x0 + gi * group_w + (group_w - bar_w * len(systems)) / 2
-        for si, system in enumerate(systems):
-            row = members.get(system)
-            if row is None or row.get("p50_ms") is None:
-                continue
-            x = start + si * bar_w
-            colour = COLOURS.get(system, "#6e7781")
-            svg.rect(x + 2, y_of(row["p50_ms"]), bar_w - 4, y0 + h - y_of(row["p50_ms"]), colour,
-                     title=f'{LABELS.get(system, system)}: p50 {row["p50_ms"]} ms, p99 {row["p99_ms"]} ms')
-            p99 = y_of(row["p99_ms"])
-            svg.line(x + bar_w / 2, y_of(row["p50_ms"]), x + bar_w / 2, p99, stroke=colour, width=2)
-            svg.line(x + 5, p99, x + bar_w - 5, p99, stroke=colour, width=2)
-            svg.text(x + bar_w / 2, p99 - 4, f'{row["p99_ms"]:,.0f}', size=9, anchor="middle")
-        svg.text(x0 + gi * group_w + group_w / 2, y0 + h + 16, group_label, size=12, anchor="middle")
+    for x, bar_w, system, row in bar_slots(svg, x0, y0, w, h, groups, systems):
+        if row.get("p50_ms") is None:
+            continue
+        colour = COLOURS.get(system, "#6e7781")
+        svg.rect(x + 2, y_of(row["p50_ms"]), bar_w - 4, y0 + h - y_of(row["p50_ms"]), colour,
+                 title=f'{LABELS.get(system, system)}: p50 {row["p50_ms"]} ms, p99 {row["p99_ms"]} ms')
+        p99 = y_of(row["p99_ms"])
+        svg.line(x + bar_w / 2, y_of(row["p50_ms"]), x + bar_w / 2, p99, stroke=colour, width=2)
+        svg.line(x + 5, p99, x + bar_w - 5, p99, stroke=colour, width=2)
+        svg.text(x + bar_w / 2, p99 - 4, f'{row["p99_ms"]:,.0f}', size=9, anchor="middle")
 
 
 def picture(run, vcpus):

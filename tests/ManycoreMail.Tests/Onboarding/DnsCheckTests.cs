@@ -89,12 +89,11 @@ public sealed class DnsCheckTests : IDisposable
     public async Task A_domain_not_in_the_configuration_is_refused_with_exit_2()
     {
         using var dns = Dnsmasq.Start(SenderRecords(Helo));
-        var error = new StringWriter();
 
-        var exit = await DnsCheckCommand.RunAsync(Options(dns, Source), ["unknown.test"], TextWriter.Null, error, CancellationToken.None);
+        var (exit, output) = await CheckAsync(dns, ["unknown.test"], Source);
 
         Assert.Equal(2, exit);
-        Assert.StartsWith("DOMAIN: unknown.test not in transformer/domain-settings", error.ToString(), StringComparison.Ordinal);
+        Assert.StartsWith("DOMAIN: unknown.test not in transformer/domain-settings", output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -165,18 +164,26 @@ public sealed class DnsCheckTests : IDisposable
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var options = extraSections is null ? Options(dns, source, extraDomains) : OptionsWith(dns, extraSections);
-        var exit = await DnsCheckCommand.RunAsync(options, domains, output, error, CancellationToken.None);
+        var tail = extraSections ?? $"""
+            {(source is null ? "" : $"  source-address: {source}")}
+            mxserver:
+              bind: {"{"} inet-interface: 0.0.0.0, inet-port: 2525 {"}"}
+              eml-directory: {_directory}
+            {(extraDomains is null ? "" : $"  domains: [{string.Join(", ", extraDomains)}]")}
+            """;
+        var exit = await DnsCheckCommand.RunAsync(Options(dns, extraSections is null ? Domains : ["good.test"], tail), domains, output, error, CancellationToken.None);
         return (exit, output + error.ToString());
     }
 
     private static readonly string[] Domains = ["good.test", "wrongkey.test", "nospf.test", "spfdenies.test", "nodmarc.test", "badmarc.test", "mxelsewhere.test"];
 
-    private MailerOptions Options(Dnsmasq dns, string? source, string[]? extraDomains = null)
+    /// <summary>A configuration sending for <paramref name="sendingDomains"/>, with <paramref name="tail"/> appended to the
+    /// <c>sender</c> section (its first lines) and after it.</summary>
+    private MailerOptions Options(Dnsmasq dns, string[] sendingDomains, string tail)
     {
         var keyFile = Path.Combine(_directory, "key.pem");
         File.WriteAllText(keyFile, _key.ExportPkcs8PrivateKeyPem());
-        var domainSettings = string.Concat(Domains.Select(d => $"""
+        var domainSettings = string.Concat(sendingDomains.Select(d => $"""
 
                 - domain: {d}
                   dkim-private-key-file: {keyFile}
@@ -191,33 +198,7 @@ public sealed class DnsCheckTests : IDisposable
             sender:
               helo-name: {Helo}
               dns-servers: ["{dns.EndPoint}"]
-            {(source is null ? "" : $"  source-address: {source}")}
-            mxserver:
-              bind: {"{"} inet-interface: 0.0.0.0, inet-port: 2525 {"}"}
-              eml-directory: {_directory}
-            {(extraDomains is null ? "" : $"  domains: [{string.Join(", ", extraDomains)}]")}
-            """;
-        return ConfigLoader.Parse(MinimalGlobalConfig.Yaml, customer).Options;
-    }
-
-    /// <summary>good.test alone, with <paramref name="sections"/> appended inside <c>sender</c> (its first lines) and after it.</summary>
-    private MailerOptions OptionsWith(Dnsmasq dns, string sections)
-    {
-        var keyFile = Path.Combine(_directory, "key.pem");
-        File.WriteAllText(keyFile, _key.ExportPkcs8PrivateKeyPem());
-        var customer = $"""
-            transformer:
-              email-headers:
-                inject:
-                  List-Unsubscribe: x
-              domain-settings:
-                - domain: good.test
-                  dkim-private-key-file: {keyFile}
-                  return-path-domain: good.test
-            sender:
-              helo-name: {Helo}
-              dns-servers: ["{dns.EndPoint}"]
-            {sections}
+            {tail}
             """;
         return ConfigLoader.Parse(MinimalGlobalConfig.Yaml, customer).Options;
     }
