@@ -107,6 +107,10 @@ public sealed partial class SinkModeTests(TestWorld world) : IClassFixture<TestW
         using var line = JsonDocument.Parse(outcome);
         Assert.Equal("you@example.org", line.RootElement.GetProperty("recipient").GetString());
         Assert.Equal("information", line.RootElement.GetProperty("level").GetString());
+        // Nothing is sent in sink mode: the line names the outbox where a delivery names the MX host and its reply.
+        Assert.Equal("outbox", line.RootElement.GetProperty("mxHost").GetString());
+        Assert.StartsWith("250 written to ", line.RootElement.GetProperty("reply").GetString(), StringComparison.Ordinal);
+        Assert.EndsWith(".eml", line.RootElement.GetProperty("reply").GetString(), StringComparison.Ordinal);
         Assert.True(line.RootElement.TryGetProperty("timestamp", out _) && line.RootElement.TryGetProperty("category", out _)
             && line.RootElement.TryGetProperty("message", out _), outcome);
         // Every log line is an object; only the banner (written to the console for a person) is plain text.

@@ -25,7 +25,14 @@ internal sealed class OutboxSink(string directory, SenderMetrics metrics, ILogge
             var file = await WriteAsync(FileStem(uuid), message, cancellationToken).ConfigureAwait(false);
             logger.LogInformation("Message {Uuid}: written to {File} for {Recipients} (sender/sink: nothing is sent)",
                 uuid, file, string.Join(", ", recipients));
-            outcomes = recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Delivered(r, null) { Outbox = new OutboxRecord(file, reversePath) }).ToArray();
+            // The maillog line names the file where a real delivery names the MX host and its reply.
+            var reply = "250 written to " + file;
+            outcomes = recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Delivered(r, null)
+            {
+                Outbox = new OutboxRecord(file, reversePath),
+                MxHost = SiteName,
+                Reply = reply,
+            }).ToArray();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
