@@ -28,6 +28,7 @@ internal sealed class DeliveryEngine : IDisposable
     private readonly PoolSelection _pools;
     private readonly AdaptiveShaping _adaptive;
     private readonly IEgressMetrics? _egressMetrics;
+    private readonly ISiteLimitCoordinator _sharedLimits;
     private readonly ConcurrentDictionary<string, DeliverySite> _sites = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, int> _scheduled = new(StringComparer.OrdinalIgnoreCase);
     private readonly CancellationTokenSource _stopping = new();
@@ -45,8 +46,9 @@ internal sealed class DeliveryEngine : IDisposable
 
     /// <param name="smtpPort">The port of MX hosts (25; another only in tests).</param>
     /// <param name="egress">Where warm-up counts persist and egress metrics go; null: in memory, none.</param>
+    /// <param name="sharedLimits">Where sites' limits are shared with other sender processes; null: this process is alone.</param>
     public DeliveryEngine(DeliveryOptions options, string heloName, int smtpPort, MailRouter router, IDeliveryMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger,
-        EgressServices? egress = null, TransportSecurity.TransportSecurityGate? transportSecurity = null)
+        EgressServices? egress = null, TransportSecurity.TransportSecurityGate? transportSecurity = null, ISiteLimitCoordinator? sharedLimits = null)
     {
         _options = options;
         _smtpPort = smtpPort;
@@ -59,6 +61,7 @@ internal sealed class DeliveryEngine : IDisposable
         _pools = new PoolSelection(options.Egress ?? EgressOptions.Implicit(options.SourceAddress, heloName),
             new WarmUpLedger(egress?.WarmUpStore ?? new InMemoryWarmUpStore(), time), time);
         _egressMetrics = egress?.Metrics;
+        _sharedLimits = sharedLimits ?? ProcessSiteLimits.Instance;
         _adaptive = new AdaptiveShaping(options.AdaptiveRules, _pools, BounceQueue, _egressMetrics, time, logger, change => _publish(change));
     }
 
@@ -465,7 +468,7 @@ internal sealed class DeliveryEngine : IDisposable
     private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy, SiteEgress egress)
     {
         _logger.LogDebug("New site {Site}: {Limits}", name, limits);
-        var site = new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token, egress);
+        var site = new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token, egress, _sharedLimits.Join(name, limits));
         ApplyStored(site);
         return site;
     }
