@@ -62,6 +62,9 @@ internal sealed class RedisSiteLimitCoordinator : ISiteLimitCoordinator, IAsyncD
 
     public long RoundTrips => _roundTrips.Value;
 
+    /// <summary>Times a shared limit of this <paramref name="kind"/> (connection, rate, warmup) made a delivery wait.</summary>
+    public long Waits(string kind) => _waits.Value(kind);
+
     public ISharedSiteLimits? Join(string site, SiteLimits limits) => new RedisSiteLimits(this, site, limits, _time);
 
     internal string Key(string kind, string site) => _prefix + kind + ":" + site;
@@ -209,18 +212,25 @@ internal sealed class RedisSiteLimits : ISharedSiteLimits
         }
         lock (_lock)
         {
-            if (_open >= Math.Max(1, maxConnections / _cluster.Senders))
+            // Checked and counted in one step: workers that found Redis away at once must not all pass.
+            if (Volatile.Read(ref _open) >= Math.Max(1, maxConnections / _cluster.Senders))
             {
                 _cluster.CountWait("connection");
                 return null;
             }
+            Interlocked.Increment(ref _open);
         }
-        return Opened(member);
+        return Held(member);
     }
 
     private Slot Opened(string member)
     {
         Interlocked.Increment(ref _open);
+        return Held(member);
+    }
+
+    private Slot Held(string member)
+    {
         // Held also when taken while Redis was away: the heartbeat records it once Redis answers.
         _cluster.Hold(member, _connectionsKey);
         return new Slot(this, member);
