@@ -7,11 +7,12 @@ using ManycoreMail.Roles.Sender;
 using ManycoreMail.Smtp.Client;
 using ManycoreMail.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
 
 namespace ManycoreMail.Tests.Sender;
 
 /// <summary>Sender processes on one Redis keep to a site's limits together: connections, rates and warm-up caps.</summary>
-public sealed class SharedLimitsTests
+public sealed class SharedLimitsTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
@@ -81,6 +82,7 @@ public sealed class SharedLimitsTests
         var outcomes = (await Task.WhenAll(Enumerable.Range(0, messages).Select(i => a.DeliverAsync($"r{i}@x.test"))).WaitAsync(Deadline)).SelectMany(o => o).ToArray();
 
         Assert.All(outcomes, o => Assert.IsType<RecipientOutcome.Delivered>(o));
+        output.WriteLine($"{a.Limits.RoundTrips} Redis round trips for {messages} messages ({(double)a.Limits.RoundTrips / messages:0.###} a message)");
         // Connection slots cost a trip each (a few); tokens come up to 32 at a time.
         Assert.True(a.Limits.RoundTrips <= messages / 4, $"{a.Limits.RoundTrips} round trips for {messages} messages");
     }
