@@ -261,9 +261,13 @@ internal sealed class DeliverySite
                         await CloseAsync(connection, slot).ConfigureAwait(false);
                         (connection, slot) = (null, null);
                     }
-                    if (connection is null && _shared is not null && slot is null && (slot = await WaitForSlotAsync(job).ConfigureAwait(false)) is null)
+                    if (connection is null && _shared is not null && slot is null)
                     {
-                        continue;
+                        slot = await WaitForSlotAsync(job).ConfigureAwait(false);
+                        if (slot is null)
+                        {
+                            continue;
+                        }
                     }
                     if (connection is null)
                     {

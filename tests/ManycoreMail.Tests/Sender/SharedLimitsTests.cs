@@ -20,13 +20,13 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
     public async Task Two_senders_hold_to_one_connection_limit_and_a_dead_senders_slots_come_back_after_its_lease()
     {
         using var redis = await RedisServer.StartAsync();
-        await using var peer = HoldingSmtpPeer.Start();
+        await using var peer = RecordingSmtpPeer.Start(IPAddress.Loopback, 0);
         var options = Options(peer, SiteLimits.Default with { MaxConnections = 2 });
         var lease = TimeSpan.FromSeconds(10);
         await using var a = await ClusterSender.StartAsync(redis, options, lease);
         await using var b = await ClusterSender.StartAsync(redis, options, lease);
         await using var inspect = new RedisClient(new RedisClientOptions { Host = redis.Host, Port = redis.Port });
-        var slotsKey = "mm:limits:conn:relay:127.0.0.1:" + peer.Port;
+        var slotsKey = "mm:limits:conn:relay:127.0.0.1:" + peer.EndPoint.Port;
 
         peer.Hold();
         var first = Enumerable.Range(0, 4).Select(i => a.DeliverAsync($"a{i}@x.test")).ToArray();
@@ -52,13 +52,11 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
     public async Task A_rate_of_three_an_hour_lets_three_through_across_two_senders_and_reschedules_the_rest()
     {
         using var redis = await RedisServer.StartAsync();
-        await using var peer = HoldingSmtpPeer.Start();
+        await using var peer = RecordingSmtpPeer.Start(IPAddress.Loopback, 0);
         var options = Options(peer, SiteLimits.Default with { MessagesPerHour = 3 }) with { MaxRateWait = TimeSpan.FromSeconds(1) };
         await using var a = await ClusterSender.StartAsync(redis, options, RedisSiteLimitCoordinator.DefaultLease);
         await using var b = await ClusterSender.StartAsync(redis, options, RedisSiteLimitCoordinator.DefaultLease);
-
-        var outcomes = (await Task.WhenAll(Enumerable.Range(0, 4).SelectMany(i => new[] { a.DeliverAsync($"a{i}@x.test"), b.DeliverAsync($"b{i}@x.test") }))
-            .WaitAsync(Deadline)).SelectMany(o => o).ToArray();
+        var outcomes = await DeliverFromBothAsync(a, b);
 
         // Alone, each sender would have let three through.
         Assert.Equal(3, outcomes.OfType<RecipientOutcome.Delivered>().Count());
@@ -74,7 +72,7 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
     public async Task A_busy_sender_takes_rate_tokens_in_batches_not_one_round_trip_per_message()
     {
         using var redis = await RedisServer.StartAsync();
-        await using var peer = HoldingSmtpPeer.Start();
+        await using var peer = RecordingSmtpPeer.Start(IPAddress.Loopback, 0);
         var options = Options(peer, SiteLimits.Default with { MaxConnections = 4, MessagesPerSecond = 1000 });
         await using var a = await ClusterSender.StartAsync(redis, options, RedisSiteLimitCoordinator.DefaultLease);
         const int messages = 200;
@@ -91,15 +89,13 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
     public async Task Two_senders_together_never_pass_a_warm_up_cap()
     {
         using var redis = await RedisServer.StartAsync();
-        await using var peer = HoldingSmtpPeer.Start();
+        await using var peer = RecordingSmtpPeer.Start(IPAddress.Loopback, 0);
         var today = DateOnly.FromDateTime(DateTime.UtcNow);
         var warming = new EgressSource("warm", IPAddress.Loopback, "mailer.test", WarmUp: new WarmUpSchedule(today, [new WarmUpStep(1, 3), new WarmUpStep(30, 1000)]));
         var options = Options(peer, SiteLimits.Default) with { Egress = new EgressOptions([new EgressPool("p", [warming])], [], "p") };
         await using var a = await ClusterSender.StartAsync(redis, options, RedisSiteLimitCoordinator.DefaultLease);
         await using var b = await ClusterSender.StartAsync(redis, options, RedisSiteLimitCoordinator.DefaultLease);
-
-        var outcomes = (await Task.WhenAll(Enumerable.Range(0, 4).SelectMany(i => new[] { a.DeliverAsync($"a{i}@x.test"), b.DeliverAsync($"b{i}@x.test") }))
-            .WaitAsync(Deadline)).SelectMany(o => o).ToArray();
+        var outcomes = await DeliverFromBothAsync(a, b);
 
         Assert.Equal(3, outcomes.OfType<RecipientOutcome.Delivered>().Count());
         Assert.Equal(3, peer.MessageCount);
@@ -113,7 +109,7 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
     public async Task While_redis_is_away_each_sender_keeps_to_its_share_and_delivery_goes_on_then_sharing_resumes()
     {
         using var redis = await RedisServer.StartAsync();
-        await using var peer = HoldingSmtpPeer.Start();
+        await using var peer = RecordingSmtpPeer.Start(IPAddress.Loopback, 0);
         var options = Options(peer, SiteLimits.Default with { MaxConnections = 2 });
         await using var a = await ClusterSender.StartAsync(redis, options, TimeSpan.FromSeconds(3));
         await using var b = await ClusterSender.StartAsync(redis, options, TimeSpan.FromSeconds(3));
@@ -137,9 +133,14 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
         Assert.IsType<RecipientOutcome.Delivered>(Assert.Single(after));
     }
 
-    private static DeliveryOptions Options(HoldingSmtpPeer peer, SiteLimits limits) => new()
+    /// <summary>Four messages from each sender at once, and what became of them.</summary>
+    private static async Task<RecipientOutcome[]> DeliverFromBothAsync(ClusterSender a, ClusterSender b) =>
+        (await Task.WhenAll(Enumerable.Range(0, 4).SelectMany(i => new[] { a.DeliverAsync($"a{i}@x.test"), b.DeliverAsync($"b{i}@x.test") }))
+            .WaitAsync(Deadline)).SelectMany(o => o).ToArray();
+
+    private static DeliveryOptions Options(RecordingSmtpPeer peer, SiteLimits limits) => new()
     {
-        Relay = new RelayRoute("127.0.0.1", peer.Port, SmtpTlsMode.None, null, null),
+        Relay = new RelayRoute("127.0.0.1", peer.EndPoint.Port, SmtpTlsMode.None, null, null),
         DefaultLimits = limits,
         ShapingRules = [],
         AdaptiveRules = [],
