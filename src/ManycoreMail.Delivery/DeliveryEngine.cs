@@ -28,6 +28,7 @@ internal sealed class DeliveryEngine : IDisposable
     private readonly PoolSelection _pools;
     private readonly AdaptiveShaping _adaptive;
     private readonly IEgressMetrics? _egressMetrics;
+    private readonly ISiteLimitCoordinator _sharedLimits;
     private readonly ConcurrentDictionary<string, DeliverySite> _sites = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, int> _scheduled = new(StringComparer.OrdinalIgnoreCase);
     private readonly CancellationTokenSource _stopping = new();
@@ -45,8 +46,9 @@ internal sealed class DeliveryEngine : IDisposable
 
     /// <param name="smtpPort">The port of MX hosts (25; another only in tests).</param>
     /// <param name="egress">Where warm-up counts persist and egress metrics go; null: in memory, none.</param>
+    /// <param name="sharedLimits">Where sites' limits are shared with other sender processes; null: this process is alone.</param>
     public DeliveryEngine(DeliveryOptions options, string heloName, int smtpPort, MailRouter router, IDeliveryMetrics metrics, TimeProvider time, ILogger<DeliveryEngine> logger,
-        EgressServices? egress = null, TransportSecurity.TransportSecurityGate? transportSecurity = null)
+        EgressServices? egress = null, TransportSecurity.TransportSecurityGate? transportSecurity = null, ISiteLimitCoordinator? sharedLimits = null)
     {
         _options = options;
         _smtpPort = smtpPort;
@@ -57,8 +59,9 @@ internal sealed class DeliveryEngine : IDisposable
         _shaping = new TrafficShaping(options.DefaultLimits, options.ShapingRules);
         _connector = new SiteConnector(heloName, options, new TlsMemory(options.BrokenTlsMemory, time), logger, transportSecurity);
         _pools = new PoolSelection(options.Egress ?? EgressOptions.Implicit(options.SourceAddress, heloName),
-            new WarmUpLedger(egress?.WarmUpStore ?? new InMemoryWarmUpStore(), time), time);
+            new WarmUpLedger(egress?.WarmUpStore ?? new InMemoryWarmUpStore(), time, egress?.SharedWarmUp), time);
         _egressMetrics = egress?.Metrics;
+        _sharedLimits = sharedLimits ?? ProcessSiteLimits.Instance;
         _adaptive = new AdaptiveShaping(options.AdaptiveRules, _pools, BounceQueue, _egressMetrics, time, logger, change => _publish(change));
     }
 
@@ -322,7 +325,7 @@ internal sealed class DeliveryEngine : IDisposable
         EvictIdleSites();
         // One source per (message, domain), chosen once the provider is known and kept if the job is routed again.
         SourceChoice? chosen = null;
-        SourceChoice Choose(string provider) => chosen ??= ChooseSource(queue, reversePath, provider, recipients.Count);
+        async ValueTask<SourceChoice> Choose(string provider) => chosen ??= await ChooseSourceAsync(queue, reversePath, provider, recipients.Count, cancellationToken).ConfigureAwait(false);
         var (site, hosts, final) = await RouteAsync(domain, recipients, Choose, cancellationToken).ConfigureAwait(false);
         if (final is not null)
         {
@@ -358,7 +361,7 @@ internal sealed class DeliveryEngine : IDisposable
 
     /// <summary>Queues a job on its site; a site the idle sweep retired between routing and now is routed again
     /// (a fresh site, same limits).</summary>
-    private async Task<DeliverySite> PlaceAsync(DeliverySite site, DeliveryJob job, IReadOnlyList<string> recipients, Func<string, SourceChoice> choose,
+    private async Task<DeliverySite> PlaceAsync(DeliverySite site, DeliveryJob job, IReadOnlyList<string> recipients, Func<string, ValueTask<SourceChoice>> choose,
         CancellationToken cancellationToken)
     {
         for (var round = 0; round < 10; round++)
@@ -379,7 +382,7 @@ internal sealed class DeliveryEngine : IDisposable
     }
 
     private async Task<(DeliverySite? Site, IReadOnlyList<SiteHost>? Hosts, IReadOnlyList<RecipientOutcome>? Final)> RouteAsync(
-        string domain, IReadOnlyList<string> recipients, Func<string, SourceChoice> choose, CancellationToken cancellationToken)
+        string domain, IReadOnlyList<string> recipients, Func<string, ValueTask<SourceChoice>> choose, CancellationToken cancellationToken)
     {
         if (RelayFor(domain) is { } relay)
         {
@@ -388,7 +391,7 @@ internal sealed class DeliveryEngine : IDisposable
             {
                 return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, $"relay host {relay.Host} has no address", false, BounceClass.Connection)));
             }
-            var relayChoice = choose(EgressProviders.Of(_options.ShapingRules, domain, [relay.Host]));
+            var relayChoice = await choose(EgressProviders.Of(_options.ShapingRules, domain, [relay.Host])).ConfigureAwait(false);
             if (relayChoice.Source is not { } relaySource)
             {
                 return (null, null, WaitForSource(recipients, relayChoice));
@@ -421,7 +424,7 @@ internal sealed class DeliveryEngine : IDisposable
         }
         var names = route.Hosts.Select(h => h.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToArray();
         var provider = EgressProviders.Of(_options.ShapingRules, domain, names);
-        var choice = choose(provider);
+        var choice = await choose(provider).ConfigureAwait(false);
         if (choice.Source is not { } source)
         {
             return (null, null, WaitForSource(recipients, choice));
@@ -465,14 +468,14 @@ internal sealed class DeliveryEngine : IDisposable
     private DeliverySite NewSite(string name, SiteLimits limits, SitePolicy policy, SiteEgress egress)
     {
         _logger.LogDebug("New site {Site}: {Limits}", name, limits);
-        var site = new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token, egress);
+        var site = new DeliverySite(name, limits, policy, _connector, _options, Metrics, _time, _logger, _stopping.Token, egress, _sharedLimits.Join(name, limits));
         ApplyStored(site);
         return site;
     }
 
-    private SourceChoice ChooseSource(string queue, string reversePath, string provider, int recipients)
+    private async ValueTask<SourceChoice> ChooseSourceAsync(string queue, string reversePath, string provider, int recipients, CancellationToken cancellationToken)
     {
-        var choice = _pools.Choose(_pools.PoolFor(queue, reversePath), provider, recipients);
+        var choice = await _pools.ChooseAsync(_pools.PoolFor(queue, reversePath), provider, recipients, cancellationToken).ConfigureAwait(false);
         if (choice.Source is { } source)
         {
             _egressMetrics?.SourceChosen(choice.Pool.Name, source.Name);

@@ -22,6 +22,8 @@ internal sealed class DeliverySite
     private readonly Queue<DeliveryJob> _ready = new();
     private readonly SemaphoreSlim _readySignal = new(0);
     private readonly SiteRateLimiter _rate;
+    /// <summary>The limits this site shares with the other sender processes; null when the process is alone.</summary>
+    private readonly ISharedSiteLimits? _shared;
     private readonly SiteConnector _connector;
     private readonly DeliveryOptions _options;
     private readonly IDeliveryMetrics _metrics;
@@ -39,7 +41,8 @@ internal sealed class DeliverySite
     private DateTimeOffset _lastUsed;
 
     public DeliverySite(string name, SiteLimits limits, SitePolicy policy, SiteConnector connector, DeliveryOptions options,
-        IDeliveryMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping, SiteEgress? egress = null)
+        IDeliveryMetrics metrics, TimeProvider time, ILogger logger, CancellationToken stopping, SiteEgress? egress = null,
+        ISharedSiteLimits? shared = null)
     {
         Name = name;
         Egress = egress;
@@ -52,6 +55,7 @@ internal sealed class DeliverySite
         _logger = logger;
         _stopping = stopping;
         _rate = new SiteRateLimiter(limits);
+        _shared = shared;
         // Hold no more than about ten minutes of the site's throughput in memory; the rest waits in the durable queue.
         var perSecond = limits.DelayBetweenDeliveries is { } d ? 1 / Math.Max(d.TotalSeconds, 0.001) : double.PositiveInfinity;
         if (limits.MessagesPerSecond is { } s) perSecond = Math.Min(perSecond, s);
@@ -231,6 +235,8 @@ internal sealed class DeliverySite
     private async Task RunConnectionAsync()
     {
         SmtpClientConnection? connection = null;
+        // The cluster's connection slot, held while this worker has a connection open (or is opening one).
+        IAsyncDisposable? slot = null;
         SiteHost? host = null;
         string? connectedFor = null; // the domain whose transport policy the connection was opened under
         var delivered = 0;
@@ -247,13 +253,21 @@ internal sealed class DeliverySite
                     }
                     if (connection is not null && _time.GetUtcNow() - lastUsed > ProbeAfterIdle && !await ProbeAsync(connection).ConfigureAwait(false))
                     {
-                        await CloseAsync(connection).ConfigureAwait(false);
-                        connection = null;
+                        await CloseAsync(connection, slot).ConfigureAwait(false);
+                        (connection, slot) = (null, null);
                     }
                     if (connection is not null && job.Domain != connectedFor && !await _connector.MayShareAsync(job.Domain, host!, Policy, _stopping).ConfigureAwait(false))
                     {
-                        await CloseAsync(connection).ConfigureAwait(false);
-                        connection = null;
+                        await CloseAsync(connection, slot).ConfigureAwait(false);
+                        (connection, slot) = (null, null);
+                    }
+                    if (connection is null && _shared is not null && slot is null)
+                    {
+                        slot = await WaitForSlotAsync(job).ConfigureAwait(false);
+                        if (slot is null)
+                        {
+                            continue;
+                        }
                     }
                     if (connection is null)
                     {
@@ -262,6 +276,8 @@ internal sealed class DeliverySite
                         (connection, host, failure) = await _connector.ConnectAsync(job.Domain, job.Hosts, Policy, _stopping, Egress?.Source).ConfigureAwait(false);
                         if (connection is null)
                         {
+                            await ReleaseAsync(slot).ConfigureAwait(false);
+                            slot = null;
                             if (failure!.Refusal is { } policyRefusal)
                             {
                                 DeferForPolicy(job, failure, policyRefusal);
@@ -290,8 +306,8 @@ internal sealed class DeliverySite
                     delivered++;
                     if (broken is not null || delivered >= Limits.MaxDeliveriesPerConnection)
                     {
-                        await CloseAsync(connection).ConfigureAwait(false);
-                        connection = null;
+                        await CloseAsync(connection, slot).ConfigureAwait(false);
+                        (connection, slot) = (null, null);
                     }
                     if (broken is { Reply.Code: 421 })
                     {
@@ -304,8 +320,8 @@ internal sealed class DeliverySite
                         // Adaptive shaping suspended the site on this reply: leave (what waited has been rescheduled).
                         if (connection is not null)
                         {
-                            await CloseAsync(connection).ConfigureAwait(false);
-                            connection = null;
+                            await CloseAsync(connection, slot).ConfigureAwait(false);
+                            (connection, slot) = (null, null);
                         }
                         return;
                     }
@@ -318,8 +334,8 @@ internal sealed class DeliverySite
                     job.DeferAll($"internal error while delivering to {Name}: {e.Message}", siteAnswered: true, BounceClass.Other);
                     if (connection is not null)
                     {
-                        await CloseAsync(connection).ConfigureAwait(false);
-                        connection = null;
+                        await CloseAsync(connection, slot).ConfigureAwait(false);
+                        (connection, slot) = (null, null);
                     }
                 }
                 catch when (_stopping.IsCancellationRequested)
@@ -341,8 +357,10 @@ internal sealed class DeliverySite
         {
             if (connection is not null)
             {
-                await CloseAsync(connection).ConfigureAwait(false);
+                await CloseAsync(connection, null).ConfigureAwait(false);
             }
+            // Also a slot taken for a connection that was never opened (the worker stopped while connecting).
+            await ReleaseAsync(slot).ConfigureAwait(false);
             var orphaned = new List<DeliveryJob>();
             lock (_lock)
             {
@@ -448,7 +466,22 @@ internal sealed class DeliverySite
             {
                 lock (_lock)
                 {
-                    wait = _rate.TryAcquire(now);
+                    // With a shared rate, this process's own windows are only looked at first: a delivery the cluster
+                    // refuses must not count here.
+                    wait = _shared is null ? _rate.TryAcquire(now) : _rate.WaitAt(now);
+                }
+            }
+            if (wait <= TimeSpan.Zero && _shared is not null)
+            {
+                wait = await _shared.TakeDeliveryAsync(ReadyCount + 1, _stopping).ConfigureAwait(false);
+                if (wait <= TimeSpan.Zero)
+                {
+                    lock (_lock)
+                    {
+                        // A sibling worker may have taken the last local slot meanwhile: then the cluster's token is
+                        // wasted (never a delivery beyond either limit) and this one waits.
+                        wait = _rate.TryAcquire(_time.GetUtcNow());
+                    }
                 }
             }
             if (wait <= TimeSpan.Zero)
@@ -555,11 +588,46 @@ internal sealed class DeliverySite
         }
     }
 
-    private async Task CloseAsync(SmtpClientConnection connection)
+    /// <summary>Closes a connection, then gives its cluster slot back (after QUIT: the peer has seen it go).</summary>
+    private async Task CloseAsync(SmtpClientConnection connection, IAsyncDisposable? slot)
     {
         _metrics.ConnectionClosed(Name);
-        using var quit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        await connection.QuitAsync(quit.Token).ConfigureAwait(false);
-        await connection.DisposeAsync().ConfigureAwait(false);
+        using (var quit = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            await connection.QuitAsync(quit.Token).ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
+        }
+        await ReleaseAsync(slot).ConfigureAwait(false);
+    }
+
+    private static async ValueTask ReleaseAsync(IAsyncDisposable? slot)
+    {
+        if (slot is not null)
+        {
+            await slot.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits for one of the cluster's connection slots of the site; null when the wait grew long and the job was
+    /// rescheduled. Slots free up as other processes close connections, or when a dead process's leases lapse.</summary>
+    private async Task<IAsyncDisposable?> WaitForSlotAsync(DeliveryJob job)
+    {
+        var started = _time.GetUtcNow();
+        var pause = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            if (await _shared!.TryOpenConnectionAsync(Adaptation.MaxConnections(Limits.MaxConnections, now), _stopping).ConfigureAwait(false) is { } slot)
+            {
+                return slot;
+            }
+            if (now - started >= _options.MaxRateWait)
+            {
+                job.DeferAll($"connection limit of {Name} reached across the sender cluster; rescheduled", siteAnswered: true, BounceClass.Throttled, now + pause);
+                return null;
+            }
+            await Task.Delay(pause, _time, _stopping).ConfigureAwait(false);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.TicksPerSecond));
+        }
     }
 }

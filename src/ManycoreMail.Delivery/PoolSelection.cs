@@ -90,7 +90,7 @@ internal sealed class PoolSelection
 
     /// <summary>A source of <paramref name="pool"/> for <paramref name="recipients"/> recipients of <paramref name="provider"/>,
     /// counted against its warm-up cap.</summary>
-    public SourceChoice Choose(EgressPool pool, string provider, int recipients)
+    public async ValueTask<SourceChoice> ChooseAsync(EgressPool pool, string provider, int recipients, CancellationToken cancellationToken)
     {
         var rotation = _rotations[pool.Name];
         var now = _time.GetUtcNow();
@@ -102,7 +102,7 @@ internal sealed class PoolSelection
             {
                 break;
             }
-            if (_warmUp.TryReserve(source, provider, recipients))
+            if (await _warmUp.TryReserveAsync(source, provider, recipients, cancellationToken).ConfigureAwait(false))
             {
                 return new SourceChoice(pool, source);
             }
@@ -133,7 +133,8 @@ internal sealed class PoolSelection
 }
 
 /// <summary>What the engine needs from its host for egress: the warm-up store and the egress metrics.</summary>
-internal sealed record EgressServices(IWarmUpStore? WarmUpStore, IEgressMetrics? Metrics);
+/// <param name="SharedWarmUp">Warm-up counts shared with other sender processes (they then decide every reservation).</param>
+internal sealed record EgressServices(IWarmUpStore? WarmUpStore, IEgressMetrics? Metrics, ISharedWarmUpCounts? SharedWarmUp = null);
 
 /// <summary>The provider of a site: the name of the first shaping rule (shipped or configured) that matches its recipient
 /// domain or MX hosts, "other" when none does. Warm-up caps and adaptive rules are per provider.</summary>

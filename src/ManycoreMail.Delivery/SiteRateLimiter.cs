@@ -29,26 +29,7 @@ internal sealed class SiteRateLimiter
     /// <summary>Takes a delivery slot now and returns <see cref="TimeSpan.Zero"/>, or returns how long until one is free.</summary>
     public TimeSpan TryAcquire(DateTimeOffset now)
     {
-        var wait = TimeSpan.Zero;
-        if (_delay is { } delay && _last + delay > now)
-        {
-            wait = _last + delay - now;
-        }
-        foreach (var (limit, window) in _windows)
-        {
-            {
-                // The limit-th most recent delivery must have left the window.
-                if (_count >= limit)
-                {
-                    var blocking = _recent[(_start + _count - limit) % _recent.Length];
-                    var free = blocking + window - now;
-                    if (free > wait)
-                    {
-                        wait = free;
-                    }
-                }
-            }
-        }
+        var wait = WaitAt(now);
         if (wait > TimeSpan.Zero)
         {
             return wait;
@@ -68,5 +49,29 @@ internal sealed class SiteRateLimiter
             }
         }
         return TimeSpan.Zero;
+    }
+
+    /// <summary>How long until a delivery slot is free (zero: now), taking nothing.</summary>
+    public TimeSpan WaitAt(DateTimeOffset now)
+    {
+        var wait = TimeSpan.Zero;
+        if (_delay is { } delay && _last + delay > now)
+        {
+            wait = _last + delay - now;
+        }
+        foreach (var (limit, window) in _windows)
+        {
+            // The limit-th most recent delivery must have left the window.
+            if (_count >= limit)
+            {
+                var blocking = _recent[(_start + _count - limit) % _recent.Length];
+                var free = blocking + window - now;
+                if (free > wait)
+                {
+                    wait = free;
+                }
+            }
+        }
+        return wait;
     }
 }

@@ -40,6 +40,17 @@ internal interface IWarmUpStore
     void Save(DateOnly date, string source, string provider, int count);
 }
 
+/// <summary>Warm-up counts kept where every sender process sees them (Redis): a reservation is checked against the cap
+/// where the count lives, in one step, so that the senders together never pass a cap.</summary>
+internal interface ISharedWarmUpCounts
+{
+    /// <summary>Adds <paramref name="recipients"/> to the count of (date, source, provider) when the sum stays within
+    /// <paramref name="cap"/>, or when the count is 0 (a job larger than a whole day's cap goes alone on a day of its own).
+    /// <c>Count</c> is the senders' count after the attempt.</summary>
+    ValueTask<(bool Reserved, int Count)> TryReserveAsync(DateOnly date, string source, string provider, int recipients, int cap,
+        CancellationToken cancellationToken);
+}
+
 internal sealed class InMemoryWarmUpStore : IWarmUpStore
 {
     private readonly Dictionary<(DateOnly, string, string), int> _counts = [];
@@ -68,9 +79,10 @@ internal sealed record WarmUpProgress(string Source, string Provider, int Sent, 
 /// <summary>
 /// Today's warm-up counts: recipients handed to each warming source per provider. A recipient counts when the source is
 /// chosen for it (an attempt), so that concurrent deliveries can never overshoot a cap; a deferred recipient has used its
-/// share. The counts of the current UTC day are kept in memory and written through to the store.
+/// share. The counts of the current UTC day are kept in memory and written through to the store; with counts shared by
+/// several senders, the memory holds the senders' counts as last seen and each reservation is made where they live.
 /// </summary>
-internal sealed class WarmUpLedger(IWarmUpStore store, TimeProvider time)
+internal sealed class WarmUpLedger(IWarmUpStore store, TimeProvider time, ISharedWarmUpCounts? shared = null)
 {
     private readonly Lock _lock = new();
     private Dictionary<(string Source, string Provider), int> _counts = [];
@@ -109,6 +121,39 @@ internal sealed class WarmUpLedger(IWarmUpStore store, TimeProvider time)
             store.Save(_date, source.Name, provider, count);
             return true;
         }
+    }
+
+    /// <summary>As <see cref="TryReserve"/>, made with the other senders when the counts are shared.</summary>
+    public async ValueTask<bool> TryReserveAsync(EgressSource source, string provider, int recipients, CancellationToken cancellationToken)
+    {
+        if (shared is null)
+        {
+            return TryReserve(source, provider, recipients);
+        }
+        DateOnly date;
+        int cap;
+        lock (_lock)
+        {
+            // The count last seen only grows within a day: when it leaves no room, the senders' count leaves none either.
+            if (!Room(source, provider, recipients))
+            {
+                return false;
+            }
+            if (source.WarmUp?.CapOn(_date) is not { } today)
+            {
+                return true;
+            }
+            (date, cap) = (_date, today);
+        }
+        var (reserved, count) = await shared.TryReserveAsync(date, source.Name, provider, recipients, cap, cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            if (_date == date)
+            {
+                _counts[(source.Name, provider)] = count;
+            }
+        }
+        return reserved;
     }
 
     /// <summary>Today's counts and caps of every warming source, for every provider it has been used for.</summary>

@@ -43,17 +43,17 @@ public sealed class EgressTests
     }
 
     [Fact]
-    public void A_capped_source_overflows_to_the_others_and_when_none_is_left_the_recipients_wait_for_the_next_day()
+    public async Task A_capped_source_overflows_to_the_others_and_when_none_is_left_the_recipients_wait_for_the_next_day()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 1, 15, 0, 0, TimeSpan.Zero));
         var warming = A with { WarmUp = new WarmUpSchedule(new DateOnly(2026, 12, 1), [new WarmUpStep(1, 2), new WarmUpStep(2, 3)]) };
         var pool = new EgressPool("p", [warming]);
         var selection = new PoolSelection(new EgressOptions([pool], [], "p"), new WarmUpLedger(new InMemoryWarmUpStore(), time), time);
 
-        Assert.Same(warming, selection.Choose(pool, "gmail", 1).Source);
-        Assert.Same(warming, selection.Choose(pool, "gmail", 1).Source);
-        var waiting = selection.Choose(pool, "gmail", 1);
-        var other = selection.Choose(pool, "yahoo", 1);
+        Assert.Same(warming, (await selection.ChooseAsync(pool, "gmail", 1, CancellationToken.None)).Source);
+        Assert.Same(warming, (await selection.ChooseAsync(pool, "gmail", 1, CancellationToken.None)).Source);
+        var waiting = await selection.ChooseAsync(pool, "gmail", 1, CancellationToken.None);
+        var other = await selection.ChooseAsync(pool, "yahoo", 1, CancellationToken.None);
 
         Assert.Null(waiting.Source);
         Assert.Equal(new DateTimeOffset(2026, 12, 2, 0, 0, 0, TimeSpan.Zero), waiting.WaitUntil);
@@ -61,8 +61,8 @@ public sealed class EgressTests
         Assert.Same(warming, other.Source);
 
         time.Advance(TimeSpan.FromHours(9));
-        Assert.Same(warming, selection.Choose(pool, "gmail", 3).Source);
-        Assert.Null(selection.Choose(pool, "gmail", 1).Source);
+        Assert.Same(warming, (await selection.ChooseAsync(pool, "gmail", 3, CancellationToken.None)).Source);
+        Assert.Null((await selection.ChooseAsync(pool, "gmail", 1, CancellationToken.None)).Source);
     }
 
     [Fact]

@@ -8,7 +8,9 @@ namespace ManycoreMail.TestSupport;
 /// <summary>
 /// A minimal SMTP server on a loopback address that accepts everything and records every command line as sent
 /// (parameters included, which Postfix's smtp-sink does not dump). Its EHLO reply lists exactly the keywords it is
-/// given, so a test decides what the client may assume (DSN, SMTPUTF8, ...).
+/// given, so a test decides what the client may assume (DSN, SMTPUTF8, ...). It counts the connections open at once,
+/// and can hold its answer to each message's end of DATA until the test lets go (<see cref="Hold"/>): a client's
+/// connections then stay open and busy for as long as the test needs to look at them.
 /// </summary>
 public sealed class RecordingSmtpPeer : IAsyncDisposable
 {
@@ -17,6 +19,10 @@ public sealed class RecordingSmtpPeer : IAsyncDisposable
     private readonly IReadOnlyList<string> _keywords;
     private readonly Task _accepting;
     private readonly ConcurrentBag<Task> _sessions = [];
+    private readonly Lock _lock = new();
+    private TaskCompletionSource _gate = Released();
+    private int _open;
+    private int _maxOpen;
 
     private RecordingSmtpPeer(IPEndPoint endPoint, IReadOnlyList<string> keywords)
     {
@@ -37,6 +43,40 @@ public sealed class RecordingSmtpPeer : IAsyncDisposable
 
     private int _messages;
 
+    /// <summary>Connections open now.</summary>
+    public int Open { get { lock (_lock) return _open; } }
+
+    /// <summary>The most connections ever open at once.</summary>
+    public int MaxOpen { get { lock (_lock) return _maxOpen; } }
+
+    /// <summary>From now on, each message's final answer waits for <see cref="Release"/>.</summary>
+    public void Hold()
+    {
+        lock (_lock)
+        {
+            if (_gate.Task.IsCompleted)
+            {
+                _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>Answers every held message, and those to come.</summary>
+    public void Release()
+    {
+        lock (_lock)
+        {
+            _gate.TrySetResult();
+        }
+    }
+
+    private static TaskCompletionSource Released()
+    {
+        var released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        released.SetResult();
+        return released;
+    }
+
     public static RecordingSmtpPeer Start(IPAddress address, int port, params string[] ehloKeywords) =>
         new(new IPEndPoint(address, port), ehloKeywords);
 
@@ -48,6 +88,11 @@ public sealed class RecordingSmtpPeer : IAsyncDisposable
             while (!_stop.IsCancellationRequested)
             {
                 var socket = await _listener.AcceptSocketAsync(_stop.Token).ConfigureAwait(false);
+                lock (_lock)
+                {
+                    _open++;
+                    _maxOpen = Math.Max(_maxOpen, _open);
+                }
                 _sessions.Add(ServeAsync(socket));
             }
         }
@@ -89,6 +134,12 @@ public sealed class RecordingSmtpPeer : IAsyncDisposable
                         {
                         }
 
+                        Task gate;
+                        lock (_lock)
+                        {
+                            gate = _gate.Task;
+                        }
+                        await gate.WaitAsync(_stop.Token).ConfigureAwait(false);
                         Interlocked.Increment(ref _messages);
                         await writer.WriteLineAsync("250 2.0.0 recorded").ConfigureAwait(false);
                         break;
@@ -104,6 +155,13 @@ public sealed class RecordingSmtpPeer : IAsyncDisposable
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException)
         {
             // The client went away, or the test ended.
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _open--;
+            }
         }
     }
 

@@ -202,9 +202,12 @@ internal sealed class MailerHost : IAsyncDisposable
             }
             var senderMetrics = new SenderMetrics(Metrics.ForRoles(RoleNames.Sender));
             var egressMetrics = new EgressMetrics(Metrics.ForRoles(RoleNames.Sender));
-            var warmUps = SqliteWarmUpStore.OpenIfNeeded(_options.Sender.Delivery, _options.Storage.Path, _time);
+            var sharedLimits = await StartSharedLimitsAsync(cancellationToken).ConfigureAwait(false);
+            // On Redis the warm-up counts are the cluster's (warmup.db would be one sender's).
+            var warmUps = sharedLimits is null ? SqliteWarmUpStore.OpenIfNeeded(_options.Sender.Delivery, _options.Storage.Path, _time) : null;
+            var sharedWarmUps = sharedLimits is null ? null : new RedisWarmUpCounts(sharedLimits, new RedisQueueStoreOptions().KeyPrefix);
             var engine = new DeliveryEngine(_options.Sender.Delivery, _options.Sender.HeloName, _options.Sender.SmtpPort, new MailRouter(resolver), senderMetrics, _time, _loggers.CreateLogger<DeliveryEngine>(),
-                new EgressServices(warmUps, egressMetrics), transportSecurity.Gate);
+                new EgressServices(warmUps, egressMetrics, sharedWarmUps), transportSecurity.Gate, sharedLimits);
             _disposables.Add(engine);
             if (warmUps is not null)
             {
@@ -399,6 +402,35 @@ internal sealed class MailerHost : IAsyncDisposable
                 }
             }
         }, _logger, _time), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>On Redis, sites' connection and rate limits and warm-up counts shared by every sender process: the
+    /// senders are counted once before the first delivery, then a heartbeat keeps this one's connection leases. Null on
+    /// the embedded spool (one process: its own limits are the whole story).</summary>
+    private async Task<RedisSiteLimitCoordinator?> StartSharedLimitsAsync(CancellationToken cancellationToken)
+    {
+        if (Queue != QueueBackend.Redis)
+        {
+            return null;
+        }
+        // A connection of its own, with a short command timeout: a Redis that hangs must not hold deliveries long
+        // before the senders fall back to their shares.
+        var client = new RedisClient(RedisClientOf(_options.Redis, "manycore-mail-limits-" + Environment.ProcessId) with { CommandTimeout = TimeSpan.FromSeconds(2) });
+        var limits = new RedisSiteLimitCoordinator(client, new RedisQueueStoreOptions().KeyPrefix, RedisSiteLimitCoordinator.DefaultLease, _time,
+            _loggers.CreateLogger<RedisSiteLimitCoordinator>(), Metrics.ForRoles(RoleNames.Sender));
+        await limits.HeartbeatAsync(cancellationToken).ConfigureAwait(false);
+        await StartRoleAsync(new BackgroundLoop("shared-limits", async stopping =>
+        {
+            try
+            {
+                await limits.RunAsync(stopping).ConfigureAwait(false);
+            }
+            finally
+            {
+                await limits.DisposeAsync().ConfigureAwait(false);
+            }
+        }, _logger, _time), cancellationToken).ConfigureAwait(false);
+        return limits;
     }
 
     private async Task<IQueueStore> OpenRedisAsync(CancellationToken cancellationToken)
