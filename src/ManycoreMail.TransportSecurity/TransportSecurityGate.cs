@@ -55,7 +55,9 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
     /// <summary>Non-null when <paramref name="error"/> is the host policy refusing the connection rather than the
     /// network or the server failing: such a failure belongs to the recipient domain, not to the MX set.</summary>
     /// <param name="certificateRefusal">What <see cref="Validator"/> reported for this attempt, if anything.</param>
-    public static PolicyRefusal? Refusal(HostTlsPolicy? host, Exception error, string? certificateRefusal)
+    /// <param name="startTlsRefused">The server did not offer STARTTLS or refused it: the caller knows by its SMTP
+    /// client's exception type (this library sees no SMTP types).</param>
+    public static PolicyRefusal? Refusal(HostTlsPolicy? host, Exception error, string? certificateRefusal, bool startTlsRefused)
     {
         ArgumentNullException.ThrowIfNull(error);
         if (host is not { TlsRequired: true, ReportOnly: false })
@@ -68,7 +70,7 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
             return PolicyRefusal.Failed($"{host.Host}: {Describe(host)} refused the certificate: {certificateRefusal}");
         }
 
-        if (error.Message.Contains("STARTTLS", StringComparison.Ordinal))
+        if (startTlsRefused)
         {
             return PolicyRefusal.NoTls($"{host.Host}: TLS is required by {Describe(host)} but {error.Message}");
         }
@@ -101,10 +103,11 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
 
     /// <summary>Counts a required STARTTLS the server did not offer or refused; certificate refusals were counted by
     /// <see cref="Validator"/>.</summary>
-    public void Failed(DomainTlsPolicy? domain, HostTlsPolicy? host, IPEndPoint endPoint, Exception error)
+    /// <param name="startTlsRefused">As for <see cref="Refusal"/>.</param>
+    public void Failed(DomainTlsPolicy? domain, HostTlsPolicy? host, IPEndPoint endPoint, Exception error, bool startTlsRefused)
     {
         ArgumentNullException.ThrowIfNull(error);
-        if (domain is not null && host is { TlsRequired: true } && error.Message.Contains("STARTTLS", StringComparison.Ordinal))
+        if (domain is not null && host is { TlsRequired: true } && startTlsRefused)
         {
             reports.Record(Result(domain, host, endPoint) with { FailureType = TlsResultType.StartTlsNotSupported, FailureReasonCode = error.Message });
         }

@@ -50,6 +50,31 @@ public sealed class TransportSecurityDeliveryTests
     }
 
     [Fact]
+    public async Task Dane_defers_with_4_7_4_when_the_mx_does_not_offer_starttls_and_reports_it()
+    {
+        using var published = TestPki.SelfSigned("mx-plain.dane.test");
+        using var dns = await SignedDns.StartAsync("dane.test", [
+            "plain MX 10 mx-plain.dane.test.", "mx-plain A 127.0.0.74", $"_25._tcp.mx-plain TLSA 3 1 1 {TestPki.SpkiSha256(published)}",
+        ]);
+        await using var harness = await DeliveryHarness.StartAsync([]);
+        var plain = harness.StartServer("127.0.0.74", new ScriptedHandler()); // no certificate: no STARTTLS offered
+        var reports = new TlsReportCollector(TimeProvider.System);
+        await harness.StartSenderAsync(dnsServer: dns.EndPoint,
+            transportSecurity: resolver => new TransportSecurityGate(new TransportPolicy(resolver, null, dane: true, new CertificateTrust()), reports));
+
+        await harness.EnqueueAsync("n1", "a@plain.dane.test");
+        var deferred = await DeferredAsync(harness, "a@plain.dane.test");
+        Assert.StartsWith("4.7.4 mx-plain.dane.test: TLS is required by DANE but", deferred, StringComparison.Ordinal);
+        Assert.Contains("does not offer STARTTLS", deferred, StringComparison.Ordinal);
+        Assert.Empty(plain.Handler.Delivered);
+        Assert.DoesNotContain(harness.Role!.Engine.Snapshot(), s => s.BackoffUntil is not null);
+
+        var policy = Assert.Single(Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies);
+        Assert.Equal((TlsPolicyKind.Tlsa, 0L), (policy.Kind, policy.Successes));
+        Assert.All(policy.Failures, f => Assert.Equal(TlsResultType.StartTlsNotSupported, f.ResultType));
+    }
+
+    [Fact]
     public async Task Mta_sts_enforce_defers_its_domain_with_4_7_5_while_another_domain_on_the_same_mx_delivers()
     {
         using var ca = TestPki.CreateCa("STS delivery test CA");
