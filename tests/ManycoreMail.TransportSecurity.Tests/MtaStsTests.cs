@@ -139,13 +139,14 @@ public sealed class MtaStsTests(MtaStsWorld world) : IClassFixture<MtaStsWorld>
         Assert.Single(await source.RefreshAsync(None));
         Assert.Equal(time.GetUtcNow(), store.Get("sts.test")?.FetchedAt);
 
-        // The policy server fails (404) under yet another id: the refresh says so and the cached policy stays in force.
-        File.Delete(policyFile);
+        // Under yet another id the policy server serves a policy that does not parse: the refresh says so, and the
+        // cached policy stays in force.
+        File.WriteAllText(policyFile, "version: STSv9\r\nmode: none\r\nmax_age: 60\r\n");
         txt.Text = "v=STSv1; id=3";
         time.Advance(TimeSpan.FromHours(1));
         Assert.StartsWith("sts.test: refresh failed, keeping id 2 until", Assert.Single(await source.RefreshAsync(None)), StringComparison.Ordinal);
         var kept = await source.GetAsync("sts.test", None);
-        Assert.Equal(("2", MtaStsMode.Testing, "sts-policy-fetch-error"), (kept.Policy?.Id, kept.Policy?.Policy.Mode, kept.FailureType));
+        Assert.Equal(("2", MtaStsMode.Testing, "sts-policy-invalid"), (kept.Policy?.Id, kept.Policy?.Policy.Mode, kept.FailureType));
 
         // Until its max_age has run out; then nothing is left to apply.
         time.Advance(TimeSpan.FromDays(2));

@@ -101,9 +101,8 @@ public sealed class TlsReportTests
         Assert.Equal(1, summary.GetProperty("total-failure-session-count").GetInt32());
 
         // Restarted again: the day is known as sent, and a session counted into it (a clock set back) is not kept.
-        var again = new TlsReportCollector(time, new TlsReportFile(directory));
-        Assert.Empty(again.FinishedDays(new DateOnly(2026, 12, 8)));
-        time.Advance(TimeSpan.FromDays(-1));
+        Assert.Empty(new TlsReportCollector(time, new TlsReportFile(directory)).FinishedDays(new DateOnly(2026, 12, 8)));
+        var again = new TlsReportCollector(new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 23, 0, 0, TimeSpan.Zero)), new TlsReportFile(directory));
         again.Record(sts);
         Assert.Empty(again.FinishedDays(new DateOnly(2026, 12, 8)));
         Assert.Empty(await sender.SendFinishedDaysAsync(again, CancellationToken.None));

@@ -94,7 +94,7 @@ internal sealed class TransportSecurityWiring : IDisposable
         return roles;
     }
 
-    private BackgroundLoop? ReportingRole(MailerOptions options, IDnsResolver resolver, IQueueStore store, TimeProvider time, ILogger logger)
+    private IMailerRole? ReportingRole(MailerOptions options, IDnsResolver resolver, IQueueStore store, TimeProvider time, ILogger logger)
     {
         if (options.Sender.TransportSecurity.TlsRpt is not { } identity || Collector is not { } collector)
         {
@@ -113,32 +113,40 @@ internal sealed class TransportSecurityWiring : IDisposable
                 transaction.Enqueue(options.Queues.Outbound, new QueueItem(new MessageEnvelope { ReturnPath = from, Recipients = [mail.Recipient] }, mail.Message));
                 await store.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
             }, time);
-        return new BackgroundLoop("tls-reports", async stopping =>
+        var loop = new BackgroundLoop("tls-reports", async stopping =>
         {
             var nextSend = DateTimeOffset.MinValue;
-            try
+            while (!stopping.IsCancellationRequested)
             {
-                while (!stopping.IsCancellationRequested)
+                if (time.GetUtcNow() >= nextSend)
                 {
-                    if (time.GetUtcNow() >= nextSend)
+                    nextSend = time.GetUtcNow() + Hourly;
+                    foreach (var line in await sender.SendFinishedDaysAsync(collector, stopping).ConfigureAwait(false))
                     {
-                        nextSend = time.GetUtcNow() + Hourly;
-                        foreach (var line in await sender.SendFinishedDaysAsync(collector, stopping).ConfigureAwait(false))
-                        {
-                            logger.LogInformation("TLS report: {Report}", line);
-                        }
+                        logger.LogInformation("TLS report: {Report}", line);
                     }
-
-                    await collector.SaveAsync(stopping).ConfigureAwait(false);
-                    await Task.Delay(SaveInterval, time, stopping).ConfigureAwait(false);
                 }
-            }
-            finally
-            {
-                // Stopping: what was counted since the last save is written now, or a restart would lose it.
-                await collector.SaveAsync(CancellationToken.None).ConfigureAwait(false);
+
+                await collector.SaveAsync(stopping).ConfigureAwait(false);
+                await Task.Delay(SaveInterval, time, stopping).ConfigureAwait(false);
             }
         }, logger, time);
+        return new SavingOnStop(loop, collector);
+    }
+
+    /// <summary>The report loop, whose counts are written once more when it stops: what was counted since the last
+    /// save would otherwise be lost to a restart (the loop may be stopped before it ever ran).</summary>
+    private sealed class SavingOnStop(BackgroundLoop loop, TlsReportCollector collector) : IMailerRole
+    {
+        public string Name => loop.Name;
+
+        public Task StartAsync(CancellationToken cancellationToken) => loop.StartAsync(cancellationToken);
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await loop.StopAsync(cancellationToken).ConfigureAwait(false);
+            await collector.SaveAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public void Dispose()
