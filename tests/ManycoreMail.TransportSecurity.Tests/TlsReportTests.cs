@@ -55,9 +55,7 @@ public sealed class TlsReportTests
 
         var queued = new List<TlsReportMail>();
         using var http = new HttpClient();
-        var sender = new TlsReportSender(new TxtOnly(new() { ["_smtp._tls.example.com"] = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com" }), http,
-            new TlsReportIdentity("Example Sender", "mailto:tls@sender.example", "tls-reports@sender.example"),
-            (mail, _) => { queued.Add(mail); return Task.CompletedTask; }, time);
+        var sender = MailtoSender(http, queued, time);
         var sent = await sender.SendFinishedDaysAsync(collector, CancellationToken.None);
 
         Assert.Single(sent);
@@ -92,9 +90,7 @@ public sealed class TlsReportTests
 
         var queued = new List<TlsReportMail>();
         using var http = new HttpClient();
-        var sender = new TlsReportSender(new TxtOnly(new() { ["_smtp._tls.example.com"] = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com" }), http,
-            new TlsReportIdentity("Example Sender", "mailto:tls@sender.example", "tls-reports@sender.example"),
-            (mail, _) => { queued.Add(mail); return Task.CompletedTask; }, time);
+        var sender = MailtoSender(http, queued, time);
         Assert.Single(await sender.SendFinishedDaysAsync(after, CancellationToken.None));
         var summary = ReportOf(Assert.Single(queued)).GetProperty("policies")[0].GetProperty("summary");
         Assert.Equal(2, summary.GetProperty("total-successful-session-count").GetInt32());
@@ -119,6 +115,12 @@ public sealed class TlsReportTests
         Assert.Contains(Path.Combine(directory, "tls-rpt.json"), error.Message, StringComparison.Ordinal);
         Directory.Delete(directory, recursive: true);
     }
+
+    /// <summary>A sender for example.com's mailto: rua whose mail lands in <paramref name="queued"/>.</summary>
+    private static TlsReportSender MailtoSender(HttpClient http, List<TlsReportMail> queued, TimeProvider time) =>
+        new(new TxtOnly(new() { ["_smtp._tls.example.com"] = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com" }), http,
+            new TlsReportIdentity("Example Sender", "mailto:tls@sender.example", "tls-reports@sender.example"),
+            (mail, _) => { queued.Add(mail); return Task.CompletedTask; }, time);
 
     private static JsonElement ReportOf(TlsReportMail mail)
     {
