@@ -42,7 +42,8 @@ public sealed class TlsReportFile
 
         try
         {
-            return JsonSerializer.Deserialize<TlsReportState>(File.ReadAllBytes(Path), Json) ?? throw new InvalidDataException($"{Path} holds null, not TLS-RPT counts");
+            var state = JsonSerializer.Deserialize<TlsReportState>(File.ReadAllBytes(Path), Json);
+            return state is { Days: not null, Sent: not null } ? state : throw new InvalidDataException($"{Path} is not a TLS-RPT count file: 'days' or 'sent' is missing");
         }
         catch (JsonException e)
         {
