@@ -75,6 +75,13 @@ public sealed class TlsReportLoopTests
         await RunAsync(options, resolver, spool, time, async wiring =>
         {
             wiring.Collector!.Record(sts with { FailureType = TlsResultType.CertificateHostMismatch, ReceivingMxHostname = "mx.rpt.test", ReceivingIp = IPAddress.Parse("192.0.2.7") });
+            // Written within the save interval while running, not only at the stop: a crash loses at most that much.
+            var file = Path.Combine(directory, TlsReportFile.FileName);
+            await Eventually.TrueAsync(() =>
+            {
+                time.Advance(TimeSpan.FromSeconds(30));
+                return File.ReadAllText(file).Contains("certificate-host-mismatch", StringComparison.Ordinal);
+            }, Deadline, "the failure saved by the running loop");
             // Half an hour at a time, as often as the test polls: each step wakes the loop's timer.
             await Eventually.TrueAsync(async () =>
             {
