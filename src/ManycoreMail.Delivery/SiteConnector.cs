@@ -48,7 +48,7 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
             var hostPolicy = secured?.For(host.Name);
             if (hostPolicy is { Skip: not null })
             {
-                refusal = TransportSecurityGate.Skipped(hostPolicy);
+                refusal = security!.Skipped(secured!, hostPolicy);
                 refusals++;
                 failures.Add(refusal.Reason);
                 continue;
@@ -90,8 +90,8 @@ internal sealed class SiteConnector(string heloName, DeliveryOptions options, Tl
                     // A smarthost refused (untrusted, no TLS for the credentials) is a configuration or an attack: say so.
                     logger.Log(policy.Relay is null ? LogLevel.Information : LogLevel.Warning,
                         "Could not use {Host} [{EndPoint}]: {Error}", host.Name, host.EndPoint, e.Message);
-                    security?.Failed(secured, hostPolicy, host.EndPoint, e);
-                    if (secured is not null && TransportSecurityGate.Refusal(hostPolicy, e, certificateRefusal) is { } refused)
+                    security?.Failed(secured, hostPolicy, host.EndPoint, e, e is SmtpStartTlsException);
+                    if (secured is not null && security!.Refusal(secured, hostPolicy, e, certificateRefusal, e is SmtpStartTlsException) is { } refused)
                     {
                         refusal = refused;
                         refusals++;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using ManycoreMail.TransportSecurity.Reporting;
@@ -6,8 +7,23 @@ namespace ManycoreMail.TransportSecurity;
 
 /// <summary>What the SMTP connector calls around each connection: the policy for the domain's hosts before, a
 /// certificate check during the handshake, and the outcome after, each session counted for TLS-RPT.</summary>
-public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSink reports)
+/// <remarks>A host the policy refused (certificate, handshake, no STARTTLS) is not tried again for that domain for
+/// <see cref="RememberRefusalFor"/> while the policy is the same: a domain whose MX keeps failing its policy would
+/// otherwise cost a connection and a handshake on every retry of every message, for the same answer.</remarks>
+public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSink reports, TimeProvider? time = null)
 {
+    /// <summary>Short, so a repaired server is used again soon; a changed policy (new TLSA records, a new MTA-STS
+    /// policy) is tried at once.</summary>
+    public static readonly TimeSpan RememberRefusalFor = TimeSpan.FromMinutes(5);
+
+    /// <summary>Refusals remembered at most; past it they are forgotten (costing one more connection each).</summary>
+    private const int MaxRememberedRefusals = 10_000;
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly ConcurrentDictionary<(string Domain, string Host), RememberedRefusal> _refusals = new();
+
+    private sealed record RememberedRefusal(string Policy, PolicyRefusal Refusal, DateTimeOffset Until);
+
     public async Task<DomainTlsPolicy> ResolveAsync(string domain, IReadOnlyList<string> hosts, CancellationToken cancellationToken)
     {
         var resolved = await policy.ResolveAsync(domain, hosts, cancellationToken).ConfigureAwait(false);
@@ -21,7 +37,16 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
             reports.Record(Result(resolved, host, null) with { FailureType = TlsResultType.DnssecInvalid, ReceivingMxHostname = host.Host });
         }
 
-        return resolved;
+        if (_refusals.IsEmpty)
+        {
+            return resolved;
+        }
+
+        // Hosts refused a moment ago under this same policy are skipped, as if the policy excluded them.
+        return resolved with
+        {
+            Hosts = [.. resolved.Hosts.Select(h => h.Skip is null && Remembered(resolved, h) is { } remembered ? h with { Skip = remembered.Refusal.Reason } : h)],
+        };
     }
 
     /// <summary>True when nothing is asked of <paramref name="host"/> for <paramref name="domain"/>'s mail.</summary>
@@ -55,35 +80,73 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
     /// <summary>Non-null when <paramref name="error"/> is the host policy refusing the connection rather than the
     /// network or the server failing: such a failure belongs to the recipient domain, not to the MX set.</summary>
     /// <param name="certificateRefusal">What <see cref="Validator"/> reported for this attempt, if anything.</param>
-    public static PolicyRefusal? Refusal(HostTlsPolicy? host, Exception error, string? certificateRefusal)
+    /// <param name="startTlsRefused">The server did not offer STARTTLS or refused it: the caller knows by its SMTP
+    /// client's exception type (this library sees no SMTP types).</param>
+    /// <remarks>A refusal is remembered: <see cref="ResolveAsync"/> skips the host for a while (see the class).</remarks>
+    public PolicyRefusal? Refusal(DomainTlsPolicy domain, HostTlsPolicy? host, Exception error, string? certificateRefusal, bool startTlsRefused)
     {
+        ArgumentNullException.ThrowIfNull(domain);
         ArgumentNullException.ThrowIfNull(error);
         if (host is not { TlsRequired: true, ReportOnly: false })
         {
             return null;
         }
 
-        if (certificateRefusal is not null)
-        {
-            return PolicyRefusal.Failed($"{host.Host}: {Describe(host)} refused the certificate: {certificateRefusal}");
-        }
-
-        if (error.Message.Contains("STARTTLS", StringComparison.Ordinal))
-        {
-            return PolicyRefusal.NoTls($"{host.Host}: TLS is required by {Describe(host)} but {error.Message}");
-        }
-
-        return error.InnerException is System.Security.Authentication.AuthenticationException
-            ? PolicyRefusal.Failed($"{host.Host}: TLS is required by {Describe(host)} but {error.Message}")
+        var refusal = certificateRefusal is not null ? PolicyRefusal.Failed($"{host.Host}: {Describe(host)} refused the certificate: {certificateRefusal}")
+            : startTlsRefused ? PolicyRefusal.NoTls($"{host.Host}: TLS is required by {Describe(host)} but {error.Message}")
+            : error.InnerException is System.Security.Authentication.AuthenticationException ? PolicyRefusal.Failed($"{host.Host}: TLS is required by {Describe(host)} but {error.Message}")
             : null;
+        if (refusal is not null)
+        {
+            Remember(domain, host, refusal);
+        }
+
+        return refusal;
     }
 
-    /// <summary>A host the policy excludes outright (<see cref="HostTlsPolicy.Skip"/>).</summary>
-    public static PolicyRefusal Skipped(HostTlsPolicy host)
+    /// <summary>A host the policy excludes outright (<see cref="HostTlsPolicy.Skip"/>), or one refused a moment ago:
+    /// then the refusal again, with its own status (4.7.4 stays 4.7.4).</summary>
+    public PolicyRefusal Skipped(DomainTlsPolicy domain, HostTlsPolicy host)
     {
+        ArgumentNullException.ThrowIfNull(domain);
         ArgumentNullException.ThrowIfNull(host);
-        return PolicyRefusal.Failed($"{host.Host}: {Describe(host)}: {host.Skip}");
+        return Remembered(domain, host) is { } remembered
+            ? remembered.Refusal with { Reason = $"{remembered.Refusal.Reason} (refused before; not tried again until {remembered.Until:HH:mm:ss} UTC)" }
+            : PolicyRefusal.Failed($"{host.Host}: {Describe(host)}: {host.Skip}");
     }
+
+    private void Remember(DomainTlsPolicy domain, HostTlsPolicy host, PolicyRefusal refusal)
+    {
+        if (_refusals.Count >= MaxRememberedRefusals)
+        {
+            _refusals.Clear();
+        }
+
+        _refusals[Key(domain, host)] = new RememberedRefusal(Fingerprint(domain, host), refusal, _time.GetUtcNow() + RememberRefusalFor);
+    }
+
+    private RememberedRefusal? Remembered(DomainTlsPolicy domain, HostTlsPolicy host)
+    {
+        var key = Key(domain, host);
+        if (!_refusals.TryGetValue(key, out var remembered))
+        {
+            return null;
+        }
+
+        if (remembered.Until > _time.GetUtcNow() && remembered.Policy == Fingerprint(domain, host))
+        {
+            return remembered;
+        }
+
+        _refusals.TryRemove(KeyValuePair.Create(key, remembered));
+        return null;
+    }
+
+    private static (string, string) Key(DomainTlsPolicy domain, HostTlsPolicy host) => (domain.Domain.ToLowerInvariant(), host.Host.ToLowerInvariant());
+
+    /// <summary>What the refusal was measured against: the host's TLSA records, or the MTA-STS policy as fetched.</summary>
+    private static string Fingerprint(DomainTlsPolicy domain, HostTlsPolicy host) =>
+        $"{host.Kind}|{host.TlsRequired}|{string.Join(',', host.Tlsa)}|{domain.Sts?.Id}|{domain.Sts?.FetchedAt.UtcTicks}";
 
     private static string Describe(HostTlsPolicy host) => host.Kind switch
     {
@@ -101,10 +164,11 @@ public sealed class TransportSecurityGate(ITransportPolicy policy, ITlsReportSin
 
     /// <summary>Counts a required STARTTLS the server did not offer or refused; certificate refusals were counted by
     /// <see cref="Validator"/>.</summary>
-    public void Failed(DomainTlsPolicy? domain, HostTlsPolicy? host, IPEndPoint endPoint, Exception error)
+    /// <param name="startTlsRefused">As for <see cref="Refusal"/>.</param>
+    public void Failed(DomainTlsPolicy? domain, HostTlsPolicy? host, IPEndPoint endPoint, Exception error, bool startTlsRefused)
     {
         ArgumentNullException.ThrowIfNull(error);
-        if (domain is not null && host is { TlsRequired: true } && error.Message.Contains("STARTTLS", StringComparison.Ordinal))
+        if (domain is not null && host is { TlsRequired: true } && startTlsRefused)
         {
             reports.Record(Result(domain, host, endPoint) with { FailureType = TlsResultType.StartTlsNotSupported, FailureReasonCode = error.Message });
         }

@@ -50,6 +50,35 @@ public sealed class TransportSecurityDeliveryTests
     }
 
     [Fact]
+    public async Task Dane_defers_with_4_7_4_when_the_mx_does_not_offer_starttls_and_reports_it()
+    {
+        using var published = TestPki.SelfSigned("mx-plain.dane.test");
+        using var dns = await SignedDns.StartAsync("dane.test", [
+            "plain MX 10 mx-plain.dane.test.", "mx-plain A 127.0.0.74", $"_25._tcp.mx-plain TLSA 3 1 1 {TestPki.SpkiSha256(published)}",
+        ]);
+        await using var harness = await DeliveryHarness.StartAsync([]);
+        var plain = harness.StartServer("127.0.0.74", new ScriptedHandler()); // no certificate: no STARTTLS offered
+        var reports = new TlsReportCollector(TimeProvider.System);
+        await harness.StartSenderAsync(dnsServer: dns.EndPoint,
+            transportSecurity: resolver => new TransportSecurityGate(new TransportPolicy(resolver, null, dane: true, new CertificateTrust()), reports));
+
+        await harness.EnqueueAsync("n1", "a@plain.dane.test");
+        // The retry (a second later) does not connect again: the refusal is remembered, with its own status.
+        var deferrals = await DeferralsAsync(harness, "a@plain.dane.test", 2);
+        Assert.StartsWith("4.7.4 mx-plain.dane.test: TLS is required by DANE but", deferrals[0], StringComparison.Ordinal);
+        Assert.Contains("does not offer STARTTLS", deferrals[0], StringComparison.Ordinal);
+        Assert.StartsWith("4.7.4 mx-plain.dane.test: TLS is required by DANE but", deferrals[1], StringComparison.Ordinal);
+        Assert.Contains("(refused before; not tried again until", deferrals[1], StringComparison.Ordinal);
+        Assert.Empty(plain.Handler.Delivered);
+        Assert.DoesNotContain(harness.Role!.Engine.Snapshot(), s => s.BackoffUntil is not null);
+
+        // One session, one failure counted: the retries never reached the server.
+        var policy = Assert.Single(Assert.Single(reports.TakeDaysBefore(DateOnly.FromDateTime(DateTime.UtcNow).AddDays(1))).Policies);
+        Assert.Equal((TlsPolicyKind.Tlsa, 0L, 1L), (policy.Kind, policy.Successes, policy.FailureCount));
+        Assert.Equal(TlsResultType.StartTlsNotSupported, Assert.Single(policy.Failures).ResultType);
+    }
+
+    [Fact]
     public async Task Mta_sts_enforce_defers_its_domain_with_4_7_5_while_another_domain_on_the_same_mx_delivers()
     {
         using var ca = TestPki.CreateCa("STS delivery test CA");
@@ -96,6 +125,17 @@ public sealed class TransportSecurityDeliveryTests
         Assert.Equal(TlsResultType.CertificateHostMismatch, policy.Failures[0].ResultType);
         Directory.Delete(web, recursive: true);
     }
+
+    /// <summary>The reasons of the first <paramref name="count"/> deferred events for <paramref name="recipient"/>.</summary>
+    private static async Task<IReadOnlyList<string>> DeferralsAsync(DeliveryHarness harness, string recipient, int count) =>
+        await Eventually.GetAsync(async () =>
+        {
+            var reasons = (await harness.WaitForEventsAsync(0, Deadline, withDeferred: true))
+                .Where(e => e.GetProperty("event").GetString() == "deferred" && e.GetProperty("email").GetString() == recipient)
+                .Select(e => e.GetProperty("reason").GetString() ?? "")
+                .ToList();
+            return reasons.Count >= count ? reasons : null;
+        }, Deadline, $"{count} deferred events for {recipient}");
 
     /// <summary>The reason of the first deferred event for <paramref name="recipient"/>.</summary>
     private static async Task<string> DeferredAsync(DeliveryHarness harness, string recipient)

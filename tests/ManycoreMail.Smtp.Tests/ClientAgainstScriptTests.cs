@@ -115,6 +115,41 @@ public sealed class ClientAgainstScriptTests
     }
 
     [Fact]
+    public async Task Required_tls_without_starttls_offered_is_a_starttls_exception_and_nothing_is_sent_in_plain_text()
+    {
+        await using var peer = new ScriptedPeer(async c =>
+        {
+            await c.SendAsync("220 mx.test ESMTP\r\n");
+            await c.ExpectAsync("EHLO");
+            await c.SendAsync("250-mx.test\r\n250 PIPELINING\r\n");
+        });
+
+        var error = await Assert.ThrowsAsync<SmtpStartTlsException>(() =>
+            SmtpClientConnection.ConnectAsync(peer.EndPoint, Options with { TlsMode = SmtpTlsMode.Required }, CancellationToken.None));
+        Assert.Contains("does not offer STARTTLS", error.Message, StringComparison.Ordinal);
+        Assert.Null(error.Reply);
+        await peer.Completion;
+    }
+
+    [Fact]
+    public async Task Required_tls_with_starttls_refused_is_a_starttls_exception_with_the_reply()
+    {
+        await using var peer = new ScriptedPeer(async c =>
+        {
+            await c.SendAsync("220 mx.test ESMTP\r\n");
+            await c.ExpectAsync("EHLO");
+            await c.SendAsync("250-mx.test\r\n250 STARTTLS\r\n");
+            await c.ExpectAsync("STARTTLS");
+            await c.SendAsync("454 4.7.0 TLS not available due to temporary reason\r\n");
+        });
+
+        var error = await Assert.ThrowsAsync<SmtpStartTlsException>(() =>
+            SmtpClientConnection.ConnectAsync(peer.EndPoint, Options with { TlsMode = SmtpTlsMode.Required }, CancellationToken.None));
+        Assert.Equal(454, error.Reply?.Code);
+        await peer.Completion;
+    }
+
+    [Fact]
     public async Task A_421_greeting_throws_with_the_reply()
     {
         await using var peer = new ScriptedPeer(c => c.SendAsync("421 4.3.2 busy, try later\r\n"));

@@ -72,7 +72,8 @@ public sealed class ClientAgainstServerTests
     public async Task Required_tls_fails_when_not_offered()
     {
         await using var server = TestServer.Start();
-        var error = await Assert.ThrowsAsync<SmtpClientException>(() =>
+        // Its own type, so a transport security policy can tell it from other failures without reading the text.
+        var error = await Assert.ThrowsAsync<SmtpStartTlsException>(() =>
             SmtpClientConnection.ConnectAsync(server.EndPoint, Plain with { TlsMode = SmtpTlsMode.Required }, CancellationToken.None));
         Assert.Contains("STARTTLS", error.Message, StringComparison.Ordinal);
     }

@@ -95,6 +95,28 @@ public sealed class DaneTests(DaneWorld world) : IClassFixture<DaneWorld>
         await Assert.ThrowsAsync<AuthenticationException>(() => HandshakeAsync(leaf, [world.Ca], host));
     }
 
+    [Fact]
+    public async Task Dane_ta_with_the_full_ca_key_published_accepts_a_chain_without_the_ca_and_a_digest_does_not()
+    {
+        // RFC 7671 §5.2.2: with 2 1 0 the key itself is the anchor, so the server may leave the CA certificate out.
+        var spki = world.Ca.PublicKey.ExportSubjectPublicKeyInfo();
+        var fullKey = new HostTlsPolicy("mx-ta.mail.test", TlsPolicyKind.Tlsa, true, null, false, [new TlsaRecord(2, 1, 0, spki)], null);
+        await HandshakeAsync(world.TaLeaf, [], fullKey);
+        await HandshakeAsync(world.TaLeaf, [world.Ca], fullKey);
+
+        // A digest names a certificate the server must send (RFC 7672 §3.1.2); a key that did not sign the leaf is no anchor.
+        var digest = fullKey with { Tlsa = [new TlsaRecord(2, 1, 1, System.Security.Cryptography.SHA256.HashData(spki))] };
+        await Assert.ThrowsAsync<AuthenticationException>(() => HandshakeAsync(world.TaLeaf, [], digest));
+        using var otherCa = TestPki.CreateCa("Another DANE test CA");
+        var otherKey = fullKey with { Tlsa = [new TlsaRecord(2, 1, 0, otherCa.PublicKey.ExportSubjectPublicKeyInfo())] };
+        var refused = await Assert.ThrowsAsync<AuthenticationException>(() => HandshakeAsync(world.TaLeaf, [], otherKey));
+        Assert.Contains("matches a DANE-TA", refused.Message, StringComparison.Ordinal);
+
+        // The name check still applies to a leaf under a key-only anchor.
+        using var elsewhere = TestPki.Issue(world.Ca, "elsewhere.mail.test");
+        await Assert.ThrowsAsync<AuthenticationException>(() => HandshakeAsync(elsewhere, [], fullKey));
+    }
+
     private static TransportPolicy Policy(IDnsResolver resolver) => new(resolver, mtaSts: null, dane: true, new CertificateTrust());
 
     /// <summary>A real TLS handshake with openssl s_server presenting <paramref name="certificate"/> (and chain), the

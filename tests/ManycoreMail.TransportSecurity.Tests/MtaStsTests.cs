@@ -111,6 +111,51 @@ public sealed class MtaStsTests(MtaStsWorld world) : IClassFixture<MtaStsWorld>
     }
 
     [Fact]
+    public async Task Cached_policies_are_refreshed_on_a_new_id_and_before_they_expire_and_a_failed_refresh_keeps_the_old_one()
+    {
+        // A policy server of its own: this test changes and removes the policy it serves.
+        var storage = System.IO.Directory.CreateTempSubdirectory("sts-refresh-").FullName;
+        var web = System.IO.Directory.CreateDirectory(Path.Combine(storage, "web", ".well-known")).Parent!.FullName;
+        var policyFile = Path.Combine(web, ".well-known", "mta-sts.txt");
+        File.WriteAllText(policyFile, MtaStsWorld.Policy);
+        using var server = await OpenSslServer.StartAsync(TestPki.WritePem(TestPki.Issue(world.Ca, "mta-sts.sts.test"), storage, "policy-server"), web);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        using var resolver = world.CreateResolver();
+        var txt = new OverriddenTxt(resolver, "_mta-sts.sts.test", "v=STSv1; id=1");
+        using var fetcher = new MtaStsFetcher(txt, world.Trust, Timeout, server.Port);
+        var store = new MtaStsPolicyStore(storage);
+        var source = new MtaStsPolicySource(txt, fetcher, store, time);
+        Assert.Equal("1", (await source.GetAsync("sts.test", None)).Policy?.Id);
+        Assert.Empty(await source.RefreshAsync(None)); // young, same id: nothing to do
+
+        // A new policy under a new id is fetched by the refresh, with no delivery asking for it.
+        File.WriteAllText(policyFile, "version: STSv1\r\nmode: testing\r\nmx: mx.sts.test\r\nmax_age: 172800\r\n");
+        txt.Text = "v=STSv1; id=2";
+        Assert.Contains("sts.test: refreshed (id 1 -> 2, mode testing)", await source.RefreshAsync(None));
+        Assert.Equal(("2", MtaStsMode.Testing), (store.Get("sts.test")?.Id, store.Get("sts.test")?.Policy.Mode));
+
+        // A day on, under the same id, it is fetched again so its max_age starts afresh (RFC 8461 §5.1).
+        time.Advance(TimeSpan.FromDays(1));
+        Assert.Single(await source.RefreshAsync(None));
+        Assert.Equal(time.GetUtcNow(), store.Get("sts.test")?.FetchedAt);
+
+        // Under yet another id the policy server serves a policy that does not parse: the refresh says so, and the
+        // cached policy stays in force.
+        File.WriteAllText(policyFile, "version: STSv9\r\nmode: none\r\nmax_age: 60\r\n");
+        txt.Text = "v=STSv1; id=3";
+        time.Advance(TimeSpan.FromHours(1));
+        Assert.StartsWith("sts.test: refresh failed, keeping id 2 until", Assert.Single(await source.RefreshAsync(None)), StringComparison.Ordinal);
+        var kept = await source.GetAsync("sts.test", None);
+        Assert.Equal(("2", MtaStsMode.Testing, "sts-policy-invalid"), (kept.Policy?.Id, kept.Policy?.Policy.Mode, kept.FailureType));
+
+        // Until its max_age has run out; then nothing is left to apply.
+        time.Advance(TimeSpan.FromDays(2));
+        Assert.Empty(await source.RefreshAsync(None));
+        Assert.Null((await source.GetAsync("sts.test", None)).Policy);
+        System.IO.Directory.Delete(storage, recursive: true);
+    }
+
+    [Fact]
     public async Task A_caller_giving_up_does_not_cancel_the_fetch_another_caller_shares()
     {
         // A policy "server" that accepts and stays silent: the fetch is in flight until the test closes the socket.

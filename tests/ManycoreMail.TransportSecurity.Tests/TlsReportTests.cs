@@ -55,9 +55,7 @@ public sealed class TlsReportTests
 
         var queued = new List<TlsReportMail>();
         using var http = new HttpClient();
-        var sender = new TlsReportSender(new TxtOnly(new() { ["_smtp._tls.example.com"] = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com" }), http,
-            new TlsReportIdentity("Example Sender", "mailto:tls@sender.example", "tls-reports@sender.example"),
-            (mail, _) => { queued.Add(mail); return Task.CompletedTask; }, time);
+        var sender = MailtoSender(http, queued, time);
         var sent = await sender.SendFinishedDaysAsync(collector, CancellationToken.None);
 
         Assert.Single(sent);
@@ -71,6 +69,64 @@ public sealed class TlsReportTests
         using var gzip = new GZipStream(new MemoryStream(Convert.FromBase64String(base64)), CompressionMode.Decompress);
         var report = JsonDocument.Parse(gzip).RootElement;
         Assert.Equal("example.com", report.GetProperty("policies")[0].GetProperty("policy").GetProperty("policy-domain").GetString());
+    }
+
+    [Fact]
+    public async Task The_days_counts_survive_a_restart_and_a_sent_report_is_not_sent_again()
+    {
+        var directory = Directory.CreateTempSubdirectory("tls-rpt-").FullName;
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 10, 0, 0, TimeSpan.Zero));
+        var sts = new TlsSessionResult("example.com", TlsPolicyKind.Sts, StsPolicy, ["mx.example.com"]);
+        var before = new TlsReportCollector(time, new TlsReportFile(directory));
+        before.Record(sts);
+        before.Record(sts);
+        await before.SaveAsync(CancellationToken.None);
+
+        // Restarted: a new collector on the same directory goes on counting the same day.
+        time.Advance(TimeSpan.FromHours(5));
+        var after = new TlsReportCollector(time, new TlsReportFile(directory));
+        after.Record(sts with { FailureType = TlsResultType.StartTlsNotSupported, ReceivingMxHostname = "mx.example.com" });
+        time.Advance(TimeSpan.FromDays(1));
+
+        var queued = new List<TlsReportMail>();
+        using var http = new HttpClient();
+        var sender = MailtoSender(http, queued, time);
+        Assert.Single(await sender.SendFinishedDaysAsync(after, CancellationToken.None));
+        var summary = ReportOf(Assert.Single(queued)).GetProperty("policies")[0].GetProperty("summary");
+        Assert.Equal(2, summary.GetProperty("total-successful-session-count").GetInt32());
+        Assert.Equal(1, summary.GetProperty("total-failure-session-count").GetInt32());
+
+        // Restarted again: the day is known as sent, and a session counted into it (a clock set back) is not kept.
+        Assert.Empty(new TlsReportCollector(time, new TlsReportFile(directory)).FinishedDays(new DateOnly(2026, 12, 8)));
+        var again = new TlsReportCollector(new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 23, 0, 0, TimeSpan.Zero)), new TlsReportFile(directory));
+        again.Record(sts);
+        Assert.Empty(again.FinishedDays(new DateOnly(2026, 12, 8)));
+        Assert.Empty(await sender.SendFinishedDaysAsync(again, CancellationToken.None));
+        Assert.Single(queued);
+        Directory.Delete(directory, recursive: true);
+    }
+
+    [Fact]
+    public void A_tally_file_that_is_not_one_is_an_error_naming_it()
+    {
+        var directory = Directory.CreateTempSubdirectory("tls-rpt-").FullName;
+        File.WriteAllText(Path.Combine(directory, TlsReportFile.FileName), "{not json");
+        var error = Assert.Throws<InvalidDataException>(() => new TlsReportCollector(TimeProvider.System, new TlsReportFile(directory)));
+        Assert.Contains(Path.Combine(directory, "tls-rpt.json"), error.Message, StringComparison.Ordinal);
+        Directory.Delete(directory, recursive: true);
+    }
+
+    /// <summary>A sender for example.com's mailto: rua whose mail lands in <paramref name="queued"/>.</summary>
+    private static TlsReportSender MailtoSender(HttpClient http, List<TlsReportMail> queued, TimeProvider time) =>
+        new(new TxtOnly(new() { ["_smtp._tls.example.com"] = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com" }), http,
+            new TlsReportIdentity("Example Sender", "mailto:tls@sender.example", "tls-reports@sender.example"),
+            (mail, _) => { queued.Add(mail); return Task.CompletedTask; }, time);
+
+    private static JsonElement ReportOf(TlsReportMail mail)
+    {
+        var base64 = Encoding.ASCII.GetString(mail.Message).Split("\r\n\r\n")[4].Split("\r\n--")[0];
+        using var gzip = new GZipStream(new MemoryStream(Convert.FromBase64String(base64)), CompressionMode.Decompress);
+        return JsonDocument.Parse(gzip).RootElement.Clone();
     }
 
     private sealed class TxtOnly(Dictionary<string, string> records) : IDnsResolver

@@ -25,10 +25,15 @@ public sealed record SmtpTransactionResult(
 
 /// <summary>A failure of the connection or protocol (not a refusal): connect errors, timeouts, a 421,
 /// broken TLS, a malformed reply. <see cref="Reply"/> is set when the server said something.</summary>
-public sealed class SmtpClientException(string message, SmtpReply? reply = null, Exception? inner = null) : Exception(message, inner)
+public class SmtpClientException(string message, SmtpReply? reply = null, Exception? inner = null) : Exception(message, inner)
 {
     public SmtpReply? Reply { get; } = reply;
 }
+
+/// <summary>TLS was required (<see cref="SmtpTlsMode.Required"/>) and the server did not offer STARTTLS, or refused it
+/// (then <see cref="SmtpClientException.Reply"/> is its answer): nothing was sent in plain text. A transport security
+/// policy (MTA-STS, DANE) tells this apart from other failures by type.</summary>
+public sealed class SmtpStartTlsException(string message, SmtpReply? reply = null) : SmtpClientException(message, reply);
 
 /// <summary>An address that cannot be written in SMTP (see <see cref="SmtpMailbox"/>): nothing was sent, and the
 /// connection is still usable. A fact about the address, so trying again cannot help.</summary>
@@ -153,7 +158,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         {
             if (_options.TlsMode == SmtpTlsMode.Required)
             {
-                throw Fail($"{RemoteEndPoint} does not offer STARTTLS, which is required");
+                throw Fail(new SmtpStartTlsException($"{RemoteEndPoint} does not offer STARTTLS, which is required"));
             }
 
             return;
@@ -164,7 +169,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         {
             if (_options.TlsMode == SmtpTlsMode.Required)
             {
-                throw Fail($"{RemoteEndPoint} refused STARTTLS: {reply}", reply);
+                throw Fail(new SmtpStartTlsException($"{RemoteEndPoint} refused STARTTLS: {reply}", reply));
             }
 
             // Opportunistic: a refusal leaves a usable plain-text session (RFC 3207 §4).
@@ -691,10 +696,13 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         }
     }
 
-    private SmtpClientException Fail(string message, SmtpReply? reply = null, Exception? inner = null)
+    private SmtpClientException Fail(string message, SmtpReply? reply = null, Exception? inner = null) =>
+        Fail(new SmtpClientException(message, reply, inner));
+
+    private SmtpClientException Fail(SmtpClientException error)
     {
         _broken = true;
-        return new SmtpClientException(message, reply, inner);
+        return error;
     }
 
     private void EnsureUsable()

@@ -1,3 +1,4 @@
+using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using ManycoreMail.Dns;
@@ -43,14 +44,23 @@ public static class DaneMatcher
             return "the server certificate matches no DANE-EE TLSA record";
         }
 
-        // A trust anchor has to be in what the server sent (RFC 7672 §3.1.2: servers must include it).
+        // A trust anchor given by digest has to be in what the server sent (RFC 7672 §3.1.2: servers must include it).
         var anchor = presented.FirstOrDefault(c => !c.RawDataMemory.Span.SequenceEqual(leaf.RawDataMemory.Span) && anchors.Any(r => Matches(r, c)));
         if (anchor is null)
         {
-            return "no certificate in the server's chain matches a DANE-TA TLSA record";
+            // RFC 7671 §5.2.2: a DANE-TA(2) SPKI(1) Full(0) record publishes the anchor's whole key, so the server may
+            // leave the anchor's certificate out: the top of the chain it sent must then be signed by that key.
+            var keys = anchors.Where(r => r.Selector == 1 && r.MatchingType == 0).ToArray();
+            var top = TopOf(leaf, presented);
+            if (keys.Length == 0 || !keys.Any(r => SignedBy(top, r.Data.Span)))
+            {
+                return "no certificate in the server's chain matches a DANE-TA TLSA record";
+            }
+
+            anchor = top;
         }
 
-        if (!ChainsTo(leaf, presented, anchor))
+        if (!anchor.RawDataMemory.Span.SequenceEqual(leaf.RawDataMemory.Span) && !ChainsTo(leaf, presented, anchor))
         {
             return "the server certificate does not chain to the DANE-TA trust anchor";
         }
@@ -108,6 +118,67 @@ public static class DaneMatcher
         }
 
         return ChainContains(chain, anchor);
+    }
+
+    /// <summary>The last certificate reached from <paramref name="leaf"/> by issuer name through what the server sent.</summary>
+    private static X509Certificate2 TopOf(X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented)
+    {
+        var top = leaf;
+
+        // At most one step per certificate sent: a chain that names itself in a loop ends somewhere.
+        for (var step = 0; step < presented.Count; step++)
+        {
+            var current = top;
+            var issuer = presented.FirstOrDefault(c => c.SubjectName.RawData.AsSpan().SequenceEqual(current.IssuerName.RawData)
+                && !c.RawDataMemory.Span.SequenceEqual(current.RawDataMemory.Span));
+            if (issuer is null)
+            {
+                break;
+            }
+
+            top = issuer;
+        }
+
+        return top;
+    }
+
+    /// <summary>Whether <paramref name="certificate"/>'s signature verifies with the key in
+    /// <paramref name="subjectPublicKeyInfo"/>: ECDSA or RSA (PKCS #1 v1.5) with SHA-2; other algorithms do not.</summary>
+    private static bool SignedBy(X509Certificate2 certificate, ReadOnlySpan<byte> subjectPublicKeyInfo)
+    {
+        try
+        {
+            var outer = new AsnReader(certificate.RawData, AsnEncodingRules.DER).ReadSequence();
+            var signed = outer.ReadEncodedValue();
+            var algorithm = outer.ReadSequence().ReadObjectIdentifier();
+            var signature = outer.ReadBitString(out _);
+            HashAlgorithmName? hash = algorithm switch
+            {
+                "1.2.840.10045.4.3.2" or "1.2.840.113549.1.1.11" => HashAlgorithmName.SHA256,
+                "1.2.840.10045.4.3.3" or "1.2.840.113549.1.1.12" => HashAlgorithmName.SHA384,
+                "1.2.840.10045.4.3.4" or "1.2.840.113549.1.1.13" => HashAlgorithmName.SHA512,
+                _ => null,
+            };
+            if (hash is not { } name)
+            {
+                return false;
+            }
+
+            if (algorithm.StartsWith("1.2.840.10045.", StringComparison.Ordinal))
+            {
+                using var ecdsa = ECDsa.Create();
+                ecdsa.ImportSubjectPublicKeyInfo(subjectPublicKeyInfo, out _);
+                return ecdsa.VerifyData(signed.Span, signature, name, DSASignatureFormat.Rfc3279DerSequence);
+            }
+
+            using var rsa = RSA.Create();
+            rsa.ImportSubjectPublicKeyInfo(subjectPublicKeyInfo, out _);
+            return rsa.VerifyData(signed.Span, signature, name, RSASignaturePadding.Pkcs1);
+        }
+        catch (Exception e) when (e is AsnContentException or CryptographicException)
+        {
+            return false; // not a certificate or not a key of that kind: no signature of this key
+        }
     }
 
     private static bool ChainContains(X509Chain chain, X509Certificate2 anchor) =>

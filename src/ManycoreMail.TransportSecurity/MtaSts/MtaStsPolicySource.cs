@@ -34,13 +34,56 @@ public sealed class MtaStsPolicySource(IDnsResolver resolver, MtaStsFetcher fetc
             return new MtaStsLookup(cached);
         }
 
-        if (_failures.TryGetValue(domain, out var failed) && failed.Until > now && cached is null)
+        if (_failures.TryGetValue(domain, out var failed) && failed.Until > now)
         {
-            return failed.Lookup;
+            // Also with a cached policy: a changed id whose policy cannot be had must not cost a fetch per connection.
+            return failed.Lookup with { Policy = cached };
         }
 
         var fetch = _inFlight.GetOrAdd(domain, d => new Lazy<Task<MtaStsLookup>>(() => FetchSharedAsync(d, record, cached)));
         return await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>RFC 8461 §5.1: cached policies are refreshed before they expire, so a domain we know is not left
+    /// unprotected when its policy lapses while its policy server happens to be down. A policy is fetched again when
+    /// its record's id changed or when it was fetched <see cref="RefreshAfter"/> ago; a failed refresh keeps the
+    /// cached policy until its max_age runs out. A domain whose record is gone is left to expire (RFC 8461 §8.3
+    /// withdraws a policy by publishing mode none under a new id first). Returns one line per domain refreshed or
+    /// failed, for the log (the RFC wants refresh problems visible to administrators).</summary>
+    public async Task<IReadOnlyList<string>> RefreshAsync(CancellationToken cancellationToken)
+    {
+        var lines = new List<string>();
+        foreach (var cached in store.All)
+        {
+            var now = time.GetUtcNow();
+            if (!cached.IsFresh(now))
+            {
+                continue;
+            }
+
+            var txt = await resolver.ResolveTxtAsync("_mta-sts." + cached.Domain, cancellationToken).ConfigureAwait(false);
+            var record = txt.IsOk ? MtaStsRecord.Select(txt.Records) : null;
+            if (record is null || (record.Id == cached.Id && now - cached.FetchedAt < RefreshAfter(cached.Policy)))
+            {
+                continue;
+            }
+
+            var fetch = _inFlight.GetOrAdd(cached.Domain, d => new Lazy<Task<MtaStsLookup>>(() => FetchSharedAsync(d, record, cached)));
+            var lookup = await fetch.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
+            lines.Add(lookup.FailureType is null
+                ? $"{cached.Domain}: refreshed (id {cached.Id} -> {lookup.Policy?.Id}, mode {lookup.Policy?.Policy.Mode.ToString().ToLowerInvariant()})"
+                : $"{cached.Domain}: refresh failed, keeping id {cached.Id} until {cached.FetchedAt + cached.Policy.MaxAge:u}: {lookup.Failure}");
+        }
+
+        return lines;
+    }
+
+    /// <summary>Once a day, as RFC 8461 §5.1 suggests, or at half its max_age when that is shorter, so an hourly
+    /// refresh still has a second chance before a short-lived policy lapses.</summary>
+    public static TimeSpan RefreshAfter(MtaStsPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        return TimeSpan.FromTicks(Math.Min(TimeSpan.FromDays(1).Ticks, policy.MaxAge.Ticks / 2));
     }
 
     /// <summary>One fetch per domain, awaited by every caller that asks meanwhile. It runs on no caller's token: the

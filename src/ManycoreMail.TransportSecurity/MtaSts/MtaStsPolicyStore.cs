@@ -54,6 +54,9 @@ public sealed class MtaStsPolicyStore
 
     public CachedMtaStsPolicy? Get(string domain) => _policies.GetValueOrDefault(domain);
 
+    /// <summary>Every cached policy, expired ones included.</summary>
+    public IReadOnlyList<CachedMtaStsPolicy> All => [.. _policies.Values];
+
     public async Task PutAsync(CachedMtaStsPolicy policy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(policy);

@@ -20,17 +20,22 @@ public sealed record TlsReportIdentity(string Organization, string Contact, stri
 /// handed to <paramref name="queueMail"/>. Domains without a record get no report.</summary>
 public sealed class TlsReportSender(IDnsResolver resolver, HttpClient http, TlsReportIdentity identity, Func<TlsReportMail, CancellationToken, Task> queueMail, TimeProvider time)
 {
-    /// <summary>Sends every finished day of <paramref name="collector"/>; returns what went where, for the log.</summary>
+    /// <summary>Sends every finished day of <paramref name="collector"/>; returns what went where, for the log. Each
+    /// domain's report is marked sent and the collector saved as soon as it went out, so a crash or a stop part way
+    /// re-sends at most the one report in flight. A report is sent once: an https address that failed is not retried
+    /// (RFC 8460 §5 leaves retries to the sender; a day's report a day late has little use).</summary>
     public async Task<IReadOnlyList<string>> SendFinishedDaysAsync(TlsReportCollector collector, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(collector);
         var sent = new List<string>();
         var today = DateOnly.FromDateTime(time.GetUtcNow().UtcDateTime);
-        foreach (var (day, policies) in collector.TakeDaysBefore(today))
+        foreach (var (day, policies) in collector.FinishedDays(today))
         {
             foreach (var domain in policies.GroupBy(p => p.PolicyDomain))
             {
                 sent.AddRange(await SendAsync(domain.Key, day, [.. domain], cancellationToken).ConfigureAwait(false));
+                collector.MarkSent(day, domain.Key);
+                await collector.SaveAsync(cancellationToken).ConfigureAwait(false);
             }
         }
 

@@ -10,7 +10,7 @@ internal sealed record TransportSecurityOptions
     public bool Dane { get; init; } = true;
     /// <summary>PEM roots trusted besides the system's for MTA-STS (MX hosts and policy servers); null: none.</summary>
     public string? CaFile { get; init; }
-    /// <summary>Null: no TLS-RPT reports are sent (results are still counted for the logs).</summary>
+    /// <summary>Null: no TLS-RPT reports are sent, and sessions are not counted.</summary>
     public TlsReportingOptions? TlsRpt { get; init; }
 }
 

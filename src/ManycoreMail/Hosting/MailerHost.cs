@@ -196,9 +196,9 @@ internal sealed class MailerHost : IAsyncDisposable
             _disposables.Add(resolver);
             var transportSecurity = TransportSecurityWiring.Create(_options, resolver, _time);
             _disposables.Add(transportSecurity);
-            if (transportSecurity.ReportingRole(_options, resolver, _store, _time, _logger) is { } tlsReports)
+            foreach (var transportSecurityRole in transportSecurity.Roles(_options, resolver, _store, _time, _logger))
             {
-                await StartRoleAsync(tlsReports, cancellationToken).ConfigureAwait(false);
+                await StartRoleAsync(transportSecurityRole, cancellationToken).ConfigureAwait(false);
             }
             var senderMetrics = new SenderMetrics(Metrics.ForRoles(RoleNames.Sender));
             var egressMetrics = new EgressMetrics(Metrics.ForRoles(RoleNames.Sender));
