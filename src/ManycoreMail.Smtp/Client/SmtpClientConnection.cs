@@ -52,6 +52,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly SmtpClientOptions _options;
     private readonly SmtpReplyParser _parser = new();
+    private readonly OperationDeadline _deadline = new();
     private Stream _stream;
     private PipeReader _reader;
     private PipeWriter _writer;
@@ -619,11 +620,10 @@ public sealed class SmtpClientConnection : IAsyncDisposable
     private async Task FlushAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         EnsureUsable();
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timer.CancelAfter(timeout);
+        var deadline = _deadline.Start(timeout, cancellationToken);
         try
         {
-            await _writer.FlushAsync(timer.Token).ConfigureAwait(false);
+            await _writer.FlushAsync(deadline).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -633,6 +633,10 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         {
             throw Fail($"Connection to {RemoteEndPoint} failed: {e.Message}", inner: e);
         }
+        finally
+        {
+            _deadline.End();
+        }
     }
 
     // Runs once per reply and waits for the server: a pooled state machine instead of one per reply. Every caller
@@ -641,14 +645,13 @@ public sealed class SmtpClientConnection : IAsyncDisposable
     private async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         EnsureUsable();
-        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timer.CancelAfter(timeout);
+        var deadline = _deadline.Start(timeout, cancellationToken);
         try
         {
             // Bounded by the parser's line and size limits.
             while (true)
             {
-                var result = await _reader.ReadAsync(timer.Token).ConfigureAwait(false);
+                var result = await _reader.ReadAsync(deadline).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var found = _parser.TryParse(ref buffer, out var reply);
                 // Pipelined replies may already be buffered behind this one: only mark everything
@@ -688,6 +691,10 @@ public sealed class SmtpClientConnection : IAsyncDisposable
             _broken = true;
             _parser.Reset();
             throw;
+        }
+        finally
+        {
+            _deadline.End();
         }
     }
 
@@ -734,5 +741,6 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         }
 
         _socket.Dispose();
+        _deadline.Dispose();
     }
 }
