@@ -442,15 +442,7 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         }
 
         var dataReply = await CommandAsync("DATA"u8, null, cancellationToken).ConfigureAwait(false);
-        if (dataReply.Code != 354)
-        {
-            await EndTransactionAsync(cancellationToken).ConfigureAwait(false);
-            return new SmtpTransactionResult(mailReply, replies, dataReply);
-        }
-
-        await WriteBodyAsync(message, cancellationToken).ConfigureAwait(false);
-        var finalReply = await ReadReplyAsync(_options.DataTimeout, cancellationToken).ConfigureAwait(false);
-        return new SmtpTransactionResult(mailReply, replies, finalReply);
+        return await SendBodyAsync(mailReply, replies, dataReply, message, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The rest of a pipelined transaction: the reply to the DATA sent with MAIL and RCPT, then the body.</summary>
@@ -475,6 +467,13 @@ public sealed class SmtpClientConnection : IAsyncDisposable
             return new SmtpTransactionResult(mailReply, replies, null);
         }
 
+        return await SendBodyAsync(mailReply, replies, dataReply, message, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>After the reply to DATA with a recipient accepted: the body on 354, else the transaction is reset.</summary>
+    private async Task<SmtpTransactionResult> SendBodyAsync(SmtpReply mailReply, (string Recipient, SmtpReply Reply)[] replies, SmtpReply dataReply,
+        ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
+    {
         if (dataReply.Code != 354)
         {
             await EndTransactionAsync(cancellationToken).ConfigureAwait(false);
