@@ -45,7 +45,7 @@ public sealed class ClientAgainstScriptTests
     }
 
     [Fact]
-    public async Task With_pipelining_mail_and_all_rcpts_go_in_one_write_and_size_and_8bitmime_are_declared()
+    public async Task With_pipelining_mail_all_rcpts_and_data_go_in_one_write_and_size_and_8bitmime_are_declared()
     {
         await using var peer = new ScriptedPeer(async c =>
         {
@@ -53,12 +53,11 @@ public sealed class ClientAgainstScriptTests
             await c.ExpectAsync("EHLO");
             await c.SendAsync("250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250 8BITMIME\r\n");
             Assert.Equal("MAIL FROM:<a@example.com> SIZE=7 BODY=8BITMIME", await c.ReadLineAsync());
-            Assert.Equal(2, c.BufferedLineCount);
+            Assert.Equal(3, c.BufferedLineCount);
             await c.ExpectAsync("RCPT TO:<b@example.com>");
             await c.ExpectAsync("RCPT TO:<c@example.com>");
-            await c.SendAsync("250 2.1.0 ok\r\n550 5.1.1 no such user\r\n250 2.1.5 ok\r\n");
             await c.ExpectAsync("DATA");
-            await c.SendAsync("354 go\r\n");
+            await c.SendAsync("250 2.1.0 ok\r\n550 5.1.1 no such user\r\n250 2.1.5 ok\r\n354 go\r\n");
             await c.ExpectAsync("\u00c3\u00a9t\u00c3\u00a9");
             await c.ExpectAsync(".");
             await c.SendAsync("250 2.0.0 queued\r\n");
@@ -258,9 +257,8 @@ public sealed class ClientAgainstScriptTests
             Assert.Equal("MAIL FROM:<\"a b\"@example.com>", await c.ReadLineAsync());
             Assert.Equal("RCPT TO:<\"x>y\"@example.net>", await c.ReadLineAsync());
             Assert.Equal("RCPT TO:<\"q\\\"uote.d\"@example.net>", await c.ReadLineAsync());
-            await c.SendAsync("250 ok\r\n250 ok\r\n250 ok\r\n");
             await c.ExpectAsync("DATA");
-            await c.SendAsync("354 go\r\n");
+            await c.SendAsync("250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n");
             await c.ExpectAsync("x");
             await c.ExpectAsync(".");
             await c.SendAsync("250 queued\r\n");
@@ -271,6 +269,53 @@ public sealed class ClientAgainstScriptTests
 
         Assert.Equal(["\"x>y\"@example.net", "\"q\\\"uote\".d@example.net"], result.RecipientReplies.Select(r => r.Recipient));
         Assert.Equal(250, result.DataReply?.Code);
+        await peer.Completion;
+    }
+
+    [Fact]
+    public async Task With_pipelining_a_refused_data_after_every_rcpt_was_refused_sends_no_body_and_resets()
+    {
+        await using var peer = new ScriptedPeer(async c =>
+        {
+            await c.SendAsync("220 mx.test ESMTP\r\n");
+            await c.ExpectAsync("EHLO");
+            await c.SendAsync("250-mx.test\r\n250 PIPELINING\r\n");
+            await c.ExpectAsync("MAIL FROM:<a@example.com>");
+            await c.ExpectAsync("RCPT TO:<b@example.com>");
+            await c.ExpectAsync("DATA");
+            await c.SendAsync("250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n");
+            await c.ExpectAsync("RSET");
+            await c.SendAsync("250 reset\r\n");
+        });
+
+        await using var client = await SmtpClientConnection.ConnectAsync(peer.EndPoint, Options, CancellationToken.None);
+        var result = await client.SendAsync("a@example.com", ["b@example.com"], "body\r\n"u8.ToArray(), CancellationToken.None);
+        Assert.Equal(550, Assert.Single(result.RecipientReplies).Reply.Code);
+        Assert.Null(result.DataReply);
+        await peer.Completion;
+    }
+
+    [Fact]
+    public async Task With_pipelining_a_server_that_takes_data_without_a_recipient_gets_an_empty_message_not_the_body()
+    {
+        await using var peer = new ScriptedPeer(async c =>
+        {
+            await c.SendAsync("220 mx.test ESMTP\r\n");
+            await c.ExpectAsync("EHLO");
+            await c.SendAsync("250-mx.test\r\n250 PIPELINING\r\n");
+            await c.ExpectAsync("MAIL FROM:<a@example.com>");
+            await c.ExpectAsync("RCPT TO:<b@example.com>");
+            await c.ExpectAsync("DATA");
+            await c.SendAsync("250 ok\r\n550 5.1.1 no such user\r\n354 go ahead anyway\r\n");
+            await c.ExpectAsync(".");
+            await c.SendAsync("554 5.5.1 no valid recipients\r\n");
+            await c.ExpectAsync("RSET");
+            await c.SendAsync("250 reset\r\n");
+        });
+
+        await using var client = await SmtpClientConnection.ConnectAsync(peer.EndPoint, Options, CancellationToken.None);
+        var result = await client.SendAsync("a@example.com", ["b@example.com"], "secret body\r\n"u8.ToArray(), CancellationToken.None);
+        Assert.Null(result.DataReply);
         await peer.Completion;
     }
 }

@@ -86,28 +86,34 @@ internal sealed class SpoolReaders : IDisposable
 internal sealed class SpoolReader : IDisposable
 {
     private readonly SqliteConnection _connection;
-    private readonly SqliteCommand _count;
-    private readonly SqliteParameter _countQueue;
-    private readonly SqliteCommand _earliestDue;
-    private readonly SqliteParameter _earliestQueue;
+    private readonly SpoolStatement _count;
+    private readonly int _countQueue;
+    // Asked each time a role finds its queue empty and waits: under a steady flow, about once per lease.
+    private readonly SpoolStatement _earliestDue;
+    private readonly int _earliestQueue;
     // Read through SQLite's own API: Microsoft.Data.Sqlite copies a blob into an array of its own before
     // handing out any of it, and reads a blob in parts through an incremental blob handle (looking up the
     // table, column and rowid names first); here the bytes are copied once, from SQLite's row into the body.
     private readonly sqlite3_stmt _body;
+    // Prepared once: Microsoft.Data.Sqlite's BeginTransaction parses and prepares BEGIN and COMMIT anew each time.
+    private readonly SpoolStatement _begin;
+    private readonly SpoolStatement _end;
     private readonly SqliteCommand _deadLetters;
     private readonly SqliteParameter _deadQueue, _deadMax;
 
     public SpoolReader(SqliteConnection connection)
     {
         _connection = connection;
-        _count = SpoolSchema.Prepare(connection, "SELECT count(*) FROM items WHERE queue = $queue");
-        _countQueue = SpoolSchema.Parameter(_count, "$queue", SqliteType.Text);
-        _earliestDue = SpoolSchema.Prepare(connection, "SELECT min(not_before) FROM items WHERE queue = $queue");
-        _earliestQueue = SpoolSchema.Parameter(_earliestDue, "$queue", SqliteType.Text);
+        _count = new SpoolStatement(connection, "SELECT count(*) FROM items WHERE queue = $queue");
+        _countQueue = _count.Parameter("$queue");
+        _earliestDue = new SpoolStatement(connection, "SELECT min(not_before) FROM items WHERE queue = $queue");
+        _earliestQueue = _earliestDue.Parameter("$queue");
         Check(raw.sqlite3_prepare_v3(connection.Handle, """
             SELECT b.body, b.base_offset, base.body FROM bodies AS b LEFT JOIN bodies AS base ON base.id = b.base
             WHERE b.id = ?1
             """, raw.SQLITE_PREPARE_PERSISTENT, out _body));
+        _begin = new SpoolStatement(connection, "BEGIN");
+        _end = new SpoolStatement(connection, "COMMIT");
         _deadLetters = SpoolSchema.Prepare(connection, """
             SELECT id, envelope, body, reason, attempts, created_at, failed_at FROM dead_letters
             WHERE queue = $queue ORDER BY id LIMIT $max
@@ -118,15 +124,13 @@ internal sealed class SpoolReader : IDisposable
 
     public long Count(string queue)
     {
-        _countQueue.Value = queue;
-        return (long)_count.ExecuteScalar()!;
+        return _count.Bind(_countQueue, queue).ScalarInt64() ?? 0;
     }
 
     /// <summary>The soonest due time (unix ms) on the queue, counting lease expiries; null when empty.</summary>
     public long? EarliestDueMs(string queue)
     {
-        _earliestQueue.Value = queue;
-        return _earliestDue.ExecuteScalar() is long due ? due : null;
+        return _earliestDue.Bind(_earliestQueue, queue).ScalarInt64();
     }
 
     /// <summary>The bodies of <paramref name="ids"/> (null where the item is gone), read in one transaction: one
@@ -139,12 +143,23 @@ internal sealed class SpoolReader : IDisposable
             bodies[0] = Body(ids[0]);
             return bodies;
         }
-        using var transaction = _connection.BeginTransaction(deferred: true);
-        for (var i = 0; i < bodies.Length; i++)
+        _begin.Execute();
+        try
         {
-            bodies[i] = Body(ids[i]);
+            for (var i = 0; i < bodies.Length; i++)
+            {
+                bodies[i] = Body(ids[i]);
+            }
         }
-        transaction.Commit();
+        finally
+        {
+            // Only reads happened: ending the transaction either way is the same. SQLite may have ended it already
+            // after an error, and then COMMIT would hide that error.
+            if (raw.sqlite3_get_autocommit(_connection.Handle) == 0)
+            {
+                _end.Execute();
+            }
+        }
         return bodies;
     }
 
@@ -217,6 +232,8 @@ internal sealed class SpoolReader : IDisposable
         _count.Dispose();
         _earliestDue.Dispose();
         _body.Dispose(); // sqlite3_finalize, before the connection closes
+        _begin.Dispose();
+        _end.Dispose();
         _deadLetters.Dispose();
         _connection.Dispose();
     }

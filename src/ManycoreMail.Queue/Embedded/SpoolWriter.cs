@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
 
@@ -15,6 +14,7 @@ internal sealed class SpoolWriter : IDisposable
 {
     private readonly SqliteConnection _connection;
     private readonly List<SqliteCommand> _commands = [];
+    private readonly List<SpoolStatement> _statements = [];
     private bool _durable = true;
 
     private readonly SqliteCommand _synchronousFull;
@@ -26,36 +26,36 @@ internal sealed class SpoolWriter : IDisposable
     private readonly SqliteCommand _releaseSavepoint;
     private readonly SqliteCommand _rollbackToSavepoint;
 
-    private readonly SqliteCommand _insertItem;
-    private readonly SqliteParameter _insertQueue, _insertNotBefore, _insertCreatedAt, _insertEnvelope;
-    private readonly SqliteCommand _insertBody;
-    private readonly SqliteParameter _insertBodyId, _insertBodyBytes;
-    private readonly SqliteCommand _insertEmptyBody;
-    private readonly SqliteParameter _insertEmptyBodyId, _insertEmptyBodyLength;
+    // The statements every message passes (insert, lease, forward, settle) run through SQLite's own API
+    // (SpoolStatement); the rare ones (dead letters, revival, opening) keep Microsoft.Data.Sqlite's commands.
+    private readonly SpoolStatement _insertItem;
+    private readonly int _insertQueue, _insertNotBefore, _insertCreatedAt, _insertEnvelope;
+    private readonly SpoolStatement _insertBody;
+    private readonly int _insertBodyId, _insertBodyBytes;
 
-    private readonly SqliteCommand _selectDue;
-    private readonly SqliteParameter _dueQueue, _dueNow, _dueMax;
-    private readonly SqliteCommand _markLeased;
-    private readonly SqliteParameter _markId, _markToken, _markUntil;
+    private readonly SpoolStatement _selectDue;
+    private readonly int _dueQueue, _dueNow, _dueMax;
+    private readonly SpoolStatement _markLeased;
+    private readonly int _markId, _markToken, _markUntil;
 
-    private readonly SqliteCommand _renew;
-    private readonly SqliteParameter _renewId, _renewToken, _renewUntil;
-    private readonly SqliteCommand _leaseHeld;
-    private readonly SqliteParameter _leaseHeldId, _leaseHeldToken;
-    private readonly SqliteCommand _deleteLeased;
-    private readonly SqliteParameter _deleteLeasedId, _deleteLeasedToken;
-    private readonly SqliteCommand _deleteBody;
-    private readonly SqliteParameter _deleteBodyId;
-    private readonly SqliteCommand _deleteBase;
-    private readonly SqliteParameter _deleteBaseId;
-    private readonly SqliteCommand _selectBase;
-    private readonly SqliteParameter _selectBaseId;
-    private readonly SqliteCommand _insertForwardBody;
-    private readonly SqliteParameter _forwardId, _forwardPrefix, _forwardBase, _forwardOffset;
-    private readonly SqliteCommand _retry;
-    private readonly SqliteParameter _retryId, _retryToken, _retryNotBefore, _retryEnvelope;
-    private readonly SqliteCommand _release;
-    private readonly SqliteParameter _releaseId, _releaseToken, _releaseNow;
+    private readonly SpoolStatement _renew;
+    private readonly int _renewId, _renewToken, _renewUntil;
+    private readonly SpoolStatement _leaseHeld;
+    private readonly int _leaseHeldId, _leaseHeldToken;
+    private readonly SpoolStatement _deleteLeased;
+    private readonly int _deleteLeasedId, _deleteLeasedToken;
+    private readonly SpoolStatement _deleteBody;
+    private readonly int _deleteBodyId;
+    private readonly SpoolStatement _deleteBase;
+    private readonly int _deleteBaseId;
+    private readonly SpoolStatement _selectBase;
+    private readonly int _selectBaseId;
+    private readonly SpoolStatement _insertForwardBody;
+    private readonly int _forwardId, _forwardPrefix, _forwardBase, _forwardOffset;
+    private readonly SpoolStatement _retry;
+    private readonly int _retryId, _retryToken, _retryNotBefore, _retryEnvelope;
+    private readonly SpoolStatement _release;
+    private readonly int _releaseId, _releaseToken, _releaseNow;
     private readonly SqliteCommand _deadLetter;
     private readonly SqliteCommand _revive, _reviveBodies, _reviveDelete;
     private readonly SqliteParameter _reviveQueue, _reviveMax, _reviveNow, _reviveBodiesQueue, _reviveDeleteQueue;
@@ -75,27 +75,23 @@ internal sealed class SpoolWriter : IDisposable
         _releaseSavepoint = Command("RELEASE caller");
         _rollbackToSavepoint = Command("ROLLBACK TO caller; RELEASE caller");
 
-        _insertItem = Command("""
+        _insertItem = Statement("""
             INSERT INTO items (queue, not_before, created_at, envelope)
             VALUES ($queue, $not_before, $created_at, $envelope)
             RETURNING id
             """);
-        _insertQueue = SpoolSchema.Parameter(_insertItem, "$queue", SqliteType.Text);
-        _insertNotBefore = SpoolSchema.Parameter(_insertItem, "$not_before", SqliteType.Integer);
-        _insertCreatedAt = SpoolSchema.Parameter(_insertItem, "$created_at", SqliteType.Integer);
-        _insertEnvelope = SpoolSchema.Parameter(_insertItem, "$envelope", SqliteType.Blob);
+        _insertQueue = _insertItem.Parameter("$queue");
+        _insertNotBefore = _insertItem.Parameter("$not_before");
+        _insertCreatedAt = _insertItem.Parameter("$created_at");
+        _insertEnvelope = _insertItem.Parameter("$envelope");
 
-        _insertBody = Command("INSERT INTO bodies (id, body) VALUES ($id, $body)");
-        _insertBodyId = SpoolSchema.Parameter(_insertBody, "$id", SqliteType.Integer);
-        _insertBodyBytes = SpoolSchema.Parameter(_insertBody, "$body", SqliteType.Blob);
-
-        _insertEmptyBody = Command("INSERT INTO bodies (id, body) VALUES ($id, zeroblob($length))");
-        _insertEmptyBodyId = SpoolSchema.Parameter(_insertEmptyBody, "$id", SqliteType.Integer);
-        _insertEmptyBodyLength = SpoolSchema.Parameter(_insertEmptyBody, "$length", SqliteType.Integer);
+        _insertBody = Statement("INSERT INTO bodies (id, body) VALUES ($id, $body)");
+        _insertBodyId = _insertBody.Parameter("$id");
+        _insertBodyBytes = _insertBody.Parameter("$body");
 
         // The body's size comes from the record headers (length() reads no overflow page); a forwarded body
         // is its own bytes plus its base's from the offset on.
-        _selectDue = Command("""
+        _selectDue = Statement("""
             SELECT i.id, i.envelope, i.attempts, i.created_at,
                    (SELECT length(b.body) + coalesce(length(base.body) - b.base_offset, 0)
                     FROM bodies AS b LEFT JOIN bodies AS base ON base.id = b.base WHERE b.id = i.id)
@@ -104,59 +100,59 @@ internal sealed class SpoolWriter : IDisposable
             ORDER BY i.not_before, i.id
             LIMIT $max
             """);
-        _dueQueue = SpoolSchema.Parameter(_selectDue, "$queue", SqliteType.Text);
-        _dueNow = SpoolSchema.Parameter(_selectDue, "$now", SqliteType.Integer);
-        _dueMax = SpoolSchema.Parameter(_selectDue, "$max", SqliteType.Integer);
+        _dueQueue = _selectDue.Parameter("$queue");
+        _dueNow = _selectDue.Parameter("$now");
+        _dueMax = _selectDue.Parameter("$max");
 
-        _markLeased = Command("UPDATE items SET lease_token = $token, not_before = $until WHERE id = $id");
-        _markId = SpoolSchema.Parameter(_markLeased, "$id", SqliteType.Integer);
-        _markToken = SpoolSchema.Parameter(_markLeased, "$token", SqliteType.Integer);
-        _markUntil = SpoolSchema.Parameter(_markLeased, "$until", SqliteType.Integer);
+        _markLeased = Statement("UPDATE items SET lease_token = $token, not_before = $until WHERE id = $id");
+        _markId = _markLeased.Parameter("$id");
+        _markToken = _markLeased.Parameter("$token");
+        _markUntil = _markLeased.Parameter("$until");
 
-        _renew = Command("UPDATE items SET not_before = $until WHERE id = $id AND lease_token = $token");
-        _renewId = SpoolSchema.Parameter(_renew, "$id", SqliteType.Integer);
-        _renewToken = SpoolSchema.Parameter(_renew, "$token", SqliteType.Integer);
-        _renewUntil = SpoolSchema.Parameter(_renew, "$until", SqliteType.Integer);
+        _renew = Statement("UPDATE items SET not_before = $until WHERE id = $id AND lease_token = $token");
+        _renewId = _renew.Parameter("$id");
+        _renewToken = _renew.Parameter("$token");
+        _renewUntil = _renew.Parameter("$until");
 
-        _leaseHeld = Command("SELECT 1 FROM items WHERE id = $id AND lease_token = $token");
-        _leaseHeldId = SpoolSchema.Parameter(_leaseHeld, "$id", SqliteType.Integer);
-        _leaseHeldToken = SpoolSchema.Parameter(_leaseHeld, "$token", SqliteType.Integer);
+        _leaseHeld = Statement("SELECT 1 FROM items WHERE id = $id AND lease_token = $token");
+        _leaseHeldId = _leaseHeld.Parameter("$id");
+        _leaseHeldToken = _leaseHeld.Parameter("$token");
 
-        _deleteLeased = Command("DELETE FROM items WHERE id = $id AND lease_token = $token");
-        _deleteLeasedId = SpoolSchema.Parameter(_deleteLeased, "$id", SqliteType.Integer);
-        _deleteLeasedToken = SpoolSchema.Parameter(_deleteLeased, "$token", SqliteType.Integer);
+        _deleteLeased = Statement("DELETE FROM items WHERE id = $id AND lease_token = $token");
+        _deleteLeasedId = _deleteLeased.Parameter("$id");
+        _deleteLeasedToken = _deleteLeased.Parameter("$token");
 
-        _deleteBody = Command("DELETE FROM bodies WHERE id = $id");
-        _deleteBodyId = SpoolSchema.Parameter(_deleteBody, "$id", SqliteType.Integer);
+        _deleteBody = Statement("DELETE FROM bodies WHERE id = $id");
+        _deleteBodyId = _deleteBody.Parameter("$id");
 
         // Run before _deleteBody on the same id: a forwarded item's base goes with it.
-        _deleteBase = Command("DELETE FROM bodies WHERE id = (SELECT base FROM bodies WHERE id = $id)");
-        _deleteBaseId = SpoolSchema.Parameter(_deleteBase, "$id", SqliteType.Integer);
+        _deleteBase = Statement("DELETE FROM bodies WHERE id = (SELECT base FROM bodies WHERE id = $id)");
+        _deleteBaseId = _deleteBase.Parameter("$id");
 
-        _selectBase = Command("SELECT base IS NULL FROM bodies WHERE id = $id");
-        _selectBaseId = SpoolSchema.Parameter(_selectBase, "$id", SqliteType.Integer);
+        _selectBase = Statement("SELECT base IS NULL FROM bodies WHERE id = $id");
+        _selectBaseId = _selectBase.Parameter("$id");
 
-        _insertForwardBody = Command("INSERT INTO bodies (id, body, base, base_offset) VALUES ($id, $prefix, $base, $offset)");
-        _forwardId = SpoolSchema.Parameter(_insertForwardBody, "$id", SqliteType.Integer);
-        _forwardPrefix = SpoolSchema.Parameter(_insertForwardBody, "$prefix", SqliteType.Blob);
-        _forwardBase = SpoolSchema.Parameter(_insertForwardBody, "$base", SqliteType.Integer);
-        _forwardOffset = SpoolSchema.Parameter(_insertForwardBody, "$offset", SqliteType.Integer);
+        _insertForwardBody = Statement("INSERT INTO bodies (id, body, base, base_offset) VALUES ($id, $prefix, $base, $offset)");
+        _forwardId = _insertForwardBody.Parameter("$id");
+        _forwardPrefix = _insertForwardBody.Parameter("$prefix");
+        _forwardBase = _insertForwardBody.Parameter("$base");
+        _forwardOffset = _insertForwardBody.Parameter("$offset");
 
-        _retry = Command("""
+        _retry = Statement("""
             UPDATE items
             SET attempts = attempts + 1, not_before = $not_before, lease_token = NULL,
                 envelope = coalesce($envelope, envelope)
             WHERE id = $id AND lease_token = $token
             """);
-        _retryId = SpoolSchema.Parameter(_retry, "$id", SqliteType.Integer);
-        _retryToken = SpoolSchema.Parameter(_retry, "$token", SqliteType.Integer);
-        _retryNotBefore = SpoolSchema.Parameter(_retry, "$not_before", SqliteType.Integer);
-        _retryEnvelope = SpoolSchema.Parameter(_retry, "$envelope", SqliteType.Blob);
+        _retryId = _retry.Parameter("$id");
+        _retryToken = _retry.Parameter("$token");
+        _retryNotBefore = _retry.Parameter("$not_before");
+        _retryEnvelope = _retry.Parameter("$envelope");
 
-        _release = Command("UPDATE items SET not_before = $now, lease_token = NULL WHERE id = $id AND lease_token = $token");
-        _releaseId = SpoolSchema.Parameter(_release, "$id", SqliteType.Integer);
-        _releaseToken = SpoolSchema.Parameter(_release, "$token", SqliteType.Integer);
-        _releaseNow = SpoolSchema.Parameter(_release, "$now", SqliteType.Integer);
+        _release = Statement("UPDATE items SET not_before = $now, lease_token = NULL WHERE id = $id AND lease_token = $token");
+        _releaseId = _release.Parameter("$id");
+        _releaseToken = _release.Parameter("$token");
+        _releaseNow = _release.Parameter("$now");
 
         _deadLetter = Command("""
             INSERT INTO dead_letters (id, queue, envelope, body, reason, attempts, created_at, failed_at)
@@ -261,9 +257,7 @@ internal sealed class SpoolWriter : IDisposable
     /// <summary>Whether <paramref name="item"/>'s lease is still held, as of this transaction's own changes.</summary>
     public bool HoldsLease(LeasedItem item)
     {
-        _leaseHeldId.Value = item.Id;
-        _leaseHeldToken.Value = item.LeaseToken;
-        return _leaseHeld.ExecuteScalar() is not null;
+        return _leaseHeld.Bind(_leaseHeldId, item.Id).Bind(_leaseHeldToken, item.LeaseToken).ScalarInt64() is not null;
     }
 
     public void Savepoint() => _savepoint.ExecuteNonQuery();
@@ -302,26 +296,25 @@ internal sealed class SpoolWriter : IDisposable
     /// <summary>Picks up to <paramref name="max"/> due items, oldest due first, and marks them leased.</summary>
     public void Lease(string queue, int max, long maxBytes, long nowMs, long untilMs, long token, List<LeasedRow> into)
     {
-        _dueQueue.Value = queue;
-        _dueNow.Value = nowMs;
-        _dueMax.Value = max;
-        using (var reader = _selectDue.ExecuteReader())
+        _selectDue.Bind(_dueQueue, queue).Bind(_dueNow, nowMs).Bind(_dueMax, max);
+        try
         {
             // Read everything first: updating not_before moves rows within the index being scanned.
             long bytes = 0;
-            while (bytes < maxBytes && reader.Read())
+            while (bytes < maxBytes && _selectDue.Step())
             {
-                into.Add(new LeasedRow(reader.GetInt64(0), reader.GetFieldValue<byte[]>(1), reader.GetInt32(2), reader.GetInt64(3)));
-                bytes += reader.IsDBNull(4) ? 0 : reader.GetInt64(4);
+                into.Add(new LeasedRow(_selectDue.Int64(0), _selectDue.Blob(1).ToArray(), (int)_selectDue.Int64(2), _selectDue.Int64(3)));
+                bytes += _selectDue.IsNull(4) ? 0 : _selectDue.Int64(4);
             }
         }
+        finally
+        {
+            _selectDue.Reset();
+        }
 
-        _markToken.Value = token;
-        _markUntil.Value = untilMs;
         foreach (var row in into)
         {
-            _markId.Value = row.Id;
-            _markLeased.ExecuteNonQuery();
+            _markLeased.Bind(_markId, row.Id).Bind(_markToken, token).Bind(_markUntil, untilMs).Execute();
         }
     }
 
@@ -329,10 +322,7 @@ internal sealed class SpoolWriter : IDisposable
     /// no longer held (the item was settled, or leased again under another token).</summary>
     public bool Renew(LeasedItem item, long untilMs)
     {
-        _renewId.Value = item.Id;
-        _renewToken.Value = item.LeaseToken;
-        _renewUntil.Value = untilMs;
-        return _renew.ExecuteNonQuery() == 1;
+        return _renew.Bind(_renewId, item.Id).Bind(_renewToken, item.LeaseToken).Bind(_renewUntil, untilMs).Execute() == 1;
     }
 
     /// <summary>Test hook: values longer than <paramref name="bytes"/> fail with SQLITE_TOOBIG, an error no
@@ -347,6 +337,11 @@ internal sealed class SpoolWriter : IDisposable
 
     public void Dispose()
     {
+        foreach (var statement in _statements)
+        {
+            statement.Dispose();
+        }
+
         foreach (var command in _commands)
         {
             command.Dispose();
@@ -358,37 +353,14 @@ internal sealed class SpoolWriter : IDisposable
     private void Insert(string queue, byte[] envelope, ReadOnlyMemory<byte> body, long notBeforeMs, long nowMs)
     {
         var id = InsertItem(queue, envelope, notBeforeMs, nowMs);
-
-        // Microsoft.Data.Sqlite binds only whole arrays. A body that is exactly one array is bound as it
-        // is; any other memory is written straight from its span into a preallocated blob (no copy).
-        if (MemoryMarshal.TryGetArray(body, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length)
-        {
-            _insertBodyId.Value = id;
-            _insertBodyBytes.Value = segment.Array;
-            _insertBody.ExecuteNonQuery();
-            _insertBodyBytes.Value = null;
-            return;
-        }
-
-        _insertEmptyBodyId.Value = id;
-        _insertEmptyBodyLength.Value = body.Length;
-        _insertEmptyBody.ExecuteNonQuery();
-        if (body.IsEmpty)
-        {
-            return;
-        }
-
-        using var blob = new SqliteBlob(_connection, "bodies", "body", id);
-        blob.Write(body.Span);
+        // Bound straight from its span, whatever memory holds it.
+        _insertBody.Bind(_insertBodyId, id).Bind(_insertBodyBytes, body.Span).Execute();
     }
 
     private long InsertItem(string queue, byte[] envelope, long notBeforeMs, long nowMs)
     {
-        _insertQueue.Value = queue;
-        _insertNotBefore.Value = notBeforeMs;
-        _insertCreatedAt.Value = nowMs;
-        _insertEnvelope.Value = envelope;
-        return (long)_insertItem.ExecuteScalar()!;
+        return _insertItem.Bind(_insertQueue, queue).Bind(_insertNotBefore, notBeforeMs).Bind(_insertCreatedAt, nowMs).Bind(_insertEnvelope, envelope)
+            .ScalarInt64() ?? throw new InvalidOperationException("INSERT ... RETURNING id returned no row.");
     }
 
     private void Delete(LeasedItem item)
@@ -399,9 +371,7 @@ internal sealed class SpoolWriter : IDisposable
 
     private void DeleteItemRow(LeasedItem item)
     {
-        _deleteLeasedId.Value = item.Id;
-        _deleteLeasedToken.Value = item.LeaseToken;
-        if (_deleteLeased.ExecuteNonQuery() != 1)
+        if (_deleteLeased.Bind(_deleteLeasedId, item.Id).Bind(_deleteLeasedToken, item.LeaseToken).Execute() != 1)
         {
             throw LeaseLost(item);
         }
@@ -409,10 +379,8 @@ internal sealed class SpoolWriter : IDisposable
 
     private void DeleteBody(long id)
     {
-        _deleteBaseId.Value = id;
-        _deleteBase.ExecuteNonQuery();
-        _deleteBodyId.Value = id;
-        _deleteBody.ExecuteNonQuery();
+        _deleteBase.Bind(_deleteBaseId, id).Execute();
+        _deleteBody.Bind(_deleteBodyId, id).Execute();
     }
 
     /// <summary>The source's item row goes, its body row stays as the new item's base: only the new bytes are
@@ -421,8 +389,7 @@ internal sealed class SpoolWriter : IDisposable
     {
         var source = forward.Source;
         DeleteItemRow(source);
-        _selectBaseId.Value = source.Id;
-        if (_selectBase.ExecuteScalar() is not long isPlain || isPlain == 0)
+        if (_selectBase.Bind(_selectBaseId, source.Id).ScalarInt64() is not { } isPlain || isPlain == 0)
         {
             DeleteBody(source.Id);
             Insert(forward.Queue, envelope, forward.Body(), nowMs, nowMs);
@@ -430,20 +397,22 @@ internal sealed class SpoolWriter : IDisposable
         }
 
         var id = InsertItem(forward.Queue, envelope, nowMs, nowMs);
-        _forwardId.Value = id;
-        _forwardPrefix.Value = forward.Prefix.ToArray();
-        _forwardBase.Value = source.Id;
-        _forwardOffset.Value = forward.SourceOffset;
-        _insertForwardBody.ExecuteNonQuery();
+        _insertForwardBody.Bind(_forwardId, id).Bind(_forwardPrefix, forward.Prefix.Span).Bind(_forwardBase, source.Id)
+            .Bind(_forwardOffset, forward.SourceOffset).Execute();
     }
 
     private void Retry(LeasedItem item, long notBeforeMs, byte[]? envelope)
     {
-        _retryId.Value = item.Id;
-        _retryToken.Value = item.LeaseToken;
-        _retryNotBefore.Value = notBeforeMs;
-        _retryEnvelope.Value = envelope is null ? DBNull.Value : envelope;
-        if (_retry.ExecuteNonQuery() != 1)
+        _retry.Bind(_retryId, item.Id).Bind(_retryToken, item.LeaseToken).Bind(_retryNotBefore, notBeforeMs);
+        if (envelope is null)
+        {
+            _retry.BindNull(_retryEnvelope);
+        }
+        else
+        {
+            _retry.Bind(_retryEnvelope, envelope);
+        }
+        if (_retry.Execute() != 1)
         {
             throw LeaseLost(item);
         }
@@ -451,10 +420,7 @@ internal sealed class SpoolWriter : IDisposable
 
     private void Release(LeasedItem item, long nowMs)
     {
-        _releaseId.Value = item.Id;
-        _releaseToken.Value = item.LeaseToken;
-        _releaseNow.Value = nowMs;
-        if (_release.ExecuteNonQuery() != 1)
+        if (_release.Bind(_releaseId, item.Id).Bind(_releaseToken, item.LeaseToken).Bind(_releaseNow, nowMs).Execute() != 1)
         {
             throw LeaseLost(item);
         }
@@ -478,6 +444,13 @@ internal sealed class SpoolWriter : IDisposable
 
     internal static LeaseLostException LeaseLost(LeasedItem item) =>
         new($"The lease on item {item.Id} of queue '{item.Queue}' (token {item.LeaseToken}) is no longer held.");
+
+    private SpoolStatement Statement(string sql)
+    {
+        var statement = new SpoolStatement(_connection, sql);
+        _statements.Add(statement);
+        return statement;
+    }
 
     private SqliteCommand Command(string sql)
     {

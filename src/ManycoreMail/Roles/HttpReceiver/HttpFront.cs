@@ -43,7 +43,7 @@ internal sealed class HttpFront(
             // Nothing to serve: without a Listen call Kestrel would fall back to localhost:5000.
             return;
         }
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebHostBuilders.CreateSlim();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
         builder.Services.AddProblemDetails();

@@ -32,7 +32,7 @@ internal sealed class AdminEndpoint(AdminOptions options, DeliveryAdmin admin, I
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        var builder = WebHostBuilders.CreateSlim();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
         builder.Services.AddProblemDetails();
