@@ -6,6 +6,8 @@ namespace ManycoreMail.Queue.Redis;
 /// learnt about its items.</summary>
 internal sealed class RedisQueueKeys
 {
+    private readonly string _bodyBase;
+
     public RedisQueueKeys(string prefix, string queue)
     {
         Name = Encoding.UTF8.GetBytes(queue);
@@ -14,7 +16,11 @@ internal sealed class RedisQueueKeys
         Leased = Encoding.UTF8.GetBytes(itemBase + "leased");
         Scheduled = Encoding.UTF8.GetBytes(itemBase + "sched");
         Dead = Encoding.UTF8.GetBytes(itemBase + "dead");
+        _bodyBase = itemBase + "body:";
     }
+
+    /// <summary>The list that holds the body of leased or scheduled item <paramref name="id"/> alone.</summary>
+    public byte[] BodyKey(long id) => Encoding.UTF8.GetBytes(_bodyBase + id.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>The ready list: the queue's own name.</summary>
     public byte[] Name { get; }
