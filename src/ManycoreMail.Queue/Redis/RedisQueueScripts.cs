@@ -21,8 +21,8 @@ namespace ManycoreMail.Queue.Redis;
 /// <item>PqQ:dead: ZSET id by time of death; PqQ:dead:&lt;id&gt;: HASH m, r=reason, at, d;
 ///   PqQ:deadbody:&lt;id&gt;: LIST with the body (renamed from its body list).</item>
 /// <item>Pids, Ptokens: counters for item ids (and lease slots) and lease tokens.</item>
-/// <item>Pstage:&lt;unique&gt;: LIST with one new body between its RPUSH and the LMOVE onto its queue, both in the
-///   MULTI of one commit; it never outlives the transaction.</item>
+/// <item>Pstage:&lt;unique&gt;: LIST with one new scheduled body between its RPUSH and its RENAME to the body list,
+///   both in the MULTI of one commit; it never outlives the transaction.</item>
 /// </list>
 /// Metadata is "id:attempts:createdMs:envelopeJson". An item pushed by somebody else (the original's
 /// modules) has none; it gets an id, no envelope, and its creation time is when it was first leased.
@@ -135,13 +135,14 @@ internal static class RedisQueueScripts
     /// <summary>Stride of one operation in <see cref="Commit"/>'s ARGV.</summary>
     public const int CommitStride = 8;
 
-    /// <summary>Sent inside MULTI after one <c>RPUSH stage body</c> per enqueued item and before one
-    /// <c>LMOVE stage:go Q LEFT RIGHT</c> per item and a <c>DEL</c> of the stages: a new body reaches Redis once,
-    /// as a plain command (never as a Lua string), and only a script that applied everything renames a stage so
-    /// that the LMOVE after it finds it. A lost lease or a script that did not run leaves the stages to the DEL.
+    /// <summary>Sent as EVAL inside MULTI after one RPUSH per enqueued item: onto its queue when it is due now, else
+    /// onto a stage of its own (Pstage:...) that the script renames to the item's body list. A new body thus reaches
+    /// Redis once, as a plain command (never as a Lua string, which Redis' Lua hashes byte by byte), and is never
+    /// copied again; EVAL, not EVALSHA, so that the script always runs after the pushes it completes. A lost lease
+    /// takes the pushes back (RPOP, DEL) and applies nothing.
     /// KEYS: ids. ARGV: prefix, now, then per operation: kind, queue, id, token, due, meta or reason, stage, digest.
-    /// Kinds: E enqueue (meta without its id), C complete, R retry or release (full meta), D dead-letter.
-    /// Every lease is checked before anything is written, so a lost lease applies nothing.</summary>
+    /// Kinds: E enqueue (meta without its id; stage empty when due now), C complete, R retry or release (full
+    /// meta), D dead-letter. Every lease is checked before anything is written.</summary>
     public static readonly RedisScript Commit = new(Digest + Requeue + """
         local p, now = ARGV[1], tonumber(ARGV[2])
         local seen = {}
@@ -149,6 +150,12 @@ internal static class RedisQueueScripts
           if ARGV[i] ~= 'E' then
             local item = p .. 'q:' .. ARGV[i + 1] .. ':item:' .. ARGV[i + 2]
             if seen[item] or redis.call('HGET', item, 't') ~= ARGV[i + 3] then
+              -- Take back the new bodies pushed before the script, last first (only this rare path reads them).
+              for j = #ARGV - 7, 3, -8 do
+                if ARGV[j] == 'E' then
+                  if ARGV[j + 6] == '' then redis.call('RPOP', ARGV[j + 1]) else redis.call('DEL', ARGV[j + 6]) end
+                end
+              end
               return redis.error_reply('LEASELOST ' .. ARGV[i + 1] .. ' ' .. ARGV[i + 2])
             end
             seen[item] = true
@@ -161,9 +168,8 @@ internal static class RedisQueueScripts
             local nid = tostring(redis.call('INCR', KEYS[1]))
             local meta = nid .. ':' .. ARGV[i + 5]
             local stage, d = ARGV[i + 6], ARGV[i + 7]
-            if due <= now then
+            if stage == '' then
               redis.call('RPUSH', base .. 'meta:' .. d, meta)
-              redis.call('RENAME', stage, stage .. ':go')
             else
               redis.call('RENAME', stage, base .. 'body:' .. nid)
               redis.call('HSET', base .. 'item:' .. nid, 'm', meta, 'd', d)

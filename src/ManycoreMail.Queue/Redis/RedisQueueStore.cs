@@ -323,65 +323,64 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         }
 
         RespValue reply;
-        var stages = operations.Count(o => o is QueueOperation.Enqueue);
-        var requests = new RespRequest[stages == 0 ? 1 : 4 + (2 * stages)];
+        var pushes = operations.Count(o => o is QueueOperation.Enqueue);
+        var requests = new List<RespRequest>(4 + pushes);
         try
         {
             // New bodies go to Redis as plain RPUSHes in the same MULTI as the script (see RedisQueueScripts.Commit);
             // a commit without any is the script alone.
-            var stageKeys = new byte[stages][];
-            var r = 0;
-            if (stages > 0)
+            var stageKeys = new byte[pushes][];
+            if (pushes > 0)
             {
-                requests[r++] = RespRequest.Create(1).Add("MULTI"u8);
+                requests.Add(RespRequest.Create(1).Add("MULTI"u8));
                 var s = 0;
                 foreach (var operation in operations)
                 {
                     if (operation is QueueOperation.Enqueue enqueue)
                     {
-                        stageKeys[s] = NewStageKey();
-                        requests[r++] = RespRequest.Create(3, enqueue.Item.Body.Length + 64).Add("RPUSH"u8).Add(stageKeys[s++]).Add(enqueue.Item.Body.Span);
+                        var dueNow = (enqueue.NotBefore?.ToUnixTimeMilliseconds() ?? nowMs) <= nowMs;
+                        stageKeys[s] = dueNow ? [] : NewStageKey();
+                        requests.Add(RespRequest.Create(3, enqueue.Item.Body.Length + 64).Add("RPUSH"u8)
+                            .Add(dueNow ? KeysOf(enqueue.Queue).Name : stageKeys[s]).Add(enqueue.Item.Body.Span));
+                        s++;
                     }
                 }
             }
             var keysAndArguments = 3 + (RedisQueueScripts.CommitStride * operations.Count);
-            var script = stages > 0
+            var script = pushes > 0
                 ? RespRequest.Eval(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size)
                 : RespRequest.Script(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size);
-            requests[r++] = script;
+            requests.Add(script);
             script.Add(_idsKey).Add(_prefix).Add(nowMs);
             var next = 0;
             foreach (var operation in operations)
             {
                 AddOperation(script, operation, nowMs, operation is QueueOperation.Enqueue ? stageKeys[next++] : []);
             }
-            if (stages > 0)
+            if (pushes > 0)
             {
-                next = 0;
-                foreach (var operation in operations)
+                // Stages the script did not take (it stopped on an error of its own) go rather than linger.
+                var staged = stageKeys.Where(k => k.Length > 0).ToArray();
+                if (staged.Length > 0)
                 {
-                    if (operation is QueueOperation.Enqueue enqueue)
+                    var drop = RespRequest.Create(1 + staged.Length).Add("DEL"u8);
+                    requests.Add(drop);
+                    foreach (var stage in staged)
                     {
-                        requests[r++] = RespRequest.Create(5).Add("LMOVE"u8).Add(stageKeys[next++], ":go"u8).Add(enqueue.Queue).Add("LEFT"u8).Add("RIGHT"u8);
+                        drop.Add(stage);
                     }
                 }
-                var drop = RespRequest.Create(1 + stages).Add("DEL"u8);
-                foreach (var stage in stageKeys)
-                {
-                    drop.Add(stage);
-                }
-                requests[r++] = drop;
-                requests[r++] = RespRequest.Create(1).Add("EXEC"u8);
+                requests.Add(RespRequest.Create(1).Add("EXEC"u8));
             }
             // Not cancellable once sent: the outcome must be definite for the caller's bookkeeping.
-            if (stages == 0)
+            if (pushes == 0)
             {
                 reply = await _client.ExecuteAsync(script, CancellationToken.None).ConfigureAwait(false);
             }
             else
             {
                 var exec = ThrowIfError((await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false))[^1]);
-                reply = exec[stages];
+                reply = exec[pushes];
             }
         }
         catch (RedisServerException e) when (e.Message.StartsWith("LEASELOST", StringComparison.Ordinal))
@@ -392,7 +391,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         {
             foreach (var request in requests)
             {
-                request?.Dispose();
+                request.Dispose();
             }
         }
         if (reply.IsError)
