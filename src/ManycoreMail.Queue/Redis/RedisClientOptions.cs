@@ -46,7 +46,7 @@ public sealed record RedisClientOptions
 
     /// <summary>Connections that ordinary commands are spread over (see <see cref="RedisClient"/> for why more
     /// than one).</summary>
-    public int SharedConnections { get; init; } = 8;
+    public int SharedConnections { get; init; } = 32;
 
     /// <summary>Idle connections kept for blocking commands (one is busy per waiting command).</summary>
     public int MaxIdleBlockingConnections { get; init; } = 8;
