@@ -36,7 +36,7 @@ internal static class RedisQueueScripts
     /// on the client (which is where it is computed now); here only for an item stored before its digest was kept
     /// beside it.
     /// </summary>
-    private const string Digest = """
+    internal const string Digest = """
         local function digest(body)
           local n = #body
           if n > 4096 then
