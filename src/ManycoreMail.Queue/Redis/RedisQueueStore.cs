@@ -194,7 +194,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             }
         }
 
-        var exec = ThrowIfError(replies[^1]);
+        var exec = Executed(replies);
         var registered = ThrowIfError(exec[0]);
         var tokenBase = registered[0].Integer;
         var count = (int)registered[1].Integer;
@@ -379,7 +379,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             }
             else
             {
-                var exec = ThrowIfError((await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false))[^1]);
+                var exec = Executed(await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false));
                 reply = exec[pushes];
             }
         }
@@ -636,6 +636,22 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
 
     private static LeaseLostException LeaseLost(string message) =>
         new($"The lease on {message["LEASELOST ".Length..]} is no longer held; nothing was applied.");
+
+    /// <summary>The EXEC reply of a MULTI sent as adjacent requests. A transaction refused before it ran is reported
+    /// by the refusal of the command that caused it, so that BUSY or LOADING stay recognisably transient.</summary>
+    private static RespValue Executed(RespValue[] replies)
+    {
+        var exec = replies[^1];
+        if (!exec.IsError)
+        {
+            return exec;
+        }
+        foreach (var reply in replies.AsSpan(0, replies.Length - 1))
+        {
+            ThrowIfError(reply);
+        }
+        throw new RedisServerException(exec.ToString() ?? "error");
+    }
 
     private static RespValue ThrowIfError(RespValue reply) =>
         reply.IsError ? throw new RedisServerException(reply.ToString() ?? "error") : reply;
