@@ -34,7 +34,7 @@ internal sealed class RedisQueueKeys
 
     public byte[] Dead { get; }
 
-    /// <summary>Size of an item leased lately, to foresee how large a lease will be. A hint only: read and
+    /// <summary>Size of the largest item of a recent lease, to foresee how large a lease will be. A hint only: read and
     /// written without a lock by concurrent leases, any recent value will do.</summary>
     public int TypicalItemBytes { get; set; }
 }
