@@ -314,6 +314,79 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData(100, true)]
+    [InlineData(5000, true)]
+    [InlineData(5000, false)]
+    [InlineData(200_000, true)]
+    public async Task The_digest_computed_by_the_client_is_the_one_the_scripts_compute(int size, bool headerBlock)
+    {
+        // Ready bodies are paired with their metadata by a digest the client computes; the scripts compute it
+        // themselves for items stored before it was kept. Both must agree byte for byte.
+        await using var store = await OpenAsync();
+        var body = new byte[size];
+        Random.Shared.NextBytes(body);
+        if (headerBlock)
+        {
+            "X-Uuid: d\r\nSubject: s\r\n\r\n"u8.CopyTo(body);
+        }
+        else
+        {
+            body.AsSpan().Replace((byte)'\r', (byte)'x');
+        }
+        var digest = new byte[RedisQueueStore.DigestLength];
+        var length = RedisQueueStore.Digest(body, digest);
+
+        using var eval = RespRequest.Eval(new RedisScript(RedisQueueScripts.Digest + "return digest(ARGV[1])"), keyCount: 0, keysAndArguments: 1);
+        eval.Add(body);
+        var scripted = await store.Client.ExecuteAsync(eval, CancellationToken.None);
+
+        Assert.Equal(Encoding.ASCII.GetString(scripted.Span), Encoding.ASCII.GetString(digest, 0, length));
+    }
+
+    [Fact]
+    public async Task An_item_whose_holder_died_between_the_two_calls_of_a_lease_returns_with_its_envelope()
+    {
+        await using var store = await OpenAsync();
+        var queue = Queue();
+        var body = new byte[50_000];
+        "X-Uuid: half\r\n\r\n"u8.CopyTo(body);
+        var envelope = new MessageEnvelope { Uuid = "half", ReturnPath = "rp@x.test", Recipients = ["a@x.test"] };
+        await store.EnqueueAsync(queue, new QueueItem(envelope, body), CancellationToken.None);
+
+        // The first call of a lease as a holder sends it (a slot leased for a second, its body moved in), then
+        // nothing more: the holder was killed before pairing.
+        var slot = (await store.Client.ExecuteAsync(CancellationToken.None, "INCR", "mm:ids")).Integer;
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        using var multi = RespRequest.Create(1).Add("MULTI"u8);
+        using var register = RespRequest.Eval(RedisQueueScripts.Lease, keyCount: 4, keysAndArguments: 9);
+        register.Add(queue).Add($"mm:q:{queue}:leased").Add($"mm:q:{queue}:sched").Add("mm:tokens")
+            .Add($"mm:q:{queue}:").Add(now).Add(now + 1000).Add(100).Add(slot);
+        using var move = RespRequest.Create(5).Add("LMOVE"u8).Add(queue).Add($"mm:q:{queue}:body:{slot}").Add("LEFT"u8).Add("RIGHT"u8);
+        using var exec = RespRequest.Create(1).Add("EXEC"u8);
+        var replies = await store.Client.ExecuteAdjacentAsync([multi, register, move, exec], CancellationToken.None);
+        Assert.Equal(body, replies[^1][1].Memory.ToArray());
+
+        // Once the slot's lease has expired the item is back, paired with the metadata it had, and only once.
+        var deadline = DateTime.UtcNow + Deadline;
+        IReadOnlyList<LeasedItem> back = [];
+        while (back.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            back = await store.LeaseAsync(queue, 10, Lease, CancellationToken.None);
+            if (back.Count == 0)
+            {
+                await store.WaitForItemsAsync(queue, TimeSpan.FromMilliseconds(200), CancellationToken.None);
+            }
+        }
+        var item = Assert.Single(back);
+        Assert.Equal("half", item.Envelope.Uuid);
+        Assert.Equal(["a@x.test"], item.Envelope.Recipients);
+        Assert.Equal(body, item.Body.ToArray());
+        await store.CommitAsync(new QueueTransaction().Complete(item), CancellationToken.None);
+        Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
+        Assert.Empty((await store.Client.ExecuteAsync(CancellationToken.None, "KEYS", $"mm:q:{queue}:*")).Items.ToArray());
+    }
+
     private static async Task<long> AofSizeAsync(RedisQueueStore store)
     {
         var info = (await store.Client.ExecuteAsync(CancellationToken.None, "INFO", "persistence")).ToString() ?? "";

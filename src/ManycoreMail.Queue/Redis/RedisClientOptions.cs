@@ -45,7 +45,10 @@ public sealed record RedisClientOptions
     public TimeSpan MaxReconnectDelay { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Connections that ordinary commands are spread over (see <see cref="RedisClient"/> for why more
-    /// than one).</summary>
+    /// than one). Redis reads at most one large argument per connection per turn of its event loop, and with
+    /// <c>appendfsync always</c> each turn that wrote ends with a disk sync: with 100 KB messages 8 connections took
+    /// 1.6 to 1.75 turns per message, 32 took 1.2 to 1.4, so the host gives its queue store 32. Each connection
+    /// costs the server a few kilobytes.</summary>
     public int SharedConnections { get; init; } = 8;
 
     /// <summary>Idle connections kept for blocking commands (one is busy per waiting command).</summary>

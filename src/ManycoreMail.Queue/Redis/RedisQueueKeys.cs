@@ -6,6 +6,8 @@ namespace ManycoreMail.Queue.Redis;
 /// learnt about its items.</summary>
 internal sealed class RedisQueueKeys
 {
+    private readonly string _bodyBase;
+
     public RedisQueueKeys(string prefix, string queue)
     {
         Name = Encoding.UTF8.GetBytes(queue);
@@ -14,7 +16,11 @@ internal sealed class RedisQueueKeys
         Leased = Encoding.UTF8.GetBytes(itemBase + "leased");
         Scheduled = Encoding.UTF8.GetBytes(itemBase + "sched");
         Dead = Encoding.UTF8.GetBytes(itemBase + "dead");
+        _bodyBase = itemBase + "body:";
     }
+
+    /// <summary>The list that holds the body of leased or scheduled item <paramref name="id"/> alone.</summary>
+    public byte[] BodyKey(long id) => Encoding.UTF8.GetBytes(_bodyBase + id.ToString(System.Globalization.CultureInfo.InvariantCulture));
 
     /// <summary>The ready list: the queue's own name.</summary>
     public byte[] Name { get; }
@@ -28,7 +34,7 @@ internal sealed class RedisQueueKeys
 
     public byte[] Dead { get; }
 
-    /// <summary>Size of an item leased lately, to foresee how large a lease will be. A hint only: read and
+    /// <summary>Size of the largest item of a recent lease, to foresee how large a lease will be. A hint only: read and
     /// written without a lock by concurrent leases, any recent value will do.</summary>
     public int TypicalItemBytes { get; set; }
 }

@@ -10,15 +10,19 @@ namespace ManycoreMail.Queue.Redis;
 /// <item>Q: LIST of ready items, raw bytes, exactly what the original modules push and pop.</item>
 /// <item>PqQ:meta:&lt;digest of body&gt;: LIST of our metadata for the ready items with that digest, in list order
 ///   (first-in-first-out per digest matches them up; see <see cref="Digest"/>).</item>
-/// <item>PqQ:item:&lt;id&gt;: HASH m=metadata, t=lease token, for items leased or scheduled.</item>
+/// <item>PqQ:item:&lt;id&gt;: HASH m=metadata, t=lease token, d=digest of the body, for items leased or scheduled.
+///   A lease first takes its bodies into slots (ids of their own) and then pairs each with its metadata, moving
+///   it to the metadata's id; a slot never paired (its holder died in between) has no m.</item>
 /// <item>PqQ:body:&lt;id&gt;: LIST holding the body of that item alone. A body is moved between Q and its own
 ///   list with LMOVE, which Redis logs as the command, not the bytes: a lease or a retry writes tens of bytes
 ///   to the append-only file whatever the size of the message, and the body is written there once, when it is
 ///   pushed.</item>
 /// <item>PqQ:leased: ZSET id by lease expiry (ms); PqQ:sched: ZSET id by due time (ms).</item>
-/// <item>PqQ:dead: ZSET id by time of death; PqQ:dead:&lt;id&gt;: HASH m, r=reason, at;
+/// <item>PqQ:dead: ZSET id by time of death; PqQ:dead:&lt;id&gt;: HASH m, r=reason, at, d;
 ///   PqQ:deadbody:&lt;id&gt;: LIST with the body (renamed from its body list).</item>
-/// <item>Pids, Ptokens: counters for item ids and lease tokens.</item>
+/// <item>Pids, Ptokens: counters for item ids (and lease slots) and lease tokens.</item>
+/// <item>Pstage:&lt;unique&gt;: LIST with one new scheduled body between its RPUSH and its RENAME to the body list,
+///   both in the MULTI of one commit; it never outlives the transaction.</item>
 /// </list>
 /// Metadata is "id:attempts:createdMs:envelopeJson". An item pushed by somebody else (the original's
 /// modules) has none; it gets an id, no envelope, and its creation time is when it was first leased.
@@ -28,12 +32,11 @@ namespace ManycoreMail.Queue.Redis;
 internal static class RedisQueueScripts
 {
     /// <summary>
-    /// The digest that pairs a ready body with its metadata. A message is identified by its header block and
-    /// length: its headers are its own (an X-Uuid on the way in, a DKIM signature over the body on the way out),
-    /// so two bodies that share both are the same message. Hashing whole bodies made SHA-1 a fifth of Redis' CPU
-    /// at 100 KB; small bodies and anything without a header block (events) are still hashed whole.
+    /// The digest that pairs a ready body with its metadata, as <see cref="RedisQueueStore.Digest"/> computes it
+    /// on the client (which is where it is computed now); here only for an item stored before its digest was kept
+    /// beside it.
     /// </summary>
-    private const string Digest = """
+    internal const string Digest = """
         local function digest(body)
           local n = #body
           if n > 4096 then
@@ -46,89 +49,130 @@ internal static class RedisQueueScripts
         """;
 
     /// <summary>Puts a leased or scheduled item back at the tail of its ready list with the metadata given: its
-    /// body moves, its item hash goes. Used by <see cref="Lease"/> (expired leases, due retries) and
-    /// <see cref="Commit"/> (releases, retries due now).</summary>
+    /// body moves, its item hash goes. The metadata goes on the list of its digest (<c>d</c>, kept since the item
+    /// was paired; an item stored before that was kept is read and hashed once). An item without metadata (leased
+    /// but never paired: its holder died between the two calls of a lease) leaves its metadata where it still is.
+    /// Used by <see cref="Lease"/> (expired leases, due retries), <see cref="Commit"/> (releases, retries due now)
+    /// and <see cref="Revive"/>. Not on the hot path: an LMOVE run by a script hands the body to Lua, which hashes
+    /// every byte of it.</summary>
     private const string Requeue = """
-        local function requeue(queue, base, id, meta)
+        local function requeue(queue, base, id, meta, d)
           local body = base .. 'body:' .. id
-          local b = redis.call('LINDEX', body, 0)
-          if b then
+          if redis.call('EXISTS', body) == 1 then
+            if meta then
+              if not d then d = digest(redis.call('LINDEX', body, 0)) end
+              redis.call('RPUSH', base .. 'meta:' .. d, meta)
+            end
             redis.call('LMOVE', body, queue, 'LEFT', 'RIGHT')
-            redis.call('RPUSH', base .. 'meta:' .. digest(b), meta or (id .. ':0:0:'))
           end
           redis.call('DEL', base .. 'item:' .. id)
         end
 
         """;
 
-    /// <summary>KEYS: Q, leased, sched, ids, tokens. ARGV: item key base, now, lease expiry, max, sweep limit,
-    /// max bytes (the lease ends once its bodies reach it). Returns meta, body, token for each item leased.</summary>
+    /// <summary>The first half of a lease, sent inside MULTI before one <c>LMOVE Q Pbody:&lt;slot&gt; LEFT RIGHT</c>
+    /// per slot: sweeps due retries and expired leases back onto the list, then leases as many slots as the list
+    /// has items (the LMOVEs that follow in the same transaction fill exactly those). The bodies never pass
+    /// through Lua: Redis' Lua hashes every byte of a string it is handed, a fifth of Redis' time at 100 KB.
+    /// KEYS: Q, leased, sched, tokens. ARGV: item key base, now, lease expiry, sweep limit, then the slot ids.
+    /// Returns { token before the first, slots leased }.</summary>
     public static readonly RedisScript Lease = new(Digest + Requeue + """
         local q, leased, sched = KEYS[1], KEYS[2], KEYS[3]
-        local base, now, expires, max, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-        local budget = tonumber(ARGV[6])
+        local base, now, expires, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
         local function due(zset)
           for _, id in ipairs(redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, limit)) do
-            requeue(q, base, id, redis.call('HGET', base .. 'item:' .. id, 'm'))
+            local f = redis.call('HMGET', base .. 'item:' .. id, 'm', 'd')
+            requeue(q, base, id, f[1], f[2])
             redis.call('ZREM', zset, id)
           end
         end
         due(sched)
         due(leased)
-        local out = {}
-        local token = redis.call('INCRBY', KEYS[5], max) - max
-        for n = 1, max do
-          local body = redis.call('LINDEX', q, 0)
-          if not body then break end
-          local meta = redis.call('LPOP', base .. 'meta:' .. digest(body))
-          local id = meta and string.match(meta, '^(%d+):')
-          if not id then
-            id = tostring(redis.call('INCR', KEYS[4]))
-            meta = id .. ':0:' .. now .. ':'
-          end
-          redis.call('LMOVE', q, base .. 'body:' .. id, 'LEFT', 'RIGHT')
-          redis.call('HSET', base .. 'item:' .. id, 'm', meta, 't', token + n)
+        local k = math.min(#ARGV - 4, redis.call('LLEN', q))
+        if k == 0 then return { 0, 0 } end
+        local token = redis.call('INCRBY', KEYS[4], k) - k
+        for n = 1, k do
+          local id = ARGV[4 + n]
+          redis.call('HSET', base .. 'item:' .. id, 't', token + n)
           redis.call('ZADD', leased, expires, id)
-          out[#out + 1] = meta
-          out[#out + 1] = body
-          out[#out + 1] = token + n
-          budget = budget - #body
-          if budget <= 0 then break end
+        end
+        return { token, k }
+        """);
+
+    /// <summary>The second half of a lease: pairs each leased body with its metadata by the digest the client
+    /// computed (<see cref="RedisQueueStore.Digest"/>), and moves the item to its own id when it has one.
+    /// KEYS: leased. ARGV: item key base, now, lease expiry, then per item: slot, token, digest.
+    /// Returns per item its metadata, or false when the slot's lease is no longer held.</summary>
+    public static readonly RedisScript Pair = new("""
+        local leased, base, now, expires = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+        local out = {}
+        for i = 4, #ARGV, 3 do
+          local slot, d = ARGV[i], ARGV[i + 2]
+          local item = base .. 'item:' .. slot
+          if redis.call('HGET', item, 't') ~= ARGV[i + 1] then
+            out[#out + 1] = false
+          else
+            local meta = redis.call('LPOP', base .. 'meta:' .. d)
+            local id = meta and string.match(meta, '^(%d+):')
+            if not id then
+              id = slot
+              meta = slot .. ':0:' .. now .. ':'
+            end
+            if id ~= slot then
+              redis.call('RENAME', base .. 'body:' .. slot, base .. 'body:' .. id)
+              redis.call('RENAME', item, base .. 'item:' .. id)
+              redis.call('ZREM', leased, slot)
+              redis.call('ZADD', leased, expires, id)
+              item = base .. 'item:' .. id
+            end
+            redis.call('HSET', item, 'm', meta, 'd', d)
+            out[#out + 1] = meta
+          end
         end
         return out
         """);
 
     /// <summary>Stride of one operation in <see cref="Commit"/>'s ARGV.</summary>
-    public const int CommitStride = 7;
+    public const int CommitStride = 8;
 
-    /// <summary>KEYS: ids. ARGV: prefix, now, then per operation: kind, queue, id, token, due, meta or reason, body.
-    /// Kinds: E enqueue (meta without its id), C complete, R retry or release (full meta), D dead-letter.
-    /// Every lease is checked before anything is written, so a lost lease applies nothing.</summary>
+    /// <summary>Sent as EVAL inside MULTI after one RPUSH per enqueued item: onto its queue when it is due now, else
+    /// onto a stage of its own (Pstage:...) that the script renames to the item's body list. A new body thus reaches
+    /// Redis once, as a plain command (never as a Lua string, which Redis' Lua hashes byte by byte), and is never
+    /// copied again; EVAL, not EVALSHA, so that the script always runs after the pushes it completes. A lost lease
+    /// takes the pushes back (RPOP, DEL) and applies nothing.
+    /// KEYS: ids. ARGV: prefix, now, then per operation: kind, queue, id, token, due, meta or reason, stage, digest.
+    /// Kinds: E enqueue (meta without its id; stage empty when due now), C complete, R retry or release (full
+    /// meta), D dead-letter. Every lease is checked before anything is written.</summary>
     public static readonly RedisScript Commit = new(Digest + Requeue + """
         local p, now = ARGV[1], tonumber(ARGV[2])
         local seen = {}
-        for i = 3, #ARGV, 7 do
+        for i = 3, #ARGV, 8 do
           if ARGV[i] ~= 'E' then
             local item = p .. 'q:' .. ARGV[i + 1] .. ':item:' .. ARGV[i + 2]
             if seen[item] or redis.call('HGET', item, 't') ~= ARGV[i + 3] then
+              -- Take back the new bodies pushed before the script, last first (only this rare path reads them).
+              for j = #ARGV - 7, 3, -8 do
+                if ARGV[j] == 'E' then
+                  if ARGV[j + 6] == '' then redis.call('RPOP', ARGV[j + 1]) else redis.call('DEL', ARGV[j + 6]) end
+                end
+              end
               return redis.error_reply('LEASELOST ' .. ARGV[i + 1] .. ' ' .. ARGV[i + 2])
             end
             seen[item] = true
           end
         end
-        for i = 3, #ARGV, 7 do
+        for i = 3, #ARGV, 8 do
           local kind, queue, id, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 4])
           local base = p .. 'q:' .. queue .. ':'
           if kind == 'E' then
             local nid = tostring(redis.call('INCR', KEYS[1]))
             local meta = nid .. ':' .. ARGV[i + 5]
-            local body = ARGV[i + 6]
-            if due <= now then
-              redis.call('RPUSH', queue, body)
-              redis.call('RPUSH', base .. 'meta:' .. digest(body), meta)
+            local stage, d = ARGV[i + 6], ARGV[i + 7]
+            if stage == '' then
+              redis.call('RPUSH', base .. 'meta:' .. d, meta)
             else
-              redis.call('RPUSH', base .. 'body:' .. nid, body)
-              redis.call('HSET', base .. 'item:' .. nid, 'm', meta)
+              redis.call('RENAME', stage, base .. 'body:' .. nid)
+              redis.call('HSET', base .. 'item:' .. nid, 'm', meta, 'd', d)
               redis.call('ZADD', base .. 'sched', due, nid)
             end
           else
@@ -138,14 +182,16 @@ internal static class RedisQueueScripts
               redis.call('DEL', item, base .. 'body:' .. id)
             elseif kind == 'R' then
               if due <= now then
-                requeue(queue, base, id, ARGV[i + 5])
+                requeue(queue, base, id, ARGV[i + 5], redis.call('HGET', item, 'd'))
               else
                 redis.call('HSET', item, 'm', ARGV[i + 5])
                 redis.call('HDEL', item, 't')
                 redis.call('ZADD', base .. 'sched', due, id)
               end
             elseif kind == 'D' then
-              redis.call('HSET', base .. 'dead:' .. id, 'm', redis.call('HGET', item, 'm'), 'r', ARGV[i + 5], 'at', ARGV[2])
+              local f = redis.call('HMGET', item, 'm', 'd')
+              redis.call('HSET', base .. 'dead:' .. id, 'm', f[1] or (id .. ':0:0:'), 'r', ARGV[i + 5], 'at', ARGV[2])
+              if f[2] then redis.call('HSET', base .. 'dead:' .. id, 'd', f[2]) end
               if redis.call('EXISTS', base .. 'body:' .. id) == 1 then
                 redis.call('RENAME', base .. 'body:' .. id, base .. 'deadbody:' .. id)
               end
@@ -213,11 +259,12 @@ internal static class RedisQueueScripts
         local base, queue = ARGV[1], ARGV[2]
         local n = 0
         for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)) do
-          local meta = redis.call('HGET', base .. 'dead:' .. id, 'm')
+          local f = redis.call('HMGET', base .. 'dead:' .. id, 'm', 'd')
+          local meta = f[1]
           if meta and redis.call('EXISTS', base .. 'deadbody:' .. id) == 1 then
             redis.call('RENAME', base .. 'deadbody:' .. id, base .. 'body:' .. id)
             local created, envelope = string.match(meta, '^%d+:%d+:(%d+):(.*)$')
-            requeue(queue, base, id, id .. ':0:' .. (created or '0') .. ':' .. (envelope or ''))
+            requeue(queue, base, id, id .. ':0:' .. (created or '0') .. ':' .. (envelope or ''), f[2])
             redis.call('DEL', base .. 'dead:' .. id)
             redis.call('ZREM', KEYS[1], id)
             n = n + 1

@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using System.Text;
 using ManycoreMail.Queue.Embedded;
 
@@ -12,9 +14,10 @@ namespace ManycoreMail.Queue.Redis;
 /// <remarks>
 /// Reliability sits beside those lists in keys of our own (see <see cref="RedisQueueScripts"/>): a lease moves
 /// the item off the list into a list of its own (LMOVE: the bytes are not written again), with its metadata in
-/// an item hash and a sorted set of leases by expiry, in one script; settling
-/// checks the lease token and applies every operation in one script, so a hand-off between queues is never
-/// lost or doubled. An item whose holder died (stopped settling) is due again when its lease expires, and
+/// an item hash and a sorted set of leases by expiry, in one MULTI, and then pairs each body with its metadata;
+/// settling checks the lease token and applies every operation in one script, new bodies pushed beside it in the
+/// same MULTI, so a hand-off between queues is never lost or doubled. Bodies never pass through Lua: Redis' Lua
+/// hashes every byte of a string it is handed, and at 100 KB that was a third of Redis' time. An item whose holder died (stopped settling) is due again when its lease expires, and
 /// the next lease call by anyone moves it back to its list; the lease is the heartbeat. Retries wait in a
 /// sorted set by due time. Times come from the store's <see cref="TimeProvider"/>, so every process
 /// sharing the server should have a synchronised clock (NTP).
@@ -26,6 +29,10 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     private const int MaxWaitRounds = 100_000;
     // Two turns of Redis' event loop for one connection's part of a lease (see LeaseAsync).
     private const long LeasePartBytes = 128 * 1024;
+    // Lease slot ids are taken from the shared id counter this many at a time.
+    private const int SlotBlock = 1024;
+    // Hex SHA-1, a colon and a body length.
+    internal const int DigestLength = 64;
 
     private readonly RedisClient _client;
     private readonly bool _ownsClient;
@@ -37,6 +44,12 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     private readonly ConcurrentDictionary<string, RedisQueueKeys> _keys = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, QueueWatch> _watches = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposing = new();
+    private readonly Lock _slotLock = new();
+    // Names this store's commit stages apart from every other process's.
+    private readonly string _stagePrefix;
+    private long _stageCounter;
+    private long _nextSlot;
+    private long _endSlot;
     private int _disposed;
 
     /// <param name="client">The connection to use; disposed with the store when <paramref name="ownsClient"/>.</param>
@@ -53,6 +66,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         _prefix = Encoding.UTF8.GetBytes(options.KeyPrefix);
         _idsKey = Encoding.UTF8.GetBytes(options.KeyPrefix + "ids");
         _tokensKey = Encoding.UTF8.GetBytes(options.KeyPrefix + "tokens");
+        _stagePrefix = $"{options.KeyPrefix}stage:{Guid.NewGuid():N}:";
     }
 
     /// <summary>A store with a client of its own, connected (and Redis found) before it returns.</summary>
@@ -93,66 +107,145 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
 
-        // Redis sends one client at most 64 KB of replies per turn of its event loop, and with appendfsync always
-        // a turn that wrote ends with a disk sync: a lease of a megabyte on one connection took a dozen syncs to
-        // arrive. A lease expected to be large is split over the shared connections, so the parts arrive side by
-        // side; the expectation comes from the sizes this queue's items had so far.
+        // Redis does not read the bodies of a lease (see RedisQueueScripts.Lease), so it cannot stop at the byte
+        // limit itself: the store asks for as many items as the sizes this queue's items had so far say fit (one
+        // when it knows none yet) and asks again while the limit is not reached. A lease expected to be large is
+        // split over the shared connections: Redis sends one client at most 64 KB of replies per turn of its event
+        // loop, and with appendfsync always a turn that wrote ends with a disk sync, so the parts arrive side by side.
         var keys = KeysOf(queue);
         var budget = Math.Min(_options.MaxLeaseBytes, maxBytes);
-        var expectedBytes = Math.Min(budget, max * Math.Max(1, keys.TypicalItemBytes));
-        var parts = (int)Math.Clamp(expectedBytes / LeasePartBytes, 1, Math.Min(_client.Options.SharedConnections, max));
-        if (parts == 1)
+        var leased = new List<LeasedItem>();
+        long bytes = 0;
+        while (leased.Count < max && bytes < budget)
         {
-            return await LeasePartAsync(keys, queue, max, budget, leaseFor).ConfigureAwait(false);
+            var typical = (long)keys.TypicalItemBytes;
+            var want = max - leased.Count;
+            if (typical <= 0)
+            {
+                want = 1;
+            }
+            else
+            {
+                want = (int)Math.Min(want, ((budget - bytes) + typical - 1) / typical);
+            }
+            var parts = (int)Math.Clamp(want * Math.Max(1, typical) / LeasePartBytes, 1, Math.Min(_client.Options.SharedConnections, want));
+            var granted = parts == 1
+                ? await LeasePartAsync(keys, queue, want, leaseFor).ConfigureAwait(false)
+                : await LeasePartsAsync(keys, queue, want, parts, leaseFor).ConfigureAwait(false);
+            foreach (var item in granted)
+            {
+                leased.Add(item);
+                bytes += item.Body.Length;
+            }
+            if (granted.Length < want)
+            {
+                break; // the list ran out (or a slot's lease was lost before it was paired)
+            }
         }
+        return leased;
+    }
+
+    private async Task<LeasedItem[]> LeasePartsAsync(RedisQueueKeys keys, string queue, int want, int parts, TimeSpan leaseFor)
+    {
         var leases = new Task<LeasedItem[]>[parts];
         for (var i = 0; i < parts; i++)
         {
-            var share = (max / parts) + (i < max % parts ? 1 : 0);
-            leases[i] = LeasePartAsync(keys, queue, share, Math.Max(1, budget / parts), leaseFor);
+            leases[i] = LeasePartAsync(keys, queue, (want / parts) + (i < want % parts ? 1 : 0), leaseFor);
         }
         var granted = await Task.WhenAll(leases).ConfigureAwait(false);
         return [.. granted.SelectMany(part => part)];
     }
 
-    private async Task<LeasedItem[]> LeasePartAsync(RedisQueueKeys keys, string queue, int max, long maxBytes, TimeSpan leaseFor)
+    /// <summary>One lease on one connection, in two calls: a MULTI that leases slots and moves that many bodies
+    /// into them, then the pairing of each body with its metadata by the digest computed here. A holder that
+    /// dies between the two leaves slots without metadata, which go back to the list when their lease expires.</summary>
+    private async Task<LeasedItem[]> LeasePartAsync(RedisQueueKeys keys, string queue, int max, TimeSpan leaseFor)
     {
+        var firstSlot = await TakeSlotsAsync(max).ConfigureAwait(false);
         var now = _time.GetUtcNow();
-        var expiresAt = now + leaseFor;
-        RespValue reply;
-        using (var request = RespRequest.Script(RedisQueueScripts.Lease, keyCount: 5, keysAndArguments: 11))
+        var nowMs = now.ToUnixTimeMilliseconds();
+        var expiresMs = (now + leaseFor).ToUnixTimeMilliseconds();
+        var requests = new RespRequest[3 + max];
+        RespValue[] replies;
+        try
         {
-            request.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_idsKey).Add(_tokensKey)
-                .Add(keys.ItemBase).Add(now.ToUnixTimeMilliseconds()).Add(expiresAt.ToUnixTimeMilliseconds()).Add(max).Add(_options.SweepLimit)
-                .Add(maxBytes);
+            requests[0] = RespRequest.Create(1).Add("MULTI"u8);
+            var register = RespRequest.Eval(RedisQueueScripts.Lease, keyCount: 4, keysAndArguments: 8 + max, 256 + (24 * max));
+            register.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_tokensKey)
+                .Add(keys.ItemBase).Add(nowMs).Add(expiresMs).Add(_options.SweepLimit);
+            for (var n = 0; n < max; n++)
+            {
+                register.Add(firstSlot + n);
+            }
+            requests[1] = register;
+            for (var n = 0; n < max; n++)
+            {
+                requests[2 + n] = RespRequest.Create(5).Add("LMOVE"u8).Add(keys.Name).Add(keys.BodyKey(firstSlot + n)).Add("LEFT"u8).Add("RIGHT"u8);
+            }
+            requests[^1] = RespRequest.Create(1).Add("EXEC"u8);
             // Once sent the items are leased: the reply is awaited whatever the caller's token says, or
             // they would stay invisible until the lease runs out.
-            reply = await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false);
+            replies = await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var request in requests)
+            {
+                request?.Dispose();
+            }
         }
 
-        var granted = reply.Items;
-        if (granted.Length == 0)
+        var exec = Executed(replies);
+        var registered = ThrowIfError(exec[0]);
+        var tokenBase = registered[0].Integer;
+        var count = (int)registered[1].Integer;
+        if (count == 0)
         {
             return [];
         }
-        var items = new LeasedItem[granted.Length / 3];
-        for (var i = 0; i < items.Length; i++)
+
+        var bodies = new ReadOnlyMemory<byte>[count];
+        RespValue metas;
+        using (var pair = RespRequest.Script(RedisQueueScripts.Pair, keyCount: 1, keysAndArguments: 4 + (3 * count), 128 + (80 * count)))
         {
-            var meta = RedisItemMeta.Parse(granted[3 * i].Span);
-            items[i] = new LeasedItem
+            pair.Add(keys.Leased).Add(keys.ItemBase).Add(nowMs).Add(expiresMs);
+            Span<byte> digest = stackalloc byte[DigestLength];
+            for (var n = 0; n < count; n++)
+            {
+                bodies[n] = exec[1 + n].Memory;
+                pair.Add(firstSlot + n).Add(tokenBase + n + 1).Add(digest[..Digest(bodies[n].Span, digest)]);
+            }
+            metas = await _client.ExecuteAsync(pair, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var items = new List<LeasedItem>(count);
+        for (var n = 0; n < count; n++)
+        {
+            if (metas[n].IsNull)
+            {
+                continue; // its lease ran out before it was paired: it is back on the list for anybody
+            }
+            var meta = RedisItemMeta.Parse(metas[n].Span);
+            items.Add(new LeasedItem
             {
                 Id = meta.Id,
                 Queue = queue,
                 Envelope = meta.Envelope,
-                Body = granted[(3 * i) + 1].Memory,
+                Body = bodies[n],
                 Attempts = meta.Attempts,
                 CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(meta.CreatedAtMs),
-                LeaseToken = granted[(3 * i) + 2].Integer,
-                LeaseExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expiresAt.ToUnixTimeMilliseconds()),
-            };
+                LeaseToken = tokenBase + n + 1,
+                LeaseExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expiresMs),
+            });
         }
-        keys.TypicalItemBytes = items[^1].Body.Length;
-        return items;
+        // The largest of this part: with sizes that vary, the next lease rather asks for too few than too many.
+        var largest = 0;
+        foreach (var body in bodies)
+        {
+            largest = Math.Max(largest, body.Length);
+        }
+        keys.TypicalItemBytes = largest;
+        return [.. items];
     }
 
     public async ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken)
@@ -228,7 +321,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             if (operation is QueueOperation.Enqueue enqueue)
             {
                 ValidateQueueName(enqueue.Queue);
-                size += enqueue.Item.Body.Length + 256;
+                size += 512; // the body travels beside the script, not in it
             }
             else
             {
@@ -236,22 +329,82 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             }
         }
 
-        using (var request = RespRequest.Script(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments: 3 + (RedisQueueScripts.CommitStride * operations.Count), size))
+        RespValue reply;
+        var pushes = operations.Count(o => o is QueueOperation.Enqueue);
+        var requests = new List<RespRequest>(4 + pushes);
+        try
         {
-            request.Add(_idsKey).Add(_prefix).Add(nowMs);
+            // New bodies go to Redis as plain RPUSHes in the same MULTI as the script (see RedisQueueScripts.Commit);
+            // a commit without any is the script alone.
+            var stageKeys = new byte[pushes][];
+            if (pushes > 0)
+            {
+                requests.Add(RespRequest.Create(1).Add("MULTI"u8));
+                var s = 0;
+                foreach (var operation in operations)
+                {
+                    if (operation is QueueOperation.Enqueue enqueue)
+                    {
+                        var dueNow = (enqueue.NotBefore?.ToUnixTimeMilliseconds() ?? nowMs) <= nowMs;
+                        stageKeys[s] = dueNow ? [] : NewStageKey();
+                        requests.Add(RespRequest.Create(3, enqueue.Item.Body.Length + 64).Add("RPUSH"u8)
+                            .Add(dueNow ? KeysOf(enqueue.Queue).Name : stageKeys[s]).Add(enqueue.Item.Body.Span));
+                        s++;
+                    }
+                }
+            }
+            var keysAndArguments = 3 + (RedisQueueScripts.CommitStride * operations.Count);
+            var script = pushes > 0
+                ? RespRequest.Eval(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size)
+                : RespRequest.Script(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size);
+            requests.Add(script);
+            script.Add(_idsKey).Add(_prefix).Add(nowMs);
+            var next = 0;
             foreach (var operation in operations)
             {
-                AddOperation(request, operation, nowMs);
+                AddOperation(script, operation, nowMs, operation is QueueOperation.Enqueue ? stageKeys[next++] : []);
             }
-            try
+            if (pushes > 0)
             {
-                // Not cancellable once sent: the outcome must be definite for the caller's bookkeeping.
-                await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false);
+                // Stages the script did not take (it stopped on an error of its own) go rather than linger.
+                var staged = stageKeys.Where(k => k.Length > 0).ToArray();
+                if (staged.Length > 0)
+                {
+                    var drop = RespRequest.Create(1 + staged.Length).Add("DEL"u8);
+                    requests.Add(drop);
+                    foreach (var stage in staged)
+                    {
+                        drop.Add(stage);
+                    }
+                }
+                requests.Add(RespRequest.Create(1).Add("EXEC"u8));
             }
-            catch (RedisServerException e) when (e.Message.StartsWith("LEASELOST", StringComparison.Ordinal))
+            // Not cancellable once sent: the outcome must be definite for the caller's bookkeeping.
+            if (pushes == 0)
             {
-                throw new LeaseLostException($"The lease on {e.Message["LEASELOST ".Length..]} is no longer held; nothing was applied.");
+                reply = await _client.ExecuteAsync(script, CancellationToken.None).ConfigureAwait(false);
             }
+            else
+            {
+                var exec = Executed(await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false));
+                reply = exec[pushes];
+            }
+        }
+        catch (RedisServerException e) when (e.Message.StartsWith("LEASELOST", StringComparison.Ordinal))
+        {
+            throw LeaseLost(e.Message);
+        }
+        finally
+        {
+            foreach (var request in requests)
+            {
+                request.Dispose();
+            }
+        }
+        if (reply.IsError)
+        {
+            var message = reply.ToString() ?? "error";
+            throw message.StartsWith("LEASELOST", StringComparison.Ordinal) ? LeaseLost(message) : new RedisServerException(message);
         }
 
         foreach (var operation in operations)
@@ -399,14 +552,16 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         return expanded;
     }
 
-    private void AddOperation(RespRequest request, QueueOperation operation, long nowMs)
+    private static void AddOperation(RespRequest request, QueueOperation operation, long nowMs, ReadOnlySpan<byte> stage)
     {
         switch (operation)
         {
             case QueueOperation.Enqueue enqueue:
                 var dueMs = enqueue.NotBefore?.ToUnixTimeMilliseconds() ?? nowMs;
+                Span<byte> digest = stackalloc byte[DigestLength];
                 request.Add("E"u8).Add(enqueue.Queue).Add(""u8).Add(""u8).Add(dueMs)
-                    .Add(RedisItemMeta.EncodeWithoutId(0, nowMs, enqueue.Item.Envelope)).Add(enqueue.Item.Body.Span);
+                    .Add(RedisItemMeta.EncodeWithoutId(0, nowMs, enqueue.Item.Envelope)).Add(stage)
+                    .Add(digest[..Digest(enqueue.Item.Body.Span, digest)]);
                 break;
             case QueueOperation.Complete complete:
                 AddSettle(request, "C"u8, complete.Item, nowMs, ""u8);
@@ -428,7 +583,85 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     }
 
     private static void AddSettle(RespRequest request, ReadOnlySpan<byte> kind, LeasedItem item, long dueMs, ReadOnlySpan<byte> payload) =>
-        request.Add(kind).Add(item.Queue).Add(item.Id).Add(item.LeaseToken).Add(dueMs).Add(payload).Add(""u8);
+        request.Add(kind).Add(item.Queue).Add(item.Id).Add(item.LeaseToken).Add(dueMs).Add(payload).Add(""u8).Add(""u8);
+
+    /// <summary>
+    /// The digest that pairs a ready body with its metadata (computed here; Redis never reads a body to do it).
+    /// A message is identified by its header block and length: its headers are its own (an X-Uuid on the way in,
+    /// a DKIM signature over the body on the way out), so two bodies that share both are the same message. Small
+    /// bodies and anything without a header block (events) are hashed whole. The scripts' own digest function
+    /// computes the same for items stored before the digest was kept beside them.
+    /// </summary>
+    internal static int Digest(ReadOnlySpan<byte> body, Span<byte> destination)
+    {
+        var headerEnd = body.Length > 4096 ? body.IndexOf("\r\n\r\n"u8) : -1;
+        Span<byte> hash = stackalloc byte[SHA1.HashSizeInBytes];
+        SHA1.HashData(headerEnd >= 0 ? body[..(headerEnd + 4)] : body, hash);
+        var hex = "0123456789abcdef"u8;
+        for (var i = 0; i < hash.Length; i++)
+        {
+            destination[2 * i] = hex[hash[i] >> 4];
+            destination[(2 * i) + 1] = hex[hash[i] & 0xF];
+        }
+        var written = 2 * hash.Length;
+        if (headerEnd >= 0)
+        {
+            destination[written++] = (byte)':';
+            Utf8Formatter.TryFormat(body.Length, destination[written..], out var digits);
+            written += digits;
+        }
+        return written;
+    }
+
+    /// <summary>The first of <paramref name="count"/> fresh ids for lease slots, from a block taken off the shared
+    /// counter (the same one item ids come from, so a slot never shares an item's keys).</summary>
+    private async ValueTask<long> TakeSlotsAsync(int count)
+    {
+        lock (_slotLock)
+        {
+            if (_endSlot - _nextSlot >= count)
+            {
+                var first = _nextSlot;
+                _nextSlot += count;
+                return first;
+            }
+        }
+        var block = Math.Max(count, SlotBlock);
+        using var request = RespRequest.Create(3).Add("INCRBY"u8).Add(_idsKey).Add(block);
+        var last = (await _client.ExecuteAsync(request, CancellationToken.None).ConfigureAwait(false)).Integer;
+        lock (_slotLock)
+        {
+            // A block taken meanwhile by a concurrent lease is dropped: ids need only be unique.
+            _nextSlot = last - block + 1 + count;
+            _endSlot = last + 1;
+        }
+        return last - block + 1;
+    }
+
+    private byte[] NewStageKey() =>
+        Encoding.ASCII.GetBytes(_stagePrefix + Interlocked.Increment(ref _stageCounter).ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    private static LeaseLostException LeaseLost(string message) =>
+        new($"The lease on {message["LEASELOST ".Length..]} is no longer held; nothing was applied.");
+
+    /// <summary>The EXEC reply of a MULTI sent as adjacent requests. A transaction refused before it ran is reported
+    /// by the refusal of the command that caused it, so that BUSY or LOADING stay recognisably transient.</summary>
+    private static RespValue Executed(RespValue[] replies)
+    {
+        var exec = replies[^1];
+        if (!exec.IsError)
+        {
+            return exec;
+        }
+        foreach (var reply in replies.AsSpan(0, replies.Length - 1))
+        {
+            ThrowIfError(reply);
+        }
+        throw new RedisServerException(exec.ToString() ?? "error");
+    }
+
+    private static RespValue ThrowIfError(RespValue reply) =>
+        reply.IsError ? throw new RedisServerException(reply.ToString() ?? "error") : reply;
 
     private async Task<(bool Ready, long? EarliestDueMs)> ReadDueStateAsync(string queue, CancellationToken cancellationToken)
     {

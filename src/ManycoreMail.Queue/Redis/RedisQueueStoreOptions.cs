@@ -15,8 +15,9 @@ public sealed record RedisQueueStoreOptions
     public int SweepLimit { get; init; } = 1000;
 
     /// <summary>One lease call stops taking items once their bodies reach this many bytes (it always takes at
-    /// least one). Redis runs a script alone: 64 bodies of 100 KB in one lease held every other client for
-    /// the time it took to copy and log 6 MB.</summary>
+    /// least one; Redis does not read the bodies, so the store asks for as many as the sizes seen so far say fit).
+    /// Redis runs a transaction alone: every body leased is copied twice inside it and sent at 64 KB per
+    /// connection per turn of its event loop.</summary>
     public int MaxLeaseBytes { get; init; } = 1024 * 1024;
 
     internal void Validate()

@@ -45,6 +45,16 @@ public sealed class RespRequest : IDisposable
         return request;
     }
 
+    /// <summary>Starts <c>EVAL text numkeys ...</c> for <paramref name="script"/>. For use inside MULTI, where a server
+    /// that lost the script would answer NOSCRIPT only at EXEC, after the commands queued beside it had run.</summary>
+    public static RespRequest Eval(RedisScript script, int keyCount, int keysAndArguments, int sizeHint = 256)
+    {
+        ArgumentNullException.ThrowIfNull(script);
+        var request = new RespRequest(3 + keysAndArguments, sizeHint + script.Text.Length);
+        request.Add("EVAL"u8).Add(script.Text).Add(keyCount);
+        return request;
+    }
+
     /// <summary>The encoded frame; complete only when every announced argument was added.</summary>
     public ReadOnlySpan<byte> Frame => _buffer.AsSpan(0, _length);
 

@@ -32,6 +32,9 @@ namespace ManycoreMail.Hosting;
 /// </summary>
 internal sealed class MailerHost : IAsyncDisposable
 {
+    // Shared connections of the Redis queue store (see OpenRedisAsync).
+    private const int QueueConnections = 32;
+
     private readonly MailerOptions _options;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
@@ -436,7 +439,10 @@ internal sealed class MailerHost : IAsyncDisposable
     private async Task<IQueueStore> OpenRedisAsync(CancellationToken cancellationToken)
     {
         var redis = _options.Redis;
-        var store = new RedisQueueStore(new RedisClient(RedisClientOf(redis, "manycore-mail-" + Environment.ProcessId)), _time, new RedisQueueStoreOptions(), ownsClient: true);
+        // The queues carry whole messages: more connections let Redis read more bodies per turn of its event loop
+        // (see RedisClientOptions.SharedConnections); the other clients of a process carry small commands.
+        var client = RedisClientOf(redis, "manycore-mail-" + Environment.ProcessId) with { SharedConnections = QueueConnections };
+        var store = new RedisQueueStore(new RedisClient(client), _time, new RedisQueueStoreOptions(), ownsClient: true);
         try
         {
             await store.Client.ConnectAsync(cancellationToken).ConfigureAwait(false);
