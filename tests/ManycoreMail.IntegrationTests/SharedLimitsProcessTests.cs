@@ -48,8 +48,12 @@ public sealed partial class SharedLimitsProcessTests(TestWorld world, ITestOutpu
             peer.Hold();
             var recipients = Enumerable.Range(0, MessageCount).Select(i => $"limit{i}@ok.test").ToArray();
             await cluster.PostAllAsync(recipients.Select(r => Messages.Simple(Messages.NewUuid(), r)).ToArray());
-            await Eventually.TrueAsync(async () => peer.Open == MaxConnections && await SumAsync(cluster, metricsPorts, "sender_cluster_limit_waits_total") > 0,
-                Patience, $"{MaxConnections} connections open and a sender waiting for a shared slot");
+            await Eventually.TrueAsync(async () =>
+            {
+                // Fails at once, not at the deadline, when the senders together go over the limit.
+                Assert.True(peer.MaxOpen <= MaxConnections, $"{peer.MaxOpen} connections open at once");
+                return peer.Open == MaxConnections && await SumAsync(cluster, metricsPorts, "sender_cluster_limit_waits_total") > 0;
+            }, Patience, $"{MaxConnections} connections open and a sender waiting for a shared slot");
             Assert.Equal(MaxConnections, peer.MaxOpen);
 
             peer.Release();
