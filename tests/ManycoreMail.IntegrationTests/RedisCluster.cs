@@ -66,11 +66,15 @@ internal sealed partial class RedisCluster : IDisposable
     }
 
     /// <summary><c>mailer &lt;command&gt; --queue redis</c> (or <c>mailer redis-metrics</c>) as a process of its own.</summary>
-    public PeerProcess Start(string command, params string[] extra)
+    public PeerProcess Start(string command, params string[] extra) => StartWith(Config.CustomerFile, command, extra);
+
+    /// <summary>As <see cref="Start"/>, with a customer file of its own (e.g. a copy with another metrics port, so two
+    /// processes of one role can both be scraped).</summary>
+    public PeerProcess StartWith(string customerFile, string command, params string[] extra)
     {
         var mailer = Path.Combine(AppContext.BaseDirectory, "mailer.dll");
         Assert.True(File.Exists(mailer), "mailer.dll is not beside the tests: " + mailer);
-        var arguments = new List<string> { mailer, command, "--global-config-file", Config.GlobalFile, "--customer-config-file", Config.CustomerFile };
+        var arguments = new List<string> { mailer, command, "--global-config-file", Config.GlobalFile, "--customer-config-file", customerFile };
         if (command != "redis-metrics")
         {
             arguments.AddRange(["--queue", "redis"]);
