@@ -58,7 +58,15 @@ public sealed class RedisMultiProcessTests(TestWorld world, ITestOutputHelper ou
         var sunkAtKill = sink.Messages().Count;
         transformerA.Kill();
         senderA.Kill();
-        await submissions.WaitAsync(Patience);
+        try
+        {
+            await submissions.WaitAsync(Patience);
+        }
+        catch (Exception e) when (e is not TimeoutException)
+        {
+            // Which process failed a submission is in the processes' own output, not in the client's exception.
+            throw new InvalidOperationException($"a submission failed: {e.Message}\n{cluster.Outputs()}", e);
+        }
 
         var unique = httpUuids.Concat(swaksUuids).ToHashSet();
         try
