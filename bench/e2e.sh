@@ -43,7 +43,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-dns_port=25353; sink_port=25525; sut_port=25587; redis_port=26381; metrics_port=25590; tracker_port=25581
+# BENCH_PORT_OFFSET moves every port, so that two runs (say, two worktrees) do not clash.
+o=${BENCH_PORT_OFFSET:-0}
+dns_port=$((25353 + o)); sink_port=$((25525 + o)); sut_port=$((25587 + o)); redis_port=$((26381 + o))
+metrics_port=$((25590 + o)); tracker_port=$((25581 + o))
 sink_ip=127.0.0.2
 
 # --- shared peers -------------------------------------------------------------------------------------------
@@ -235,7 +238,7 @@ for workload in "${workloads[@]}"; do
     "start_$system"
     if [ "$warmup" -gt 0 ]; then
       smtp-source -s "$concurrency" -m "$warmup" -F "$work/message-$size.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port
-      for _ in $(seq 1 6000); do [ "$(sunk)" -ge "$warmup" ] 2>/dev/null && break; sleep 0.05; done
+      bench_wait_sunk "$work/sink.out" "$warmup" 300 $sut_pids $redis_pid >/dev/null || true
     fi
     latency_snapshot "$system" "$work/latency.before"
     peak=0
@@ -244,13 +247,11 @@ for workload in "${workloads[@]}"; do
     smtp-source -s "$concurrency" -m "$count" -F "$work/message-$size.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port
     t1=$(date +%s.%N)
     # Until the sink has everything; give up when the system under test died or after 30 minutes.
-    for _ in $(seq 1 36000); do
-      [ "$(sunk)" -ge $((count + warmup)) ] 2>/dev/null && break
+    if ! bench_wait_sunk "$work/sink.out" $((count + warmup)) 1800 $sut_pids $redis_pid >/dev/null; then
       for p in $sut_pids $redis_pid; do
         kill -0 "$p" 2>/dev/null || { echo "$system died; see $work" >&2; tail -n 20 "$work"/mailer.log "$work"/redis/log "$work"/pf/maillog 2>/dev/null >&2; exit 1; }
       done
-      sleep 0.05
-    done
+    fi
     t2=$(date +%s.%N); cpu1=$(busy_jiffies)
     kill $sampler 2>/dev/null || true; wait $sampler 2>/dev/null || true
     peak=$(sort -n "$work/rss.log" | tail -n 1)
