@@ -334,8 +334,8 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         {
             body.AsSpan().Replace((byte)'\r', (byte)'x');
         }
-        var digest = new byte[RedisQueueStore.DigestLength];
-        var length = RedisQueueStore.Digest(body, digest);
+        var digest = new byte[RedisBodyDigest.Length];
+        var length = RedisBodyDigest.Compute(body, digest);
 
         using var eval = RespRequest.Eval(new RedisScript(RedisQueueScripts.Digest + "return digest(ARGV[1])"), keyCount: 0, keysAndArguments: 1);
         eval.Add(body);
