@@ -12,7 +12,7 @@ namespace ManycoreMail.Queue.Redis;
 /// </summary>
 public sealed class RespDecoder
 {
-    private readonly Stack<Aggregate> _open = new();
+    private readonly Stack<Aggregate> _open = new(0);
     // The bulk string being filled, if any; _skip counts the bytes of a verbatim string's "txt:" still to pass.
     private byte[]? _bulk;
     private int _filled;
