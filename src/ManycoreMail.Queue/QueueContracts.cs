@@ -146,11 +146,6 @@ public abstract record QueueOperation
             tail.CopyTo(body.AsSpan(Prefix.Length));
             return body;
         }
-
-        /// <summary>The same change as a <see cref="Complete"/> and an <see cref="Enqueue"/>, for a store that
-        /// cannot share bytes between items.</summary>
-        public (Complete Complete, Enqueue Enqueue) AsCompleteAndEnqueue() =>
-            (new Complete(Source), new Enqueue(Queue, new QueueItem(Envelope, Body()), null));
     }
 
     /// <summary>The item this operation settles, if it settles one.</summary>

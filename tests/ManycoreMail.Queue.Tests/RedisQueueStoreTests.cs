@@ -321,8 +321,9 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
     [InlineData(200_000, true)]
     public async Task The_digest_computed_by_the_client_is_the_one_the_scripts_compute(int size, bool headerBlock)
     {
-        // Ready bodies are paired with their metadata by a digest the client computes; the scripts compute it
-        // themselves for items stored before it was kept. Both must agree byte for byte.
+        // Ready bodies are paired with their metadata by a digest the client computes for large items and the lease
+        // script computes for small ones (and for items stored before it was kept). Both must agree byte for byte,
+        // and so must the digest of a forwarded body computed from its two parts, wherever they meet.
         await using var store = await OpenAsync();
         var body = new byte[size];
         Random.Shared.NextBytes(body);
@@ -334,14 +335,80 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         {
             body.AsSpan().Replace((byte)'\r', (byte)'x');
         }
-        var digest = new byte[RedisQueueStore.DigestLength];
-        var length = RedisQueueStore.Digest(body, digest);
 
         using var eval = RespRequest.Eval(new RedisScript(RedisQueueScripts.Digest + "return digest(ARGV[1])"), keyCount: 0, keysAndArguments: 1);
         eval.Add(body);
-        var scripted = await store.Client.ExecuteAsync(eval, CancellationToken.None);
+        var scripted = Encoding.ASCII.GetString((await store.Client.ExecuteAsync(eval, CancellationToken.None)).Span);
 
-        Assert.Equal(Encoding.ASCII.GetString(scripted.Span), Encoding.ASCII.GetString(digest, 0, length));
+        var digest = new byte[RedisBodyDigest.Length];
+        Assert.Equal(scripted, Encoding.ASCII.GetString(digest, 0, RedisBodyDigest.Compute(body, digest)));
+        // Cuts before, inside and after the blank line that ends the header block (it is bytes 21 to 24).
+        foreach (var cut in new[] { 0, 1, 21, 22, 23, 24, 25, 26, size / 2, size - 1, size })
+        {
+            var length = RedisBodyDigest.Compute(body.AsSpan(0, cut), body.AsSpan(cut), digest);
+            Assert.Equal(scripted, Encoding.ASCII.GetString(digest, 0, length));
+        }
+    }
+
+    [Fact]
+    public async Task A_lease_of_small_items_is_one_round_trip_and_of_large_ones_two()
+    {
+        // The second call of a lease is the only EVALSHA a lease sends; a lease is one MULTI ... EXEC either way.
+        await using var store = await OpenAsync();
+        var small = Queue("small");
+        var large = Queue("large");
+        for (var i = 0; i < 3; i++)
+        {
+            await store.EnqueueAsync(small, Message($"s{i}", RedisQueueStore.PairHereItemBytes / 2), CancellationToken.None);
+            await store.EnqueueAsync(large, Message($"l{i}", RedisQueueStore.PairHereItemBytes * 2), CancellationToken.None);
+        }
+
+        await store.Client.ExecuteAsync(CancellationToken.None, "CONFIG", "RESETSTAT");
+        // The first lease of a queue takes one item (its size is not known yet), the next ones the rest.
+        var smallItems = (await store.LeaseAsync(small, 1, Lease, CancellationToken.None))
+            .Concat(await store.LeaseAsync(small, 2, Lease, CancellationToken.None)).ToArray();
+        Assert.Equal(["s0", "s1", "s2"], smallItems.Select(item => item.Envelope.Uuid));
+        Assert.Equal((2, 0), await ExecAndEvalShaCallsAsync(store));
+
+        var largeItems = (await store.LeaseAsync(large, 1, Lease, CancellationToken.None))
+            .Concat(await store.LeaseAsync(large, 2, Lease, CancellationToken.None)).ToArray();
+        Assert.Equal(["l0", "l1", "l2"], largeItems.Select(item => item.Envelope.Uuid));
+        // The first was paired inside (size unknown), the second lease of large items in a call of its own.
+        Assert.Equal((4, 1), await ExecAndEvalShaCallsAsync(store));
+
+        var complete = new QueueTransaction();
+        foreach (var item in smallItems.Concat(largeItems))
+        {
+            complete.Complete(item);
+        }
+        await store.CommitAsync(complete, CancellationToken.None);
+        Assert.Equal(0, await store.CountAsync(small, CancellationToken.None) + await store.CountAsync(large, CancellationToken.None));
+    }
+
+    [Theory]
+    [InlineData(100)]
+    [InlineData(100_000)]
+    public async Task A_forwarded_body_is_the_prefix_and_the_source_tail_byte_for_byte(int size)
+    {
+        await using var store = await OpenAsync();
+        var inbound = Queue("in");
+        var outbound = Queue("out");
+        var submitted = Message("fw", size).Body.ToArray();
+        await store.EnqueueAsync(inbound, new QueueItem(new MessageEnvelope { Uuid = "fw" }, submitted), CancellationToken.None);
+        var source = Assert.Single(await store.LeaseAsync(inbound, 1, Lease, CancellationToken.None));
+
+        // The new header block ends with its last header; the blank line comes from the source's tail.
+        var headerEnd = submitted.AsSpan().IndexOf("\r\n\r\n"u8);
+        var prefix = "DKIM-Signature: v=1; a=rsa-sha256\r\nX-Uuid: fw"u8.ToArray();
+        await store.CommitAsync(new QueueTransaction().Forward(source, outbound, new MessageEnvelope { Uuid = "fw", Recipients = ["r@x.test"] }, prefix, headerEnd), CancellationToken.None);
+
+        var expected = prefix.Concat(submitted[headerEnd..]).ToArray();
+        Assert.Equal(expected, (await store.Client.ExecuteAsync(CancellationToken.None, "LINDEX", outbound, "0")).Memory.ToArray());
+        var forwarded = Assert.Single(await store.LeaseAsync(outbound, 1, Lease, CancellationToken.None));
+        Assert.Equal(["r@x.test"], forwarded.Envelope.Recipients);
+        Assert.Equal(expected, forwarded.Body.ToArray());
+        Assert.Equal(0, await store.CountAsync(inbound, CancellationToken.None));
+        await store.CommitAsync(new QueueTransaction().Complete(forwarded), CancellationToken.None);
     }
 
     [Fact]
@@ -385,6 +452,26 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         await store.CommitAsync(new QueueTransaction().Complete(item), CancellationToken.None);
         Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
         Assert.Empty((await store.Client.ExecuteAsync(CancellationToken.None, "KEYS", $"mm:q:{queue}:*")).Items.ToArray());
+    }
+
+    private static QueueItem Message(string uuid, int size)
+    {
+        var body = new byte[size];
+        body.AsSpan().Fill((byte)'x');
+        var headers = Encoding.ASCII.GetBytes($"X-Uuid: {uuid}\r\nSubject: s\r\n\r\n");
+        headers.CopyTo(body, 0);
+        return new QueueItem(new MessageEnvelope { Uuid = uuid }, body);
+    }
+
+    private static async Task<(long Exec, long EvalSha)> ExecAndEvalShaCallsAsync(RedisQueueStore store)
+    {
+        var stats = (await store.Client.ExecuteAsync(CancellationToken.None, "INFO", "commandstats")).ToString() ?? "";
+        long Calls(string command)
+        {
+            var line = stats.Split("\r\n").FirstOrDefault(l => l.StartsWith($"cmdstat_{command}:calls=", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(',')[0].Split('=')[1], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return (Calls("exec"), Calls("evalsha"));
     }
 
     private static async Task<long> AofSizeAsync(RedisQueueStore store)

@@ -81,6 +81,83 @@ public sealed class RedisRespCodecTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Resp2Replies))]
+    [InlineData("%2\r\n+a\r\n,3.5\r\n+b\r\n~3\r\n#t\r\n#f\r\n_\r\n")]
+    [InlineData("*2\r\n=15\r\ntxt:Some string\r\n|1\r\n+key\r\n:1\r\n:9\r\n")]
+    [InlineData("*3\r\n|0\r\n$1\r\nx\r\n!3\r\nERR\r\n*0\r\n")]
+    public void A_reply_read_one_byte_at_a_time_decodes_to_the_same_value(string frame)
+    {
+        // What a connection does: each read hands over what is left unconsumed plus the new bytes.
+        var bytes = Encoding.UTF8.GetBytes(frame);
+        var whole = DecodeSingle(new ReadOnlySequence<byte>(bytes));
+        var decoder = new RespDecoder();
+        var consumed = 0;
+        for (var end = 1; end <= bytes.Length; end++)
+        {
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes, consumed, end - consumed));
+            var done = decoder.TryDecode(ref reader, out var value);
+            consumed += (int)reader.Consumed;
+            if (done)
+            {
+                Assert.Equal(bytes.Length, end);
+                Assert.Equal(bytes.Length, consumed);
+                Assert.Equal(Describe(whole), Describe(value));
+                return;
+            }
+        }
+        Assert.Fail("The reply never completed.");
+    }
+
+    [Fact]
+    public void A_large_reply_arriving_in_small_reads_is_copied_once_and_never_decoded_again()
+    {
+        // An EXEC reply of a lease: a count, twenty 7 KB bodies and a 137 KB one, read 997 bytes at a time.
+        var bodies = Enumerable.Range(0, 21).Select(i => Enumerable.Repeat((byte)('a' + i), i < 20 ? 7000 : 137_000).ToArray()).ToArray();
+        var frame = new List<byte>();
+        frame.AddRange(Encoding.ASCII.GetBytes($"*{bodies.Length + 1}\r\n:5\r\n"));
+        foreach (var body in bodies)
+        {
+            frame.AddRange(Encoding.ASCII.GetBytes($"${body.Length}\r\n"));
+            frame.AddRange(body);
+            frame.AddRange("\r\n"u8.ToArray());
+        }
+        var bytes = frame.ToArray();
+        var payload = bodies.Sum(body => (long)body.Length);
+
+        var decoder = new RespDecoder();
+        var consumed = 0;
+        var left = 0;
+        var done = false;
+        RespValue value = default;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var end = 997; !done; end = Math.Min(end + 997, bytes.Length))
+        {
+            var reader = new SequenceReader<byte>(new ReadOnlySequence<byte>(bytes, consumed, end - consumed));
+            done = decoder.TryDecode(ref reader, out value);
+            consumed += (int)reader.Consumed;
+            // Nothing but an unfinished header line ("$137000\r" at most) waits for the next read.
+            left = Math.Max(left, end - consumed);
+            if (end == bytes.Length)
+            {
+                break;
+            }
+        }
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(done);
+        Assert.Equal(bytes.Length, consumed);
+        Assert.InRange(left, 0, 10);
+        // Each body once into its own array, plus the reply's array of values: a decoder that started again on
+        // every read would copy the bodies before the last one about thirty times.
+        Assert.InRange(allocated, payload, payload + (16 << 10));
+        Assert.Equal(5, value[0].Integer);
+        for (var i = 0; i < bodies.Length; i++)
+        {
+            Assert.Equal(bodies[i], value[1 + i].Memory.ToArray());
+        }
+    }
+
     [Fact]
     public void Values_are_what_the_server_said()
     {

@@ -21,6 +21,8 @@ internal sealed class RedisConnection : IAsyncDisposable
     private readonly Pipe _outgoing = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
     private readonly Lock _writeLock = new();
     private readonly ConcurrentQueue<TaskCompletionSource<RespValue>> _pending = new();
+    // Keeps what it decoded of an unfinished reply, so the pipe never hands the same bytes over twice.
+    private readonly RespDecoder _decoder = new();
     private readonly string _endpoint;
     private Exception? _fault;
     private Task _readLoop = Task.CompletedTask;
@@ -243,6 +245,7 @@ internal sealed class RedisConnection : IAsyncDisposable
             {
                 var result = await _input.ReadAsync().ConfigureAwait(false);
                 var buffer = result.Buffer;
+                // Everything is consumed but an unfinished header line; the reader waits for bytes beyond the end.
                 var consumed = Decode(buffer);
                 _input.AdvanceTo(consumed, buffer.End);
                 if (result.IsCompleted || result.IsCanceled)
@@ -262,7 +265,7 @@ internal sealed class RedisConnection : IAsyncDisposable
     private SequencePosition Decode(ReadOnlySequence<byte> buffer)
     {
         var reader = new SequenceReader<byte>(buffer);
-        while (RespParser.TryRead(ref reader, out var value))
+        while (_decoder.TryDecode(ref reader, out var value))
         {
             // Out-of-band messages (RESP3 push) answer no request.
             if (value.Type == RespType.Push)

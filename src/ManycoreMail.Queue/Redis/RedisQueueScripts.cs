@@ -32,9 +32,9 @@ namespace ManycoreMail.Queue.Redis;
 internal static class RedisQueueScripts
 {
     /// <summary>
-    /// The digest that pairs a ready body with its metadata, as <see cref="RedisQueueStore.Digest"/> computes it
-    /// on the client (which is where it is computed now); here only for an item stored before its digest was kept
-    /// beside it.
+    /// The digest that pairs a ready body with its metadata, as <see cref="RedisBodyDigest"/> computes it on the
+    /// client: used by <see cref="PairHere"/> (leases of small items) and for an item stored before its digest was
+    /// kept beside it.
     /// </summary>
     internal const string Digest = """
         local function digest(body)
@@ -70,7 +70,7 @@ internal static class RedisQueueScripts
 
         """;
 
-    /// <summary>The first half of a lease, sent inside MULTI before one <c>LMOVE Q Pbody:&lt;slot&gt; LEFT RIGHT</c>
+    /// <summary>The first part of a lease, sent inside MULTI before one <c>LMOVE Q Pbody:&lt;slot&gt; LEFT RIGHT</c>
     /// per slot: sweeps due retries and expired leases back onto the list, then leases as many slots as the list
     /// has items (the LMOVEs that follow in the same transaction fill exactly those). The bodies never pass
     /// through Lua: Redis' Lua hashes every byte of a string it is handed, a fifth of Redis' time at 100 KB.
@@ -99,35 +99,59 @@ internal static class RedisQueueScripts
         return { token, k }
         """);
 
-    /// <summary>The second half of a lease: pairs each leased body with its metadata by the digest the client
-    /// computed (<see cref="RedisQueueStore.Digest"/>), and moves the item to its own id when it has one.
+    /// <summary>Pairs one leased slot with the metadata at the head of its digest's list and moves it to the
+    /// metadata's id (an item pushed by somebody else has none: it keeps the slot as its id). Returns the metadata.</summary>
+    private const string PairOne = """
+        local function pair(leased, base, now, expires, slot, d)
+          local item = base .. 'item:' .. slot
+          local meta = redis.call('LPOP', base .. 'meta:' .. d)
+          local id = meta and string.match(meta, '^(%d+):')
+          if not id then
+            id = slot
+            meta = slot .. ':0:' .. now .. ':'
+          end
+          if id ~= slot then
+            redis.call('RENAME', base .. 'body:' .. slot, base .. 'body:' .. id)
+            redis.call('RENAME', item, base .. 'item:' .. id)
+            redis.call('ZREM', leased, slot)
+            redis.call('ZADD', leased, expires, id)
+            item = base .. 'item:' .. id
+          end
+          redis.call('HSET', item, 'm', meta, 'd', d)
+          return meta
+        end
+
+        """;
+
+    /// <summary>The second half of a lease of large items: pairs each leased body with its metadata by the digest the
+    /// client computed (<see cref="RedisBodyDigest"/>), and moves the item to its own id when it has one.
     /// KEYS: leased. ARGV: item key base, now, lease expiry, then per item: slot, token, digest.
     /// Returns per item its metadata, or false when the slot's lease is no longer held.</summary>
-    public static readonly RedisScript Pair = new("""
+    public static readonly RedisScript Pair = new(PairOne + """
         local leased, base, now, expires = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
         local out = {}
         for i = 4, #ARGV, 3 do
-          local slot, d = ARGV[i], ARGV[i + 2]
-          local item = base .. 'item:' .. slot
-          if redis.call('HGET', item, 't') ~= ARGV[i + 1] then
+          if redis.call('HGET', base .. 'item:' .. ARGV[i], 't') ~= ARGV[i + 1] then
             out[#out + 1] = false
           else
-            local meta = redis.call('LPOP', base .. 'meta:' .. d)
-            local id = meta and string.match(meta, '^(%d+):')
-            if not id then
-              id = slot
-              meta = slot .. ':0:' .. now .. ':'
-            end
-            if id ~= slot then
-              redis.call('RENAME', base .. 'body:' .. slot, base .. 'body:' .. id)
-              redis.call('RENAME', item, base .. 'item:' .. id)
-              redis.call('ZREM', leased, slot)
-              redis.call('ZADD', leased, expires, id)
-              item = base .. 'item:' .. id
-            end
-            redis.call('HSET', item, 'm', meta, 'd', d)
-            out[#out + 1] = meta
+            out[#out + 1] = pair(leased, base, now, expires, ARGV[i], ARGV[i + 2])
           end
+        end
+        return out
+        """);
+
+    /// <summary>The pairing of a lease of small items, sent in the same MULTI after <see cref="Lease"/> and its LMOVEs,
+    /// so that the lease is one round trip (and one disk sync): reads each body its slot received and computes its
+    /// digest here, which hands the body to Lua (hashed byte by byte), cheap for small items only.
+    /// KEYS: leased. ARGV: item key base, now, lease expiry, then the slot ids the LMOVEs filled, in order
+    /// (the first slot that received nothing ends them). Returns the metadata of each slot filled.</summary>
+    public static readonly RedisScript PairHere = new(Digest + PairOne + """
+        local leased, base, now, expires = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+        local out = {}
+        for i = 4, #ARGV do
+          local body = redis.call('LINDEX', base .. 'body:' .. ARGV[i], 0)
+          if not body then break end
+          out[#out + 1] = pair(leased, base, now, expires, ARGV[i], digest(body))
         end
         return out
         """);

@@ -1,6 +1,4 @@
-using System.Buffers.Text;
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using System.Text;
 using ManycoreMail.Queue.Embedded;
 
@@ -14,10 +12,11 @@ namespace ManycoreMail.Queue.Redis;
 /// <remarks>
 /// Reliability sits beside those lists in keys of our own (see <see cref="RedisQueueScripts"/>): a lease moves
 /// the item off the list into a list of its own (LMOVE: the bytes are not written again), with its metadata in
-/// an item hash and a sorted set of leases by expiry, in one MULTI, and then pairs each body with its metadata;
+/// an item hash and a sorted set of leases by expiry, and pairs each body with its metadata (in the same MULTI for
+/// small items, in a second call for large ones);
 /// settling checks the lease token and applies every operation in one script, new bodies pushed beside it in the
-/// same MULTI, so a hand-off between queues is never lost or doubled. Bodies never pass through Lua: Redis' Lua
-/// hashes every byte of a string it is handed, and at 100 KB that was a third of Redis' time. An item whose holder died (stopped settling) is due again when its lease expires, and
+/// same MULTI, so a hand-off between queues is never lost or doubled. Large bodies never pass through Lua: Redis'
+/// Lua hashes every byte of a string it is handed, and at 100 KB that was a third of Redis' time. An item whose holder died (stopped settling) is due again when its lease expires, and
 /// the next lease call by anyone moves it back to its list; the lease is the heartbeat. Retries wait in a
 /// sorted set by due time. Times come from the store's <see cref="TimeProvider"/>, so every process
 /// sharing the server should have a synchronised clock (NTP).
@@ -31,8 +30,11 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     private const long LeasePartBytes = 128 * 1024;
     // Lease slot ids are taken from the shared id counter this many at a time.
     private const int SlotBlock = 1024;
-    // Hex SHA-1, a colon and a body length.
-    internal const int DigestLength = 64;
+    // Items up to this size are paired inside the lease's MULTI (one round trip), larger ones in a second call.
+    // Measured (leases of 20, four holders, appendfsync always): at 10 KB pairing inside gave 1.5x the items/s
+    // and two thirds of the lease latency for the same Redis CPU; at 20 KB both were even; from 40 KB on the
+    // hashing in Lua cost more of Redis' time (+60 us an item at 40 KB, +180 us at 100 KB) than the call saved.
+    internal const int PairHereItemBytes = 16 * 1024;
 
     private readonly RedisClient _client;
     private readonly bool _ownsClient;
@@ -156,31 +158,38 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         return [.. granted.SelectMany(part => part)];
     }
 
-    /// <summary>One lease on one connection, in two calls: a MULTI that leases slots and moves that many bodies
-    /// into them, then the pairing of each body with its metadata by the digest computed here. A holder that
-    /// dies between the two leaves slots without metadata, which go back to the list when their lease expires.</summary>
+    /// <summary>One lease on one connection: a MULTI that leases slots and moves that many bodies into them, and pairs
+    /// each body with its metadata by its digest. Small items are paired in the same MULTI (the digest computed by
+    /// Redis), so the lease is one round trip and one disk sync; large ones in a second call with the digest computed
+    /// here, because a script handed a large body spends Redis' time hashing it. A holder that dies between the two
+    /// calls leaves slots without metadata, which go back to the list when their lease expires.</summary>
     private async Task<LeasedItem[]> LeasePartAsync(RedisQueueKeys keys, string queue, int max, TimeSpan leaseFor)
     {
         var firstSlot = await TakeSlotsAsync(max).ConfigureAwait(false);
         var now = _time.GetUtcNow();
         var nowMs = now.ToUnixTimeMilliseconds();
         var expiresMs = (now + leaseFor).ToUnixTimeMilliseconds();
-        var requests = new RespRequest[3 + max];
+        var pairHere = keys.TypicalItemBytes <= PairHereItemBytes;
+        var requests = new RespRequest[(pairHere ? 4 : 3) + max];
         RespValue[] replies;
         try
         {
             requests[0] = RespRequest.Create(1).Add("MULTI"u8);
             var register = RespRequest.Eval(RedisQueueScripts.Lease, keyCount: 4, keysAndArguments: 8 + max, 256 + (24 * max));
+            requests[1] = register;
             register.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_tokensKey)
                 .Add(keys.ItemBase).Add(nowMs).Add(expiresMs).Add(_options.SweepLimit);
-            for (var n = 0; n < max; n++)
-            {
-                register.Add(firstSlot + n);
-            }
-            requests[1] = register;
+            AddSlots(register, firstSlot, max);
             for (var n = 0; n < max; n++)
             {
                 requests[2 + n] = RespRequest.Create(5).Add("LMOVE"u8).Add(keys.Name).Add(keys.BodyKey(firstSlot + n)).Add("LEFT"u8).Add("RIGHT"u8);
+            }
+            if (pairHere)
+            {
+                var pair = RespRequest.Eval(RedisQueueScripts.PairHere, keyCount: 1, keysAndArguments: 4 + max, 128 + (24 * max));
+                requests[^2] = pair;
+                pair.Add(keys.Leased).Add(keys.ItemBase).Add(nowMs).Add(expiresMs);
+                AddSlots(pair, firstSlot, max);
             }
             requests[^1] = RespRequest.Create(1).Add("EXEC"u8);
             // Once sent the items are leased: the reply is awaited whatever the caller's token says, or
@@ -205,18 +214,13 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         }
 
         var bodies = new ReadOnlyMemory<byte>[count];
-        RespValue metas;
-        using (var pair = RespRequest.Script(RedisQueueScripts.Pair, keyCount: 1, keysAndArguments: 4 + (3 * count), 128 + (80 * count)))
+        for (var n = 0; n < count; n++)
         {
-            pair.Add(keys.Leased).Add(keys.ItemBase).Add(nowMs).Add(expiresMs);
-            Span<byte> digest = stackalloc byte[DigestLength];
-            for (var n = 0; n < count; n++)
-            {
-                bodies[n] = exec[1 + n].Memory;
-                pair.Add(firstSlot + n).Add(tokenBase + n + 1).Add(digest[..Digest(bodies[n].Span, digest)]);
-            }
-            metas = await _client.ExecuteAsync(pair, CancellationToken.None).ConfigureAwait(false);
+            bodies[n] = exec[1 + n].Memory;
         }
+        var metas = pairHere
+            ? ThrowIfError(exec[1 + max])
+            : await PairAsync(keys, firstSlot, tokenBase, bodies, nowMs, expiresMs).ConfigureAwait(false);
 
         var items = new List<LeasedItem>(count);
         for (var n = 0; n < count; n++)
@@ -246,6 +250,27 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         }
         keys.TypicalItemBytes = largest;
         return [.. items];
+    }
+
+    /// <summary>The second call of a lease of large items: pairs each body with its metadata by the digest computed here.</summary>
+    private async Task<RespValue> PairAsync(RedisQueueKeys keys, long firstSlot, long tokenBase, ReadOnlyMemory<byte>[] bodies, long nowMs, long expiresMs)
+    {
+        using var pair = RespRequest.Script(RedisQueueScripts.Pair, keyCount: 1, keysAndArguments: 4 + (3 * bodies.Length), 128 + (80 * bodies.Length));
+        pair.Add(keys.Leased).Add(keys.ItemBase).Add(nowMs).Add(expiresMs);
+        Span<byte> digest = stackalloc byte[RedisBodyDigest.Length];
+        for (var n = 0; n < bodies.Length; n++)
+        {
+            pair.Add(firstSlot + n).Add(tokenBase + n + 1).Add(digest[..RedisBodyDigest.Compute(bodies[n].Span, digest)]);
+        }
+        return await _client.ExecuteAsync(pair, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private static void AddSlots(RespRequest request, long firstSlot, int count)
+    {
+        for (var n = 0; n < count; n++)
+        {
+            request.Add(firstSlot + n);
+        }
     }
 
     public async ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken)
@@ -313,15 +338,17 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             return;
         }
 
-        var operations = WithoutForwards(transaction.Operations);
+        var steps = CommitSteps(transaction.Operations);
         var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         var size = 256;
-        foreach (var operation in operations)
+        var pushes = 0;
+        foreach (var step in steps)
         {
-            if (operation is QueueOperation.Enqueue enqueue)
+            if (step.Push is { } push)
             {
-                ValidateQueueName(enqueue.Queue);
+                ValidateQueueName(push.Queue);
                 size += 512; // the body travels beside the script, not in it
+                pushes++;
             }
             else
             {
@@ -330,7 +357,6 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         }
 
         RespValue reply;
-        var pushes = operations.Count(o => o is QueueOperation.Enqueue);
         var requests = new List<RespRequest>(4 + pushes);
         try
         {
@@ -341,28 +367,36 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             {
                 requests.Add(RespRequest.Create(1).Add("MULTI"u8));
                 var s = 0;
-                foreach (var operation in operations)
+                foreach (var step in steps)
                 {
-                    if (operation is QueueOperation.Enqueue enqueue)
+                    if (step.Push is { } push)
                     {
-                        var dueNow = (enqueue.NotBefore?.ToUnixTimeMilliseconds() ?? nowMs) <= nowMs;
+                        var dueNow = push.DueMs(nowMs) <= nowMs;
                         stageKeys[s] = dueNow ? [] : NewStageKey();
-                        requests.Add(RespRequest.Create(3, enqueue.Item.Body.Length + 64).Add("RPUSH"u8)
-                            .Add(dueNow ? KeysOf(enqueue.Queue).Name : stageKeys[s]).Add(enqueue.Item.Body.Span));
+                        // A forwarded body goes from its two parts straight into the request, never joined first.
+                        requests.Add(RespRequest.Create(3, push.Head.Length + push.Tail.Length + 64).Add("RPUSH"u8)
+                            .Add(dueNow ? KeysOf(push.Queue).Name : stageKeys[s]).Add(push.Head.Span, push.Tail.Span));
                         s++;
                     }
                 }
             }
-            var keysAndArguments = 3 + (RedisQueueScripts.CommitStride * operations.Count);
+            var keysAndArguments = 3 + (RedisQueueScripts.CommitStride * steps.Count);
             var script = pushes > 0
                 ? RespRequest.Eval(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size)
                 : RespRequest.Script(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size);
             requests.Add(script);
             script.Add(_idsKey).Add(_prefix).Add(nowMs);
             var next = 0;
-            foreach (var operation in operations)
+            foreach (var step in steps)
             {
-                AddOperation(script, operation, nowMs, operation is QueueOperation.Enqueue ? stageKeys[next++] : []);
+                if (step.Push is { } push)
+                {
+                    AddPush(script, push, nowMs, stageKeys[next++]);
+                }
+                else
+                {
+                    AddSettle(script, step.Settle!, nowMs);
+                }
             }
             if (pushes > 0)
             {
@@ -407,13 +441,13 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             throw message.StartsWith("LEASELOST", StringComparison.Ordinal) ? LeaseLost(message) : new RedisServerException(message);
         }
 
-        foreach (var operation in operations)
+        foreach (var step in steps)
         {
-            if (operation is QueueOperation.Enqueue enqueue && (enqueue.NotBefore is not { } due || due.ToUnixTimeMilliseconds() <= nowMs))
+            if (step.Push is { } push && push.DueMs(nowMs) <= nowMs)
             {
-                PulseLocal(enqueue.Queue);
+                PulseLocal(push.Queue);
             }
-            else if (operation is QueueOperation.Release release)
+            else if (step.Settle is QueueOperation.Release release)
             {
                 PulseLocal(release.Item.Queue);
             }
@@ -528,41 +562,42 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         }
     }
 
-    /// <summary>Redis lists hold whole bodies, so a forward is written as what it means: complete and enqueue.</summary>
-    private static IReadOnlyList<QueueOperation> WithoutForwards(IReadOnlyList<QueueOperation> operations)
+    /// <summary>The entries of the commit script. Redis lists hold whole bodies, so a forward is written as what it
+    /// means: a new item (its body from the rewritten header block and the source's tail) and a complete.</summary>
+    private static List<CommitStep> CommitSteps(IReadOnlyList<QueueOperation> operations)
     {
-        if (!operations.Any(o => o is QueueOperation.Forward))
-        {
-            return operations;
-        }
-        var expanded = new List<QueueOperation>(operations.Count + 1);
+        var steps = new List<CommitStep>(operations.Count + 1);
         foreach (var operation in operations)
         {
-            if (operation is QueueOperation.Forward forward)
+            switch (operation)
             {
-                var (complete, enqueue) = forward.AsCompleteAndEnqueue();
-                expanded.Add(enqueue);
-                expanded.Add(complete);
-            }
-            else
-            {
-                expanded.Add(operation);
+                case QueueOperation.Enqueue enqueue:
+                    steps.Add(new CommitStep(new NewItem(enqueue.Queue, enqueue.Item.Envelope, enqueue.NotBefore, enqueue.Item.Body, ReadOnlyMemory<byte>.Empty), null));
+                    break;
+                case QueueOperation.Forward forward:
+                    steps.Add(new CommitStep(new NewItem(forward.Queue, forward.Envelope, null, forward.Prefix, forward.Source.Body[forward.SourceOffset..]), null));
+                    steps.Add(new CommitStep(null, new QueueOperation.Complete(forward.Source)));
+                    break;
+                default:
+                    steps.Add(new CommitStep(null, operation));
+                    break;
             }
         }
-        return expanded;
+        return steps;
     }
 
-    private static void AddOperation(RespRequest request, QueueOperation operation, long nowMs, ReadOnlySpan<byte> stage)
+    private static void AddPush(RespRequest request, NewItem push, long nowMs, ReadOnlySpan<byte> stage)
+    {
+        Span<byte> digest = stackalloc byte[RedisBodyDigest.Length];
+        request.Add("E"u8).Add(push.Queue).Add(""u8).Add(""u8).Add(push.DueMs(nowMs))
+            .Add(RedisItemMeta.EncodeWithoutId(0, nowMs, push.Envelope)).Add(stage)
+            .Add(digest[..RedisBodyDigest.Compute(push.Head.Span, push.Tail.Span, digest)]);
+    }
+
+    private static void AddSettle(RespRequest request, QueueOperation operation, long nowMs)
     {
         switch (operation)
         {
-            case QueueOperation.Enqueue enqueue:
-                var dueMs = enqueue.NotBefore?.ToUnixTimeMilliseconds() ?? nowMs;
-                Span<byte> digest = stackalloc byte[DigestLength];
-                request.Add("E"u8).Add(enqueue.Queue).Add(""u8).Add(""u8).Add(dueMs)
-                    .Add(RedisItemMeta.EncodeWithoutId(0, nowMs, enqueue.Item.Envelope)).Add(stage)
-                    .Add(digest[..Digest(enqueue.Item.Body.Span, digest)]);
-                break;
             case QueueOperation.Complete complete:
                 AddSettle(request, "C"u8, complete.Item, nowMs, ""u8);
                 break;
@@ -584,34 +619,6 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
 
     private static void AddSettle(RespRequest request, ReadOnlySpan<byte> kind, LeasedItem item, long dueMs, ReadOnlySpan<byte> payload) =>
         request.Add(kind).Add(item.Queue).Add(item.Id).Add(item.LeaseToken).Add(dueMs).Add(payload).Add(""u8).Add(""u8);
-
-    /// <summary>
-    /// The digest that pairs a ready body with its metadata (computed here; Redis never reads a body to do it).
-    /// A message is identified by its header block and length: its headers are its own (an X-Uuid on the way in,
-    /// a DKIM signature over the body on the way out), so two bodies that share both are the same message. Small
-    /// bodies and anything without a header block (events) are hashed whole. The scripts' own digest function
-    /// computes the same for items stored before the digest was kept beside them.
-    /// </summary>
-    internal static int Digest(ReadOnlySpan<byte> body, Span<byte> destination)
-    {
-        var headerEnd = body.Length > 4096 ? body.IndexOf("\r\n\r\n"u8) : -1;
-        Span<byte> hash = stackalloc byte[SHA1.HashSizeInBytes];
-        SHA1.HashData(headerEnd >= 0 ? body[..(headerEnd + 4)] : body, hash);
-        var hex = "0123456789abcdef"u8;
-        for (var i = 0; i < hash.Length; i++)
-        {
-            destination[2 * i] = hex[hash[i] >> 4];
-            destination[(2 * i) + 1] = hex[hash[i] & 0xF];
-        }
-        var written = 2 * hash.Length;
-        if (headerEnd >= 0)
-        {
-            destination[written++] = (byte)':';
-            Utf8Formatter.TryFormat(body.Length, destination[written..], out var digits);
-            written += digits;
-        }
-        return written;
-    }
 
     /// <summary>The first of <paramref name="count"/> fresh ids for lease slots, from a block taken off the shared
     /// counter (the same one item ids come from, so a slot never shares an item's keys).</summary>
@@ -694,6 +701,16 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    /// <summary>A new item of a commit: its body is <see cref="Head"/> followed by <see cref="Tail"/> (empty unless
+    /// the item is a forward's).</summary>
+    private sealed record NewItem(string Queue, MessageEnvelope Envelope, DateTimeOffset? NotBefore, ReadOnlyMemory<byte> Head, ReadOnlyMemory<byte> Tail)
+    {
+        public long DueMs(long nowMs) => NotBefore?.ToUnixTimeMilliseconds() ?? nowMs;
+    }
+
+    /// <summary>One entry of the commit script: a new item, or an operation that settles a leased one.</summary>
+    private readonly record struct CommitStep(NewItem? Push, QueueOperation? Settle);
 
     /// <summary>
     /// Wakes the waiters on one queue. While anybody waits, one loop per queue and store blocks in
