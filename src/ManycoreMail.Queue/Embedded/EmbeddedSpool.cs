@@ -187,7 +187,7 @@ public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
 
             var sleep = Max(TimeSpan.Zero, Min(wakeAt - now, Min(_options.LeaseSweepInterval, LongestSleep)));
             // The pulse, the sleep or the caller's token ends the wait: one timer and one registration, no linked
-            // token source, no second task and no exception (a role waits like this every time its queue runs dry,
+            // token source, no second task, nothing thrown (a role waits like this every time its queue runs dry,
             // which under load is every few messages). A cancelled token throws at the top of the next round.
             var waited = pulse.WaitAsync(sleep, _time, cancellationToken);
             await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
