@@ -241,9 +241,10 @@ internal sealed class DeliverySite
         string? connectedFor = null; // the domain whose transport policy the connection was opened under
         var delivered = 0;
         var lastUsed = _time.GetUtcNow();
+        using var idle = new IdleDeadline(_time, _stopping);
         try
         {
-            while (await NextJobAsync().ConfigureAwait(false) is { } job)
+            while (await NextJobAsync(idle).ConfigureAwait(false) is { } job)
             {
                 try
                 {
@@ -398,12 +399,12 @@ internal sealed class DeliverySite
     }
 
     /// <summary>The next ready job, or null once the connection has been idle for the idle timeout.</summary>
-    private async Task<DeliveryJob?> NextJobAsync()
+    private async Task<DeliveryJob?> NextJobAsync(IdleDeadline idle)
     {
         // A signal whose job a back-off drain already took finds the queue empty: wait again (bounded).
         for (var round = 0; round < 10_000; round++)
         {
-            if (!_readySignal.Wait(0) && !await WaitForSignalAsync().ConfigureAwait(false))
+            if (!_readySignal.Wait(0) && !await WaitForSignalAsync(idle).ConfigureAwait(false))
             {
                 return null;
             }
@@ -418,7 +419,7 @@ internal sealed class DeliverySite
         return null;
     }
 
-    private async Task<bool> WaitForSignalAsync()
+    private async Task<bool> WaitForSignalAsync(IdleDeadline idle)
     {
         lock (_lock)
         {
@@ -427,9 +428,7 @@ internal sealed class DeliverySite
         var counted = true;
         try
         {
-            using var idle = new CancellationTokenSource(_options.IdleTimeout, _time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(idle.Token, _stopping);
-            await _readySignal.WaitAsync(linked.Token).ConfigureAwait(false);
+            await _readySignal.WaitAsync(idle.Arm(_options.IdleTimeout)).ConfigureAwait(false);
             return true;
         }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)

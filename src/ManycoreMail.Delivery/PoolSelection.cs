@@ -148,11 +148,12 @@ internal static class EgressProviders
 
     public static string Of(IReadOnlyList<ShapingRule> rules, string domain, IReadOnlyList<string> mxHosts)
     {
-        foreach (var rule in rules)
+        // Asked for every message routed: an indexed loop, since foreach over the interface boxes its enumerator.
+        for (var i = 0; i < rules.Count; i++)
         {
-            if (rule.Matches(domain, mxHosts))
+            if (rules[i].Matches(domain, mxHosts))
             {
-                return rule.Name;
+                return rules[i].Name;
             }
         }
         return Other;

@@ -40,17 +40,21 @@ internal sealed record ShapingRule(string Name, IReadOnlyList<string> Domains, I
 {
     public bool Matches(string domain, IReadOnlyList<string> mxHosts)
     {
-        foreach (var d in Domains)
+        // Indexed loops: foreach over an IReadOnlyList boxes an enumerator, and every message's route asks every
+        // rule (EgressProviders.Of).
+        for (var d = 0; d < Domains.Count; d++)
         {
-            if (string.Equals(d, domain, StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(Domains[d], domain, StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }
         }
-        foreach (var host in mxHosts)
+        for (var h = 0; h < mxHosts.Count; h++)
         {
-            foreach (var suffix in MxSuffixes)
+            var host = mxHosts[h];
+            for (var s = 0; s < MxSuffixes.Count; s++)
             {
+                var suffix = MxSuffixes[s];
                 if (host.Equals(suffix, StringComparison.OrdinalIgnoreCase)
                     || (host.EndsWith(suffix, StringComparison.OrdinalIgnoreCase) && host[^(suffix.Length + 1)] == '.'))
                 {

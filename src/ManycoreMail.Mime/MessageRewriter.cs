@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace ManycoreMail.Mime;
@@ -174,38 +175,53 @@ public static class HeaderFolding
         ArgumentNullException.ThrowIfNull(value);
         var text = Unfold(value).AsSpan().Trim(" \t");
 
-        var builder = new StringBuilder(name.Length + text.Length + 16);
-        builder.Append(name).Append(':');
-        var lineLength = Encoding.UTF8.GetByteCount(name) + 1;
-        var first = true;
-        var i = 0;
-        // Each round consumes one run of whitespace and the word after it.
-        while (i < text.Length)
+        // Written as UTF-8 straight into a pooled buffer (every message gets several folded fields): a char is at
+        // most 3 bytes, and each fold adds 2 bytes before a run of whitespace, which is at least 1 char.
+        var rented = ArrayPool<byte>.Shared.Rent(3 * (name.Length + text.Length) + 2 * text.Length + 8);
+        try
         {
-            var wsStart = i;
-            while (i < text.Length && text[i] is ' ' or '\t')
+            var output = rented.AsSpan();
+            var written = Encoding.UTF8.GetBytes(name, output);
+            output[written++] = (byte)':';
+            var lineLength = written;
+            var first = true;
+            var i = 0;
+            // Each round consumes one run of whitespace and the word after it.
+            while (i < text.Length)
             {
-                i++;
+                var wsStart = i;
+                while (i < text.Length && text[i] is ' ' or '\t')
+                {
+                    i++;
+                }
+                var wordStart = i;
+                while (i < text.Length && text[i] is not (' ' or '\t'))
+                {
+                    i++;
+                }
+                var whitespace = first ? " " : text[wsStart..wordStart];
+                var word = text[wordStart..i];
+                var wordBytes = Encoding.UTF8.GetByteCount(word);
+                if (!first && lineLength + whitespace.Length + wordBytes > column)
+                {
+                    output[written++] = (byte)'\r';
+                    output[written++] = (byte)'\n';
+                    lineLength = 0;
+                }
+                // Whitespace is ASCII: one byte per char.
+                written += Encoding.ASCII.GetBytes(whitespace, output[written..]);
+                written += Encoding.UTF8.GetBytes(word, output[written..]);
+                lineLength += whitespace.Length + wordBytes;
+                first = false;
             }
-            var wordStart = i;
-            while (i < text.Length && text[i] is not (' ' or '\t'))
-            {
-                i++;
-            }
-            var whitespace = first ? " " : text[wsStart..wordStart];
-            var word = text[wordStart..i];
-            var wordBytes = Encoding.UTF8.GetByteCount(word);
-            if (!first && lineLength + whitespace.Length + wordBytes > column)
-            {
-                builder.Append("\r\n");
-                lineLength = 0;
-            }
-            builder.Append(whitespace).Append(word);
-            lineLength += whitespace.Length + wordBytes;
-            first = false;
+            output[written++] = (byte)'\r';
+            output[written++] = (byte)'\n';
+            return output[..written].ToArray();
         }
-        builder.Append("\r\n");
-        return Encoding.UTF8.GetBytes(builder.ToString());
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
     }
 
     /// <summary>Line breaks in a caller's value: a break before WSP is a fold and disappears, any other becomes a space.</summary>

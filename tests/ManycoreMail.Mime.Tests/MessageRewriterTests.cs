@@ -110,4 +110,20 @@ public sealed class MessageRewriterTests
         var output = Text(Rewriter("\r\n", out _).Append("X-Empty", "").Append("Subject", "Grüße").ToArray());
         Assert.Equal("X-Empty:\r\nSubject: Grüße\r\n\r\n", output);
     }
+
+    [Fact]
+    public void Folding_counts_utf8_bytes_and_keeps_the_whitespace_it_folds_before()
+    {
+        // " Grüße" is 8 bytes but 6 chars: counted in chars, the first line would take 11 words, 96 bytes; in bytes it
+        // takes 8 (72 bytes; a ninth would make 80).
+        var value = string.Join(' ', Enumerable.Repeat("Grüße", 29)) + "\tEnde";
+        var folded = HeaderFolding.Fold("Subject", value);
+        var lines = Encoding.UTF8.GetString(folded).Split("\r\n");
+        Assert.Equal("", lines[^1]);
+        Assert.All(lines, line => Assert.True(Encoding.UTF8.GetByteCount(line) <= 78, line));
+        Assert.True(lines.Length > 3);
+        Assert.Equal("Subject:" + string.Concat(Enumerable.Repeat(" Grüße", 8)), lines[0]);
+        // Unfolding gives the value back exactly, the tab before the last word included.
+        Assert.Equal("Subject: " + value, string.Concat(lines));
+    }
 }

@@ -185,11 +185,13 @@ public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
                 return;
             }
 
-            var sleep = Min(wakeAt - now, Min(_options.LeaseSweepInterval, LongestSleep));
-            using var stopSleeping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var timer = Task.Delay(sleep, _time, stopSleeping.Token);
-            await Task.WhenAny(pulse, timer).ConfigureAwait(false);
-            await stopSleeping.CancelAsync().ConfigureAwait(false);
+            var sleep = Max(TimeSpan.Zero, Min(wakeAt - now, Min(_options.LeaseSweepInterval, LongestSleep)));
+            // The pulse, the sleep or the caller's token ends the wait: one timer and one registration, no linked
+            // token source, no second task, nothing thrown (a role waits like this every time its queue runs dry,
+            // which under load is every few messages). A cancelled token throws at the top of the next round.
+            var waited = pulse.WaitAsync(sleep, _time, cancellationToken);
+            await waited.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            _ = waited.Exception; // the sleep's TimeoutException, seen here so that it is never reported as unobserved
         }
     }
 
@@ -296,6 +298,8 @@ public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
 }

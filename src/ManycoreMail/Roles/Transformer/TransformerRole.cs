@@ -124,13 +124,12 @@ internal sealed class TransformerRole
         var @default = _store.WaitForItemsAsync(_queues.Default, IdleWait, waiting.Token).AsTask();
         await Task.WhenAny(primary, @default).ConfigureAwait(false);
         await waiting.CancelAsync().ConfigureAwait(false);
-        try
+        // The other wait ends cancelled (above, or by shutdown, which the loop notices): not rethrown, since this
+        // runs every time both queues run dry. A failure of the store is.
+        await Task.WhenAll(primary, @default).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (primary.IsFaulted || @default.IsFaulted)
         {
             await Task.WhenAll(primary, @default).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // the other wait, cancelled above; or shutdown, which the loop notices
         }
     }
 

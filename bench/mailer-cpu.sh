@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The mailer's own cost per 1,000 messages, after a warm-up: CPU seconds of the mailer process (user + system, every
+# thread), of redis-server on the Redis path, and KB allocated per message. On a shared machine these hold still
+# where msg/s and the machine CPU of bench/e2e.sh do not, so A/B builds with them, alternating runs:
+#
+#   bench/mailer-cpu.sh [embedded|redis] [messages] [size] [BUILD_DIR]   # BUILD_DIR: a copy of .mailer-build
+#
+# BENCH_PORT_OFFSET moves the ports, as in e2e.sh. Needs dnsmasq, postfix (smtp-sink, smtp-source), redis-server.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+queue="${1:-embedded}"; messages="${2:-4000}"; size="${3:-5000}"; build="${4:-}"; warmup=500
+case "$queue" in embedded|redis) ;; *) echo "queue must be embedded or redis" >&2; exit 2 ;; esac
+if [ -z "$build" ]; then "$root/mailer" --help >/dev/null; build="$root/.mailer-build"; fi
+work="$(mktemp -d /tmp/mm-cpu-XXXXXX)"; chmod 755 "$work"; pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+o=${BENCH_PORT_OFFSET:-0}
+dns_port=$((25353 + o)); sink_port=$((25525 + o)); sut_port=$((25587 + o)); redis_port=$((26381 + o)); metrics_port=$((25590 + o))
+source "$root/bench/lib.sh"
+bench_dkim_key "$work/dkim.pem"
+bench_dnsmasq $dns_port 127.0.0.2
+/usr/sbin/smtp-sink -u nobody -c 127.0.0.2:$sink_port 1000 > "$work/sink.out" 2>&1 & pids+=($!)
+redis_pid=""; redis_arg=0
+if [ "$queue" = redis ]; then
+  # As e2e.sh runs it: durable (appendfsync always).
+  mkdir -p "$work/redis"
+  redis-server --bind 127.0.0.1 --port $redis_port --dir "$work/redis" --save "" --appendonly yes --appendfsync always \
+    --auto-aof-rewrite-min-size 1gb --protected-mode no --daemonize no --logfile "$work/redis/log" & redis_pid=$!; pids+=($!)
+  wait_port $redis_port || { cat "$work/redis/log" >&2; exit 1; }
+  redis_arg=$redis_port
+fi
+bench_config $sut_port $dns_port $sink_port $metrics_port $redis_arg
+MAILER_LOG_LEVEL=WARNING dotnet "$build/mailer.dll" run --global-config-file "$work/global.yaml" \
+  --customer-config-file "$work/customer.yaml" --queue "$queue" > "$work/mailer.log" 2>&1 & mailer_pid=$!; pids+=($!)
+wait_port $sut_port || { cat "$work/mailer.log" >&2; exit 1; }
+bench_message "$work/message.eml" "$size"
+
+cpu_of() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+allocated() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '$1=="dotnet_gc_allocated_bytes_total"{print $2}'; }
+inject() { smtp-source -s 20 -m "$1" -F "$work/message.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port; }
+
+inject $warmup
+bench_wait_sunk "$work/sink.out" $warmup 300 $mailer_pid $redis_pid >/dev/null
+cpu0=$(cpu_of $mailer_pid); redis0=$(cpu_of "$redis_pid"); alloc0=$(allocated); t0=$(date +%s.%N)
+inject "$messages"
+bench_wait_sunk "$work/sink.out" $((messages + warmup)) 1800 $mailer_pid $redis_pid >/dev/null
+t1=$(date +%s.%N); cpu1=$(cpu_of $mailer_pid); redis1=$(cpu_of "$redis_pid"); alloc1=$(allocated)
+python3 - "$queue" "$messages" "$size" "$cpu0" "$cpu1" "$redis0" "$redis1" "${alloc0:-0}" "${alloc1:-0}" "$t0" "$t1" <<'PY'
+import sys
+queue, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c0, c1, r0, r1, a0, a1, t0, t1 = map(float, sys.argv[4:])
+print(f"{queue} {n} x {size} B: mailer CPU {(c1 - c0) / n * 1000:.3f} s/1000, redis-server {(r1 - r0) / n * 1000:.3f} s/1000, "
+      f"allocated {(a1 - a0) / n / 1024:.1f} KB/msg, {n / (t1 - t0):.0f} msg/s end to end")
+PY
