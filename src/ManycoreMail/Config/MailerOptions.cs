@@ -90,6 +90,19 @@ internal sealed record HttpReceiverOptions
     public long MaxReceivingBytes { get; init; } = 256L * 1024 * 1024;
     /// <summary>Recipients one message may name in To, Cc and Bcc; more are refused with 400.</summary>
     public int MaxHeaderRecipients { get; init; } = Ingress.HeaderRecipientLimit.Default;
+    public InFlowSettings InFlow { get; init; } = InFlowSettings.Default;
+}
+
+/// <summary>A receiver's flow control: while more than <see cref="QueueDepth"/> messages wait in the queues behind it,
+/// a new message waits up to <see cref="Delay"/> before it is received (<c>in-flow-delay-seconds</c>,
+/// <c>in-flow-queue-depth</c>). A zero delay turns it off.</summary>
+internal sealed record InFlowSettings(TimeSpan Delay, long QueueDepth)
+{
+    public const int DefaultQueueDepth = 200;
+
+    public static InFlowSettings Default { get; } = new(TimeSpan.FromSeconds(1), DefaultQueueDepth);
+
+    public bool Enabled => Delay > TimeSpan.Zero;
 }
 
 internal sealed record ReceiverOptions
@@ -103,6 +116,7 @@ internal sealed record ReceiverOptions
     /// <summary>Recipients one message may name in To, Cc and Bcc; more are refused with 550 5.5.3.</summary>
     public int MaxHeaderRecipients { get; init; } = Ingress.HeaderRecipientLimit.Default;
     public SmtpListenerSettings Listener { get; init; } = new();
+    public InFlowSettings InFlow { get; init; } = InFlowSettings.Default;
 }
 
 /// <summary>Limits and transport options shared by the SMTP listeners (receiver, mxserver sections).</summary>
