@@ -384,46 +384,4 @@ public sealed class SubmissionListenerTests : IDisposable
     }
 
     public void Dispose() => _world.Dispose();
-
-    /// <summary>Reads replies line by line; <see cref="ReadReplyAsync"/> returns a reply's last line.</summary>
-    private sealed class LineClient(TcpClient tcp) : IDisposable
-    {
-        private readonly StreamReader _reader = new(tcp.GetStream(), Encoding.Latin1, false, 1, leaveOpen: true);
-
-        public NetworkStream Stream => tcp.GetStream();
-
-        public Task WriteAsync(string text) => Stream.WriteAsync(Encoding.Latin1.GetBytes(text)).AsTask();
-
-        public async Task<string?> ReadLineAsync()
-        {
-            using var timeout = new CancellationTokenSource(Deadline);
-            try
-            {
-                return await _reader.ReadLineAsync(timeout.Token);
-            }
-            catch (IOException)
-            {
-                return null;
-            }
-        }
-
-        public async Task<string?> ReadReplyAsync()
-        {
-            // Bounded by the server: a reply ends at a line without a dash, or the connection closes.
-            while (true)
-            {
-                var line = await ReadLineAsync();
-                if (line is null || line.Length < 4 || line[3] != '-')
-                {
-                    return line;
-                }
-            }
-        }
-
-        public void Dispose()
-        {
-            _reader.Dispose();
-            tcp.Dispose();
-        }
-    }
 }

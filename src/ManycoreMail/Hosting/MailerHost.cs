@@ -382,7 +382,7 @@ internal sealed class MailerHost : IAsyncDisposable
     /// <summary>The one reading of the queue depth the receivers' flow control looks at, when a receiver here has it on;
     /// null otherwise. The depth is what waits behind the receivers: the transformer's input queues and the sender's. On
     /// Redis the ready items only (LLEN), as the queue gauges: what is leased is being worked on, and retries wait for their
-    /// time anyway; on the embedded spool every item of the queues.</summary>
+    /// time anyway; likewise on the embedded spool (due and not leased).</summary>
     private QueueDepthWatch? QueueDepthWatchFor(IReadOnlyCollection<string> roles, IQueueStore store)
     {
         var wanted = (roles.Contains(RoleNames.Receiver) && _options.Receiver!.InFlow.Enabled)
@@ -391,16 +391,19 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             return null;
         }
-        var redis = (store as RedisWorkerStore)?.Inner;
+        Func<string, CancellationToken, ValueTask<long>> ready = store switch
+        {
+            RedisWorkerStore redis => redis.Inner.ReadyCountAsync,
+            LeaseKeepingStore { Inner: EmbeddedSpool spool } => spool.ReadyCountAsync,
+            _ => store.CountAsync,
+        };
         var queues = new[] { _options.Queues.Primary, _options.Queues.Default, _options.Queues.Outbound }.Distinct(StringComparer.Ordinal).ToArray();
         return new QueueDepthWatch(async token =>
         {
             var depth = 0L;
             foreach (var queue in queues)
             {
-                depth += redis is null
-                    ? await store.CountAsync(queue, token).ConfigureAwait(false)
-                    : await redis.ReadyCountAsync(queue, token).ConfigureAwait(false);
+                depth += await ready(queue, token).ConfigureAwait(false);
             }
             return depth;
         }, _time, _loggers.CreateLogger<QueueDepthWatch>());
