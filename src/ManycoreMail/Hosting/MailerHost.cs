@@ -236,6 +236,10 @@ internal sealed class MailerHost : IAsyncDisposable
             await StartRoleAsync(HourlyPurge.Role("schedule-purge", _scheduleLedger.PurgeAsync, "the schedule ledger", _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         var depthWatch = QueueDepthWatchFor(roles, _store);
+        if (depthWatch is not null)
+        {
+            await depthWatch.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
         if (roles.Contains(RoleNames.Receiver))
         {
             var inFlow = new InFlowGate(depthWatch, _options.Receiver!.InFlow, RoleNames.Receiver, "receiver", Metrics.ForRoles(RoleNames.Receiver), _loggers.CreateLogger<InFlowGate>(), _time);

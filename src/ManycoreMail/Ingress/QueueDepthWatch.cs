@@ -14,6 +14,8 @@ internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> r
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(50);
 
     private readonly List<Action<long>> _listeners = [];
+    /// <summary>Whether the last reading failed (one warning per outage). Readings never overlap.</summary>
+    private bool _unreadable;
     private long _depth;
     private TaskCompletionSource _nextReading = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -27,35 +29,15 @@ internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> r
     /// guarded: it is only read once the loop runs).</summary>
     public void OnReading(Action<long> listener) => _listeners.Add(listener);
 
+    /// <summary>Reads the depth every <see cref="Interval"/> until stopped.</summary>
     public async Task RunAsync(CancellationToken stopping)
     {
-        var unreadable = false;
         try
         {
             // Bounded by the stopping token: one reading per interval until the process stops.
             while (true)
             {
-                long depth;
-                try
-                {
-                    depth = await readDepth(stopping).ConfigureAwait(false);
-                    if (unreadable)
-                    {
-                        logger.LogInformation("The queue depth can be read again: {Depth} messages wait", depth);
-                        unreadable = false;
-                    }
-                }
-                catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
-                {
-                    // An unknown depth holds nobody: queueing the message says whether the store can take it.
-                    if (!unreadable)
-                    {
-                        logger.LogWarning("The queue depth cannot be read ({Error}); receivers take mail without flow control until it can", e.Message);
-                        unreadable = true;
-                    }
-                    depth = 0;
-                }
-                Publish(depth);
+                await ReadAsync(stopping).ConfigureAwait(false);
                 await Task.Delay(Interval, time, stopping).ConfigureAwait(false);
             }
         }
@@ -64,6 +46,33 @@ internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> r
             // Stopping releases whoever waits: the process is going, and their messages should be taken or refused now.
             Publish(0);
         }
+    }
+
+    /// <summary>One reading. Taken once before the receivers listen, so that a process started on a long backlog holds
+    /// its first messages too; then by <see cref="RunAsync"/>.</summary>
+    public async Task ReadAsync(CancellationToken cancellationToken)
+    {
+        long depth;
+        try
+        {
+            depth = await readDepth(cancellationToken).ConfigureAwait(false);
+            if (_unreadable)
+            {
+                logger.LogInformation("The queue depth can be read again: {Depth} messages wait", depth);
+                _unreadable = false;
+            }
+        }
+        catch (Exception e) when (e is QueueUnavailableException or QueueStoreException or ObjectDisposedException)
+        {
+            // An unknown depth holds nobody: queueing the message says whether the store can take it.
+            if (!_unreadable)
+            {
+                logger.LogWarning("The queue depth cannot be read ({Error}); receivers take mail without flow control until it can", e.Message);
+                _unreadable = true;
+            }
+            depth = 0;
+        }
+        Publish(depth);
     }
 
     private void Publish(long depth)
