@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using ManycoreMail.Hosting;
@@ -25,10 +24,8 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
     [Fact]
     public async Task A_held_DATA_is_answered_only_once_the_queues_drain_and_the_message_is_then_queued()
     {
-        using var redis = await RedisServer.StartAsync();
-        var config = await WriteConfigAsync(redis, "  in-flow-delay-seconds: 60\n");
-        await FillAsync(redis, Mark + 1);
-        await using var mailer = await RunningMailer.StartAsync(config, o => o, [RoleNames.Receiver], QueueBackend.Redis);
+        await using var backlog = await BackloggedAsync("  in-flow-delay-seconds: 60\n", Mark + 1, RoleNames.Receiver);
+        var (redis, config, mailer) = (backlog.Redis, backlog.Config, backlog.Mailer);
 
         using var client = await OpenTransactionAsync(config);
         await client.WriteAsync("DATA\r\n");
@@ -48,10 +45,8 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
     [Fact]
     public async Task A_held_BDAT_is_answered_once_the_queues_drain()
     {
-        using var redis = await RedisServer.StartAsync();
-        var config = await WriteConfigAsync(redis, "  in-flow-delay-seconds: 60\n");
-        await FillAsync(redis, Mark + 1);
-        await using var mailer = await RunningMailer.StartAsync(config, o => o, [RoleNames.Receiver], QueueBackend.Redis);
+        await using var backlog = await BackloggedAsync("  in-flow-delay-seconds: 60\n", Mark + 1, RoleNames.Receiver);
+        var (redis, config, mailer) = (backlog.Redis, backlog.Config, backlog.Mailer);
 
         using var client = await OpenTransactionAsync(config);
         var message = Encoding.Latin1.GetBytes(Messages.Simple(Messages.NewUuid(), "chunked@ok.test"));
@@ -68,10 +63,8 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
     [Fact]
     public async Task When_the_delay_runs_out_the_message_is_accepted_anyway()
     {
-        using var redis = await RedisServer.StartAsync();
-        var config = await WriteConfigAsync(redis, "  in-flow-delay-seconds: 5\n");
-        await FillAsync(redis, Mark + 1);
-        await using var mailer = await RunningMailer.StartAsync(config, o => o, [RoleNames.Receiver], QueueBackend.Redis);
+        await using var backlog = await BackloggedAsync("  in-flow-delay-seconds: 5\n", Mark + 1, RoleNames.Receiver);
+        var (redis, config, mailer) = (backlog.Redis, backlog.Config, backlog.Mailer);
 
         // Nobody drains: the queues stay above the mark, and the 5 s delay is all the message waits.
         var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(Messages.NewUuid(), "patient@ok.test"));
@@ -89,10 +82,8 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
     [Fact]
     public async Task A_zero_delay_turns_flow_control_off()
     {
-        using var redis = await RedisServer.StartAsync();
-        var config = await WriteConfigAsync(redis, "  in-flow-delay-seconds: 0\n");
-        await FillAsync(redis, Mark + 100);
-        await using var mailer = await RunningMailer.StartAsync(config, o => o, [RoleNames.Receiver, RoleNames.HttpReceiver], QueueBackend.Redis);
+        await using var backlog = await BackloggedAsync("  in-flow-delay-seconds: 0\n", Mark + 100, RoleNames.Receiver, RoleNames.HttpReceiver);
+        var (redis, config, mailer) = (backlog.Redis, backlog.Config, backlog.Mailer);
 
         // With the delay at 0 on both receivers, nothing reads the depth and nothing is held.
         var (code, output) = await Swaks.SendAsync(config.Receiver, Messages.Simple(Messages.NewUuid(), "smtp@ok.test"));
@@ -110,10 +101,8 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
     [Fact]
     public async Task The_HTTP_receiver_holds_a_request_until_the_queues_drain()
     {
-        using var redis = await RedisServer.StartAsync();
-        var config = await WriteConfigAsync(redis, "  in-flow-delay-seconds: 60\n");
-        await FillAsync(redis, Mark + 1);
-        await using var mailer = await RunningMailer.StartAsync(config, o => o, [RoleNames.HttpReceiver], QueueBackend.Redis);
+        await using var backlog = await BackloggedAsync("  in-flow-delay-seconds: 60\n", Mark + 1, RoleNames.HttpReceiver);
+        var (redis, config, mailer) = (backlog.Redis, backlog.Config, backlog.Mailer);
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(90) };
         var answer = PostAsync(http, config, Messages.Simple(Messages.NewUuid(), "api-held@ok.test"));
@@ -126,6 +115,33 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(1, await ReadyAsync(redis, Ingress));
         Assert.Equal(1, Metric(await mailer.MetricsAsync(), "httpreceiver_in_flow_delay_seconds_count"));
+    }
+
+    /// <summary>A Redis with <paramref name="backlog"/> messages waiting for a sender that does not run, and a mailer
+    /// running <paramref name="roles"/> on it.</summary>
+    private async Task<Backlogged> BackloggedAsync(string delayKey, int backlog, params string[] roles)
+    {
+        var redis = await RedisServer.StartAsync();
+        try
+        {
+            var config = await WriteConfigAsync(redis, delayKey);
+            await FillAsync(redis, backlog);
+            return new Backlogged(redis, config, await RunningMailer.StartAsync(config, o => o, roles, QueueBackend.Redis));
+        }
+        catch
+        {
+            redis.Dispose();
+            throw;
+        }
+    }
+
+    private sealed record Backlogged(RedisServer Redis, MailerConfig Config, RunningMailer Mailer) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Mailer.DisposeAsync();
+            Redis.Dispose();
+        }
     }
 
     /// <summary>The usual test configuration on <paramref name="redis"/>, with the mark at <see cref="Mark"/> and
@@ -168,9 +184,7 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
     /// <summary>A session from a trusted address up to its DATA (or BDAT).</summary>
     private static async Task<LineClient> OpenTransactionAsync(MailerConfig config)
     {
-        var tcp = new TcpClient();
-        await tcp.ConnectAsync(config.Receiver);
-        var client = new LineClient(tcp);
+        var client = await LineClient.ConnectAsync(config.Receiver);
         Assert.StartsWith("220 ", await client.ReadReplyAsync());
         await client.WriteAsync("EHLO client.test\r\n");
         Assert.StartsWith("250 ", await client.ReadReplyAsync());

@@ -13,6 +13,22 @@ internal sealed class LineClient(TcpClient tcp) : IDisposable
 
     public NetworkStream Stream => tcp.GetStream();
 
+    /// <summary>Connected to <paramref name="endPoint"/>, from <paramref name="from"/> when given.</summary>
+    public static async Task<LineClient> ConnectAsync(System.Net.IPEndPoint endPoint, System.Net.IPAddress? from = null)
+    {
+        var tcp = from is null ? new TcpClient() : new TcpClient(new System.Net.IPEndPoint(from, 0));
+        try
+        {
+            await tcp.ConnectAsync(endPoint);
+        }
+        catch
+        {
+            tcp.Dispose();
+            throw;
+        }
+        return new LineClient(tcp);
+    }
+
     public Task WriteAsync(string text) => Stream.WriteAsync(Encoding.Latin1.GetBytes(text)).AsTask();
 
     public async Task<string?> ReadLineAsync()

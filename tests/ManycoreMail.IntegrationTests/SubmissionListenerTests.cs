@@ -363,12 +363,7 @@ public sealed class SubmissionListenerTests : IDisposable
         return tls.RemoteCertificate is { } remote ? X509CertificateLoader.LoadCertificate(remote.GetRawCertData()).Thumbprint : null;
     }
 
-    private static async Task<LineClient> ConnectAsync(IPEndPoint endPoint, IPAddress? from = null)
-    {
-        var tcp = from is null ? new TcpClient() : new TcpClient(new IPEndPoint(from, 0));
-        await tcp.ConnectAsync(endPoint);
-        return new LineClient(tcp);
-    }
+    private static Task<LineClient> ConnectAsync(IPEndPoint endPoint, IPAddress? from = null) => LineClient.ConnectAsync(endPoint, from);
 
     private static async Task<bool> AcceptsConnectionsAsync(IPEndPoint endPoint)
     {
