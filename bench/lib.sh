@@ -66,8 +66,10 @@ bench_html_message() {
 # customer.yaml for `mailer run` in $work: receiver from 127.0.0.0/8 without AUTH, DKIM for sender.test with
 # $work/dkim.pem, the MX through dnsmasq, the spool in $work/mm-data; Prometheus on METRICS_PORT and queues on the
 # Redis at REDIS_PORT when given (0 or empty: none); SENDER_EXTRA is more of the sender section (indented YAML lines).
+# BENCH_RECEIVER_EXTRA (environment) is more of the receiver section, e.g. "  in-flow-delay-seconds: 0" for an A/B of a
+# receiver setting with one build.
 bench_config() {
-  local metrics="" redis="" sender_extra="${6:-}"
+  local metrics="" redis="" sender_extra="${6:-}" receiver_extra="${BENCH_RECEIVER_EXTRA:-}"
   [ -n "${4:-}" ] && [ "$4" != 0 ] && metrics="  prometheus: {inet-interface: 127.0.0.1, inet-port: $4}"
   # The first section with reliable-queue/redis names the server every role of the process uses; the receiver
   # and the transformer both carry it, as a split deployment would.
@@ -82,6 +84,7 @@ storage: {path: $work/mm-data}
 receiver:
   bind: {inet-interface: 127.0.0.1, inet-port: $1}
   trusted-networks: [127.0.0.0/8]
+$receiver_extra
 $metrics
 $redis
 transformer:

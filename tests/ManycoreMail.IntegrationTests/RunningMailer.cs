@@ -23,12 +23,13 @@ public sealed class RunningMailer : IAsyncDisposable
 
     /// <summary>Started from the files with <paramref name="adjust"/> applied to the options they load to (for what the
     /// files cannot say yet, or limits too large to reach in a test).</summary>
-    internal static async Task<RunningMailer> StartAsync(MailerConfig config, Func<MailerOptions, MailerOptions> adjust, IReadOnlyCollection<string>? roles = null)
+    internal static async Task<RunningMailer> StartAsync(MailerConfig config, Func<MailerOptions, MailerOptions> adjust, IReadOnlyCollection<string>? roles = null,
+        QueueBackend queue = QueueBackend.Embedded)
     {
         var files = ConfigLoader.Load(new ConfigSources(config.GlobalFile, config.CustomerFile));
         var loaded = files with { Options = adjust(files.Options) };
         var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole(o => o.SingleLine = true));
-        var host = new MailerHost(loaded.Options, loggers, TimeProvider.System);
+        var host = new MailerHost(loaded.Options, loggers, TimeProvider.System) { Queue = queue };
         try
         {
             await host.StartAsync(roles ?? MailerHost.ConfiguredRoles(loaded.Options), CancellationToken.None);

@@ -363,12 +363,7 @@ public sealed class SubmissionListenerTests : IDisposable
         return tls.RemoteCertificate is { } remote ? X509CertificateLoader.LoadCertificate(remote.GetRawCertData()).Thumbprint : null;
     }
 
-    private static async Task<LineClient> ConnectAsync(IPEndPoint endPoint, IPAddress? from = null)
-    {
-        var tcp = from is null ? new TcpClient() : new TcpClient(new IPEndPoint(from, 0));
-        await tcp.ConnectAsync(endPoint);
-        return new LineClient(tcp);
-    }
+    private static Task<LineClient> ConnectAsync(IPEndPoint endPoint, IPAddress? from = null) => LineClient.ConnectAsync(endPoint, from);
 
     private static async Task<bool> AcceptsConnectionsAsync(IPEndPoint endPoint)
     {
@@ -384,46 +379,4 @@ public sealed class SubmissionListenerTests : IDisposable
     }
 
     public void Dispose() => _world.Dispose();
-
-    /// <summary>Reads replies line by line; <see cref="ReadReplyAsync"/> returns a reply's last line.</summary>
-    private sealed class LineClient(TcpClient tcp) : IDisposable
-    {
-        private readonly StreamReader _reader = new(tcp.GetStream(), Encoding.Latin1, false, 1, leaveOpen: true);
-
-        public NetworkStream Stream => tcp.GetStream();
-
-        public Task WriteAsync(string text) => Stream.WriteAsync(Encoding.Latin1.GetBytes(text)).AsTask();
-
-        public async Task<string?> ReadLineAsync()
-        {
-            using var timeout = new CancellationTokenSource(Deadline);
-            try
-            {
-                return await _reader.ReadLineAsync(timeout.Token);
-            }
-            catch (IOException)
-            {
-                return null;
-            }
-        }
-
-        public async Task<string?> ReadReplyAsync()
-        {
-            // Bounded by the server: a reply ends at a line without a dash, or the connection closes.
-            while (true)
-            {
-                var line = await ReadLineAsync();
-                if (line is null || line.Length < 4 || line[3] != '-')
-                {
-                    return line;
-                }
-            }
-        }
-
-        public void Dispose()
-        {
-            _reader.Dispose();
-            tcp.Dispose();
-        }
-    }
 }

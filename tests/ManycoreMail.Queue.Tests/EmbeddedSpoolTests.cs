@@ -45,6 +45,25 @@ public sealed class EmbeddedSpoolTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_ready_count_leaves_out_leased_items_and_retries_not_yet_due()
+    {
+        var spool = await OpenAsync("spool");
+        for (var i = 0; i < 4; i++)
+        {
+            await spool.EnqueueAsync("q", Item($"m{i}"), CancellationToken.None);
+        }
+        var leased = await spool.LeaseAsync("q", 2, LongLease, CancellationToken.None);
+        await spool.CommitAsync(new QueueTransaction().Retry(leased[1], _time.GetUtcNow().AddMinutes(5)), CancellationToken.None);
+
+        Assert.Equal(4, await spool.CountAsync("q", CancellationToken.None));
+        Assert.Equal(2, await spool.ReadyCountAsync("q", CancellationToken.None));
+
+        // The retry falls due: ready again; the lease still holds its item.
+        _time.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(3, await spool.ReadyCountAsync("q", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_group_commit_never_exceeds_its_transaction_limit()
     {
         var spool = await OpenAsync("spool", o => o with { MaxBatchTransactions = 10 });

@@ -206,6 +206,47 @@ public sealed class ListenerHardeningTests
     }
 
     [Fact]
+    public async Task A_DATA_held_by_in_flow_control_gets_its_354_only_once_the_host_lets_it_in()
+    {
+        var inFlow = new ScriptedInFlow();
+        await using var server = TestServer.Start(TestServer.DefaultOptions with { InFlow = inFlow });
+        await using var client = await StartTransactionAsync(server);
+
+        var answer = client.CommandLastLineAsync("DATA");
+        await Eventually.TrueAsync(() => inFlow.Waiting == 1, Deadline, "the DATA to be held");
+        Assert.False(answer.IsCompleted, "DATA was answered while held");
+
+        inFlow.Open();
+        Assert.StartsWith("354", await answer);
+        await client.SendAsync("Subject: held\r\n\r\nhello\r\n.\r\n");
+        Assert.Equal("250 2.0.0 Queued", await client.ReadLineAsync());
+        Assert.Single(server.Handler.Messages);
+    }
+
+    [Fact]
+    public async Task A_first_BDAT_chunk_held_by_in_flow_control_is_read_once_the_host_lets_it_in()
+    {
+        var inFlow = new ScriptedInFlow();
+        await using var server = TestServer.Start(TestServer.DefaultOptions with { InFlow = inFlow });
+        await using var client = await StartTransactionAsync(server);
+        var first = "Subject: chunks\r\n\r\n";
+        var last = "hello\r\n";
+
+        await client.SendAsync($"BDAT {first.Length}\r\n{first}");
+        var answer = client.ReadReplyAsync();
+        await Eventually.TrueAsync(() => inFlow.Waiting == 1, Deadline, "the first chunk to be held");
+        Assert.False(answer.IsCompleted, "the first chunk was answered while held");
+
+        inFlow.Open();
+        Assert.StartsWith("250", Assert.Single(await answer));
+        // Later chunks of the transaction are not held again.
+        await client.SendAsync($"BDAT {last.Length} LAST\r\n{last}");
+        Assert.Equal("250 2.0.0 Queued", Assert.Single(await client.ReadReplyAsync()));
+        Assert.Equal(1, inFlow.Waiting);
+        Assert.Equal(first + last, Encoding.ASCII.GetString(Assert.Single(server.Handler.Messages).Body));
+    }
+
+    [Fact]
     public async Task A_throttled_client_gets_454_without_its_credentials_being_checked()
     {
         var throttle = new ScriptedThrottle();
@@ -250,6 +291,23 @@ public sealed class ListenerHardeningTests
     }
 
     private static string Plain(string user, string password) => Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{user}\0{password}"));
+
+    /// <summary>Holds every message until <see cref="Open"/>.</summary>
+    private sealed class ScriptedInFlow : IInFlowControl
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _waiting;
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public void Open() => _open.TrySetResult();
+
+        public ValueTask WaitAsync(CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _waiting);
+            return new ValueTask(_open.Task.WaitAsync(cancellationToken));
+        }
+    }
 
     private sealed class ScriptedThrottle : IAuthenticationThrottle
     {

@@ -94,4 +94,30 @@ public sealed class ListenerConfigTests
         Assert.Contains("c.yaml: receiver/max-receiving-megabytes: 5 MB cannot hold one message of max-message-size", error.Problems);
         Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: httpreceiver/max-receiving-megabytes: 0 is out of range", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void In_flow_keys_are_read_for_each_receiver_with_their_defaults()
+    {
+        var defaults = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer(""), "g.yaml", "c.yaml").Options;
+        var loaded = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer("  in-flow-delay-seconds: 0", httpKeys: "  in-flow-delay-seconds: 3\n  in-flow-queue-depth: 50"),
+            "g.yaml", "c.yaml").Options;
+
+        Assert.Equal(InFlowSettings.Default, defaults.Receiver!.InFlow);
+        Assert.Equal(InFlowSettings.Default, defaults.HttpReceiver!.InFlow);
+        Assert.True(defaults.Receiver.InFlow.Enabled);
+        Assert.False(loaded.Receiver!.InFlow.Enabled);
+        Assert.Equal(InFlowSettings.DefaultQueueDepth, loaded.Receiver.InFlow.QueueDepth);
+        Assert.Equal(new InFlowSettings(TimeSpan.FromSeconds(3), 50), loaded.HttpReceiver!.InFlow);
+    }
+
+    [Fact]
+    public void Bad_in_flow_keys_are_refused_naming_file_and_key()
+    {
+        var error = Refused(Customer("  in-flow-delay-seconds: -1\n  in-flow-queue-depth: 0", httpKeys: "  in-flow-delay-seconds: 1.5\n  in-flow-queue-depth: many"));
+
+        Assert.Contains("c.yaml: receiver/in-flow-delay-seconds: -1 is out of range (0..60)", error.Problems);
+        Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: receiver/in-flow-queue-depth: 0 is out of range", StringComparison.Ordinal));
+        Assert.Contains("c.yaml: httpreceiver/in-flow-delay-seconds: '1.5' is not a whole number", error.Problems);
+        Assert.Contains("c.yaml: httpreceiver/in-flow-queue-depth: 'many' is not a whole number", error.Problems);
+    }
 }

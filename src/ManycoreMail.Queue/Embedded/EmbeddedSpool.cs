@@ -217,6 +217,16 @@ public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
         return rental.Reader.Count(queue);
     }
 
+    /// <summary>Items a worker could lease now: due, and not leased. Retries waiting for their time and items being
+    /// worked on are not counted (<see cref="CountAsync"/> counts every item).</summary>
+    public async ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken)
+    {
+        WriteWork.ValidateQueueName(queue);
+        ThrowIfDisposed();
+        using var rental = await _readers.RentAsync(cancellationToken).ConfigureAwait(false);
+        return rental.Reader.ReadyCount(queue, _time.GetUtcNow().ToUnixTimeMilliseconds());
+    }
+
     public async ValueTask<IReadOnlyList<DeadLetteredItem>> ReadDeadLettersAsync(string queue, int max, CancellationToken cancellationToken)
     {
         WriteWork.ValidateQueueName(queue);

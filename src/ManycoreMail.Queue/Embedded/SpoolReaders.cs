@@ -88,6 +88,10 @@ internal sealed class SpoolReader : IDisposable
     private readonly SqliteConnection _connection;
     private readonly SpoolStatement _count;
     private readonly int _countQueue;
+    // Asked by the receivers' flow control every 50 ms: the (queue, not_before) index answers it without a row read.
+    private readonly SpoolStatement _readyCount;
+    private readonly int _readyQueue;
+    private readonly int _readyNow;
     // Asked each time a role finds its queue empty and waits: under a steady flow, about once per lease.
     private readonly SpoolStatement _earliestDue;
     private readonly int _earliestQueue;
@@ -106,6 +110,9 @@ internal sealed class SpoolReader : IDisposable
         _connection = connection;
         _count = new SpoolStatement(connection, "SELECT count(*) FROM items WHERE queue = $queue");
         _countQueue = _count.Parameter("$queue");
+        _readyCount = new SpoolStatement(connection, "SELECT count(*) FROM items WHERE queue = $queue AND not_before <= $now");
+        _readyQueue = _readyCount.Parameter("$queue");
+        _readyNow = _readyCount.Parameter("$now");
         _earliestDue = new SpoolStatement(connection, "SELECT min(not_before) FROM items WHERE queue = $queue");
         _earliestQueue = _earliestDue.Parameter("$queue");
         Check(raw.sqlite3_prepare_v3(connection.Handle, """
@@ -125,6 +132,12 @@ internal sealed class SpoolReader : IDisposable
     public long Count(string queue)
     {
         return _count.Bind(_countQueue, queue).ScalarInt64() ?? 0;
+    }
+
+    /// <summary>Items due at <paramref name="nowMs"/> and not leased (a lease moves not_before to its expiry).</summary>
+    public long ReadyCount(string queue, long nowMs)
+    {
+        return _readyCount.Bind(_readyQueue, queue).Bind(_readyNow, nowMs).ScalarInt64() ?? 0;
     }
 
     /// <summary>The soonest due time (unix ms) on the queue, counting lease expiries; null when empty.</summary>
@@ -230,6 +243,7 @@ internal sealed class SpoolReader : IDisposable
     public void Dispose()
     {
         _count.Dispose();
+        _readyCount.Dispose();
         _earliestDue.Dispose();
         _body.Dispose(); // sqlite3_finalize, before the connection closes
         _begin.Dispose();

@@ -74,6 +74,10 @@ public sealed record SmtpServerOptions
     /// is dropped and refused the same way.</summary>
     public long MaxReceivingBytes { get; init; } = 256L * 1024 * 1024;
 
+    /// <summary>Holds each new message before its content is read (before the 354 to DATA, before the first BDAT chunk
+    /// is read) while the host wants arrivals slowed; null: never held.</summary>
+    public IInFlowControl? InFlow { get; init; }
+
     /// <summary>Counts failed AUTH per client across sessions and refuses (454 4.7.0) clients with too many.</summary>
     public IAuthenticationThrottle? AuthThrottle { get; init; }
 

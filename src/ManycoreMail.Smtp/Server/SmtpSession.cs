@@ -104,6 +104,8 @@ internal sealed class SmtpSession : IAsyncDisposable
         RcptTo,
         Authenticate,
         Message,
+        /// <summary>DATA, or a transaction's first BDAT, waiting for <see cref="SmtpServerOptions.InFlow"/>.</summary>
+        Admit,
     }
 
     /// <summary>Which limit a read may run into first.</summary>
@@ -126,7 +128,11 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     /// <summary>Work for the handler that a synchronous (span-based) parse step hands to the async loop.</summary>
     private readonly record struct Pending(
-        PendingKind Kind, string First = "", string Second = "", SmtpMailParameters? Mail = null, SmtpRecipient? Recipient = null);
+        PendingKind Kind, string First = "", string Second = "", SmtpMailParameters? Mail = null, SmtpRecipient? Recipient = null,
+        BdatCommand? Chunk = null);
+
+    /// <summary>A BDAT command whose content is not read yet.</summary>
+    private readonly record struct BdatCommand(long Size, bool Last);
 
     public SmtpSession(Stream transport, IPEndPoint remote, IPEndPoint local, SmtpServerOptions options, ISmtpHandler handler,
         ILogger logger, SessionLimiter? limiter, CancellationToken stopping, CancellationToken aborted, MemoryBudget? receiving = null)
@@ -596,8 +602,8 @@ internal sealed class SmtpSession : IAsyncDisposable
         {
             if (Ascii.EqualsIgnoreCase(verb, "MAIL"u8)) return Mail(args, out pending);
             if (Ascii.EqualsIgnoreCase(verb, "RCPT"u8)) return Rcpt(args, out pending);
-            if (Ascii.EqualsIgnoreCase(verb, "DATA"u8)) return Data(args);
-            if (Ascii.EqualsIgnoreCase(verb, "BDAT"u8) && _options.Chunking) return Bdat(args);
+            if (Ascii.EqualsIgnoreCase(verb, "DATA"u8)) return Data(args, out pending);
+            if (Ascii.EqualsIgnoreCase(verb, "BDAT"u8) && _options.Chunking) return Bdat(args, out pending);
             if (Ascii.EqualsIgnoreCase(verb, "EHLO"u8)) return Hello(args, extended: true);
             if (Ascii.EqualsIgnoreCase(verb, "HELO"u8)) return Hello(args, extended: false);
             if (Ascii.EqualsIgnoreCase(verb, "RSET"u8)) return Reset(args);
@@ -765,8 +771,9 @@ internal sealed class SmtpSession : IAsyncDisposable
         return Next.Continue;
     }
 
-    private Next Data(ReadOnlySpan<byte> args)
+    private Next Data(ReadOnlySpan<byte> args, out Pending pending)
     {
+        pending = default;
         if (_reversePath is null)
         {
             return Error("503 5.5.1 Need MAIL command\r\n"u8);
@@ -789,6 +796,18 @@ internal sealed class SmtpSession : IAsyncDisposable
             return Error("501 5.5.4 Syntax: DATA\r\n"u8);
         }
 
+        if (_options.InFlow is not null)
+        {
+            pending = new Pending(PendingKind.Admit);
+            return Next.Continue;
+        }
+
+        return BeginData();
+    }
+
+    /// <summary>The rest of DATA once the message may come in: the 354, or 452 when memory is short.</summary>
+    private Next BeginData()
+    {
         if (!HasRoomToReceive())
         {
             return Reply("452 4.3.1 Insufficient system storage, try again later\r\n"u8);
@@ -801,8 +820,9 @@ internal sealed class SmtpSession : IAsyncDisposable
     }
 
     /// <summary>RFC 3030: "BDAT" SP chunk-size [SP "LAST"]. The reply comes once the chunk's octets are read.</summary>
-    private Next Bdat(ReadOnlySpan<byte> args)
+    private Next Bdat(ReadOnlySpan<byte> args, out Pending pending)
     {
+        pending = default;
         if (!BdatChunks.TryParse(args, out var size, out var last))
         {
             // Without a size we cannot know where the chunk ends: what follows is read as commands, which
@@ -811,6 +831,19 @@ internal sealed class SmtpSession : IAsyncDisposable
         }
 
         var refusal = BdatChunks.RefusalFor(_reversePath is not null, _recipients.Count, _recipientAttempted);
+        if (refusal == ChunkRefusal.None && !_chunks.Chunking && _options.InFlow is not null)
+        {
+            // The chunk's octets stay unread (in the socket) until the message may come in.
+            pending = new Pending(PendingKind.Admit, Chunk: new BdatCommand(size, last));
+            return Next.Continue;
+        }
+
+        return BeginChunk(size, last, refusal);
+    }
+
+    /// <summary>Starts reading a chunk's octets; the first chunk of a transaction starts the body if memory allows.</summary>
+    private Next BeginChunk(long size, bool last, ChunkRefusal refusal)
+    {
         if (refusal == ChunkRefusal.None && !_chunks.Chunking)
         {
             if (!HasRoomToReceive())
@@ -1015,6 +1048,9 @@ internal sealed class SmtpSession : IAsyncDisposable
 
             case PendingKind.Authenticate:
                 return await AuthenticateAsync(pending.First, pending.Second).ConfigureAwait(false);
+            case PendingKind.Admit:
+                await _options.InFlow!.WaitAsync(_aborted).ConfigureAwait(false);
+                return pending.Chunk is { } chunk ? BeginChunk(chunk.Size, chunk.Last, ChunkRefusal.None) : BeginData();
             default:
                 return Next.Continue;
         }

@@ -127,6 +127,7 @@ internal static partial class ConfigLoader
         var maxSize = section.Int("max-message-size", min: 1024);
         var receiving = ReadReceivingBytes(section, maxSize);
         var maxHeaderRecipients = section.Int("max-header-recipients", min: 1);
+        var inFlow = ReadInFlow(section);
         var address = ResolveBindAddress(bind, "inet-interface", host);
         if (address is null || port is null || metricsPort is null)
         {
@@ -144,7 +145,18 @@ internal static partial class ConfigLoader
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
             MaxReceivingBytes = receiving,
             MaxHeaderRecipients = maxHeaderRecipients ?? Ingress.HeaderRecipientLimit.Default,
+            InFlow = inFlow,
         };
+    }
+
+    /// <summary>A receiver's flow control (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>).</summary>
+    private static InFlowSettings ReadInFlow(YamlSection section)
+    {
+        var defaults = InFlowSettings.Default;
+        // Postfix caps in_flow_delay at 10 s; a minute still leaves every SMTP and HTTP client timeout far behind.
+        var delay = section.Int("in-flow-delay-seconds", min: 0, max: 60);
+        var depth = section.Int("in-flow-queue-depth", min: 1);
+        return new InFlowSettings(delay is { } seconds ? TimeSpan.FromSeconds(seconds) : defaults.Delay, depth ?? defaults.QueueDepth);
     }
 
     private static ReceiverOptions? ReadReceiver(YamlSection section, ConfigSources sources, List<MetricsBind> metrics)
@@ -162,6 +174,7 @@ internal static partial class ConfigLoader
         var maxSize = section.Int("max-message-size", min: 1024);
         var maxHeaderRecipients = section.Int("max-header-recipients", min: 1);
         var listener = ReadSmtpListener(section, maxSize);
+        var inFlow = ReadInFlow(section);
         var cert = sources.TlsCertFile ?? section.Section("tls").String("cert-file");
         var key = sources.TlsKeyFile ?? section.Section("tls").String("key-file");
         if ((cert is null) != (key is null))
@@ -189,6 +202,7 @@ internal static partial class ConfigLoader
             MaxMessageSize = maxSize ?? 32 * 1024 * 1024,
             MaxHeaderRecipients = maxHeaderRecipients ?? Ingress.HeaderRecipientLimit.Default,
             Listener = listener,
+            InFlow = inFlow,
         };
     }
 

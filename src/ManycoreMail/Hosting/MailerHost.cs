@@ -235,11 +235,18 @@ internal sealed class MailerHost : IAsyncDisposable
                 _loggers.CreateLogger<SchedulerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
             await StartRoleAsync(HourlyPurge.Role("schedule-purge", _scheduleLedger.PurgeAsync, "the schedule ledger", _logger, _time), cancellationToken).ConfigureAwait(false);
         }
+        var depthWatch = QueueDepthWatchFor(roles, _store);
+        if (depthWatch is not null)
+        {
+            await depthWatch.ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
         if (roles.Contains(RoleNames.Receiver))
         {
+            var inFlow = new InFlowGate(depthWatch, _options.Receiver!.InFlow, RoleNames.Receiver, "receiver", Metrics.ForRoles(RoleNames.Receiver), _loggers.CreateLogger<InFlowGate>(), _time);
             var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics.ForRoles(RoleNames.Receiver), _loggers.CreateLogger<SubmissionHandler>(),
                 _options.Receiver.MaxHeaderRecipients, _time);
-            await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle, _loggers), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle,
+                _options.Receiver.InFlow.Enabled ? inFlow : null, _loggers), cancellationToken).ConfigureAwait(false);
         }
         var api = roles.Contains(RoleNames.HttpReceiver) ? _options.HttpReceiver : null;
         // A process running every configured role serves metrics on every configured bind; one running a
@@ -251,7 +258,8 @@ internal sealed class MailerHost : IAsyncDisposable
             .ToArray();
         // Both sending endpoints hold bodies in memory: one budget keeps them together within the configured receiving memory.
         var receiving = api is null ? null : new Smtp.Server.MemoryBudget(api.MaxReceivingBytes);
-        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle, receiving!, _time);
+        var apiInFlow = api is null ? null : new InFlowGate(depthWatch, api.InFlow, RoleNames.HttpReceiver, "httpreceiver", Metrics.ForRoles(RoleNames.HttpReceiver), _loggers.CreateLogger<InFlowGate>(), _time);
+        var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle, receiving!, apiInFlow!, _time);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);
         var templatesApi = api is null ? null : new TemplatesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _templates, new Templates.TemplateRenderer());
@@ -261,8 +269,13 @@ internal sealed class MailerHost : IAsyncDisposable
             await StartRoleAsync(IdempotencyStores.PurgeRole(_idempotency, _logger, _time), cancellationToken).ConfigureAwait(false);
         }
         var messagesApi = api is null ? null : new MessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), SendComposer, new SendRequestParser(), new SendRequestLimits(),
-            ingress, _idempotency!, receiving!, _time, _loggers.CreateLogger<MessagesEndpoint>());
+            ingress, _idempotency!, receiving!, apiInFlow!, _time, _loggers.CreateLogger<MessagesEndpoint>());
         var scheduledApi = api is null ? null : new ScheduledMessagesEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), _scheduleLedger, events, _time);
+        if (depthWatch is not null)
+        {
+            // Once every gate has registered with it: until its first reading (0) nobody is held.
+            await StartRoleAsync(new BackgroundLoop("queue-depth-watch", depthWatch.RunAsync, _logger, _time), cancellationToken).ConfigureAwait(false);
+        }
         var tracker = roles.Contains(RoleNames.Tracker) ? TrackerRole.Create(_options.Tracking!, _options.Suppression, events, Suppressions, Metrics.ForRoles(RoleNames.Tracker), _time, _loggers) : null;
         // A process with nothing to serve (a lone sender without a prometheus bind) opens no port: Kestrel
         // given no endpoint would take localhost:5000, and a second such process would fail to start.
@@ -368,6 +381,36 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         await role.StartAsync(cancellationToken).ConfigureAwait(false);
         _started.Add(role);
+    }
+
+    /// <summary>The one reading of the queue depth the receivers' flow control looks at, when a receiver here has it on;
+    /// null otherwise. The depth is what waits behind the receivers: the transformer's input queues and the sender's. On
+    /// Redis the ready items only (LLEN), as the queue gauges: what is leased is being worked on, and retries wait for their
+    /// time anyway; likewise on the embedded spool (due and not leased).</summary>
+    private QueueDepthWatch? QueueDepthWatchFor(IReadOnlyCollection<string> roles, IQueueStore store)
+    {
+        var wanted = (roles.Contains(RoleNames.Receiver) && _options.Receiver!.InFlow.Enabled)
+            || (roles.Contains(RoleNames.HttpReceiver) && _options.HttpReceiver!.InFlow.Enabled);
+        if (!wanted)
+        {
+            return null;
+        }
+        Func<string, CancellationToken, ValueTask<long>> ready = store switch
+        {
+            RedisWorkerStore redis => redis.Inner.ReadyCountAsync,
+            LeaseKeepingStore { Inner: EmbeddedSpool spool } => spool.ReadyCountAsync,
+            _ => store.CountAsync,
+        };
+        var queues = new[] { _options.Queues.Primary, _options.Queues.Default, _options.Queues.Outbound }.Distinct(StringComparer.Ordinal).ToArray();
+        return new QueueDepthWatch(async token =>
+        {
+            var depth = 0L;
+            foreach (var queue in queues)
+            {
+                depth += await ready(queue, token).ConfigureAwait(false);
+            }
+            return depth;
+        }, _time, _loggers.CreateLogger<QueueDepthWatch>());
     }
 
     /// <summary>Suspensions, bounces and adaptive actions in a store that outlives the process (and, on Redis, is the

@@ -14,8 +14,9 @@ namespace ManycoreMail.Roles.HttpReceiver;
 /// </summary>
 /// <param name="receiving">The memory of bodies being received, shared with the API's other sending endpoint so that
 /// together they stay within <c>httpreceiver</c>'s receiving memory.</param>
+/// <param name="inFlow">Holds a request before its body is read while the queues behind the receiver are long.</param>
 internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue queue, IAuthenticationThrottle throttle, MemoryBudget receiving,
-    TimeProvider? time = null)
+    IInFlowControl inFlow, TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     /// <summary>What a client told to come back for want of memory should wait: bodies in progress finish in seconds.</summary>
@@ -36,6 +37,8 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
             return Problem(StatusCodes.Status400BadRequest, "Bad Request",
                 $"incorrect content type '{request.ContentType}', expected 'application/octet-stream'");
         }
+        // Before any memory is taken: a held request costs nothing but its connection.
+        await inFlow.WaitAsync(context.RequestAborted).ConfigureAwait(false);
         // The body's memory is taken before a byte of it is read and held until it is queued or dropped. Without
         // a Content-Length the body may be as large as any message.
         var reserved = Math.Min(request.ContentLength ?? options.MaxMessageSize, options.MaxMessageSize);

@@ -30,6 +30,7 @@ internal sealed class MessagesEndpoint(
     IngressQueue queue,
     IIdempotencyStore idempotency,
     MemoryBudget composing,
+    IInFlowControl inFlow,
     TimeProvider time,
     ILogger<MessagesEndpoint> logger)
 {
@@ -73,6 +74,8 @@ internal sealed class MessagesEndpoint(
         {
             return ApiProblem.Of(StatusCodes.Status415UnsupportedMediaType, "Content-Type", $"'{context.Request.ContentType}' is not application/json");
         }
+        // Before any memory is taken: a held request costs nothing but its connection.
+        await inFlow.WaitAsync(context.RequestAborted).ConfigureAwait(false);
         var (body, unread) = await ReadBodyAsync(context).ConfigureAwait(false);
         if (body is null)
         {
