@@ -113,8 +113,7 @@ internal sealed class RedisConnection : IAsyncDisposable
             {
                 return Task.FromException<RespValue>(Broken(fault));
             }
-            Queue(request);
-            _pending.Enqueue(reply);
+            Queue(request, reply);
         }
         return reply.Task;
     }
@@ -141,8 +140,7 @@ internal sealed class RedisConnection : IAsyncDisposable
             for (var i = 0; i < requests.Length; i++)
             {
                 var reply = new TaskCompletionSource<RespValue>(TaskCreationOptions.RunContinuationsAsynchronously);
-                Queue(requests[i]);
-                _pending.Enqueue(reply);
+                Queue(requests[i], reply);
                 replies[i] = reply.Task;
             }
         }
@@ -173,11 +171,14 @@ internal sealed class RedisConnection : IAsyncDisposable
         await _input.CompleteAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Hands the request to the write loop; called under the write lock, with no fault set. The slot is
-    /// queued right after, under the same lock, and a reply needs the frame written, so it never precedes its slot.</summary>
-    private void Queue(RespRequest request)
+    /// <summary>Queues the reply slot, then hands the request to the write loop; called under the write lock, with no
+    /// fault set. The slot goes first: the write loop may send the frame and the read loop decode its reply before
+    /// this method returns, and a reply with no slot waiting would break the connection.</summary>
+    private void Queue(RespRequest request, TaskCompletionSource<RespValue> reply)
     {
+        // Before the slot: a disposed request throws here and leaves nothing behind.
         request.Retain();
+        _pending.Enqueue(reply);
         if (!_outgoing.Writer.TryWrite(request))
         {
             // Only a completed channel refuses, and completion follows the fault that was checked under this lock.
