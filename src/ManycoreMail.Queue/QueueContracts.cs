@@ -163,6 +163,8 @@ public abstract record QueueOperation
 /// <summary>
 /// Durable named queues. Implementations: the embedded spool and (later) Redis. Both pass the same
 /// contract test suite. Every method is safe to call concurrently.
+/// A store reads an item's body only until <see cref="EnqueueAsync"/> or <see cref="CommitAsync"/> returns (or
+/// throws): it never keeps the caller's memory, so a caller may queue from a pooled buffer and reuse it at once.
 /// </summary>
 public interface IQueueStore : IAsyncDisposable
 {

@@ -67,6 +67,40 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_callers_buffer_may_be_overwritten_once_enqueue_or_commit_returns()
+    {
+        var queue = NewQueue();
+        var buffer = new byte[100 * 1024];
+        var expected = new byte[2][];
+        for (var i = 0; i < 2; i++)
+        {
+            Random.Shared.NextBytes(buffer);
+            expected[i] = buffer.ToArray();
+            var item = new QueueItem(new MessageEnvelope { Uuid = $"reuse-{i}" }, buffer);
+            if (i == 0)
+            {
+                await Store.EnqueueAsync(queue, item, CancellationToken.None);
+            }
+            else
+            {
+                var transaction = new QueueTransaction();
+                transaction.Enqueue(queue, item);
+                await Store.CommitAsync(transaction, CancellationToken.None);
+            }
+            // What a pooled buffer's next user would do.
+            buffer.AsSpan().Fill(0xEE);
+        }
+
+        var leased = await Store.LeaseAsync(queue, 10, TimeSpan.FromMinutes(1), CancellationToken.None);
+
+        Assert.Equal(2, leased.Count);
+        foreach (var item in leased)
+        {
+            Assert.Equal(expected[item.Envelope.Uuid == "reuse-0" ? 0 : 1], item.Body.ToArray());
+        }
+    }
+
+    [Fact]
     public async Task Empty_envelope_and_empty_body_round_trip()
     {
         var queue = NewQueue();

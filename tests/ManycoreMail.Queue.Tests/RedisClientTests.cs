@@ -273,5 +273,36 @@ public sealed class RedisClientTests(RedisServerFixture redis) : IClassFixture<R
         }
     }
 
+    [Fact]
+    public async Task Requests_disposed_and_their_pool_buffers_reused_right_after_sending_still_send_their_own_bytes()
+    {
+        await using var client = new RedisClient(redis.ClientOptions with { SharedConnections = 1 });
+        await client.ConnectAsync(CancellationToken.None);
+        var prefix = Key();
+        // Large values are written from the request's own pooled buffer, small ones are gathered: both kinds,
+        // interleaved, with every request disposed and pool buffers of its size scribbled over before the write.
+        var values = Enumerable.Range(0, 120)
+            .Select(i => Enumerable.Range(0, i % 3 == 0 ? 100 * 1024 + i : 40 + i).Select(b => (byte)(b * 7 + i)).ToArray())
+            .ToArray();
+
+        var sets = new Task<RespValue>[values.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            var request = RespRequest.Create(3, values[i].Length + 64).Add("SET"u8).Add($"{prefix}:{i}").Add(values[i]);
+            sets[i] = client.ExecuteAsync(request, CancellationToken.None);
+            request.Dispose();
+            var reused = System.Buffers.ArrayPool<byte>.Shared.Rent(values[i].Length + 64);
+            reused.AsSpan().Fill(0xEE);
+            System.Buffers.ArrayPool<byte>.Shared.Return(reused);
+        }
+        await Task.WhenAll(sets).WaitAsync(Deadline);
+
+        for (var i = 0; i < values.Length; i++)
+        {
+            using var get = RespRequest.Create(2).Add("GET"u8).Add($"{prefix}:{i}");
+            Assert.Equal(values[i], (await client.ExecuteAsync(get, CancellationToken.None)).Memory.ToArray());
+        }
+    }
+
     private static string Key() => "test:" + Guid.NewGuid().ToString("N");
 }

@@ -7,6 +7,21 @@ namespace ManycoreMail.Queue.Tests;
 public sealed class RedisRespCodecTests
 {
     [Fact]
+    public void A_request_keeps_its_frame_while_a_send_holds_it_even_after_dispose()
+    {
+        var request = RespRequest.Create(2).Add("ECHO"u8).Add("kept"u8);
+        var expected = request.Frame.ToArray();
+
+        request.Retain();
+        request.Dispose();
+        Assert.Equal(expected, request.FrameMemory.ToArray());
+        Assert.Throws<ObjectDisposedException>(request.Retain);
+
+        request.Release();
+        Assert.True(request.Frame.IsEmpty);
+    }
+
+    [Fact]
     public void Request_is_an_array_of_bulk_strings()
     {
         using var request = RespRequest.Create(4).Add("SET"u8).Add("kéy").Add(-42).Add("a\r\nb"u8, "c"u8);

@@ -3,14 +3,16 @@ using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net.Security;
 using System.Net.Sockets;
+using System.Threading.Channels;
 
 namespace ManycoreMail.Queue.Redis;
 
 /// <summary>
-/// One TCP (or TLS) connection. Any number of callers may send at once: each writes its frame into one
-/// outgoing pipe and queues its reply slot in the same critical section, so the order of slots is the
-/// order of frames on the wire. One loop copies the pipe to the socket (everything written while the
-/// previous write was in progress goes out together: batching under load comes by itself), another
+/// One TCP (or TLS) connection. Any number of callers may send at once: each queues its request and its
+/// reply slot in the same critical section, so the order of slots is the order of frames on the wire.
+/// One loop writes the queued requests to the socket: small frames are gathered into one staging buffer
+/// (everything queued while the previous write was in progress goes out together: batching under load
+/// comes by itself), large ones (bodies) are written from the request's own buffer, never copied. Another
 /// decodes replies and completes the slots in order. A slot whose caller gave up is still completed,
 /// which is what keeps every later reply matched to its request.
 /// </summary>
@@ -18,7 +20,13 @@ internal sealed class RedisConnection : IAsyncDisposable
 {
     private readonly Stream _stream;
     private readonly PipeReader _input;
-    private readonly Pipe _outgoing = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    // Frames from this size up skip the staging buffer: copying a body once more costs more than a write call.
+    private const int DirectWriteSize = 8 * 1024;
+    private const int StagingSize = 64 * 1024;
+
+    // Each request in it holds a reference (RespRequest.Retain) that the write loop releases once it is written.
+    private readonly Channel<RespRequest> _outgoing = Channel.CreateUnbounded<RespRequest>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
     private readonly Lock _writeLock = new();
     private readonly ConcurrentQueue<TaskCompletionSource<RespValue>> _pending = new();
     // Keeps what it decoded of an unfinished reply, so the pipe never hands the same bytes over twice.
@@ -91,7 +99,7 @@ internal sealed class RedisConnection : IAsyncDisposable
     }
 
     /// <summary>Queues <paramref name="request"/> for the wire; the task completes with its reply (error replies
-    /// included, as values). The frame is copied, so the request may be disposed at once.</summary>
+    /// included, as values). The request holds its buffer until it is written, so it may be disposed at once.</summary>
     public Task<RespValue> Send(RespRequest request)
     {
         if (!request.IsComplete)
@@ -105,11 +113,7 @@ internal sealed class RedisConnection : IAsyncDisposable
             {
                 return Task.FromException<RespValue>(Broken(fault));
             }
-            _outgoing.Writer.Write(request.Frame);
-            _pending.Enqueue(reply);
-            // With no pause threshold an in-memory flush completes at once; it only publishes the bytes to the
-            // write loop, after the slot is queued, so a reply can never arrive before its slot.
-            _ = _outgoing.Writer.FlushAsync();
+            Queue(request, reply);
         }
         return reply.Task;
     }
@@ -136,11 +140,9 @@ internal sealed class RedisConnection : IAsyncDisposable
             for (var i = 0; i < requests.Length; i++)
             {
                 var reply = new TaskCompletionSource<RespValue>(TaskCreationOptions.RunContinuationsAsynchronously);
-                _outgoing.Writer.Write(requests[i].Frame);
-                _pending.Enqueue(reply);
+                Queue(requests[i], reply);
                 replies[i] = reply.Task;
             }
-            _ = _outgoing.Writer.FlushAsync();
         }
         return replies;
     }
@@ -156,7 +158,7 @@ internal sealed class RedisConnection : IAsyncDisposable
             }
             Volatile.Write(ref _fault, reason);
         }
-        _outgoing.Writer.Complete();
+        _outgoing.Writer.TryComplete();
         // Closing the stream ends both loops even when the peer is silent.
         _stream.Dispose();
         FailPending(reason);
@@ -167,7 +169,22 @@ internal sealed class RedisConnection : IAsyncDisposable
         Abort(new ObjectDisposedException(nameof(RedisConnection)));
         await Task.WhenAll(_readLoop, _writeLoop).ConfigureAwait(false);
         await _input.CompleteAsync().ConfigureAwait(false);
-        await _outgoing.Reader.CompleteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Queues the reply slot, then hands the request to the write loop; called under the write lock, with no
+    /// fault set. The slot goes first: the write loop may send the frame and the read loop decode its reply before
+    /// this method returns, and a reply with no slot waiting would break the connection.</summary>
+    private void Queue(RespRequest request, TaskCompletionSource<RespValue> reply)
+    {
+        // Before the slot: a disposed request throws here and leaves nothing behind.
+        request.Retain();
+        _pending.Enqueue(reply);
+        if (!_outgoing.Writer.TryWrite(request))
+        {
+            // Only a completed channel refuses, and completion follows the fault that was checked under this lock.
+            request.Release();
+            throw new InvalidOperationException("The connection's outgoing queue is closed.");
+        }
     }
 
     private void Start()
@@ -283,30 +300,58 @@ internal sealed class RedisConnection : IAsyncDisposable
 
     private async Task WriteLoopAsync()
     {
+        var reader = _outgoing.Reader;
+        var staging = ArrayPool<byte>.Shared.Rent(StagingSize);
+        var staged = 0;
+        RespRequest? current = null;
         try
         {
-            while (true)
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
             {
-                var result = await _outgoing.Reader.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                foreach (var segment in buffer)
+                while (reader.TryRead(out current))
                 {
-                    await _stream.WriteAsync(segment).ConfigureAwait(false);
+                    var frame = current.FrameMemory;
+                    if (frame.Length >= DirectWriteSize || frame.Length > staging.Length - staged)
+                    {
+                        if (staged > 0)
+                        {
+                            await _stream.WriteAsync(staging.AsMemory(0, staged)).ConfigureAwait(false);
+                            staged = 0;
+                        }
+                    }
+                    if (frame.Length >= DirectWriteSize)
+                    {
+                        await _stream.WriteAsync(frame).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        frame.Span.CopyTo(staging.AsSpan(staged));
+                        staged += frame.Length;
+                    }
+                    current.Release();
+                    current = null;
                 }
-                if (!buffer.IsEmpty)
+                if (staged > 0)
                 {
-                    await _stream.FlushAsync().ConfigureAwait(false);
+                    await _stream.WriteAsync(staging.AsMemory(0, staged)).ConfigureAwait(false);
+                    staged = 0;
                 }
-                _outgoing.Reader.AdvanceTo(buffer.End);
-                if (result.IsCompleted)
-                {
-                    return;
-                }
+                await _stream.FlushAsync().ConfigureAwait(false);
             }
         }
         catch (Exception e)
         {
             Abort(e);
+        }
+        finally
+        {
+            current?.Release();
+            // Abort completed the queue before this point is reached, so nothing can be added while it drains.
+            while (reader.TryRead(out var unsent))
+            {
+                unsent.Release();
+            }
+            ArrayPool<byte>.Shared.Return(staging);
         }
     }
 

@@ -8,7 +8,10 @@ namespace ManycoreMail.Queue.Redis;
 /// One command encoded as a RESP array of bulk strings, straight into a buffer rented from the shared
 /// pool. The argument count is fixed up front (it is the frame's first line), and sending a request
 /// with fewer or more arguments than announced fails instead of corrupting the connection.
-/// Dispose returns the buffer; a request may be sent more than once before that.
+/// A request may be sent more than once. The connection sends the request's own buffer rather than a copy
+/// (a 100 KB body is copied once, into this buffer, on its way to the socket), so each send holds a
+/// reference: the buffer goes back to the pool when the owner disposed the request and every send has
+/// reached the socket, whichever is last. The owner may therefore dispose as soon as it stops waiting.
 /// </summary>
 public sealed class RespRequest : IDisposable
 {
@@ -19,6 +22,9 @@ public sealed class RespRequest : IDisposable
     private int _remaining;
     private int _scriptArgumentsStart = -1;
     private RedisScript? _script;
+    // The owner's reference plus one per send not yet written; the buffer is returned when it reaches zero.
+    private int _references = 1;
+    private int _disposed;
 
     private RespRequest(int arguments, int sizeHint)
     {
@@ -57,6 +63,9 @@ public sealed class RespRequest : IDisposable
 
     /// <summary>The encoded frame; complete only when every announced argument was added.</summary>
     public ReadOnlySpan<byte> Frame => _buffer.AsSpan(0, _length);
+
+    /// <summary>The frame as memory, for the connection's write loop; valid while it holds a reference.</summary>
+    internal ReadOnlyMemory<byte> FrameMemory => _buffer.AsMemory(0, _length);
 
     public bool IsComplete => _remaining == 0;
 
@@ -120,6 +129,26 @@ public sealed class RespRequest : IDisposable
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            Release();
+        }
+    }
+
+    /// <summary>Keeps the buffer for a send until the matching <see cref="Release"/>. A request whose owner
+    /// disposed it cannot be sent: its buffer may already belong to someone else.</summary>
+    internal void Retain()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        Interlocked.Increment(ref _references);
+    }
+
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref _references) != 0)
+        {
+            return;
+        }
         var buffer = _buffer;
         _buffer = [];
         _length = 0;

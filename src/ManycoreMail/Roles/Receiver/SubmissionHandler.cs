@@ -45,12 +45,26 @@ internal sealed class SubmissionHandler(
     public async ValueTask<SmtpReply> MessageAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlySequence<byte> message, CancellationToken cancellationToken)
     {
         // The server hands over the body as pooled segments, valid only during this call. The header checks
-        // and the spool want one stable block that outlives it, so this is the single copy a message costs
-        // between the socket and the spool. The envelope's DSN parameters and SMTPUTF8 travel with the message as
-        // metadata (DsnCarry); its recipients are not used: they come from the headers, as in the original.
-        // Uninitialised: every byte is overwritten at once, and zeroing a 100 KB body first is pure cost.
-        var bytes = GC.AllocateUninitializedArray<byte>(checked((int)message.Length));
-        message.CopyTo(bytes);
+        // and the store want one contiguous block, so this is the single copy a message costs between the socket
+        // and the store: into a pooled buffer, returned once the store has it (IQueueStore never keeps a caller's
+        // memory after EnqueueAsync/CommitAsync return). The envelope's DSN parameters and SMTPUTF8 travel with the
+        // message as metadata (DsnCarry); its recipients are not used: they come from the headers, as in the original.
+        var length = checked((int)message.Length);
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var bytes = rented.AsMemory(0, length);
+            message.CopyTo(bytes.Span);
+            return await AcceptAsync(session, envelope, bytes, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private async ValueTask<SmtpReply> AcceptAsync(SmtpSessionInfo session, SmtpEnvelope envelope, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
         if (!IngressRules.TryAccept(bytes, PriorityRule.Lenient, out var accepted, out var headers, out var refusal))
         {
             queue.CountDropped();
@@ -85,6 +99,6 @@ internal sealed class SubmissionHandler(
 
     /// <summary>The tenant rules (<see cref="SubmissionTenant"/>) for the login the session authenticated as; a trusted
     /// client that did not log in sends for the tenant its message names.</summary>
-    private bool TryApplyTenant(SmtpSessionInfo session, byte[] bytes, MessageHeaders headers, out ReadOnlyMemory<byte> queued, out string? tenant, out IngressRefusal refusal) =>
+    private bool TryApplyTenant(SmtpSessionInfo session, ReadOnlyMemory<byte> bytes, MessageHeaders headers, out ReadOnlyMemory<byte> queued, out string? tenant, out IngressRefusal refusal) =>
         SubmissionTenant.TryApply(bytes, headers, logins.TenantOf(session.AuthenticatedUser), out queued, out tenant, out refusal);
 }
