@@ -37,6 +37,8 @@ public sealed class MailerConfig
     public string MxServerExtra { get; init; } = "";
     /// <summary>More keys of the backdata section, YAML indented by two spaces (e.g. <c>event-types</c>).</summary>
     public string BackdataExtra { get; init; } = "";
+    /// <summary>More keys of the receiver section, YAML indented by two spaces (e.g. <c>in-flow-delay-seconds</c>).</summary>
+    public string ReceiverExtra { get; init; } = "";
 
     public string GlobalFile => Path.Combine(Directory, "inboxbooster-mailer-global.yaml");
     public string CustomerFile => Path.Combine(Directory, "inboxbooster-mailer-customer.yaml");
@@ -87,6 +89,7 @@ public sealed class MailerConfig
                   password: banan
               ignore-smtp-mail-from-rcpt-to: true
               trusted-networks: {TrustedNetworks}
+            {ReceiverExtra}
               reliable-queue:
                 redis:
                   hostname: localhost
