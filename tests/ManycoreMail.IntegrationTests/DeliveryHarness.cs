@@ -87,7 +87,11 @@ internal sealed class DeliveryHarness : IAsyncDisposable
             Delivery = new DeliveryOptions
             {
                 IdleTimeout = TimeSpan.FromSeconds(10),
-                ConnectTimeout = TimeSpan.FromSeconds(5),
+                // Loopback connects are refused or accepted at once; the margin is for a CI machine whose thread pool
+                // is busy with other tests, where a connect's completion can wait in the queue long enough for a
+                // short timer to cancel it (the likely cause of a CI run where a relay test deferred for another reason
+                // than the one it waited for, after exactly the old 5 s).
+                ConnectTimeout = TimeSpan.FromSeconds(30),
                 CommandTimeout = TimeSpan.FromSeconds(10),
                 SiteBackoff = TimeSpan.FromMinutes(10),
             },
