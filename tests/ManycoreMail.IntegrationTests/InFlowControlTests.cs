@@ -10,7 +10,7 @@ using ManycoreMail.TestSupport;
 namespace ManycoreMail.IntegrationTests;
 
 /// <summary>
-/// The receivers' flow control (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>) against a real Redis: with
+/// The receivers' flow control (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>, <c>in-flow-queue-megabytes</c>) against a real Redis: with
 /// nobody leasing, the queues behind the receivers stay as the test fills them. A message arriving while they are above
 /// the mark is held (the SMTP DATA unanswered, the API request unanswered) until the test drains them, or until the
 /// delay runs out; it is then taken as usual. Nothing is refused for flow.
@@ -117,14 +117,44 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
         Assert.Equal(1, Metric(await mailer.MetricsAsync(), "httpreceiver_in_flow_delay_seconds_count"));
     }
 
+    [Fact]
+    public async Task Few_large_messages_past_the_byte_mark_hold_the_next_one_though_their_count_is_far_below_the_depth_mark()
+    {
+        // Three messages wait; the count mark (1000) never binds, the byte mark (1 MB) does once the receiver has seen
+        // what its mail weighs: three waiting at about 400 KB each are 1.2 MB.
+        await using var backlog = await BackloggedAsync("  in-flow-delay-seconds: 60\n  in-flow-queue-megabytes: 1\n", 3, 1000, RoleNames.Receiver);
+        var (redis, config, mailer) = (backlog.Redis, backlog.Config, backlog.Mailer);
+        var large = Messages.Simple(Messages.NewUuid(), "large@ok.test", body: string.Concat(Enumerable.Repeat(new string('x', 998) + "\r\n", 400)));
+
+        // The first message is taken at once: nothing was queued here yet, so nothing says the waiting ones are large.
+        var (code, output) = await Swaks.SendAsync(config.Receiver, large);
+        Assert.True(code == 0, output);
+        Assert.Equal(0, Metric(await mailer.MetricsAsync(), "receiver_in_flow_delayed_total"));
+
+        using var client = await OpenTransactionAsync(config);
+        await client.WriteAsync("DATA\r\n");
+        var answer = client.ReadReplyAsync();
+        await Eventually.TrueAsync(async () => Metric(await mailer.MetricsAsync(), "receiver_in_flow_delayed_total") == 1, LineClient.Deadline, "the DATA to be held");
+        Assert.False(answer.IsCompleted, "DATA was answered while the queues held more than the byte mark");
+
+        await DrainAsync(redis, Ingress);
+        Assert.StartsWith("354 ", await answer);
+        await client.WriteAsync(Messages.Simple(Messages.NewUuid(), "held@ok.test") + ".\r\n");
+        Assert.StartsWith("250 2.0.0 Queued as ", await client.ReadReplyAsync());
+        Assert.Equal(1, await ReadyAsync(redis, Ingress));
+    }
+
     /// <summary>A Redis with <paramref name="backlog"/> messages waiting for a sender that does not run, and a mailer
     /// running <paramref name="roles"/> on it.</summary>
-    private async Task<Backlogged> BackloggedAsync(string delayKey, int backlog, params string[] roles)
+    private Task<Backlogged> BackloggedAsync(string delayKey, int backlog, params string[] roles) =>
+        BackloggedAsync(delayKey, backlog, Mark, roles);
+
+    private async Task<Backlogged> BackloggedAsync(string delayKey, int backlog, int depthMark, params string[] roles)
     {
         var redis = await RedisServer.StartAsync();
         try
         {
-            var config = await WriteConfigAsync(redis, delayKey);
+            var config = await WriteConfigAsync(redis, delayKey, depthMark);
             await FillAsync(redis, backlog);
             return new Backlogged(redis, config, await RunningMailer.StartAsync(config, o => o, roles, QueueBackend.Redis));
         }
@@ -144,12 +174,12 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
         }
     }
 
-    /// <summary>The usual test configuration on <paramref name="redis"/>, with the mark at <see cref="Mark"/> and
+    /// <summary>The usual test configuration on <paramref name="redis"/>, with the mark at <paramref name="depthMark"/> and
     /// <paramref name="delayKey"/> in both receiver sections.</summary>
-    private async Task<MailerConfig> WriteConfigAsync(RedisServer redis, string delayKey)
+    private async Task<MailerConfig> WriteConfigAsync(RedisServer redis, string delayKey, int depthMark)
     {
         var config = new MailerConfig(world, "http://127.0.0.1:9/unused") { TrustedNetworks = "[127.0.0.0/8]" }.Write();
-        var keys = delayKey + $"  in-flow-queue-depth: {Mark}\n";
+        var keys = delayKey + $"  in-flow-queue-depth: {depthMark}\n";
         var text = (await File.ReadAllTextAsync(config.CustomerFile))
             .Replace("hostname: localhost", "hostname: 127.0.0.1", StringComparison.Ordinal)
             .Replace("port: 6379", $"port: {redis.Port}", StringComparison.Ordinal);
@@ -168,11 +198,11 @@ public sealed partial class InFlowControlTests(TestWorld world) : IClassFixture<
         }
     }
 
-    /// <summary>What a sender would do, all at once: the backlog leaves.</summary>
-    private static async Task DrainAsync(RedisServer redis)
+    /// <summary>What a sender (and a transformer, for <paramref name="more"/>) would do, all at once: the backlog leaves.</summary>
+    private static async Task DrainAsync(RedisServer redis, params string[] more)
     {
         await using var client = new RedisClient(new RedisClientOptions { Host = redis.Host, Port = redis.Port });
-        await client.ExecuteAsync(CancellationToken.None, "DEL", Outbound);
+        await client.ExecuteAsync(CancellationToken.None, ["DEL", Outbound, .. more]);
     }
 
     private static async Task<long> ReadyAsync(RedisServer redis, string queue)

@@ -99,7 +99,8 @@ public sealed class ListenerConfigTests
     public void In_flow_keys_are_read_for_each_receiver_with_their_defaults()
     {
         var defaults = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer(""), "g.yaml", "c.yaml").Options;
-        var loaded = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer("  in-flow-delay-seconds: 0", httpKeys: "  in-flow-delay-seconds: 3\n  in-flow-queue-depth: 50"),
+        var loaded = ConfigLoader.Parse(MinimalGlobalConfig.Yaml, Customer("  in-flow-delay-seconds: 0\n  in-flow-queue-megabytes: 0",
+                httpKeys: "  in-flow-delay-seconds: 3\n  in-flow-queue-depth: 50\n  in-flow-queue-megabytes: 16"),
             "g.yaml", "c.yaml").Options;
 
         Assert.Equal(InFlowSettings.Default, defaults.Receiver!.InFlow);
@@ -107,17 +108,22 @@ public sealed class ListenerConfigTests
         Assert.True(defaults.Receiver.InFlow.Enabled);
         Assert.False(loaded.Receiver!.InFlow.Enabled);
         Assert.Equal(InFlowSettings.DefaultQueueDepth, loaded.Receiver.InFlow.QueueDepth);
-        Assert.Equal(new InFlowSettings(TimeSpan.FromSeconds(3), 50), loaded.HttpReceiver!.InFlow);
+        Assert.Equal(4L * 1024 * 1024, defaults.Receiver.InFlow.QueueBytes);
+        Assert.Equal(0, loaded.Receiver.InFlow.QueueBytes);
+        Assert.Equal(new InFlowSettings(TimeSpan.FromSeconds(3), 50, 16L * 1024 * 1024), loaded.HttpReceiver!.InFlow);
     }
 
     [Fact]
     public void Bad_in_flow_keys_are_refused_naming_file_and_key()
     {
-        var error = Refused(Customer("  in-flow-delay-seconds: -1\n  in-flow-queue-depth: 0", httpKeys: "  in-flow-delay-seconds: 1.5\n  in-flow-queue-depth: many"));
+        var error = Refused(Customer("  in-flow-delay-seconds: -1\n  in-flow-queue-depth: 0\n  in-flow-queue-megabytes: -4",
+            httpKeys: "  in-flow-delay-seconds: 1.5\n  in-flow-queue-depth: many\n  in-flow-queue-megabytes: 4MB"));
 
         Assert.Contains("c.yaml: receiver/in-flow-delay-seconds: -1 is out of range (0..60)", error.Problems);
         Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: receiver/in-flow-queue-depth: 0 is out of range", StringComparison.Ordinal));
         Assert.Contains("c.yaml: httpreceiver/in-flow-delay-seconds: '1.5' is not a whole number", error.Problems);
         Assert.Contains("c.yaml: httpreceiver/in-flow-queue-depth: 'many' is not a whole number", error.Problems);
+        Assert.Contains(error.Problems, p => p.StartsWith("c.yaml: receiver/in-flow-queue-megabytes: -4 is out of range", StringComparison.Ordinal));
+        Assert.Contains("c.yaml: httpreceiver/in-flow-queue-megabytes: '4MB' is not a whole number", error.Problems);
     }
 }

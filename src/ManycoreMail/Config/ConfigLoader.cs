@@ -149,14 +149,17 @@ internal static partial class ConfigLoader
         };
     }
 
-    /// <summary>A receiver's flow control (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>).</summary>
+    /// <summary>A receiver's flow control (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>,
+    /// <c>in-flow-queue-megabytes</c>).</summary>
     private static InFlowSettings ReadInFlow(YamlSection section)
     {
         var defaults = InFlowSettings.Default;
         // Postfix caps in_flow_delay at 10 s; a minute still leaves every SMTP and HTTP client timeout far behind.
         var delay = section.Int("in-flow-delay-seconds", min: 0, max: 60);
         var depth = section.Int("in-flow-queue-depth", min: 1);
-        return new InFlowSettings(delay is { } seconds ? TimeSpan.FromSeconds(seconds) : defaults.Delay, depth ?? defaults.QueueDepth);
+        var megabytes = section.Int("in-flow-queue-megabytes", min: 0, max: 1024 * 1024);
+        return new InFlowSettings(delay is { } seconds ? TimeSpan.FromSeconds(seconds) : defaults.Delay, depth ?? defaults.QueueDepth,
+            megabytes is { } mb ? mb * 1024L * 1024 : defaults.QueueBytes);
     }
 
     private static ReceiverOptions? ReadReceiver(YamlSection section, ConfigSources sources, List<MetricsBind> metrics)

@@ -93,15 +93,22 @@ internal sealed record HttpReceiverOptions
     public InFlowSettings InFlow { get; init; } = InFlowSettings.Default;
 }
 
-/// <summary>A receiver's flow control: while more than <see cref="QueueDepth"/> messages wait in the queues behind it,
-/// a new message waits up to <see cref="Delay"/> before it is received (<c>in-flow-delay-seconds</c>,
-/// <c>in-flow-queue-depth</c>). A zero delay turns it off.</summary>
-internal sealed record InFlowSettings(TimeSpan Delay, long QueueDepth)
+/// <summary>A receiver's flow control: while more than <see cref="QueueDepth"/> messages, or an estimated
+/// <see cref="QueueBytes"/> of them, wait in the queues behind it, a new message waits up to <see cref="Delay"/> before it
+/// is received (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>, <c>in-flow-queue-megabytes</c>). A zero delay
+/// turns it off; zero bytes leaves the count alone as the mark.</summary>
+internal sealed record InFlowSettings(TimeSpan Delay, long QueueDepth, long QueueBytes = InFlowSettings.DefaultQueueBytes)
 {
     /// <summary>Measured (bench/results/inflow-ab.md): at 100 KB on Redis it cut p99 accept-to-delivery from 30 s to
     /// 2.5 s and peak memory from 580 to 235 MB on a busy machine, and raised throughput; 500 kept a 10 s p99, 50 gained
     /// little (2.1 s) and leaves less than one 50 ms reading of 5 KB work queued. Above the transformer's lease batch (64).</summary>
     public const int DefaultQueueDepth = 100;
+
+    /// <summary>The work a queue holds grows with its messages' size (body hashing, copies, on Redis the AOF), so a
+    /// count alone lets large mail wait longer: at 100 KB a mark of 100 gave p99 accept-to-delivery of 0.9-1.9 s, a mark
+    /// of 40 (4 MB) 0.56-0.8 s at the same throughput (bench/results/inflow-bytes.md). At 5 KB, 100 messages are
+    /// half a megabyte, so the count stays the mark there.</summary>
+    public const long DefaultQueueBytes = 4L * 1024 * 1024;
 
     public static InFlowSettings Default { get; } = new(TimeSpan.FromSeconds(1), DefaultQueueDepth);
 

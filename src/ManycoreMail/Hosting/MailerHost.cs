@@ -130,7 +130,9 @@ internal sealed class MailerHost : IAsyncDisposable
             : new LeaseKeepingStore(await EmbeddedSpool.OpenAsync(new EmbeddedSpoolOptions { Path = Path.Combine(_options.Storage.Path, "spool") }, _time, cancellationToken).ConfigureAwait(false),
                 _time, _loggers.CreateLogger("ManycoreMail.Queue"));
         var events = new EventQueue(_store, _options.Queues.Events);
-        var ingress = new IngressQueue(_store, _options.Queues, Metrics.ForRoles(RoleNames.Receiver, RoleNames.HttpReceiver, RoleNames.Transformer), _loggers.CreateLogger<IngressQueue>(), _scheduleLedger);
+        var queuedSizes = new QueuedMessageSize();
+        var ingress = new IngressQueue(_store, _options.Queues, Metrics.ForRoles(RoleNames.Receiver, RoleNames.HttpReceiver, RoleNames.Transformer), _loggers.CreateLogger<IngressQueue>(),
+            _scheduleLedger, queuedSizes);
         RegisterQueueGauges(_store);
         RegisterScheduledGauge(_store);
         RegisterProbesAndPostfixGauges(_store);
@@ -242,7 +244,7 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         if (roles.Contains(RoleNames.Receiver))
         {
-            var inFlow = new InFlowGate(depthWatch, _options.Receiver!.InFlow, RoleNames.Receiver, "receiver", Metrics.ForRoles(RoleNames.Receiver), _loggers.CreateLogger<InFlowGate>(), _time);
+            var inFlow = new InFlowGate(depthWatch, queuedSizes, _options.Receiver!.InFlow, RoleNames.Receiver, "receiver", Metrics.ForRoles(RoleNames.Receiver), _loggers.CreateLogger<InFlowGate>(), _time);
             var handler = new SubmissionHandler(new LoginCheck(_options.Receiver!.Logins), ingress, Metrics.ForRoles(RoleNames.Receiver), _loggers.CreateLogger<SubmissionHandler>(),
                 _options.Receiver.MaxHeaderRecipients, _time);
             await StartRoleAsync(ReceiverRole.Create(_options.Receiver, _options.Sender.HeloName, certificate!, handler, _loginThrottle,
@@ -258,7 +260,7 @@ internal sealed class MailerHost : IAsyncDisposable
             .ToArray();
         // Both sending endpoints hold bodies in memory: one budget keeps them together within the configured receiving memory.
         var receiving = api is null ? null : new Smtp.Server.MemoryBudget(api.MaxReceivingBytes);
-        var apiInFlow = api is null ? null : new InFlowGate(depthWatch, api.InFlow, RoleNames.HttpReceiver, "httpreceiver", Metrics.ForRoles(RoleNames.HttpReceiver), _loggers.CreateLogger<InFlowGate>(), _time);
+        var apiInFlow = api is null ? null : new InFlowGate(depthWatch, queuedSizes, api.InFlow, RoleNames.HttpReceiver, "httpreceiver", Metrics.ForRoles(RoleNames.HttpReceiver), _loggers.CreateLogger<InFlowGate>(), _time);
         var mailSend = api is null ? null : new MailSendEndpoint(api, ingress, _loginThrottle, receiving!, apiInFlow!, _time);
         var eventsQuery = api is null ? null : new EventsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), QueryEventsAsync);
         var suppressionsApi = api is null ? null : new SuppressionsEndpoint(new ApiAuthentication(api.Logins, _loginThrottle), () => Suppressions, _time);

@@ -6,14 +6,16 @@ using Microsoft.Extensions.Logging;
 namespace ManycoreMail.Ingress;
 
 /// <summary>
-/// One receiver's flow control (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>), after Postfix's
-/// <c>in_flow_delay</c>: while more messages than the mark wait in the queues behind the receiver, a new message waits
-/// until the depth is back at the mark or the delay has run out, and is then taken as usual. Nothing is refused for
-/// flow: a client that sends as fast as it can is only slowed to the rate mail leaves, and the queues stay short.
+/// One receiver's flow control (<c>in-flow-delay-seconds</c>, <c>in-flow-queue-depth</c>, <c>in-flow-queue-megabytes</c>),
+/// after Postfix's <c>in_flow_delay</c>: while more messages than the mark wait in the queues behind the receiver, or
+/// more bytes than its byte mark (the depth times the typical size of what was queued lately), a new message waits
+/// until the queues are back under both marks or the delay has run out, and is then taken as usual. Nothing is refused
+/// for flow: a client that sends as fast as it can is only slowed to the rate mail leaves, and the queues stay short.
 /// </summary>
 internal sealed class InFlowGate : IInFlowControl
 {
     private readonly QueueDepthWatch? _watch;
+    private readonly QueuedMessageSize _sizes;
     private readonly InFlowSettings _settings;
     private readonly string _role;
     private readonly ILogger _logger;
@@ -25,16 +27,19 @@ internal sealed class InFlowGate : IInFlowControl
     private long _delayedWhileHolding;
 
     /// <param name="watch">The process's reading of the depth; null when <paramref name="settings"/> turn flow control off.</param>
+    /// <param name="sizes">The typical size of the messages queued lately, for the byte mark.</param>
     /// <param name="metricPrefix">The receiver's metric names begin with it (<c>receiver</c>, <c>httpreceiver</c>).</param>
-    public InFlowGate(QueueDepthWatch? watch, InFlowSettings settings, string role, string metricPrefix, MetricsRegistry metrics, ILogger logger, TimeProvider time)
+    public InFlowGate(QueueDepthWatch? watch, QueuedMessageSize sizes, InFlowSettings settings, string role, string metricPrefix, MetricsRegistry metrics,
+        ILogger logger, TimeProvider time)
     {
+        _sizes = sizes;
         _settings = settings;
         _watch = settings.Enabled ? watch ?? throw new ArgumentNullException(nameof(watch)) : null;
         _role = role;
         _logger = logger;
         _time = time;
         _delayed = metrics.Counter(metricPrefix + "_in_flow_delayed_total",
-            "Messages held before they were received because the queues behind the receiver were above in-flow-queue-depth.");
+            "Messages held before they were received because the queues behind the receiver were above in-flow-queue-depth or in-flow-queue-megabytes.");
         _waited = metrics.Family(new Histogram(metricPrefix + "_in_flow_delay_seconds",
             "Seconds each held message waited before it was received (at most in-flow-delay-seconds).",
             [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60]));
@@ -44,7 +49,8 @@ internal sealed class InFlowGate : IInFlowControl
     public ValueTask WaitAsync(CancellationToken cancellationToken) =>
         _watch is null || !Congested(_watch.Depth) ? ValueTask.CompletedTask : new ValueTask(HoldAsync(_watch, cancellationToken));
 
-    private bool Congested(long depth) => depth > _settings.QueueDepth;
+    private bool Congested(long depth) =>
+        depth > _settings.QueueDepth || (_settings.QueueBytes > 0 && depth * _sizes.MeanBytes > _settings.QueueBytes);
 
     private async Task HoldAsync(QueueDepthWatch watch, CancellationToken cancellationToken)
     {
@@ -89,13 +95,13 @@ internal sealed class InFlowGate : IInFlowControl
         _holding = congested;
         if (congested)
         {
-            _logger.LogInformation("{Role}: in-flow control on: {Depth} messages wait in the queues behind it (more than in-flow-queue-depth {Mark}); new messages wait up to {Delay} s",
-                _role, depth, _settings.QueueDepth, _settings.Delay.TotalSeconds);
+            _logger.LogInformation("{Role}: in-flow control on: {Depth} messages of about {Megabytes:F1} MB wait in the queues behind it (in-flow-queue-depth {Mark}, in-flow-queue-megabytes {MarkMegabytes}); new messages wait up to {Delay} s",
+                _role, depth, depth * (double)_sizes.MeanBytes / (1024 * 1024), _settings.QueueDepth, _settings.QueueBytes / (1024 * 1024), _settings.Delay.TotalSeconds);
         }
         else
         {
-            _logger.LogInformation("{Role}: in-flow control off: {Depth} messages wait (in-flow-queue-depth {Mark}); {Delayed} messages were held meanwhile",
-                _role, depth, _settings.QueueDepth, Interlocked.Exchange(ref _delayedWhileHolding, 0));
+            _logger.LogInformation("{Role}: in-flow control off: {Depth} messages wait (in-flow-queue-depth {Mark}, in-flow-queue-megabytes {MarkMegabytes}); {Delayed} messages were held meanwhile",
+                _role, depth, _settings.QueueDepth, _settings.QueueBytes / (1024 * 1024), Interlocked.Exchange(ref _delayedWhileHolding, 0));
         }
     }
 }

@@ -20,8 +20,9 @@ internal sealed record HeldSubmission(IngressMessage Message, ReadOnlyMemory<byt
 
 /// <summary>Puts an accepted submission on the primary or default queue, durably, or holds it on the scheduled queue
 /// until its send time, and counts it under the original receivers' metric names.</summary>
+/// <param name="sizes">Learns the size of every message queued now, for flow control; null: nobody asks.</param>
 internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsRegistry metrics, ILogger<IngressQueue> logger,
-    IScheduleLedger? scheduleLedger = null)
+    IScheduleLedger? scheduleLedger = null, QueuedMessageSize? sizes = null)
 {
     private readonly Counter _enqueued = metrics.Counter("nbr_emails_enqueued_total", "Messages accepted and queued.");
     private readonly Counter _recipients = metrics.Counter("nbr_recipients_total", "Recipients (To, Cc, Bcc) of queued messages.");
@@ -53,6 +54,7 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         }
         _enqueued.Increment();
         _recipients.Increment(message.RecipientCount);
+        sizes?.Add(bytes.Length);
         return true;
     }
 
@@ -72,7 +74,7 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         {
             transaction.Enqueue(message.IsPrimary ? names.Primary : names.Default, new QueueItem(new MessageEnvelope { Uuid = message.Uuid }, body));
         }
-        return TryCommitAsync(transaction, submissions.Select(s => s.Message).ToArray(), countAsEnqueued: true, cancellationToken);
+        return TryCommitAsync(transaction, submissions.Select(s => s.Message).ToArray(), countAsEnqueued: true, cancellationToken, submissions);
     }
 
     /// <summary>Holds every message on the scheduled queue until its time, recorded in the schedule ledger first so
@@ -102,7 +104,9 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         return await TryCommitAsync(transaction, messages, countAsEnqueued: false, cancellationToken).ConfigureAwait(false);
     }
 
-    private async ValueTask<bool> TryCommitAsync(QueueTransaction transaction, IReadOnlyList<IngressMessage> messages, bool countAsEnqueued, CancellationToken cancellationToken)
+    /// <param name="queuedNow">What goes on the ingress queues now (not held), whose sizes flow control learns.</param>
+    private async ValueTask<bool> TryCommitAsync(QueueTransaction transaction, IReadOnlyList<IngressMessage> messages, bool countAsEnqueued,
+        CancellationToken cancellationToken, IReadOnlyList<IngressSubmission>? queuedNow = null)
     {
         if (messages.Count == 0)
         {
@@ -127,6 +131,13 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         if (countAsEnqueued)
         {
             CountEnqueued(messages);
+        }
+        if (sizes is not null && queuedNow is not null)
+        {
+            foreach (var submission in queuedNow)
+            {
+                sizes.Add(submission.Body.Length);
+            }
         }
         return true;
     }
