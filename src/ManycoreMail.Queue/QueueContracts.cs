@@ -195,4 +195,8 @@ public interface IQueueStore : IAsyncDisposable
 
     /// <summary>Number of items on the queue (due or scheduled, leased or not).</summary>
     ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken);
+
+    /// <summary>Number of items a worker could lease now: neither leased nor waiting for a later time. What flow
+    /// control weighs (the work waiting for someone), not what is stored (<see cref="CountAsync"/>).</summary>
+    ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken);
 }

@@ -392,6 +392,22 @@ public abstract class QueueStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_ready_count_leaves_out_leased_items_and_retries_not_yet_due()
+    {
+        var queue = NewQueue();
+        for (var i = 0; i < 4; i++)
+        {
+            await Store.EnqueueAsync(queue, Item($"m{i}"), CancellationToken.None);
+        }
+        var leased = await Store.LeaseAsync(queue, 2, LongLease, CancellationToken.None);
+        await Store.CommitAsync(new QueueTransaction().Retry(leased[1], Time.GetUtcNow().AddMinutes(5)), CancellationToken.None);
+
+        Assert.Equal(4, await Store.CountAsync(queue, CancellationToken.None));
+        Assert.Equal(2, await Store.ReadyCountAsync(queue, CancellationToken.None));
+        Assert.Equal(0, await Store.ReadyCountAsync(NewQueue(), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Retry_with_a_new_envelope_replaces_it_and_keeps_the_body()
     {
         var queue = NewQueue();

@@ -496,7 +496,8 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         return lost;
     }
 
-    /// <summary>Number of ready items only (LLEN of the list), what the original's queue gauges show.</summary>
+    /// <summary>Number of ready items only (LLEN of the list), what the original's queue gauges show: leased items and
+    /// retries are kept apart from the list until they are due again.</summary>
     public async ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken)
     {
         ValidateQueueName(queue);

@@ -47,6 +47,9 @@ internal sealed class LeaseKeepingStore : IQueueStore
     public ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken) =>
         _inner.CountAsync(queue, cancellationToken);
 
+    public ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken) =>
+        _inner.ReadyCountAsync(queue, cancellationToken);
+
     public async ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken)
     {
         try

@@ -397,19 +397,13 @@ internal sealed class MailerHost : IAsyncDisposable
         {
             return null;
         }
-        Func<string, CancellationToken, ValueTask<long>> ready = store switch
-        {
-            RedisWorkerStore redis => redis.Inner.ReadyCountAsync,
-            LeaseKeepingStore { Inner: EmbeddedSpool spool } => spool.ReadyCountAsync,
-            _ => store.CountAsync,
-        };
         var queues = new[] { _options.Queues.Primary, _options.Queues.Default, _options.Queues.Outbound }.Distinct(StringComparer.Ordinal).ToArray();
         return new QueueDepthWatch(async token =>
         {
             var depth = 0L;
             foreach (var queue in queues)
             {
-                depth += await ready(queue, token).ConfigureAwait(false);
+                depth += await store.ReadyCountAsync(queue, token).ConfigureAwait(false);
             }
             return depth;
         }, _time, _loggers.CreateLogger<QueueDepthWatch>());

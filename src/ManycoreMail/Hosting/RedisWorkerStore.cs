@@ -74,6 +74,9 @@ internal sealed class RedisWorkerStore : IQueueStore
     public ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken) =>
         _inner.CountAsync(queue, cancellationToken);
 
+    public ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken) =>
+        _inner.ReadyCountAsync(queue, cancellationToken);
+
     public async ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken)
     {
         if (!transaction.Operations.Any(o => o.SettledItem is not null))

@@ -213,6 +213,7 @@ public sealed class MessageSettlementTests
         public ValueTask WaitForItemsAsync(string queue, TimeSpan maxWait, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask CommitAsync(QueueTransaction transaction, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask<long> CountAsync(string queue, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask<long> ReadyCountAsync(string queue, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
