@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The mailer's own cost per 1,000 messages, after a warm-up: CPU seconds of the mailer process (user + system, every
-# thread), of redis-server on the Redis path, and KB allocated per message. On a shared machine these hold still
+# thread), of redis-server on the Redis path, KB allocated per message, and the mailer's context switches per message
+# (voluntary ones are wake-ups: a thread that blocked and was woken, the cost of each hop between threads). On a shared machine these hold still
 # where msg/s and the machine CPU of bench/e2e.sh do not, so A/B builds with them, alternating runs:
 #
 #   bench/mailer-cpu.sh [embedded|redis] [messages] [size] [BUILD_DIR]   # BUILD_DIR: a copy of .mailer-build
@@ -37,19 +38,22 @@ wait_port $sut_port || { cat "$work/mailer.log" >&2; exit 1; }
 bench_message "$work/message.eml" "$size"
 
 cpu_of() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+switches() { # voluntary and involuntary context switches of every live thread of the process
+  cat /proc/$1/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/{v+=$2} /^nonvoluntary_ctxt_switches/{n+=$2} END{print v+0, n+0}'; }
 allocated() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '$1=="dotnet_gc_allocated_bytes_total"{print $2}'; }
 inject() { smtp-source -s 20 -m "$1" -F "$work/message.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port; }
 
 inject $warmup
 bench_wait_sunk "$work/sink.out" $warmup 300 $mailer_pid $redis_pid >/dev/null
-cpu0=$(cpu_of $mailer_pid); redis0=$(cpu_of "$redis_pid"); alloc0=$(allocated); t0=$(date +%s.%N)
+cpu0=$(cpu_of $mailer_pid); redis0=$(cpu_of "$redis_pid"); alloc0=$(allocated); read -r vol0 invol0 <<<"$(switches $mailer_pid)"; t0=$(date +%s.%N)
 inject "$messages"
 bench_wait_sunk "$work/sink.out" $((messages + warmup)) 1800 $mailer_pid $redis_pid >/dev/null
-t1=$(date +%s.%N); cpu1=$(cpu_of $mailer_pid); redis1=$(cpu_of "$redis_pid"); alloc1=$(allocated)
-python3 - "$queue" "$messages" "$size" "$cpu0" "$cpu1" "$redis0" "$redis1" "${alloc0:-0}" "${alloc1:-0}" "$t0" "$t1" <<'PY'
+t1=$(date +%s.%N); cpu1=$(cpu_of $mailer_pid); redis1=$(cpu_of "$redis_pid"); alloc1=$(allocated); read -r vol1 invol1 <<<"$(switches $mailer_pid)"
+python3 - "$queue" "$messages" "$size" "$cpu0" "$cpu1" "$redis0" "$redis1" "${alloc0:-0}" "${alloc1:-0}" "$t0" "$t1" "$vol0" "$vol1" "$invol0" "$invol1" <<'PY'
 import sys
 queue, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-c0, c1, r0, r1, a0, a1, t0, t1 = map(float, sys.argv[4:])
+c0, c1, r0, r1, a0, a1, t0, t1, v0, v1, i0, i1 = map(float, sys.argv[4:])
 print(f"{queue} {n} x {size} B: mailer CPU {(c1 - c0) / n * 1000:.3f} s/1000, redis-server {(r1 - r0) / n * 1000:.3f} s/1000, "
-      f"allocated {(a1 - a0) / n / 1024:.1f} KB/msg, {n / (t1 - t0):.0f} msg/s end to end")
+      f"allocated {(a1 - a0) / n / 1024:.1f} KB/msg, context switches {(v1 - v0) / n:.1f} voluntary + {(i1 - i0) / n:.1f} involuntary per msg, "
+      f"{n / (t1 - t0):.0f} msg/s end to end")
 PY
