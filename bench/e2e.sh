@@ -100,7 +100,8 @@ stop_manycore-tracking() { stop_manycore; }
 start_manycore-redis() {
   rm -rf "$work/redis"; mkdir -p "$work/redis"
   redis-server --bind 127.0.0.1 --port $redis_port --dir "$work/redis" --save "" --appendonly yes \
-    --appendfsync always --auto-aof-rewrite-min-size 1gb --protected-mode no --daemonize no --logfile "$work/redis/log" &
+    --appendfsync always --auto-aof-rewrite-min-size 1gb --protected-mode no --daemonize no --logfile "$work/redis/log" \
+    ${BENCH_REDIS_ARGS:-} &
   redis_pid=$!
   wait_port $redis_port || { cat "$work/redis/log" >&2; exit 1; }
   start_manycore redis
