@@ -110,7 +110,8 @@ stop_manycore-tracking() { stop_manycore; }
 start_manycore-redis() {
   rm -rf "$work/redis"; mkdir -p "$work/redis"
   redis-server --bind 127.0.0.1 --port $redis_port --dir "$work/redis" --save "" --appendonly yes \
-    --appendfsync always --auto-aof-rewrite-min-size 1gb --protected-mode no --daemonize no --logfile "$work/redis/log" &
+    --appendfsync always --auto-aof-rewrite-min-size 1gb --protected-mode no --daemonize no --logfile "$work/redis/log" \
+    ${BENCH_REDIS_ARGS:-} &
   redis_pid=$!
   wait_port $redis_port || { cat "$work/redis/log" >&2; exit 1; }
   start_manycore redis
@@ -219,7 +220,10 @@ rss_kb() {
 latency_snapshot() { # system file
   case "$1" in
     manycore|manycore-redis|manycore-tracking)
-      curl -s "http://127.0.0.1:$metrics_port/metrics" | grep '^accept_to_delivery_seconds_bucket' > "$2" || true ;;
+      # The stages' histograms go beside it (bench/latency.py's STAGES), so a run says where its latency went.
+      curl -s "http://127.0.0.1:$metrics_port/metrics" > "$2.all" || true
+      grep '^accept_to_delivery_seconds_bucket' "$2.all" > "$2" || true
+      grep -E '^(transformer_queue_wait|transformer_process|sender_queue_wait|sender_delivery)_seconds_bucket' "$2.all" > "$2.stages" || true ;;
     postfix) wc -l < "$work/pf/maillog" > "$2" ;;
   esac
 }
@@ -277,7 +281,9 @@ for workload in "${workloads[@]}"; do
       "$work/latency.before" "$work/latency.after" "$root/bench/latency.py" >> "$results" <<'PY'
 import json, runpy, sys
 system, count, size, conc, t0, t1, t2, c0, c1, hz, peak, got, lat0, lat1, latency = sys.argv[1:]
-percentiles = runpy.run_path(latency)["percentiles"](system, lat0, lat1)
+latency = runpy.run_path(latency)
+percentiles = latency["percentiles"](system, lat0, lat1)
+stages = latency["stages"](lat0 + ".stages", lat1 + ".stages") if system != "postfix" else {}
 count, size, conc, got = int(count), int(size), int(conc), int(got)
 t0, t1, t2 = float(t0), float(t1), float(t2)
 cpu = (int(c1) - int(c0)) / int(hz)
@@ -285,7 +291,8 @@ print(json.dumps({"system": system, "messages": count, "size": size, "concurrenc
   "accepted_per_s": round(count / (t1 - t0), 1), "end_to_end_per_s": round(got / (t2 - t0), 1),
   "seconds": round(t2 - t0, 2), "peak_rss_mb": round(int(peak) / 1024, 1),
   "machine_cpu_s_per_1000": round(cpu / max(got, 1) * 1000, 2),
-  "p50_ms": percentiles.get("p50_ms"), "p99_ms": percentiles.get("p99_ms")}))
+  "p50_ms": percentiles.get("p50_ms"), "p99_ms": percentiles.get("p99_ms"),
+  **({"stages": stages} if stages else {})}))
 PY
   done
 done

@@ -4,29 +4,34 @@ Manycore Mail: two scrapes of its accept_to_delivery_seconds histogram (cumulati
 after the measured run; the difference is the run's. Postfix: the delay= values (seconds) of the run, one per
 line, put into the same buckets. A percentile is interpolated linearly within its bucket, as Prometheus'
 histogram_quantile does.
+
+`stages` does the same for the histograms of the mailer's stages (one scrape of every histogram line), so that a
+run says where its accept-to-delivery time went.
 """
 import re
 
-# The bounds of the mailer's histogram (src/ManycoreMail/Roles/Sender/SenderMetrics.cs), in seconds.
+# The bounds of the mailer's latency histograms (Histogram.OfMessageLatency in src/ManycoreMail/Metrics), in seconds.
 BOUNDS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75,
           1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400]
 BUCKET = re.compile(r'le="([^"]+)"\} ([0-9.eE+]+)')
+# Accept -> transformer lease -> hand-off committed -> sender lease -> delivered, each its own histogram.
+STAGES = ["transformer_queue_wait_seconds", "transformer_process_seconds", "sender_queue_wait_seconds", "sender_delivery_seconds"]
 
 
-def _cumulative(path):
+def _cumulative(path, name=None):
     counts = {}
     try:
         for line in open(path):
             m = BUCKET.search(line)
-            if m:
+            if m and (name is None or line.startswith(name + "_bucket{")):
                 counts[m.group(1)] = float(m.group(2))
     except FileNotFoundError:
         pass
     return counts
 
 
-def _from_histogram(before, after):
-    a, b = _cumulative(after), _cumulative(before)
+def _from_histogram(before, after, name=None):
+    a, b = _cumulative(after, name), _cumulative(before, name)
     bounds = sorted((float(k), k) for k in a if k != "+Inf")
     return [(bound, a[key] - b.get(key, 0.0)) for bound, key in bounds] + [(float("inf"), a.get("+Inf", 0.0) - b.get("+Inf", 0.0))]
 
@@ -57,4 +62,17 @@ def percentiles(system, before, after):
     for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
         value = _quantile(q, cumulative)
         result[name] = None if value is None else round(value * 1000, 1)
+    return result
+
+
+def stages(before, after):
+    """{stage: {p50_ms, p99_ms}} from two scrapes holding the stage histograms' bucket lines."""
+    result = {}
+    for name in STAGES:
+        cumulative = _from_histogram(before, after, name)
+        values = {}
+        for key, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
+            value = _quantile(q, cumulative)
+            values[key] = None if value is None else round(value * 1000, 1)
+        result[name] = values
     return result

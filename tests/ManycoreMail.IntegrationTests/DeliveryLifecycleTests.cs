@@ -85,14 +85,4 @@ public sealed class DeliveryLifecycleTests
         // Deferred, never delivered or bounced: the only events are deferred ones (always emitted, posted when listed).
         Assert.All(await harness.WaitForEventsAsync(0, withDeferred: true), e => Assert.Equal("deferred", e.GetProperty("event").GetString()));
     }
-
-    /// <summary>The system clock plus an offset the test moves forward; timers stay real.</summary>
-    private sealed class ShiftedClock : TimeProvider
-    {
-        private long _offsetTicks;
-
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
-
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
-    }
 }

@@ -209,15 +209,6 @@ public sealed class EgressPoolTests
             Encoding.ASCII.GetBytes($"From: a@sender.test\r\nTo: {recipient}\r\nSubject: egress\r\n\r\nHello.\r\n")),
             CancellationToken.None);
 
-    private sealed class ShiftedClock : TimeProvider
-    {
-        private long _offsetTicks;
-
-        public void Advance(TimeSpan by) => Interlocked.Add(ref _offsetTicks, by.Ticks);
-
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
-    }
-
     /// <summary>The engine's Warning lines, formatted.</summary>
     private sealed class CapturingLogger : ILogger<DeliveryEngine>
     {

@@ -99,6 +99,22 @@ public sealed class ProbesAndMetricsTests(TestWorld world) : IClassFixture<TestW
     }
 
     [Fact]
+    public async Task The_message_is_timed_at_each_stage_of_its_way_from_acceptance_to_delivery()
+    {
+        string[] stages = ["transformer_queue_wait_seconds", "transformer_process_seconds", "sender_queue_wait_seconds", "sender_delivery_seconds"];
+        using var http = new HttpClient();
+        var text = await Eventually.GetAsync(async () => await http.GetStringAsync($"http://127.0.0.1:{_config.MetricsPort}/metrics") is { } t
+            && stages.All(s => t.Contains($"{s}_count 1.0")) ? t : null, Patience, "every stage timed once");
+
+        foreach (var stage in stages)
+        {
+            Assert.Contains($"# TYPE {stage} histogram", text);
+            // Local and unloaded: each stage took well under a minute.
+            Assert.Contains($"{stage}_bucket{{le=\"60\"}} 1.0", text);
+        }
+    }
+
+    [Fact]
     public async Task Mailer_version_prints_the_version_build_info_carries()
     {
         var mailerDll = typeof(BuildVersion).Assembly.Location;

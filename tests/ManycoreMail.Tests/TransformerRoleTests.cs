@@ -9,6 +9,7 @@ using ManycoreMail.Roles.Transformer;
 using ManycoreMail.Suppression;
 using ManycoreMail.TestSupport;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 
 namespace ManycoreMail.Tests;
 
@@ -32,10 +33,10 @@ public sealed class TransformerRoleTests : IAsyncLifetime
         Directory.Delete(_directory, recursive: true);
     }
 
-    private async Task RunUntilAsync(Func<Task<bool>> done, string what, TrackingOptions? tracking = null)
+    private async Task RunUntilAsync(Func<Task<bool>> done, string what, TrackingOptions? tracking = null, TimeProvider? time = null)
     {
         var role = new TransformerRole(_spool, Queues, MessageTransformerTrackingTests.Create(tracking), _suppressions,
-            new EventQueue(_spool, Queues.Events), _metrics, TimeProvider.System, NullLogger<TransformerRole>.Instance).AsRole();
+            new EventQueue(_spool, Queues.Events), _metrics, time ?? TimeProvider.System, NullLogger<TransformerRole>.Instance).AsRole();
         await role.StartAsync(CancellationToken.None);
         try
         {
@@ -133,17 +134,40 @@ public sealed class TransformerRoleTests : IAsyncLifetime
         Assert.Empty(await TakeAllAsync(Queues.Primary));
     }
 
-    /// <summary>Answers from <see cref="Entries"/> and records every lookup; fails with <see cref="Failure"/> when set.</summary>
+    [Fact]
+    public async Task Each_message_is_timed_from_acceptance_to_its_lease_and_from_its_lease_to_the_committed_hand_off()
+    {
+        // The role's clock stands 100 s after the spool's (the message waited that long since its 250), and the
+        // batch's suppression lookup, between lease and hand-off, takes 7 s of it.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow.AddSeconds(100));
+        _suppressions.DuringLookup = () => time.Advance(TimeSpan.FromSeconds(7));
+        await SubmitAsync("m1");
+
+        await RunUntilAsync(async () => (await _metrics.RenderAsync(CancellationToken.None)).Contains("transformer_process_seconds_count 1"),
+            "the hand-off timed", time: time);
+
+        var text = await _metrics.RenderAsync(CancellationToken.None);
+        Assert.Equal(1, await _spool.CountAsync(Queues.Outbound, CancellationToken.None));
+        Assert.Contains("transformer_queue_wait_seconds_bucket{le=\"60\"} 0", text);
+        Assert.Contains("transformer_queue_wait_seconds_bucket{le=\"300\"} 1", text);
+        Assert.Contains("transformer_queue_wait_seconds_count 1", text);
+        Assert.Contains("transformer_process_seconds_bucket{le=\"5\"} 0", text);
+        Assert.Contains("transformer_process_seconds_bucket{le=\"10\"} 1", text);
+    }
+
+    /// <summary>Answers from <see cref="Entries"/> and records every lookup; fails with <see cref="Failure"/> when set; runs <see cref="DuringLookup"/> (a clock moved while the batch waits for the list).</summary>
     private sealed class RecordingSuppressionStore : ISuppressionStore
     {
         public ConcurrentDictionary<string, IReadOnlyList<SuppressionEntry>> Entries { get; } = new();
         public ConcurrentQueue<string[]> Lookups { get; } = new();
         public Exception? Failure { get; set; }
+        public Action? DuringLookup { get; set; }
 
         public Task<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>> FindAsync(IReadOnlyCollection<string> emails,
             DateTimeOffset now, CancellationToken cancellationToken)
         {
             Lookups.Enqueue([.. emails]);
+            DuringLookup?.Invoke();
             if (Failure is { } failure)
             {
                 return Task.FromException<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>>(failure);

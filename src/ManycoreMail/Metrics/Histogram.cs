@@ -28,6 +28,13 @@ internal sealed class Histogram : ILabelledFamily
         _counts = new long[bounds.Length];
     }
 
+    /// <summary>A histogram of how long a message took over part or all of its way, in the buckets every such
+    /// histogram shares (accept_to_delivery_seconds and its stages), so that their percentiles can be set side by side:
+    /// fine below a second (a healthy path), coarse above (retries). bench/latency.py knows these bounds.</summary>
+    public static Histogram OfMessageLatency(string name, string help) => new(name, help,
+        [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75,
+         1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600]);
+
     public string Name { get; }
 
     public long Count => Interlocked.Read(ref _count);

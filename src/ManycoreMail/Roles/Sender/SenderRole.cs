@@ -120,12 +120,21 @@ internal sealed class SenderRole
                     continue;
                 }
                 _metrics.Polled.Increment(batch.Count);
+                var leasedAt = _time.GetUtcNow();
+                foreach (var item in batch)
+                {
+                    if (item.Attempts == 0)
+                    {
+                        // A retry's wait is its back-off, not the queue's: only first attempts say how long the queue holds mail.
+                        _metrics.QueueWait.Observe((leasedAt - item.CreatedAt).TotalSeconds);
+                    }
+                }
                 foreach (var item in batch)
                 {
                     await _slots.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                     Interlocked.Increment(ref _active);
                     Interlocked.Add(ref _bytesHeld, item.Body.Length);
-                    _ = DeliverAndReleaseAsync(item, stopping);
+                    _ = DeliverAndReleaseAsync(item, leasedAt, stopping);
                 }
             }
         }
@@ -144,11 +153,11 @@ internal sealed class SenderRole
         }
     }
 
-    private async Task DeliverAndReleaseAsync(LeasedItem item, CancellationToken stopping)
+    private async Task DeliverAndReleaseAsync(LeasedItem item, DateTimeOffset leasedAt, CancellationToken stopping)
     {
         try
         {
-            await DeliverAsync(item, stopping).ConfigureAwait(false);
+            await DeliverAsync(item, leasedAt, stopping).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -171,7 +180,7 @@ internal sealed class SenderRole
         }
     }
 
-    private async Task DeliverAsync(LeasedItem item, CancellationToken cancellationToken)
+    private async Task DeliverAsync(LeasedItem item, DateTimeOffset leasedAt, CancellationToken cancellationToken)
     {
         if (LegacyEnvelope.NeedsReading(item.Envelope))
         {
@@ -238,12 +247,15 @@ internal sealed class SenderRole
         _suppressions?.Add(settlement.Suppressions);
         _metrics.RecordTenant(tenant, outcomes.Count(o => o.Outcome is RecipientOutcome.Delivered),
             outcomes.Count(o => o.Outcome is RecipientOutcome.Bounced) + settlement.Expired.Count, settlement.Retried.Count);
-        var sinceAccepted = (_time.GetUtcNow() - (envelope.AcceptedAt ?? item.CreatedAt)).TotalSeconds;
+        var settledAt = _time.GetUtcNow();
+        var sinceAccepted = (settledAt - (envelope.AcceptedAt ?? item.CreatedAt)).TotalSeconds;
+        var sinceLeased = (settledAt - leasedAt).TotalSeconds;
         foreach (var (_, outcome) in outcomes)
         {
             if (outcome is RecipientOutcome.Delivered)
             {
                 _metrics.AcceptToDelivery.Observe(sinceAccepted);
+                _metrics.Delivery.Observe(sinceLeased);
             }
         }
         if (settlement.RetryAt is { } at)

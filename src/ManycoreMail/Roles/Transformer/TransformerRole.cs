@@ -37,6 +37,8 @@ internal sealed class TransformerRole
     private readonly Counter _warnings;
     private readonly Counter _suppressed;
     private readonly Counter _suppressionFailures;
+    private readonly Histogram _queueWait;
+    private readonly Histogram _process;
 
     public TransformerRole(IQueueStore store, QueueNames queues, MessageTransformer transformer, ISuppressionStore suppressions,
         EventQueue events, MetricsRegistry metrics, TimeProvider time, ILogger<TransformerRole> logger)
@@ -55,6 +57,10 @@ internal sealed class TransformerRole
         _suppressed = metrics.Counter("transformer_suppressed_total", "Recipients not sent to because the suppression list stops them.");
         _suppressionFailures = metrics.Counter("transformer_suppression_failures_total",
             "Batches put back because the suppression list could not be read.");
+        _queueWait = metrics.Family(Histogram.OfMessageLatency("transformer_queue_wait_seconds",
+            "Seconds from the customer's message being accepted to the transformer's lease, per message."));
+        _process = metrics.Family(Histogram.OfMessageLatency("transformer_process_seconds",
+            "Seconds from the transformer's lease to the hand-off to the outbound queue being committed, per message."));
     }
 
     /// <summary>The role as the host runs it.</summary>
@@ -75,7 +81,7 @@ internal sealed class TransformerRole
             while (true)
             {
                 var batch = await leasing.ConfigureAwait(false);
-                if (batch.Count == 0)
+                if (batch.Items.Count == 0)
                 {
                     leasing = NoBatch;
                     await writing.ConfigureAwait(false);
@@ -100,22 +106,35 @@ internal sealed class TransformerRole
         }
     }
 
-    private static readonly Task<IReadOnlyList<LeasedItem>> NoBatch = Task.FromResult<IReadOnlyList<LeasedItem>>([]);
+    private static readonly Task<LeasedBatch> NoBatch = Task.FromResult(new LeasedBatch([], DateTimeOffset.MinValue));
 
     /// <summary>The next batch, primary queue first, always: the default queue is served only when the primary
     /// one is empty. Empty when both are.</summary>
-    private async Task<IReadOnlyList<LeasedItem>> LeaseBatchAsync(CancellationToken stopping)
+    private async Task<LeasedBatch> LeaseBatchAsync(CancellationToken stopping)
     {
         var batch = await _store.LeaseAsync(_queues.Primary, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
         if (batch.Count > 0)
         {
             _polledPrimary.Increment(batch.Count);
-            return batch;
+            return Leased(batch);
         }
         batch = await _store.LeaseAsync(_queues.Default, BatchSize, BatchBytes, LeaseTime, stopping).ConfigureAwait(false);
         _polledDefault.Increment(batch.Count);
-        return batch;
+        return Leased(batch);
     }
+
+    private LeasedBatch Leased(IReadOnlyList<LeasedItem> items)
+    {
+        var leasedAt = _time.GetUtcNow();
+        foreach (var item in items)
+        {
+            _queueWait.Observe((leasedAt - AcceptedAt(item)).TotalSeconds);
+        }
+        return new LeasedBatch(items, leasedAt);
+    }
+
+    // The ingress item was created when the message was accepted.
+    private static DateTimeOffset AcceptedAt(LeasedItem item) => item.Envelope.AcceptedAt ?? item.CreatedAt;
 
     private async Task WaitForEitherQueueAsync(CancellationToken stopping)
     {
@@ -135,8 +154,9 @@ internal sealed class TransformerRole
 
     /// <summary>Reads the batch, looks up all its recipients in the suppression list in one query, then transforms
     /// and hands off every message; returns the hand-offs, which are still being written.</summary>
-    private async Task<Task[]> ProcessBatchAsync(IReadOnlyList<LeasedItem> batch, CancellationToken stopping)
+    private async Task<Task[]> ProcessBatchAsync(LeasedBatch leased, CancellationToken stopping)
     {
+        var batch = leased.Items;
         var now = _time.GetUtcNow();
         var submitted = new SubmittedMessage?[batch.Count];
         var failed = new TransformOutcome.Failed?[batch.Count];
@@ -168,9 +188,9 @@ internal sealed class TransformerRole
         await Parallel.ForAsync(0, batch.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount },
             (i, _) =>
             {
-                handOffs[i] = failed[i] is { } failure ? HandOffAsync(batch[i], failure, failure.Uuid, now)
+                handOffs[i] = failed[i] is { } failure ? HandOffAsync(batch[i], failure, failure.Uuid, now, leased.LeasedAt)
                     : suppressions is null ? PutBackAsync(batch[i], now + retryAfter)
-                    : ProcessAsync(batch[i], submitted[i]!, suppressions, now);
+                    : ProcessAsync(batch[i], submitted[i]!, suppressions, now, leased.LeasedAt);
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
         return handOffs;
@@ -210,7 +230,7 @@ internal sealed class TransformerRole
     }
 
     private Task ProcessAsync(LeasedItem item, SubmittedMessage submitted,
-        IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> suppressions, DateTimeOffset now)
+        IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>> suppressions, DateTimeOffset now, DateTimeOffset leasedAt)
     {
         TransformOutcome outcome;
         try
@@ -222,7 +242,7 @@ internal sealed class TransformerRole
             _logger.LogError(e, "Transforming message {Id} ({Uuid}) failed", item.Id, item.Envelope.Uuid);
             outcome = new TransformOutcome.Failed($"{e.GetType().Name}: {e.Message}", item.Envelope.Uuid);
         }
-        return HandOffAsync(item, outcome, submitted.Uuid, now);
+        return HandOffAsync(item, outcome, submitted.Uuid, now, leasedAt);
     }
 
     /// <summary>An outbound envelope with what the submission carried: its acceptance time, and the client's DSN
@@ -230,14 +250,13 @@ internal sealed class TransformerRole
     private static MessageEnvelope Outbound(MessageEnvelope outbound, MessageEnvelope submitted, DateTimeOffset acceptedAt) =>
         outbound with { AcceptedAt = acceptedAt, Dsn = submitted.Dsn?.For(outbound.Recipients), Smtputf8 = submitted.Smtputf8 };
 
-    private async Task HandOffAsync(LeasedItem item, TransformOutcome outcome, string? uuid, DateTimeOffset now)
+    private async Task HandOffAsync(LeasedItem item, TransformOutcome outcome, string? uuid, DateTimeOffset now, DateTimeOffset leasedAt)
     {
         var transaction = new QueueTransaction();
         switch (outcome)
         {
             case TransformOutcome.Ready ready:
-                // The ingress item was created when the message was accepted.
-                var acceptedAt = item.Envelope.AcceptedAt ?? item.CreatedAt;
+                var acceptedAt = AcceptedAt(item);
                 if (ready.Messages is [{ SubmittedOffset: { } offset } only])
                 {
                     transaction.Forward(item, _queues.Outbound, Outbound(only.Envelope, item.Envelope, acceptedAt), only.Prefix, offset);
@@ -269,6 +288,7 @@ internal sealed class TransformerRole
         }
         if (await CommitAsync(item, transaction).ConfigureAwait(false) && outcome is TransformOutcome.Ready done)
         {
+            _process.Observe((_time.GetUtcNow() - leasedAt).TotalSeconds);
             _pushed.Increment(done.Messages.Count);
             _suppressed.Increment(done.Suppressed.Count);
         }
@@ -288,4 +308,7 @@ internal sealed class TransformerRole
             return false;
         }
     }
+
+    /// <summary>A batch and when its lease returned, the moment its messages' transformer stage starts.</summary>
+    private sealed record LeasedBatch(IReadOnlyList<LeasedItem> Items, DateTimeOffset LeasedAt);
 }
