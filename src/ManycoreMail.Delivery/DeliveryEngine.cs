@@ -575,22 +575,37 @@ internal sealed class DeliveryEngine : IDisposable
     private static IReadOnlyList<RecipientOutcome> WaitForSource(IReadOnlyList<string> recipients, SourceChoice choice) =>
         All(recipients, r => new RecipientOutcome.Deferred(r, choice.Reason!, SiteAnswered: true, BounceClass.Throttled, choice.WaitUntil));
 
+    // Both are asked for every delivery: indexed loops, so that neither an enumerator nor a closure is allocated.
     private RelayRoute? RelayFor(string domain)
     {
-        foreach (var (pattern, route) in _options.DomainRelays)
+        var relays = _options.DomainRelays;
+        for (var i = 0; i < relays.Count; i++)
         {
-            if (string.Equals(pattern, domain, StringComparison.OrdinalIgnoreCase)
-                || (pattern.StartsWith('.') && domain.EndsWith(pattern, StringComparison.OrdinalIgnoreCase)))
+            if (MatchesDomain(relays[i].Key, domain))
             {
-                return route;
+                return relays[i].Value;
             }
         }
         return _options.Relay;
     }
 
-    private bool IsTlsRequired(string domain) =>
-        _options.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
-            || (d.StartsWith('.') && domain.EndsWith(d, StringComparison.OrdinalIgnoreCase)));
+    private bool IsTlsRequired(string domain)
+    {
+        var required = _options.TlsRequiredDomains;
+        for (var i = 0; i < required.Count; i++)
+        {
+            if (MatchesDomain(required[i], domain))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>A domain pattern: the domain itself, or ".example.net" for every domain under it.</summary>
+    private static bool MatchesDomain(string pattern, string domain) =>
+        string.Equals(pattern, domain, StringComparison.OrdinalIgnoreCase)
+        || (pattern.StartsWith('.') && domain.EndsWith(pattern, StringComparison.OrdinalIgnoreCase));
 
     private static IReadOnlyList<RecipientOutcome> All(IReadOnlyList<string> recipients, Func<string, RecipientOutcome> outcome) =>
         recipients.Select(outcome).ToArray();
