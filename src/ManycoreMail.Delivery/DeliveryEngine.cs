@@ -221,7 +221,22 @@ internal sealed class DeliveryEngine : IDisposable
         }
     }
 
-    public bool IsQueueSuspended(string queue) => _suspendedQueues.Keys.Any(p => ScheduledQueueName.Matches(p, queue));
+    public bool IsQueueSuspended(string queue)
+    {
+        // Asked for every delivery: no snapshot of the keys, and no enumerator at all while nothing is suspended.
+        if (_suspendedQueues.IsEmpty)
+        {
+            return false;
+        }
+        foreach (var (pattern, _) in _suspendedQueues)
+        {
+            if (ScheduledQueueName.Matches(pattern, queue))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>Bounces every recipient of the matching scheduled queues: those waiting in a ready queue now, and those
     /// waiting in the durable queue when they next fall due (the directive stands for <paramref name="standFor"/>, the
@@ -252,6 +267,10 @@ internal sealed class DeliveryEngine : IDisposable
 
     private bool IsQueueBounced(string queue)
     {
+        if (_bouncedQueues.IsEmpty)
+        {
+            return false;
+        }
         var now = _time.GetUtcNow();
         foreach (var (pattern, until) in _bouncedQueues)
         {
@@ -340,23 +359,57 @@ internal sealed class DeliveryEngine : IDisposable
         }
 
         var batch = site!.Limits.MaxRecipientsPerMessage is { } max && max > 0 ? max : recipients.Count;
-        var jobs = recipients.Chunk(batch).Select(chunk => new DeliveryJob(queue, domain, chunk, reversePath, message, hosts!) { Request = request }).ToArray();
-        _scheduled.AddOrUpdate(queue, jobs.Length, (_, n) => n + jobs.Length);
+        var jobs = Jobs(queue, domain, recipients, batch, reversePath, message, hosts!, request);
+        _scheduled.AddOrUpdate(queue, static (_, count) => count, static (_, n, count) => n + count, jobs.Length);
         try
         {
             foreach (var job in jobs)
             {
                 site = await PlaceAsync(site, job, recipients, Choose, cancellationToken).ConfigureAwait(false);
             }
-            var results = await Task.WhenAll(jobs.Select(j => j.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
-            var outcomes = results.SelectMany(r => r).ToArray();
+            IReadOnlyList<RecipientOutcome> outcomes;
+            if (jobs.Length == 1)
+            {
+                // The usual case, one transaction for the domain's recipients: its outcomes as they are.
+                outcomes = await jobs[0].Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var completions = new Task<IReadOnlyList<RecipientOutcome>>[jobs.Length];
+                for (var i = 0; i < jobs.Length; i++)
+                {
+                    completions[i] = jobs[i].Completion;
+                }
+                outcomes = (await Task.WhenAll(completions).WaitAsync(cancellationToken).ConfigureAwait(false)).SelectMany(r => r).ToArray();
+            }
             Metrics.Record(site.Name, outcomes);
             return outcomes;
         }
         finally
         {
-            _scheduled.AddOrUpdate(queue, 0, (_, n) => Math.Max(0, n - jobs.Length));
+            _scheduled.AddOrUpdate(queue, static (_, _) => 0, static (_, n, count) => Math.Max(0, n - count), jobs.Length);
         }
+    }
+
+    /// <summary>One job per <paramref name="batch"/> recipients (the site's recipients per transaction), in their order.</summary>
+    private static DeliveryJob[] Jobs(string queue, string domain, IReadOnlyList<string> recipients, int batch, string reversePath,
+        ReadOnlyMemory<byte> message, IReadOnlyList<SiteHost> hosts, SmtpDeliveryRequest request)
+    {
+        if (recipients.Count <= batch)
+        {
+            return [new DeliveryJob(queue, domain, recipients, reversePath, message, hosts) { Request = request }];
+        }
+        var jobs = new DeliveryJob[(recipients.Count + batch - 1) / batch];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            var chunk = new string[Math.Min(batch, recipients.Count - i * batch)];
+            for (var j = 0; j < chunk.Length; j++)
+            {
+                chunk[j] = recipients[i * batch + j];
+            }
+            jobs[i] = new DeliveryJob(queue, domain, chunk, reversePath, message, hosts) { Request = request };
+        }
+        return jobs;
     }
 
     /// <summary>Queues a job on its site; a site the idle sweep retired between routing and now is routed again
@@ -381,40 +434,23 @@ internal sealed class DeliveryEngine : IDisposable
         return site;
     }
 
+    // RouteAsync runs for every delivery: what only some routes need (a relay, a failed lookup, a new site) is in
+    // methods of its own, so that their closures are not allocated on every call.
     private async Task<(DeliverySite? Site, IReadOnlyList<SiteHost>? Hosts, IReadOnlyList<RecipientOutcome>? Final)> RouteAsync(
         string domain, IReadOnlyList<string> recipients, Func<string, ValueTask<SourceChoice>> choose, CancellationToken cancellationToken)
     {
         if (RelayFor(domain) is { } relay)
         {
-            var relayHosts = await relay.ResolveAsync(cancellationToken).ConfigureAwait(false);
-            if (relayHosts.Count == 0)
-            {
-                return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, $"relay host {relay.Host} has no address", false, BounceClass.Connection)));
-            }
-            var relayChoice = await choose(EgressProviders.Of(_options.ShapingRules, domain, [relay.Host])).ConfigureAwait(false);
-            if (relayChoice.Source is not { } relaySource)
-            {
-                return (null, null, WaitForSource(recipients, relayChoice));
-            }
-            // Relay sites of the implicit pool keep their names of before pools.
-            var relayName = $"relay:{relay.Host}:{relay.Port}" + (_pools.Options.IsImplicit ? "" : "@" + relaySource.Name);
-            var relaySite = _sites.GetOrAdd(relayName, name => NewSite(name, _shaping.LimitsFor(domain, [relay.Host]),
-                new SitePolicy(relay.Tls, relay.CreateConnector()), new SiteEgress(relaySource, EgressProviders.Of(_options.ShapingRules, domain, [relay.Host]), [relay.Host], _adaptive)));
-            return (relaySite, relayHosts, null);
+            return await RouteToRelayAsync(relay, domain, recipients, choose, cancellationToken).ConfigureAwait(false);
         }
 
         var route = await _router.ResolveAsync(domain, cancellationToken).ConfigureAwait(false);
-        switch (route.Status)
+        if (route.Status != MailRouteStatus.Ok)
         {
-            case MailRouteStatus.NullMx:
-                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"{domain} does not accept mail (null MX)", null, BounceClass.BadDomain, "notaccept")));
-            case MailRouteStatus.NoSuchDomain:
-                return (null, null, All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"Host or domain name not found: {domain}", null, BounceClass.BadDomain, BounceReasons.HostUnknown)));
-            case MailRouteStatus.TemporaryFailure:
-                return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, route.Detail ?? $"DNS lookup for {domain} failed temporarily", false, BounceClass.BadDomain)));
+            return (null, null, Unroutable(route, domain, recipients));
         }
 
-        var hosts = new List<SiteHost>();
+        var hosts = new List<SiteHost>(route.Hosts.Count);
         foreach (var host in route.Hosts)
         {
             foreach (var address in host.Addresses)
@@ -422,7 +458,7 @@ internal sealed class DeliveryEngine : IDisposable
                 hosts.Add(new SiteHost(host.Name, new IPEndPoint(address, _smtpPort)));
             }
         }
-        var names = route.Hosts.Select(h => h.Name).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).ToArray();
+        var names = SiteNames(route.Hosts);
         var provider = EgressProviders.Of(_options.ShapingRules, domain, names);
         var choice = await choose(provider).ConfigureAwait(false);
         if (choice.Source is not { } source)
@@ -430,12 +466,64 @@ internal sealed class DeliveryEngine : IDisposable
             return (null, null, WaitForSource(recipients, choice));
         }
         var tlsRequired = IsTlsRequired(domain);
-        var siteName = string.Join(",", names)
-            + (source.Name.Length > 0 ? "@" + source.Name : "")
-            + (tlsRequired ? "(tls)" : "");
-        var site = _sites.GetOrAdd(siteName, name => NewSite(name, _shaping.LimitsFor(domain, names),
-            new SitePolicy(tlsRequired ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic), new SiteEgress(source, provider, names, _adaptive)));
+        var siteName = string.Concat(string.Join(",", names), source.Name.Length > 0 ? "@" + source.Name : "", tlsRequired ? "(tls)" : "");
+        var site = _sites.TryGetValue(siteName, out var known) ? known : AddMxSite(siteName, domain, names, tlsRequired, source, provider);
         return (site, hosts, null);
+    }
+
+    private DeliverySite AddMxSite(string siteName, string domain, string[] names, bool tlsRequired, EgressSource source, string provider) =>
+        _sites.GetOrAdd(siteName, name => NewSite(name, _shaping.LimitsFor(domain, names),
+            new SitePolicy(tlsRequired ? SmtpTlsMode.Required : SmtpTlsMode.Opportunistic), new SiteEgress(source, provider, names, _adaptive)));
+
+    private async Task<(DeliverySite? Site, IReadOnlyList<SiteHost>? Hosts, IReadOnlyList<RecipientOutcome>? Final)> RouteToRelayAsync(
+        RelayRoute relay, string domain, IReadOnlyList<string> recipients, Func<string, ValueTask<SourceChoice>> choose, CancellationToken cancellationToken)
+    {
+        var relayHosts = await relay.ResolveAsync(cancellationToken).ConfigureAwait(false);
+        if (relayHosts.Count == 0)
+        {
+            return (null, null, All(recipients, r => new RecipientOutcome.Deferred(r, $"relay host {relay.Host} has no address", false, BounceClass.Connection)));
+        }
+        var relayChoice = await choose(EgressProviders.Of(_options.ShapingRules, domain, [relay.Host])).ConfigureAwait(false);
+        if (relayChoice.Source is not { } relaySource)
+        {
+            return (null, null, WaitForSource(recipients, relayChoice));
+        }
+        // Relay sites of the implicit pool keep their names of before pools.
+        var relayName = $"relay:{relay.Host}:{relay.Port}" + (_pools.Options.IsImplicit ? "" : "@" + relaySource.Name);
+        var relaySite = _sites.GetOrAdd(relayName, name => NewSite(name, _shaping.LimitsFor(domain, [relay.Host]),
+            new SitePolicy(relay.Tls, relay.CreateConnector()), new SiteEgress(relaySource, EgressProviders.Of(_options.ShapingRules, domain, [relay.Host]), [relay.Host], _adaptive)));
+        return (relaySite, relayHosts, null);
+    }
+
+    /// <summary>What a route other than Ok means for every recipient: Null MX and no such domain bounce, a DNS failure defers.</summary>
+    private static IReadOnlyList<RecipientOutcome> Unroutable(MailRoute route, string domain, IReadOnlyList<string> recipients) => route.Status switch
+    {
+        MailRouteStatus.NullMx => All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"{domain} does not accept mail (null MX)", null, BounceClass.BadDomain, "notaccept")),
+        MailRouteStatus.NoSuchDomain => All(recipients, r => new RecipientOutcome.Bounced(r, "unroutable", route.Detail ?? $"Host or domain name not found: {domain}", null, BounceClass.BadDomain, BounceReasons.HostUnknown)),
+        MailRouteStatus.TemporaryFailure => All(recipients, r => new RecipientOutcome.Deferred(r, route.Detail ?? $"DNS lookup for {domain} failed temporarily", false, BounceClass.BadDomain)),
+        _ => throw new ArgumentOutOfRangeException(nameof(route), route.Status, "not a failed route"),
+    };
+
+    /// <summary>The route's host names, each once (ignoring case), sorted: the name of their site whatever order DNS gave.</summary>
+    private static string[] SiteNames(IReadOnlyList<MailHost> hosts)
+    {
+        var names = new string[hosts.Count];
+        var count = 0;
+        for (var i = 0; i < hosts.Count; i++)
+        {
+            var name = hosts[i].Name;
+            var seen = false;
+            for (var j = 0; j < count && !seen; j++)
+            {
+                seen = string.Equals(names[j], name, StringComparison.OrdinalIgnoreCase);
+            }
+            if (!seen)
+            {
+                names[count++] = name;
+            }
+        }
+        Array.Sort(names, 0, count, StringComparer.OrdinalIgnoreCase);
+        return count == names.Length ? names : names[..count];
     }
 
     /// <summary>Forgets sites that have held nothing for a while, so that a sender touching millions of domains does
@@ -487,22 +575,37 @@ internal sealed class DeliveryEngine : IDisposable
     private static IReadOnlyList<RecipientOutcome> WaitForSource(IReadOnlyList<string> recipients, SourceChoice choice) =>
         All(recipients, r => new RecipientOutcome.Deferred(r, choice.Reason!, SiteAnswered: true, BounceClass.Throttled, choice.WaitUntil));
 
+    // Both are asked for every delivery: indexed loops, so that neither an enumerator nor a closure is allocated.
     private RelayRoute? RelayFor(string domain)
     {
-        foreach (var (pattern, route) in _options.DomainRelays)
+        var relays = _options.DomainRelays;
+        for (var i = 0; i < relays.Count; i++)
         {
-            if (string.Equals(pattern, domain, StringComparison.OrdinalIgnoreCase)
-                || (pattern.StartsWith('.') && domain.EndsWith(pattern, StringComparison.OrdinalIgnoreCase)))
+            if (MatchesDomain(relays[i].Key, domain))
             {
-                return route;
+                return relays[i].Value;
             }
         }
         return _options.Relay;
     }
 
-    private bool IsTlsRequired(string domain) =>
-        _options.TlsRequiredDomains.Any(d => string.Equals(d, domain, StringComparison.OrdinalIgnoreCase)
-            || (d.StartsWith('.') && domain.EndsWith(d, StringComparison.OrdinalIgnoreCase)));
+    private bool IsTlsRequired(string domain)
+    {
+        var required = _options.TlsRequiredDomains;
+        for (var i = 0; i < required.Count; i++)
+        {
+            if (MatchesDomain(required[i], domain))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>A domain pattern: the domain itself, or ".example.net" for every domain under it.</summary>
+    private static bool MatchesDomain(string pattern, string domain) =>
+        string.Equals(pattern, domain, StringComparison.OrdinalIgnoreCase)
+        || (pattern.StartsWith('.') && domain.EndsWith(pattern, StringComparison.OrdinalIgnoreCase));
 
     private static IReadOnlyList<RecipientOutcome> All(IReadOnlyList<string> recipients, Func<string, RecipientOutcome> outcome) =>
         recipients.Select(outcome).ToArray();

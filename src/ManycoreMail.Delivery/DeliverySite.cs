@@ -529,29 +529,42 @@ internal sealed class DeliverySite
         }
         catch (SmtpAddressException e)
         {
-            // Nothing was sent and the connection is fine: the address that cannot be written bounces (all of them when it
-            // is the return path), the others are retried without it.
-            var bounceAll = e.Address == job.ReversePath;
-            IReadOnlyList<RecipientOutcome> outcomes = job.Recipients.Select(r => bounceAll || r == e.Address
-                ? new RecipientOutcome.Bounced(r, "hard", e.Message, null, BounceClass.InvalidRecipient)
-                : (RecipientOutcome)new RecipientOutcome.Deferred(r, $"another recipient's address could not be written: {e.Problem}", false)).ToArray();
-            return (outcomes, null);
+            return (Unwritable(job, e), null);
         }
         catch (Exception e) when (e is SmtpClientException or SocketException or IOException or TimeoutException)
         {
-            _logger.LogInformation("Delivery to {Host} [{EndPoint}] broke off: {Error}", host.Name, host.EndPoint, e.Message);
-            var reply = (e as SmtpClientException)?.Reply;
-            if (reply is { } refused)
-            {
-                Egress?.Observer?.Observe(this, job, refused);
-            }
-            var reason = TransactionReplies.Describe(host, reply) ?? $"{host.Name}[{host.EndPoint.Address}]:{host.EndPoint.Port}: {e.Message}";
-            IReadOnlyList<RecipientOutcome> outcomes = reply is { IsPermanentFailure: true } permanent
-                ? job.Recipients.Select(r => TransactionReplies.Bounce(r, permanent, host, command: null)).ToArray()
-                : job.Recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Deferred(r, reason, reply is not null,
-                    reply is { } x ? ReplyClassifier.Classify(x).BounceClass : BounceClass.Connection)).ToArray();
-            return (outcomes, new ConnectFailure(reason, reply is not null, reply));
+            return BrokenOff(host, job, e);
         }
+    }
+
+    // The failures are handled outside DeliverAsync: their lambdas would otherwise make it allocate a closure for
+    // every transaction, failed or not.
+
+    /// <summary>Nothing was sent and the connection is fine: the address that cannot be written bounces (all of them when
+    /// it is the return path), the others are retried without it.</summary>
+    private static IReadOnlyList<RecipientOutcome> Unwritable(DeliveryJob job, SmtpAddressException e)
+    {
+        var bounceAll = e.Address == job.ReversePath;
+        return job.Recipients.Select(r => bounceAll || r == e.Address
+            ? new RecipientOutcome.Bounced(r, "hard", e.Message, null, BounceClass.InvalidRecipient)
+            : (RecipientOutcome)new RecipientOutcome.Deferred(r, $"another recipient's address could not be written: {e.Problem}", false)).ToArray();
+    }
+
+    /// <summary>The connection broke or the site refused the transaction: 5xx bounces every recipient, anything else defers them.</summary>
+    private (IReadOnlyList<RecipientOutcome> Outcomes, ConnectFailure? Broken) BrokenOff(SiteHost host, DeliveryJob job, Exception e)
+    {
+        _logger.LogInformation("Delivery to {Host} [{EndPoint}] broke off: {Error}", host.Name, host.EndPoint, e.Message);
+        var reply = (e as SmtpClientException)?.Reply;
+        if (reply is { } refused)
+        {
+            Egress?.Observer?.Observe(this, job, refused);
+        }
+        var reason = TransactionReplies.Describe(host, reply) ?? $"{host.Name}[{host.EndPoint.Address}]:{host.EndPoint.Port}: {e.Message}";
+        IReadOnlyList<RecipientOutcome> outcomes = reply is { IsPermanentFailure: true } permanent
+            ? job.Recipients.Select(r => TransactionReplies.Bounce(r, permanent, host, command: null)).ToArray()
+            : job.Recipients.Select(r => (RecipientOutcome)new RecipientOutcome.Deferred(r, reason, reply is not null,
+                reply is { } x ? ReplyClassifier.Classify(x).BounceClass : BounceClass.Connection)).ToArray();
+        return (outcomes, new ConnectFailure(reason, reply is not null, reply));
     }
 
     private void EnterBackoff(ConnectFailure failure)

@@ -94,7 +94,8 @@ public static class AddressParser
 
     private static List<Token> Tokenize(string text)
     {
-        var tokens = new List<Token>();
+        // Sized for the usual address (a token per three characters or so) so that the list is not regrown per call.
+        var tokens = new List<Token>(Math.Min(text.Length / 3 + 2, 64));
         var space = false;
         var i = 0;
         while (i < text.Length)

@@ -42,6 +42,11 @@ public static class SmtpMailbox
             problem = "it has no domain";
             return false;
         }
+        if (IsDotString(address.AsSpan(0, at)) && IsHostName(address.AsSpan(at + 1)))
+        {
+            // The usual address is already its own RFC 5321 form (a dot-string at a host name): checked, not rebuilt.
+            return TryCheckLengths(address, at, out path, out problem);
+        }
         if (!TryReadLocalPart(address.AsSpan(0, at), out var content, out problem))
         {
             return false;
@@ -51,18 +56,24 @@ public static class SmtpMailbox
             return false;
         }
         var local = IsDotString(content) ? content : Quote(content);
-        if (local.Length > MaxLocalPart)
+        return TryCheckLengths(string.Concat(local, "@", domain), local.Length, out path, out problem);
+    }
+
+    /// <summary>RFC 5321's limits on a written path whose local part is <paramref name="localLength"/> characters.</summary>
+    private static bool TryCheckLengths(string written, int localLength, [NotNullWhen(true)] out string? path, [NotNullWhen(false)] out string? problem)
+    {
+        path = null;
+        if (localLength > MaxLocalPart)
         {
             problem = $"its local part is longer than {MaxLocalPart} characters";
             return false;
         }
-        path = string.Concat(local, "@", domain);
-        if (path.Length + 2 > MaxPath)
+        if (written.Length + 2 > MaxPath)
         {
             problem = $"it is longer than {MaxPath - 2} characters";
-            path = null;
             return false;
         }
+        path = written;
         problem = null;
         return true;
     }
@@ -182,27 +193,38 @@ public static class SmtpMailbox
                 return false;
             }
         }
-        else
+        else if (!IsHostName(domain))
         {
-            foreach (var range in domain.Split('.'))
-            {
-                var label = domain[range];
-                if (label.IsEmpty || label.Length > 63 || label.ContainsAnyExcept(HostChars))
-                {
-                    problem = "its domain is not a valid host name";
-                    return false;
-                }
-            }
+            problem = "its domain is not a valid host name";
+            return false;
         }
         written = domain.ToString();
         problem = null;
         return true;
     }
 
-    /// <summary>RFC 5321 Dot-string: atoms of atext joined by single dots.</summary>
-    private static bool IsDotString(string content)
+    /// <summary>Labels of letters, digits, '-' and '_', each 1 to 63 long, at most <see cref="MaxDomain"/> in all.</summary>
+    private static bool IsHostName(ReadOnlySpan<char> domain)
     {
-        if (content.Length == 0 || content[0] == '.' || content[^1] == '.' || content.Contains("..", StringComparison.Ordinal))
+        if (domain.IsEmpty || domain.Length > MaxDomain)
+        {
+            return false;
+        }
+        foreach (var range in domain.Split('.'))
+        {
+            var label = domain[range];
+            if (label.IsEmpty || label.Length > 63 || label.ContainsAnyExcept(HostChars))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>RFC 5321 Dot-string: atoms of atext joined by single dots.</summary>
+    private static bool IsDotString(ReadOnlySpan<char> content)
+    {
+        if (content.Length == 0 || content[0] == '.' || content[^1] == '.' || content.IndexOf("..", StringComparison.Ordinal) >= 0)
         {
             return false;
         }

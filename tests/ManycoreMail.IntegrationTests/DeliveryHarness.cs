@@ -231,6 +231,8 @@ internal sealed class ScriptedHandler(Func<string, int, SmtpReply>? rcpt = null,
     private int _authAttempts;
 
     public ConcurrentQueue<(string Recipient, SmtpSessionInfo Session)> Delivered { get; } = new();
+    /// <summary>The recipients of each transaction that reached DATA.</summary>
+    public ConcurrentQueue<string[]> Transactions { get; } = new();
     public string? ExpectedUser { get; init; }
     public string? ExpectedPassword { get; init; }
     public int Sessions => _sessions.Count;
@@ -275,6 +277,7 @@ internal sealed class ScriptedHandler(Func<string, int, SmtpReply>? rcpt = null,
             {
                 Delivered.Enqueue((recipient, session));
             }
+            Transactions.Enqueue([.. envelope.Recipients]);
             return SmtpReply.Ok();
         }
         finally

@@ -50,6 +50,26 @@ public sealed class DeliveryTests
     }
 
     [Fact]
+    public async Task A_domain_with_more_recipients_than_a_transaction_takes_gets_one_transaction_per_batch_and_one_settlement()
+    {
+        await using var harness = await DeliveryHarness.StartAsync(Dns);
+        var server = harness.StartServer("127.0.0.41", new ScriptedHandler());
+        await harness.StartSenderAsync(o => o with { Delivery = o.Delivery with { DefaultLimits = SiteLimits.Default with { MaxRecipientsPerMessage = 2 } } });
+        string[] recipients = ["r1@pool.test", "r2@pool.test", "r3@pool.test", "r4@pool.test", "r5@pool.test"];
+
+        await harness.EnqueueAsync("batched", recipients);
+        var events = await harness.WaitForEventsAsync(5, Deadline);
+
+        Assert.All(events, e => Assert.Equal("delivered", e.GetProperty("event").GetString()));
+        Assert.Equal(recipients, events.Select(e => e.GetProperty("email").GetString()).Order(StringComparer.Ordinal));
+        // In order, two at a time: the last batch holds what is left.
+        Assert.Equal([["r1@pool.test", "r2@pool.test"], ["r3@pool.test", "r4@pool.test"], ["r5@pool.test"]],
+            server.Handler.Transactions.OrderBy(t => t[0], StringComparer.Ordinal));
+        Assert.Contains("delivered_total{site=\"mx.pool.test\"} 5.0", await harness.MetricsTextAsync());
+        await Eventually.TrueAsync(async () => await harness.Store.CountAsync(DeliveryHarness.Outbound, CancellationToken.None) == 0, Deadline, "message completed");
+    }
+
+    [Fact]
     public async Task The_sender_holds_no_more_message_bytes_than_its_memory_budget_and_still_delivers_everything()
     {
         await using var harness = await DeliveryHarness.StartAsync(Dns);

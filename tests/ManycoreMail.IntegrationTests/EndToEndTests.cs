@@ -122,6 +122,41 @@ public sealed class EndToEndTests(TestWorld world) : IClassFixture<TestWorld>
     }
 
     [Fact]
+    public async Task Http_api_bodies_read_into_pooled_buffers_are_each_delivered_as_posted()
+    {
+        // Each request's body is read into a buffer from the shared pool and returned once queued; were one returned
+        // before the store had its bytes, a later request's body would show through in an earlier message.
+        using var sink = await world.StartSinkAsync("ok.test");
+        using var webhook = new WebhookListener();
+        var config = new MailerConfig(world, webhook.Url).Write();
+        await using var mailer = await RunningMailer.StartAsync(config);
+        using var http = new HttpClient();
+        var bodies = new Dictionary<string, string>();
+        foreach (var (lines, chunked) in new[] { (40, false), (1_500, true), (40, true), (1_500, false) })
+        {
+            var uuid = Messages.NewUuid();
+            var body = string.Concat(Enumerable.Range(0, lines).Select(i => $"{uuid} line {i} {new string((char)('a' + i % 26), 20)}\r\n"));
+            bodies[uuid] = body;
+            var bytes = Messages.Bytes(Messages.Simple(uuid, $"{uuid}@ok.test", body: body));
+            using HttpContent content = chunked ? new StreamContent(new MemoryStream(bytes)) : new ByteArrayContent(bytes);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{config.HttpPort}/v1/mail/send") { Content = content };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:secret")));
+            request.Headers.TransferEncodingChunked = chunked;
+            using var response = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var sent = await sink.WaitForMessagesAsync(bodies.Count, Patience);
+        Assert.Equal(bodies.Count, sent.Count);
+        foreach (var message in sent)
+        {
+            var uuid = message.Recipients[0].Split('@')[0];
+            Assert.EndsWith("\r\n\r\n" + bodies[uuid], message.Text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Recipient_refused_with_550_becomes_a_hard_bounce()
     {
         using var sink = await world.StartSinkAsync("hard.test", "-f", "rcpt", "-B", "550 5.1.1 No such user here");

@@ -31,6 +31,14 @@ public sealed class RedisRespCodecTests
     }
 
     [Fact]
+    public void A_key_of_a_prefix_and_a_number_is_one_argument_with_the_number_in_decimal()
+    {
+        using var request = RespRequest.Create(3).Add("LLEN"u8).Add("mm:q:Q:body:"u8, 1_234_567_890_123L).Add("x:"u8, -7);
+
+        Assert.Equal("*3\r\n$4\r\nLLEN\r\n$25\r\nmm:q:Q:body:1234567890123\r\n$4\r\nx:-7\r\n", Encoding.ASCII.GetString(request.Frame));
+    }
+
+    [Fact]
     public void Request_refuses_more_arguments_than_announced_and_reports_fewer()
     {
         using var request = RespRequest.Create(2).Add("GET"u8);

@@ -102,18 +102,18 @@ public sealed class EmbeddedSpool : IQueueStore, IDeadLetterStore
         var work = new LeaseWork(queue, max, maxBytes, leaseFor, cancellationToken);
         await _committer.SubmitAsync(work, cancellationToken).ConfigureAwait(false);
         var grant = await work.Completion.ConfigureAwait(false);
-        if (grant.Rows.Count == 0)
+        if (grant.Rows.Length == 0)
         {
             return [];
         }
 
         // The items are leased now; reading their bodies is not abandoned halfway on cancellation.
         var expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(grant.ExpiresAtMs);
-        var items = new List<LeasedItem>(grant.Rows.Count);
+        var items = new List<LeasedItem>(grant.Rows.Length);
         byte[]?[] bodies;
         using (var rental = await _readers.RentAsync(CancellationToken.None).ConfigureAwait(false))
         {
-            bodies = rental.Reader.Bodies(grant.Rows.ConvertAll(row => row.Id));
+            bodies = rental.Reader.Bodies(grant.Rows);
         }
         for (var i = 0; i < bodies.Length; i++)
         {

@@ -23,6 +23,9 @@ internal sealed class SpoolCommitter
     private readonly List<LeaseWork> _leases = [];
     private readonly List<ReviveWork> _revivals = [];
     private readonly List<RenewWork> _renewals = [];
+    // Rows picked by one lease, reused: most leases of a busy role take a few rows or none, and a list sized for the
+    // lease's maximum per call cost more than the rows themselves. Only the committer's loop touches it.
+    private readonly List<LeasedRow> _leaseRows = new(64);
     private readonly HashSet<string> _touchedQueues = new(StringComparer.Ordinal);
     private readonly HashSet<long> _settledInWork = [];
     private readonly Task _loop;
@@ -228,9 +231,9 @@ internal sealed class SpoolCommitter
 
                 var token = ++_lastLeaseToken;
                 var untilMs = LeaseExpiry(nowMs, lease.LeaseFor);
-                var rows = new List<LeasedRow>(Math.Min(lease.Max, 64));
-                _writer.Lease(lease.Queue, lease.Max, lease.MaxBytes, nowMs, untilMs, token, rows);
-                lease.Answer = new LeaseGrant(rows, token, untilMs);
+                _leaseRows.Clear();
+                _writer.Lease(lease.Queue, lease.Max, lease.MaxBytes, nowMs, untilMs, token, _leaseRows);
+                lease.Answer = new LeaseGrant(_leaseRows.Count == 0 ? [] : _leaseRows.ToArray(), token, untilMs);
             }
 
             foreach (var renewal in _renewals)

@@ -146,14 +146,14 @@ internal sealed class SpoolReader : IDisposable
         return _earliestDue.Bind(_earliestQueue, queue).ScalarInt64();
     }
 
-    /// <summary>The bodies of <paramref name="ids"/> (null where the item is gone), read in one transaction: one
+    /// <summary>The bodies of <paramref name="rows"/> (null where the item is gone), read in one transaction: one
     /// snapshot of the log and one set of locks for a whole lease instead of one per item.</summary>
-    public byte[]?[] Bodies(IReadOnlyList<long> ids)
+    public byte[]?[] Bodies(LeasedRow[] rows)
     {
-        var bodies = new byte[]?[ids.Count];
-        if (ids.Count == 1)
+        var bodies = new byte[]?[rows.Length];
+        if (rows.Length == 1)
         {
-            bodies[0] = Body(ids[0]);
+            bodies[0] = Body(rows[0].Id);
             return bodies;
         }
         _begin.Execute();
@@ -161,7 +161,7 @@ internal sealed class SpoolReader : IDisposable
         {
             for (var i = 0; i < bodies.Length; i++)
             {
-                bodies[i] = Body(ids[i]);
+                bodies[i] = Body(rows[i].Id);
             }
         }
         finally

@@ -129,7 +129,7 @@ internal sealed class WriteWork : SpoolWork
 }
 
 /// <summary>The rows a lease picked, with the token and expiry they were leased under.</summary>
-internal sealed record LeaseGrant(List<LeasedRow> Rows, long Token, long ExpiresAtMs);
+internal sealed record LeaseGrant(LeasedRow[] Rows, long Token, long ExpiresAtMs);
 
 /// <summary>Work whose caller waits for an answer the committer sets (<see cref="Answer"/>) in a batch that does not
 /// wait for the disk.</summary>

@@ -6,8 +6,6 @@ namespace ManycoreMail.Queue.Redis;
 /// learnt about its items.</summary>
 internal sealed class RedisQueueKeys
 {
-    private readonly string _bodyBase;
-
     public RedisQueueKeys(string prefix, string queue)
     {
         Name = Encoding.UTF8.GetBytes(queue);
@@ -16,11 +14,12 @@ internal sealed class RedisQueueKeys
         Leased = Encoding.UTF8.GetBytes(itemBase + "leased");
         Scheduled = Encoding.UTF8.GetBytes(itemBase + "sched");
         Dead = Encoding.UTF8.GetBytes(itemBase + "dead");
-        _bodyBase = itemBase + "body:";
+        BodyBase = Encoding.UTF8.GetBytes(itemBase + "body:");
     }
 
-    /// <summary>The list that holds the body of leased or scheduled item <paramref name="id"/> alone.</summary>
-    public byte[] BodyKey(long id) => Encoding.UTF8.GetBytes(_bodyBase + id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    /// <summary>The lists that hold the body of a leased or scheduled item alone are this followed by the item's slot
+    /// (<see cref="RespRequest.Add(ReadOnlySpan{byte}, long)"/>).</summary>
+    public byte[] BodyBase { get; }
 
     /// <summary>The ready list: the queue's own name.</summary>
     public byte[] Name { get; }

@@ -182,7 +182,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             AddSlots(register, firstSlot, max);
             for (var n = 0; n < max; n++)
             {
-                requests[2 + n] = RespRequest.Create(5).Add("LMOVE"u8).Add(keys.Name).Add(keys.BodyKey(firstSlot + n)).Add("LEFT"u8).Add("RIGHT"u8);
+                requests[2 + n] = RespRequest.Create(5).Add("LMOVE"u8).Add(keys.Name).Add(keys.BodyBase, firstSlot + n).Add("LEFT"u8).Add("RIGHT"u8);
             }
             if (pairHere)
             {

@@ -97,6 +97,15 @@ public sealed class RespRequest : IDisposable
         return Add(digits[..written]);
     }
 
+    /// <summary>Adds one argument: <paramref name="prefix"/> then <paramref name="number"/>'s decimal digits (a key such as
+    /// "mm:q:QUEUE:body:17"), without building it as a string first.</summary>
+    public RespRequest Add(ReadOnlySpan<byte> prefix, long number)
+    {
+        Span<byte> digits = stackalloc byte[MaxNumberLength];
+        Utf8Formatter.TryFormat(number, digits, out var written);
+        return Add(prefix, digits[..written]);
+    }
+
     /// <summary>Adds one argument made of two parts, without joining them first.</summary>
     public RespRequest Add(ReadOnlySpan<byte> first, ReadOnlySpan<byte> second)
     {

@@ -356,7 +356,8 @@ public sealed class SmtpClientConnection : IAsyncDisposable
         }
 
         var dsn = request.HasDsn && _capabilities.ContainsKey("DSN");
-        var mailParameters = new StringBuilder();
+        // Sized for the path and the usual parameters, so that it is not regrown per message.
+        var mailParameters = new StringBuilder(reverse.Length + 64);
         mailParameters.Append('<').Append(reverse).Append('>');
         if (_capabilities.ContainsKey("SIZE"))
         {

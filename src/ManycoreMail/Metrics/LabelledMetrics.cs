@@ -13,7 +13,9 @@ internal interface ILabelledFamily
 /// <summary>Counters per label values, created on first increment.</summary>
 internal sealed class LabelledCounter(string name, string help, params string[] labelNames) : ILabelledFamily
 {
-    private readonly ConcurrentDictionary<string, Entry> _series = new(StringComparer.Ordinal);
+    // Keyed by the values themselves: an increment happens per recipient on the delivery path, while the exposition
+    // text of the labels is needed only when scraped.
+    private readonly ConcurrentDictionary<LabelValues, Entry> _series = new();
 
     public string Name { get; } = name;
 
@@ -25,18 +27,22 @@ internal sealed class LabelledCounter(string name, string help, params string[] 
         {
             throw new ArgumentException($"{Name} takes {labelNames.Length} label value(s).", nameof(labelValues));
         }
-        var entry = _series.GetOrAdd(LabelText.Format(labelNames, labelValues), static _ => new Entry());
+        if (!_series.TryGetValue(new LabelValues(labelValues), out var entry))
+        {
+            // The key keeps a copy: a caller may reuse its array for other values.
+            entry = _series.GetOrAdd(new LabelValues([.. labelValues]), static _ => new Entry());
+        }
         Interlocked.Add(ref entry.Value, by);
     }
 
     /// <summary>The current value for these label values (0 when never incremented).</summary>
     public long Value(params string[] labelValues) =>
-        _series.TryGetValue(LabelText.Format(labelNames, labelValues), out var entry) ? Interlocked.Read(ref entry.Value) : 0;
+        _series.TryGetValue(new LabelValues(labelValues), out var entry) ? Interlocked.Read(ref entry.Value) : 0;
 
     public void Render(StringBuilder text)
     {
         LabelText.Header(text, Name, help, "counter");
-        foreach (var (labels, entry) in _series.OrderBy(s => s.Key, StringComparer.Ordinal))
+        foreach (var (labels, entry) in _series.Select(s => (LabelText.Format(labelNames, s.Key.Values), s.Value)).OrderBy(s => s.Item1, StringComparer.Ordinal))
         {
             text.Append(Name).Append(labels).Append(' ').Append(MetricsRegistry.Format(Interlocked.Read(ref entry.Value))).Append('\n');
         }
@@ -45,6 +51,26 @@ internal sealed class LabelledCounter(string name, string help, params string[] 
     private sealed class Entry
     {
         public long Value;
+    }
+
+    /// <summary>One series' label values, equal by ordinal content.</summary>
+    private readonly struct LabelValues(string[] values) : IEquatable<LabelValues>
+    {
+        public string[] Values { get; } = values;
+
+        public bool Equals(LabelValues other) => Values.AsSpan().SequenceEqual(other.Values);
+
+        public override bool Equals(object? obj) => obj is LabelValues other && Equals(other);
+
+        public override int GetHashCode()
+        {
+            var hash = new HashCode();
+            foreach (var value in Values)
+            {
+                hash.Add(value, StringComparer.Ordinal);
+            }
+            return hash.ToHashCode();
+        }
     }
 }
 

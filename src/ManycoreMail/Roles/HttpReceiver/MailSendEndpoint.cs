@@ -60,11 +60,15 @@ internal sealed class MailSendEndpoint(HttpReceiverOptions options, IngressQueue
 
     private async Task<IResult> ReceiveAsync(HttpContext context, string? loginTenant)
     {
-        if (await HttpBodies.ReadLimitedAsync(context.Request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false) is not { } body)
+        // The body is read once, into a pooled buffer returned when the message is queued or refused: the queue store
+        // keeps none of a caller's memory after its commit returns (IQueueStore's contract), as for SMTP.
+        using var pooled = await HttpBodies.ReadPooledAsync(context.Request, options.MaxMessageSize, context.RequestAborted).ConfigureAwait(false);
+        if (pooled is null)
         {
             queue.CountDropped();
             return Problem(StatusCodes.Status413PayloadTooLarge, "Payload Too Large", $"the message exceeds {options.MaxMessageSize} bytes");
         }
+        var body = pooled.Memory;
         if (!IngressRules.TryAccept(body, PriorityRule.Strict, out var accepted, out var headers, out var refusal))
         {
             queue.CountDropped();
