@@ -105,9 +105,9 @@ internal sealed record InFlowSettings(TimeSpan Delay, long QueueDepth, long Queu
     public const int DefaultQueueDepth = 100;
 
     /// <summary>The work a queue holds grows with its messages' size (body hashing, copies, on Redis the AOF), so a
-    /// count alone lets large mail wait longer: at 100 KB a mark of 100 gave p99 accept-to-delivery of 0.9-1.9 s, a mark
-    /// of 40 (4 MB) 0.56-0.8 s at the same throughput (bench/results/inflow-bytes.md). At 5 KB, 100 messages are
-    /// half a megabyte, so the count stays the mark there.</summary>
+    /// count alone lets large mail wait longer: at 100 KB on Redis the count of 100 gave p99 accept-to-delivery of
+    /// 0.8-1.5 s, 4 MB 0.45-0.6 s at the same throughput, 8 MB about 0.7 s (bench/results/inflow-bytes.md). At 5 KB,
+    /// 100 messages are half a megabyte, so the count stays the mark there.</summary>
     public const long DefaultQueueBytes = 4L * 1024 * 1024;
 
     public static InFlowSettings Default { get; } = new(TimeSpan.FromSeconds(1), DefaultQueueDepth);

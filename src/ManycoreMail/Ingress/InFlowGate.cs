@@ -84,13 +84,13 @@ internal sealed class InFlowGate : IInFlowControl
         }
     }
 
-    /// <summary>Logs when flow control starts and ends (once each, not per message).</summary>
-    private void Observe(long depth)
+    /// <summary>Logs when flow control starts and ends (once each, not per message); true while it holds.</summary>
+    private bool Observe(long depth)
     {
         var congested = Congested(depth);
         if (congested == _holding)
         {
-            return;
+            return congested;
         }
         _holding = congested;
         if (congested)
@@ -103,5 +103,6 @@ internal sealed class InFlowGate : IInFlowControl
             _logger.LogInformation("{Role}: in-flow control off: {Depth} messages wait (in-flow-queue-depth {Mark}, in-flow-queue-megabytes {MarkMegabytes}); {Delayed} messages were held meanwhile",
                 _role, depth, _settings.QueueDepth, _settings.QueueBytes / (1024 * 1024), Interlocked.Exchange(ref _delayedWhileHolding, 0));
         }
+        return congested;
     }
 }

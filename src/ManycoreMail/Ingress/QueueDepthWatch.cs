@@ -6,6 +6,9 @@ namespace ManycoreMail.Ingress;
 /// <summary>
 /// How many messages wait in the queues behind the receivers, read once per <see cref="Interval"/> for the whole process
 /// (not once per message): every receiver's <see cref="InFlowGate"/> looks at the last reading and waits for the next.
+/// While a receiver holds messages the readings come every <see cref="HoldingInterval"/>, so that held messages come in
+/// as soon as the queues have room: with a short queue (large messages under the byte mark) a 50 ms wait to notice
+/// the room left the transformer without work.
 /// </summary>
 /// <param name="readDepth">The depth now: the messages waiting on the transformer's input queues and the sender's.</param>
 internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> readDepth, TimeProvider time, ILogger<QueueDepthWatch> logger)
@@ -13,7 +16,12 @@ internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> r
     /// <summary>Short against the one-second delay a held message may get, long against one Redis round trip.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(50);
 
-    private readonly List<Action<long>> _listeners = [];
+    /// <summary>A few messages' time at full speed; a reading costs one LLEN per queue on Redis, an index count on the spool.</summary>
+    public static readonly TimeSpan HoldingInterval = TimeSpan.FromMilliseconds(10);
+
+    private readonly List<Func<long, bool>> _listeners = [];
+    /// <summary>Whether a listener said it holds messages at the last reading. Only the loop reads and writes it.</summary>
+    private bool _holding;
     /// <summary>Whether the last reading failed (one warning per outage). Readings never overlap.</summary>
     private bool _unreadable;
     private long _depth;
@@ -25,9 +33,13 @@ internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> r
     /// <summary>Completes at the next reading (fetch it before looking at <see cref="Depth"/>, so none is missed).</summary>
     public Task NextReading => Volatile.Read(ref _nextReading).Task;
 
-    /// <summary>Called with every reading, on the watch's loop. Register before <see cref="RunAsync"/> starts (the list is not
-    /// guarded: it is only read once the loop runs).</summary>
-    public void OnReading(Action<long> listener) => _listeners.Add(listener);
+    /// <summary>How long until the next reading, as the last one left it.</summary>
+    internal TimeSpan NextInterval => _holding ? HoldingInterval : Interval;
+
+    /// <summary>Called with every reading, on the watch's loop; returns whether it holds messages at that depth (then the
+    /// next reading comes sooner). Register before <see cref="RunAsync"/> starts (the list is not guarded: it is only
+    /// read once the loop runs).</summary>
+    public void OnReading(Func<long, bool> listener) => _listeners.Add(listener);
 
     /// <summary>Reads the depth every <see cref="Interval"/> until stopped.</summary>
     public async Task RunAsync(CancellationToken stopping)
@@ -38,7 +50,7 @@ internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> r
             while (true)
             {
                 await ReadAsync(stopping).ConfigureAwait(false);
-                await Task.Delay(Interval, time, stopping).ConfigureAwait(false);
+                await Task.Delay(NextInterval, time, stopping).ConfigureAwait(false);
             }
         }
         finally
@@ -79,10 +91,12 @@ internal sealed class QueueDepthWatch(Func<CancellationToken, ValueTask<long>> r
     {
         // The depth first, then the signal: a waiter that saw the old signal finds the new depth when it fires.
         Volatile.Write(ref _depth, depth);
+        var holding = false;
         foreach (var listener in _listeners)
         {
-            listener(depth);
+            holding |= listener(depth);
         }
+        _holding = holding;
         Interlocked.Exchange(ref _nextReading, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
     }
 }

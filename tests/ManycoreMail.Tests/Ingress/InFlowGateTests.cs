@@ -80,6 +80,20 @@ public sealed class InFlowGateTests
     }
 
     [Fact]
+    public async Task While_a_gate_holds_the_depth_is_read_every_10_ms_and_every_50_ms_otherwise()
+    {
+        Gate(Settings);
+        QueueMessagesOf(5 * KB);
+
+        await ReadDepthAsync(100);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), _watch.NextInterval);
+        await ReadDepthAsync(101);
+        Assert.Equal(TimeSpan.FromMilliseconds(10), _watch.NextInterval);
+        await ReadDepthAsync(99);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), _watch.NextInterval);
+    }
+
+    [Fact]
     public void The_typical_size_follows_the_messages_queued_lately()
     {
         Assert.Equal(0, _sizes.MeanBytes);
