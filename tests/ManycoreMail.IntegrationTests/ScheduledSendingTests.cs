@@ -240,7 +240,8 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         await using var mailer = await RunningMailer.StartAsync(config);
         using var api = new Api(config);
         var uuid = Messages.NewUuid();
-        var sendAt = WholeSecondsFromNow(Ahead);
+        // Both are cancelled, never delivered: an hour ahead keeps a slow machine from sending one before its cancel.
+        var sendAt = WholeSecondsFromNow(TimeSpan.FromHours(1));
         var (code, output) = await Swaks.SendAsync(config.Receiver,
             Messages.Simple(uuid, "later@ok.test", $"X-Send-At: {sendAt:yyyy-MM-dd'T'HH:mm:ss'Z'}\r\n"), Swaks.TlsAuth);
         Assert.True(code == 0, output);
@@ -259,7 +260,6 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
 
         Assert.Equal((HttpStatusCode.NotFound, HttpStatusCode.NotFound), (foreign.StatusCode, foreignJson.StatusCode));
         Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (own.StatusCode, ownJson.StatusCode));
-        Assert.True(DateTimeOffset.UtcNow < sendAt, "the cancel came after the send time");
     }
 
     [Fact]

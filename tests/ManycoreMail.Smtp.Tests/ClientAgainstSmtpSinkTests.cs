@@ -112,15 +112,19 @@ public sealed class ClientAgainstSmtpSinkTests : IAsyncLifetime
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (true)
         {
-            var files = Directory.GetFiles(_dumpDirectory, "*", SearchOption.AllDirectories);
-            if (files.Length >= count)
+            // A dump is complete once smtp-sink has written the empty line that ends it; before that it may hold a part.
+            var dumps = Directory.GetFiles(_dumpDirectory, "*", SearchOption.AllDirectories)
+                .Select(f => File.ReadAllText(f, Encoding.UTF8))
+                .Where(d => d.EndsWith("\n\n", StringComparison.Ordinal))
+                .ToArray();
+            if (dumps.Length >= count)
             {
-                return [.. files.Select(f => File.ReadAllText(f, Encoding.UTF8))];
+                return dumps;
             }
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"smtp-sink dumped {files.Length} of {count} messages. Output:\n{_sink?.Output}");
+                throw new TimeoutException($"smtp-sink dumped {dumps.Length} of {count} messages. Output:\n{_sink?.Output}");
             }
 
             await Task.Delay(20);

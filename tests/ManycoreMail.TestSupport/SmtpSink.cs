@@ -108,7 +108,13 @@ public sealed class SmtpSink : IDisposable
         {
             return null;
         }
-        // smtp-sink writes the dump as the transaction goes; it is complete once the end-of-data line is in.
+        // smtp-sink writes the dump through a buffer as the transaction goes, so a large message shows up in pieces cut
+        // anywhere; it ends the dump with an empty line once the client's end-of-data is in. Until then the dump is a
+        // message still arriving, not a truncated one.
+        if (!text.EndsWith("\n\n", StringComparison.Ordinal))
+        {
+            return null;
+        }
         var lines = text.Split('\n');
         string client = "", from = "";
         var recipients = new List<string>();
