@@ -16,7 +16,7 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     /// <summary>Far enough ahead that the checks made before it (and a process restart) happen before it.</summary>
-    private static readonly TimeSpan Ahead = TimeSpan.FromSeconds(8);
+    private static readonly TimeSpan Ahead = TimeSpan.FromSeconds(12);
 
     private static DateTimeOffset WholeSecondsFromNow(TimeSpan ahead)
     {
