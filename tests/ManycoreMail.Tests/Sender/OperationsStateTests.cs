@@ -96,7 +96,7 @@ public sealed class OperationsStateTests
         {
             Store = store;
             _resolver = new DnsResolver(DnsResolverOptions.FromServers(["127.0.0.1:9"]), time);
-            Engine = new DeliveryEngine(new DeliveryOptions { Relay = relay, ConnectTimeout = TimeSpan.FromSeconds(5) }, "mailer.test", 25, new MailRouter(_resolver), new SenderMetrics(new MetricsRegistry()), time,
+            Engine = new DeliveryEngine(new DeliveryOptions { Relay = relay, ConnectTimeout = TimeSpan.FromSeconds(30) }, "mailer.test", 25, new MailRouter(_resolver), new SenderMetrics(new MetricsRegistry()), time,
                 NullLogger<DeliveryEngine>.Instance);
         }
 

@@ -144,7 +144,7 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
         DefaultLimits = limits,
         ShapingRules = [],
         AdaptiveRules = [],
-        ConnectTimeout = TimeSpan.FromSeconds(5),
+        ConnectTimeout = TimeSpan.FromSeconds(30),
         IdleTimeout = TimeSpan.FromSeconds(1),
         MaxRateWait = TimeSpan.FromSeconds(60),
     };
