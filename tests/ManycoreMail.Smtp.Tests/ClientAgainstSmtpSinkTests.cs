@@ -112,10 +112,9 @@ public sealed class ClientAgainstSmtpSinkTests : IAsyncLifetime
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (true)
         {
-            // A dump is complete once smtp-sink has written the empty line that ends it; before that it may hold a part.
             var dumps = Directory.GetFiles(_dumpDirectory, "*", SearchOption.AllDirectories)
                 .Select(f => File.ReadAllText(f, Encoding.UTF8))
-                .Where(d => d.EndsWith("\n\n", StringComparison.Ordinal))
+                .Where(SmtpSink.IsComplete)
                 .ToArray();
             if (dumps.Length >= count)
             {

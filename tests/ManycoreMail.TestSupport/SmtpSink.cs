@@ -97,6 +97,11 @@ public sealed class SmtpSink : IDisposable
         }
     }
 
+    /// <summary>Whether a <c>-d</c> dump holds its whole transaction. smtp-sink writes the dump through a buffer as the
+    /// transaction goes, so a large message shows up in pieces cut anywhere; it ends the dump with an empty line once the
+    /// client's end-of-data is in (before its 250). Until then the dump is a message still arriving, not a truncated one.</summary>
+    public static bool IsComplete(string dump) => dump.EndsWith("\n\n", StringComparison.Ordinal);
+
     private static SunkMessage? TryParse(string file)
     {
         string text;
@@ -108,10 +113,7 @@ public sealed class SmtpSink : IDisposable
         {
             return null;
         }
-        // smtp-sink writes the dump through a buffer as the transaction goes, so a large message shows up in pieces cut
-        // anywhere; it ends the dump with an empty line once the client's end-of-data is in. Until then the dump is a
-        // message still arriving, not a truncated one.
-        if (!text.EndsWith("\n\n", StringComparison.Ordinal))
+        if (!IsComplete(text))
         {
             return null;
         }
