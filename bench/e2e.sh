@@ -10,6 +10,9 @@
 #   bench/e2e.sh --html 10 --systems manycore,manycore-tracking   # HTML messages with 10 links; tracking off and on
 #   bench/e2e.sh --hog 3            # "a slow day": 3 busy loops compete for the CPUs throughout (openssl speed, taken
 #                                   # under them too, then shows how slow the day is); machine CPU leaves them out
+#   bench/e2e.sh --steal 50         # "a slow day" as a cloud VM has it: a neighbour takes 50% of every CPU (5 ms of
+#                                   # each 10, real-time priority, one pinned per CPU), so every thread of every system
+#                                   # runs at half speed whatever the number of threads; machine CPU leaves it out
 #
 # Writes bench/results/e2e-<UTC time>.md and .json. Needs: dnsmasq, postfix (smtp-sink, smtp-source and the
 # daemon), opendkim, openssl, redis-server (apt-get install dnsmasq postfix opendkim opendkim-tools redis-server).
@@ -20,6 +23,7 @@ systems="manycore,manycore-redis,postfix"
 # Manycore Mail; process start-up, milter connections and caches for Postfix).
 warmup=500
 hogs=0
+steal=0
 workloads=("20000 5000 20" "5000 100000 20")
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,6 +32,8 @@ while [ $# -gt 0 ]; do
     --warmup) warmup="$2"; shift ;;
     --html) html_links="$2"; shift ;;
     --hog) hogs="$2"; shift ;;
+    --steal) steal="$2"; shift
+      [[ "$steal" =~ ^[0-9]+$ ]] && [ "$steal" -ge 1 ] && [ "$steal" -le 90 ] || { echo "--steal takes a percentage, 1 to 90" >&2; exit 2; } ;;
     --workload)
       [ -n "${custom:-}" ] || { workloads=(); custom=1; }
       workloads+=("${2//:/ }"); shift ;;
@@ -242,6 +248,29 @@ done
 if [[ ",$systems," == *",manycore"* ]]; then "$root/mailer" --help >/dev/null; fi
 hz=$(getconf CLK_TCK)
 for _ in $(seq 1 "$hogs"); do sh -c 'while :; do :; done' & hog_pids+=($!); done
+if [ "$steal" -gt 0 ]; then
+  # Steal time: on each CPU a SCHED_FIFO loop pinned there is busy for $steal% of every 10 ms and asleep otherwise. It
+  # preempts whatever runs on that CPU, so each thread of each system loses the same share, unlike --hog, where the
+  # kernel shares the CPUs per runnable thread. (Real-time tasks are capped at 95% of a CPU by the kernel anyway.)
+  for cpu in $(seq 0 $(( $(nproc) - 1 ))); do
+    python3 -c '
+import os, sys, time
+cpu, share, period = int(sys.argv[1]), int(sys.argv[2]) / 100, 0.010
+os.sched_setaffinity(0, {cpu})
+os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+due = time.monotonic()
+while True:
+    end = due + period * share
+    while time.monotonic() < end: pass
+    due += period
+    rest = due - time.monotonic()
+    if rest > 0: time.sleep(rest)
+    else: due = time.monotonic()
+' "$cpu" "$steal" & hog_pids+=($!)
+  done
+  sleep 0.2
+  for p in "${hog_pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "--steal needs root (SCHED_FIFO) and python3" >&2; exit 1; }; done
+fi
 results="$work/results.jsonl"; : > "$results"
 for workload in "${workloads[@]}"; do
   read -r count size concurrency <<<"$workload"
@@ -298,13 +327,13 @@ PY
 done
 
 # openssl speed divides by its own CPU time unless told otherwise: beside the hogs, wall-clock time says how slow the day is.
-rsa=$(openssl speed -seconds 3 $([ "$hogs" -gt 0 ] && echo -elapsed) rsa2048 2>/dev/null | awk '/^rsa 2048/{print $6}')
+rsa=$(openssl speed -seconds 3 $([ "$hogs" -gt 0 ] || [ "$steal" -gt 0 ] && echo -elapsed) rsa2048 2>/dev/null | awk '/^rsa 2048/{print $6}')
 mkdir -p "$root/bench/results"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-python3 - "$results" "$rsa" "$root/bench/results/e2e-$stamp" "$warmup" "$hogs" <<'PY'
+python3 - "$results" "$rsa" "$root/bench/results/e2e-$stamp" "$warmup" "$hogs" "$steal" <<'PY'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-rsa, out, warmup, hogs = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+rsa, out, warmup, hogs, steal = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 base = {(r["messages"], r["size"]): r for r in rows if r["system"] == "postfix"}
 lines = ["| system | messages × size | accepted msg/s | end-to-end msg/s | × Postfix (e2e) | p50 / p99 accept→delivery ms | peak RSS MB | machine CPU s / 1000 msgs |",
          "|---|---|---|---|---|---|---|---|"]
@@ -321,9 +350,11 @@ lines.append(f"openssl speed rsa2048 (one core): {rsa} signs/s. Machine CPU incl
              "Postfix's delay= values from its maillog are put in the same buckets, so both are estimated alike. "
              + (f"Each system first took {warmup} unmeasured messages of the same workload (warm-up)." if warmup else "No warm-up (cold start).")
              + (f" A slow day: {hogs} busy loops competed for the CPUs throughout (openssl speed was taken under them too, "
-                "in wall-clock time); machine CPU leaves them out." if hogs else ""))
+                "in wall-clock time); machine CPU leaves them out." if hogs else "")
+             + (f" A slow day: a neighbour took {steal}% of every CPU throughout (steal time: a real-time loop pinned to each "
+                "CPU; openssl speed was taken under it too, in wall-clock time); machine CPU leaves it out." if steal else ""))
 text = "\n".join(lines)
 open(out + ".md", "w").write(text + "\n")
-json.dump({"rsa2048_signs_per_s": float(rsa or 0), "warmup_messages": warmup, "cpu_hogs": hogs, "vcpus": os.cpu_count(), "results": rows}, open(out + ".json", "w"), indent=2)
+json.dump({"rsa2048_signs_per_s": float(rsa or 0), "warmup_messages": warmup, "cpu_hogs": hogs, "cpu_steal_percent": steal, "vcpus": os.cpu_count(), "results": rows}, open(out + ".json", "w"), indent=2)
 print(text)
 PY
