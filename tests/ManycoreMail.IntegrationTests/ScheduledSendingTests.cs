@@ -42,11 +42,16 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         return delivered;
     }
 
-    /// <summary>Nothing reached the sink, observed while the send time was still ahead.</summary>
+    /// <summary>Nothing had reached the sink while the send time was still ahead. The sink is read first, so whatever it
+    /// holds arrived before the clock is read; on a machine so slow that the send time has passed by then there is nothing
+    /// to observe here, and <see cref="DeliveredAfterAsync"/> still checks the delivery's time.</summary>
     private static void NotYetDelivered(SmtpSink sink, DateTimeOffset sendAt)
     {
-        Assert.Empty(sink.Messages());
-        Assert.True(DateTimeOffset.UtcNow < sendAt, "the test ran too slowly to observe the time before sending");
+        var arrived = sink.Messages();
+        if (DateTimeOffset.UtcNow < sendAt)
+        {
+            Assert.Empty(arrived);
+        }
     }
 
     [Fact]
