@@ -454,6 +454,107 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         Assert.Empty((await store.Client.ExecuteAsync(CancellationToken.None, "KEYS", $"mm:q:{queue}:*")).Items.ToArray());
     }
 
+    [Fact]
+    public async Task Concurrent_commits_go_in_groups_and_one_that_lost_its_lease_is_taken_back_alone()
+    {
+        const int Items = 40;
+        await using var store = await OpenAsync();
+        var source = Queue("src");
+        var target = Queue("dst");
+        for (var i = 0; i < Items; i++)
+        {
+            await store.EnqueueAsync(source, new QueueItem(new MessageEnvelope { Uuid = $"in-{i}" }, Encoding.UTF8.GetBytes($"in-{i}")), CancellationToken.None);
+        }
+        var leased = (await store.LeaseAsync(source, Items, Lease, CancellationToken.None)).OrderBy(item => item.Envelope.Uuid, StringComparer.Ordinal).ToArray();
+        Assert.Equal(Items, leased.Length);
+        // Every fourth lease goes stale: the item is released and leased again by somebody else.
+        var stale = leased.Where((_, i) => i % 4 == 0).ToHashSet();
+        var release = new QueueTransaction();
+        foreach (var item in stale)
+        {
+            release.Release(item);
+        }
+        await store.CommitAsync(release, CancellationToken.None);
+        var current = await store.LeaseAsync(source, Items, Lease, CancellationToken.None);
+        Assert.Equal(stale.Count, current.Count);
+
+        // Each hand-off pushes its new item first, so that one applied operation by operation would have to undo it;
+        // every push is due now, onto the same list, so a taken-back body lies between bodies that stay.
+        var handOffs = leased.Select(item => new QueueTransaction()
+            .Enqueue(target, new QueueItem(new MessageEnvelope { Uuid = "out-" + item.Envelope.Uuid }, Encoding.UTF8.GetBytes("out-" + item.Envelope.Uuid)))
+            .Complete(item)).ToArray();
+        var (_, _, evalsBefore) = await CommandCallsAsync(store);
+        var commits = handOffs.Select(t => store.CommitAsync(t, CancellationToken.None).AsTask()).ToArray();
+        for (var i = 0; i < Items; i++)
+        {
+            if (stale.Contains(leased[i]))
+            {
+                await Assert.ThrowsAsync<LeaseLostException>(() => commits[i].WaitAsync(Deadline));
+            }
+            else
+            {
+                await commits[i].WaitAsync(Deadline);
+            }
+        }
+        var (_, _, evalsAfter) = await CommandCallsAsync(store);
+        Assert.InRange(evalsAfter - evalsBefore, 1, Items - 1);
+
+        var expected = leased.Where(item => !stale.Contains(item)).Select(item => "out-" + item.Envelope.Uuid).Order(StringComparer.Ordinal).ToArray();
+        var moved = await store.Client.ExecuteAsync(CancellationToken.None, "LRANGE", target, "0", "-1");
+        Assert.Equal(expected, moved.Items.ToArray().Select(v => v.ToString()!).Order(StringComparer.Ordinal));
+        // Each body still meets its own envelope: the metadata of the taken-back items went with them.
+        var handedOver = await store.LeaseAsync(target, Items, Lease, CancellationToken.None);
+        Assert.Equal(expected.Length, handedOver.Count);
+        Assert.All(handedOver, item => Assert.Equal(item.Envelope.Uuid, Encoding.UTF8.GetString(item.Body.Span)));
+        // The new holders of the stale items are unaffected.
+        Assert.Equal(stale.Count, await store.CountAsync(source, CancellationToken.None));
+        var finish = new QueueTransaction();
+        foreach (var item in current.Concat(handedOver))
+        {
+            finish.Complete(item);
+        }
+        await store.CommitAsync(finish, CancellationToken.None);
+        Assert.Equal(0, await store.CountAsync(source, CancellationToken.None) + await store.CountAsync(target, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Of_two_concurrent_transactions_settling_one_lease_exactly_one_applies()
+    {
+        await using var store = await OpenAsync();
+        var source = Queue("src");
+        var target = Queue("dst");
+        await store.EnqueueAsync(source, new QueueItem(MessageEnvelope.Empty, "x"u8.ToArray()), CancellationToken.None);
+        var item = Assert.Single(await store.LeaseAsync(source, 1, Lease, CancellationToken.None));
+
+        var first = store.CommitAsync(new QueueTransaction().Enqueue(target, new QueueItem(MessageEnvelope.Empty, "a"u8.ToArray())).Complete(item), CancellationToken.None).AsTask();
+        var second = store.CommitAsync(new QueueTransaction().Enqueue(target, new QueueItem(MessageEnvelope.Empty, "b"u8.ToArray())).Complete(item), CancellationToken.None).AsTask();
+        await Task.WhenAll(first, second).ContinueWith(_ => { }, TaskScheduler.Default).WaitAsync(Deadline);
+
+        var winner = Assert.Single(new[] { first, second }, t => t.IsCompletedSuccessfully);
+        Assert.IsType<LeaseLostException>((winner == first ? second : first).Exception?.InnerException);
+        var moved = await store.Client.ExecuteAsync(CancellationToken.None, "LRANGE", target, "0", "-1");
+        Assert.Equal(winner == first ? "a" : "b", Assert.Single(moved.Items.ToArray()).ToString());
+        Assert.Equal(0, await store.CountAsync(source, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Commits_submitted_before_the_store_is_disposed_are_finished()
+    {
+        const int Items = 50;
+        var queue = Queue();
+        Task[] commits;
+        await using (var store = await OpenAsync())
+        {
+            commits = Enumerable.Range(0, Items)
+                .Select(i => store.EnqueueAsync(queue, new QueueItem(MessageEnvelope.Empty, Encoding.UTF8.GetBytes($"m{i}")), CancellationToken.None).AsTask())
+                .ToArray();
+        }
+        await Task.WhenAll(commits).WaitAsync(Deadline);
+
+        await using var reader = await OpenAsync();
+        Assert.Equal(Items, await reader.CountAsync(queue, CancellationToken.None));
+    }
+
     private static QueueItem Message(string uuid, int size)
     {
         var body = new byte[size];
@@ -465,13 +566,19 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
 
     private static async Task<(long Exec, long EvalSha)> ExecAndEvalShaCallsAsync(RedisQueueStore store)
     {
+        var (exec, evalSha, _) = await CommandCallsAsync(store);
+        return (exec, evalSha);
+    }
+
+    private static async Task<(long Exec, long EvalSha, long Eval)> CommandCallsAsync(RedisQueueStore store)
+    {
         var stats = (await store.Client.ExecuteAsync(CancellationToken.None, "INFO", "commandstats")).ToString() ?? "";
         long Calls(string command)
         {
             var line = stats.Split("\r\n").FirstOrDefault(l => l.StartsWith($"cmdstat_{command}:calls=", StringComparison.Ordinal));
             return line is null ? 0 : long.Parse(line.Split(',')[0].Split('=')[1], System.Globalization.CultureInfo.InvariantCulture);
         }
-        return (Calls("exec"), Calls("evalsha"));
+        return (Calls("exec"), Calls("evalsha"), Calls("eval"));
     }
 
     private static async Task<long> AofSizeAsync(RedisQueueStore store)

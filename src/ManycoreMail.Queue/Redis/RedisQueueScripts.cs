@@ -159,72 +159,110 @@ internal static class RedisQueueScripts
     /// <summary>Stride of one operation in <see cref="Commit"/>'s ARGV.</summary>
     public const int CommitStride = 8;
 
-    /// <summary>Sent as EVAL inside MULTI after one RPUSH per enqueued item: onto its queue when it is due now, else
-    /// onto a stage of its own (Pstage:...) that the script renames to the item's body list. A new body thus reaches
-    /// Redis once, as a plain command (never as a Lua string, which Redis' Lua hashes byte by byte), and is never
-    /// copied again; EVAL, not EVALSHA, so that the script always runs after the pushes it completes. A lost lease
-    /// takes the pushes back (RPOP, DEL) and applies nothing.
-    /// KEYS: ids. ARGV: prefix, now, then per operation: kind, queue, id, token, due, meta or reason, stage, digest.
-    /// Kinds: E enqueue (meta without its id; stage empty when due now), C complete, R retry or release (full
-    /// meta), D dead-letter. Every lease is checked before anything is written.</summary>
+    /// <summary>Commits the transactions of a group (<see cref="RedisCommitGroups"/>), each standing or falling alone.
+    /// Sent as EVAL inside MULTI after one RPUSH per enqueued item: onto its queue when it is due now, else onto a
+    /// stage of its own (Pstage:...) that the script renames to the item's body list. A new body thus reaches Redis
+    /// once, as a plain command (never as a Lua string, which Redis' Lua hashes byte by byte), and is never copied
+    /// again; EVAL, not EVALSHA, so that the script always runs after the pushes it completes. Every lease of a
+    /// transaction is checked before anything of it is written; a transaction that lost one applies nothing, and its
+    /// bodies pushed onto a queue are taken back: the pushes of the MULTI are the tail of their lists, in order, so
+    /// each is found by its position, overwritten with the mark and removed by it (LSET, LREM), never read into Lua.
+    /// Its staged bodies stay where they are for the DEL that follows the script. An item settled by an earlier
+    /// transaction of the group counts as lost to a later one, as it would if they had run one after the other.
+    /// KEYS: ids. ARGV: prefix, now, take-back mark, then per transaction: its number of operations and per
+    /// operation: kind, queue, id, token, due, meta or reason, stage, digest. Kinds: E enqueue (meta without its
+    /// id; stage empty when due now), C complete, R retry or release (full meta), D dead-letter.
+    /// Returns per transaction 1, or 'LEASELOST queue id' for the first lease it lost.</summary>
     public static readonly RedisScript Commit = new(Digest + Requeue + """
-        local p, now = ARGV[1], tonumber(ARGV[2])
-        local seen = {}
-        for i = 3, #ARGV, 8 do
-          if ARGV[i] ~= 'E' then
-            local item = p .. 'q:' .. ARGV[i + 1] .. ':item:' .. ARGV[i + 2]
-            if seen[item] or redis.call('HGET', item, 't') ~= ARGV[i + 3] then
-              -- Take back the new bodies pushed before the script, last first (only this rare path reads them).
-              for j = #ARGV - 7, 3, -8 do
-                if ARGV[j] == 'E' then
-                  if ARGV[j + 6] == '' then redis.call('RPOP', ARGV[j + 1]) else redis.call('DEL', ARGV[j + 6]) end
-                end
-              end
-              return redis.error_reply('LEASELOST ' .. ARGV[i + 1] .. ' ' .. ARGV[i + 2])
-            end
-            seen[item] = true
-          end
-        end
-        for i = 3, #ARGV, 8 do
-          local kind, queue, id, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 4])
-          local base = p .. 'q:' .. queue .. ':'
-          if kind == 'E' then
-            local nid = tostring(redis.call('INCR', KEYS[1]))
-            local meta = nid .. ':' .. ARGV[i + 5]
-            local stage, d = ARGV[i + 6], ARGV[i + 7]
-            if stage == '' then
-              redis.call('RPUSH', base .. 'meta:' .. d, meta)
-            else
-              redis.call('RENAME', stage, base .. 'body:' .. nid)
-              redis.call('HSET', base .. 'item:' .. nid, 'm', meta, 'd', d)
-              redis.call('ZADD', base .. 'sched', due, nid)
-            end
-          else
-            local item = base .. 'item:' .. id
-            redis.call('ZREM', base .. 'leased', id)
-            if kind == 'C' then
-              redis.call('DEL', item, base .. 'body:' .. id)
-            elseif kind == 'R' then
-              if due <= now then
-                requeue(queue, base, id, ARGV[i + 5], redis.call('HGET', item, 'd'))
+        local p, now, mark = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+        local function apply(first, last)
+          for i = first, last, 8 do
+            local kind, queue, id, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 4])
+            local base = p .. 'q:' .. queue .. ':'
+            if kind == 'E' then
+              local nid = tostring(redis.call('INCR', KEYS[1]))
+              local meta = nid .. ':' .. ARGV[i + 5]
+              local stage, d = ARGV[i + 6], ARGV[i + 7]
+              if stage == '' then
+                redis.call('RPUSH', base .. 'meta:' .. d, meta)
               else
-                redis.call('HSET', item, 'm', ARGV[i + 5])
-                redis.call('HDEL', item, 't')
-                redis.call('ZADD', base .. 'sched', due, id)
+                redis.call('RENAME', stage, base .. 'body:' .. nid)
+                redis.call('HSET', base .. 'item:' .. nid, 'm', meta, 'd', d)
+                redis.call('ZADD', base .. 'sched', due, nid)
               end
-            elseif kind == 'D' then
-              local f = redis.call('HMGET', item, 'm', 'd')
-              redis.call('HSET', base .. 'dead:' .. id, 'm', f[1] or (id .. ':0:0:'), 'r', ARGV[i + 5], 'at', ARGV[2])
-              if f[2] then redis.call('HSET', base .. 'dead:' .. id, 'd', f[2]) end
-              if redis.call('EXISTS', base .. 'body:' .. id) == 1 then
-                redis.call('RENAME', base .. 'body:' .. id, base .. 'deadbody:' .. id)
+            else
+              local item = base .. 'item:' .. id
+              redis.call('ZREM', base .. 'leased', id)
+              if kind == 'C' then
+                redis.call('DEL', item, base .. 'body:' .. id)
+              elseif kind == 'R' then
+                if due <= now then
+                  requeue(queue, base, id, ARGV[i + 5], redis.call('HGET', item, 'd'))
+                else
+                  redis.call('HSET', item, 'm', ARGV[i + 5])
+                  redis.call('HDEL', item, 't')
+                  redis.call('ZADD', base .. 'sched', due, id)
+                end
+              elseif kind == 'D' then
+                local f = redis.call('HMGET', item, 'm', 'd')
+                redis.call('HSET', base .. 'dead:' .. id, 'm', f[1] or (id .. ':0:0:'), 'r', ARGV[i + 5], 'at', ARGV[2])
+                if f[2] then redis.call('HSET', base .. 'dead:' .. id, 'd', f[2]) end
+                if redis.call('EXISTS', base .. 'body:' .. id) == 1 then
+                  redis.call('RENAME', base .. 'body:' .. id, base .. 'deadbody:' .. id)
+                end
+                redis.call('ZADD', base .. 'dead', now, id)
+                redis.call('DEL', item)
               end
-              redis.call('ZADD', base .. 'dead', now, id)
-              redis.call('DEL', item)
             end
           end
         end
-        return 1
+        local groups, settled, pushed, back = {}, {}, {}, {}
+        local i = 4
+        while i <= #ARGV do
+          local first, last = i + 1, i + 8 * tonumber(ARGV[i])
+          local lost, mine = false, {}
+          for j = first, last, 8 do
+            if ARGV[j] ~= 'E' then
+              local item = p .. 'q:' .. ARGV[j + 1] .. ':item:' .. ARGV[j + 2]
+              if not lost and (settled[item] or mine[item] or redis.call('HGET', item, 't') ~= ARGV[j + 3]) then
+                lost = 'LEASELOST ' .. ARGV[j + 1] .. ' ' .. ARGV[j + 2]
+              end
+              mine[item] = true
+            end
+          end
+          for j = first, last, 8 do
+            if ARGV[j] == 'E' and ARGV[j + 6] == '' then
+              local q = ARGV[j + 1]
+              pushed[q] = (pushed[q] or 0) + 1
+              if lost then back[#back + 1] = { q, pushed[q] } end
+            end
+          end
+          if not lost then
+            for item in pairs(mine) do settled[item] = true end
+          end
+          groups[#groups + 1] = { first, last, lost }
+          i = last + 1
+        end
+        if #back > 0 then
+          local marked, order = {}, {}
+          for _, b in ipairs(back) do
+            local q = b[1]
+            redis.call('LSET', q, b[2] - pushed[q] - 1, mark)
+            if not marked[q] then order[#order + 1] = q; marked[q] = 0 end
+            marked[q] = marked[q] + 1
+          end
+          for _, q in ipairs(order) do redis.call('LREM', q, -marked[q], mark) end
+        end
+        local out = {}
+        for g, group in ipairs(groups) do
+          if group[3] then
+            out[g] = group[3]
+          else
+            apply(group[1], group[2])
+            out[g] = 1
+          end
+        end
+        return out
         """);
 
     /// <summary>ARGV: prefix, new expiry, then per item: queue, id, token. Moves the expiry of every lease still

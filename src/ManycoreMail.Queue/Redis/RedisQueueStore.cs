@@ -47,9 +47,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     private readonly ConcurrentDictionary<string, QueueWatch> _watches = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _disposing = new();
     private readonly Lock _slotLock = new();
-    // Names this store's commit stages apart from every other process's.
-    private readonly string _stagePrefix;
-    private long _stageCounter;
+    private readonly RedisCommitGroups _commits;
     private long _nextSlot;
     private long _endSlot;
     private int _disposed;
@@ -68,7 +66,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         _prefix = Encoding.UTF8.GetBytes(options.KeyPrefix);
         _idsKey = Encoding.UTF8.GetBytes(options.KeyPrefix + "ids");
         _tokensKey = Encoding.UTF8.GetBytes(options.KeyPrefix + "tokens");
-        _stagePrefix = $"{options.KeyPrefix}stage:{Guid.NewGuid():N}:";
+        _commits = new RedisCommitGroups(client, time, options.KeyPrefix, queue => KeysOf(queue).Name);
     }
 
     /// <summary>A store with a client of its own, connected (and Redis found) before it returns.</summary>
@@ -338,109 +336,18 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             return;
         }
 
-        var steps = CommitSteps(transaction.Operations);
-        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        var size = 256;
-        var pushes = 0;
+        var steps = RedisCommitGroups.StepsOf(transaction.Operations);
         foreach (var step in steps)
         {
             if (step.Push is { } push)
             {
                 ValidateQueueName(push.Queue);
-                size += 512; // the body travels beside the script, not in it
-                pushes++;
-            }
-            else
-            {
-                size += 128;
             }
         }
+        // Not cancellable once submitted: the outcome must be definite for the caller's bookkeeping.
+        await _commits.CommitAsync(steps).ConfigureAwait(false);
 
-        RespValue reply;
-        var requests = new List<RespRequest>(4 + pushes);
-        try
-        {
-            // New bodies go to Redis as plain RPUSHes in the same MULTI as the script (see RedisQueueScripts.Commit);
-            // a commit without any is the script alone.
-            var stageKeys = new byte[pushes][];
-            if (pushes > 0)
-            {
-                requests.Add(RespRequest.Create(1).Add("MULTI"u8));
-                var s = 0;
-                foreach (var step in steps)
-                {
-                    if (step.Push is { } push)
-                    {
-                        var dueNow = push.DueMs(nowMs) <= nowMs;
-                        stageKeys[s] = dueNow ? [] : NewStageKey();
-                        // A forwarded body goes from its two parts straight into the request, never joined first.
-                        requests.Add(RespRequest.Create(3, push.Head.Length + push.Tail.Length + 64).Add("RPUSH"u8)
-                            .Add(dueNow ? KeysOf(push.Queue).Name : stageKeys[s]).Add(push.Head.Span, push.Tail.Span));
-                        s++;
-                    }
-                }
-            }
-            var keysAndArguments = 3 + (RedisQueueScripts.CommitStride * steps.Count);
-            var script = pushes > 0
-                ? RespRequest.Eval(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size)
-                : RespRequest.Script(RedisQueueScripts.Commit, keyCount: 1, keysAndArguments, size);
-            requests.Add(script);
-            script.Add(_idsKey).Add(_prefix).Add(nowMs);
-            var next = 0;
-            foreach (var step in steps)
-            {
-                if (step.Push is { } push)
-                {
-                    AddPush(script, push, nowMs, stageKeys[next++]);
-                }
-                else
-                {
-                    AddSettle(script, step.Settle!, nowMs);
-                }
-            }
-            if (pushes > 0)
-            {
-                // Stages the script did not take (it stopped on an error of its own) go rather than linger.
-                var staged = stageKeys.Where(k => k.Length > 0).ToArray();
-                if (staged.Length > 0)
-                {
-                    var drop = RespRequest.Create(1 + staged.Length).Add("DEL"u8);
-                    requests.Add(drop);
-                    foreach (var stage in staged)
-                    {
-                        drop.Add(stage);
-                    }
-                }
-                requests.Add(RespRequest.Create(1).Add("EXEC"u8));
-            }
-            // Not cancellable once sent: the outcome must be definite for the caller's bookkeeping.
-            if (pushes == 0)
-            {
-                reply = await _client.ExecuteAsync(script, CancellationToken.None).ConfigureAwait(false);
-            }
-            else
-            {
-                var exec = Executed(await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false));
-                reply = exec[pushes];
-            }
-        }
-        catch (RedisServerException e) when (e.Message.StartsWith("LEASELOST", StringComparison.Ordinal))
-        {
-            throw LeaseLost(e.Message);
-        }
-        finally
-        {
-            foreach (var request in requests)
-            {
-                request.Dispose();
-            }
-        }
-        if (reply.IsError)
-        {
-            var message = reply.ToString() ?? "error";
-            throw message.StartsWith("LEASELOST", StringComparison.Ordinal) ? LeaseLost(message) : new RedisServerException(message);
-        }
-
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var step in steps)
         {
             if (step.Push is { } push && push.DueMs(nowMs) <= nowMs)
@@ -557,69 +464,13 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         {
             watch.Wake();
         }
+        // Commits already submitted are finished, not dropped: their callers are waiting for a definite outcome.
+        await _commits.DisposeAsync().ConfigureAwait(false);
         if (_ownsClient)
         {
             await _client.DisposeAsync().ConfigureAwait(false);
         }
     }
-
-    /// <summary>The entries of the commit script. Redis lists hold whole bodies, so a forward is written as what it
-    /// means: a new item (its body from the rewritten header block and the source's tail) and a complete.</summary>
-    private static List<CommitStep> CommitSteps(IReadOnlyList<QueueOperation> operations)
-    {
-        var steps = new List<CommitStep>(operations.Count + 1);
-        foreach (var operation in operations)
-        {
-            switch (operation)
-            {
-                case QueueOperation.Enqueue enqueue:
-                    steps.Add(new CommitStep(new NewItem(enqueue.Queue, enqueue.Item.Envelope, enqueue.NotBefore, enqueue.Item.Body, ReadOnlyMemory<byte>.Empty), null));
-                    break;
-                case QueueOperation.Forward forward:
-                    steps.Add(new CommitStep(new NewItem(forward.Queue, forward.Envelope, null, forward.Prefix, forward.Source.Body[forward.SourceOffset..]), null));
-                    steps.Add(new CommitStep(null, new QueueOperation.Complete(forward.Source)));
-                    break;
-                default:
-                    steps.Add(new CommitStep(null, operation));
-                    break;
-            }
-        }
-        return steps;
-    }
-
-    private static void AddPush(RespRequest request, NewItem push, long nowMs, ReadOnlySpan<byte> stage)
-    {
-        Span<byte> digest = stackalloc byte[RedisBodyDigest.Length];
-        request.Add("E"u8).Add(push.Queue).Add(""u8).Add(""u8).Add(push.DueMs(nowMs))
-            .Add(RedisItemMeta.EncodeWithoutId(0, nowMs, push.Envelope)).Add(stage)
-            .Add(digest[..RedisBodyDigest.Compute(push.Head.Span, push.Tail.Span, digest)]);
-    }
-
-    private static void AddSettle(RespRequest request, QueueOperation operation, long nowMs)
-    {
-        switch (operation)
-        {
-            case QueueOperation.Complete complete:
-                AddSettle(request, "C"u8, complete.Item, nowMs, ""u8);
-                break;
-            case QueueOperation.Retry retry:
-                var retried = new RedisItemMeta(retry.Item.Id, retry.Item.Attempts + 1, retry.Item.CreatedAt.ToUnixTimeMilliseconds(), retry.Envelope ?? retry.Item.Envelope);
-                AddSettle(request, "R"u8, retry.Item, retry.NotBefore.ToUnixTimeMilliseconds(), retried.Encode());
-                break;
-            case QueueOperation.Release release:
-                var released = new RedisItemMeta(release.Item.Id, release.Item.Attempts, release.Item.CreatedAt.ToUnixTimeMilliseconds(), release.Item.Envelope);
-                AddSettle(request, "R"u8, release.Item, nowMs, released.Encode());
-                break;
-            case QueueOperation.DeadLetter dead:
-                AddSettle(request, "D"u8, dead.Item, nowMs, Encoding.UTF8.GetBytes(dead.Reason ?? ""));
-                break;
-            default:
-                throw new ArgumentException($"Unknown queue operation {operation.GetType().Name}.", nameof(operation));
-        }
-    }
-
-    private static void AddSettle(RespRequest request, ReadOnlySpan<byte> kind, LeasedItem item, long dueMs, ReadOnlySpan<byte> payload) =>
-        request.Add(kind).Add(item.Queue).Add(item.Id).Add(item.LeaseToken).Add(dueMs).Add(payload).Add(""u8).Add(""u8);
 
     /// <summary>The first of <paramref name="count"/> fresh ids for lease slots, from a block taken off the shared
     /// counter (the same one item ids come from, so a slot never shares an item's keys).</summary>
@@ -646,15 +497,9 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         return last - block + 1;
     }
 
-    private byte[] NewStageKey() =>
-        Encoding.ASCII.GetBytes(_stagePrefix + Interlocked.Increment(ref _stageCounter).ToString(System.Globalization.CultureInfo.InvariantCulture));
-
-    private static LeaseLostException LeaseLost(string message) =>
-        new($"The lease on {message["LEASELOST ".Length..]} is no longer held; nothing was applied.");
-
     /// <summary>The EXEC reply of a MULTI sent as adjacent requests. A transaction refused before it ran is reported
     /// by the refusal of the command that caused it, so that BUSY or LOADING stay recognisably transient.</summary>
-    private static RespValue Executed(RespValue[] replies)
+    internal static RespValue Executed(RespValue[] replies)
     {
         var exec = replies[^1];
         if (!exec.IsError)
@@ -702,16 +547,6 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-
-    /// <summary>A new item of a commit: its body is <see cref="Head"/> followed by <see cref="Tail"/> (empty unless
-    /// the item is a forward's).</summary>
-    private sealed record NewItem(string Queue, MessageEnvelope Envelope, DateTimeOffset? NotBefore, ReadOnlyMemory<byte> Head, ReadOnlyMemory<byte> Tail)
-    {
-        public long DueMs(long nowMs) => NotBefore?.ToUnixTimeMilliseconds() ?? nowMs;
-    }
-
-    /// <summary>One entry of the commit script: a new item, or an operation that settles a leased one.</summary>
-    private readonly record struct CommitStep(NewItem? Push, QueueOperation? Settle);
 
     /// <summary>
     /// Wakes the waiters on one queue. While anybody waits, one loop per queue and store blocks in
