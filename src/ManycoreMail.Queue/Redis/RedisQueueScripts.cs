@@ -33,7 +33,7 @@ internal static class RedisQueueScripts
 {
     /// <summary>
     /// The digest that pairs a ready body with its metadata, as <see cref="RedisBodyDigest"/> computes it on the
-    /// client: used by <see cref="PairHere"/> (leases of small items) and for an item stored before its digest was
+    /// client: used by <see cref="LeaseHere"/> (leases of small items) and for an item stored before its digest was
     /// kept beside it.
     /// </summary>
     internal const string Digest = """
@@ -52,7 +52,7 @@ internal static class RedisQueueScripts
     /// body moves, its item hash goes. The metadata goes on the list of its digest (<c>d</c>, kept since the item
     /// was paired; an item stored before that was kept is read and hashed once). An item without metadata (leased
     /// but never paired: its holder died between the two calls of a lease) leaves its metadata where it still is.
-    /// Used by <see cref="Lease"/> (expired leases, due retries), <see cref="Commit"/> (releases, retries due now)
+    /// Used by <see cref="Lease"/> and <see cref="LeaseHere"/> (expired leases, due retries), <see cref="Commit"/> (releases, retries due now)
     /// and <see cref="Revive"/>. Not on the hot path: an LMOVE run by a script hands the body to Lua, which hashes
     /// every byte of it.</summary>
     private const string Requeue = """
@@ -70,24 +70,31 @@ internal static class RedisQueueScripts
 
         """;
 
-    /// <summary>The first part of a lease, sent inside MULTI before one <c>LMOVE Q Pbody:&lt;slot&gt; LEFT RIGHT</c>
-    /// per slot: sweeps due retries and expired leases back onto the list, then leases as many slots as the list
-    /// has items (the LMOVEs that follow in the same transaction fill exactly those). The bodies never pass
-    /// through Lua: Redis' Lua hashes every byte of a string it is handed, a fifth of Redis' time at 100 KB.
-    /// KEYS: Q, leased, sched, tokens. ARGV: item key base, now, lease expiry, sweep limit, then the slot ids.
-    /// Returns { token before the first, slots leased }.</summary>
-    public static readonly RedisScript Lease = new(Digest + Requeue + """
-        local q, leased, sched = KEYS[1], KEYS[2], KEYS[3]
-        local base, now, expires, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-        local function due(zset)
-          for _, id in ipairs(redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, limit)) do
-            local f = redis.call('HMGET', base .. 'item:' .. id, 'm', 'd')
-            requeue(q, base, id, f[1], f[2])
-            redis.call('ZREM', zset, id)
+    /// <summary>Sweeps due retries and expired leases back onto the ready list, at most <c>limit</c> of each; every lease
+    /// starts with it.</summary>
+    private const string Sweep = """
+        local function sweep(q, leased, sched, base, now, limit)
+          for _, zset in ipairs({ sched, leased }) do
+            for _, id in ipairs(redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, limit)) do
+              local f = redis.call('HMGET', base .. 'item:' .. id, 'm', 'd')
+              requeue(q, base, id, f[1], f[2])
+              redis.call('ZREM', zset, id)
+            end
           end
         end
-        due(sched)
-        due(leased)
+
+        """;
+
+    /// <summary>The first part of a lease of large items, sent inside MULTI before one
+    /// <c>LMOVE Q Pbody:&lt;slot&gt; LEFT RIGHT</c> per slot: sweeps, then leases as many slots as the list has items
+    /// (the LMOVEs that follow in the same transaction fill exactly those). The bodies never pass through Lua: Redis'
+    /// Lua hashes every byte of a string it is handed, a fifth of Redis' time at 100 KB. <see cref="Pair"/> follows.
+    /// KEYS: Q, leased, sched, tokens. ARGV: item key base, now, lease expiry, sweep limit, then the slot ids.
+    /// Returns { token before the first, slots leased }.</summary>
+    public static readonly RedisScript Lease = new(Digest + Requeue + Sweep + """
+        local q, leased, sched = KEYS[1], KEYS[2], KEYS[3]
+        local base, now, expires = ARGV[1], ARGV[2], ARGV[3]
+        sweep(q, leased, sched, base, now, tonumber(ARGV[4]))
         local k = math.min(#ARGV - 4, redis.call('LLEN', q))
         if k == 0 then return { 0, 0 } end
         local token = redis.call('INCRBY', KEYS[4], k) - k
@@ -97,6 +104,41 @@ internal static class RedisQueueScripts
           redis.call('ZADD', leased, expires, id)
         end
         return { token, k }
+        """);
+
+    /// <summary>A whole lease of small items in one call: sweeps, then moves as many bodies as the list has (up to the
+    /// slots given) each into a slot, pairs it with the metadata at the head of its digest's list and moves it to the
+    /// metadata's id (an item pushed by somebody else has none: it keeps the slot as its id). The bodies pass through
+    /// Lua, which is cheap for small ones (see <see cref="RedisQueueStore.PairHereItemBytes"/>), and are answered from
+    /// here; no slot is moved that finds the list empty. LMOVE and RENAME reach the append-only file as commands, not
+    /// bytes. KEYS: Q, leased, sched, tokens. ARGV: item key base, now, lease expiry, sweep limit, then the slot ids.
+    /// Returns { token before the first, then per item its metadata and its body }.</summary>
+    public static readonly RedisScript LeaseHere = new(Digest + Requeue + Sweep + """
+        local q, leased, sched = KEYS[1], KEYS[2], KEYS[3]
+        local base, now, expires = ARGV[1], ARGV[2], ARGV[3]
+        sweep(q, leased, sched, base, now, tonumber(ARGV[4]))
+        local k = math.min(#ARGV - 4, redis.call('LLEN', q))
+        if k == 0 then return { 0 } end
+        local token = redis.call('INCRBY', KEYS[4], k) - k
+        local out = { token }
+        for n = 1, k do
+          local slot = ARGV[4 + n]
+          local body = redis.call('LMOVE', q, base .. 'body:' .. slot, 'LEFT', 'RIGHT')
+          local d = digest(body)
+          local meta = redis.call('LPOP', base .. 'meta:' .. d)
+          local id = meta and string.match(meta, '^(%d+):')
+          if id then
+            redis.call('RENAME', base .. 'body:' .. slot, base .. 'body:' .. id)
+          else
+            id = slot
+            meta = slot .. ':0:' .. now .. ':'
+          end
+          redis.call('HSET', base .. 'item:' .. id, 't', token + n, 'm', meta, 'd', d)
+          redis.call('ZADD', leased, expires, id)
+          out[#out + 1] = meta
+          out[#out + 1] = body
+        end
+        return out
         """);
 
     /// <summary>Pairs one leased slot with the metadata at the head of its digest's list and moves it to the
@@ -136,22 +178,6 @@ internal static class RedisQueueScripts
           else
             out[#out + 1] = pair(leased, base, now, expires, ARGV[i], ARGV[i + 2])
           end
-        end
-        return out
-        """);
-
-    /// <summary>The pairing of a lease of small items, sent in the same MULTI after <see cref="Lease"/> and its LMOVEs,
-    /// so that the lease is one round trip (and one disk sync): reads each body its slot received and computes its
-    /// digest here, which hands the body to Lua (hashed byte by byte), cheap for small items only.
-    /// KEYS: leased. ARGV: item key base, now, lease expiry, then the slot ids the LMOVEs filled, in order
-    /// (the first slot that received nothing ends them). Returns the metadata of each slot filled.</summary>
-    public static readonly RedisScript PairHere = new(Digest + PairOne + """
-        local leased, base, now, expires = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-        local out = {}
-        for i = 4, #ARGV do
-          local body = redis.call('LINDEX', base .. 'body:' .. ARGV[i], 0)
-          if not body then break end
-          out[#out + 1] = pair(leased, base, now, expires, ARGV[i], digest(body))
         end
         return out
         """);

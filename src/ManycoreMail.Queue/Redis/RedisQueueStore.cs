@@ -30,8 +30,8 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
     private const long LeasePartBytes = 128 * 1024;
     // Lease slot ids are taken from the shared id counter this many at a time.
     private const int SlotBlock = 1024;
-    // Items up to this size are paired inside the lease's MULTI (one round trip), larger ones in a second call.
-    // Measured (leases of 20, four holders, appendfsync always): at 10 KB pairing inside gave 1.5x the items/s
+    // Items up to this size are leased and paired by one script (one round trip), larger ones in two calls.
+    // Measured (leases of 20, four holders, appendfsync always): at 10 KB pairing in the lease gave 1.5x the items/s
     // and two thirds of the lease latency for the same Redis CPU; at 20 KB both were even; from 40 KB on the
     // hashing in Lua cost more of Redis' time (+60 us an item at 40 KB, +180 us at 100 KB) than the call saved.
     internal const int PairHereItemBytes = 16 * 1024;
@@ -107,8 +107,8 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
 
-        // Redis does not read the bodies of a lease (see RedisQueueScripts.Lease), so it cannot stop at the byte
-        // limit itself: the store asks for as many items as the sizes this queue's items had so far say fit (one
+        // A lease does not weigh the bodies it takes (a lease of large items never reads them), so Redis cannot stop at
+        // the byte limit itself: the store asks for as many items as the sizes this queue's items had so far say fit (one
         // when it knows none yet) and asks again while the limit is not reached. A lease expected to be large is
         // split over the shared connections: Redis sends one client at most 64 KB of replies per turn of its event
         // loop, and with appendfsync always a turn that wrote ends with a disk sync, so the parts arrive side by side.
@@ -156,19 +156,58 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         return [.. granted.SelectMany(part => part)];
     }
 
-    /// <summary>One lease on one connection: a MULTI that leases slots and moves that many bodies into them, and pairs
-    /// each body with its metadata by its digest. Small items are paired in the same MULTI (the digest computed by
-    /// Redis), so the lease is one round trip and one disk sync; large ones in a second call with the digest computed
-    /// here, because a script handed a large body spends Redis' time hashing it. A holder that dies between the two
-    /// calls leaves slots without metadata, which go back to the list when their lease expires.</summary>
+    /// <summary>One lease on one connection. Small items are leased by one script that moves, pairs and answers them
+    /// (<see cref="RedisQueueScripts.LeaseHere"/>): one call, one disk sync. Large ones, whose bodies a script must not
+    /// be handed (Redis' Lua would spend its time hashing them), by a MULTI that leases slots and moves that many
+    /// bodies into them, then a second call that pairs each body with its metadata by the digest computed here. A
+    /// holder that dies between those two calls leaves slots without metadata, which go back to the list when their
+    /// lease expires.</summary>
     private async Task<LeasedItem[]> LeasePartAsync(RedisQueueKeys keys, string queue, int max, TimeSpan leaseFor)
     {
         var firstSlot = await TakeSlotsAsync(max).ConfigureAwait(false);
         var now = _time.GetUtcNow();
         var nowMs = now.ToUnixTimeMilliseconds();
         var expiresMs = (now + leaseFor).ToUnixTimeMilliseconds();
-        var pairHere = keys.TypicalItemBytes <= PairHereItemBytes;
-        var requests = new RespRequest[(pairHere ? 4 : 3) + max];
+        var items = keys.TypicalItemBytes <= PairHereItemBytes
+            ? await LeaseHereAsync(keys, queue, max, firstSlot, nowMs, expiresMs).ConfigureAwait(false)
+            : await LeaseLargeAsync(keys, queue, max, firstSlot, nowMs, expiresMs).ConfigureAwait(false);
+        // The largest of this part: with sizes that vary, the next lease rather asks for too few than too many.
+        var largest = 0;
+        foreach (var item in items)
+        {
+            largest = Math.Max(largest, item.Body.Length);
+        }
+        if (items.Length > 0)
+        {
+            keys.TypicalItemBytes = largest;
+        }
+        return items;
+    }
+
+    private async Task<LeasedItem[]> LeaseHereAsync(RedisQueueKeys keys, string queue, int max, long firstSlot, long nowMs, long expiresMs)
+    {
+        RespValue reply;
+        using (var lease = RespRequest.Script(RedisQueueScripts.LeaseHere, keyCount: 4, keysAndArguments: 8 + max, 256 + (24 * max)))
+        {
+            lease.Add(keys.Name).Add(keys.Leased).Add(keys.Scheduled).Add(_tokensKey)
+                .Add(keys.ItemBase).Add(nowMs).Add(expiresMs).Add(_options.SweepLimit);
+            AddSlots(lease, firstSlot, max);
+            // Once sent the items are leased: the reply is awaited whatever the caller's token says, or they would
+            // stay invisible until the lease runs out.
+            reply = await _client.ExecuteAsync(lease, CancellationToken.None).ConfigureAwait(false);
+        }
+        var tokenBase = reply[0].Integer;
+        var items = new LeasedItem[(reply.Count - 1) / 2];
+        for (var n = 0; n < items.Length; n++)
+        {
+            items[n] = Leased(queue, RedisItemMeta.Parse(reply[1 + (2 * n)].Span), reply[2 + (2 * n)].Memory, tokenBase + n + 1, expiresMs);
+        }
+        return items;
+    }
+
+    private async Task<LeasedItem[]> LeaseLargeAsync(RedisQueueKeys keys, string queue, int max, long firstSlot, long nowMs, long expiresMs)
+    {
+        var requests = new RespRequest[3 + max];
         RespValue[] replies;
         try
         {
@@ -182,16 +221,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
             {
                 requests[2 + n] = RespRequest.Create(5).Add("LMOVE"u8).Add(keys.Name).Add(keys.BodyBase, firstSlot + n).Add("LEFT"u8).Add("RIGHT"u8);
             }
-            if (pairHere)
-            {
-                var pair = RespRequest.Eval(RedisQueueScripts.PairHere, keyCount: 1, keysAndArguments: 4 + max, 128 + (24 * max));
-                requests[^2] = pair;
-                pair.Add(keys.Leased).Add(keys.ItemBase).Add(nowMs).Add(expiresMs);
-                AddSlots(pair, firstSlot, max);
-            }
             requests[^1] = RespRequest.Create(1).Add("EXEC"u8);
-            // Once sent the items are leased: the reply is awaited whatever the caller's token says, or
-            // they would stay invisible until the lease runs out.
             replies = await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false);
         }
         finally
@@ -216,39 +246,29 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
         {
             bodies[n] = exec[1 + n].Memory;
         }
-        var metas = pairHere
-            ? ThrowIfError(exec[1 + max])
-            : await PairAsync(keys, firstSlot, tokenBase, bodies, nowMs, expiresMs).ConfigureAwait(false);
-
+        var metas = await PairAsync(keys, firstSlot, tokenBase, bodies, nowMs, expiresMs).ConfigureAwait(false);
         var items = new List<LeasedItem>(count);
         for (var n = 0; n < count; n++)
         {
-            if (metas[n].IsNull)
+            if (!metas[n].IsNull) // else its lease ran out before it was paired: it is back on the list for anybody
             {
-                continue; // its lease ran out before it was paired: it is back on the list for anybody
+                items.Add(Leased(queue, RedisItemMeta.Parse(metas[n].Span), bodies[n], tokenBase + n + 1, expiresMs));
             }
-            var meta = RedisItemMeta.Parse(metas[n].Span);
-            items.Add(new LeasedItem
-            {
-                Id = meta.Id,
-                Queue = queue,
-                Envelope = meta.Envelope,
-                Body = bodies[n],
-                Attempts = meta.Attempts,
-                CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(meta.CreatedAtMs),
-                LeaseToken = tokenBase + n + 1,
-                LeaseExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expiresMs),
-            });
         }
-        // The largest of this part: with sizes that vary, the next lease rather asks for too few than too many.
-        var largest = 0;
-        foreach (var body in bodies)
-        {
-            largest = Math.Max(largest, body.Length);
-        }
-        keys.TypicalItemBytes = largest;
         return [.. items];
     }
+
+    private static LeasedItem Leased(string queue, RedisItemMeta meta, ReadOnlyMemory<byte> body, long token, long expiresMs) => new()
+    {
+        Id = meta.Id,
+        Queue = queue,
+        Envelope = meta.Envelope,
+        Body = body,
+        Attempts = meta.Attempts,
+        CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(meta.CreatedAtMs),
+        LeaseToken = token,
+        LeaseExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(expiresMs),
+    };
 
     /// <summary>The second call of a lease of large items: pairs each body with its metadata by the digest computed here.</summary>
     private async Task<RespValue> PairAsync(RedisQueueKeys keys, long firstSlot, long tokenBase, ReadOnlyMemory<byte>[] bodies, long nowMs, long expiresMs)
