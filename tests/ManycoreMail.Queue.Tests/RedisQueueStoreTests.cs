@@ -538,6 +538,34 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_push_onto_a_key_that_holds_no_list_fails_its_transaction_alone_and_leaves_nothing_behind()
+    {
+        await using var store = await OpenAsync();
+        var broken = Queue("broken");
+        var fine = Queue("fine");
+        var source = Queue("src");
+        await store.Client.ExecuteAsync(CancellationToken.None, "SET", broken, "somebody else's string");
+        await store.EnqueueAsync(source, new QueueItem(MessageEnvelope.Empty, "x"u8.ToArray()), CancellationToken.None);
+        var item = Assert.Single(await store.LeaseAsync(source, 1, Lease, CancellationToken.None));
+
+        var failing = store.CommitAsync(new QueueTransaction()
+            .Enqueue(fine, new QueueItem(MessageEnvelope.Empty, "lost with its transaction"u8.ToArray()))
+            .Enqueue(broken, new QueueItem(MessageEnvelope.Empty, "nowhere to go"u8.ToArray()))
+            .Complete(item), CancellationToken.None).AsTask();
+        var passing = store.CommitAsync(new QueueTransaction().Enqueue(fine, new QueueItem(MessageEnvelope.Empty, "kept"u8.ToArray())), CancellationToken.None).AsTask();
+
+        var error = await Assert.ThrowsAsync<RedisServerException>(() => failing.WaitAsync(Deadline));
+        Assert.Contains(broken, error.Message, StringComparison.Ordinal);
+        await passing.WaitAsync(Deadline);
+        var kept = await store.Client.ExecuteAsync(CancellationToken.None, "LRANGE", fine, "0", "-1");
+        Assert.Equal("kept", Assert.Single(kept.Items.ToArray()).ToString());
+        Assert.Empty((await store.Client.ExecuteAsync(CancellationToken.None, "KEYS", $"mm:q:{broken}:*")).Items.ToArray());
+        // The lease of the failed transaction is still held and settles.
+        await store.CommitAsync(new QueueTransaction().Complete(item), CancellationToken.None);
+        Assert.Equal(0, await store.CountAsync(source, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Commits_submitted_before_the_store_is_disposed_are_finished()
     {
         const int Items = 50;

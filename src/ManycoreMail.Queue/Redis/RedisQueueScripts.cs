@@ -198,7 +198,9 @@ internal static class RedisQueueScripts
     /// KEYS: ids. ARGV: prefix, now, take-back mark, then per transaction: its number of operations and per
     /// operation: kind, queue, id, token, due, meta or reason, stage, digest. Kinds: E enqueue (meta without its
     /// id; stage empty when due now), C complete, R retry or release (full meta), D dead-letter.
-    /// Returns per transaction 1, or 'LEASELOST queue id' for the first lease it lost.</summary>
+    /// A push onto a key that holds something else than a list failed inside the MULTI without stopping it; its
+    /// transaction fails here too (WRONGTYPE), rather than leave metadata without a body.
+    /// Returns per transaction 1, or why it applied nothing: 'LEASELOST queue id' for the first lease it lost.</summary>
     public static readonly RedisScript Commit = new(Digest + Requeue + """
         local p, now, mark = ARGV[1], tonumber(ARGV[2]), ARGV[3]
         local function apply(first, last)
@@ -242,7 +244,7 @@ internal static class RedisQueueScripts
             end
           end
         end
-        local groups, settled, pushed, back = {}, {}, {}, {}
+        local groups, settled, pushed, back, lists = {}, {}, {}, {}, {}
         local i = 4
         while i <= #ARGV do
           local first, last = i + 1, i + 8 * tonumber(ARGV[i])
@@ -257,8 +259,15 @@ internal static class RedisQueueScripts
             end
           end
           for j = first, last, 8 do
+            local q = ARGV[j + 1]
             if ARGV[j] == 'E' and ARGV[j + 6] == '' then
-              local q = ARGV[j + 1]
+              if lists[q] == nil then lists[q] = redis.call('TYPE', q).ok == 'list' end
+              if not lists[q] then lost = lost or ('WRONGTYPE the key ' .. q .. ' holds no list') end
+            end
+          end
+          for j = first, last, 8 do
+            local q = ARGV[j + 1]
+            if ARGV[j] == 'E' and ARGV[j + 6] == '' and lists[q] then
               pushed[q] = (pushed[q] or 0) + 1
               if lost then back[#back + 1] = { q, pushed[q] } end
             end
