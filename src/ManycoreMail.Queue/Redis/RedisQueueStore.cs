@@ -222,6 +222,7 @@ public sealed class RedisQueueStore : IQueueStore, IDeadLetterStore
                 requests[2 + n] = RespRequest.Create(5).Add("LMOVE"u8).Add(keys.Name).Add(keys.BodyBase, firstSlot + n).Add("LEFT"u8).Add("RIGHT"u8);
             }
             requests[^1] = RespRequest.Create(1).Add("EXEC"u8);
+            // Once sent the items are leased: the reply is awaited whatever the caller's token says (as above).
             replies = await _client.ExecuteAdjacentAsync(requests, CancellationToken.None).ConfigureAwait(false);
         }
         finally
