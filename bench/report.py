@@ -3,7 +3,8 @@
 one picture, bench/results/latest.svg (throughput, latency, and messages per hour per vCPU beside KumoMTA's
 published figure).
 
-    bench/report.py                      # the newest bench/results/e2e-*.json
+    bench/report.py                      # the newest bench/results/e2e-*.json of a plain run (every system, no
+                                         # --hog or --steal), the one users compare
     bench/report.py bench/results/e2e-20261206T234626Z.json
 
 Only the standard library: the picture is plain SVG, so it renders on GitHub and in any browser.
@@ -32,10 +33,19 @@ LABELS = {"manycore": "Manycore Mail, embedded spool", "manycore-redis": "Manyco
           "kumomta (published)": "KumoMTA, its published figure"}
 
 
+def plain(path):
+    """A run of Manycore Mail on both queues beside Postfix on an otherwise quiet machine: the one users compare (a
+    subset of systems or a slow day made with --hog or --steal belongs in its own write-up)."""
+    with open(path, encoding="utf-8") as f:
+        run = json.load(f)
+    systems = {r["system"] for r in run["results"]}
+    return {"manycore", "manycore-redis", "postfix"} <= systems and not run.get("cpu_hogs") and not run.get("cpu_steal_percent")
+
+
 def newest_run():
-    runs = sorted(glob.glob(os.path.join(RESULTS, "e2e-*.json")))
+    runs = [path for path in sorted(glob.glob(os.path.join(RESULTS, "e2e-*.json"))) if plain(path)]
     if not runs:
-        sys.exit("bench/report.py: no bench/results/e2e-*.json; run bench/e2e.sh first")
+        sys.exit("bench/report.py: no plain bench/results/e2e-*.json (every system, no --hog or --steal); run bench/e2e.sh first")
     return runs[-1]
 
 
