@@ -54,6 +54,16 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
         }
     }
 
+    /// <summary>The held message is counted while its time is ahead. Like <see cref="NotYetDelivered"/>, the reading
+    /// comes before the clock, and a machine too slow to read it before the send time skips the check.</summary>
+    private static void StillScheduled(double? scheduled, DateTimeOffset sendAt)
+    {
+        if (DateTimeOffset.UtcNow < sendAt)
+        {
+            Assert.Equal(1.0, scheduled);
+        }
+    }
+
     [Fact]
     public async Task Smtp_submission_with_an_rfc5322_X_Send_At_is_delivered_only_after_its_time()
     {
@@ -69,7 +79,7 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
 
         Assert.True(code == 0, output);
         Assert.Contains("250 2.0.0", output);
-        Assert.Contains("scheduled_messages 1", await mailer.MetricsAsync());
+        StillScheduled(RedisCluster.Gauge(await mailer.MetricsAsync(), "scheduled_messages"), sendAt);
         NotYetDelivered(sink, sendAt);
         await DeliveredAfterAsync(webhook, sink, uuid, sendAt);
         Assert.Contains("scheduled_messages 0", await mailer.MetricsAsync());
@@ -308,7 +318,7 @@ public sealed class ScheduledSendingTests(TestWorld world) : IClassFixture<TestW
             var (code, output) = await Swaks.SendAsync(config.Receiver,
                 Messages.Simple(uuid, "survivor@ok.test", $"X-Send-At: {sendAt:yyyy-MM-dd'T'HH:mm:ss'Z'}\r\n"), Swaks.TlsAuth);
             Assert.True(code == 0, output + cluster.Outputs());
-            Assert.Equal(1.0, RedisCluster.Gauge(await cluster.MetricsAsync(config.MetricsPort), "scheduled_messages"));
+            StillScheduled(RedisCluster.Gauge(await cluster.MetricsAsync(config.MetricsPort), "scheduled_messages"), sendAt);
             NotYetDelivered(sink, sendAt);
             first.Kill();
         }
