@@ -518,6 +518,25 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
     }
 
     [Fact]
+    public async Task Commits_with_large_bodies_go_alone_and_side_by_side()
+    {
+        const int Items = 12;
+        await using var store = await OpenAsync();
+        var queue = Queue("large");
+        var (_, _, evalsBefore) = await CommandCallsAsync(store);
+        var commits = Enumerable.Range(0, Items)
+            .Select(i => store.EnqueueAsync(queue, Message($"l{i}", (int)RedisCommitGroups.SoloBodyBytes), CancellationToken.None).AsTask())
+            .ToArray();
+        await Task.WhenAll(commits).WaitAsync(Deadline);
+
+        var (_, _, evalsAfter) = await CommandCallsAsync(store);
+        Assert.Equal(Items, evalsAfter - evalsBefore);
+        var leased = await store.LeaseAsync(queue, Items, Lease, CancellationToken.None);
+        Assert.Equal(Enumerable.Range(0, Items).Select(i => $"l{i}").Order(StringComparer.Ordinal), leased.Select(item => item.Envelope.Uuid).Order(StringComparer.Ordinal));
+        Assert.All(leased, item => Assert.Equal((int)RedisCommitGroups.SoloBodyBytes, item.Body.Length));
+    }
+
+    [Fact]
     public async Task Of_two_concurrent_transactions_settling_one_lease_exactly_one_applies()
     {
         await using var store = await OpenAsync();
