@@ -368,13 +368,15 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         var smallItems = (await store.LeaseAsync(small, 1, Lease, CancellationToken.None))
             .Concat(await store.LeaseAsync(small, 2, Lease, CancellationToken.None)).ToArray();
         Assert.Equal(["s0", "s1", "s2"], smallItems.Select(item => item.Envelope.Uuid));
-        Assert.Equal((0, 2), await ExecAndEvalShaCallsAsync(store));
+        var calls = await CommandCallsAsync(store);
+        Assert.Equal((0, 2), (calls.Exec, calls.EvalSha));
 
         var largeItems = (await store.LeaseAsync(large, 1, Lease, CancellationToken.None))
             .Concat(await store.LeaseAsync(large, 2, Lease, CancellationToken.None)).ToArray();
         Assert.Equal(["l0", "l1", "l2"], largeItems.Select(item => item.Envelope.Uuid));
         // The first was leased as a small one (its size was not known), the second as large ones, in two calls.
-        Assert.Equal((1, 4), await ExecAndEvalShaCallsAsync(store));
+        calls = await CommandCallsAsync(store);
+        Assert.Equal((1, 4), (calls.Exec, calls.EvalSha));
 
         var complete = new QueueTransaction();
         foreach (var item in smallItems.Concat(largeItems))
@@ -584,8 +586,10 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         Assert.Equal(0, await store.CountAsync(source, CancellationToken.None));
     }
 
-    [Fact]
-    public async Task Commits_submitted_before_the_store_is_disposed_are_finished()
+    [Theory]
+    [InlineData(100)] // grouped
+    [InlineData((int)RedisCommitGroups.SoloBodyBytes)] // each alone
+    public async Task Commits_submitted_before_the_store_is_disposed_are_finished(int size)
     {
         const int Items = 50;
         var queue = Queue();
@@ -593,7 +597,7 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         await using (var store = await OpenAsync())
         {
             commits = Enumerable.Range(0, Items)
-                .Select(i => store.EnqueueAsync(queue, new QueueItem(MessageEnvelope.Empty, Encoding.UTF8.GetBytes($"m{i}")), CancellationToken.None).AsTask())
+                .Select(i => store.EnqueueAsync(queue, Message($"m{i}", size), CancellationToken.None).AsTask())
                 .ToArray();
         }
         await Task.WhenAll(commits).WaitAsync(Deadline);
@@ -609,12 +613,6 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         var headers = Encoding.ASCII.GetBytes($"X-Uuid: {uuid}\r\nSubject: s\r\n\r\n");
         headers.CopyTo(body, 0);
         return new QueueItem(new MessageEnvelope { Uuid = uuid }, body);
-    }
-
-    private static async Task<(long Exec, long EvalSha)> ExecAndEvalShaCallsAsync(RedisQueueStore store)
-    {
-        var (exec, evalSha, _) = await CommandCallsAsync(store);
-        return (exec, evalSha);
     }
 
     private static async Task<(long Exec, long EvalSha, long Eval)> CommandCallsAsync(RedisQueueStore store)

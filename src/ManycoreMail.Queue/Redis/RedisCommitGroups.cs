@@ -168,7 +168,6 @@ internal sealed class RedisCommitGroups : IAsyncDisposable
         {
             // New bodies go to Redis as plain RPUSHes in the same MULTI as the script; a group without any is the
             // script alone.
-            var stages = new List<byte[]>();
             var stageOf = new byte[pushes][];
             if (pushes > 0)
             {
@@ -182,10 +181,6 @@ internal sealed class RedisCommitGroups : IAsyncDisposable
                         {
                             var stage = push.DueMs(nowMs) <= nowMs ? [] : NewStageKey();
                             stageOf[p++] = stage;
-                            if (stage.Length > 0)
-                            {
-                                stages.Add(stage);
-                            }
                             // A forwarded body goes from its two parts straight into the request, never joined first.
                             requests.Add(RespRequest.Create(3, push.Head.Length + push.Tail.Length + 64).Add("RPUSH"u8)
                                 .Add(stage.Length == 0 ? _readyList(push.Queue) : stage).Add(push.Head.Span, push.Tail.Span));
@@ -215,10 +210,11 @@ internal sealed class RedisCommitGroups : IAsyncDisposable
                     }
                 }
             }
-            if (stages.Count > 0)
+            var stages = stageOf.Where(stage => stage.Length > 0).ToArray();
+            if (stages.Length > 0)
             {
                 // Stages the script did not take (their commit lost a lease, or the script failed) go rather than linger.
-                var drop = RespRequest.Create(1 + stages.Count).Add("DEL"u8);
+                var drop = RespRequest.Create(1 + stages.Length).Add("DEL"u8);
                 requests.Add(drop);
                 foreach (var stage in stages)
                 {
