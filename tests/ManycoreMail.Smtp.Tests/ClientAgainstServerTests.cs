@@ -3,6 +3,7 @@ using System.Text;
 using ManycoreMail.Smtp.Client;
 using ManycoreMail.Smtp.Server;
 using ManycoreMail.Smtp.Tests.Support;
+using ManycoreMail.TestSupport;
 
 namespace ManycoreMail.Smtp.Tests;
 
@@ -251,10 +252,8 @@ public sealed class ClientAgainstServerTests
     [Fact]
     public async Task Connect_to_a_closed_port_fails_with_a_client_exception()
     {
-        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var endPoint = (IPEndPoint)probe.LocalEndpoint;
-        probe.Stop();
+        // Reserved and never bound: nothing else takes it, where a port the kernel chose may be its next outgoing one.
+        var endPoint = new IPEndPoint(IPAddress.Loopback, FreePort.Tcp());
         var error = await Assert.ThrowsAsync<SmtpClientException>(() => SmtpClientConnection.ConnectAsync(endPoint, Plain, CancellationToken.None));
         Assert.Contains(endPoint.ToString(), error.Message, StringComparison.Ordinal);
     }
