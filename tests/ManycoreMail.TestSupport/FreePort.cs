@@ -18,7 +18,8 @@ public static class FreePort
 
     // The locks this process holds; never released before it ends, so no port is handed out twice.
     private static readonly List<FileStream> Reserved = [];
-    private static readonly string ReservationDirectory = Path.Combine(Path.GetTempPath(), "manycore-mail-test-ports");
+    // One per user: another user's directory may not be writable here.
+    private static readonly string ReservationDirectory = Path.Combine(Path.GetTempPath(), $"manycore-mail-test-ports-{Environment.UserName}");
 
     /// <summary>A TCP port that is free on <paramref name="address"/> (127.0.0.1 by default), outside the kernel's
     /// ephemeral range, and not handed out before by this or any other process using this class.</summary>
