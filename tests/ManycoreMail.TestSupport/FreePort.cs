@@ -70,13 +70,16 @@ public static class FreePort
         return ephemeralFirst - LowestPort >= 1_000 ? (LowestPort, ephemeralFirst - 1) : (ephemeralLast + 1, 65_535);
     }
 
+    /// <summary>The file whose lock reserves <paramref name="port"/>.</summary>
+    public static string ReservationFile(int port) =>
+        Path.Combine(ReservationDirectory, port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     private static FileStream? TryLock(int port)
     {
         try
         {
             // FileShare.None takes an exclusive advisory lock on Unix: a second opener, in any process, fails.
-            return new FileStream(Path.Combine(ReservationDirectory, port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            return new FileStream(ReservationFile(port), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException)
         {
