@@ -305,12 +305,7 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
             leased.Select(item => item.Envelope.Uuid!).Order());
         Assert.Equal(12, leased.Select(item => item.LeaseToken).Distinct().Count());
         Assert.Empty(await store.LeaseAsync(queue, 20, Lease, CancellationToken.None));
-        var complete = new QueueTransaction();
-        foreach (var item in leased)
-        {
-            complete.Complete(item);
-        }
-        await store.CommitAsync(complete, CancellationToken.None);
+        await CompleteAllAsync(store, leased);
         Assert.Equal(0, await store.CountAsync(queue, CancellationToken.None));
     }
 
@@ -378,12 +373,7 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         calls = await CommandCallsAsync(store);
         Assert.Equal((1, 4), (calls.Exec, calls.EvalSha));
 
-        var complete = new QueueTransaction();
-        foreach (var item in smallItems.Concat(largeItems))
-        {
-            complete.Complete(item);
-        }
-        await store.CommitAsync(complete, CancellationToken.None);
+        await CompleteAllAsync(store, smallItems.Concat(largeItems));
         Assert.Equal(0, await store.CountAsync(small, CancellationToken.None) + await store.CountAsync(large, CancellationToken.None));
     }
 
@@ -510,12 +500,7 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         Assert.All(handedOver, item => Assert.Equal(item.Envelope.Uuid, Encoding.UTF8.GetString(item.Body.Span)));
         // The new holders of the stale items are unaffected.
         Assert.Equal(stale.Count, await store.CountAsync(source, CancellationToken.None));
-        var finish = new QueueTransaction();
-        foreach (var item in current.Concat(handedOver))
-        {
-            finish.Complete(item);
-        }
-        await store.CommitAsync(finish, CancellationToken.None);
+        await CompleteAllAsync(store, current.Concat(handedOver));
         Assert.Equal(0, await store.CountAsync(source, CancellationToken.None) + await store.CountAsync(target, CancellationToken.None));
     }
 
@@ -613,6 +598,17 @@ public sealed class RedisQueueStoreTests(RedisServerFixture redis) : IClassFixtu
         var headers = Encoding.ASCII.GetBytes($"X-Uuid: {uuid}\r\nSubject: s\r\n\r\n");
         headers.CopyTo(body, 0);
         return new QueueItem(new MessageEnvelope { Uuid = uuid }, body);
+    }
+
+    /// <summary>Settles every item as done in one transaction.</summary>
+    private static async Task CompleteAllAsync(RedisQueueStore store, IEnumerable<LeasedItem> items)
+    {
+        var complete = new QueueTransaction();
+        foreach (var item in items)
+        {
+            complete.Complete(item);
+        }
+        await store.CommitAsync(complete, CancellationToken.None);
     }
 
     private static async Task<(long Exec, long EvalSha, long Eval)> CommandCallsAsync(RedisQueueStore store)
