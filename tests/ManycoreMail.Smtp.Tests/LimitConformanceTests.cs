@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Text;
 using ManycoreMail.Smtp.Tests.Support;
+using ManycoreMail.TestSupport;
 
 namespace ManycoreMail.Smtp.Tests;
 
@@ -30,6 +31,26 @@ public sealed class LimitConformanceTests
         Assert.Null(await first.ReadLineAsync());
         // The slot frees when the first session has fully ended; retry until then.
         Assert.True(await EventuallyGreetedAsync(server), "a slot never became free again");
+    }
+
+    [Fact]
+    public async Task Refused_and_ended_sessions_are_no_longer_counted()
+    {
+        // A refused session ends on the accepting thread, before its start has even returned: it must still leave
+        // the server's set, or the count (and a stop waiting on the set) would keep ghosts.
+        await using var server = TestServer.Start(TestServer.DefaultOptions with { MaxSessions = 1 });
+        await using var held = await server.ConnectRawAsync();
+        Assert.StartsWith("220 ", (await held.ReadReplyAsync())[0]);
+        for (var i = 0; i < 5; i++)
+        {
+            await using var refused = await server.ConnectRawAsync();
+            Assert.Equal(["421 4.7.0 Too many connections, try again later"], await refused.ReadReplyAsync());
+            Assert.Null(await refused.ReadLineAsync());
+        }
+
+        await Eventually.TrueAsync(() => server.Server.SessionCount == 1, Deadline, "only the held session counted");
+        Assert.StartsWith("221 ", await held.CommandLastLineAsync("QUIT"));
+        await Eventually.TrueAsync(() => server.Server.SessionCount == 0, Deadline, "no session counted");
     }
 
     private static async Task<bool> EventuallyGreetedAsync(TestServer server)

@@ -125,10 +125,22 @@ public sealed class SmtpServer(SmtpServerOptions options, ISmtpHandler handler, 
             return;
         }
 
+        // The session starts on this thread (the socket's, with inline completions) rather than a pool thread: up to
+        // its first read that has to wait it only greets, and a hop to the pool was a thread woken per connection.
+        // It is registered first so that its own removal, which may come on any thread, always follows the add;
+        // StopAsync sees every session's real task, since it reads them only after this loop has ended.
         lock (_sessionsGate)
         {
-            // Task.Run so the session's own removal (below) always runs after this add.
-            _sessions.Add(session, Task.Run(() => RunSessionAsync(session)));
+            _sessions.Add(session, Task.CompletedTask);
+        }
+
+        var running = RunSessionAsync(session);
+        lock (_sessionsGate)
+        {
+            if (_sessions.ContainsKey(session))
+            {
+                _sessions[session] = running;
+            }
         }
     }
 
