@@ -111,13 +111,17 @@ public sealed class SharedLimitsTests(ITestOutputHelper output)
         using var redis = await RedisServer.StartAsync();
         await using var peer = RecordingSmtpPeer.Start(IPAddress.Loopback, 0);
         var options = Options(peer, SiteLimits.Default with { MaxConnections = 2 });
-        await using var a = await ClusterSender.StartAsync(redis, options, TimeSpan.FromSeconds(3));
-        await using var b = await ClusterSender.StartAsync(redis, options, TimeSpan.FromSeconds(3));
+        // Leases long enough that neither sender's registration lapses while the suite keeps the machine busy: with
+        // b uncounted, a's share would be both connections.
+        await using var a = await ClusterSender.StartAsync(redis, options, RedisSiteLimitCoordinator.DefaultLease);
+        await using var b = await ClusterSender.StartAsync(redis, options, RedisSiteLimitCoordinator.DefaultLease);
         // Both senders counted: each one's share of two connections is one.
         await a.Limits.HeartbeatAsync(CancellationToken.None);
         Assert.Equal(2, a.Limits.Senders);
 
         redis.Kill();
+        // The count the fallback divides by is the last one Redis gave (a's heartbeat may have run again meanwhile).
+        Assert.Equal(2, a.Limits.Senders);
         peer.Hold();
         var held = Enumerable.Range(0, 3).Select(i => a.DeliverAsync($"a{i}@x.test")).ToArray();
         await Eventually.TrueAsync(() => a.Limits.IsInFallback && peer.Open == 1 && a.Limits.Waits("connection") >= 1, Deadline,
