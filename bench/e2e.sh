@@ -10,6 +10,8 @@
 #   bench/e2e.sh --html 10 --systems manycore,manycore-tracking   # HTML messages with 10 links; tracking off and on
 #   bench/e2e.sh --hog 3            # "a slow day": 3 busy loops compete for the CPUs throughout (openssl speed, taken
 #                                   # under them too, then shows how slow the day is); machine CPU leaves them out
+#   bench/e2e.sh --build /tmp/build-a --systems manycore   # another build of the mailer (a copy of .mailer-build, e.g.
+#                                   # of an older commit) in the same harness, for before/after pairs on one day
 #   bench/e2e.sh --steal 50         # "a slow day" as a cloud VM has it: a neighbour takes 50% of every CPU (5 ms of
 #                                   # each 10, real-time priority, one pinned per CPU), so every thread of every system
 #                                   # runs at half speed whatever the number of threads; machine CPU leaves it out
@@ -24,12 +26,15 @@ systems="manycore,manycore-redis,postfix"
 warmup=500
 hogs=0
 steal=0
+build=""
 workloads=("20000 5000 20" "5000 100000 20")
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) workloads=("2000 5000 20" "500 100000 20") ;;
     --systems) systems="$2"; shift ;;
     --warmup) warmup="$2"; shift ;;
+    --build) build="$2"; shift
+      [ -f "$build/mailer.dll" ] || { echo "--build: $build has no mailer.dll" >&2; exit 2; } ;;
     --html) html_links="$2"; shift ;;
     --hog) hogs="$2"; shift ;;
     --steal) steal="$2"; shift
@@ -101,7 +106,7 @@ tracking:
 CONF
   fi
   rm -rf "$work/mm-data"
-  MAILER_LOG_LEVEL=WARNING dotnet "$root/.mailer-build/mailer.dll" run --global-config-file "$work/global.yaml" \
+  MAILER_LOG_LEVEL=WARNING dotnet "$build/mailer.dll" run --global-config-file "$work/global.yaml" \
     --customer-config-file "$work/customer.yaml" --queue "${1:-embedded}" > "$work/mailer.log" 2>&1 &
   sut_pids="$!"
   wait_port $sut_port || { cat "$work/mailer.log" >&2; exit 1; }
@@ -245,7 +250,10 @@ latency_values() { # system before after-file: what the measured run added, in t
 for system in ${systems//,/ }; do
   case "$system" in manycore|manycore-redis|manycore-tracking|postfix) ;; *) echo "unknown system $system" >&2; exit 2 ;; esac
 done
-if [[ ",$systems," == *",manycore"* ]]; then "$root/mailer" --help >/dev/null; fi
+if [ -z "$build" ]; then
+  build="$root/.mailer-build"
+  if [[ ",$systems," == *",manycore"* ]]; then "$root/mailer" --help >/dev/null; fi
+fi
 hz=$(getconf CLK_TCK)
 for _ in $(seq 1 "$hogs"); do sh -c 'while :; do :; done' & hog_pids+=($!); done
 if [ "$steal" -gt 0 ]; then
@@ -330,10 +338,11 @@ done
 rsa=$(openssl speed -seconds 3 $([ "$hogs" -gt 0 ] || [ "$steal" -gt 0 ] && echo -elapsed) rsa2048 2>/dev/null | awk '/^rsa 2048/{print $6}')
 mkdir -p "$root/bench/results"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-python3 - "$results" "$rsa" "$root/bench/results/e2e-$stamp" "$warmup" "$hogs" "$steal" <<'PY'
+other_build=""; [ "$build" = "$root/.mailer-build" ] || other_build="$build"
+python3 - "$results" "$rsa" "$root/bench/results/e2e-$stamp" "$warmup" "$hogs" "$steal" "$other_build" <<'PY'
 import json, os, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-rsa, out, warmup, hogs, steal = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+rsa, out, warmup, hogs, steal, other_build = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 base = {(r["messages"], r["size"]): r for r in rows if r["system"] == "postfix"}
 lines = ["| system | messages × size | accepted msg/s | end-to-end msg/s | × Postfix (e2e) | p50 / p99 accept→delivery ms | peak RSS MB | machine CPU s / 1000 msgs |",
          "|---|---|---|---|---|---|---|---|"]
@@ -352,9 +361,11 @@ lines.append(f"openssl speed rsa2048 (one core): {rsa} signs/s. Machine CPU incl
              + (f" A slow day: {hogs} busy loops competed for the CPUs throughout (openssl speed was taken under them too, "
                 "in wall-clock time); machine CPU leaves them out." if hogs else "")
              + (f" A slow day: a neighbour took {steal}% of every CPU throughout (steal time: a real-time loop pinned to each "
-                "CPU; openssl speed was taken under it too, in wall-clock time); machine CPU leaves it out." if steal else ""))
+                "CPU; openssl speed was taken under it too, in wall-clock time); machine CPU leaves it out." if steal else "")
+             + (f" Manycore Mail ran from the build in {other_build}, not this tree's." if other_build else ""))
 text = "\n".join(lines)
 open(out + ".md", "w").write(text + "\n")
-json.dump({"rsa2048_signs_per_s": float(rsa or 0), "warmup_messages": warmup, "cpu_hogs": hogs, "cpu_steal_percent": steal, "vcpus": os.cpu_count(), "results": rows}, open(out + ".json", "w"), indent=2)
+json.dump({"rsa2048_signs_per_s": float(rsa or 0), "warmup_messages": warmup, "cpu_hogs": hogs, "cpu_steal_percent": steal, "vcpus": os.cpu_count(),
+           **({"mailer_build": other_build} if other_build else {}), "results": rows}, open(out + ".json", "w"), indent=2)
 print(text)
 PY

@@ -35,11 +35,13 @@ LABELS = {"manycore": "Manycore Mail, embedded spool", "manycore-redis": "Manyco
 
 def plain(path):
     """A run of Manycore Mail on both queues beside Postfix on an otherwise quiet machine: the one users compare (a
-    subset of systems or a slow day made with --hog or --steal belongs in its own write-up)."""
+    subset of systems, a slow day made with --hog or --steal, or another build's run (--build) belongs in its own
+    write-up)."""
     with open(path, encoding="utf-8") as f:
         run = json.load(f)
     systems = {r["system"] for r in run["results"]}
-    return {"manycore", "manycore-redis", "postfix"} <= systems and not run.get("cpu_hogs") and not run.get("cpu_steal_percent")
+    return {"manycore", "manycore-redis", "postfix"} <= systems and not run.get("cpu_hogs") and not run.get("cpu_steal_percent") \
+        and not run.get("mailer_build")
 
 
 def newest_run():
