@@ -17,8 +17,10 @@ public sealed record RedisQueueStoreOptions
     /// <summary>One lease call stops taking items once their bodies reach this many bytes (it always takes at
     /// least one; Redis does not read the bodies, so the store asks for as many as the sizes seen so far say fit).
     /// Redis runs a transaction alone: every body leased is copied twice inside it and sent at 64 KB per
-    /// connection per turn of its event loop.</summary>
-    public int MaxLeaseBytes { get; init; } = 1024 * 1024;
+    /// connection per turn of its event loop, so a large lease is spread over the shared connections. 4 MiB was
+    /// measured end to end with 100 KB messages: against 1 MiB, 12% more messages a second for 10% less machine CPU
+    /// (the transformer's batch grows from ~10 messages to ~40), 70 MB more peak RSS; 8 MiB gained nothing more.</summary>
+    public int MaxLeaseBytes { get; init; } = 4 * 1024 * 1024;
 
     internal void Validate()
     {
