@@ -47,6 +47,10 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# Without its milter Postfix answers every message 451 and the run would wait half an hour for mail that never comes.
+if [[ ",$systems," == *",postfix,"* ]] && ! PATH="$PATH:/usr/sbin" command -v opendkim >/dev/null; then
+  echo "postfix is measured with OpenDKIM, which is not installed (apt-get install opendkim opendkim-tools)" >&2; exit 2
+fi
 work="$(mktemp -d /tmp/mm-bench-XXXXXX)"; chmod 755 "$work"
 pids=()
 hog_pids=()
