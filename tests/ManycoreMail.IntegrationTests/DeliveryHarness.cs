@@ -167,6 +167,12 @@ internal sealed class DeliveryHarness : IAsyncDisposable
 
     public Task<string> MetricsTextAsync() => Metrics.RenderAsync(CancellationToken.None);
 
+    /// <summary>The metrics once they hold every one of <paramref name="lines"/>: a server counts a delivery when it
+    /// answers the DATA, the sender only once it has read that answer, so a test that saw the server's count must wait for the sender's.</summary>
+    public Task<string> MetricsContainingAsync(params string[] lines) =>
+        Eventually.GetAsync(async () => await MetricsTextAsync() is { } text && lines.All(text.Contains) ? text : null, TimeSpan.FromSeconds(30),
+            "metrics with " + string.Join(", ", lines));
+
     public async ValueTask DisposeAsync()
     {
         if (_admin is not null)
