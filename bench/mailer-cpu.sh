@@ -41,19 +41,25 @@ cpu_of() { [ -n "$1" ] && awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / h
 switches() { # voluntary and involuntary context switches of every live thread of the process
   cat /proc/$1/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/{v+=$2} /^nonvoluntary_ctxt_switches/{n+=$2} END{print v+0, n+0}'; }
 allocated() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '$1=="dotnet_gc_allocated_bytes_total"{print $2}'; }
+redis_figures() { # commands processed (each inside a script or MULTI counts), script and MULTI calls, AOF bytes
+  [ -n "$redis_pid" ] || { echo "0 0 0"; return; }
+  { redis-cli -p $redis_port INFO stats; redis-cli -p $redis_port INFO commandstats; redis-cli -p $redis_port INFO persistence; } | tr -d '\r' |
+    awk -F'[:=,]' '/^total_commands_processed:/{c=$2} /^cmdstat_(eval|evalsha|fcall|exec):/{s+=$3} /^aof_current_size:/{a=$2} END{print c+0, s+0, a+0}'; }
 inject() { smtp-source -s 20 -m "$1" -F "$work/message.eml" -f bench@sender.test -t r@bench.test 127.0.0.1:$sut_port; }
 
 inject $warmup
 bench_wait_sunk "$work/sink.out" $warmup 300 $mailer_pid $redis_pid >/dev/null
-cpu0=$(cpu_of $mailer_pid); redis0=$(cpu_of "$redis_pid"); alloc0=$(allocated); read -r vol0 invol0 <<<"$(switches $mailer_pid)"; t0=$(date +%s.%N)
+cpu0=$(cpu_of $mailer_pid); redis0=$(cpu_of "$redis_pid"); alloc0=$(allocated); read -r vol0 invol0 <<<"$(switches $mailer_pid)"; read -r cmd0 calls0 aof0 <<<"$(redis_figures)"; t0=$(date +%s.%N)
 inject "$messages"
 bench_wait_sunk "$work/sink.out" $((messages + warmup)) 1800 $mailer_pid $redis_pid >/dev/null
-t1=$(date +%s.%N); cpu1=$(cpu_of $mailer_pid); redis1=$(cpu_of "$redis_pid"); alloc1=$(allocated); read -r vol1 invol1 <<<"$(switches $mailer_pid)"
-python3 - "$queue" "$messages" "$size" "$cpu0" "$cpu1" "$redis0" "$redis1" "${alloc0:-0}" "${alloc1:-0}" "$t0" "$t1" "$vol0" "$vol1" "$invol0" "$invol1" <<'PY'
+t1=$(date +%s.%N); cpu1=$(cpu_of $mailer_pid); redis1=$(cpu_of "$redis_pid"); alloc1=$(allocated); read -r vol1 invol1 <<<"$(switches $mailer_pid)"; read -r cmd1 calls1 aof1 <<<"$(redis_figures)"
+python3 - "$queue" "$messages" "$size" "$cpu0" "$cpu1" "$redis0" "$redis1" "${alloc0:-0}" "${alloc1:-0}" "$t0" "$t1" "$vol0" "$vol1" "$invol0" "$invol1" "$cmd0" "$cmd1" "$calls0" "$calls1" "$aof0" "$aof1" <<'PY'
 import sys
 queue, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-c0, c1, r0, r1, a0, a1, t0, t1, v0, v1, i0, i1 = map(float, sys.argv[4:])
+c0, c1, r0, r1, a0, a1, t0, t1, v0, v1, i0, i1, k0, k1, s0, s1, f0, f1 = map(float, sys.argv[4:])
 print(f"{queue} {n} x {size} B: mailer CPU {(c1 - c0) / n * 1000:.3f} s/1000, redis-server {(r1 - r0) / n * 1000:.3f} s/1000, "
       f"allocated {(a1 - a0) / n / 1024:.1f} KB/msg, context switches {(v1 - v0) / n:.1f} voluntary + {(i1 - i0) / n:.1f} involuntary per msg, "
-      f"{n / (t1 - t0):.0f} msg/s end to end")
+      f"{n / (t1 - t0):.0f} msg/s end to end"
+      + (f"; redis {(k1 - k0) / n:.1f} commands/msg ({(s1 - s0) / n:.2f} script or MULTI calls), AOF {(f1 - f0) / n / 1024:.1f} KB/msg"
+         if queue == "redis" else ""))
 PY
