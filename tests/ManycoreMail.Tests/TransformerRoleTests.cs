@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using ManycoreMail.Config;
 using ManycoreMail.Events;
+using ManycoreMail.Ingress;
 using ManycoreMail.Metrics;
 using ManycoreMail.Queue;
 using ManycoreMail.Queue.Embedded;
@@ -153,6 +154,78 @@ public sealed class TransformerRoleTests : IAsyncLifetime
         Assert.Contains("transformer_queue_wait_seconds_count 1", text);
         Assert.Contains("transformer_process_seconds_bucket{le=\"5\"} 0", text);
         Assert.Contains("transformer_process_seconds_bucket{le=\"10\"} 1", text);
+    }
+
+    /// <summary>The receivers' queue with the transformer at its door, as a process running both has it.</summary>
+    private IngressQueue DoorQueue(TrackingOptions? tracking = null)
+    {
+        var events = new EventQueue(_spool, Queues.Events);
+        var handOffs = new TransformerHandOffs(Queues, events, _metrics, TimeProvider.System, NullLogger.Instance);
+        var door = new IngressTransform(MessageTransformerTrackingTests.Create(tracking), _suppressions, handOffs, _metrics, TimeProvider.System, NullLogger.Instance);
+        return new IngressQueue(_spool, Queues, _metrics, NullLogger<IngressQueue>.Instance, door: door);
+    }
+
+    private static Task<bool> AcceptAsync(IngressQueue queue, byte[] message, string uuid, bool primary = false) =>
+        queue.TryEnqueueAsync(new IngressMessage(uuid, primary, 2), message, CancellationToken.None).AsTask();
+
+    [Fact]
+    public async Task At_the_door_an_accepted_message_goes_to_the_outbound_queue_signed_with_its_suppressed_recipient_reported()
+    {
+        _suppressions.Entries["bob@example.net"] = [Entry("bob@example.net", SuppressionScope.Global, null, SuppressionReason.Complaint)];
+        var queue = DoorQueue();
+
+        Assert.True(await AcceptAsync(queue, MessageTransformerTrackingTests.Message("<html><body>Hi</body></html>", uuid: "d1"), "d1", primary: true));
+
+        Assert.Equal(0, await _spool.CountAsync(Queues.Primary, CancellationToken.None));
+        Assert.Equal(0, await _spool.CountAsync(Queues.Default, CancellationToken.None));
+        var sent = Assert.Single(await TakeAllAsync(Queues.Outbound));
+        Assert.Equal(["ann@example.net"], sent.Envelope.Recipients);
+        Assert.Equal("d1", sent.Envelope.Uuid);
+        Assert.NotNull(sent.Envelope.AcceptedAt);
+        var text = System.Text.Encoding.UTF8.GetString(sent.Body.Span);
+        Assert.StartsWith("DKIM-Signature: ", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("X-Uuid:", text, StringComparison.Ordinal);
+        var suppressed = JsonDocument.Parse(Assert.Single(await TakeAllAsync(Queues.Events)).Body).RootElement;
+        Assert.Equal("suppressed", suppressed.GetProperty("event").GetString());
+        Assert.Equal("d1", suppressed.GetProperty("uuid").GetString());
+        var metrics = await _metrics.RenderAsync(CancellationToken.None);
+        Assert.Contains("transformer_at_door_total 1", metrics);
+        Assert.Contains("transformer_pushed_total 1", metrics);
+        Assert.Contains("transformer_suppressed_total 1", metrics);
+        Assert.Contains("nbr_emails_enqueued_total 1", metrics);
+    }
+
+    [Fact]
+    public async Task What_the_door_cannot_transform_takes_the_ingress_queue_for_the_role_to_report()
+    {
+        var queue = DoorQueue();
+        var unknownDomain = System.Text.Encoding.UTF8.GetBytes("From: a@elsewhere.example\r\nTo: ann@example.net\r\nX-Uuid: d2\r\nSubject: x\r\n\r\nHi\r\n");
+
+        Assert.True(await AcceptAsync(queue, unknownDomain, "d2"));
+        _suppressions.Failure = new IOException("database is locked");
+        Assert.True(await AcceptAsync(queue, MessageTransformerTrackingTests.Message("<p>Hi</p>", uuid: "d3"), "d3"));
+
+        // Both wait, untouched, for the role: its dead letter and error event for the first, its retry for the second.
+        var waiting = await TakeAllAsync(Queues.Default);
+        Assert.Equal(["d2", "d3"], waiting.Select(i => i.Envelope.Uuid).Order());
+        Assert.Contains(waiting, i => i.Body.Span.SequenceEqual(unknownDomain));
+        Assert.Equal(0, await _spool.CountAsync(Queues.Outbound, CancellationToken.None));
+        Assert.Equal(0, await _spool.CountAsync(Queues.Events, CancellationToken.None));
+        var metrics = await _metrics.RenderAsync(CancellationToken.None);
+        Assert.DoesNotContain("transformer_at_door_total 1", metrics);
+        Assert.Contains("nbr_emails_enqueued_total 2", metrics);
+    }
+
+    [Fact]
+    public async Task With_tracking_the_door_hands_on_one_message_per_recipient()
+    {
+        var queue = DoorQueue(MessageTransformerTrackingTests.Tracking());
+
+        Assert.True(await AcceptAsync(queue, MessageTransformerTrackingTests.Message("<html><body>Hi</body></html>", uuid: "d4"), "d4"));
+
+        var sent = await TakeAllAsync(Queues.Outbound);
+        Assert.Equal(["ann@example.net", "bob@example.net"], sent.SelectMany(i => i.Envelope.Recipients).Order());
+        Assert.Contains("transformer_pushed_total 2", await _metrics.RenderAsync(CancellationToken.None));
     }
 
     /// <summary>Answers from <see cref="Entries"/> and records every lookup; fails with <see cref="Failure"/> when set; runs <see cref="DuringLookup"/> (a clock moved while the batch waits for the list).</summary>

@@ -131,8 +131,9 @@ internal sealed class MailerHost : IAsyncDisposable
                 _time, _loggers.CreateLogger("ManycoreMail.Queue"));
         var events = new EventQueue(_store, _options.Queues.Events);
         var queuedSizes = new QueuedMessageSize();
+        var transformer = sendingDomains is null ? null : new MessageTransformer(_options.Transformer!, sendingDomains, _options.Tracking);
         var ingress = new IngressQueue(_store, _options.Queues, Metrics.ForRoles(RoleNames.Receiver, RoleNames.HttpReceiver, RoleNames.Transformer), _loggers.CreateLogger<IngressQueue>(),
-            _scheduleLedger, queuedSizes);
+            _scheduleLedger, queuedSizes, IngressTransformFor(roles, transformer, events));
         RegisterQueueGauges(_store);
         RegisterScheduledGauge(_store);
         RegisterProbesAndPostfixGauges(_store);
@@ -230,8 +231,7 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         if (roles.Contains(RoleNames.Transformer))
         {
-            var transformer = new MessageTransformer(_options.Transformer!, sendingDomains!, _options.Tracking);
-            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer, Suppressions, events, Metrics.ForRoles(RoleNames.Transformer), _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
+            await StartRoleAsync(new TransformerRole(_store, _options.Queues, transformer!, Suppressions, events, Metrics.ForRoles(RoleNames.Transformer), _time, _loggers.CreateLogger<TransformerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
             // Held messages go on to the ingress queues wherever they are transformed.
             await StartRoleAsync(new SchedulerRole(_store, _options.Queues, _scheduleLedger, SendComposer, ingress, events, Metrics.ForRoles(RoleNames.Transformer), _time,
                 _loggers.CreateLogger<SchedulerRole>()).AsRole(), cancellationToken).ConfigureAwait(false);
@@ -389,6 +389,19 @@ internal sealed class MailerHost : IAsyncDisposable
     /// null otherwise. The depth is what waits behind the receivers: the transformer's input queues and the sender's. On
     /// Redis the ready items only (LLEN), as the queue gauges: what is leased is being worked on, and retries wait for their
     /// time anyway; likewise on the embedded spool (due and not leased).</summary>
+    /// <summary>The transformer at the receivers' door when this process runs both (see <see cref="IIngressTransform"/>);
+    /// null otherwise, and the receivers queue every message for whichever transformer leases it.</summary>
+    private IngressTransform? IngressTransformFor(IReadOnlyCollection<string> roles, MessageTransformer? transformer, EventQueue events)
+    {
+        if (transformer is null || !(roles.Contains(RoleNames.Receiver) || roles.Contains(RoleNames.HttpReceiver)))
+        {
+            return null;
+        }
+        var metrics = Metrics.ForRoles(RoleNames.Transformer);
+        var logger = _loggers.CreateLogger<TransformerRole>();
+        return new IngressTransform(transformer, Suppressions, new TransformerHandOffs(_options.Queues, events, metrics, _time, logger), metrics, _time, logger);
+    }
+
     private QueueDepthWatch? QueueDepthWatchFor(IReadOnlyCollection<string> roles, IQueueStore store)
     {
         var wanted = (roles.Contains(RoleNames.Receiver) && _options.Receiver!.InFlow.Enabled)

@@ -21,8 +21,10 @@ internal sealed record HeldSubmission(IngressMessage Message, ReadOnlyMemory<byt
 /// <summary>Puts an accepted submission on the primary or default queue, durably, or holds it on the scheduled queue
 /// until its send time, and counts it under the original receivers' metric names.</summary>
 /// <param name="sizes">Learns the size of every message queued now, for flow control; null: nobody asks.</param>
+/// <param name="door">Transforms a message queued now at once, when this process runs the transformer; null: it does not.
+/// Messages held for later, and batches of the messages API, always take the queues.</param>
 internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsRegistry metrics, ILogger<IngressQueue> logger,
-    IScheduleLedger? scheduleLedger = null, QueuedMessageSize? sizes = null)
+    IScheduleLedger? scheduleLedger = null, QueuedMessageSize? sizes = null, IIngressTransform? door = null)
 {
     private readonly Counter _enqueued = metrics.Counter("nbr_emails_enqueued_total", "Messages accepted and queued.");
     private readonly Counter _recipients = metrics.Counter("nbr_recipients_total", "Recipients (To, Cc, Bcc) of queued messages.");
@@ -37,7 +39,16 @@ internal sealed class IngressQueue(IQueueStore store, QueueNames names, MetricsR
         var envelope = (requests ?? SubmissionRequests.None).ApplyTo(new MessageEnvelope { Uuid = message.Uuid });
         try
         {
-            await store.EnqueueAsync(queue, new QueueItem(envelope, bytes), cancellationToken).ConfigureAwait(false);
+            var handOff = door is null ? null : await door.TryTransformAsync(envelope, bytes, cancellationToken).ConfigureAwait(false);
+            if (handOff is null)
+            {
+                await store.EnqueueAsync(queue, new QueueItem(envelope, bytes), cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await store.CommitAsync(handOff.Transaction, cancellationToken).ConfigureAwait(false);
+                handOff.Committed();
+            }
         }
         catch (QueueUnavailableException e)
         {

@@ -33,12 +33,9 @@ internal sealed class TransformerRole
     private readonly ILogger _logger;
     private readonly Counter _polledPrimary;
     private readonly Counter _polledDefault;
-    private readonly Counter _pushed;
-    private readonly Counter _warnings;
-    private readonly Counter _suppressed;
     private readonly Counter _suppressionFailures;
     private readonly Histogram _queueWait;
-    private readonly Histogram _process;
+    private readonly TransformerHandOffs _handOffs;
 
     public TransformerRole(IQueueStore store, QueueNames queues, MessageTransformer transformer, ISuppressionStore suppressions,
         EventQueue events, MetricsRegistry metrics, TimeProvider time, ILogger<TransformerRole> logger)
@@ -52,15 +49,11 @@ internal sealed class TransformerRole
         _logger = logger;
         _polledPrimary = metrics.Counter("transformer_polled_primary_total", "Messages taken from the primary queue.");
         _polledDefault = metrics.Counter("transformer_polled_default_total", "Messages taken from the default queue.");
-        _pushed = metrics.Counter("transformer_pushed_total", "Messages handed to the outbound queue.");
-        _warnings = metrics.Counter("transformer_warnings_total", "Messages transformed with a warning.");
-        _suppressed = metrics.Counter("transformer_suppressed_total", "Recipients not sent to because the suppression list stops them.");
         _suppressionFailures = metrics.Counter("transformer_suppression_failures_total",
             "Batches put back because the suppression list could not be read.");
         _queueWait = metrics.Family(Histogram.OfMessageLatency("transformer_queue_wait_seconds",
             "Seconds from the customer's message being accepted to the transformer's lease, per message."));
-        _process = metrics.Family(Histogram.OfMessageLatency("transformer_process_seconds",
-            "Seconds from the transformer's lease to the hand-off to the outbound queue being committed, per message."));
+        _handOffs = new TransformerHandOffs(queues, events, metrics, time, logger);
     }
 
     /// <summary>The role as the host runs it.</summary>
@@ -245,40 +238,13 @@ internal sealed class TransformerRole
         return HandOffAsync(item, outcome, submitted.Uuid, now, leasedAt);
     }
 
-    /// <summary>An outbound envelope with what the submission carried: its acceptance time, and the client's DSN
-    /// requests for this copy's recipients and SMTPUTF8.</summary>
-    private static MessageEnvelope Outbound(MessageEnvelope outbound, MessageEnvelope submitted, DateTimeOffset acceptedAt) =>
-        outbound with { AcceptedAt = acceptedAt, Dsn = submitted.Dsn?.For(outbound.Recipients), Smtputf8 = submitted.Smtputf8 };
-
     private async Task HandOffAsync(LeasedItem item, TransformOutcome outcome, string? uuid, DateTimeOffset now, DateTimeOffset leasedAt)
     {
         var transaction = new QueueTransaction();
         switch (outcome)
         {
             case TransformOutcome.Ready ready:
-                var acceptedAt = AcceptedAt(item);
-                if (ready.Messages is [{ SubmittedOffset: { } offset } only])
-                {
-                    transaction.Forward(item, _queues.Outbound, Outbound(only.Envelope, item.Envelope, acceptedAt), only.Prefix, offset);
-                }
-                else
-                {
-                    transaction.Complete(item);
-                    foreach (var message in ready.Messages)
-                    {
-                        transaction.Enqueue(_queues.Outbound, new QueueItem(Outbound(message.Envelope, item.Envelope, acceptedAt), message.Message(item.Body.Span)));
-                    }
-                }
-                foreach (var (email, entry) in ready.Suppressed)
-                {
-                    _events.AddTo(transaction, MailEvent.Suppressed(uuid, now, email,
-                        SuppressionNames.Name(entry.Reason), SuppressionNames.Format(entry.Scope, entry.Value)) with { Tenant = ready.Tenant, Campaign = ready.Campaign });
-                }
-                if (ready.Warnings.Count > 0)
-                {
-                    _warnings.Increment();
-                    _logger.LogWarning("Message {Uuid}: {Warnings}", uuid, string.Join("; ", ready.Warnings));
-                }
+                _handOffs.Add(transaction, ready, item.Envelope, item.Body, AcceptedAt(item), uuid, now, item);
                 break;
             case TransformOutcome.Failed failed:
                 _logger.LogWarning("Message {Id} ({Uuid}) not sent: {Reason}", item.Id, failed.Uuid, failed.Reason);
@@ -288,9 +254,7 @@ internal sealed class TransformerRole
         }
         if (await CommitAsync(item, transaction).ConfigureAwait(false) && outcome is TransformOutcome.Ready done)
         {
-            _process.Observe((_time.GetUtcNow() - leasedAt).TotalSeconds);
-            _pushed.Increment(done.Messages.Count);
-            _suppressed.Increment(done.Suppressed.Count);
+            _handOffs.Committed(done, leasedAt);
         }
     }
 
