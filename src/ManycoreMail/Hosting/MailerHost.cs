@@ -385,10 +385,6 @@ internal sealed class MailerHost : IAsyncDisposable
         _started.Add(role);
     }
 
-    /// <summary>The one reading of the queue depth the receivers' flow control looks at, when a receiver here has it on;
-    /// null otherwise. The depth is what waits behind the receivers: the transformer's input queues and the sender's. On
-    /// Redis the ready items only (LLEN), as the queue gauges: what is leased is being worked on, and retries wait for their
-    /// time anyway; likewise on the embedded spool (due and not leased).</summary>
     /// <summary>The transformer at the receivers' door when this process runs both (see <see cref="IIngressTransform"/>);
     /// null otherwise, and the receivers queue every message for whichever transformer leases it.</summary>
     private IngressTransform? IngressTransformFor(IReadOnlyCollection<string> roles, MessageTransformer? transformer, EventQueue events)
@@ -402,6 +398,10 @@ internal sealed class MailerHost : IAsyncDisposable
         return new IngressTransform(transformer, Suppressions, new TransformerHandOffs(_options.Queues, events, metrics, _time, logger), metrics, _time, logger);
     }
 
+    /// <summary>The one reading of the queue depth the receivers' flow control looks at, when a receiver here has it on;
+    /// null otherwise. The depth is what waits behind the receivers: the transformer's input queues and the sender's. On
+    /// Redis the ready items only (LLEN), as the queue gauges: what is leased is being worked on, and retries wait for their
+    /// time anyway; likewise on the embedded spool (due and not leased).</summary>
     private QueueDepthWatch? QueueDepthWatchFor(IReadOnlyCollection<string> roles, IQueueStore store)
     {
         var wanted = (roles.Contains(RoleNames.Receiver) && _options.Receiver!.InFlow.Enabled)
