@@ -107,6 +107,30 @@ public sealed class TlsReportTests
     }
 
     [Fact]
+    public async Task A_record_that_cannot_be_looked_up_now_leaves_the_day_to_the_next_pass()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 10, 0, 0, TimeSpan.Zero));
+        var collector = new TlsReportCollector(time);
+        collector.Record(new TlsSessionResult("example.com", TlsPolicyKind.Sts, StsPolicy, ["mx.example.com"]));
+        time.Advance(TimeSpan.FromDays(1));
+        var resolver = new TxtOnly(new() { ["_smtp._tls.example.com"] = "v=TLSRPTv1; rua=mailto:tlsrpt@example.com" }) { Failing = true };
+        var queued = new List<TlsReportMail>();
+        using var http = new HttpClient();
+        var sender = new TlsReportSender(resolver, http, new TlsReportIdentity("Example Sender", "mailto:tls@sender.example", "tls-reports@sender.example"),
+            (mail, _) => { queued.Add(mail); return Task.CompletedTask; }, time);
+
+        var first = Assert.Single(await sender.SendFinishedDaysAsync(collector, CancellationToken.None));
+
+        Assert.Contains("could not be looked up now", first, StringComparison.Ordinal);
+        Assert.Empty(queued);
+        Assert.Single(collector.FinishedDays(new DateOnly(2026, 12, 7)));
+        resolver.Failing = false;
+        Assert.Contains("queued", Assert.Single(await sender.SendFinishedDaysAsync(collector, CancellationToken.None)), StringComparison.Ordinal);
+        Assert.Single(queued);
+        Assert.Empty(collector.FinishedDays(new DateOnly(2026, 12, 7)));
+    }
+
+    [Fact]
     public void A_tally_file_that_is_not_one_is_an_error_naming_it()
     {
         var directory = Directory.CreateTempSubdirectory("tls-rpt-").FullName;
@@ -131,11 +155,15 @@ public sealed class TlsReportTests
 
     private sealed class TxtOnly(Dictionary<string, string> records) : IDnsResolver
     {
+        /// <summary>Every lookup answers a temporary failure (a SERVFAIL, a timeout) while set.</summary>
+        public bool Failing { get; set; }
+
         public ValueTask<DnsResult<MxRecord>> ResolveMxAsync(string domain, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public ValueTask<DnsResult<IPAddress>> ResolveAddressesAsync(string host, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public ValueTask<DnsResult<string>> ResolveTxtAsync(string name, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(records.TryGetValue(name, out var text) ? new DnsResult<string>(DnsStatus.Ok, [text]) : new DnsResult<string>(DnsStatus.NxDomain, []));
+            ValueTask.FromResult(Failing ? new DnsResult<string>(DnsStatus.TemporaryFailure, [])
+                : records.TryGetValue(name, out var text) ? new DnsResult<string>(DnsStatus.Ok, [text]) : new DnsResult<string>(DnsStatus.NxDomain, []));
     }
 }

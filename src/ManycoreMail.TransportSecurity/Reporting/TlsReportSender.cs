@@ -23,7 +23,9 @@ public sealed class TlsReportSender(IDnsResolver resolver, HttpClient http, TlsR
     /// <summary>Sends every finished day of <paramref name="collector"/>; returns what went where, for the log. Each
     /// domain's report is marked sent and the collector saved as soon as it went out, so a crash or a stop part way
     /// re-sends at most the one report in flight. A report is sent once: an https address that failed is not retried
-    /// (RFC 8460 §5 leaves retries to the sender; a day's report a day late has little use).</summary>
+    /// (RFC 8460 §5 leaves retries to the sender; a day's report a day late has little use). A domain whose TLSRPT
+    /// record could not be looked up (a temporary DNS failure: SERVFAIL, a timeout) is not marked: it is tried again at
+    /// the next call, since a resolver's bad minute says nothing about whether the domain wants reports.</summary>
     public async Task<IReadOnlyList<string>> SendFinishedDaysAsync(TlsReportCollector collector, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(collector);
@@ -33,7 +35,12 @@ public sealed class TlsReportSender(IDnsResolver resolver, HttpClient http, TlsR
         {
             foreach (var domain in policies.GroupBy(p => p.PolicyDomain))
             {
-                sent.AddRange(await SendAsync(domain.Key, day, [.. domain], cancellationToken).ConfigureAwait(false));
+                if (await SendAsync(domain.Key, day, [.. domain], cancellationToken).ConfigureAwait(false) is not { } outcomes)
+                {
+                    sent.Add($"{domain.Key} {day:yyyy-MM-dd}: its _smtp._tls record could not be looked up now; tried again at the next pass");
+                    continue;
+                }
+                sent.AddRange(outcomes);
                 collector.MarkSent(day, domain.Key);
                 await collector.SaveAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -42,9 +49,15 @@ public sealed class TlsReportSender(IDnsResolver resolver, HttpClient http, TlsR
         return sent;
     }
 
-    public async Task<IReadOnlyList<string>> SendAsync(string domain, DateOnly day, IReadOnlyList<TlsPolicyTally> policies, CancellationToken cancellationToken)
+    /// <summary>Sends one domain's report of a day to every address its record names; what went where, or null when the
+    /// record could not be looked up now.</summary>
+    private async Task<IReadOnlyList<string>?> SendAsync(string domain, DateOnly day, IReadOnlyList<TlsPolicyTally> policies, CancellationToken cancellationToken)
     {
         var txt = await resolver.ResolveTxtAsync("_smtp._tls." + domain, cancellationToken).ConfigureAwait(false);
+        if (txt.Status == DnsStatus.TemporaryFailure)
+        {
+            return null;
+        }
         var record = txt.IsOk ? TlsRptRecord.Select(txt.Records) : null;
         if (record is null)
         {
