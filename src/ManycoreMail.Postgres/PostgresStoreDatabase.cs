@@ -11,7 +11,7 @@ public static class PostgresStoreDatabase
     /// owns it. Nothing is left open when this throws.</summary>
     public static async Task<NpgsqlDataSource> OpenAsync(string connectionString, string createTables, CancellationToken cancellationToken)
     {
-        var dataSource = NpgsqlDataSource.Create(connectionString);
+        var dataSource = PostgresDataSources.Create(connectionString);
         try
         {
             await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);

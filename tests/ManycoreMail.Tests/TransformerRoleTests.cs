@@ -161,7 +161,7 @@ public sealed class TransformerRoleTests : IAsyncLifetime
     {
         var events = new EventQueue(_spool, Queues.Events);
         var handOffs = new TransformerHandOffs(Queues, events, _metrics, TimeProvider.System, NullLogger.Instance);
-        var door = new IngressTransform(MessageTransformerTrackingTests.Create(tracking), _suppressions, handOffs, _metrics, TimeProvider.System, NullLogger.Instance);
+        var door = new IngressTransform(MessageTransformerTrackingTests.Create(tracking), new CoalescingSuppressionLookup(_suppressions), handOffs, _metrics, TimeProvider.System, NullLogger.Instance);
         return new IngressQueue(_spool, Queues, _metrics, NullLogger<IngressQueue>.Instance, door: door);
     }
 

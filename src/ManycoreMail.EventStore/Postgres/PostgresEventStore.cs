@@ -1,3 +1,4 @@
+using ManycoreMail.Postgres;
 using System.Threading.Channels;
 using Npgsql;
 using NpgsqlTypes;
@@ -35,7 +36,7 @@ public sealed class PostgresEventStore : IEventStore
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxEventsPerTransaction, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.PurgeChunk, 1);
-        var dataSource = NpgsqlDataSource.Create(options.ConnectionString);
+        var dataSource = PostgresDataSources.Create(options.ConnectionString);
         try
         {
             await PostgresEventSchema.EnsureAsync(dataSource, cancellationToken).ConfigureAwait(false);

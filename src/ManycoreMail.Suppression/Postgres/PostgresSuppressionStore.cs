@@ -1,3 +1,4 @@
+using ManycoreMail.Postgres;
 using Npgsql;
 
 namespace ManycoreMail.Suppression.Postgres;
@@ -27,7 +28,7 @@ public sealed class PostgresSuppressionStore : ISuppressionStore
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.PurgeChunk, 1);
-        return new PostgresSuppressionStore(options, NpgsqlDataSource.Create(options.ConnectionString));
+        return new PostgresSuppressionStore(options, PostgresDataSources.Create(options.ConnectionString));
     }
 
     public async Task AddAsync(IReadOnlyList<SuppressionEntry> entries, CancellationToken cancellationToken)

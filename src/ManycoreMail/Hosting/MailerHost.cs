@@ -395,7 +395,7 @@ internal sealed class MailerHost : IAsyncDisposable
         }
         var metrics = Metrics.ForRoles(RoleNames.Transformer);
         var logger = _loggers.CreateLogger<TransformerRole>();
-        return new IngressTransform(transformer, Suppressions, new TransformerHandOffs(_options.Queues, events, metrics, _time, logger), metrics, _time, logger);
+        return new IngressTransform(transformer, new CoalescingSuppressionLookup(Suppressions), new TransformerHandOffs(_options.Queues, events, metrics, _time, logger), metrics, _time, logger);
     }
 
     /// <summary>The one reading of the queue depth the receivers' flow control looks at, when a receiver here has it on;

@@ -11,8 +11,9 @@ namespace ManycoreMail.Roles.Transformer;
 /// transformation and hand-off as <see cref="TransformerRole"/>, for one message that was never queued. Whatever the
 /// role would not send at once (a message it cannot transform, a suppression list it cannot read) is left to the
 /// role, by way of the ingress queue, so that it gets the role's dead letter, error event or retry exactly as before.
+/// The suppression lookups of messages accepted together go to the list together (the role asks once per batch).
 /// </summary>
-internal sealed class IngressTransform(MessageTransformer transformer, ISuppressionStore suppressions, TransformerHandOffs handOffs,
+internal sealed class IngressTransform(MessageTransformer transformer, CoalescingSuppressionLookup suppressions, TransformerHandOffs handOffs,
     MetricsRegistry metrics, TimeProvider time, ILogger logger) : IIngressTransform
 {
     private readonly Counter _atDoor = metrics.Counter("transformer_at_door_total",
