@@ -1,5 +1,5 @@
-using ManycoreMail.Postgres;
 using System.Threading.Channels;
+using ManycoreMail.Postgres;
 using Npgsql;
 using NpgsqlTypes;
 
