@@ -45,9 +45,7 @@ public sealed class CoalescingSuppressionLookupTests : IAsyncLifetime
     public async Task Callers_arriving_while_a_round_is_out_go_together_in_the_next_and_each_gets_only_its_addresses()
     {
         var lookup = new CoalescingSuppressionLookup(_store);
-        var hold = _store.HoldNextRound();
-        var first = lookup.FindAsync(["nobody@example.com"], Now, CancellationToken.None);
-        await _store.RoundStarted.WaitAsync(TimeSpan.FromSeconds(10));
+        var (hold, first) = await RoundHeldOpenAsync(lookup, "nobody@example.com");
 
         var waiting = new[]
         {
@@ -71,9 +69,7 @@ public sealed class CoalescingSuppressionLookupTests : IAsyncLifetime
     public async Task A_round_carries_at_most_the_given_number_of_addresses()
     {
         var lookup = new CoalescingSuppressionLookup(_store, maxAddresses: 3);
-        var hold = _store.HoldNextRound();
-        var first = lookup.FindAsync(["x@example.com"], Now, CancellationToken.None);
-        await _store.RoundStarted.WaitAsync(TimeSpan.FromSeconds(10));
+        var (hold, first) = await RoundHeldOpenAsync(lookup, "x@example.com");
 
         var waiting = Enumerable.Range(0, 5).Select(i => lookup.FindAsync([$"u{i}@example.com", "a@example.com"], Now, CancellationToken.None)).ToArray();
         var oversized = lookup.FindAsync(["p@example.com", "q@example.com", "r@example.com", "s@example.com"], Now, CancellationToken.None);
@@ -91,9 +87,7 @@ public sealed class CoalescingSuppressionLookupTests : IAsyncLifetime
     public async Task A_failing_round_fails_every_caller_in_it_and_the_next_round_is_asked_afresh()
     {
         var lookup = new CoalescingSuppressionLookup(_store);
-        var hold = _store.HoldNextRound();
-        var first = lookup.FindAsync(["a@example.com"], Now, CancellationToken.None);
-        await _store.RoundStarted.WaitAsync(TimeSpan.FromSeconds(10));
+        var (hold, first) = await RoundHeldOpenAsync(lookup, "a@example.com");
         _store.FailNextRound = true;
         var second = lookup.FindAsync(["a@example.com"], Now, CancellationToken.None);
         var third = lookup.FindAsync(["b@example.com"], Now, CancellationToken.None);
@@ -109,9 +103,7 @@ public sealed class CoalescingSuppressionLookupTests : IAsyncLifetime
     public async Task A_caller_that_gives_up_leaves_the_round_to_the_others()
     {
         var lookup = new CoalescingSuppressionLookup(_store);
-        var hold = _store.HoldNextRound();
-        var first = lookup.FindAsync(["x@example.com"], Now, CancellationToken.None);
-        await _store.RoundStarted.WaitAsync(TimeSpan.FromSeconds(10));
+        var (hold, first) = await RoundHeldOpenAsync(lookup, "x@example.com");
         using var giveUp = new CancellationTokenSource();
         var impatient = lookup.FindAsync(["a@example.com"], Now, giveUp.Token);
         var patient = lookup.FindAsync(["a@example.com"], Now, CancellationToken.None);
@@ -122,6 +114,16 @@ public sealed class CoalescingSuppressionLookupTests : IAsyncLifetime
 
         Assert.Single(await patient.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Empty(await first);
+    }
+
+    /// <summary>A round for <paramref name="email"/> started and held open at the store until the hold is released.</summary>
+    private async Task<(TaskCompletionSource Hold, Task<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>> First)> RoundHeldOpenAsync(
+        CoalescingSuppressionLookup lookup, string email)
+    {
+        var hold = _store.HoldNextRound();
+        var first = lookup.FindAsync([email], Now, CancellationToken.None);
+        await _store.RoundStarted.WaitAsync(TimeSpan.FromSeconds(10));
+        return (hold, first);
     }
 
     /// <summary>The real store, with each round's addresses recorded (sorted) and the next round held on request.</summary>
