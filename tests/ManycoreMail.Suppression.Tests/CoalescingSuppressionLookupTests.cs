@@ -116,6 +116,29 @@ public sealed class CoalescingSuppressionLookupTests : IAsyncLifetime
         Assert.Empty(await first);
     }
 
+    [Fact]
+    public async Task Many_callers_at_once_each_get_exactly_their_own_entries_and_none_is_left_waiting()
+    {
+        var lookup = new CoalescingSuppressionLookup(_store, maxAddresses: 16);
+        string[] pool = ["a@example.com", "b@example.com", "gone@example.com", "n1@example.com", "n2@example.com", "n3@example.com"];
+
+        var callers = Enumerable.Range(0, 400).Select(i => Task.Run(async () =>
+        {
+            var asked = new[] { pool[i % pool.Length], pool[(i / 2) % pool.Length], pool[(i / 3) % pool.Length] }.Distinct().ToArray();
+            var found = await lookup.FindAsync(asked, Now, CancellationToken.None);
+            return (asked, found);
+        })).ToArray();
+        var answers = await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(30));
+
+        foreach (var (asked, found) in answers)
+        {
+            var expected = asked.Where(e => e is "a@example.com" or "b@example.com").Order(StringComparer.Ordinal);
+            Assert.Equal(expected, found.Keys.Order(StringComparer.Ordinal));
+        }
+        // How many rounds there were depends on the timing; none may carry more than the limit.
+        Assert.All(_store.Rounds, round => Assert.InRange(round.Count, 1, 16));
+    }
+
     /// <summary>A round for <paramref name="email"/> started and held open at the store until the hold is released.</summary>
     private async Task<(TaskCompletionSource Hold, Task<IReadOnlyDictionary<string, IReadOnlyList<SuppressionEntry>>> First)> RoundHeldOpenAsync(
         CoalescingSuppressionLookup lookup, string email)
